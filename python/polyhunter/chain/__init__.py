@@ -1,0 +1,1 @@
+"""The local chain: anvil from the npm package, and minimal JSON-RPC over loopback."""

@@ -1,0 +1,15 @@
+//! polyhunter's hot path as plain Rust.
+//!
+//! Every domain module here is free of PyO3; the Python skin lives in [`python`] and only converts
+//! types and errors. A reader can learn the hot path without knowing PyO3.
+
+pub mod error;
+pub mod hash;
+
+#[cfg(feature = "python")]
+pub mod python;
+
+pub use error::CoreError;
+
+/// The crate's version, which the Python package reports as its own.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,25 @@
+//! The PyO3 skin: `polyhunter._core`. Converts types and errors; holds no domain logic.
+
+use pyo3::prelude::*;
+
+mod errors;
+mod hash;
+
+pub use errors::to_py_err;
+
+/// Runs `f` with the GIL released; the one helper every long call goes through.
+#[allow(dead_code)]
+pub(crate) fn without_gil<T, F>(py: Python<'_>, f: F) -> T
+where
+    F: FnOnce() -> T + Send,
+    T: Send,
+{
+    py.detach(f)
+}
+
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", crate::VERSION)?;
+    hash::register(m)?;
+    Ok(())
+}

@@ -1,0 +1,57 @@
+"""Shared fixtures: Hypothesis profiles, the real services (anvil, Redis, PostgreSQL), and the CI rule
+that a skipped or xfailed test fails the run."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+from polyhunter.chain.anvil import Anvil
+
+# Differential tests run >= 1,000 examples in CI; fewer locally keeps the edit-test loop short.
+settings.register_profile(
+    "ci", max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True
+)
+settings.register_profile("dev", max_examples=200, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev"))
+
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+# Only these variables steer the tests; a user's own REDIS_URL / DATABASE_URL never do.
+TEST_REDIS_URL = os.environ.get("POLYHUNTER_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+TEST_DATABASE_URL = os.environ.get(
+    "POLYHUNTER_TEST_DATABASE_URL", "postgresql://polyhunter:polyhunter@127.0.0.1:5432/polyhunter_test"
+)
+
+
+@pytest.fixture(scope="session")
+def anvil() -> Iterator[Anvil]:
+    """One anvil node on a free loopback port for the whole session."""
+    with Anvil() as node:
+        yield node
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    return TEST_REDIS_URL
+
+
+@pytest.fixture(scope="session")
+def database_url() -> str:
+    return TEST_DATABASE_URL
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Under CI=true, a skipped or xfailed test fails the run: a test that needs a service gets it."""
+    if not IN_CI:
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is None:
+        return
+    dodged = [r for kind in ("skipped", "xfailed") for r in reporter.stats.get(kind, [])]
+    if dodged and exitstatus == 0:
+        reporter.write_line(f"CI=true: {len(dodged)} skipped/xfailed test(s) fail the run", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
