@@ -138,9 +138,11 @@ class ChainLogDetector:
             return str(reply["result"])
 
     async def _read(self, ws: ClientConnection) -> None:
-        async for message in ws:
-            self._queue.put_nowait(message if isinstance(message, str) else message.decode())
-        self._queue.put_nowait("")  # end of stream
+        try:
+            async for message in ws:
+                self._queue.put_nowait(message if isinstance(message, str) else message.decode())
+        finally:
+            self._queue.put_nowait("")  # end of stream, however it ended
 
     async def _live(self, reader: asyncio.Task[None], heads_id: str, stop: asyncio.Event) -> None:
         stop_wait = asyncio.create_task(stop.wait())
