@@ -1,0 +1,67 @@
+"""The execution seam of DESIGN.md §2: `async execute(job, journal) -> ExecutionResult`.
+
+An engine receives a job that is already durable as PENDING; before it broadcasts any transaction it calls
+`journal.record_tx(step, wallet, nonce, tx_hash)`, which returns only once that is durable, so recovery can
+always tell what may be on chain. The result says what happened; the worker writes it to the store.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from polyhunter.models import CopyJob, DebtRecord, TradeStatus
+
+PRICE_SCALE = 1_000_000
+"""Prices are ppm of $1; amounts are base units (6 decimals)."""
+
+
+class JobJournal(Protocol):
+    """Where an engine records what it does for one job, durably, before doing it."""
+
+    async def record_tx(self, step: str, wallet: str, nonce: int, tx_hash: bytes | str) -> None: ...
+
+    async def add_debt(self, proxy: str, worker: str, amount: int) -> DebtRecord: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionResult:
+    """What an execution did: EXECUTED, FAILED or SKIPPED (with `reason`), and its outcome."""
+
+    status: TradeStatus
+    reason: str | None = None
+    tx_hashes: tuple[bytes, ...] = ()
+    fill_price_ppm: int | None = None
+    fill_size: int | None = None
+    """Outcome tokens bought or sold, base units."""
+    worker: str | None = None
+
+    def slippage_bps(self, job: CopyJob) -> int | None:
+        """How much worse than the leader's price we filled, in bps (negative: better)."""
+        leader = job.leader_price_ppm
+        if self.fill_price_ppm is None or not leader:
+            return None
+        worse = self.fill_price_ppm - leader if job.side == "BUY" else leader - self.fill_price_ppm
+        return worse * 10_000 // leader
+
+
+class ExecutionEngine(Protocol):
+    """Executes copy jobs; implementations: dry run, simulated venue, local chain, Polymarket."""
+
+    name: str
+
+    async def execute(self, job: CopyJob, journal: JobJournal) -> ExecutionResult: ...
+
+    async def close(self) -> None: ...
+
+
+def tokens_for_usd(usd: int, price_ppm: int) -> int:
+    """Outcome tokens (base units) that `usd` (base units) buys at `price_ppm`, rounded down."""
+    if price_ppm <= 0:
+        raise ValueError(f"price must be positive, got {price_ppm} ppm")
+    return usd * PRICE_SCALE // price_ppm
+
+
+def usd_for_tokens(tokens: int, price_ppm: int) -> int:
+    """Collateral (base units) that `tokens` fetch at `price_ppm`, rounded down."""
+    return tokens * price_ppm // PRICE_SCALE

@@ -1,0 +1,1 @@
+"""The supervisor: detector → dedup → shards → fan-out → guardrails → queue → workers → store."""

@@ -1,0 +1,194 @@
+"""`polyhunter supervisor`: wires settings, store, shared state, the Rust hot path, detector, pipeline and
+engine together, and stops them in the right order (intake first, then the workers drain)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from polyhunter._core import FanoutIndex, LogDecoder, derive_signers
+from polyhunter.chain.aiorpc import AsyncRpc
+from polyhunter.chain.anvil import TEST_MNEMONIC
+from polyhunter.chain.deployment import Deployment
+from polyhunter.detector.chainlogs import ChainLogDetector
+from polyhunter.detector.filters import leader_filters
+from polyhunter.errors import ConfigError
+from polyhunter.execution.base import ExecutionEngine
+from polyhunter.execution.localchain import LocalChainEngine
+from polyhunter.execution.simulated import DryRunEngine
+from polyhunter.settings import Settings
+from polyhunter.shared import open_shared_state
+from polyhunter.shared.base import SharedState
+from polyhunter.store import open_store
+from polyhunter.store.base import Store
+from polyhunter.supervisor.configs import ConfigSync
+from polyhunter.supervisor.guardrails import Guardrails
+from polyhunter.supervisor.pipeline import Pipeline, PipelineConfig
+
+log = logging.getLogger(__name__)
+
+LOCAL_CHAIN_IDS = frozenset({31337, 1337})
+
+
+def faultpoint(name: str) -> None:
+    """Test-only crash points: `POLYHUNTER_FAULTPOINT=name` kills the process with SIGKILL right here."""
+    if os.environ.get("POLYHUNTER_FAULTPOINT") == name:
+        log.warning("fault point %s: SIGKILL", name)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+@dataclass
+class Supervisor:
+    settings: Settings
+    deployment: Deployment
+    engine: ExecutionEngine | None = None
+    consumer: str = ""
+    on_event: Callable[[str, dict[str, Any]], None] | None = None
+    store: Store = field(init=False)
+    shared: SharedState = field(init=False)
+    pipeline: Pipeline = field(init=False)
+    detector: ChainLogDetector = field(init=False)
+    sync: ConfigSync = field(init=False)
+    rpc: AsyncRpc = field(init=False)
+    _stop_intake: asyncio.Event = field(default_factory=asyncio.Event, init=False)
+    _stop_workers: asyncio.Event = field(default_factory=asyncio.Event, init=False)
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list, init=False)
+
+    @property
+    def local_chain(self) -> bool:
+        return self.deployment.chain_id in LOCAL_CHAIN_IDS
+
+    @property
+    def checkpoint_source(self) -> str:
+        s = self.settings
+        return f"logs:{self.deployment.chain_id}:{s.supervisor_shard_index}/{s.supervisor_shard_count}"
+
+    def _engine(self) -> ExecutionEngine:
+        if self.settings.is_dry_run(self.local_chain):
+            return DryRunEngine()
+        if not self.local_chain:
+            raise ConfigError("CHAIN_ID: only the local chain has an execution engine yet; set DRY_RUN=true")
+        mnemonic = self.settings.trading_mnemonic
+        phrase = mnemonic.get_secret_value() if mnemonic is not None else TEST_MNEMONIC
+        fleet = derive_signers(phrase, self.settings.supervisor_worker_pool_size)
+        return LocalChainEngine(self.rpc, self.deployment, fleet)
+
+    async def start(self) -> None:
+        s = self.settings
+        d = self.deployment
+        urls = s.rpc_urls or [d.rpc_url]
+        self.rpc = AsyncRpc([u for u in urls if u.startswith("http")] or [d.rpc_url])
+        chain_id = await self.rpc.chain_id()
+        if chain_id != d.chain_id:
+            raise ConfigError(f"CHAIN_ID: the RPC serves chain {chain_id}, the deployment is for {d.chain_id}")
+        self.store = await open_store(s)
+        self.shared = await open_shared_state(s)
+        index = FanoutIndex()
+        exchanges = [d.contracts.local_exchange] if d.contracts.local_exchange else []
+        decoder = LogDecoder(ctf=d.contracts.ctf, v2_exchanges=exchanges, leaders=[])
+        self.sync = ConfigSync(
+            self.store,
+            index,
+            shard_count=s.supervisor_shard_count,
+            shard_index=s.supervisor_shard_index,
+            on_leaders=lambda leaders: self._leaders_changed(decoder, leaders),
+        )
+        await self.sync.rebuild()
+        decoder.set_leaders(self.sync.leaders)
+        if self.engine is None:
+            self.engine = self._engine()
+        if isinstance(self.engine, LocalChainEngine):
+            await self.engine.start()
+        self.pipeline = Pipeline(
+            store=self.store,
+            shared=self.shared,
+            engine=self.engine,
+            index=index,
+            guardrails=Guardrails(
+                max_trade_usd=s.copy_trading_max_trade_usd,
+                daily_cap_usd=s.copy_trading_daily_cap_usd,
+                wallet_daily_cap_usd=s.copy_trading_wallet_daily_cap_usd,
+                allowlist=frozenset(s.copy_trading_execution_allowlist),
+            ),
+            config=PipelineConfig(
+                shard_count=s.supervisor_shard_count,
+                shard_index=s.supervisor_shard_index,
+                dedup_ttl_ms=s.supervisor_dedup_ttl_ms,
+                pending_expiry_ms=s.copy_trading_pending_expiry_ms,
+                exec_concurrency=s.supervisor_exec_concurrency,
+                drain_interval_ms=s.supervisor_queue_drain_interval_ms,
+                claim_idle_ms=s.supervisor_queue_claim_idle_ms,
+                consumer=self.consumer or f"supervisor-{s.supervisor_shard_index}-{os.getpid()}",
+            ),
+            decoder=decoder,
+            on_event=self.on_event,
+        )
+        ws_url = s.copy_trading_ws_url.get_secret_value() if s.copy_trading_ws_url else d.ws_url
+        self.detector = ChainLogDetector(
+            ws_url=ws_url,
+            rpc=self.rpc,
+            filters=lambda: leader_filters(
+                exchanges=exchanges,
+                ctf=d.contracts.ctf,
+                leaders=self.sync.leaders if s.supervisor_ws_filter_by_address else None,
+            ),
+            sink=self._sink,
+            load_checkpoint=lambda: self.store.get_checkpoint(self.checkpoint_source),
+            save_checkpoint=lambda block: self.store.set_checkpoint(self.checkpoint_source, block),
+        )
+        requeued = await self.pipeline.requeue_unbroadcast()
+        self._tasks = [
+            asyncio.create_task(self.detector.run(self._stop_intake), name="detector"),
+            asyncio.create_task(self.pipeline.run_workers(self._stop_workers), name="workers"),
+            asyncio.create_task(
+                self.sync.run(self._stop_intake, s.supervisor_config_refresh_ms, s.supervisor_config_full_refresh_ms),
+                name="configs",
+            ),
+        ]
+        log.info(
+            "supervisor up: chain %d, engine %s, fleet %d, configs %d, leaders %d, shard %d/%d, store %s, "
+            "shared %s, requeued %d",
+            chain_id,
+            self.engine.name,
+            s.supervisor_worker_pool_size,
+            len(self.sync.configs),
+            len(self.sync.leaders),
+            s.supervisor_shard_index,
+            s.supervisor_shard_count,
+            self.store.backend,
+            self.shared.backend,
+            requeued,
+        )
+
+    async def _sink(self, raw: bytes, origin: str) -> None:
+        await self.pipeline.on_raw(raw, origin)
+        faultpoint("after_queue")
+
+    def _leaders_changed(self, decoder: LogDecoder, leaders: list[str]) -> None:
+        decoder.set_leaders(leaders)
+        if hasattr(self, "detector"):
+            self.detector.resubscribe()
+
+    async def wait_connected(self, timeout_s: float = 30.0) -> None:
+        await asyncio.wait_for(self.detector.connected.wait(), timeout_s)
+
+    async def stop(self) -> None:
+        """Stops intake, lets executions in flight finish, persists, closes. Queued jobs stay PENDING."""
+        self._stop_intake.set()
+        for task in self._tasks[::2]:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._stop_workers.set()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await self._tasks[1]
+        if self.engine is not None:
+            await self.engine.close()
+        await self.shared.close()
+        await self.store.close()
+        await self.rpc.close()

@@ -1,0 +1,368 @@
+"""The copy pipeline of one instance: signals in, executed copies out, every step recorded.
+
+Intake (per batch of signals): local dedup (Rust TTL set) → shard ownership → shared dedup (SET NX PX) →
+fan-out (Rust index) → guardrails (atomic reservations) → PENDING prewrite (group-committed) → queue. The
+await of `on_signals` returns once every job of the batch is durably PENDING and queued (or recorded
+SKIPPED), which is when the detector may move its checkpoint.
+
+Workers: dequeue → check the record is still PENDING and never broadcast (a redelivered or cancelled job is
+acknowledged and dropped, so nothing executes twice) → `engine.execute(job, journal)` → mark the outcome →
+acknowledge; a copy that did not happen gives its guardrail reservation back.
+
+A `removed: true` signal (a reorg retracted the leader's log) cancels the copies it caused that have not
+executed yet and flags the executed ones `reorged`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from polyhunter._core import DedupCache, FanoutIndex, LogDecoder, Signal, shard_of
+from polyhunter.execution.base import ExecutionEngine, ExecutionResult
+from polyhunter.models import CopyJob, SkipReason, TradeStatus, copy_key, now_ms
+from polyhunter.shared.base import Delivery, Reservation, SharedState
+from polyhunter.store.base import Store, StoreJournal
+from polyhunter.supervisor.guardrails import Guardrails, utc_day
+
+log = logging.getLogger(__name__)
+
+PRICE_SCALE = 1_000_000
+
+
+@dataclass
+class PipelineConfig:
+    shard_count: int = 1
+    shard_index: int = 0
+    dedup_ttl_ms: int = 60_000
+    pending_expiry_ms: int = 300_000
+    exec_concurrency: int = 256
+    drain_interval_ms: int = 500
+    claim_idle_ms: int = 30_000
+    consumer: str = "supervisor-0"
+
+
+@dataclass
+class PipelineStats:
+    signals: int = 0
+    removed: int = 0
+    duplicates: int = 0
+    not_owned: int = 0
+    intents: int = 0
+    queued: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+    executed: int = 0
+    failed: int = 0
+    cancelled: int = 0
+    reorged: int = 0
+    redelivered_dropped: int = 0
+    max_depth: int = 0
+    lag_ms: list[float] = field(default_factory=list)
+    """Queue lag of each executed job: from its enqueue to the start of its execution."""
+    latency_ms: list[float] = field(default_factory=list)
+    """From the leader's log being decoded to our execution's end."""
+
+
+@dataclass
+class _Local:
+    """What this instance remembers of a job it queued itself (for lag, latency and releases)."""
+
+    enqueued_at: float
+    seen_at_ns: int
+    reservations: list[Reservation]
+
+
+class Pipeline:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        shared: SharedState,
+        engine: ExecutionEngine,
+        index: FanoutIndex,
+        guardrails: Guardrails,
+        config: PipelineConfig,
+        decoder: LogDecoder | None = None,
+        balances: Callable[[], dict[str, int]] | None = None,
+        on_event: Callable[[str, dict[str, Any]], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.shared = shared
+        self.engine = engine
+        self.index = index
+        self.guardrails = guardrails
+        self.config = config
+        self.decoder = decoder
+        self.balances = balances
+        self.on_event = on_event
+        self.stats = PipelineStats()
+        self.dedup = DedupCache(config.dedup_ttl_ms, 1_000_000)
+        self._local: dict[bytes, _Local] = {}
+        self._inflight: set[asyncio.Task[None]] = set()
+        self._free = config.exec_concurrency
+        self._slot_freed = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._intake = asyncio.Lock()
+
+    def _emit(self, kind: str, **data: Any) -> None:
+        if self.on_event is not None:
+            self.on_event(kind, data)
+
+    # -- intake --------------------------------------------------------------------------------------
+    async def on_raw(self, raw: bytes, origin: str) -> None:
+        """The detector's sink: decode JSON-RPC bytes in Rust, then take the signals in."""
+        assert self.decoder is not None, "a pipeline fed raw bytes needs a decoder"
+        decoded = self.decoder.decode(raw)
+        for reject in decoded.rejects:
+            log.warning("rejected log #%d from %s: %s", reject.index, origin, reject.reason)
+        if decoded.signals:
+            await self.on_signals(decoded.signals)
+
+    async def on_signals(self, signals: Sequence[Signal]) -> None:
+        """Takes a batch in; returns once each of its jobs is durably PENDING and queued, or SKIPPED."""
+        async with self._intake:
+            await self._take(signals)
+
+    async def _take(self, signals: Sequence[Signal]) -> None:
+        self.stats.signals += len(signals)
+        retracted = [s for s in signals if s.removed]
+        if retracted:
+            await self._retract(retracted)
+        live = [s for s in signals if not s.removed]
+        if not live:
+            return
+        firsts = self.dedup.check_and_insert([s.dedup_key for s in live])
+        fresh = [s for s, first in zip(live, firsts, strict=True) if first]
+        self.stats.duplicates += len(live) - len(fresh)
+        if self.config.shard_count > 1:
+            owned = [s for s in fresh if shard_of(s.leader, self.config.shard_count) == self.config.shard_index]
+            self.stats.not_owned += len(fresh) - len(owned)
+            fresh = owned
+        if not fresh:
+            return
+        shared_firsts = await self.shared.first_sightings([s.dedup_key for s in fresh], self.config.dedup_ttl_ms)
+        fresh = [s for s, first in zip(fresh, shared_firsts, strict=True) if first]
+        self.stats.duplicates += len(shared_firsts) - len(fresh)
+        if not fresh:
+            return
+        for signal in fresh:
+            self._emit("signal", signal=signal)
+        balances = self.balances() if self.balances is not None else None
+        intents = self.index.match(fresh, balances)
+        self.stats.intents += len(intents)
+        jobs: list[CopyJob] = []
+        seen_at: dict[bytes, int] = {}
+        for intent in intents:
+            signal = fresh[intent.signal_index]
+            job = CopyJob(
+                key=copy_key(signal.dedup_key, intent.config_id),
+                config_id=intent.config_id,
+                follower=intent.follower,
+                proxy=intent.proxy,
+                leader=intent.leader,
+                token_id=intent.token_id,
+                side=intent.side,
+                amount=intent.amount,
+                limit_price_ppm=intent.limit_price_ppm,
+                tx_hash=signal.tx_hash,
+                log_index=signal.log_index,
+                sub_index=signal.sub_index,
+                leader_size=signal.size,
+                leader_price_ppm=_price_ppm(signal),
+                block_number=signal.block_number or 0,
+            )
+            jobs.append(job)
+            seen_at[job.key] = signal.seen_at_ns
+        for skip in self.index.last_skips():
+            self.stats.skipped[skip.reason] += 1
+            self._emit("skip", config_id=skip.config_id, reason=skip.reason, signal=fresh[skip.signal_index])
+        if jobs:
+            await self._admit(jobs, seen_at)
+
+    async def _admit(self, jobs: list[CopyJob], seen_at: dict[bytes, int]) -> None:
+        day = utc_day()
+        admitted: list[CopyJob] = []
+        refused: list[tuple[CopyJob, str]] = []
+        held: dict[bytes, list[Reservation]] = {}
+        for job in jobs:
+            reason, reservations = await self.guardrails.admit(self.shared, job, day)
+            if reason is None:
+                admitted.append(job)
+                held[job.key] = reservations
+            else:
+                refused.append((job, reason))
+        expires_at = now_ms() + self.config.pending_expiry_ms
+        inserted = await self.store.insert_pending(jobs, expires_at)
+        # A job already stored (a replay after a restart) is neither queued again nor re-reserved.
+        for job in admitted:
+            if job.key not in inserted:
+                await self._release(held.pop(job.key, []))
+        admitted = [j for j in admitted if j.key in inserted]
+        marks = [
+            self.store.mark(job.key, TradeStatus.SKIPPED, reason) for job, reason in refused if job.key in inserted
+        ]
+        for job, reason in refused:
+            if job.key in inserted:
+                self.stats.skipped[reason] += 1
+                self._emit("skip", config_id=job.config_id, reason=reason, job=job)
+        if marks:
+            await asyncio.gather(*marks)
+        if not admitted:
+            return
+        now = time.monotonic()
+        accepted = await self.shared.enqueue_many([(job.key, job.to_bytes()) for job in admitted])
+        for job, ok in zip(admitted, accepted, strict=True):
+            if ok:
+                self._wake.set()
+                self.stats.queued += 1
+                self._local[job.key] = _Local(now, seen_at.get(job.key, 0), held.get(job.key, []))
+                self._emit("queued", job=job)
+            else:
+                # Refused at the queue's bound: recorded, counted and released, never silently lost.
+                await self.store.mark(job.key, TradeStatus.SKIPPED, SkipReason.QUEUE_FULL.value)
+                await self._release(held.get(job.key, []))
+                self.stats.skipped[SkipReason.QUEUE_FULL.value] += 1
+                self._emit("skip", config_id=job.config_id, reason=SkipReason.QUEUE_FULL.value, job=job)
+
+    async def _release(self, reservations: list[Reservation]) -> None:
+        if reservations:
+            await self.shared.release(reservations)
+
+    async def _retract(self, signals: Sequence[Signal]) -> None:
+        """A reorg removed these logs: cancel their copies not yet executed, flag the executed ones."""
+        self.stats.removed += len(signals)
+        for signal in signals:
+            keys = await self.store.flag_reorged(signal.tx_hash, signal.log_index, signal.sub_index)
+            for key in keys:
+                if await self.store.mark(key, TradeStatus.CANCELLED, "reorged"):
+                    self.stats.cancelled += 1
+                    local = self._local.pop(key, None)
+                    if local is not None:
+                        await self._release(local.reservations)
+                else:
+                    self.stats.reorged += 1
+            log.warning(
+                "leader log %s#%d removed by a reorg: %d copies cancelled or flagged",
+                signal.tx_hash.hex(),
+                signal.log_index,
+                len(keys),
+            )
+            self._emit("removed", signal=signal, keys=keys)
+
+    # -- workers -------------------------------------------------------------------------------------
+    async def requeue_unbroadcast(self) -> int:
+        """On start: PENDING records that were never broadcast go back to the queue (their job exists)."""
+        records = await self.store.unbroadcast_pending()
+        if not records:
+            return 0
+        stats = await self.shared.queue_stats()
+        if stats.length:
+            # They may still be in the shared queue (another instance queued them); a duplicate delivery
+            # is harmless (the worker checks the record), a lost one is not.
+            log.info("requeue: %d jobs already wait in the shared queue", stats.length)
+        accepted = await self.shared.enqueue_many([(r.key, r.to_job().to_bytes()) for r in records])
+        log.info("requeued %d PENDING jobs never broadcast", sum(accepted))
+        return sum(accepted)
+
+    async def run_workers(self, stop: asyncio.Event) -> None:
+        """Consumes the queue until `stop`, with up to `exec_concurrency` executions in flight."""
+        interval_s = self.config.drain_interval_ms / 1000
+        last_claim = time.monotonic()
+        while not stop.is_set():
+            free = self._free
+            if free == 0:
+                self._slot_freed.clear()
+                await self._slot_freed.wait()
+                continue
+            self._wake.clear()  # before the fetch: an enqueue after this point wakes the wait below
+            deliveries = await self.shared.dequeue(self.config.consumer, count=min(free, 512))
+            if time.monotonic() - last_claim > interval_s:
+                last_claim = time.monotonic()
+                deliveries += await self.shared.claim_stale(
+                    self.config.consumer, self.config.claim_idle_ms, count=max(1, free - len(deliveries))
+                )
+            if not deliveries:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), interval_s)
+                continue
+            for delivery in deliveries:
+                self._free -= 1
+                task = asyncio.create_task(self._run_one(delivery))
+                self._inflight.add(task)
+                task.add_done_callback(self._inflight.discard)
+        await self.drain()
+
+    async def drain(self, timeout_s: float = 30.0) -> None:
+        """Waits for the executions in flight (at shutdown); what is left stays PENDING for the next start."""
+        if self._inflight:
+            await asyncio.wait(set(self._inflight), timeout=timeout_s)
+
+    async def _run_one(self, delivery: Delivery) -> None:
+        try:
+            await self._execute(delivery)
+        except Exception:
+            # Left unacknowledged: the queue redelivers it, and the dead-letter list ends a poison job.
+            log.exception("execution of job %s crashed; it will be redelivered", delivery.key.hex())
+        finally:
+            self._free += 1
+            self._slot_freed.set()
+
+    async def _execute(self, delivery: Delivery) -> None:
+        job = CopyJob.from_bytes(delivery.payload)
+        record = await self.store.get_trade(job.key)
+        if record is None or record.status is not TradeStatus.PENDING or record.journal:
+            # Cancelled, already done, or broadcast by a worker that died: never execute twice
+            # (recovery reconciles broadcast ones from the chain).
+            self.stats.redelivered_dropped += 1
+            await self.shared.ack([delivery.id])
+            return
+        local = self._local.pop(job.key, None)
+        started = time.monotonic()
+        if local is not None:
+            self.stats.lag_ms.append((started - local.enqueued_at) * 1000)
+        try:
+            result = await self.engine.execute(job, StoreJournal(self.store, job.key))
+        except Exception as exc:
+            log.exception("engine %s failed job %s", self.engine.name, job.key.hex())
+            result = ExecutionResult(TradeStatus.FAILED, f"engine_error: {type(exc).__name__}: {exc}")
+        await self._finish(job, result, local)
+        await self.shared.ack([delivery.id])
+
+    async def _finish(self, job: CopyJob, result: ExecutionResult, local: _Local | None) -> None:
+        moved = await self.store.mark(
+            job.key,
+            result.status,
+            result.reason,
+            result.tx_hashes,
+            copy_size=result.fill_size,
+            copy_price_ppm=result.fill_price_ppm,
+            slippage_bps=result.slippage_bps(job),
+            worker=result.worker,
+        )
+        if result.status is TradeStatus.EXECUTED:
+            self.stats.executed += 1
+        elif result.status is TradeStatus.FAILED:
+            self.stats.failed += 1
+        else:
+            self.stats.skipped[result.reason or "unknown"] += 1
+        if result.status is not TradeStatus.EXECUTED and local is not None:
+            await self._release(local.reservations)
+        latency_ms = None
+        if local is not None and local.seen_at_ns:
+            latency_ms = (time.time_ns() - local.seen_at_ns) / 1e6
+            self.stats.latency_ms.append(latency_ms)
+        if not moved:
+            log.warning("job %s: outcome %s not recorded (no longer PENDING)", job.key.hex(), result.status)
+        self._emit("done", job=job, result=result, latency_ms=latency_ms)
+
+
+def _price_ppm(signal: Signal) -> int | None:
+    if not signal.price_den:
+        return None
+    return signal.price_num * PRICE_SCALE // signal.price_den
