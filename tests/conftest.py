@@ -8,7 +8,6 @@ from collections.abc import Iterator
 
 import pytest
 from hypothesis import HealthCheck, settings
-
 from web3 import Web3
 
 from polyhunter.chain.anvil import Anvil

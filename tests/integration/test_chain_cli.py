@@ -24,7 +24,7 @@ pytestmark = pytest.mark.integration
 
 def _cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "POLYHUNTER_HOME": str(home)}
-    return subprocess.run(  # noqa: S603 - our own CLI
+    return subprocess.run(
         [sys.executable, "-m", "polyhunter.cli", *args], env=env, capture_output=True, text=True, timeout=120
     )
 
@@ -47,9 +47,19 @@ def test_chain_up_detach_status_down(home: Path) -> None:
     assert len(deployment.accounts.followers) == 2
     w3 = Web3(Web3.HTTPProvider(deployment.rpc_url))
     executor = contract(w3, "Executor", deployment.contracts.executor)
-    assert all(executor.functions.isWorker(Web3.to_checksum_address(a)).call() for a in deployment.accounts.fleet)
+    assert all(
+        executor.functions.isWorker(Web3.to_checksum_address(a)).call() for a in deployment.accounts.fleet
+    )
     raw = json.loads((home / "deployment.json").read_text())
-    assert set(raw) == {"chain_id", "rpc_url", "ws_url", "contracts", "proxy_init_code_hash", "markets", "accounts"}
+    assert set(raw) == {
+        "chain_id",
+        "rpc_url",
+        "ws_url",
+        "contracts",
+        "proxy_init_code_hash",
+        "markets",
+        "accounts",
+    }
     assert isinstance(raw["markets"][0]["yes_token_id"], str)
 
     status = _cli(home, "chain", "status")

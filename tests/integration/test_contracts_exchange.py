@@ -7,6 +7,7 @@ ids below are literal values, not recomputed by the code under test.
 from __future__ import annotations
 
 import pytest
+from chain_helpers import cs, events, reverts
 from eth_utils import keccak
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -19,8 +20,6 @@ from polyhunter.chain.create2 import proxy_address
 from polyhunter.chain.deployment import Deployment
 from polyhunter.chain.local import LocalChain
 from polyhunter.chain.tx import send
-
-from chain_helpers import cs, events, reverts
 
 pytestmark = pytest.mark.integration
 
@@ -123,7 +122,10 @@ def test_full_buy_copy_leaves_exact_balances(local_chain: LocalChain) -> None:
     assert local_chain.collateral_of(exchange) == cash[exchange] + 11_000_000
     assert local_chain.tokens_of(exchange, YES_0) == yes[exchange] - 20_000_000
     assert local_chain.exchange.functions.collateralOf(cs(OWNER)).call() == maker_cash + 11_000_000
-    assert (local_chain.collateral_of(OWNER), local_chain.collateral_of(follower)) == (cash[OWNER], cash[follower])
+    assert (local_chain.collateral_of(OWNER), local_chain.collateral_of(follower)) == (
+        cash[OWNER],
+        cash[follower],
+    )
     pulled = events(local_chain.executor, "Pulled", receipts[0])
     pushed = events(local_chain.executor, "Pushed", receipts[2])
     assert [(e["proxy"].lower(), e["worker"].lower(), e["id"], e["amount"]) for e in pulled] == [
@@ -148,7 +150,11 @@ def test_full_sell_copy_leaves_exact_balances(local_chain: LocalChain) -> None:
     local_chain.copy_sell(WORKER, proxy, NO_0, 40_000_000, 24_800_000)
 
     assert local_chain.tokens_of(proxy, NO_0) == no[proxy] - 40_000_000 == 10_000_000
-    assert local_chain.collateral_of(proxy) == cash[proxy] + 24_800_000 == 5_000_000_000 - 30_000_000 + 24_800_000
+    assert (
+        local_chain.collateral_of(proxy)
+        == cash[proxy] + 24_800_000
+        == 5_000_000_000 - 30_000_000 + 24_800_000
+    )
     assert (local_chain.collateral_of(WORKER), local_chain.tokens_of(WORKER, NO_0)) == (cash[WORKER], 0)
     assert local_chain.tokens_of(exchange, NO_0) == no[exchange] + 40_000_000
     assert local_chain.collateral_of(exchange) == cash[exchange] - 24_800_000
@@ -161,7 +167,9 @@ def test_smart_buffer_debt_is_repaid_to_the_fronting_worker(local_chain: LocalCh
     local_chain.trade(WORKER, "BUY", YES_0, 10_000_000, 4_000_000)  # the worker fronts the buy
     local_chain.push_tokens(WORKER, proxy, YES_0, 10_000_000)
     debt_id = keccak(b"debt 1")
-    receipt = local_chain.repay_debt(local_chain.deployment.accounts.fleet[1], proxy, 4_000_000, WORKER, debt_id)
+    receipt = local_chain.repay_debt(
+        local_chain.deployment.accounts.fleet[1], proxy, 4_000_000, WORKER, debt_id
+    )
     assert local_chain.collateral_of(WORKER) == float_before
     assert local_chain.collateral_of(proxy) == 5_000_000_000 - 4_000_000
     (repaid,) = events(local_chain.executor, "DebtRepaid", receipt)
@@ -217,7 +225,11 @@ def test_ctf_ids_from_the_helper_equal_the_real_ctf(local_chain: LocalChain) -> 
     parent_index=st.integers(min_value=1, max_value=255),
 )
 def test_collection_ids_equal_the_real_ctf_also_nested(
-    local_deployment: tuple[object, Deployment], condition: bytes, index_set: int, parent_seed: bytes, parent_index: int
+    local_deployment: tuple[object, Deployment],
+    condition: bytes,
+    index_set: int,
+    parent_seed: bytes,
+    parent_index: int,
 ) -> None:
     # A nested collection adds two curve points (the ecAdd precompile on chain, Python arithmetic here).
     deployment = local_deployment[1]

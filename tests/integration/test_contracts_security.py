@@ -43,7 +43,9 @@ def test_a_non_worker_cannot_use_any_worker_operation(local_chain: LocalChain) -
     for attempt in attempts:
         with reverts("NotWorker"):
             attempt()
-    batch = local_chain.executor.functions.pullERC20Batch([cs(proxy)], cs(local_chain.deployment.contracts.collateral), [1])
+    batch = local_chain.executor.functions.pullERC20Batch(
+        [cs(proxy)], cs(local_chain.deployment.contracts.collateral), [1]
+    )
     with reverts("NotWorker"):
         send(local_chain.w3, local_chain.signer(stranger), batch)
 
@@ -60,7 +62,9 @@ def test_a_non_owner_cannot_administer_executor_proxy_or_treasury(local_chain: L
         executor.setFee(cs(worker), 10),
         executor.setFactory(cs(worker)),
         executor.transferOwnership(cs(worker)),
-        local_chain.treasury.functions.withdraw(cs(local_chain.deployment.contracts.collateral), cs(worker), 1),
+        local_chain.treasury.functions.withdraw(
+            cs(local_chain.deployment.contracts.collateral), cs(worker), 1
+        ),
     ):
         with reverts("NotOwner"):
             send(w3, signer, call)
@@ -79,7 +83,11 @@ def test_a_non_owner_cannot_administer_executor_proxy_or_treasury(local_chain: L
     with reverts("NotExecutor"):
         send(w3, signer, owned.executorTransferERC20(collateral, cs(worker), 1, cs(worker), 0))
     with reverts("NotExecutor"):
-        send(w3, signer, owned.executorTransferERC1155(cs(local_chain.deployment.contracts.ctf), YES_0, cs(worker), 1))
+        send(
+            w3,
+            signer,
+            owned.executorTransferERC1155(cs(local_chain.deployment.contracts.ctf), YES_0, cs(worker), 1),
+        )
     with reverts("NotFactory"):
         send(w3, signer, executor.registerProxy(cs(worker), cs(worker)))
     assert local_chain.collateral_of(proxy) == 5_000 * USD
@@ -167,7 +175,11 @@ def test_the_per_trade_limit_cannot_be_exceeded(local_chain: LocalChain) -> None
 
 def test_the_daily_limit_cannot_be_exceeded_and_resets_next_day(local_chain: LocalChain) -> None:
     worker, _other, follower, proxy = _roles(local_chain)
-    send(local_chain.w3, local_chain.signer(follower), local_chain.proxy(follower).functions.setLimits(1_000 * USD, 2_500 * USD))
+    send(
+        local_chain.w3,
+        local_chain.signer(follower),
+        local_chain.proxy(follower).functions.setLimits(1_000 * USD, 2_500 * USD),
+    )
     local_chain.pull_collateral(worker, proxy, 1_000 * USD)
     local_chain.pull_collateral(worker, proxy, 1_000 * USD)
     assert local_chain.proxy(follower).functions.remainingToday().call() == 500 * USD
@@ -189,24 +201,38 @@ def test_limits_hold_in_a_batch(local_chain: LocalChain) -> None:
     before = (local_chain.collateral_of(proxy), local_chain.collateral_of(second))
 
     with reverts("ExceedsMaxPerTrade"):  # one entry over the per-trade limit sinks the whole batch
-        send(local_chain.w3, signer, executor.pullERC20Batch([cs(second), cs(proxy)], collateral, [USD, 1_001 * USD]))
-    send(local_chain.w3, local_chain.signer(follower), local_chain.proxy(follower).functions.setLimits(1_000 * USD, 1_500 * USD))
+        send(
+            local_chain.w3,
+            signer,
+            executor.pullERC20Batch([cs(second), cs(proxy)], collateral, [USD, 1_001 * USD]),
+        )
+    send(
+        local_chain.w3,
+        local_chain.signer(follower),
+        local_chain.proxy(follower).functions.setLimits(1_000 * USD, 1_500 * USD),
+    )
     with reverts("ExceedsMaxPerDay"):  # the same Proxy twice: the entries add up against its daily limit
         send(
             local_chain.w3,
             signer,
-            executor.pullERC20Batch([cs(proxy), cs(second), cs(proxy)], collateral, [800 * USD, USD, 800 * USD]),
+            executor.pullERC20Batch(
+                [cs(proxy), cs(second), cs(proxy)], collateral, [800 * USD, USD, 800 * USD]
+            ),
         )
     assert (local_chain.collateral_of(proxy), local_chain.collateral_of(second)) == before
 
-    send(local_chain.w3, signer, executor.pullERC20Batch([cs(proxy), cs(second)], collateral, [800 * USD, USD]))
+    send(
+        local_chain.w3, signer, executor.pullERC20Batch([cs(proxy), cs(second)], collateral, [800 * USD, USD])
+    )
     assert local_chain.collateral_of(proxy) == before[0] - 800 * USD
     _give_proxy_tokens(local_chain, proxy, 200 * USD)
     with reverts("ExceedsMaxPerDay"):  # 800 + 100 (the buy) spent today; 700 tokens more make 1,600 > 1,500
         send(
             local_chain.w3,
             signer,
-            executor.pullERC1155Batch([cs(proxy)], cs(local_chain.deployment.contracts.ctf), [YES_0], [700 * USD]),
+            executor.pullERC1155Batch(
+                [cs(proxy)], cs(local_chain.deployment.contracts.ctf), [YES_0], [700 * USD]
+            ),
         )
 
 
@@ -232,7 +258,11 @@ def test_the_fee_goes_to_the_treasury_and_counts_against_the_limit(local_chain: 
 
 _FORBIDDEN = {
     "approve(address,uint256)": [("address", "0x" + "11" * 20), ("uint256", 2**256 - 1)],
-    "transferFrom(address,address,uint256)": [("address", None), ("address", "0x" + "11" * 20), ("uint256", 1)],
+    "transferFrom(address,address,uint256)": [
+        ("address", None),
+        ("address", "0x" + "11" * 20),
+        ("uint256", 1),
+    ],
     "setApprovalForAll(address,bool)": [("address", "0x" + "11" * 20), ("bool", True)],
     "permit(address,address,uint256,uint256,uint8,bytes32,bytes32)": [
         ("address", None),
@@ -289,7 +319,7 @@ def _opcodes(code: bytes) -> set[int]:
 
 
 def test_no_delegatecall_callcode_or_selfdestruct_in_the_wallet_contracts(local_chain: LocalChain) -> None:
-    worker, _other, _follower, proxy = _roles(local_chain)
+    _worker, _other, _follower, proxy = _roles(local_chain)
     c = local_chain.deployment.contracts
     for address in (c.executor, c.proxy_factory, c.treasury, proxy):
         code = bytes(local_chain.w3.eth.get_code(cs(address)))
@@ -308,7 +338,11 @@ def test_a_token_that_is_not_allowlisted_is_refused(local_chain: LocalChain) -> 
     with reverts("TokenNotAllowed"):
         send(local_chain.w3, signer, executor.pullERC20(cs(proxy), cs(other_token), USD))
     with reverts("TokenNotAllowed"):  # the CTF is allowlisted as ERC-1155 only
-        send(local_chain.w3, signer, executor.pullERC20(cs(proxy), cs(local_chain.deployment.contracts.ctf), USD))
+        send(
+            local_chain.w3,
+            signer,
+            executor.pullERC20(cs(proxy), cs(local_chain.deployment.contracts.ctf), USD),
+        )
     with reverts("TokenNotAllowed"):
         send(local_chain.w3, signer, executor.pullERC1155(cs(proxy), cs(other_token), 0, USD))
     collateral = cs(local_chain.deployment.contracts.collateral)
@@ -340,7 +374,9 @@ def test_reentrancy_through_an_erc1155_receiver_hook_reverts(local_chain: LocalC
         send(
             local_chain.w3,
             owner,
-            attacker.functions.attack(cs(local_chain.deployment.contracts.executor), cs(proxy), ctf, YES_0, 5 * USD),
+            attacker.functions.attack(
+                cs(local_chain.deployment.contracts.executor), cs(proxy), ctf, YES_0, 5 * USD
+            ),
         )
 
     assert local_chain.tokens_of(proxy, YES_0) == 20 * USD

@@ -28,8 +28,8 @@ def derive(index: int, mnemonic: str = TEST_MNEMONIC) -> LocalAccount:
 
 
 @dataclass(frozen=True)
-class TestAccounts:
-    """Who is who on the local chain: the owner (deployer, market maker, oracle), fleet, leaders, followers."""
+class LocalAccounts:
+    """Who is who on the local chain: owner (deployer, market maker, oracle), fleet, leaders, followers."""
 
     fleet_size: int = 4
     leader_count: int = 2

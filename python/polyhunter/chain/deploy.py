@@ -14,7 +14,7 @@ from web3 import Web3
 
 from polyhunter._core import keccak256
 from polyhunter.chain import ctf as ctf_ids
-from polyhunter.chain.accounts import TestAccounts
+from polyhunter.chain.accounts import LocalAccounts
 from polyhunter.chain.artifacts import load_artifact
 from polyhunter.chain.deployment import Accounts, Contracts, Deployment, Market
 from polyhunter.chain.tx import contract, deploy, send
@@ -102,7 +102,7 @@ def deploy_local(
     *,
     rpc_url: str,
     ws_url: str,
-    accounts: TestAccounts | None = None,
+    accounts: LocalAccounts | None = None,
     config: LocalWorldConfig | None = None,
 ) -> Deployment:
     """Builds the local world on an anvil node and returns its `Deployment` (not saved).
@@ -112,7 +112,7 @@ def deploy_local(
     Executor and approve the Executor (for pushes) and the exchange (to trade). Leaders approve the
     exchange. Each follower creates its Proxy with limits and deposits collateral into it.
     """
-    layout = accounts or TestAccounts()
+    layout = accounts or LocalAccounts()
     cfg = config or LocalWorldConfig()
     owner = layout.owner
     fund_eth(w3, [a.address for a in layout.all()], cfg.eth_per_account)
@@ -127,7 +127,9 @@ def deploy_local(
         fleet=[a.address for a in layout.fleet],
         fee_bps=cfg.fee_bps,
     )
-    exchange_address = deploy(w3, owner, "LocalExchange", _checksum(collateral_address), _checksum(ctf_address))
+    exchange_address = deploy(
+        w3, owner, "LocalExchange", _checksum(collateral_address), _checksum(ctf_address)
+    )
     collateral = contract(w3, "MockCollateral", collateral_address)
     ctf = contract(w3, "ConditionalTokens", ctf_address)
     exchange = contract(w3, "LocalExchange", exchange_address)
@@ -139,7 +141,9 @@ def deploy_local(
         send(w3, owner, ctf.functions.prepareCondition(owner.address, question_id, 2))
         condition = ctf_ids.condition_id(owner.address, question_id)
         yes, no = ctf_ids.binary_token_ids(collateral_address, condition)
-        markets.append(Market("0x" + condition.hex(), "0x" + question_id.hex(), owner.address.lower(), yes, no))
+        markets.append(
+            Market("0x" + condition.hex(), "0x" + question_id.hex(), owner.address.lower(), yes, no)
+        )
 
     # The market maker: tokens for every market, plus collateral to buy tokens back.
     split_total = cfg.maker_tokens_per_market * cfg.markets

@@ -93,7 +93,12 @@ class Accounts:
     followers: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        return {"owner": self.owner, "fleet": self.fleet, "leaders": self.leaders, "followers": self.followers}
+        return {
+            "owner": self.owner,
+            "fleet": self.fleet,
+            "leaders": self.leaders,
+            "followers": self.followers,
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Accounts:

@@ -14,7 +14,7 @@ from web3 import Web3
 from web3.contract import Contract
 from web3.types import TxReceipt
 
-from polyhunter.chain.accounts import TestAccounts
+from polyhunter.chain.accounts import LocalAccounts
 from polyhunter.chain.create2 import proxy_address
 from polyhunter.chain.deployment import Deployment
 from polyhunter.chain.tx import contract, send
@@ -31,12 +31,13 @@ def _cs(address: str) -> str:
 class LocalChain:
     """A web3 connection to a deployed local world and its test accounts' keys."""
 
-    def __init__(self, w3: Web3, deployment: Deployment, accounts: TestAccounts | None = None) -> None:
-        if deployment.contracts.local_exchange is None:
+    def __init__(self, w3: Web3, deployment: Deployment, accounts: LocalAccounts | None = None) -> None:
+        exchange = deployment.contracts.local_exchange
+        if exchange is None:
             raise ConfigError("this deployment has no local_exchange: not a local world")
         self.w3 = w3
         self.deployment = deployment
-        self.accounts = accounts or TestAccounts(
+        self.accounts = accounts or LocalAccounts(
             fleet_size=len(deployment.accounts.fleet),
             leader_count=len(deployment.accounts.leaders),
             follower_count=len(deployment.accounts.followers),
@@ -47,7 +48,7 @@ class LocalChain:
         self.treasury: Contract = contract(w3, "Treasury", c.treasury)
         self.collateral: Contract = contract(w3, "MockCollateral", c.collateral)
         self.ctf: Contract = contract(w3, "ConditionalTokens", c.ctf)
-        self.exchange: Contract = contract(w3, "LocalExchange", c.local_exchange)
+        self.exchange: Contract = contract(w3, "LocalExchange", exchange)
 
     @classmethod
     def connect(cls, deployment: Deployment) -> LocalChain:
@@ -62,7 +63,9 @@ class LocalChain:
 
     def proxy_of(self, owner: str) -> str:
         """`owner`'s Proxy address, computed off chain (CREATE2)."""
-        return proxy_address(self.deployment.contracts.proxy_factory, owner, self.deployment.proxy_init_code_hash)
+        return proxy_address(
+            self.deployment.contracts.proxy_factory, owner, self.deployment.proxy_init_code_hash
+        )
 
     def proxy(self, owner: str) -> Contract:
         return contract(self.w3, "Proxy", self.proxy_of(owner))
@@ -106,19 +109,27 @@ class LocalChain:
     # ---------------------------------------------------------------- worker
 
     def pull_collateral(self, worker: str, proxy: str, amount: int) -> TxReceipt:
-        call = self.executor.functions.pullERC20(_cs(proxy), _cs(self.deployment.contracts.collateral), amount)
+        call = self.executor.functions.pullERC20(
+            _cs(proxy), _cs(self.deployment.contracts.collateral), amount
+        )
         return send(self.w3, self.signer(worker), call)
 
     def pull_tokens(self, worker: str, proxy: str, token_id: int, amount: int) -> TxReceipt:
-        call = self.executor.functions.pullERC1155(_cs(proxy), _cs(self.deployment.contracts.ctf), token_id, amount)
+        call = self.executor.functions.pullERC1155(
+            _cs(proxy), _cs(self.deployment.contracts.ctf), token_id, amount
+        )
         return send(self.w3, self.signer(worker), call)
 
     def push_collateral(self, worker: str, proxy: str, amount: int) -> TxReceipt:
-        call = self.executor.functions.pushERC20(_cs(proxy), _cs(self.deployment.contracts.collateral), amount)
+        call = self.executor.functions.pushERC20(
+            _cs(proxy), _cs(self.deployment.contracts.collateral), amount
+        )
         return send(self.w3, self.signer(worker), call)
 
     def push_tokens(self, worker: str, proxy: str, token_id: int, amount: int) -> TxReceipt:
-        call = self.executor.functions.pushERC1155(_cs(proxy), _cs(self.deployment.contracts.ctf), token_id, amount)
+        call = self.executor.functions.pushERC1155(
+            _cs(proxy), _cs(self.deployment.contracts.ctf), token_id, amount
+        )
         return send(self.w3, self.signer(worker), call)
 
     def repay_debt(self, worker: str, proxy: str, amount: int, creditor: str, debt_id: bytes) -> TxReceipt:
@@ -127,7 +138,9 @@ class LocalChain:
         )
         return send(self.w3, self.signer(worker), call)
 
-    def copy_buy(self, worker: str, proxy: str, token_id: int, collateral: int, tokens: int) -> list[TxReceipt]:
+    def copy_buy(
+        self, worker: str, proxy: str, token_id: int, collateral: int, tokens: int
+    ) -> list[TxReceipt]:
         """A standard BUY copy: pull `collateral` from the Proxy, buy `tokens` with it, push them in."""
         return [
             self.pull_collateral(worker, proxy, collateral),
@@ -135,7 +148,9 @@ class LocalChain:
             self.push_tokens(worker, proxy, token_id, tokens),
         ]
 
-    def copy_sell(self, worker: str, proxy: str, token_id: int, tokens: int, collateral: int) -> list[TxReceipt]:
+    def copy_sell(
+        self, worker: str, proxy: str, token_id: int, tokens: int, collateral: int
+    ) -> list[TxReceipt]:
         """A standard SELL copy: pull `tokens` from the Proxy, sell them for `collateral`, push it in."""
         return [
             self.pull_tokens(worker, proxy, token_id, tokens),

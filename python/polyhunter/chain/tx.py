@@ -6,15 +6,15 @@ The supervisor's hot path signs in Rust and does not use this module.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
-from eth_abi import decode
+from eth_abi.abi import decode
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 from web3.contract import Contract
 from web3.contract.contract import ContractConstructor, ContractFunction
 from web3.exceptions import ContractLogicError
-from web3.types import TxParams, TxReceipt
+from web3.types import TxParams, TxReceipt, Wei
 
 from polyhunter.chain.artifacts import error_signatures, load_artifact
 from polyhunter.errors import ExecutionError
@@ -71,7 +71,10 @@ def send(
 ) -> TxReceipt:
     """Signs and sends `call` from `account`, waits for the receipt; `ContractReverted` on a revert."""
     label = context or (call.fn_name if isinstance(call, ContractFunction) else "transaction")
-    base: TxParams = {"from": account.address, "nonce": w3.eth.get_transaction_count(account.address, "pending")}
+    base: TxParams = {
+        "from": account.address,
+        "nonce": w3.eth.get_transaction_count(account.address, "pending"),
+    }
     try:
         if isinstance(call, ContractFunction | ContractConstructor):
             tx = call.build_transaction(base)
@@ -80,12 +83,12 @@ def send(
             tx.setdefault("chainId", w3.eth.chain_id)
             tx.setdefault("gas", w3.eth.estimate_gas(tx))
             if "gasPrice" not in tx:
-                tx.setdefault("maxFeePerGas", 2 * w3.eth.get_block("latest")["baseFeePerGas"] + 10**9)
-                tx.setdefault("maxPriorityFeePerGas", 10**9)
+                tx.setdefault("maxFeePerGas", Wei(2 * w3.eth.get_block("latest")["baseFeePerGas"] + 10**9))
+                tx.setdefault("maxPriorityFeePerGas", Wei(10**9))
     except ContractLogicError as exc:
         data = _revert_data(exc)
         raise ContractReverted(describe_revert(data), data, label) from None
-    signed = account.sign_transaction(dict(tx))
+    signed = account.sign_transaction(cast(dict[str, Any], tx))
     receipt = w3.eth.wait_for_transaction_receipt(w3.eth.send_raw_transaction(signed.raw_transaction))
     if receipt["status"] != 1:
         raise ContractReverted("reverted when mined", b"", label)

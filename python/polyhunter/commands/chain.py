@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 from web3 import Web3
 
-from polyhunter.chain.accounts import TestAccounts
+from polyhunter.chain.accounts import LocalAccounts
 from polyhunter.chain.anvil import DEFAULT_CHAIN_ID, Anvil, stop_pid
 from polyhunter.chain.deploy import LocalWorldConfig, deploy_local
 from polyhunter.chain.deployment import Deployment, default_path
@@ -35,7 +35,9 @@ def summary(deployment: Deployment, path: Path) -> str:
         f"  leaders: {', '.join(a.leaders)}",
         f"  followers: {', '.join(a.followers)}",
     ]
-    lines += [f"  market {i}: YES {m.yes_token_id}  NO {m.no_token_id}" for i, m in enumerate(deployment.markets)]
+    lines += [
+        f"  market {i}: YES {m.yes_token_id}  NO {m.no_token_id}" for i, m in enumerate(deployment.markets)
+    ]
     lines.append(f"deployment written to {path}")
     return "\n".join(lines)
 
@@ -103,7 +105,7 @@ def chain_up(
             Web3(Web3.HTTPProvider(node.rpc_url)),
             rpc_url=node.rpc_url,
             ws_url=node.ws_url,
-            accounts=TestAccounts(fleet_size=fleet_size, leader_count=leaders, follower_count=followers),
+            accounts=LocalAccounts(fleet_size=fleet_size, leader_count=leaders, follower_count=followers),
             config=LocalWorldConfig(markets=markets),
         )
         path = deployment.save()

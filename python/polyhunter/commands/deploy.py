@@ -32,7 +32,9 @@ def _fleet(addresses: tuple[str, ...], fleet_size: int) -> list[str]:
 
 @click.command("deploy")
 @click.option("--rpc-url", required=True, help="JSON-RPC endpoint (http/https).")
-@click.option("--ws-url", default=None, help="WebSocket endpoint for deployment.json (default: from --rpc-url).")
+@click.option(
+    "--ws-url", default=None, help="WebSocket endpoint for deployment.json (default: from --rpc-url)."
+)
 @click.option("--collateral", required=True, help="Collateral ERC-20 (USDC.e / pUSD on Polygon).")
 @click.option("--ctf", required=True, help="ConditionalTokens (ERC-1155).")
 @click.option("--fleet", multiple=True, help="A worker address to authorise (repeatable).")
@@ -74,7 +76,9 @@ def deploy(
     except (OSError, ValueError, Web3Exception) as exc:
         raise click.ClickException(f"{rpc_url} does not answer eth_chainId: {exc}") from exc
     if chain_id == POLYGON_CHAIN_ID and not i_understand_mainnet:
-        raise click.ClickException("chain id 137 is Polygon mainnet: add --i-understand-mainnet to deploy there")
+        raise click.ClickException(
+            "chain id 137 is Polygon mainnet: add --i-understand-mainnet to deploy there"
+        )
     for name, value in (("collateral", collateral), ("ctf", ctf)):
         if len(w3.eth.get_code(Web3.to_checksum_address(value))) == 0:
             raise click.ClickException(f"no contract at the {name} address {value}")
