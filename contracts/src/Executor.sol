@@ -165,11 +165,7 @@ contract Executor is Owned, ReentrancyGuard {
         onlyWorker
         nonReentrant
     {
-        _requireKind(token, KIND_ERC20);
-        if (proxies.length != amounts.length) revert LengthMismatch();
-        for (uint256 i; i < proxies.length; ++i) {
-            _pullERC20(proxies[i], token, amounts[i]);
-        }
+        _eachERC20(proxies, token, amounts, _pullERC20);
     }
 
     function pullERC1155Batch(
@@ -178,11 +174,7 @@ contract Executor is Owned, ReentrancyGuard {
         uint256[] calldata ids,
         uint256[] calldata amounts
     ) external onlyWorker nonReentrant {
-        _requireKind(token, KIND_ERC1155);
-        if (proxies.length != ids.length || proxies.length != amounts.length) revert LengthMismatch();
-        for (uint256 i; i < proxies.length; ++i) {
-            _pullERC1155(proxies[i], token, ids[i], amounts[i]);
-        }
+        _eachERC1155(proxies, token, ids, amounts, _pullERC1155);
     }
 
     function pushERC20Batch(address[] calldata proxies, address token, uint256[] calldata amounts)
@@ -190,11 +182,7 @@ contract Executor is Owned, ReentrancyGuard {
         onlyWorker
         nonReentrant
     {
-        _requireKind(token, KIND_ERC20);
-        if (proxies.length != amounts.length) revert LengthMismatch();
-        for (uint256 i; i < proxies.length; ++i) {
-            _pushERC20(proxies[i], token, amounts[i]);
-        }
+        _eachERC20(proxies, token, amounts, _pushERC20);
     }
 
     function pushERC1155Batch(
@@ -203,11 +191,7 @@ contract Executor is Owned, ReentrancyGuard {
         uint256[] calldata ids,
         uint256[] calldata amounts
     ) external onlyWorker nonReentrant {
-        _requireKind(token, KIND_ERC1155);
-        if (proxies.length != ids.length || proxies.length != amounts.length) revert LengthMismatch();
-        for (uint256 i; i < proxies.length; ++i) {
-            _pushERC1155(proxies[i], token, ids[i], amounts[i]);
-        }
+        _eachERC1155(proxies, token, ids, amounts, _pushERC1155);
     }
 
     function repayDebtBatch(
@@ -228,6 +212,33 @@ contract Executor is Owned, ReentrancyGuard {
 
     function _requireKind(address token, uint8 kind) private view {
         if (tokenKind[token] != kind) revert TokenNotAllowed(token, kind);
+    }
+
+    function _eachERC20(
+        address[] calldata proxies,
+        address token,
+        uint256[] calldata amounts,
+        function(address, address, uint256) op
+    ) private {
+        _requireKind(token, KIND_ERC20);
+        if (proxies.length != amounts.length) revert LengthMismatch();
+        for (uint256 i; i < proxies.length; ++i) {
+            op(proxies[i], token, amounts[i]);
+        }
+    }
+
+    function _eachERC1155(
+        address[] calldata proxies,
+        address token,
+        uint256[] calldata ids,
+        uint256[] calldata amounts,
+        function(address, address, uint256, uint256) op
+    ) private {
+        _requireKind(token, KIND_ERC1155);
+        if (proxies.length != ids.length || proxies.length != amounts.length) revert LengthMismatch();
+        for (uint256 i; i < proxies.length; ++i) {
+            op(proxies[i], token, ids[i], amounts[i]);
+        }
     }
 
     function _requireProxy(address proxy) private view {

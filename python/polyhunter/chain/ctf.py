@@ -9,6 +9,7 @@ collections, adds the parent's point; the result is the x coordinate with y's pa
 from __future__ import annotations
 
 from polyhunter._core import keccak256
+from polyhunter.chain.create2 import _address_bytes, _bytes32
 from polyhunter.errors import InvalidInputError
 
 #: alt_bn128's field prime; P ≡ 3 (mod 4), so a square root is a single exponentiation.
@@ -17,23 +18,6 @@ B = 3
 YES_INDEX_SET = 0b01
 NO_INDEX_SET = 0b10
 _ZERO32 = bytes(32)
-
-
-def _address(value: str) -> bytes:
-    text = value.removeprefix("0x").removeprefix("0X")
-    if len(text) != 40:
-        raise InvalidInputError(f"address must be 0x + 40 hex digits: {value!r}")
-    try:
-        return bytes.fromhex(text)
-    except ValueError:
-        raise InvalidInputError(f"address is not hex: {value!r}") from None
-
-
-def _bytes32(value: bytes | str, what: str) -> bytes:
-    raw = bytes.fromhex(value.removeprefix("0x")) if isinstance(value, str) else value
-    if len(raw) != 32:
-        raise InvalidInputError(f"{what} must be 32 bytes: {value!r}")
-    return raw
 
 
 def _uint256(value: int, what: str) -> bytes:
@@ -45,7 +29,7 @@ def _uint256(value: int, what: str) -> bytes:
 def condition_id(oracle: str, question_id: bytes | str, outcome_slot_count: int = 2) -> bytes:
     """`keccak256(abi.encodePacked(oracle, questionId, outcomeSlotCount))`."""
     return keccak256(
-        _address(oracle)
+        _address_bytes(oracle, "oracle")
         + _bytes32(question_id, "question id")
         + _uint256(outcome_slot_count, "outcome slot count")
     )
@@ -101,7 +85,9 @@ def collection_id(parent_collection_id: bytes | str, condition: bytes | str, ind
 
 def position_id(collateral: str, collection: bytes | str) -> int:
     """`CTHelpers.getPositionId`: the ERC-1155 token id of a position."""
-    return int.from_bytes(keccak256(_address(collateral) + _bytes32(collection, "collection id")))
+    return int.from_bytes(
+        keccak256(_address_bytes(collateral, "collateral") + _bytes32(collection, "collection id"))
+    )
 
 
 def binary_token_ids(collateral: str, condition: bytes | str) -> tuple[int, int]:
