@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -123,3 +124,23 @@ def test_deploy_without_an_owner_key_is_a_clear_error(tmp_path: Path) -> None:
     )
     assert result.exit_code == 1
     assert "OWNER_PRIVATE_KEY is not set" in result.output
+
+
+def test_chain_up_in_the_foreground_stops_cleanly_on_sigterm(home: Path) -> None:
+    env = {**os.environ, "POLYHUNTER_HOME": str(home)}
+    command = [sys.executable, "-m", "polyhunter.cli", "chain", "up", "--port", "0", "--followers", "1"]
+    with subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True) as process:
+        try:
+            assert process.stdout is not None
+            for line in process.stdout:  # the summary ends with this line once the world is deployed
+                if line.startswith("Ctrl-C stops it."):
+                    break
+            deployment = Deployment.load(home / "deployment.json")
+            assert Web3(Web3.HTTPProvider(deployment.rpc_url)).eth.chain_id == 31337
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=30) == 0
+        finally:
+            if process.poll() is None:
+                process.kill()
+    assert not (home / "anvil.json").exists()
+    assert not (home / "deployment.json").exists()

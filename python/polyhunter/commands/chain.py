@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import time
 from pathlib import Path
 
@@ -64,6 +65,10 @@ def _forget_deployment(rpc_url: str) -> None:
         pass
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 @click.group()
 def chain() -> None:
     """The local chain: anvil on loopback with polyhunter's contracts, the real CTF and a local exchange."""
@@ -122,6 +127,7 @@ def chain_up(
     if detach:
         return
     click.echo("Ctrl-C stops it.")
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops it as cleanly as Ctrl-C
     try:
         while node.process.poll() is None:
             time.sleep(0.5)
