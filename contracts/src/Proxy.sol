@@ -27,7 +27,6 @@ contract Proxy is ReentrancyGuard, IERC1155Receiver {
     error ProxyPaused();
     error ExceedsMaxPerTrade(uint256 amount, uint256 maxPerTrade);
     error ExceedsMaxPerDay(uint256 spentToday, uint256 maxPerDay);
-    error UnexpectedERC1155Sender(address operator);
 
     event Deposited(address indexed token, uint256 amount);
     event Withdrawn(address indexed token, uint256 indexed id, address indexed to, uint256 amount);
