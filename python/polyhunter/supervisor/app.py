@@ -27,6 +27,7 @@ from polyhunter.shared import open_shared_state
 from polyhunter.shared.base import SharedState
 from polyhunter.store import open_store
 from polyhunter.store.base import Store
+from polyhunter.supervisor.balances import BalanceBook
 from polyhunter.supervisor.configs import ConfigSync
 from polyhunter.supervisor.guardrails import Guardrails
 from polyhunter.supervisor.pipeline import Pipeline, PipelineConfig
@@ -56,6 +57,7 @@ class Supervisor:
     detector: ChainLogDetector = field(init=False)
     sync: ConfigSync = field(init=False)
     rpc: AsyncRpc = field(init=False)
+    balances: BalanceBook = field(init=False)
     _stop_intake: asyncio.Event = field(default_factory=asyncio.Event, init=False)
     _stop_workers: asyncio.Event = field(default_factory=asyncio.Event, init=False)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list, init=False)
@@ -77,6 +79,12 @@ class Supervisor:
         mnemonic = self.settings.trading_mnemonic
         phrase = mnemonic.get_secret_value() if mnemonic is not None else TEST_MNEMONIC
         fleet = derive_signers(phrase, self.settings.supervisor_worker_pool_size)
+        authorised = {a.lower() for a in self.deployment.accounts.fleet}
+        if authorised:
+            # On the local chain only the deployment's fleet is authorised on the Executor.
+            fleet = [f for f in fleet if f.address in authorised]
+        if not fleet:
+            raise ConfigError("TRADING_MNEMONIC: none of its wallets is in the deployment's fleet")
         return LocalChainEngine(self.rpc, self.deployment, fleet)
 
     async def start(self) -> None:
@@ -142,6 +150,8 @@ class Supervisor:
             load_checkpoint=lambda: self.store.get_checkpoint(self.checkpoint_source),
             save_checkpoint=lambda block: self.store.set_checkpoint(self.checkpoint_source, block),
         )
+        self.balances = BalanceBook(self.rpc, d.contracts.collateral, index)
+        await self.balances.refresh(self.percent_proxies())
         requeued = await self.pipeline.requeue_unbroadcast()
         self._tasks = [
             asyncio.create_task(self.detector.run(self._stop_intake), name="detector"),
@@ -150,6 +160,7 @@ class Supervisor:
                 self.sync.run(self._stop_intake, s.supervisor_config_refresh_ms, s.supervisor_config_full_refresh_ms),
                 name="configs",
             ),
+            asyncio.create_task(self.balances.run(self._stop_intake, self.percent_proxies), name="balances"),
         ]
         log.info(
             "supervisor up: chain %d, engine %s, fleet %d, configs %d, leaders %d, shard %d/%d, store %s, "
@@ -170,6 +181,10 @@ class Supervisor:
         await self.pipeline.on_raw(raw, origin)
         faultpoint("after_queue")
 
+    def percent_proxies(self) -> list[str]:
+        """Proxies whose configs size by percent of balance: the balances fan-out needs."""
+        return [c.proxy for c in self.sync.configs.values() if c.enabled and c.mode == "percent"]
+
     def _leaders_changed(self, decoder: LogDecoder, leaders: list[str]) -> None:
         decoder.set_leaders(leaders)
         if hasattr(self, "detector"):
@@ -181,12 +196,15 @@ class Supervisor:
     async def stop(self) -> None:
         """Stops intake, lets executions in flight finish, persists, closes. Queued jobs stay PENDING."""
         self._stop_intake.set()
-        for task in self._tasks[::2]:
+        intake = [t for t in self._tasks if t.get_name() != "workers"]
+        workers = [t for t in self._tasks if t.get_name() == "workers"]
+        for task in intake:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._stop_workers.set()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await self._tasks[1]
+        for task in workers:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
         if self.engine is not None:
             await self.engine.close()
         await self.shared.close()

@@ -53,11 +53,11 @@ class ConfigSync:
         """Loads every config again into a fresh index."""
         before = self.leaders
         changes = await self.store.configs_changed_since(0)
-        self.configs = {c.config_id: c for c in changes.changed if self.owns(c.leader)}
-        self.index.clear()
-        for config in self.configs.values():
-            if config.enabled:
-                self.index.upsert(config)
+        fresh = {c.config_id: c for c in changes.changed if self.owns(c.leader)}
+        for config_id in self.configs.keys() - {i for i, c in fresh.items() if c.enabled}:
+            self.index.remove(config_id)
+        self.index.upsert_many([c for c in fresh.values() if c.enabled])
+        self.configs = fresh
         self._since = changes.as_of
         self.rebuilds += 1
         self._leaders_changed(before)

@@ -25,8 +25,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from polyhunter._core import DedupCache, FanoutIndex, LogDecoder, Signal, shard_of
+from polyhunter.errors import DecodeError
 from polyhunter.execution.base import ExecutionEngine, ExecutionResult
-from polyhunter.models import CopyJob, SkipReason, TradeStatus, copy_key, now_ms
+from polyhunter.models import CopyJob, SkipReason, TradeStatus, now_ms
 from polyhunter.shared.base import Delivery, Reservation, SharedState
 from polyhunter.store.base import Store, StoreJournal
 from polyhunter.supervisor.guardrails import Guardrails, utc_day
@@ -51,6 +52,7 @@ class PipelineConfig:
 @dataclass
 class PipelineStats:
     signals: int = 0
+    rejects: int = 0
     removed: int = 0
     duplicates: int = 0
     not_owned: int = 0
@@ -105,6 +107,7 @@ class Pipeline:
         self.dedup = DedupCache(config.dedup_ttl_ms, 1_000_000)
         self._local: dict[bytes, _Local] = {}
         self._inflight: set[asyncio.Task[None]] = set()
+        self._running: set[bytes] = set()  # keys executing here now: a duplicate delivery of one is dropped
         self._free = config.exec_concurrency
         self._slot_freed = asyncio.Event()
         self._wake = asyncio.Event()
@@ -118,7 +121,14 @@ class Pipeline:
     async def on_raw(self, raw: bytes, origin: str) -> None:
         """The detector's sink: decode JSON-RPC bytes in Rust, then take the signals in."""
         assert self.decoder is not None, "a pipeline fed raw bytes needs a decoder"
-        decoded = self.decoder.decode(raw)
+        try:
+            decoded = self.decoder.decode(raw)
+        except DecodeError as exc:
+            # One malformed notification is logged and counted; it never stops the supervisor.
+            self.stats.rejects += 1
+            log.warning("rejected %s message: %s", origin, exc)
+            return
+        self.stats.rejects += len(decoded.rejects)
         for reject in decoded.rejects:
             log.warning("rejected log #%d from %s: %s", reject.index, origin, reject.reason)
         if decoded.signals:
@@ -161,7 +171,7 @@ class Pipeline:
         for intent in intents:
             signal = fresh[intent.signal_index]
             job = CopyJob(
-                key=copy_key(signal.dedup_key, intent.config_id),
+                key=intent.idempotency_key,
                 config_id=intent.config_id,
                 follower=intent.follower,
                 proxy=intent.proxy,
@@ -169,7 +179,7 @@ class Pipeline:
                 token_id=intent.token_id,
                 side=intent.side,
                 amount=intent.amount,
-                limit_price_ppm=intent.limit_price_ppm,
+                limit_price_ppm=intent.limit_price_ppm or 0,
                 tx_hash=signal.tx_hash,
                 log_index=signal.log_index,
                 sub_index=signal.sub_index,
@@ -179,9 +189,11 @@ class Pipeline:
             )
             jobs.append(job)
             seen_at[job.key] = signal.seen_at_ns
-        for skip in self.index.last_skips():
-            self.stats.skipped[skip.reason] += 1
-            self._emit("skip", config_id=skip.config_id, reason=skip.reason, signal=fresh[skip.signal_index])
+        for signal_index, config_id, reason in intents.skipped:
+            # Fan-out skips (filters, no price, below the venue minimum) are counted, not stored: no copy
+            # was ever intended, and storing every filtered follower would cost a write per follower.
+            self.stats.skipped[reason] += 1
+            self._emit("skip", config_id=config_id, reason=reason, signal=fresh[signal_index])
         if jobs:
             await self._admit(jobs, seen_at)
 
@@ -291,8 +303,16 @@ class Pipeline:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), interval_s)
                 continue
+            runnable = await self.store.executable([d.key for d in deliveries])
             for delivery in deliveries:
+                if delivery.key not in runnable or delivery.key in self._running:
+                    # Cancelled, done, or broadcast by a worker that died: never execute twice
+                    # (recovery reconciles broadcast ones from the chain).
+                    self.stats.redelivered_dropped += 1
+                    await self.shared.ack([delivery.id])
+                    continue
                 self._free -= 1
+                self._running.add(delivery.key)
                 task = asyncio.create_task(self._run_one(delivery))
                 self._inflight.add(task)
                 task.add_done_callback(self._inflight.discard)
@@ -310,18 +330,12 @@ class Pipeline:
             # Left unacknowledged: the queue redelivers it, and the dead-letter list ends a poison job.
             log.exception("execution of job %s crashed; it will be redelivered", delivery.key.hex())
         finally:
+            self._running.discard(delivery.key)
             self._free += 1
             self._slot_freed.set()
 
     async def _execute(self, delivery: Delivery) -> None:
         job = CopyJob.from_bytes(delivery.payload)
-        record = await self.store.get_trade(job.key)
-        if record is None or record.status is not TradeStatus.PENDING or record.journal:
-            # Cancelled, already done, or broadcast by a worker that died: never execute twice
-            # (recovery reconciles broadcast ones from the chain).
-            self.stats.redelivered_dropped += 1
-            await self.shared.ack([delivery.id])
-            return
         local = self._local.pop(job.key, None)
         started = time.monotonic()
         if local is not None:
