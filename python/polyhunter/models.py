@@ -1,7 +1,7 @@
-"""The records the state layer keeps: copy configs, copy jobs, trade records, debts (shapes of docs/seams.md).
+"""The records the state layer keeps: copy configs, copy jobs, trade records, debts (docs/seams.md shapes).
 
-Amounts are integer base units (6 decimals), prices ppm, multipliers ppm, percentages bps, addresses lower-case
-`0x` strings, token ids `int`, timestamps integer milliseconds since the epoch.
+Amounts are integer base units (6 decimals), prices and multipliers ppm, percentages bps, addresses
+lower-case `0x` strings, token ids `int`, timestamps integer milliseconds since the epoch.
 """
 
 from __future__ import annotations
