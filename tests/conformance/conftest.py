@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
+from polyhunter.shared import MemorySharedState, RedisSharedState, SharedState
 from polyhunter.store import PostgresStore, SqliteStore, Store
 
 
@@ -34,3 +35,31 @@ def store_case(request: pytest.FixtureRequest, tmp_path: Path) -> StoreCase:
 async def store(store_case: StoreCase) -> AsyncIterator[Store]:
     async with store_case.make() as opened:
         yield opened
+
+
+@dataclass
+class SharedCase:
+    """How to open (another) shared state of the back end under test; `url`/`prefix` reach child processes."""
+
+    backend: str
+    make: Callable[..., SharedState]
+    url: str = ""
+    prefix: str = ""
+
+
+@pytest.fixture(params=["memory", "redis"])
+def shared_case(request: pytest.FixtureRequest) -> SharedCase:
+    if request.param == "memory":
+        only = MemorySharedState()  # in-process: "another" instance is the same one
+
+        def make_memory(max_queue: int = 5000, max_deliveries: int = 5) -> SharedState:
+            only.max_queue, only.max_deliveries = max_queue, max_deliveries
+            return only
+
+        return SharedCase("memory", make_memory)
+    url, prefix = request.getfixturevalue("redis_url"), request.getfixturevalue("redis_prefix")
+
+    def make_redis(max_queue: int = 5000, max_deliveries: int = 5) -> SharedState:
+        return RedisSharedState(url, prefix, max_queue, max_deliveries)
+
+    return SharedCase("redis", make_redis, url, prefix)
