@@ -1,4 +1,4 @@
-"""Shared state: one interface (`SharedState`), in-process memory by default, Redis when a Redis URL is set."""
+"""Shared state: one interface (`SharedState`), in-process memory by default, Redis when a URL is set."""
 
 from __future__ import annotations
 

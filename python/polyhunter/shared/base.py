@@ -1,4 +1,4 @@
-"""The shared state's interface: dedup, guardrail counters, the job queue and leases (DESIGN.md §1 steps 2, 5, 6).
+"""The shared state's interface: dedup, guardrail counters, job queue, leases (DESIGN.md §1 steps 2, 5, 6).
 
 Two back ends keep identical semantics (one conformance suite proves it): in-process memory for one instance,
 Redis for many. The queue is at-least-once: a delivery stays in flight until acknowledged; one idle past a
@@ -61,9 +61,11 @@ class SharedState(ABC):
         self.max_queue = max_queue
         self.max_deliveries = max_deliveries
 
+    @abstractmethod
     async def open(self) -> None:
         """Connect (Redis) and create the consumer group; a no-op in memory."""
 
+    @abstractmethod
     async def close(self) -> None:
         """Disconnect. Idempotent."""
 

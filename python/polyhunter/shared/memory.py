@@ -46,6 +46,12 @@ class MemorySharedState(SharedState):
         self._arrived = asyncio.Event()
         self._leases: dict[str, tuple[str, float]] = {}
 
+    async def open(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
     # Dedup.
     async def first_sightings(self, keys: Sequence[bytes], ttl_ms: int) -> list[bool]:
         now = _now_ms()

@@ -1,10 +1,10 @@
-"""The Redis shared state: dedup by `SET NX PX`, guardrail counters and leases by Lua, the job queue on a Stream.
+"""The Redis shared state: dedup by `SET NX PX`, guardrail counters and leases in Lua, the queue on a Stream.
 
-Every key lives under the hash tag `{prefix}` so that one Lua script's keys share a cluster slot. The queue is
-a Stream with one consumer group: `XREADGROUP` delivers, `XACK` + `XDEL` acknowledge (so `XLEN` counts exactly
-the jobs not yet acknowledged, and the bound checked before `XADD` never needs a trim), `XAUTOCLAIM` takes over
-idle deliveries and moves a job past `max_deliveries` to the dead-letter stream. Amounts in Lua are doubles:
-exact up to 2**53 base units (9 billion USD), far above any cap.
+Every key lives under the hash tag `{prefix}` so that one Lua script's keys share a cluster slot. The queue
+is a Stream with one consumer group: `XREADGROUP` delivers, `XACK` + `XDEL` acknowledge (so `XLEN` counts
+exactly the jobs not yet acknowledged, and the bound checked before `XADD` never needs a trim), `XAUTOCLAIM`
+takes over idle deliveries and moves a job past `max_deliveries` to the dead-letter stream. Amounts in Lua
+are doubles: exact up to 2**53 base units (9 billion USD), far above any cap.
 """
 
 from __future__ import annotations
