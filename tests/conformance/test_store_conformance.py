@@ -309,3 +309,24 @@ async def test_migrations_run_on_an_empty_database_and_are_idempotent(store_case
         assert await again.migrate() == []
         assert await again.schema_version() == LATEST
         assert await again.get_trade(job(1).key) is not None
+
+
+@pytest.mark.asyncio
+async def test_executable_is_pending_and_never_journaled_and_counts_follow(store: Store) -> None:
+    jobs = [job(i) for i in range(4)]
+    await store.insert_pending(jobs, FAR)
+    keys = [j.key for j in jobs]
+    assert await store.executable(keys) == set(keys)
+    await store.record_tx(keys[0], Step.PULLED, WORKER, 7, b"\x01" * 32)  # broadcast by a worker
+    await store.mark(keys[1], TradeStatus.EXECUTED)
+    await store.mark(keys[2], TradeStatus.CANCELLED, "reorged")
+    unknown = copy_key(b"\x00" * 32, 99)
+    assert await store.executable([*keys, unknown]) == {keys[3]}
+    assert await store.executable([]) == set()
+    assert await store.count_trades() == 4
+    assert await store.count_trades(TradeStatus.PENDING) == 2
+    assert await store.count_trades(TradeStatus.EXECUTED) == 1
+    # More keys than one SQL statement takes at once.
+    many = [job(i, config_id=2) for i in range(1200)]
+    await store.insert_pending(many, FAR)
+    assert len(await store.executable([j.key for j in many])) == 1200

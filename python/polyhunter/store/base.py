@@ -413,6 +413,18 @@ class Store(ABC):
         """Newest first (without journal)."""
 
     @abstractmethod
+    async def count_trades(self, status: TradeStatus | None = None) -> int:
+        """How many records have `status` (all records when None)."""
+
+    @abstractmethod
+    async def executable(self, keys: Sequence[bytes]) -> set[bytes]:
+        """Those of `keys` whose record is PENDING with nothing journaled: safe to execute now.
+
+        A worker asks before executing a delivery, so that a redelivered, cancelled or already broadcast
+        job never executes twice; one query for a whole batch of deliveries.
+        """
+
+    @abstractmethod
     async def stale_pending(self, now: int, limit: int = 1000) -> list[TradeRecord]:
         """PENDING records whose `expires_at` is past `now`, with their journal (for recovery)."""
 

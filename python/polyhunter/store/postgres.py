@@ -186,6 +186,25 @@ class PostgresStore(Store):
         )
         return [trade_from_row(r, await self._journal(bytes(r[0]))) for r in rows]
 
+    async def count_trades(self, status: TradeStatus | None = None) -> int:
+        if status is None:
+            value = await self.pool.fetchval("SELECT COUNT(*) FROM copy_trades")
+        else:
+            value = await self.pool.fetchval(
+                "SELECT COUNT(*) FROM copy_trades WHERE status = $1", TradeStatus(status).value
+            )
+        return int(value)
+
+    async def executable(self, keys: Sequence[bytes]) -> set[bytes]:
+        if not keys:
+            return set()
+        rows = await self.pool.fetch(
+            "SELECT key FROM copy_trades t WHERE key = ANY($1::bytea[]) AND status = 'PENDING' "
+            "AND NOT EXISTS (SELECT 1 FROM trade_journal j WHERE j.key = t.key)",
+            list(keys),
+        )
+        return {bytes(r[0]) for r in rows}
+
     async def unbroadcast_pending(self, limit: int = 10_000) -> list[TradeRecord]:
         rows = await self.pool.fetch(
             f"SELECT {TRADE_COLUMNS} FROM copy_trades t WHERE status = 'PENDING' AND NOT EXISTS "

@@ -216,6 +216,28 @@ class SqliteStore(Store):
         )
         return [trade_from_row(r, await self._journal(bytes(r[0]))) for r in rows]
 
+    async def count_trades(self, status: TradeStatus | None = None) -> int:
+        if status is None:
+            rows = await self._read("SELECT COUNT(*) FROM copy_trades")
+        else:
+            rows = await self._read(
+                "SELECT COUNT(*) FROM copy_trades WHERE status = ?", (TradeStatus(status).value,)
+            )
+        return int(rows[0][0])
+
+    async def executable(self, keys: Sequence[bytes]) -> set[bytes]:
+        out: set[bytes] = set()
+        for start in range(0, len(keys), 500):
+            chunk = list(keys[start : start + 500])
+            marks = ",".join("?" * len(chunk))
+            rows = await self._read(
+                f"SELECT key FROM copy_trades t WHERE key IN ({marks}) AND status = 'PENDING' AND NOT EXISTS "
+                "(SELECT 1 FROM trade_journal j WHERE j.key = t.key)",
+                chunk,
+            )
+            out.update(bytes(r[0]) for r in rows)
+        return out
+
     async def unbroadcast_pending(self, limit: int = 10_000) -> list[TradeRecord]:
         rows = await self._read(
             f"SELECT {TRADE_COLUMNS} FROM copy_trades t WHERE status = 'PENDING' AND NOT EXISTS "
