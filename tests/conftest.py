@@ -81,3 +81,42 @@ def local_chain(local_deployment: tuple[Anvil, Deployment]) -> Iterator[LocalCha
     snapshot = chain.snapshot()
     yield chain
     chain.revert(snapshot)
+
+
+# State layer (issue 5): isolated PostgreSQL schemas and Redis key prefixes, so parallel runs never collide.
+
+
+@pytest.fixture
+def pg_url(database_url: str) -> Iterator[str]:
+    """A `DATABASE_URL` on a fresh, empty PostgreSQL schema of the test database (dropped afterwards)."""
+    import uuid
+
+    import psycopg
+
+    schema = f"t_{uuid.uuid4().hex[:16]}"
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    separator = "&" if "?" in database_url else "?"
+    try:
+        yield f"{database_url}{separator}search_path={schema}"
+    finally:
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+
+
+@pytest.fixture
+def redis_prefix(redis_url: str) -> Iterator[str]:
+    """A unique Redis key prefix; every key under it is deleted afterwards."""
+    import uuid
+
+    import redis
+
+    prefix = f"phtest:{uuid.uuid4().hex[:16]}"
+    yield prefix
+    client = redis.Redis.from_url(redis_url)
+    try:
+        keys = list(client.scan_iter(match=f"{{{prefix}}}*", count=1000))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()

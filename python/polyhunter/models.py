@@ -1,14 +1,14 @@
-"""The records the state layer keeps: copy configs, copy jobs, trade records, debts (shapes of docs/seams.md).
+"""The records the state layer keeps: copy configs, copy jobs, trade records, debts (docs/seams.md shapes).
 
-Amounts are integer base units (6 decimals), prices ppm, multipliers ppm, percentages bps, addresses lower-case
-`0x` strings, token ids `int`, timestamps integer milliseconds since the epoch.
+Amounts are integer base units (6 decimals), prices and multipliers ppm, percentages bps, addresses
+lower-case `0x` strings, token ids `int`, timestamps integer milliseconds since the epoch.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -251,23 +251,7 @@ class TradeRecord:
 
     def to_job(self) -> CopyJob:
         """The job again, e.g. to queue a PENDING record that was never broadcast."""
-        return CopyJob(
-            key=self.key,
-            config_id=self.config_id,
-            follower=self.follower,
-            proxy=self.proxy,
-            leader=self.leader,
-            token_id=self.token_id,
-            side=self.side,
-            amount=self.amount,
-            limit_price_ppm=self.limit_price_ppm,
-            tx_hash=self.tx_hash,
-            log_index=self.log_index,
-            sub_index=self.sub_index,
-            leader_size=self.leader_size,
-            leader_price_ppm=self.leader_price_ppm,
-            block_number=self.block_number,
-        )
+        return CopyJob(**{f.name: getattr(self, f.name) for f in fields(CopyJob)})
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -166,7 +166,8 @@ class Settings(BaseSettings):
     def _mnemonic(cls, value: SecretStr | None) -> SecretStr | None:
         if value is None:
             return None
-        from eth_account.hdaccount.mnemonic import Language, Mnemonic
+        from eth_account.hdaccount.mnemonic import Mnemonic
+        from eth_account.types import Language
 
         words = " ".join(value.get_secret_value().split())
         if len(words.split(" ")) not in (12, 15, 18, 21, 24):
@@ -242,7 +243,7 @@ class Settings(BaseSettings):
         return urls
 
     def is_dry_run(self, local_chain: bool) -> bool:
-        """DRY_RUN=true always wins; a local chain trades for real; elsewhere only with ENABLE_REAL_TRADING."""
+        """DRY_RUN=true wins; a local chain trades for real; elsewhere only with ENABLE_REAL_TRADING=true."""
         if self.dry_run:
             return True
         return not (local_chain or self.enable_real_trading)

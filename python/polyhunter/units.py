@@ -24,7 +24,7 @@ def normalize_address(value: str, what: str = "address") -> str:
 
 
 def parse_scaled(text: str, decimals: int, what: str) -> int:
-    """A non-negative decimal string × 10**decimals, exactly; more than `decimals` places is an error."""
+    """A non-negative decimal string times 10**decimals, exactly; more than `decimals` places is an error."""
     raw = str(text).strip()
     try:
         number = Decimal(raw)

@@ -12,7 +12,15 @@ from polyhunter.store.sqlite import SqliteStore
 
 SQLITE_FILE = "polyhunter.db"
 
-__all__ = ["FINAL_STATUSES", "PostgresStore", "SqliteStore", "Store", "StoreJournal", "create_store", "open_store"]
+__all__ = [
+    "FINAL_STATUSES",
+    "PostgresStore",
+    "SqliteStore",
+    "Store",
+    "StoreJournal",
+    "create_store",
+    "open_store",
+]
 
 
 def create_store(settings: Settings) -> Store:

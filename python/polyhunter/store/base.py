@@ -12,7 +12,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 
 from polyhunter.errors import StoreError
 from polyhunter.models import (
@@ -61,6 +61,13 @@ class Mark:
 
 
 Op = InsertPending | RecordTx | Mark
+
+
+class Row(Protocol):
+    """A result row of either driver (sqlite3 tuple, asyncpg Record): indexable by column position."""
+
+    def __getitem__(self, index: int, /) -> Any: ...
+
 
 TRADE_COLUMNS = (
     "key, config_id, follower, proxy, leader, token_id, side, amount, limit_price_ppm, tx_hash, log_index, "
@@ -115,7 +122,7 @@ def job_row(job: CopyJob, now: int, expires_at: int) -> tuple[Any, ...]:
     )
 
 
-def trade_from_row(row: Sequence[Any], journal: Iterable[JournalEntry] = ()) -> TradeRecord:
+def trade_from_row(row: Row, journal: Iterable[JournalEntry] = ()) -> TradeRecord:
     hashes = tuple(bytes.fromhex(h) for h in str(row[22]).split(",") if h)
     return TradeRecord(
         key=bytes(row[0]),
@@ -148,7 +155,7 @@ def trade_from_row(row: Sequence[Any], journal: Iterable[JournalEntry] = ()) -> 
     )
 
 
-def journal_from_row(row: Sequence[Any]) -> JournalEntry:
+def journal_from_row(row: Row) -> JournalEntry:
     """(step, wallet, nonce, tx_hash, recorded_at)."""
     return JournalEntry(
         step=row[0], wallet=row[1], nonce=int(row[2]), tx_hash=bytes(row[3]), recorded_at=int(row[4])
@@ -183,7 +190,7 @@ def _opt(value: Any) -> int | None:
     return None if value is None else int(value)
 
 
-def config_from_row(row: Sequence[Any]) -> CopyConfig:
+def config_from_row(row: Row) -> CopyConfig:
     return CopyConfig(
         config_id=int(row[0]),
         follower=row[1],
@@ -208,7 +215,7 @@ def config_from_row(row: Sequence[Any]) -> CopyConfig:
     )
 
 
-def debt_from_row(row: Sequence[Any]) -> DebtRecord:
+def debt_from_row(row: Row) -> DebtRecord:
     return DebtRecord(
         debt_id=int(row[0]),
         proxy=row[1],
@@ -265,7 +272,9 @@ def split_ops(
     return inserts, journal, marks
 
 
-def new_rows(inserts: Sequence[tuple[int, InsertPending]], existing: set[bytes], now: int) -> list[tuple[Any, ...]]:
+def new_rows(
+    inserts: Sequence[tuple[int, InsertPending]], existing: set[bytes], now: int
+) -> list[tuple[Any, ...]]:
     """The rows to insert: jobs whose key is neither stored nor earlier in the batch (first one wins)."""
     rows: list[tuple[Any, ...]] = []
     seen = set(existing)
@@ -404,6 +413,18 @@ class Store(ABC):
         """Newest first (without journal)."""
 
     @abstractmethod
+    async def count_trades(self, status: TradeStatus | None = None) -> int:
+        """How many records have `status` (all records when None)."""
+
+    @abstractmethod
+    async def executable(self, keys: Sequence[bytes]) -> set[bytes]:
+        """Those of `keys` whose record is PENDING with nothing journaled: safe to execute now.
+
+        A worker asks before executing a delivery, so that a redelivered, cancelled or already broadcast
+        job never executes twice; one query for a whole batch of deliveries.
+        """
+
+    @abstractmethod
     async def stale_pending(self, now: int, limit: int = 1000) -> list[TradeRecord]:
         """PENDING records whose `expires_at` is past `now`, with their journal (for recovery)."""
 
@@ -452,7 +473,9 @@ class Store(ABC):
     async def add_debt(self, debt: DebtRecord) -> DebtRecord: ...
 
     @abstractmethod
-    async def list_debts(self, status: DebtStatus | None = None, proxy: str | None = None) -> list[DebtRecord]: ...
+    async def list_debts(
+        self, status: DebtStatus | None = None, proxy: str | None = None
+    ) -> list[DebtRecord]: ...
 
     @abstractmethod
     async def mark_debt_repaid(self, debt_id: int, repay_tx: bytes | str) -> bool:
@@ -479,4 +502,6 @@ class StoreJournal:
         await self.store.record_tx(self.key, step, wallet, nonce, tx_hash)
 
     async def add_debt(self, proxy: str, worker: str, amount: int) -> DebtRecord:
-        return await self.store.add_debt(DebtRecord(proxy=proxy, worker=worker, amount=amount, trade_key=self.key))
+        return await self.store.add_debt(
+            DebtRecord(proxy=proxy, worker=worker, amount=amount, trade_key=self.key)
+        )

@@ -1,10 +1,10 @@
 """Group commit: many callers' small writes applied in one transaction; each await returns after the commit.
 
-Callers `submit` an operation and await its result. One task drains everything submitted meanwhile (waiting
-`window_s` first so a trickle still batches) and hands it to the back end's `apply`, which runs the whole batch
-in one transaction and returns one result per operation. Under load the batch is whatever queued while the last
-commit ran, so the number of transactions falls as the rate rises. A failed batch is retried one operation per
-transaction, so one bad write fails alone.
+Callers `submit` an operation and await its result. One task drains everything submitted meanwhile
+(waiting `window_s` first so a trickle still batches) and hands it to the back end's `apply`, which runs the
+whole batch in one transaction and returns one result per operation. Under load the batch is whatever queued
+while the last commit ran, so the number of transactions falls as the rate rises. A failed batch is retried
+one operation per transaction, so one bad write fails alone.
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ class GroupCommitter:
     async def _commit(self, batch: list[tuple[Any, asyncio.Future[Any]]]) -> None:
         try:
             results = await self._apply([op for op, _ in batch])
-        except Exception:  # noqa: BLE001 - retried one by one below, each failure goes to its caller
+        except Exception:  # retried one by one below; each failure goes to its caller
             await self._commit_one_by_one(batch)
             return
         self.batches += 1
@@ -84,7 +84,7 @@ class GroupCommitter:
         for op, future in batch:
             try:
                 (result,) = await self._apply([op])
-            except Exception as exc:  # noqa: BLE001 - handed to the caller that submitted it
+            except Exception as exc:  # handed to the caller that submitted it
                 if not future.done():
                     future.set_exception(
                         exc if isinstance(exc, StoreError) else StoreError(f"store write failed: {exc}")

@@ -12,7 +12,15 @@ from typing import Any
 import asyncpg
 
 from polyhunter.errors import StoreError
-from polyhunter.models import ConfigChanges, CopyConfig, DebtRecord, DebtStatus, TradeRecord, TradeStatus, now_ms
+from polyhunter.models import (
+    ConfigChanges,
+    CopyConfig,
+    DebtRecord,
+    DebtStatus,
+    TradeRecord,
+    TradeStatus,
+    now_ms,
+)
 from polyhunter.store.base import (
     CONFIG_COLUMNS,
     DEBT_COLUMNS,
@@ -32,10 +40,11 @@ from polyhunter.store.base import (
 )
 from polyhunter.store.migrations import MIGRATIONS, POSTGRES_VERSION_TABLE
 
-_TRADE_TYPES = (
-    "bytea bigint text text text text text bigint bigint bytea bigint bigint bigint bigint bigint text text "
-    "bigint bigint bigint bigint text text bigint bigint bigint"
-).split()
+_TRADE_TYPES = [
+    *("bytea", "bigint", "text", "text", "text", "text", "text", "bigint", "bigint", "bytea", "bigint"),
+    *("bigint", "bigint", "bigint", "bigint", "text", "text", "bigint", "bigint", "bigint", "bigint", "text"),
+    *("text", "bigint", "bigint", "bigint"),
+]
 _INSERT_TRADES = (
     f"INSERT INTO copy_trades ({TRADE_COLUMNS}) SELECT * FROM unnest("
     + ", ".join(f"${i + 1}::{t}[]" for i, t in enumerate(_TRADE_TYPES))
@@ -47,8 +56,8 @@ _UPDATE_MARK = (
     "slippage_bps = COALESCE($6, slippage_bps), worker = COALESCE($7, worker), updated_at = $8 WHERE key = $9"
 )
 _INSERT_JOURNAL = (
-    "INSERT INTO trade_journal (key, step, wallet, nonce, tx_hash, recorded_at) VALUES ($1, $2, $3, $4, $5, $6) "
-    "ON CONFLICT DO NOTHING"
+    "INSERT INTO trade_journal (key, step, wallet, nonce, tx_hash, recorded_at) "
+    "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING"
 )
 _MIGRATION_LOCK = 0x706F6C7968756E74  # "polyhunt": one advisory lock key for every polyhunter migration
 
@@ -123,15 +132,17 @@ class PostgresStore(Store):
                     results[index] = keys
             if journal:
                 await conn.executemany(
-                    _INSERT_JOURNAL, [(op.key, op.step, op.wallet, op.nonce, op.tx_hash, now) for _, op in journal]
+                    _INSERT_JOURNAL,
+                    [(op.key, op.step, op.wallet, op.nonce, op.tx_hash, now) for _, op in journal],
                 )
             if marks:
-                keys = sorted({op.key for _, op in marks})  # one lock order for every process: no deadlock
+                locked = sorted({op.key for _, op in marks})  # one lock order for every process: no deadlock
                 current = {
                     bytes(r[0]): str(r[1])
                     for r in await conn.fetch(
-                        "SELECT key, status FROM copy_trades WHERE key = ANY($1::bytea[]) ORDER BY key FOR UPDATE",
-                        keys,
+                        "SELECT key, status FROM copy_trades WHERE key = ANY($1::bytea[]) "
+                        "ORDER BY key FOR UPDATE",
+                        locked,
                     )
                 }
                 outcome, updates = plan_marks(marks, current, now)
@@ -175,6 +186,25 @@ class PostgresStore(Store):
         )
         return [trade_from_row(r, await self._journal(bytes(r[0]))) for r in rows]
 
+    async def count_trades(self, status: TradeStatus | None = None) -> int:
+        if status is None:
+            value = await self.pool.fetchval("SELECT COUNT(*) FROM copy_trades")
+        else:
+            value = await self.pool.fetchval(
+                "SELECT COUNT(*) FROM copy_trades WHERE status = $1", TradeStatus(status).value
+            )
+        return int(value)
+
+    async def executable(self, keys: Sequence[bytes]) -> set[bytes]:
+        if not keys:
+            return set()
+        rows = await self.pool.fetch(
+            "SELECT key FROM copy_trades t WHERE key = ANY($1::bytea[]) AND status = 'PENDING' "
+            "AND NOT EXISTS (SELECT 1 FROM trade_journal j WHERE j.key = t.key)",
+            list(keys),
+        )
+        return {bytes(r[0]) for r in rows}
+
     async def unbroadcast_pending(self, limit: int = 10_000) -> list[TradeRecord]:
         rows = await self.pool.fetch(
             f"SELECT {TRADE_COLUMNS} FROM copy_trades t WHERE status = 'PENDING' AND NOT EXISTS "
@@ -209,7 +239,8 @@ class PostgresStore(Store):
 
     async def get_config(self, config_id: int) -> CopyConfig | None:
         row = await self.pool.fetchrow(
-            f"SELECT {CONFIG_COLUMNS} FROM copy_configs WHERE config_id = $1 AND removed_at IS NULL", config_id
+            f"SELECT {CONFIG_COLUMNS} FROM copy_configs WHERE config_id = $1 AND removed_at IS NULL",
+            config_id,
         )
         return config_from_row(row) if row is not None else None
 
@@ -228,8 +259,8 @@ class PostgresStore(Store):
 
     async def set_enabled(self, config_id: int, enabled: bool) -> CopyConfig | None:
         row = await self.pool.fetchrow(
-            "UPDATE copy_configs SET enabled = $1, updated_at = $2 WHERE config_id = $3 AND removed_at IS NULL "
-            f"RETURNING {CONFIG_COLUMNS}",
+            "UPDATE copy_configs SET enabled = $1, updated_at = $2 "
+            f"WHERE config_id = $3 AND removed_at IS NULL RETURNING {CONFIG_COLUMNS}",
             int(enabled),
             now_ms(),
             config_id,
@@ -248,7 +279,8 @@ class PostgresStore(Store):
 
     async def configs_changed_since(self, since: int) -> ConfigChanges:
         rows = await self.pool.fetch(
-            f"SELECT {CONFIG_COLUMNS}, removed_at FROM copy_configs WHERE updated_at >= $1 ORDER BY config_id",
+            f"SELECT {CONFIG_COLUMNS}, removed_at FROM copy_configs "
+            "WHERE updated_at >= $1 ORDER BY config_id",
             since,
         )
         changed = [config_from_row(r) for r in rows if r[20] is None]
@@ -284,7 +316,9 @@ class PostgresStore(Store):
         assert row is not None
         return debt_from_row(row)
 
-    async def list_debts(self, status: DebtStatus | None = None, proxy: str | None = None) -> list[DebtRecord]:
+    async def list_debts(
+        self, status: DebtStatus | None = None, proxy: str | None = None
+    ) -> list[DebtRecord]:
         rows = await self.pool.fetch(
             f"SELECT {DEBT_COLUMNS} FROM debts WHERE ($1::text IS NULL OR status = $1) "
             "AND ($2::text IS NULL OR proxy = $2) ORDER BY debt_id",
@@ -295,7 +329,8 @@ class PostgresStore(Store):
 
     async def mark_debt_repaid(self, debt_id: int, repay_tx: bytes | str) -> bool:
         status = await self.pool.execute(
-            "UPDATE debts SET status = 'REPAID', repaid_at = $1, repay_tx = $2 WHERE debt_id = $3 AND status = 'OPEN'",
+            "UPDATE debts SET status = 'REPAID', repaid_at = $1, repay_tx = $2 "
+            "WHERE debt_id = $3 AND status = 'OPEN'",
             now_ms(),
             tx_bytes(repay_tx),
             debt_id,

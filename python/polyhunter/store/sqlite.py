@@ -17,7 +17,15 @@ from typing import Any
 import aiosqlite
 
 from polyhunter.errors import StoreError
-from polyhunter.models import ConfigChanges, CopyConfig, DebtRecord, DebtStatus, TradeRecord, TradeStatus, now_ms
+from polyhunter.models import (
+    ConfigChanges,
+    CopyConfig,
+    DebtRecord,
+    DebtStatus,
+    TradeRecord,
+    TradeStatus,
+    now_ms,
+)
 from polyhunter.store.base import (
     CONFIG_COLUMNS,
     DEBT_COLUMNS,
@@ -64,9 +72,10 @@ class SqliteStore(Store):
 
     async def _open_connection(self) -> aiosqlite.Connection:
         conn = await aiosqlite.connect(self.path, isolation_level=None)
-        await conn.execute("PRAGMA journal_mode=WAL")
-        await conn.execute("PRAGMA synchronous=FULL")
-        await conn.execute("PRAGMA busy_timeout=30000")
+        for pragma in ("journal_mode=WAL", "synchronous=FULL", "busy_timeout=30000"):
+            # An unclosed cursor would pin the connection's read snapshot: close each one.
+            async with conn.execute(f"PRAGMA {pragma}") as cursor:
+                await cursor.fetchall()
         return conn
 
     async def _connect(self) -> None:
@@ -103,8 +112,9 @@ class SqliteStore(Store):
     async def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         if self._reader is None:
             raise StoreError("the store is not open")
-        async with self._reader.execute(sql, params) as cursor:
-            return list(await cursor.fetchall())
+        # One call into the connection's thread: a cursor left between two calls could be reset by another
+        # task's statement on this shared connection.
+        return list(await self._reader.execute_fetchall(sql, params))
 
     # Migrations.
     async def migrate(self) -> list[int]:
@@ -144,7 +154,8 @@ class SqliteStore(Store):
                     results[index] = inserted
             if journal:
                 await conn.executemany(
-                    _INSERT_JOURNAL, [(op.key, op.step, op.wallet, op.nonce, op.tx_hash, now) for _, op in journal]
+                    _INSERT_JOURNAL,
+                    [(op.key, op.step, op.wallet, op.nonce, op.tx_hash, now) for _, op in journal],
                 )
             if marks:
                 current = await self._statuses(conn, list({op.key for _, op in marks}))
@@ -205,6 +216,28 @@ class SqliteStore(Store):
         )
         return [trade_from_row(r, await self._journal(bytes(r[0]))) for r in rows]
 
+    async def count_trades(self, status: TradeStatus | None = None) -> int:
+        if status is None:
+            rows = await self._read("SELECT COUNT(*) FROM copy_trades")
+        else:
+            rows = await self._read(
+                "SELECT COUNT(*) FROM copy_trades WHERE status = ?", (TradeStatus(status).value,)
+            )
+        return int(rows[0][0])
+
+    async def executable(self, keys: Sequence[bytes]) -> set[bytes]:
+        out: set[bytes] = set()
+        for start in range(0, len(keys), 500):
+            chunk = list(keys[start : start + 500])
+            marks = ",".join("?" * len(chunk))
+            rows = await self._read(
+                f"SELECT key FROM copy_trades t WHERE key IN ({marks}) AND status = 'PENDING' AND NOT EXISTS "
+                "(SELECT 1 FROM trade_journal j WHERE j.key = t.key)",
+                chunk,
+            )
+            out.update(bytes(r[0]) for r in rows)
+        return out
+
     async def unbroadcast_pending(self, limit: int = 10_000) -> list[TradeRecord]:
         rows = await self._read(
             f"SELECT {TRADE_COLUMNS} FROM copy_trades t WHERE status = 'PENDING' AND NOT EXISTS "
@@ -214,13 +247,15 @@ class SqliteStore(Store):
         return [trade_from_row(r) for r in rows]
 
     async def flag_reorged(self, tx_hash: bytes | str, log_index: int, sub_index: int = 0) -> list[bytes]:
-        async with self._write() as conn:
-            async with conn.execute(
+        async with (
+            self._write() as conn,
+            conn.execute(
                 "UPDATE copy_trades SET reorged = 1, updated_at = ? "
                 "WHERE tx_hash = ? AND log_index = ? AND sub_index = ? RETURNING key",
                 (now_ms(), tx_bytes(tx_hash), log_index, sub_index),
-            ) as cursor:
-                return [bytes(r[0]) for r in await cursor.fetchall()]
+            ) as cursor,
+        ):
+            return [bytes(r[0]) for r in await cursor.fetchall()]
 
     # Configs.
     async def add_config(self, config: CopyConfig) -> CopyConfig:
@@ -239,7 +274,8 @@ class SqliteStore(Store):
 
     async def get_config(self, config_id: int) -> CopyConfig | None:
         rows = await self._read(
-            f"SELECT {CONFIG_COLUMNS} FROM copy_configs WHERE config_id = ? AND removed_at IS NULL", (config_id,)
+            f"SELECT {CONFIG_COLUMNS} FROM copy_configs WHERE config_id = ? AND removed_at IS NULL",
+            (config_id,),
         )
         return config_from_row(rows[0]) if rows else None
 
@@ -256,14 +292,16 @@ class SqliteStore(Store):
         if enabled_only:
             clauses.append("enabled = 1")
         rows = await self._read(
-            f"SELECT {CONFIG_COLUMNS} FROM copy_configs WHERE {' AND '.join(clauses)} ORDER BY config_id", params
+            f"SELECT {CONFIG_COLUMNS} FROM copy_configs WHERE {' AND '.join(clauses)} ORDER BY config_id",
+            params,
         )
         return [config_from_row(r) for r in rows]
 
     async def set_enabled(self, config_id: int, enabled: bool) -> CopyConfig | None:
         async with self._write() as conn:
             await conn.execute(
-                "UPDATE copy_configs SET enabled = ?, updated_at = ? WHERE config_id = ? AND removed_at IS NULL",
+                "UPDATE copy_configs SET enabled = ?, updated_at = ? "
+                "WHERE config_id = ? AND removed_at IS NULL",
                 (int(enabled), now_ms(), config_id),
             )
         return await self.get_config(config_id)
@@ -306,17 +344,21 @@ class SqliteStore(Store):
     # Debts.
     async def add_debt(self, debt: DebtRecord) -> DebtRecord:
         now = now_ms()
-        async with self._write() as conn:
-            async with conn.execute(
+        async with (
+            self._write() as conn,
+            conn.execute(
                 "INSERT INTO debts (proxy, worker, amount, trade_key, status, created_at) "
                 f"VALUES (?, ?, ?, ?, 'OPEN', ?) RETURNING {DEBT_COLUMNS}",
                 (debt.proxy.lower(), debt.worker.lower(), debt.amount, debt.trade_key, now),
-            ) as cursor:
-                row = await cursor.fetchone()
+            ) as cursor,
+        ):
+            row = await cursor.fetchone()
         assert row is not None
         return debt_from_row(row)
 
-    async def list_debts(self, status: DebtStatus | None = None, proxy: str | None = None) -> list[DebtRecord]:
+    async def list_debts(
+        self, status: DebtStatus | None = None, proxy: str | None = None
+    ) -> list[DebtRecord]:
         clauses, params = ["1 = 1"], []
         if status is not None:
             clauses.append("status = ?")
@@ -342,18 +384,22 @@ class SqliteStore(Store):
 
     # Daily usage.
     async def add_usage(self, day: str, scope: str, amount: int) -> int:
-        async with self._write() as conn:
-            async with conn.execute(
+        async with (
+            self._write() as conn,
+            conn.execute(
                 "INSERT INTO guardrail_usage (day, scope, amount) VALUES (?, ?, ?) "
                 "ON CONFLICT (day, scope) DO UPDATE SET amount = amount + excluded.amount RETURNING amount",
                 (day, scope, amount),
-            ) as cursor:
-                row = await cursor.fetchone()
+            ) as cursor,
+        ):
+            row = await cursor.fetchone()
         assert row is not None
         return int(row[0])
 
     async def get_usage(self, day: str, scope: str) -> int:
-        rows = await self._read("SELECT amount FROM guardrail_usage WHERE day = ? AND scope = ?", (day, scope))
+        rows = await self._read(
+            "SELECT amount FROM guardrail_usage WHERE day = ? AND scope = ?", (day, scope)
+        )
         return int(rows[0][0]) if rows else 0
 
 
