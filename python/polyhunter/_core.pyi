@@ -1,6 +1,22 @@
 """Type stub of `polyhunter._core`, the Rust extension (the hot path)."""
 
-__all__ = ["DEDUP_KEY_LEN", "__version__", "dedup_key", "keccak256"]
+from collections.abc import Iterable
+from typing import Any, Literal, final
+
+__all__ = [
+    "DEDUP_KEY_LEN",
+    "TOPIC_ORDER_FILLED_V1",
+    "TOPIC_ORDER_FILLED_V2",
+    "TOPIC_TRANSFER_BATCH",
+    "TOPIC_TRANSFER_SINGLE",
+    "DecodedLogs",
+    "LogDecoder",
+    "Reject",
+    "Signal",
+    "__version__",
+    "dedup_key",
+    "keccak256",
+]
 
 __version__: str
 DEDUP_KEY_LEN: int
@@ -14,3 +30,144 @@ def dedup_key(tx_hash: bytes | str, log_index: int, sub_index: int = 0) -> bytes
     `tx_hash` is 32 raw bytes or "0x" + 64 hex digits; anything else raises `InvalidInputError`
     (bytes of the wrong length) or `DecodeError` (bad hex).
     """
+
+# ---------------------------------------------------------------------------------------------------------
+# Log decoding (issue 3, item 1). Amounts are uint256 base units; addresses come out lower-case.
+
+TOPIC_ORDER_FILLED_V1: str
+"""topic0 of V1 `OrderFilled`, "0x" + 64 hex digits (for `eth_subscribe` / `eth_getLogs` filters)."""
+TOPIC_ORDER_FILLED_V2: str
+"""topic0 of V2 `OrderFilled` (also LocalExchange's)."""
+TOPIC_TRANSFER_SINGLE: str
+"""topic0 of ERC-1155 `TransferSingle`."""
+TOPIC_TRANSFER_BATCH: str
+"""topic0 of ERC-1155 `TransferBatch`."""
+
+@final
+class Signal:
+    """One leader fill, whatever detected it (docs/seams.md). Immutable; equal when every field is equal.
+
+    The decoder builds these; other sources (mempool, activity feed) and tests build them with the
+    keyword-only constructor. `price_num / price_den` is the exact price (collateral ÷ tokens, not reduced),
+    0/0 when unknown; `usd` is the collateral moved, 0 when unknown.
+    """
+
+    def __new__(
+        cls,
+        *,
+        leader: str,
+        token_id: int,
+        side: Literal["BUY", "SELL"],
+        size: int,
+        tx_hash: bytes | str,
+        log_index: int,
+        sub_index: int = 0,
+        price_num: int | None = None,
+        price_den: int | None = None,
+        usd: int | None = None,
+        block_number: int | None = None,
+        block_hash: bytes | str | None = None,
+        exchange: str | None = None,
+        source: Literal["v1", "v2", "ctf", "mempool", "activity"] = "activity",
+        removed: bool = False,
+        seen_at_ns: int | None = None,
+    ) -> Signal: ...
+    @property
+    def leader(self) -> str: ...
+    @property
+    def token_id(self) -> int: ...
+    @property
+    def side(self) -> Literal["BUY", "SELL"]: ...
+    @property
+    def size(self) -> int:
+        """Outcome tokens traded, base units."""
+    @property
+    def price_num(self) -> int: ...
+    @property
+    def price_den(self) -> int: ...
+    @property
+    def usd(self) -> int:
+        """Collateral moved, base units; 0 when unknown (CTF transfers)."""
+    @property
+    def tx_hash(self) -> bytes: ...
+    @property
+    def log_index(self) -> int: ...
+    @property
+    def sub_index(self) -> int:
+        """Position inside a `TransferBatch`, else 0."""
+    @property
+    def block_number(self) -> int | None: ...
+    @property
+    def block_hash(self) -> bytes | None: ...
+    @property
+    def exchange(self) -> str:
+        """The emitting exchange, or the CTF for transfers."""
+    @property
+    def source(self) -> Literal["v1", "v2", "ctf", "mempool", "activity"]: ...
+    @property
+    def removed(self) -> bool:
+        """True for a log retracted by a reorg: undo what the original caused."""
+    @property
+    def seen_at_ns(self) -> int:
+        """Wall-clock nanoseconds since the epoch when the signal was decoded."""
+    @property
+    def dedup_key(self) -> bytes:
+        """`dedup_key(tx_hash, log_index, sub_index)`."""
+    def to_dict(self) -> dict[str, Any]:
+        """Every field above as a dict."""
+
+@final
+class Reject:
+    """A log of a batch that could not be decoded."""
+
+    @property
+    def index(self) -> int:
+        """Its position in the batch."""
+    @property
+    def reason(self) -> str: ...
+
+@final
+class DecodedLogs:
+    """What `LogDecoder.decode` returns."""
+
+    @property
+    def signals(self) -> list[Signal]: ...
+    @property
+    def rejects(self) -> list[Reject]:
+        """Malformed logs of a batch (a single malformed log raises instead)."""
+
+@final
+class LogDecoder:
+    """Turns JSON-RPC bytes into leader signals; built once with the addresses it watches.
+
+    Rules: `OrderFilled` (V1, V2) yields a signal for its maker (topic 2) when tracked, including a taker
+    order's row whose topic 3 is the exchange; a leader only in topic 3 yields nothing. CTF `TransferSingle`
+    / `TransferBatch` yield one signal per id (sub index = position): SELL for a tracked sender, BUY for a
+    tracked receiver, price unknown; nothing when the operator is a watched exchange, for mints/burns (zero
+    address), self-transfers and zero values. `leaders=None` tracks every address.
+    """
+
+    def __new__(
+        cls,
+        *,
+        ctf: str,
+        v1_exchanges: Iterable[str] | None = None,
+        v2_exchanges: Iterable[str] | None = None,
+        leaders: Iterable[str] | None = None,
+    ) -> LogDecoder:
+        """An address may hold one role only, else `InvalidInputError`."""
+    def decode(self, raw: bytes | str) -> DecodedLogs:
+        """Decodes, with the GIL released, one of:
+
+        - an `eth_subscription` notification or one bare log object: a malformed log raises `DecodeError`;
+        - an `eth_getLogs` JSON-RPC response or a bare JSON array of logs: malformed logs become `rejects`
+          and the rest still decode.
+
+        A log from an unwatched address or with an unknown topic0 is malformed. A JSON-RPC error response
+        or input that is none of the above raises `DecodeError`.
+        """
+    def set_leaders(self, leaders: Iterable[str] | None) -> None:
+        """Replaces the tracked leaders (`None`: everyone); a decode in flight keeps its own set."""
+    @property
+    def leaders(self) -> list[str] | None:
+        """The tracked leaders, lower-case and sorted, or `None` when everyone is tracked."""

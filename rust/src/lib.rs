@@ -6,6 +6,10 @@
 pub mod error;
 pub mod hash;
 
+// Log decoding, dedup, shards, fan-out, caches (issue 3, items 1-5).
+pub mod logs;
+pub mod signal;
+
 #[cfg(feature = "python")]
 pub mod python;
 
