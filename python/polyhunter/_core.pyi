@@ -10,12 +10,15 @@ __all__ = [
     "TOPIC_TRANSFER_BATCH",
     "TOPIC_TRANSFER_SINGLE",
     "DecodedLogs",
+    "DedupCache",
     "LogDecoder",
     "Reject",
     "Signal",
+    "TtlLru",
     "__version__",
     "dedup_key",
     "keccak256",
+    "shard_of",
 ]
 
 __version__: str
@@ -171,3 +174,67 @@ class LogDecoder:
     @property
     def leaders(self) -> list[str] | None:
         """The tracked leaders, lower-case and sorted, or `None` when everyone is tracked."""
+
+# ---------------------------------------------------------------------------------------------------------
+# Dedup, shards, caches (issue 3, items 2, 3, 5). `now_ms` overrides the process's monotonic clock (in
+# milliseconds): for tests and replays; production code leaves it out.
+
+@final
+class DedupCache:
+    """The local TTL set of dedup keys (32-byte `dedup_key`s), bounded in time and memory; thread-safe.
+
+    Each key lives `ttl_ms` from its first sighting. At `capacity` the oldest key is evicted (it may then
+    be seen as new again), so size `capacity` above the keys one TTL window brings.
+    """
+
+    def __new__(cls, ttl_ms: int = 60_000, capacity: int = 1_000_000) -> DedupCache:
+        """Both bounds must be > 0, else `InvalidInputError`."""
+    def check_and_insert(self, keys: Iterable[bytes], *, now_ms: int | None = None) -> list[bool]:
+        """For each key in order: True on its first sighting within the TTL (and remembers it), else False.
+
+        A key repeated within one batch is True once. Runs with the GIL released.
+        """
+    def contains(self, key: bytes, *, now_ms: int | None = None) -> bool:
+        """Whether `key` is live, without inserting it."""
+    def __contains__(self, key: bytes, /) -> bool: ...
+    def __len__(self) -> int: ...
+    def clear(self) -> None: ...
+    @property
+    def ttl_ms(self) -> int: ...
+    @property
+    def capacity(self) -> int: ...
+
+def shard_of(address: str, shard_count: int) -> int:
+    """The shard in `range(shard_count)` that owns `address`, by rendezvous hashing.
+
+    The weight of shard i is the first 8 bytes, big-endian, of keccak256(address (20 bytes) ‖ be32(i)); the
+    highest weight wins, the lowest index on a tie. Growing the count from n to n + 1 moves only addresses
+    to the new shard n. `shard_count` must be >= 1, else `InvalidInputError`.
+    """
+
+@final
+class TtlLru:
+    """A thread-safe LRU cache of Python values under str / bytes / int keys; entries expire `ttl_ms` after
+    they were set (reads refresh recency, not the TTL). Used for quotes (5 s, 500) and preflight (2 s, 1,000).
+    """
+
+    def __new__(cls, capacity: int, ttl_ms: int) -> TtlLru:
+        """Both bounds must be > 0, else `InvalidInputError`."""
+    def get(self, key: str | bytes | int, default: Any = None, *, now_ms: int | None = None) -> Any:
+        """The live value of `key` (now most recently used), else `default`."""
+    def set(self, key: str | bytes | int, value: Any, *, now_ms: int | None = None) -> None:
+        """Sets `key` with a fresh TTL; when full, evicts the least recently used entry."""
+    def pop(self, key: str | bytes | int, default: Any = None, *, now_ms: int | None = None) -> Any:
+        """Removes `key`; returns its live value, else `default`."""
+    def contains(self, key: str | bytes | int, *, now_ms: int | None = None) -> bool:
+        """Whether `key` holds a live value (recency unchanged)."""
+    def __contains__(self, key: str | bytes | int, /) -> bool: ...
+    def __len__(self) -> int:
+        """Entries held, including expired ones not yet read or purged (never more than `capacity`)."""
+    def purge_expired(self, *, now_ms: int | None = None) -> int:
+        """Drops expired entries; returns how many."""
+    def clear(self) -> None: ...
+    @property
+    def capacity(self) -> int: ...
+    @property
+    def ttl_ms(self) -> int: ...

@@ -26,7 +26,10 @@ impl Side {
         match text {
             "BUY" => Ok(Side::Buy),
             "SELL" => Ok(Side::Sell),
-            other => Err(CoreError::InvalidInput(format!("side must be \"BUY\" or \"SELL\", got {:?}", truncate(other)))),
+            other => Err(CoreError::InvalidInput(format!(
+                "side must be \"BUY\" or \"SELL\", got {:?}",
+                truncate(other)
+            ))),
         }
     }
 }
@@ -112,10 +115,9 @@ impl Signal {
 
 /// Parses an address given as `0x` + 40 hex digits, any case.
 pub fn parse_address(text: &str) -> CoreResult<Address> {
-    let digits = text
-        .strip_prefix("0x")
-        .or_else(|| text.strip_prefix("0X"))
-        .ok_or_else(|| CoreError::InvalidInput(format!("address must start with 0x: {:?}", truncate(text))))?;
+    let digits = text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")).ok_or_else(|| {
+        CoreError::InvalidInput(format!("address must start with 0x: {:?}", truncate(text)))
+    })?;
     if digits.len() != 40 {
         return Err(CoreError::InvalidInput(format!(
             "address must have 40 hex digits, got {}: {:?}",

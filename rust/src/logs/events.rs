@@ -121,10 +121,7 @@ mod tests {
 
     // The selectors are keccak256 of the canonical signatures written out by hand here.
     #[rstest]
-    #[case(
-        V1_ORDER_FILLED,
-        "OrderFilled(bytes32,address,address,uint256,uint256,uint256,uint256,uint256)"
-    )]
+    #[case(V1_ORDER_FILLED, "OrderFilled(bytes32,address,address,uint256,uint256,uint256,uint256,uint256)")]
     #[case(
         V2_ORDER_FILLED,
         "OrderFilled(bytes32,address,address,uint8,uint256,uint256,uint256,uint256,bytes32,bytes32)"

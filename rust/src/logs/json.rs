@@ -187,7 +187,9 @@ mod tests {
     #[test]
     fn bare_log_and_notification_are_single() {
         let bare = single(LOG);
-        let note = format!(r#"{{"jsonrpc":"2.0","method":"eth_subscription","params":{{"subscription":"0x9","result":{LOG}}}}}"#);
+        let note = format!(
+            r#"{{"jsonrpc":"2.0","method":"eth_subscription","params":{{"subscription":"0x9","result":{LOG}}}}}"#
+        );
         assert_eq!(single(&note), bare);
         assert_eq!(bare.block_number, Some(16));
         assert_eq!(bare.log_index, 0);
@@ -215,7 +217,11 @@ mod tests {
     }
 
     #[rstest]
-    #[case(r#""address":"0x4bFb41d5B3570DeFd03C39a9A4D8dE6Bd8B8982E""#, r#""address":"0x4bFb""#, "40 hex digits")]
+    #[case(
+        r#""address":"0x4bFb41d5B3570DeFd03C39a9A4D8dE6Bd8B8982E""#,
+        r#""address":"0x4bFb""#,
+        "40 hex digits"
+    )]
     #[case(r#""logIndex":"0x0""#, r#""logIndex":"0x""#, "64-bit hex quantity")]
     #[case(r#""logIndex":"0x0""#, r#""logIndex":null"#, "no logIndex")]
     #[case(r#""data":"0x""#, r#""data":"0xabc""#, "data is not hex")]

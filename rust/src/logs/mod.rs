@@ -62,7 +62,10 @@ impl LogDecoder {
     ) -> CoreResult<Self> {
         let v1: AddressSet = v1_exchanges.into_iter().collect();
         let v2: AddressSet = v2_exchanges.into_iter().collect();
-        let twice = v1.intersection(&v2).next().or_else(|| [&ctf].into_iter().find(|a| v1.contains(*a) || v2.contains(*a)));
+        let twice = v1
+            .intersection(&v2)
+            .next()
+            .or_else(|| [&ctf].into_iter().find(|a| v1.contains(*a) || v2.contains(*a)));
         if let Some(addr) = twice {
             return Err(CoreError::InvalidInput(format!(
                 "address {} is given two roles (CTF, V1 exchange, V2 exchange)",
@@ -129,11 +132,7 @@ impl LogDecoder {
             } else if topic0 == TRANSFER_BATCH {
                 let e: ctf::TransferBatch = events::decode("TransferBatch", &rec.topics, &rec.data)?;
                 if e.ids.len() != e.values.len() {
-                    return Err(format!(
-                        "TransferBatch: {} ids but {} values",
-                        e.ids.len(),
-                        e.values.len()
-                    ));
+                    return Err(format!("TransferBatch: {} ids but {} values", e.ids.len(), e.values.len()));
                 }
                 (e.operator, e.from, e.to, e.ids.into_iter().zip(e.values).collect())
             } else {

@@ -88,7 +88,10 @@ fn v1_buy_and_sell() {
     assert_eq!((s.exchange, s.source, s.removed, s.seen_at_ns), (V1X, Source::V1, false, 5));
     let sell = decode_one(V1X, &v1_fill(LEADER, OTHER, 5, 0, 100, 45)).unwrap();
     let s = &sell[0];
-    assert_eq!((s.side, s.token_id, s.size, s.usd, s.price_num, s.price_den), (Side::Sell, u(5), u(100), u(45), u(45), u(100)));
+    assert_eq!(
+        (s.side, s.token_id, s.size, s.usd, s.price_num, s.price_den),
+        (Side::Sell, u(5), u(100), u(45), u(45), u(100))
+    );
 }
 
 #[rstest]
@@ -112,7 +115,10 @@ fn taker_row_counts_and_topic3_only_does_not() {
 fn transfer_batch_gives_one_signal_per_id() {
     let signals = decode_one(CTF, &batch(OTHER, OTHER, LEADER, &[1, 2, 3], &[10, 20, 30])).unwrap();
     let got: Vec<_> = signals.iter().map(|s| (s.sub_index, s.token_id, s.size, s.side)).collect();
-    assert_eq!(got, vec![(0, u(1), u(10), Side::Buy), (1, u(2), u(20), Side::Buy), (2, u(3), u(30), Side::Buy)]);
+    assert_eq!(
+        got,
+        vec![(0, u(1), u(10), Side::Buy), (1, u(2), u(20), Side::Buy), (2, u(3), u(30), Side::Buy)]
+    );
     assert!(signals.iter().all(|s| s.source == Source::Ctf && !s.has_price() && s.usd.is_zero()));
 }
 

@@ -14,7 +14,9 @@ use crate::signal::{address_hex, Side, Signal, Source};
 
 /// Nanoseconds since the Unix epoch: the `seen_at_ns` stamp of signals decoded now.
 pub(crate) fn now_ns() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
 }
 
 fn address_set(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Option<AddressSet>> {
@@ -210,7 +212,11 @@ pub struct DecodedLogs {
 #[pymethods]
 impl DecodedLogs {
     fn __repr__(&self, py: Python<'_>) -> String {
-        format!("DecodedLogs(signals={}, rejects={})", self.signals.bind(py).len(), self.rejects.bind(py).len())
+        format!(
+            "DecodedLogs(signals={}, rejects={})",
+            self.signals.bind(py).len(),
+            self.rejects.bind(py).len()
+        )
     }
 }
 
@@ -229,9 +235,14 @@ impl PyLogDecoder {
         leaders: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let list = |o: Option<&Bound<'_, PyAny>>| o.map_or(Ok(Vec::new()), addresses_arg);
-        logs::LogDecoder::new(address_arg(ctf)?, list(v1_exchanges)?, list(v2_exchanges)?, address_set(leaders)?)
-            .map(Self)
-            .map_err(to_py_err)
+        logs::LogDecoder::new(
+            address_arg(ctf)?,
+            list(v1_exchanges)?,
+            list(v2_exchanges)?,
+            address_set(leaders)?,
+        )
+        .map(Self)
+        .map_err(to_py_err)
     }
 
     /// Decodes an `eth_subscription` notification, an `eth_getLogs` response, a bare array or one log.
@@ -241,7 +252,10 @@ impl PyLogDecoder {
         } else if let Ok(s) = raw.cast::<PyString>() {
             s.to_str()?.as_bytes()
         } else {
-            return Err(PyTypeError::new_err(format!("decode takes bytes or str, not {}", raw.get_type().name()?)));
+            return Err(PyTypeError::new_err(format!(
+                "decode takes bytes or str, not {}",
+                raw.get_type().name()?
+            )));
         };
         let seen = now_ns();
         let out = without_gil(py, || self.0.decode(bytes, seen)).map_err(to_py_err)?;

@@ -6,6 +6,8 @@ mod errors;
 mod hash;
 
 // Log decoding, dedup, shards, fan-out, caches (issue 3, items 1-5).
+mod cache;
+mod dedup;
 mod logs;
 mod primitives;
 
@@ -27,5 +29,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     hash::register(m)?;
     // Log decoding, dedup, shards, fan-out, caches (issue 3, items 1-5).
     logs::register(m)?;
+    dedup::register(m)?;
+    cache::register(m)?;
     Ok(())
 }

@@ -36,7 +36,10 @@ pub fn u256_arg(obj: &Bound<'_, PyAny>) -> PyResult<U256> {
 /// An address given as a `str` (`0x` + 40 hex digits, any case).
 pub fn address_arg(obj: &Bound<'_, PyAny>) -> PyResult<Address> {
     let Ok(text) = obj.cast::<PyString>() else {
-        return Err(PyTypeError::new_err(format!("an address must be a str, not {}", obj.get_type().name()?)));
+        return Err(PyTypeError::new_err(format!(
+            "an address must be a str, not {}",
+            obj.get_type().name()?
+        )));
     };
     signal::parse_address(text.to_str()?).map_err(to_py_err)
 }
