@@ -1,7 +1,7 @@
 """Type stub of `polyhunter._core`, the Rust extension (the hot path)."""
 
-from collections.abc import Iterable
-from typing import Any, Literal, final
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any, Literal, final, overload
 
 __all__ = [
     "DEDUP_KEY_LEN",
@@ -9,8 +9,12 @@ __all__ = [
     "TOPIC_ORDER_FILLED_V2",
     "TOPIC_TRANSFER_BATCH",
     "TOPIC_TRANSFER_SINGLE",
+    "CopyIntent",
     "DecodedLogs",
     "DedupCache",
+    "FanoutIndex",
+    "Intents",
+    "IntentsIter",
     "LogDecoder",
     "Reject",
     "Signal",
@@ -238,3 +242,129 @@ class TtlLru:
     def capacity(self) -> int: ...
     @property
     def ttl_ms(self) -> int: ...
+
+# ---------------------------------------------------------------------------------------------------------
+# Fan-out (issue 3, item 4). Units of docs/seams.md: amounts in base units (6 decimals), prices and
+# multipliers in ppm, percentages in bps.
+
+@final
+class CopyIntent:
+    """One copy to make (docs/seams.md); immutable.
+
+    `amount` is collateral to spend for a BUY, tokens to sell for a SELL. `limit_price_ppm` is the
+    leader's price in ppm (a BUY's rounded up, a SELL's down), `None` when the signal has no price.
+    """
+
+    @property
+    def config_id(self) -> int: ...
+    @property
+    def follower(self) -> str: ...
+    @property
+    def proxy(self) -> str: ...
+    @property
+    def leader(self) -> str: ...
+    @property
+    def token_id(self) -> int: ...
+    @property
+    def side(self) -> Literal["BUY", "SELL"]: ...
+    @property
+    def amount(self) -> int: ...
+    @property
+    def limit_price_ppm(self) -> int | None: ...
+    @property
+    def tx_hash(self) -> bytes: ...
+    @property
+    def log_index(self) -> int: ...
+    @property
+    def sub_index(self) -> int: ...
+    @property
+    def signal_index(self) -> int:
+        """Position of the signal in the `match` call's input."""
+    @property
+    def dedup_key(self) -> bytes:
+        """The signal's `dedup_key(tx_hash, log_index, sub_index)`."""
+    @property
+    def idempotency_key(self) -> bytes:
+        """The copy job's key: keccak256(dedup_key ‖ be64(config_id))."""
+    def to_dict(self) -> dict[str, Any]:
+        """The fields above except the two keys, as a dict."""
+
+@final
+class Intents(Sequence[CopyIntent]):
+    """The intents of one `FanoutIndex.match` call: a read-only sequence, each `CopyIntent` built on access
+    (the matching itself is done)."""
+
+    def __len__(self) -> int: ...
+    @overload
+    def __getitem__(self, index: int, /) -> CopyIntent: ...
+    @overload
+    def __getitem__(self, index: slice, /) -> list[CopyIntent]: ...
+    def __iter__(self) -> Iterator[CopyIntent]: ...
+    def to_list(self) -> list[CopyIntent]:
+        """Every intent, built now."""
+    @property
+    def skipped(self) -> list[tuple[int, int, str]]:
+        """Enabled configs of the signals' leaders that gave no intent: `(signal_index, config_id, reason)`.
+
+        Reasons: `filtered` (token, side, leader size bounds, price band, no matching tier), `no_price`
+        (the rule needs a price the signal lacks, e.g. a CTF transfer), `no_balance` (percent sizing
+        without a balance), `below_min_size`, `zero_amount` (rounds down to 0), `overflow`.
+        """
+
+@final
+class IntentsIter(Iterator[CopyIntent]):
+    def __iter__(self) -> IntentsIter: ...
+    def __next__(self) -> CopyIntent: ...
+
+@final
+class FanoutIndex:
+    """Follower configs indexed by leader; turns signals into copy intents. Thread-safe.
+
+    A config is a mapping (or any object with these attributes) in the shape of docs/seams.md:
+    `config_id` (int > 0), `follower`, `proxy`, `leader` (addresses), `mode` ("fixed" | "ratio" |
+    "percent" | "tiered") with `fixed_usd` / `ratio_ppm` / `percent_bps` (1..10000) / `tiers` (a list of
+    `(min_leader_usd, max_leader_usd | None, multiplier_ppm)`, or mappings with those keys); optional:
+    `token_allow`, `token_deny` (token ids as int or decimal str; empty allow = all), `side_filter`
+    ("BUY" | "SELL" | None), `min_leader_usd`, `max_leader_usd`, `min_price_ppm`, `max_price_ppm` (all
+    inclusive), `max_per_trade_usd`, `min_size_policy` ("skip" default | "bump"), `enabled` (default
+    True), `updated_at`. Other keys are ignored. A bad config raises `InvalidInputError` naming it.
+
+    Sizing (BUY amount = collateral, SELL amount = tokens; "at the leader's price" = price_num/price_den):
+    - fixed: BUY `fixed_usd`; SELL `fixed_usd` worth of tokens at the leader's price.
+    - ratio: BUY leader collateral * ratio_ppm / 1e6; SELL leader tokens * ratio_ppm / 1e6.
+    - percent: `balances[proxy]` * percent_bps / 1e4 of collateral (a SELL converts it to tokens at the
+      leader's price); no balance → skipped `no_balance`.
+    - tiered: the first tier with min_leader_usd <= leader collateral < max_leader_usd gives the
+      multiplier, applied as in ratio; none → skipped `filtered`.
+    Every computed amount rounds down. Then `max_per_trade_usd` caps it (a SELL's cap is converted to
+    tokens at the leader's price, rounded down; a SELL cap without a price skips `no_price`). Then the
+    venue minimum (`min_size`, in tokens; a BUY's token count is amount at the leader's price, unchecked
+    without a price): below it, "skip" skips `below_min_size` and "bump" raises the amount to the minimum
+    (a BUY's collateral rounded up) unless that passes the cap. An amount of 0 is skipped `zero_amount`.
+    So no amount is ever negative or above a cap.
+    """
+
+    def __new__(cls) -> FanoutIndex: ...
+    def upsert(self, config: Mapping[str, Any] | object) -> None:
+        """Inserts or replaces one config (by `config_id`)."""
+    def upsert_many(self, configs: Iterable[Mapping[str, Any] | object]) -> int:
+        """Inserts or replaces many; all are checked before any is applied. Returns how many."""
+    def remove(self, config_id: int) -> bool:
+        """Removes a config; False when it was not there."""
+    def __len__(self) -> int: ...
+    def __contains__(self, config_id: int, /) -> bool: ...
+    def leaders(self) -> list[str]:
+        """Leaders with at least one config, lower-case and sorted."""
+    def match(
+        self,
+        signals: Iterable[Signal],
+        balances: Mapping[str, int] | None = None,
+        min_size: int | Mapping[int | str, int] | None = None,
+    ) -> Intents:
+        """Copy intents for every enabled config of each signal's leader, with the GIL released.
+
+        `balances`: Proxy address → collateral balance (base units), read by percent sizing only; pass
+        the followers that need it. `min_size`: the venue's minimum order size in tokens, one int for
+        every token or a mapping token id → minimum (others: none). Signals with `removed=True` give no
+        intents (the caller cancels what their originals caused).
+        """

@@ -9,6 +9,7 @@ pub mod hash;
 // Log decoding, dedup, shards, fan-out, caches (issue 3, items 1-5).
 pub mod cache;
 pub mod dedup;
+pub mod fanout;
 pub mod logs;
 pub mod shard;
 pub mod signal;

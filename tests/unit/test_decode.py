@@ -207,9 +207,7 @@ def test_transfer_batch_of_three_ids(decoder: LogDecoder) -> None:
 def test_transfer_single_from_the_leader_is_a_sell(decoder: LogDecoder) -> None:
     args = {"operator": LEADER, "from": LEADER, "to": OTHER, "id": 5, "value": 7}
     assert decoded(decoder, encode_log(TRANSFER_SINGLE, CTF, args)) == [
-        expected(
-            token_id=5, side="SELL", size=7, price_num=0, price_den=0, usd=0, exchange=CTF, source="ctf"
-        )
+        expected(token_id=5, side="SELL", size=7, price_num=0, price_den=0, usd=0, exchange=CTF, source="ctf")
     ]
 
 

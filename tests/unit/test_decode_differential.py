@@ -60,7 +60,9 @@ def metadata(draw: st.DrawFn) -> dict[str, Any]:
 
 
 def decoder() -> LogDecoder:
-    return LogDecoder(ctf=CTF, v1_exchanges=[V1_EXCHANGE], v2_exchanges=[V2_EXCHANGE, V2_NEG_RISK], leaders=LEADERS)
+    return LogDecoder(
+        ctf=CTF, v1_exchanges=[V1_EXCHANGE], v2_exchanges=[V2_EXCHANGE, V2_NEG_RISK], leaders=LEADERS
+    )
 
 
 def web3_args(event: dict[str, Any], log: dict[str, Any]) -> dict[str, Any]:
@@ -105,7 +107,9 @@ def common(log: dict[str, Any], meta: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def fill(base: dict[str, Any], maker: str, side: str, token: int, size: int, usd: int, source: str) -> dict[str, Any]:
+def fill(
+    base: dict[str, Any], maker: str, side: str, token: int, size: int, usd: int, source: str
+) -> dict[str, Any]:
     return base | {
         "leader": maker,
         "token_id": token,

@@ -8,6 +8,7 @@ mod hash;
 // Log decoding, dedup, shards, fan-out, caches (issue 3, items 1-5).
 mod cache;
 mod dedup;
+mod fanout;
 mod logs;
 mod primitives;
 
@@ -31,5 +32,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     logs::register(m)?;
     dedup::register(m)?;
     cache::register(m)?;
+    fanout::register(m)?;
     Ok(())
 }
