@@ -21,7 +21,7 @@ def test_first_sighting_is_true_once() -> None:
     assert cache.check_and_insert([key(1), key(2), key(1)], now_ms=0) == [True, True, False]
     assert cache.check_and_insert([key(2), key(3)], now_ms=999) == [False, True]
     assert len(cache) == 3
-    assert key(3) in cache
+    assert cache.contains(key(3), now_ms=999)
 
 
 def test_keys_expire_after_the_ttl() -> None:
