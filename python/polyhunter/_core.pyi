@@ -333,7 +333,7 @@ class FanoutIndex:
     - fixed: BUY `fixed_usd`; SELL `fixed_usd` worth of tokens at the leader's price.
     - ratio: BUY leader collateral * ratio_ppm / 1e6; SELL leader tokens * ratio_ppm / 1e6.
     - percent: `balances[proxy]` * percent_bps / 1e4 of collateral (a SELL converts it to tokens at the
-      leader's price); no balance → skipped `no_balance`.
+      leader's price); no balance → skipped `no_balance` (see `set_balances`).
     - tiered: the first tier with min_leader_usd <= leader collateral < max_leader_usd gives the
       multiplier, applied as in ratio; none → skipped `filtered`.
     Every computed amount rounds down. Then `max_per_trade_usd` caps it (a SELL's cap is converted to
@@ -351,6 +351,11 @@ class FanoutIndex:
         """Inserts or replaces many; all are checked before any is applied. Returns how many."""
     def remove(self, config_id: int) -> bool:
         """Removes a config; False when it was not there."""
+    def set_balances(self, balances: Mapping[str, int]) -> None:
+        """Records Proxy address → collateral balance (base units) for percent sizing, merged into those
+        already recorded; convert them once here rather than on every `match`."""
+    def clear_balances(self) -> None:
+        """Forgets every recorded balance."""
     def __len__(self) -> int: ...
     def __contains__(self, config_id: int, /) -> bool: ...
     def leaders(self) -> list[str]:
@@ -363,8 +368,10 @@ class FanoutIndex:
     ) -> Intents:
         """Copy intents for every enabled config of each signal's leader, with the GIL released.
 
-        `balances`: Proxy address → collateral balance (base units), read by percent sizing only; pass
-        the followers that need it. `min_size`: the venue's minimum order size in tokens, one int for
-        every token or a mapping token id → minimum (others: none). Signals with `removed=True` give no
-        intents (the caller cancels what their originals caused).
+        `balances`: Proxy address → collateral balance (base units) for this call only, over those
+        recorded with `set_balances`; read by percent sizing (a missing balance skips `no_balance`).
+        Converted on every call, so pass few.
+        `min_size`: the venue's minimum order size in tokens, one int for every token or a mapping token
+        id → minimum (others: none).
+        Signals with `removed=True` give no intents (the caller cancels what their originals caused).
         """

@@ -5,21 +5,36 @@
 //! the capacity is reached. (A key evicted early for capacity may be seen as new again: size the capacity
 //! above the keys one TTL window brings.)
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
+use std::hash::{Hash, Hasher};
 
 use crate::error::{CoreError, CoreResult};
 
 /// A dedup key (`hash::dedup_key`).
 pub type Key = [u8; 32];
 
+/// A key as the map holds it: dedup keys are Keccak outputs, already uniform, so hashing their first 8
+/// bytes (through the seeded hasher, so crafted keys cannot collide on purpose) is enough and cheap.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Slot(Key);
+
+impl Hash for Slot {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        let mut prefix = [0u8; 8];
+        prefix.copy_from_slice(&self.0[..8]);
+        state.write_u64(u64::from_ne_bytes(prefix));
+    }
+}
+
 /// A TTL set of keys with a capacity bound. Times are caller-supplied milliseconds of a monotonic clock.
 pub struct DedupCache {
     ttl_ms: u64,
     capacity: usize,
     /// key → expiry time.
-    expiry: HashMap<Key, u64, foldhash::fast::RandomState>,
+    expiry: HashMap<Slot, u64, foldhash::fast::RandomState>,
     /// (key, expiry) in insertion order, in step with `expiry`.
-    order: VecDeque<(Key, u64)>,
+    order: VecDeque<(Slot, u64)>,
 }
 
 impl DedupCache {
@@ -67,16 +82,19 @@ impl DedupCache {
         let until = now_ms.saturating_add(self.ttl_ms);
         keys.iter()
             .map(|key| {
-                if self.expiry.contains_key(key) {
+                let slot = Slot(*key);
+                // One lookup per key: the entry API, then evict after inserting (the new key is at the
+                // back of the queue, so the front is never the key just inserted).
+                let Entry::Vacant(e) = self.expiry.entry(slot) else {
                     return false;
-                }
-                if self.expiry.len() >= self.capacity {
+                };
+                e.insert(until);
+                self.order.push_back((slot, until));
+                if self.expiry.len() > self.capacity {
                     if let Some((old, _)) = self.order.pop_front() {
                         self.expiry.remove(&old);
                     }
                 }
-                self.expiry.insert(*key, until);
-                self.order.push_back((*key, until));
                 true
             })
             .collect()
@@ -84,7 +102,7 @@ impl DedupCache {
 
     /// Whether `key` is live at `now_ms`, without inserting it.
     pub fn contains(&self, key: &Key, now_ms: u64) -> bool {
-        self.expiry.get(key).is_some_and(|&at| at > now_ms)
+        self.expiry.get(&Slot(*key)).is_some_and(|&at| at > now_ms)
     }
 
     pub fn clear(&mut self) {

@@ -368,3 +368,24 @@ def test_matches_model_and_never_passes_a_cap(
         if cap is not None:
             notional = intent.amount if side == "BUY" else intent.amount * sig.price_num
             assert notional <= (cap if side == "BUY" else cap * sig.price_den)
+
+
+def test_recorded_balances_and_overrides() -> None:
+    index = FanoutIndex()
+    index.upsert(config(1, mode="percent", percent_bps=BPS))
+    index.set_balances({proxy(1): 7})
+    assert [i.amount for i in index.match([BUY])] == [7]
+    assert [i.amount for i in index.match([BUY], balances={proxy(1): 9})] == [9]
+    index.clear_balances()
+    assert index.match([BUY]).skipped == [(0, 1, "no_balance")]
+
+
+def test_intents_outlive_the_index_and_compare_equal() -> None:
+    index = FanoutIndex()
+    index.upsert(config(1))
+    out = index.match([BUY])
+    first, again = out[0], next(iter(out))
+    del index
+    assert first == again
+    assert first.amount == 1_000_000
+    assert out[0:1] == [first]

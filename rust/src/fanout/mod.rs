@@ -158,12 +158,14 @@ impl CopyConfig {
     }
 }
 
-/// Follower configs indexed by leader.
+/// Follower configs indexed by leader, and the followers' collateral balances (percent sizing).
 #[derive(Debug, Default)]
 pub struct FanoutIndex {
     by_leader: FastMap<Address, Vec<CopyConfig>>,
     /// config id → (leader, position in its vector).
     position: FastMap<u64, (Address, usize)>,
+    /// Proxy → collateral, kept between calls so that a match does not convert thousands of balances.
+    balances: FastMap<Address, u128>,
 }
 
 impl FanoutIndex {
@@ -191,6 +193,16 @@ impl FanoutIndex {
     /// Leaders with at least one config (enabled or not).
     pub fn leaders(&self) -> impl Iterator<Item = &Address> {
         self.by_leader.keys()
+    }
+
+    /// Records Proxy collateral balances (merged into those already known).
+    pub fn set_balances(&mut self, balances: impl IntoIterator<Item = (Address, u128)>) {
+        self.balances.extend(balances);
+    }
+
+    /// Forgets every recorded balance.
+    pub fn clear_balances(&mut self) {
+        self.balances.clear();
     }
 
     /// Inserts or replaces a config (by `config_id`), after validating it.
@@ -233,7 +245,8 @@ impl FanoutIndex {
     }
 
     /// Intents for every enabled config of each signal's leader. Removed (reorged) signals give none:
-    /// the caller cancels what their originals caused. `balances` maps Proxy addresses to collateral.
+    /// the caller cancels what their originals caused. `balances` (Proxy → collateral) take precedence
+    /// over the recorded ones for this call.
     pub fn match_signals<S: std::hash::BuildHasher>(
         &self,
         signals: Vec<Signal>,
@@ -249,16 +262,19 @@ impl FanoutIndex {
             };
             let index = u32::try_from(index).unwrap_or(u32::MAX);
             let min_tokens = min_size.of(&signal.token_id);
+            let min_amount = leg.map_or(Ok(None), |l| l.min_amount(min_tokens));
             out.intents.reserve(configs.len());
             for cfg in configs.iter().filter(|c| c.enabled) {
                 let sized = match &leg {
                     None => Err(SkipReason::Overflow),
                     Some(leg) => {
                         let balance = match cfg.sizing {
-                            Sizing::Percent { .. } => balances.get(&cfg.proxy).copied(),
+                            Sizing::Percent { .. } => {
+                                balances.get(&cfg.proxy).or_else(|| self.balances.get(&cfg.proxy)).copied()
+                            }
                             _ => None,
                         };
-                        size_copy(cfg, leg, &Context { balance, min_tokens })
+                        size_copy(cfg, leg, &Context { balance, min_amount })
                     }
                 };
                 match sized {

@@ -149,6 +149,20 @@ impl Leg {
         Some(Leg { side: signal.side, token_id: signal.token_id, size, price, limit_price_ppm })
     }
 
+    /// The venue's minimum of `min_tokens` in the amount's unit: tokens for a SELL; for a BUY the least
+    /// collateral that buys them at the leader's price, `ceil(min_tokens * num / den)` (for integers,
+    /// `floor(amount * den / num) >= min_tokens` exactly when `amount >= ceil(min_tokens * num / den)`).
+    /// `None` when there is no minimum, or for a BUY without a (non-zero) price: execution checks the quote.
+    pub fn min_amount(&self, min_tokens: u128) -> Result<Option<u128>, SkipReason> {
+        match (min_tokens, self.side, self.price) {
+            (0, _, _) | (_, Side::Buy, None | Some((0, _))) => Ok(None),
+            (_, Side::Sell, _) => Ok(Some(min_tokens)),
+            (_, Side::Buy, Some((num, den))) => {
+                mul_div_ceil(min_tokens, num, den).map(Some).ok_or(SkipReason::Overflow)
+            }
+        }
+    }
+
     /// The leader's collateral, when the price is known.
     fn usd(&self) -> Option<u128> {
         self.price.map(|(num, _)| num)
@@ -168,8 +182,8 @@ impl Leg {
 pub struct Context {
     /// The follower's collateral balance (percent sizing).
     pub balance: Option<u128>,
-    /// The venue's minimum size for this token, in tokens (0: none).
-    pub min_tokens: u128,
+    /// The venue's minimum in the amount's unit ([`Leg::min_amount`]).
+    pub min_amount: Result<Option<u128>, SkipReason>,
 }
 
 /// The copy amount of `cfg` for `leg` (BUY: collateral; SELL: tokens), or why there is none.
@@ -199,8 +213,8 @@ pub fn size_copy(cfg: &CopyConfig, leg: &Leg, ctx: &Context) -> Result<u128, Ski
     if let Some(cap) = cap {
         amount = amount.min(cap);
     }
-    if ctx.min_tokens > 0 {
-        amount = apply_min_size(cfg, leg, amount, cap, ctx.min_tokens)?;
+    if let Some(min_amount) = ctx.min_amount? {
+        amount = apply_min_size(cfg, amount, cap, min_amount)?;
     }
     if amount == 0 {
         return Err(SkipReason::ZeroAmount);
@@ -254,28 +268,15 @@ fn scaled(leg: &Leg, ppm: u128) -> Result<u128, SkipReason> {
 
 fn apply_min_size(
     cfg: &CopyConfig,
-    leg: &Leg,
     amount: u128,
     cap: Option<u128>,
-    min_tokens: u128,
+    min_amount: u128,
 ) -> Result<u128, SkipReason> {
-    let (tokens, bumped) = match leg.side {
-        Side::Sell => (amount, min_tokens),
-        Side::Buy => match leg.price {
-            // Without a (non-zero) price a BUY's token count is unknown: execution checks the quote.
-            None | Some((0, _)) => return Ok(amount),
-            Some((num, den)) => (
-                mul_div(amount, den, num).ok_or(SkipReason::Overflow)?,
-                // Rounded up, so that the bumped collateral buys at least the minimum.
-                mul_div_ceil(min_tokens, num, den).ok_or(SkipReason::Overflow)?,
-            ),
-        },
-    };
-    if tokens >= min_tokens {
+    if amount >= min_amount {
         return Ok(amount);
     }
     match cfg.min_size_policy {
-        MinSizePolicy::Bump if cap.map_or(true, |cap| bumped <= cap) => Ok(bumped),
+        MinSizePolicy::Bump if cap.map_or(true, |cap| min_amount <= cap) => Ok(min_amount),
         _ => Err(SkipReason::BelowMinSize),
     }
 }

@@ -103,6 +103,22 @@ fn percent_of_balance() {
     assert_eq!(outcome(cfg, sell, Some(100_000_000), MinSize::None), Ok(6_250_000));
 }
 
+#[test]
+fn recorded_balances_and_per_call_overrides() {
+    let cfg = config(1, Sizing::Percent { bps: 10_000 });
+    let proxy = cfg.proxy;
+    let mut index = FanoutIndex::new();
+    index.upsert(cfg).unwrap();
+    index.set_balances([(proxy, 7)]);
+    let s = || vec![signal(Side::Buy, 10, 5)];
+    let none = HashMap::<Address, u128>::new();
+    assert_eq!(index.match_signals(s(), &none, &MinSize::None).intents[0].amount, 7);
+    let over: HashMap<Address, u128> = [(proxy, 9)].into_iter().collect();
+    assert_eq!(index.match_signals(s(), &over, &MinSize::None).intents[0].amount, 9);
+    index.clear_balances();
+    assert_eq!(index.match_signals(s(), &none, &MinSize::None).skips[0].reason, SkipReason::NoBalance);
+}
+
 #[rstest]
 #[case(999_999, Err(SkipReason::Filtered))]
 #[case(1_000_000, Ok(500_000))]

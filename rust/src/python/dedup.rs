@@ -4,7 +4,7 @@ use std::sync::{Mutex, PoisonError};
 
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::types::PyBytes;
+use pyo3::types::{PyBytes, PyList};
 
 use super::cache::monotonic_ms;
 use super::primitives::address_arg;
@@ -54,7 +54,11 @@ impl PyDedupCache {
         keys: &Bound<'_, PyAny>,
         now_ms: Option<u64>,
     ) -> PyResult<Vec<bool>> {
-        let keys = keys.try_iter()?.map(|k| key_arg(&k?)).collect::<PyResult<Vec<Key>>>()?;
+        let keys = if let Ok(list) = keys.cast::<PyList>() {
+            list.iter().map(|k| key_arg(&k)).collect::<PyResult<Vec<Key>>>()?
+        } else {
+            keys.try_iter()?.map(|k| key_arg(&k?)).collect::<PyResult<Vec<Key>>>()?
+        };
         let now = now_ms.unwrap_or_else(monotonic_ms);
         Ok(without_gil(py, || self.lock().check_and_insert(&keys, now)))
     }

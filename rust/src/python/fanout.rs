@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{PoisonError, RwLock};
+use std::sync::{Arc, PoisonError, RwLock};
 
 use alloy_primitives::{Address, U256};
 use pyo3::exceptions::{PyIndexError, PyKeyError, PyTypeError};
@@ -169,89 +169,119 @@ fn min_size_arg(obj: Option<&Bound<'_, PyAny>>) -> PyResult<MinSize> {
 }
 
 /// One copy to make (docs/seams.md, `CopyIntent`); immutable.
+///
+/// A handle on its (shared) batch and a position, so that building one is an allocation and two words;
+/// fields are joined with the intent's signal when read.
 #[pyclass(frozen, eq, module = "polyhunter._core", name = "CopyIntent")]
-#[derive(PartialEq)]
-pub struct PyCopyIntent(fanout::CopyIntent);
+pub struct PyCopyIntent {
+    batch: Arc<Matched>,
+    /// Always a valid position in `batch.intents` (checked when built).
+    index: usize,
+}
+
+impl PartialEq for PyCopyIntent {
+    fn eq(&self, other: &Self) -> bool {
+        self.view() == other.view()
+    }
+}
+
+impl PyCopyIntent {
+    fn new(batch: &Arc<Matched>, index: usize) -> Option<Self> {
+        (index < batch.intents.len()).then(|| Self { batch: Arc::clone(batch), index })
+    }
+
+    fn view(&self) -> Option<fanout::CopyIntent> {
+        self.batch.intent(self.index)
+    }
+}
+
+/// The joined fields; `new` checked the position, so the fallback never runs.
+macro_rules! field_of {
+    ($self:ident, $f:ident) => {
+        $self.view().map(|v| v.$f).unwrap_or_default()
+    };
+}
 
 #[pymethods]
 impl PyCopyIntent {
     #[getter]
     fn config_id(&self) -> u64 {
-        self.0.config_id
+        self.batch.intents[self.index].config_id
     }
     #[getter]
     fn follower(&self) -> String {
-        address_hex(&self.0.follower)
+        address_hex(&self.batch.intents[self.index].follower)
     }
     #[getter]
     fn proxy(&self) -> String {
-        address_hex(&self.0.proxy)
+        address_hex(&self.batch.intents[self.index].proxy)
     }
     #[getter]
     fn leader(&self) -> String {
-        address_hex(&self.0.leader)
+        address_hex(&field_of!(self, leader))
     }
     #[getter]
     fn token_id<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        u256_to_py(py, &self.0.token_id)
+        u256_to_py(py, &field_of!(self, token_id))
     }
     #[getter]
     fn side(&self) -> &'static str {
-        self.0.side.as_str()
+        self.view().map_or(Side::Buy, |v| v.side).as_str()
     }
     #[getter]
     fn amount(&self) -> u128 {
-        self.0.amount
+        self.batch.intents[self.index].amount
     }
     #[getter]
     fn limit_price_ppm(&self) -> Option<u128> {
-        self.0.limit_price_ppm
+        field_of!(self, limit_price_ppm)
     }
     #[getter]
     fn tx_hash<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
-        b256_to_py(py, &self.0.tx_hash)
+        b256_to_py(py, &field_of!(self, tx_hash))
     }
     #[getter]
     fn log_index(&self) -> u64 {
-        self.0.log_index
+        field_of!(self, log_index)
     }
     #[getter]
     fn sub_index(&self) -> u32 {
-        self.0.sub_index
+        field_of!(self, sub_index)
     }
     #[getter]
     fn signal_index(&self) -> u32 {
-        self.0.signal_index
+        self.batch.intents[self.index].signal
     }
     #[getter]
     fn dedup_key<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
-        PyBytes::new(py, &crate::hash::dedup_key(&self.0.tx_hash.0, self.0.log_index, self.0.sub_index))
+        let key = self.view().map(|v| crate::hash::dedup_key(&v.tx_hash.0, v.log_index, v.sub_index));
+        PyBytes::new(py, &key.unwrap_or_default())
     }
     #[getter]
     fn idempotency_key<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
-        PyBytes::new(py, &self.0.idempotency_key())
+        PyBytes::new(py, &self.view().map(|v| v.idempotency_key()).unwrap_or_default())
     }
 
-    /// Every field as a dict.
+    /// Every field as a dict (without the two keys).
     fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let d = PyDict::new(py);
-        d.set_item("config_id", self.0.config_id)?;
+        d.set_item("config_id", self.config_id())?;
         d.set_item("follower", self.follower())?;
         d.set_item("proxy", self.proxy())?;
         d.set_item("leader", self.leader())?;
         d.set_item("token_id", self.token_id(py)?)?;
         d.set_item("side", self.side())?;
-        d.set_item("amount", self.0.amount)?;
-        d.set_item("limit_price_ppm", self.0.limit_price_ppm)?;
+        d.set_item("amount", self.amount())?;
+        d.set_item("limit_price_ppm", self.limit_price_ppm())?;
         d.set_item("tx_hash", self.tx_hash(py))?;
-        d.set_item("log_index", self.0.log_index)?;
-        d.set_item("sub_index", self.0.sub_index)?;
-        d.set_item("signal_index", self.0.signal_index)?;
+        d.set_item("log_index", self.log_index())?;
+        d.set_item("sub_index", self.sub_index())?;
+        d.set_item("signal_index", self.signal_index())?;
         Ok(d)
     }
 
     fn __repr__(&self) -> String {
-        let i = &self.0;
+        let Some(i) = self.view() else { return "CopyIntent(?)".into() };
         format!(
             "CopyIntent(config {} {} {} of {} for {} limit_ppm={} tx={:#x}:{}:{})",
             i.config_id,
@@ -269,7 +299,7 @@ impl PyCopyIntent {
 
 /// The intents of one `FanoutIndex.match` call: a read-only sequence of `CopyIntent`, built on access.
 #[pyclass(frozen, sequence, module = "polyhunter._core")]
-pub struct Intents(Matched);
+pub struct Intents(Arc<Matched>);
 
 impl Intents {
     fn at(&self, index: isize) -> PyResult<PyCopyIntent> {
@@ -277,8 +307,7 @@ impl Intents {
         let i = if index < 0 { index + len } else { index };
         usize::try_from(i)
             .ok()
-            .and_then(|i| self.0.intent(i))
-            .map(PyCopyIntent)
+            .and_then(|i| PyCopyIntent::new(&self.0, i))
             .ok_or_else(|| PyIndexError::new_err(format!("intent index {index} out of range (len {len})")))
     }
 }
@@ -307,7 +336,7 @@ impl Intents {
 
     /// Every intent, built now.
     fn to_list(&self) -> Vec<PyCopyIntent> {
-        (0..self.0.intents.len()).filter_map(|i| self.0.intent(i)).map(PyCopyIntent).collect()
+        (0..self.0.intents.len()).filter_map(|i| PyCopyIntent::new(&self.0, i)).collect()
     }
 
     /// Configs of the signals' leaders that gave no intent: `(signal_index, config_id, reason)`.
@@ -336,7 +365,7 @@ impl IntentsIter {
 
     fn __next__(&self) -> Option<PyCopyIntent> {
         let i = self.next.fetch_add(1, Ordering::Relaxed);
-        self.batch.get().0.intent(i).map(PyCopyIntent)
+        PyCopyIntent::new(&self.batch.get().0, i)
     }
 }
 
@@ -378,6 +407,18 @@ impl PyFanoutIndex {
         Ok(n)
     }
 
+    /// Records Proxy collateral balances for percent sizing (merged into those already recorded).
+    fn set_balances(&self, balances: &Bound<'_, PyAny>) -> PyResult<()> {
+        let balances = balances_arg(Some(balances))?;
+        self.write().set_balances(balances);
+        Ok(())
+    }
+
+    /// Forgets every recorded balance.
+    fn clear_balances(&self) {
+        self.write().clear_balances();
+    }
+
     /// Removes a config; False when it was not there.
     fn remove(&self, config_id: u64) -> bool {
         self.write().remove(config_id)
@@ -413,7 +454,8 @@ impl PyFanoutIndex {
             .collect::<PyResult<Vec<_>>>()?;
         let balances = balances_arg(balances)?;
         let min_size = min_size_arg(min_size)?;
-        Ok(Intents(without_gil(py, || self.read().match_signals(signals, &balances, &min_size))))
+        let matched = without_gil(py, || self.read().match_signals(signals, &balances, &min_size));
+        Ok(Intents(Arc::new(matched)))
     }
 }
 
