@@ -6,6 +6,12 @@
 pub mod error;
 pub mod hash;
 
+// Signing and the fleet (issue 3, items 6-7).
+pub mod eip712;
+pub mod fleet;
+pub mod signer;
+pub mod tx;
+
 #[cfg(feature = "python")]
 pub mod python;
 
