@@ -162,7 +162,11 @@ pub struct SignedTypedData {
 }
 
 /// Signs one order under `domain`.
-pub fn sign_order(signer: &Signer, domain: &ExchangeDomain, order: OrderRef<'_>) -> CoreResult<SignedTypedData> {
+pub fn sign_order(
+    signer: &Signer,
+    domain: &ExchangeDomain,
+    order: OrderRef<'_>,
+) -> CoreResult<SignedTypedData> {
     if let OrderRef::V2(o) = order {
         if o.signatureType == SIGNATURE_TYPE_POLY_1271 {
             return Err(CoreError::InvalidInput(
@@ -266,9 +270,13 @@ mod tests {
             side: SIDE_BUY,
             signatureType: 0,
         };
-        let domain =
-            ExchangeDomain::new(address!("dFE02Eb6733538f8Ea35D585af8DE5958AD99E40"), 80_002, 1, EXCHANGE_DOMAIN_NAME)
-                .unwrap();
+        let domain = ExchangeDomain::new(
+            address!("dFE02Eb6733538f8Ea35D585af8DE5958AD99E40"),
+            80_002,
+            1,
+            EXCHANGE_DOMAIN_NAME,
+        )
+        .unwrap();
         let signed = sign_order(&signer(), &domain, OrderRef::V1(&order)).unwrap();
         // What py-order-utils calls the "struct hash" is the full EIP-712 digest.
         assert_eq!(signed.hash, b256!("02ca1d1aa31103804173ad1acd70066cb6c1258a4be6dada055111f9a7ea4e55"));
@@ -286,7 +294,9 @@ mod tests {
             salt: U256::from(479_249_096_354u64),
             maker: ANVIL_ADDR_0,
             signer: ANVIL_ADDR_0,
-            tokenId: "71321045679252212594626385532706912750332728571942532289631379312455583992563".parse().unwrap(),
+            tokenId: "71321045679252212594626385532706912750332728571942532289631379312455583992563"
+                .parse()
+                .unwrap(),
             makerAmount: U256::from(100_000_000),
             takerAmount: U256::from(50_000_000),
             side: SIDE_BUY,
@@ -295,9 +305,13 @@ mod tests {
             metadata: B256::ZERO,
             builder: B256::repeat_byte(0xab),
         };
-        let domain =
-            ExchangeDomain::new(address!("E111180000d2663C0091e4f400237545B87B996B"), 137, 2, EXCHANGE_DOMAIN_NAME)
-                .unwrap();
+        let domain = ExchangeDomain::new(
+            address!("E111180000d2663C0091e4f400237545B87B996B"),
+            137,
+            2,
+            EXCHANGE_DOMAIN_NAME,
+        )
+        .unwrap();
         let signed = sign_order(&signer(), &domain, OrderRef::V2(&order)).unwrap();
         assert_eq!(signed.hash, b256!("ea9a4861bed5cea55c06799c61d1164f5929e390bfa3549f51281ddc7784a47f"));
         assert_eq!(

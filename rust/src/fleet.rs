@@ -41,7 +41,9 @@ fn account_key(mnemonic: &str, passphrase: &str) -> CoreResult<ExtendedPrivateKe
         // bip39's messages name counts and positions, never words; we still write our own.
         let reason = match err {
             bip39::Error::BadWordCount(n) => format!("has {n} words; BIP-39 needs 12, 15, 18, 21 or 24"),
-            bip39::Error::UnknownWord(i) => format!("has a word at position {i} that is not in the English list"),
+            bip39::Error::UnknownWord(i) => {
+                format!("has a word at position {i} that is not in the English list")
+            }
             bip39::Error::InvalidChecksum => "fails its checksum".to_owned(),
             _ => "is not a valid BIP-39 phrase".to_owned(),
         };
@@ -83,7 +85,8 @@ mod tests {
     /// addresses as eth-account 0.14 `Account.from_mnemonic` gives them.
     #[test]
     fn passphrase_changes_the_fleet() {
-        let phrase = "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about";
+        let phrase =
+            "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about";
         let plain = derive_signers(phrase, "", 0, 1).unwrap();
         assert_eq!(plain[0].address(), address!("9858EfFD232B4033E47d90003D41EC34EcaEda94"));
         let with_pass = derive_signers(phrase, "TREZOR", 0, 1).unwrap();

@@ -26,7 +26,9 @@ impl Signer {
     pub fn from_bytes(bytes: &[u8; 32]) -> CoreResult<Self> {
         // The message never echoes the bytes: they are the secret.
         let secret = SecretKey::from_secret_bytes(*bytes).map_err(|_| {
-            CoreError::InvalidInput("private key is not a valid secp256k1 scalar (zero or ≥ the curve order)".into())
+            CoreError::InvalidInput(
+                "private key is not a valid secp256k1 scalar (zero or ≥ the curve order)".into(),
+            )
         })?;
         Ok(Self::from_secret_key(secret))
     }
@@ -129,7 +131,7 @@ pub fn recover_address(digest: &B256, rsv: &[u8]) -> CoreResult<Address> {
         1 | 28 => 1,
         v => return Err(CoreError::InvalidInput(format!("signature v must be 0, 1, 27 or 28, got {v}"))),
     };
-    let rec_id = secp256k1::ecdsa::RecoveryId::try_from(i32::from(parity))
+    let rec_id = secp256k1::ecdsa::RecoveryId::try_from(parity)
         .map_err(|_| CoreError::InvalidInput("bad recovery id".into()))?;
     let compact: &[u8; 64] = rsv[..64].try_into().expect("64 of 65 bytes");
     let sig = RecoverableSignature::from_compact(compact, rec_id)
@@ -188,7 +190,8 @@ mod tests {
     #[test]
     fn sign_hash_known_answer_from_eth_account() {
         // eth-account 0.14: Account._sign_hash(keccak(b"polyhunter"), anvil key 0).signature
-        let signer = Signer::from_hex("ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80").unwrap();
+        let signer =
+            Signer::from_hex("ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80").unwrap();
         let digest = keccak256(b"polyhunter");
         let sig = signer.sign_hash_rsv(&digest);
         assert_eq!(hex::encode(sig), KNOWN_SIG);

@@ -32,8 +32,11 @@ pub fn sign_eip1559(signer: &Signer, tx: &TxEip1559) -> SignedTx {
 }
 
 /// Signs many transactions with one signer, in order.
-pub fn sign_eip1559_batch(signer: &Signer, txs: &[TxEip1559]) -> Vec<SignedTx> {
-    txs.iter().map(|tx| sign_eip1559(signer, tx)).collect()
+pub fn sign_eip1559_batch<'a>(
+    signer: &Signer,
+    txs: impl IntoIterator<Item = &'a TxEip1559>,
+) -> Vec<SignedTx> {
+    txs.into_iter().map(|tx| sign_eip1559(signer, tx)).collect()
 }
 
 #[cfg(test)]

@@ -5,6 +5,12 @@ use pyo3::prelude::*;
 mod errors;
 mod hash;
 
+// Signing and the fleet (issue 3, items 6-7).
+mod eip712;
+mod fleet;
+mod signer;
+mod tx;
+
 pub use errors::to_py_err;
 
 /// Runs `f` with the GIL released; the one helper every long call goes through.
@@ -21,5 +27,10 @@ where
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", crate::VERSION)?;
     hash::register(m)?;
+    // Signing and the fleet (issue 3, items 6-7).
+    signer::register(m)?;
+    tx::register(m)?;
+    eip712::register(m)?;
+    fleet::register(m)?;
     Ok(())
 }
