@@ -7,7 +7,8 @@ use std::fmt;
 
 use alloy_primitives::{keccak256, Address, Signature, B256, U256};
 use secp256k1::ecdsa::RecoverableSignature;
-use secp256k1::{Message, PublicKey, SecretKey};
+use secp256k1::ffi::CPtr;
+use secp256k1::{Message, PublicKey, Secp256k1, SecretKey, SignOnly};
 use zeroize::Zeroizing;
 
 use crate::error::{CoreError, CoreResult};
@@ -19,6 +20,10 @@ pub const SIGNATURE_LEN: usize = 65;
 pub struct Signer {
     secret: SecretKey,
     address: Address,
+    /// This signer's own libsecp256k1 context, blinded once at construction. The crate's global-context
+    /// signing re-blinds before every signature, which costs as much as a second signature; blinding once
+    /// per context is what libsecp256k1 itself recommends.
+    context: Secp256k1<SignOnly>,
 }
 
 impl Signer {
@@ -64,7 +69,13 @@ impl Signer {
     /// Wraps a key that is already a valid scalar (the fleet derives these).
     pub(crate) fn from_secret_key(secret: SecretKey) -> Self {
         let address = address_of(&PublicKey::from_secret_key(&secret));
-        Self { secret, address }
+        let mut context = Secp256k1::signing_only();
+        // libsecp256k1 documents that secret data may seed the blinding; hashing keeps the key itself out.
+        let mut seed = Zeroizing::new([0u8; 64]);
+        seed[..32].copy_from_slice(&secret.to_secret_bytes());
+        seed[32..].copy_from_slice(&keccak256(b"polyhunter signer context blinding").0);
+        context.seeded_randomize(&keccak256(seed.as_slice()).0);
+        Self { secret, address, context }
     }
 
     /// The Ethereum address of this key.
@@ -76,8 +87,23 @@ impl Signer {
     /// Signs a 32-byte digest (RFC 6979, low s).
     #[inline]
     pub fn sign_hash(&self, digest: &B256) -> Signature {
-        let sig = RecoverableSignature::sign_ecdsa_recoverable(Message::from_digest(digest.0), &self.secret);
-        let (rec_id, compact) = sig.serialize_compact();
+        let message = Message::from_digest(digest.0);
+        let mut raw = secp256k1::ffi::recovery::RecoverableSignature::new();
+        // SAFETY: the context is a live signing context that nothing mutates after construction (libsecp256k1
+        // allows concurrent use of such a context); message and key point at 32 valid bytes each; RFC 6979
+        // takes no extra nonce data. Signing a valid key never fails, as the crate's own wrapper asserts.
+        let ok = unsafe {
+            secp256k1::ffi::recovery::secp256k1_ecdsa_sign_recoverable(
+                self.context.ctx().as_ptr(),
+                &mut raw,
+                message.as_c_ptr(),
+                self.secret.as_c_ptr(),
+                secp256k1::ffi::secp256k1_nonce_function_rfc6979,
+                std::ptr::null(),
+            )
+        };
+        assert_eq!(ok, 1, "libsecp256k1 refused to sign with a valid key");
+        let (rec_id, compact) = RecoverableSignature::from(raw).serialize_compact();
         let r = U256::from_be_slice(&compact[..32]);
         let s = U256::from_be_slice(&compact[32..]);
         // Ids 2 and 3 (r ≥ n) never occur in practice; Ethereum keeps only the parity bit.
