@@ -33,6 +33,18 @@ def send(node: Anvil, signed: SignedTx) -> dict[str, Any]:
     return receipt
 
 
+def request(chain_id: int, nonce: int, *, to: str | None, gas: int = 21_000, **fields: Any) -> Eip1559Tx:
+    return Eip1559Tx(
+        chain_id=chain_id,
+        nonce=nonce,
+        max_fee_per_gas=MAX_FEE,
+        max_priority_fee_per_gas=TIP,
+        gas=gas,
+        to=to,
+        **fields,
+    )
+
+
 def nonce_of(node: Anvil, address: str) -> int:
     return int(rpc(node, "eth_getTransactionCount", address, "pending"), 16)
 
@@ -49,58 +61,28 @@ def test_anvil_mines_a_batch_signed_in_one_call(anvil: Anvil) -> None:
 
     # 1. Fund a fresh address from anvil's first account.
     funding = funder.sign_transaction(
-        Eip1559Tx(
-            chain_id=chain_id,
-            nonce=nonce_of(anvil, funder.address),
-            max_fee_per_gas=MAX_FEE,
-            max_priority_fee_per_gas=TIP,
-            gas=21_000,
-            to=fresh.address,
-            value=10**18,
-        )
+        request(chain_id, nonce_of(anvil, funder.address), to=fresh.address, value=10**18)
     )
     assert int(send(anvil, funding)["status"], 16) == 1
     assert balance_of(anvil, fresh.address) == 10**18
 
     # 2. The fresh address signs a batch: plain transfers, a call with data and an access list, a creation.
     values = [1_000 + i for i in range(8)]
-    requests = [
-        Eip1559Tx(
-            chain_id=chain_id,
-            nonce=i,
-            max_fee_per_gas=MAX_FEE,
-            max_priority_fee_per_gas=TIP,
-            gas=21_000,
-            to=recipient,
-            value=value,
-        )
-        for i, value in enumerate(values)
-    ]
+    requests = [request(chain_id, i, to=recipient, value=value) for i, value in enumerate(values)]
+    access_list = [(recipient, [bytes(31) + b"\x01"])]
     requests.append(
-        Eip1559Tx(
-            chain_id=chain_id,
-            nonce=len(requests),
-            max_fee_per_gas=MAX_FEE,
-            max_priority_fee_per_gas=TIP,
-            gas=60_000,
+        request(
+            chain_id,
+            len(requests),
             to=recipient,
+            gas=60_000,
             value=7,
             data=b"\xca\xfe\xba\xbe",
-            access_list=[(recipient, [bytes(31) + b"\x01"])],
+            access_list=access_list,
         )
     )
     # init code that returns one zero byte of runtime code: PUSH1 1 PUSH1 0 RETURN
-    requests.append(
-        Eip1559Tx(
-            chain_id=chain_id,
-            nonce=len(requests),
-            max_fee_per_gas=MAX_FEE,
-            max_priority_fee_per_gas=TIP,
-            gas=100_000,
-            to=None,
-            data=bytes.fromhex("60016000f3"),
-        )
-    )
+    requests.append(request(chain_id, len(requests), to=None, gas=100_000, data=bytes.fromhex("60016000f3")))
     batch = fresh.sign_transactions(requests)
     assert len({s.hash for s in batch}) == len(requests)
 
@@ -122,15 +104,7 @@ def test_fee_bumped_copy_mines_under_the_same_nonce(anvil: Anvil) -> None:
     """`with_fees` keeps nonce and payload; anvil mines the copy with the new fees under that nonce."""
     sender = derive_signers(TEST_MNEMONIC, 1, start=3)[0]
     chain_id = int(rpc(anvil, "eth_chainId"), 16)
-    original = Eip1559Tx(
-        chain_id=chain_id,
-        nonce=nonce_of(anvil, sender.address),
-        max_fee_per_gas=MAX_FEE,
-        max_priority_fee_per_gas=TIP,
-        gas=21_000,
-        to=sender.address,
-        value=1,
-    )
+    original = request(chain_id, nonce_of(anvil, sender.address), to=sender.address, value=1)
     bumped = original.with_fees(MAX_FEE * 11 // 10, TIP * 11 // 10)
     receipt = send(anvil, sender.sign_transaction(bumped))
     assert int(receipt["status"], 16) == 1

@@ -32,26 +32,25 @@ pub(crate) fn uint256_arg(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<U256> 
     }
 }
 
-/// A Python int that fits `u64`, else `InvalidInputError` naming the value.
-pub(crate) fn u64_arg(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<u64> {
-    match obj.extract::<u64>() {
-        Ok(v) => Ok(v),
-        Err(err) if err.is_instance_of::<PyOverflowError>(obj.py()) => {
-            Err(invalid(format!("{what} must be in 0 ≤ value < 2**64, got {obj}")))
-        }
+/// A Python int below 2**`bits` (at most 128), else `InvalidInputError` naming the value.
+fn bounded_uint_arg(obj: &Bound<'_, PyAny>, what: &str, bits: u32) -> PyResult<u128> {
+    let out_of_range = || invalid(format!("{what} must be in 0 ≤ value < 2**{bits}, got {obj}"));
+    match obj.extract::<u128>() {
+        Ok(v) if bits >= 128 || v >> bits == 0 => Ok(v),
+        Ok(_) => Err(out_of_range()),
+        Err(err) if err.is_instance_of::<PyOverflowError>(obj.py()) => Err(out_of_range()),
         Err(_) => Err(PyTypeError::new_err(format!("{what} must be an int, not {}", type_name(obj)))),
     }
 }
 
-/// A Python int that fits `u128`, else `InvalidInputError` naming the value.
+/// A Python int that fits `u64`.
+pub(crate) fn u64_arg(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<u64> {
+    bounded_uint_arg(obj, what, 64).map(|v| v as u64)
+}
+
+/// A Python int that fits `u128`.
 pub(crate) fn u128_arg(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<u128> {
-    match obj.extract::<u128>() {
-        Ok(v) => Ok(v),
-        Err(err) if err.is_instance_of::<PyOverflowError>(obj.py()) => {
-            Err(invalid(format!("{what} must be in 0 ≤ value < 2**128, got {obj}")))
-        }
-        Err(_) => Err(PyTypeError::new_err(format!("{what} must be an int, not {}", type_name(obj)))),
-    }
+    bounded_uint_arg(obj, what, 128)
 }
 
 /// An address given as `0x` + 40 hex digits in any case.
