@@ -23,8 +23,12 @@ $(NPM_STAMP): contracts/package.json contracts/package-lock.json
 	cd contracts && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+.PHONY: contracts
+contracts: $(NPM_STAMP) ## Compile contracts/src with the pinned solc-js into contracts/artifacts (deterministic)
+	cd contracts && node compile.js
+
 .PHONY: setup
-setup: $(PY) $(NPM_STAMP) ## Make .venv, install Python deps, build the extension (release), npm ci in contracts/
+setup: $(PY) $(NPM_STAMP) contracts ## Make .venv, install Python deps, build the extension (release), npm ci, compile contracts
 	$(BIN)/pip install -q "maturin>=1.9,<2"
 	$(BIN)/maturin develop --release --extras dev -q
 
@@ -76,5 +80,5 @@ fmt: $(PY) ## Format Python and Rust in place
 
 .PHONY: clean
 clean: ## Remove build outputs, the venv, node_modules and local state
-	rm -rf target dist $(VENV) contracts/node_modules .polyhunter .pytest_cache .mypy_cache .ruff_cache .hypothesis benches/results
+	rm -rf target dist $(VENV) contracts/node_modules contracts/artifacts .polyhunter .pytest_cache .mypy_cache .ruff_cache .hypothesis benches/results
 	find python -name '*.so' -delete

@@ -8,8 +8,12 @@ from collections.abc import Iterator
 
 import pytest
 from hypothesis import HealthCheck, settings
+from web3 import Web3
 
 from polyhunter.chain.anvil import Anvil
+from polyhunter.chain.deploy import deploy_local
+from polyhunter.chain.deployment import Deployment
+from polyhunter.chain.local import LocalChain
 
 # Differential tests run >= 1,000 examples in CI; fewer locally keeps the edit-test loop short.
 settings.register_profile(
@@ -55,3 +59,64 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if dodged and exitstatus == 0:
         reporter.write_line(f"CI=true: {len(dodged)} skipped/xfailed test(s) fail the run", red=True)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+# --- the local world (issue 4): one deployment per session on its own anvil, a snapshot per test ---------
+
+
+@pytest.fixture(scope="session")
+def local_deployment() -> Iterator[tuple[Anvil, Deployment]]:
+    """The whole local world on a fresh anvil, deployed once; the owner's first deployment is the
+    collateral, so addresses and token ids are the same in every run."""
+    with Anvil() as node:
+        w3 = Web3(Web3.HTTPProvider(node.rpc_url))
+        yield node, deploy_local(w3, rpc_url=node.rpc_url, ws_url=node.ws_url)
+
+
+@pytest.fixture
+def local_chain(local_deployment: tuple[Anvil, Deployment]) -> Iterator[LocalChain]:
+    """The local world for one test; every change the test makes is reverted afterwards."""
+    _node, deployment = local_deployment
+    chain = LocalChain.connect(deployment)
+    snapshot = chain.snapshot()
+    yield chain
+    chain.revert(snapshot)
+
+
+# State layer (issue 5): isolated PostgreSQL schemas and Redis key prefixes, so parallel runs never collide.
+
+
+@pytest.fixture
+def pg_url(database_url: str) -> Iterator[str]:
+    """A `DATABASE_URL` on a fresh, empty PostgreSQL schema of the test database (dropped afterwards)."""
+    import uuid
+
+    import psycopg
+
+    schema = f"t_{uuid.uuid4().hex[:16]}"
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    separator = "&" if "?" in database_url else "?"
+    try:
+        yield f"{database_url}{separator}search_path={schema}"
+    finally:
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+
+
+@pytest.fixture
+def redis_prefix(redis_url: str) -> Iterator[str]:
+    """A unique Redis key prefix; every key under it is deleted afterwards."""
+    import uuid
+
+    import redis
+
+    prefix = f"phtest:{uuid.uuid4().hex[:16]}"
+    yield prefix
+    client = redis.Redis.from_url(redis_url)
+    try:
+        keys = list(client.scan_iter(match=f"{{{prefix}}}*", count=1000))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()

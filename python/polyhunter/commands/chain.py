@@ -1,42 +1,102 @@
-"""`polyhunter chain up|status|down`: the local chain on loopback."""
+"""`polyhunter chain up|status|down`: the local chain on loopback, with the whole local world deployed."""
 
 from __future__ import annotations
 
 import json
+import signal
 import time
+from pathlib import Path
 
 import click
+from web3 import Web3
 
+from polyhunter.chain.accounts import LocalAccounts
 from polyhunter.chain.anvil import DEFAULT_CHAIN_ID, Anvil, stop_pid
+from polyhunter.chain.deploy import LocalWorldConfig, deploy_local
+from polyhunter.chain.deployment import Deployment, default_path
 from polyhunter.chain.rpc import rpc_call
-from polyhunter.errors import ChainError, PolyhunterError
+from polyhunter.errors import ChainError, ConfigError, PolyhunterError
 from polyhunter.home import polyhunter_home
 
 CHAIN_STATE = "anvil.json"
 
 
+def summary(deployment: Deployment, path: Path) -> str:
+    """A few lines saying where everything is."""
+    c, a = deployment.contracts, deployment.accounts
+    lines = [
+        f"local chain: rpc {deployment.rpc_url}  ws {deployment.ws_url}  chain id {deployment.chain_id}",
+        f"  executor       {c.executor}",
+        f"  proxy factory  {c.proxy_factory}   (proxy init code hash {deployment.proxy_init_code_hash})",
+        f"  treasury       {c.treasury}",
+        f"  collateral     {c.collateral}   ctf {c.ctf}",
+        f"  local exchange {c.local_exchange}",
+        f"  owner / market maker {a.owner}",
+        f"  fleet ({len(a.fleet)}, authorised): {', '.join(a.fleet)}",
+        f"  leaders: {', '.join(a.leaders)}",
+        f"  followers: {', '.join(a.followers)}",
+    ]
+    lines += [
+        f"  market {i}: YES {m.yes_token_id}  NO {m.no_token_id}" for i, m in enumerate(deployment.markets)
+    ]
+    lines.append(f"deployment written to {path}")
+    return "\n".join(lines)
+
+
+def _refuse_if_running(state_path: Path) -> None:
+    if not state_path.exists():
+        return
+    state = json.loads(state_path.read_text())
+    try:
+        rpc_call(state["rpc_url"], "eth_chainId", timeout=1.0)
+    except ChainError:
+        state_path.unlink()
+    else:
+        raise click.ClickException(f"a local chain already runs at {state['rpc_url']} (chain down first)")
+
+
+def _forget_deployment(rpc_url: str) -> None:
+    """Removes deployment.json if it describes the local chain at `rpc_url` (gone with it)."""
+    path = default_path()
+    try:
+        if Deployment.load(path).rpc_url == rpc_url:
+            path.unlink()
+    except ConfigError:
+        pass
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 @click.group()
 def chain() -> None:
-    """The local chain: anvil on loopback."""
+    """The local chain: anvil on loopback with polyhunter's contracts, the real CTF and a local exchange."""
 
 
 @chain.command("up")
 @click.option("--port", type=click.IntRange(0, 65535), default=8545, show_default=True, help="0 picks one.")
 @click.option("--chain-id", type=int, default=DEFAULT_CHAIN_ID, show_default=True)
 @click.option("--block-time", type=float, default=None, help="Seconds per block (default: mine on demand).")
+@click.option("--fleet-size", type=click.IntRange(1, 100), default=4, show_default=True)
+@click.option("--leaders", type=click.IntRange(0, 100), default=2, show_default=True)
+@click.option("--followers", type=click.IntRange(0, 100), default=4, show_default=True)
+@click.option("--markets", type=click.IntRange(1, 50), default=2, show_default=True)
 @click.option("--detach", is_flag=True, help="Start in the background; stop with `polyhunter chain down`.")
-def chain_up(port: int, chain_id: int, block_time: float | None, detach: bool) -> None:
-    """Start a local anvil node on loopback."""
+def chain_up(
+    port: int,
+    chain_id: int,
+    block_time: float | None,
+    fleet_size: int,
+    leaders: int,
+    followers: int,
+    markets: int,
+    detach: bool,
+) -> None:
+    """Start anvil on loopback, deploy the local world and write deployment.json."""
     home = polyhunter_home()
     state_path = home / CHAIN_STATE
-    if state_path.exists():
-        state = json.loads(state_path.read_text())
-        try:
-            rpc_call(state["rpc_url"], "eth_chainId", timeout=1.0)
-        except ChainError:
-            state_path.unlink()
-        else:
-            raise click.ClickException(f"a local chain already runs at {state['rpc_url']} (chain down first)")
+    _refuse_if_running(state_path)
     node = Anvil(port=port, chain_id=chain_id, block_time=block_time, log_path=home / "anvil.log")
     try:
         node.start(detach=detach)
@@ -45,10 +105,29 @@ def chain_up(port: int, chain_id: int, block_time: float | None, detach: bool) -
     assert node.process is not None
     state = {"pid": node.process.pid, "rpc_url": node.rpc_url, "ws_url": node.ws_url, "chain_id": chain_id}
     state_path.write_text(json.dumps(state, indent=2) + "\n")
-    click.echo(f"anvil up: rpc {node.rpc_url}  ws {node.ws_url}  chain id {chain_id}  pid {node.process.pid}")
+    try:
+        deployment = deploy_local(
+            Web3(Web3.HTTPProvider(node.rpc_url)),
+            rpc_url=node.rpc_url,
+            ws_url=node.ws_url,
+            accounts=LocalAccounts(fleet_size=fleet_size, leader_count=leaders, follower_count=followers),
+            config=LocalWorldConfig(markets=markets),
+        )
+        path = deployment.save()
+    except (PolyhunterError, ValueError) as exc:
+        node.stop()
+        state_path.unlink(missing_ok=True)
+        raise click.ClickException(f"deploying the local world failed: {exc}") from exc
+    except BaseException:
+        node.stop()
+        state_path.unlink(missing_ok=True)
+        raise
+    click.echo(summary(deployment, path))
+    click.echo(f"anvil pid {node.process.pid}")
     if detach:
         return
     click.echo("Ctrl-C stops it.")
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops it as cleanly as Ctrl-C
     try:
         while node.process.poll() is None:
             time.sleep(0.5)
@@ -57,12 +136,13 @@ def chain_up(port: int, chain_id: int, block_time: float | None, detach: bool) -
     finally:
         node.stop()
         state_path.unlink(missing_ok=True)
+        _forget_deployment(node.rpc_url)
         click.echo("anvil stopped")
 
 
 @chain.command("status")
 def chain_status() -> None:
-    """Show whether the local chain runs, and its head block."""
+    """Show whether the local chain runs, its head block and whether the Executor is deployed."""
     state_path = polyhunter_home() / CHAIN_STATE
     if not state_path.exists():
         raise click.ClickException("no local chain (polyhunter chain up --detach)")
@@ -74,6 +154,14 @@ def chain_status() -> None:
     click.echo(
         f"anvil at {state['rpc_url']} (chain id {state['chain_id']}, pid {state['pid']}): block {block}"
     )
+    try:
+        deployment = Deployment.load()
+    except ConfigError:
+        click.echo("no deployment.json")
+        return
+    code = rpc_call(state["rpc_url"], "eth_getCode", [deployment.contracts.executor, "latest"], timeout=2.0)
+    deployed = isinstance(code, str) and len(code) > 2
+    click.echo(f"executor {deployment.contracts.executor}: {'deployed' if deployed else 'NO CODE'}")
 
 
 @chain.command("down")
@@ -86,6 +174,7 @@ def chain_down() -> None:
     state = json.loads(state_path.read_text())
     stopped = stop_pid(int(state["pid"]))
     state_path.unlink()
+    _forget_deployment(state["rpc_url"])
     click.echo("anvil stopped" if stopped else "anvil was not running")
 
 

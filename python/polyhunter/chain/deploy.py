@@ -1,0 +1,209 @@
+"""Deploying polyhunter's contracts: the core (Executor, ProxyFactory, Treasury) to any chain, and the
+whole local world (mock collateral, the real CTF, markets, LocalExchange, funded test accounts) to anvil.
+
+Used by `polyhunter deploy`, `polyhunter chain up`, the tests and the demo.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
+
+from polyhunter._core import keccak256
+from polyhunter.chain import ctf as ctf_ids
+from polyhunter.chain.accounts import LocalAccounts
+from polyhunter.chain.artifacts import load_artifact
+from polyhunter.chain.deployment import Accounts, Contracts, Deployment, Market
+from polyhunter.chain.tx import contract, deploy, send
+from polyhunter.errors import ChainError
+
+KIND_ERC20 = 1
+KIND_ERC1155 = 2
+MAX_UINT256 = 2**256 - 1
+USD = 1_000_000  # one unit of collateral (6 decimals) in base units
+
+
+@dataclass(frozen=True)
+class CoreAddresses:
+    """What `deploy_core` deployed."""
+
+    executor: str
+    proxy_factory: str
+    treasury: str
+    proxy_init_code_hash: str
+
+
+@dataclass(frozen=True)
+class LocalWorldConfig:
+    """Sizes and balances of the local world (amounts in base units)."""
+
+    markets: int = 2
+    eth_per_account: int = 1_000 * 10**18
+    maker_tokens_per_market: int = 500_000 * USD
+    maker_collateral: int = 500_000 * USD
+    fleet_float: int = 10_000 * USD
+    leader_collateral: int = 100_000 * USD
+    follower_collateral: int = 10_000 * USD
+    follower_deposit: int = 5_000 * USD
+    proxy_max_per_trade: int = 1_000 * USD
+    proxy_max_per_day: int = 10_000 * USD
+    fee_bps: int = 0
+
+
+def proxy_init_code_hash() -> str:
+    """keccak256 of the Proxy's creation code: one constant per build (the constructor takes no arguments)."""
+    return "0x" + load_artifact("Proxy").init_code_hash.hex()
+
+
+def deploy_core(
+    w3: Web3,
+    owner: LocalAccount,
+    *,
+    collateral: str,
+    ctf: str,
+    fleet: Sequence[str],
+    fee_bps: int = 0,
+) -> CoreAddresses:
+    """Deploys Executor, Treasury and ProxyFactory owned by `owner`, binds the factory, allowlists the
+    collateral (ERC-20) and the CTF (ERC-1155), authorises `fleet` and sets the fee."""
+    executor_address = deploy(w3, owner, "Executor", owner.address)
+    treasury = deploy(w3, owner, "Treasury", owner.address)
+    factory = deploy(w3, owner, "ProxyFactory", Web3.to_checksum_address(executor_address))
+    executor = contract(w3, "Executor", executor_address)
+    send(w3, owner, executor.functions.setFactory(Web3.to_checksum_address(factory)))
+    send(w3, owner, executor.functions.setToken(Web3.to_checksum_address(collateral), KIND_ERC20))
+    send(w3, owner, executor.functions.setToken(Web3.to_checksum_address(ctf), KIND_ERC1155))
+    if fleet:
+        send(w3, owner, executor.functions.setWorkers([Web3.to_checksum_address(a) for a in fleet], True))
+    if fee_bps:
+        send(w3, owner, executor.functions.setFee(Web3.to_checksum_address(treasury), fee_bps))
+    on_chain_hash = contract(w3, "ProxyFactory", factory).functions.proxyInitCodeHash().call()
+    init_code_hash = proxy_init_code_hash()
+    if "0x" + bytes(on_chain_hash).hex() != init_code_hash:
+        raise ChainError(f"ProxyFactory's init code hash differs from the artifact's {init_code_hash}")
+    return CoreAddresses(executor_address, factory, treasury, init_code_hash)
+
+
+def fund_eth(w3: Web3, addresses: Sequence[str], wei: int) -> None:
+    """Sets each address's ETH balance (anvil only)."""
+    for address in addresses:
+        w3.provider.make_request("anvil_setBalance", [address, hex(wei)])  # type: ignore[arg-type]
+
+
+def _checksum(address: str) -> str:
+    return Web3.to_checksum_address(address)
+
+
+def deploy_local(
+    w3: Web3,
+    *,
+    rpc_url: str,
+    ws_url: str,
+    accounts: LocalAccounts | None = None,
+    config: LocalWorldConfig | None = None,
+) -> Deployment:
+    """Builds the local world on an anvil node and returns its `Deployment` (not saved).
+
+    The owner deploys everything, is the markets' oracle and the LocalExchange's market maker (it splits
+    collateral into YES/NO and deposits both, plus collateral). Fleet wallets are authorised on the
+    Executor and approve the Executor (for pushes) and the exchange (to trade). Leaders approve the
+    exchange. Each follower creates its Proxy with limits and deposits collateral into it.
+    """
+    layout = accounts or LocalAccounts()
+    cfg = config or LocalWorldConfig()
+    owner = layout.owner
+    fund_eth(w3, [a.address for a in layout.all()], cfg.eth_per_account)
+
+    collateral_address = deploy(w3, owner, "MockCollateral")
+    ctf_address = deploy(w3, owner, "ConditionalTokens")
+    core = deploy_core(
+        w3,
+        owner,
+        collateral=collateral_address,
+        ctf=ctf_address,
+        fleet=[a.address for a in layout.fleet],
+        fee_bps=cfg.fee_bps,
+    )
+    exchange_address = deploy(
+        w3, owner, "LocalExchange", _checksum(collateral_address), _checksum(ctf_address)
+    )
+    collateral = contract(w3, "MockCollateral", collateral_address)
+    ctf = contract(w3, "ConditionalTokens", ctf_address)
+    exchange = contract(w3, "LocalExchange", exchange_address)
+    executor = _checksum(core.executor)
+
+    markets = []
+    for i in range(cfg.markets):
+        question_id = keccak256(f"polyhunter local market {i}".encode())
+        send(w3, owner, ctf.functions.prepareCondition(owner.address, question_id, 2))
+        condition = ctf_ids.condition_id(owner.address, question_id)
+        yes, no = ctf_ids.binary_token_ids(collateral_address, condition)
+        markets.append(
+            Market("0x" + condition.hex(), "0x" + question_id.hex(), owner.address.lower(), yes, no)
+        )
+
+    # The market maker: tokens for every market, plus collateral to buy tokens back.
+    split_total = cfg.maker_tokens_per_market * cfg.markets
+    send(w3, owner, collateral.functions.mint(owner.address, split_total + cfg.maker_collateral))
+    send(w3, owner, collateral.functions.approve(_checksum(ctf_address), MAX_UINT256))
+    send(w3, owner, collateral.functions.approve(_checksum(exchange_address), MAX_UINT256))
+    send(w3, owner, ctf.functions.setApprovalForAll(_checksum(exchange_address), True))
+    for market in markets:
+        partition = [ctf_ids.YES_INDEX_SET, ctf_ids.NO_INDEX_SET]
+        send(
+            w3,
+            owner,
+            ctf.functions.splitPosition(
+                _checksum(collateral_address),
+                bytes(32),
+                market.condition_id,
+                partition,
+                cfg.maker_tokens_per_market,
+            ),
+        )
+        for token_id in (market.yes_token_id, market.no_token_id):
+            send(w3, owner, exchange.functions.depositTokens(token_id, cfg.maker_tokens_per_market))
+    send(w3, owner, exchange.functions.depositCollateral(cfg.maker_collateral))
+
+    for worker in layout.fleet:
+        send(w3, owner, collateral.functions.mint(worker.address, cfg.fleet_float))
+        for spender in (executor, _checksum(exchange_address)):
+            send(w3, worker, collateral.functions.approve(spender, MAX_UINT256))
+            send(w3, worker, ctf.functions.setApprovalForAll(spender, True))
+    for leader in layout.leaders:
+        send(w3, owner, collateral.functions.mint(leader.address, cfg.leader_collateral))
+        send(w3, leader, collateral.functions.approve(_checksum(exchange_address), MAX_UINT256))
+        send(w3, leader, ctf.functions.setApprovalForAll(_checksum(exchange_address), True))
+    factory = contract(w3, "ProxyFactory", core.proxy_factory)
+    for follower in layout.followers:
+        send(w3, owner, collateral.functions.mint(follower.address, cfg.follower_collateral))
+        send(w3, follower, factory.functions.createProxy(cfg.proxy_max_per_trade, cfg.proxy_max_per_day))
+        proxy_address = factory.functions.predict(follower.address).call()
+        proxy = contract(w3, "Proxy", proxy_address)
+        send(w3, follower, collateral.functions.approve(proxy_address, cfg.follower_deposit))
+        send(w3, follower, proxy.functions.deposit(_checksum(collateral_address), cfg.follower_deposit))
+
+    return Deployment(
+        chain_id=w3.eth.chain_id,
+        rpc_url=rpc_url,
+        ws_url=ws_url,
+        contracts=Contracts(
+            executor=core.executor,
+            proxy_factory=core.proxy_factory,
+            treasury=core.treasury,
+            collateral=collateral_address,
+            ctf=ctf_address,
+            local_exchange=exchange_address,
+        ),
+        proxy_init_code_hash=core.proxy_init_code_hash,
+        accounts=Accounts(
+            owner=owner.address.lower(),
+            fleet=[a.address.lower() for a in layout.fleet],
+            leaders=[a.address.lower() for a in layout.leaders],
+            followers=[a.address.lower() for a in layout.followers],
+        ),
+        markets=markets,
+    )

@@ -1,0 +1,1 @@
+"""Detection of leader fills: chain logs over a websocket, with backfill, reconnects and checkpoints."""

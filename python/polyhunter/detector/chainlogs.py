@@ -1,0 +1,211 @@
+"""The chain-log detector: websocket subscriptions, backfill from the checkpoint, reconnects.
+
+On every (re)connect it subscribes first and holds the live notifications, backfills with `eth_getLogs`
+from the checkpoint to the head, then releases what it held: nothing is missed, and what arrives twice is
+dropped downstream by the dedup key (and, at the end, by the store's idempotency key). The checkpoint
+advances to block N-1 when the header of block N arrives and every batch handed over before it has been
+accepted by the sink (whose await returns once the block's jobs are durably queued).
+
+Raw notification and `eth_getLogs` bytes go to the sink untouched: the Rust decoder parses them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import websockets
+from websockets.asyncio.client import ClientConnection, connect
+
+from polyhunter.chain.aiorpc import AsyncRpc
+from polyhunter.detector.filters import LogFilter
+from polyhunter.errors import ChainError
+
+log = logging.getLogger(__name__)
+
+#: The sink receives raw JSON-RPC bytes and where they came from ("ws" or "backfill").
+Sink = Callable[[bytes, str], Awaitable[None]]
+CheckpointLoad = Callable[[], Awaitable[int | None]]
+CheckpointSave = Callable[[int], Awaitable[None]]
+
+_SUB_MARKER = '"subscription":"'
+
+
+@dataclass
+class DetectorStats:
+    connects: int = 0
+    notifications: int = 0
+    backfill_batches: int = 0
+    backfilled_blocks: int = 0
+    heads: int = 0
+    last_head: int = 0
+    checkpoint: int | None = None
+
+
+@dataclass
+class ChainLogDetector:
+    """Feeds every log matching `filters()` to `sink`, across reconnects, exactly from the checkpoint on."""
+
+    ws_url: str
+    rpc: AsyncRpc
+    filters: Callable[[], Sequence[LogFilter]]
+    sink: Sink
+    load_checkpoint: CheckpointLoad
+    save_checkpoint: CheckpointSave
+    backfill_chunk: int = 2_000
+    backoff_initial_s: float = 0.2
+    backoff_max_s: float = 5.0
+    stats: DetectorStats = field(default_factory=DetectorStats)
+    connected: asyncio.Event = field(default_factory=asyncio.Event)
+    _resubscribe: asyncio.Event = field(default_factory=asyncio.Event)
+    _ws: ClientConnection | None = field(default=None, init=False, repr=False)
+    _queue: asyncio.Queue[str] = field(default_factory=asyncio.Queue, init=False, repr=False)
+    _next_id: int = field(default=0, init=False, repr=False)
+
+    def resubscribe(self) -> None:
+        """Asks for new subscriptions (the leader set changed); the gap is covered by backfill."""
+        self._resubscribe.set()
+
+    async def drop_connection(self) -> None:
+        """Closes the current websocket as a network failure would (for tests and operators)."""
+        if self._ws is not None:
+            await self._ws.close()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Runs until `stop` is set, reconnecting with exponential backoff and jitter."""
+        delay = self.backoff_initial_s
+        while not stop.is_set():
+            try:
+                await self._session(stop)
+                delay = self.backoff_initial_s
+            except (OSError, websockets.WebSocketException, ChainError, TimeoutError) as exc:
+                log.warning("detector: connection lost (%s); reconnecting in %.1fs", exc, delay)
+            finally:
+                self.connected.clear()
+                self._ws = None
+            if stop.is_set():
+                break
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay * (0.5 + random.random()))  # noqa: S311
+            delay = min(self.backoff_max_s, delay * 2)
+
+    async def _session(self, stop: asyncio.Event) -> None:
+        async with connect(self.ws_url, max_size=64 * 2**20, ping_interval=20, ping_timeout=20) as ws:
+            self._ws = ws
+            self.stats.connects += 1
+            self._resubscribe.clear()
+            self._queue = asyncio.Queue()  # nothing of an earlier connection leaks into this one
+            filters = list(self.filters())
+            heads_id = await self._subscribe(ws, ["newHeads"])
+            for flt in filters:
+                await self._subscribe(ws, ["logs", flt.params()])
+            reader = asyncio.create_task(self._read(ws))
+            try:
+                await self._backfill(filters)
+                self.connected.set()
+                await self._live(reader, heads_id, stop)
+            finally:
+                reader.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await reader
+
+    # -- websocket plumbing --------------------------------------------------------------------------
+    async def _subscribe(self, ws: ClientConnection, params: list[Any]) -> str:
+        self._next_id += 1
+        request_id = self._next_id
+        await ws.send(
+            json.dumps({"jsonrpc": "2.0", "id": request_id, "method": "eth_subscribe", "params": params})
+        )
+        # Replies come before the reader starts (subscriptions are made first), so read them inline,
+        # holding any notification that slips in between.
+        while True:
+            message = await asyncio.wait_for(ws.recv(), timeout=10)
+            text = message if isinstance(message, str) else message.decode()
+            if _SUB_MARKER in text[:120]:
+                self._queue.put_nowait(text)
+                continue
+            reply = json.loads(text)
+            if reply.get("id") != request_id:
+                continue
+            if reply.get("error"):
+                raise ChainError(f"eth_subscribe {params[0]} refused: {reply['error']}")
+            return str(reply["result"])
+
+    async def _read(self, ws: ClientConnection) -> None:
+        try:
+            async for message in ws:
+                self._queue.put_nowait(message if isinstance(message, str) else message.decode())
+        finally:
+            self._queue.put_nowait("")  # end of stream, however it ended
+
+    async def _live(self, reader: asyncio.Task[None], heads_id: str, stop: asyncio.Event) -> None:
+        stop_wait = asyncio.create_task(stop.wait())
+        resub_wait = asyncio.create_task(self._resubscribe.wait())
+        try:
+            while True:
+                get = asyncio.create_task(self._queue.get())
+                done, _ = await asyncio.wait(
+                    {get, stop_wait, resub_wait}, return_when=asyncio.FIRST_COMPLETED
+                )
+                if get not in done:
+                    get.cancel()
+                    return
+                text = get.result()
+                if not text:
+                    if reader.done() and reader.exception() is not None:
+                        raise ChainError(f"websocket closed: {reader.exception()}")
+                    raise ChainError("websocket closed by the node")
+                await self._on_message(text, heads_id)
+        finally:
+            stop_wait.cancel()
+            resub_wait.cancel()
+
+    async def _on_message(self, text: str, heads_id: str) -> None:
+        start = text.find(_SUB_MARKER)
+        if start < 0:
+            return  # a stray reply
+        start += len(_SUB_MARKER)
+        sub_id = text[start : text.index('"', start)]
+        if sub_id == heads_id:
+            head = json.loads(text)["params"]["result"]
+            await self._on_head(int(head["number"], 16))
+            return
+        self.stats.notifications += 1
+        await self.sink(text.encode(), "ws")
+
+    async def _on_head(self, number: int) -> None:
+        self.stats.heads += 1
+        self.stats.last_head = max(self.stats.last_head, number)
+        # Every log of blocks < number was handed over (and accepted) before this header.
+        if number - 1 > (self.stats.checkpoint or -1):
+            self.stats.checkpoint = number - 1
+            await self.save_checkpoint(number - 1)
+
+    # -- backfill ------------------------------------------------------------------------------------
+    async def _backfill(self, filters: Sequence[LogFilter]) -> None:
+        head = await self.rpc.block_number()
+        checkpoint = await self.load_checkpoint()
+        if checkpoint is None:
+            # First start: live from the current head, nothing older (a fresh operator copies from now on).
+            self.stats.checkpoint = head
+            await self.save_checkpoint(head)
+            return
+        # From the checkpoint itself: a block may have been handed over only in part before a crash.
+        start = checkpoint
+        while start <= head:
+            end = min(head, start + self.backfill_chunk - 1)
+            for flt in filters:
+                raw, _url = await self.rpc.call_raw("eth_getLogs", [flt.params(start, end)])
+                self.stats.backfill_batches += 1
+                await self.sink(raw, "backfill")
+            self.stats.backfilled_blocks += end - start + 1
+            start = end + 1
+        if head > (self.stats.checkpoint or -1):
+            self.stats.checkpoint = head
+            await self.save_checkpoint(head)

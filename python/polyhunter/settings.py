@@ -1,0 +1,297 @@
+"""Settings from the environment and `.env`, validated at start; errors name the variable, never a secret.
+
+Names are the earlier TypeScript supervisor's (`TRADING_MNEMONIC`, `COPY_TRADING_*`, `SUPERVISOR_*`, …) plus
+ours (`POLYHUNTER_HOME`, `COPY_TRADING_WS_URL`, `OWNER_PRIVATE_KEY`, `FUNDER_PRIVATE_KEY`); DESIGN.md §3 lists
+them with their defaults. USD caps are given as decimal USD and held as integer base units.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import AfterValidator, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from polyhunter.errors import ConfigError
+from polyhunter.units import normalize_address, parse_usd
+
+SECRET_FIELDS = frozenset(
+    {
+        "trading_mnemonic",
+        "trading_private_key",
+        "owner_private_key",
+        "funder_private_key",
+        "database_url",
+        "redis_url",
+        "supervisor_redis_url",
+        "copy_trading_rpc_url",
+        "copy_trading_rpc_urls",
+        "copy_trading_ws_url",
+    }
+)
+"""Fields whose raw value may hold a secret (keys, passwords, RPC API keys): never echoed in an error."""
+
+_PRIVATE_KEY = re.compile(r"(0x)?[0-9a-fA-F]{64}")
+_SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+
+Address = Annotated[str, AfterValidator(lambda value: normalize_address(value, "the address"))]
+UsdCap = int | None
+
+
+def _split_list(value: Any) -> Any:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+def _check_url(url: str, schemes: tuple[str, ...]) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in schemes or not parts.netloc:
+        raise ValueError(f"must be a URL with scheme {' or '.join(schemes)}")
+    return url
+
+
+def mask_url(url: str, keep_path: bool = True) -> str:
+    """The URL with its password (and query, and with `keep_path=False` its path) replaced by `***`."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, host = netloc.rsplit("@", 1)
+        user = userinfo.split(":", 1)[0]
+        netloc = f"{user}:***@{host}" if ":" in userinfo else f"{user}@{host}"
+    path = parts.path if keep_path or parts.path in ("", "/") else "/***"
+    query = "***" if parts.query else ""
+    return urlunsplit((parts.scheme, netloc, path, query, ""))
+
+
+class Settings(BaseSettings):
+    """The effective settings of one polyhunter process."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False, frozen=True
+    )
+
+    # Local files and chain.
+    polyhunter_home: Path = Path(".polyhunter")
+    chain_id: int | None = Field(default=None, gt=0)
+    copy_trading_rpc_url: SecretStr | None = None
+    copy_trading_rpc_urls: Annotated[list[SecretStr], NoDecode] = []
+    copy_trading_ws_url: SecretStr | None = None
+    executor_address: Address | None = None
+    proxy_factory_address: Address | None = None
+    usdc_address: Address | None = None
+    ctf_address: Address | None = None
+
+    # Keys (secrets).
+    trading_mnemonic: SecretStr | None = None
+    trading_private_key: SecretStr | None = None
+    owner_private_key: SecretStr | None = None
+    funder_private_key: SecretStr | None = None
+
+    # Trading switch: DRY_RUN wins over ENABLE_REAL_TRADING.
+    enable_real_trading: bool = False
+    dry_run: bool | None = None
+
+    # Store of record and shared state.
+    database_url: SecretStr | None = None
+    redis_url: SecretStr | None = None
+    supervisor_redis_url: SecretStr | None = None
+    supervisor_redis_prefix: str = Field(default="polyhunter", pattern=r"^[A-Za-z0-9_.:-]+$")
+    polyhunter_group_commit_ms: float = Field(default=2.0, ge=0, le=1000)
+
+    # Guardrails (USD in, base units held).
+    copy_trading_execution_allowlist: Annotated[list[Address], NoDecode] = []
+    copy_trading_max_trade_usd: UsdCap = None
+    copy_trading_daily_cap_usd: UsdCap = None
+    copy_trading_wallet_daily_cap_usd: UsdCap = None
+    copy_trading_buffer_usd: int = 50_000_000
+    copy_trading_max_retry_attempts: int = Field(default=3, ge=0, le=100)
+    copy_trading_pending_expiry_ms: int = Field(default=300_000, gt=0)
+
+    # Supervisor.
+    supervisor_shard_count: int = Field(default=1, ge=1)
+    supervisor_shard_index: int = Field(default=0, ge=0)
+    supervisor_ws_filter_by_address: bool = True
+    supervisor_fanout_concurrency: int = Field(default=25, ge=1)
+    supervisor_queue_max_size: int = Field(default=5000, ge=1)
+    supervisor_queue_drain_interval_ms: int = Field(default=500, ge=1)
+    supervisor_queue_claim_idle_ms: int = Field(default=30_000, ge=1)
+    supervisor_queue_max_deliveries: int = Field(default=5, ge=1)
+    supervisor_dedup_ttl_ms: int = Field(default=60_000, ge=1)
+    supervisor_guardrail_cache_ttl_ms: int = Field(default=5000, ge=0)
+    supervisor_market_meta_ttl_ms: int = Field(default=300_000, ge=0)
+    supervisor_worker_pool_size: int = Field(default=20, ge=1)
+    supervisor_config_refresh_ms: int = Field(default=10_000, ge=1)
+    supervisor_config_full_refresh_ms: int = Field(default=300_000, ge=1)
+
+    @field_validator(
+        "copy_trading_max_trade_usd",
+        "copy_trading_daily_cap_usd",
+        "copy_trading_wallet_daily_cap_usd",
+        "copy_trading_buffer_usd",
+        mode="before",
+    )
+    @classmethod
+    def _usd(cls, value: Any) -> Any:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        if isinstance(value, int) and not isinstance(value, bool):
+            if value < 0:
+                raise ValueError("must not be negative")
+            return value  # from code (defaults, overrides): already base units; the environment gives strings
+        return parse_usd(str(value), "the amount")
+
+    @field_validator("copy_trading_rpc_urls", "copy_trading_execution_allowlist", mode="before")
+    @classmethod
+    def _comma_list(cls, value: Any) -> Any:
+        return _split_list(value)
+
+    @field_validator("trading_private_key", "owner_private_key", "funder_private_key")
+    @classmethod
+    def _private_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        raw = value.get_secret_value().strip()
+        if _PRIVATE_KEY.fullmatch(raw) is None:
+            raise ValueError("must be 64 hex digits (with or without 0x)")
+        if not 0 < int(raw.removeprefix("0x"), 16) < _SECP256K1_N:
+            raise ValueError("is not a valid secp256k1 private key")
+        return SecretStr(raw if raw.startswith("0x") else "0x" + raw)
+
+    @field_validator("trading_mnemonic")
+    @classmethod
+    def _mnemonic(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        from eth_account.hdaccount.mnemonic import Mnemonic
+        from eth_account.types import Language
+
+        words = " ".join(value.get_secret_value().split())
+        if len(words.split(" ")) not in (12, 15, 18, 21, 24):
+            raise ValueError("must be 12, 15, 18, 21 or 24 BIP-39 words")
+        if not Mnemonic(Language.ENGLISH).is_mnemonic_valid(words):
+            raise ValueError("is not a valid BIP-39 mnemonic (unknown word or bad checksum)")
+        return SecretStr(words)
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        _check_url(value.get_secret_value().strip(), ("postgresql", "postgres", "sqlite"))
+        return value
+
+    @field_validator("redis_url", "supervisor_redis_url")
+    @classmethod
+    def _redis_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        _check_url(value.get_secret_value().strip(), ("redis", "rediss", "unix"))
+        return value
+
+    @field_validator("copy_trading_rpc_url", "copy_trading_ws_url")
+    @classmethod
+    def _rpc_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        _check_url(value.get_secret_value().strip(), ("http", "https", "ws", "wss"))
+        return value
+
+    @field_validator("copy_trading_rpc_urls")
+    @classmethod
+    def _rpc_urls(cls, value: list[SecretStr]) -> list[SecretStr]:
+        for url in value:
+            _check_url(url.get_secret_value(), ("http", "https", "ws", "wss"))
+        return value
+
+    @model_validator(mode="after")
+    def _shard(self) -> Settings:
+        if self.supervisor_shard_index >= self.supervisor_shard_count:
+            raise ValueError(
+                f"SUPERVISOR_SHARD_INDEX ({self.supervisor_shard_index}) must be below "
+                f"SUPERVISOR_SHARD_COUNT ({self.supervisor_shard_count})"
+            )
+        return self
+
+    # Derived values.
+    @property
+    def home(self) -> Path:
+        """`$POLYHUNTER_HOME`, created on demand."""
+        self.polyhunter_home.mkdir(parents=True, exist_ok=True)
+        return self.polyhunter_home
+
+    @property
+    def shared_redis_url(self) -> str | None:
+        """`SUPERVISOR_REDIS_URL`, else `REDIS_URL`, else None (in-process shared state)."""
+        url = self.supervisor_redis_url or self.redis_url
+        return None if url is None else url.get_secret_value().strip()
+
+    @property
+    def store_url(self) -> str | None:
+        """`DATABASE_URL`, else None (the SQLite file under `$POLYHUNTER_HOME`)."""
+        return None if self.database_url is None else self.database_url.get_secret_value().strip()
+
+    @property
+    def rpc_urls(self) -> list[str]:
+        """`COPY_TRADING_RPC_URLS` (failover order), else `COPY_TRADING_RPC_URL`, else none."""
+        urls = [u.get_secret_value() for u in self.copy_trading_rpc_urls]
+        if not urls and self.copy_trading_rpc_url is not None:
+            urls = [self.copy_trading_rpc_url.get_secret_value()]
+        return urls
+
+    def is_dry_run(self, local_chain: bool) -> bool:
+        """DRY_RUN=true wins; a local chain trades for real; elsewhere only with ENABLE_REAL_TRADING=true."""
+        if self.dry_run:
+            return True
+        return not (local_chain or self.enable_real_trading)
+
+    def masked(self) -> dict[str, Any]:
+        """Every setting by its environment name, secrets masked: what `polyhunter config show` prints."""
+        out: dict[str, Any] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            out[name.upper()] = _mask(name, value)
+        return out
+
+
+def _mask(name: str, value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, list):
+        return [_mask(name, v) for v in value]
+    if isinstance(value, SecretStr):
+        raw = value.get_secret_value()
+        if name.endswith("_url") or name.endswith("_urls"):
+            return mask_url(raw, keep_path=name == "database_url")
+        return "***"
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read the environment and `.env`; raise `ConfigError` with one line naming the first bad variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc)) from None
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """One line: `VARIABLE: problem (got 'value')`, the value left out for secrets."""
+    errors = exc.errors(include_url=False)
+    first = errors[0]
+    field = str(first["loc"][0]) if first["loc"] else ""
+    message = str(first["msg"]).removeprefix("Value error, ")
+    if not field:
+        line = message  # a model-level check already names its variables
+    else:
+        line = f"{field.upper()}: {message}"
+        known = "got " in message  # our own checks already quote the value
+        if field not in SECRET_FIELDS and not known and not isinstance(first.get("input"), dict):
+            line += f" (got {str(first.get('input'))!r})"
+    more = len(errors) - 1
+    return line + (f" (and {more} more problem{'s' if more > 1 else ''})" if more else "")

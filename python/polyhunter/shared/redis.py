@@ -1,0 +1,279 @@
+"""The Redis shared state: dedup by `SET NX PX`, guardrail counters and leases in Lua, the queue on a Stream.
+
+Every key lives under the hash tag `{prefix}` so that one Lua script's keys share a cluster slot. The queue
+is a Stream with one consumer group: `XREADGROUP` delivers, `XACK` + `XDEL` acknowledge (so `XLEN` counts
+exactly the jobs not yet acknowledged, and the bound checked before `XADD` never needs a trim), `XAUTOCLAIM`
+takes over idle deliveries and moves a job past `max_deliveries` to the dead-letter stream. Amounts in Lua
+are doubles: exact up to 2**53 base units (9 billion USD), far above any cap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError, ResponseError
+
+from polyhunter.errors import StoreError
+from polyhunter.shared.base import Delivery, QueueStats, Reservation, SharedState
+
+_GROUP = "workers"
+
+_RESERVE = """
+local ttl = tonumber(ARGV[1])
+for i, key in ipairs(KEYS) do
+  local cap = tonumber(ARGV[2 * i + 1])
+  if cap >= 0 and tonumber(redis.call('GET', key) or '0') + tonumber(ARGV[2 * i]) > cap then
+    return i
+  end
+end
+for i, key in ipairs(KEYS) do
+  redis.call('INCRBY', key, ARGV[2 * i])
+  redis.call('PEXPIRE', key, ttl)
+end
+return 0
+"""
+
+_RELEASE = """
+for i, key in ipairs(KEYS) do
+  if redis.call('EXISTS', key) == 1 and redis.call('DECRBY', key, ARGV[i]) < 0 then
+    redis.call('SET', key, 0, 'KEEPTTL')
+  end
+end
+return 0
+"""
+
+_ENQUEUE = """
+local max = tonumber(ARGV[1])
+local length = redis.call('XLEN', KEYS[1])
+local out = {}
+for i = 2, #ARGV, 2 do
+  if length < max then
+    redis.call('XADD', KEYS[1], '*', 'k', ARGV[i], 'p', ARGV[i + 1])
+    length = length + 1
+    out[#out + 1] = 1
+  else
+    redis.call('INCR', KEYS[2])
+    out[#out + 1] = 0
+  end
+end
+return out
+"""
+
+_CLAIM = """
+local group, consumer, idle = ARGV[1], ARGV[2], ARGV[3]
+local count, max_deliveries = tonumber(ARGV[4]), tonumber(ARGV[5])
+local cursor, out = '0-0', {}
+for _ = 1, 100 do
+  local r = redis.call('XAUTOCLAIM', KEYS[1], group, consumer, idle, cursor, 'COUNT', count - #out)
+  cursor = r[1]
+  for _, entry in ipairs(r[2]) do
+    local id, fields = entry[1], entry[2]
+    local deliveries = redis.call('XPENDING', KEYS[1], group, id, id, 1)[1][4]
+    if deliveries > max_deliveries then
+      redis.call('XADD', KEYS[2], '*', 'k', fields[2], 'p', fields[4], 'n', deliveries - 1, 'id', id)
+      redis.call('XACK', KEYS[1], group, id)
+      redis.call('XDEL', KEYS[1], id)
+    else
+      out[#out + 1] = {id, fields[2], fields[4], deliveries}
+    end
+  end
+  if cursor == '0-0' or #out >= count then break end
+end
+return out
+"""
+
+_ACK = """
+local acked = 0
+for _, id in ipairs(ARGV) do
+  if redis.call('XACK', KEYS[1], KEYS[2], id) == 1 then
+    redis.call('XDEL', KEYS[1], id)
+    acked = acked + 1
+  end
+end
+return acked
+"""
+
+_ACQUIRE = """
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+return 0
+"""
+
+_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+return 0
+"""
+
+_RELEASE_LEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+return 0
+"""
+
+
+class RedisSharedState(SharedState):
+    backend = "redis"
+
+    def __init__(
+        self,
+        url: str,
+        prefix: str = "polyhunter",
+        max_queue: int = 5000,
+        max_deliveries: int = 5,
+        max_connections: int = 32,
+    ) -> None:
+        super().__init__(max_queue, max_deliveries)
+        self._max_connections = max_connections
+        self.url = url
+        self._tag = "{" + prefix + "}"
+        self._stream = f"{self._tag}:jobs"
+        self._dead = f"{self._tag}:jobs:dead"
+        self._dropped = f"{self._tag}:jobs:dropped"
+        self._client: aioredis.Redis | None = None
+        self._scripts: dict[str, Any] = {}
+
+    @property
+    def client(self) -> aioredis.Redis:
+        if self._client is None:
+            raise StoreError("the shared state is not open")
+        return self._client
+
+    async def open(self) -> None:
+        # A blocking pool: a burst of callers waits for a connection instead of failing with "too many".
+        pool = aioredis.BlockingConnectionPool.from_url(
+            self.url, max_connections=self._max_connections, timeout=30, socket_connect_timeout=5
+        )
+        client = aioredis.Redis.from_pool(pool)
+        try:
+            await client.ping()
+            await client.xgroup_create(self._stream, _GROUP, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):  # the group exists already: another instance made it
+                await client.aclose()
+                raise StoreError(f"cannot set up the Redis job queue: {exc}") from None
+        except (RedisError, OSError) as exc:
+            await client.aclose()
+            raise StoreError(f"cannot connect to Redis: {type(exc).__name__}: {exc}") from None
+        self._client = client
+        for name, source in {
+            "reserve": _RESERVE,
+            "release": _RELEASE,
+            "enqueue": _ENQUEUE,
+            "claim": _CLAIM,
+            "ack": _ACK,
+            "acquire": _ACQUIRE,
+            "renew": _RENEW,
+            "release_lease": _RELEASE_LEASE,
+        }.items():
+            self._scripts[name] = client.register_script(source)
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    async def _run(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        return await self._scripts[name](keys=list(keys), args=list(args), client=self.client)
+
+    # Dedup.
+    async def first_sightings(self, keys: Sequence[bytes], ttl_ms: int) -> list[bool]:
+        async with self.client.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.set(f"{self._tag}:dedup:{key.hex()}", b"1", nx=True, px=ttl_ms)
+            results = await pipe.execute()
+        return [bool(r) for r in results]
+
+    # Guardrails.
+    def _counter_key(self, name: str) -> str:
+        return f"{self._tag}:guard:{name}"
+
+    async def reserve(self, reservations: Sequence[Reservation], ttl_ms: int = 2 * 86_400_000) -> str | None:
+        args: list[Any] = [ttl_ms]
+        for r in reservations:
+            args += [r.amount, -1 if r.cap is None else r.cap]
+        failed = int(await self._run("reserve", [self._counter_key(r.counter) for r in reservations], args))
+        return None if failed == 0 else reservations[failed - 1].reason
+
+    async def release(self, reservations: Sequence[Reservation]) -> None:
+        await self._run(
+            "release", [self._counter_key(r.counter) for r in reservations], [r.amount for r in reservations]
+        )
+
+    async def counter(self, name: str) -> int:
+        value = await self.client.get(self._counter_key(name))
+        return 0 if value is None else int(value)
+
+    # Queue.
+    async def enqueue_many(self, items: Sequence[tuple[bytes, bytes]]) -> list[bool]:
+        args: list[Any] = [self.max_queue]
+        for key, payload in items:
+            args += [key, payload]
+        return [bool(x) for x in await self._run("enqueue", [self._stream, self._dropped], args)]
+
+    async def dequeue(self, consumer: str, count: int = 1, block_ms: int = 0) -> list[Delivery]:
+        # BLOCK 0 would wait forever in Redis; here 0 means do not wait.
+        reply: Any = await self.client.xreadgroup(
+            _GROUP, consumer, {self._stream: ">"}, count=count, block=block_ms or None
+        )
+        out = []
+        for _, entries in reply or []:
+            for entry_id, fields in entries:
+                out.append(Delivery(_text(entry_id), fields[b"k"], fields[b"p"], 1))
+        return out
+
+    async def claim_stale(self, consumer: str, min_idle_ms: int, count: int = 100) -> list[Delivery]:
+        reply = await self._run(
+            "claim",
+            [self._stream, self._dead],
+            [_GROUP, consumer, min_idle_ms, count, self.max_deliveries],
+        )
+        return [Delivery(_text(i), bytes(k), bytes(p), int(n)) for i, k, p, n in reply]
+
+    async def ack(self, ids: Sequence[str]) -> int:
+        if not ids:
+            return 0
+        return int(await self._run("ack", [self._stream, _GROUP], list(ids)))
+
+    async def dead_letters(self, count: int = 100) -> list[Delivery]:
+        entries: Any = await self.client.xrange(self._dead, count=count)
+        return [Delivery(_text(f[b"id"]), f[b"k"], f[b"p"], int(f[b"n"])) for _, f in entries]
+
+    async def queue_stats(self) -> QueueStats:
+        async with self.client.pipeline(transaction=False) as pipe:
+            pipe.xlen(self._stream)
+            pipe.xpending(self._stream, _GROUP)
+            pipe.get(self._dropped)
+            pipe.xlen(self._dead)
+            length, pending, dropped, dead = await pipe.execute()
+        return QueueStats(int(length), int(pending["pending"]), int(dropped or 0), int(dead))
+
+    # Leases.
+    def _lease_key(self, name: str) -> str:
+        return f"{self._tag}:lease:{name}"
+
+    async def acquire_lease(self, name: str, holder: str, ttl_ms: int) -> bool:
+        return bool(await self._run("acquire", [self._lease_key(name)], [holder, ttl_ms]))
+
+    async def renew_lease(self, name: str, holder: str, ttl_ms: int) -> bool:
+        return bool(await self._run("renew", [self._lease_key(name)], [holder, ttl_ms]))
+
+    async def release_lease(self, name: str, holder: str) -> bool:
+        return bool(await self._run("release_lease", [self._lease_key(name)], [holder]))
+
+    async def lease_holder(self, name: str) -> str | None:
+        value = await self.client.get(self._lease_key(name))
+        return None if value is None else _text(value)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

@@ -1,0 +1,47 @@
+"""The store of record: one interface (`Store`), SQLite by default, PostgreSQL when `DATABASE_URL` is set."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from polyhunter.errors import ConfigError, StoreError
+from polyhunter.settings import Settings, mask_url
+from polyhunter.store.base import FINAL_STATUSES, Store, StoreJournal
+from polyhunter.store.postgres import PostgresStore
+from polyhunter.store.sqlite import SqliteStore
+
+SQLITE_FILE = "polyhunter.db"
+
+__all__ = [
+    "FINAL_STATUSES",
+    "PostgresStore",
+    "SqliteStore",
+    "Store",
+    "StoreJournal",
+    "create_store",
+    "open_store",
+]
+
+
+def create_store(settings: Settings) -> Store:
+    """The store the settings choose (not opened): `DATABASE_URL`, else `$POLYHUNTER_HOME/polyhunter.db`."""
+    url = settings.store_url
+    commit_ms = settings.polyhunter_group_commit_ms
+    if url is None:
+        return SqliteStore(settings.home / SQLITE_FILE, group_commit_ms=commit_ms)
+    if urlsplit(url).scheme == "sqlite":
+        return SqliteStore(urlsplit(url).path, group_commit_ms=commit_ms)
+    return PostgresStore(url, group_commit_ms=commit_ms)
+
+
+async def open_store(settings: Settings) -> Store:
+    """Create, connect and migrate the store; a store that cannot be reached is a `ConfigError` naming it."""
+    store = create_store(settings)
+    try:
+        await store.open()
+    except StoreError as exc:
+        await store.close()
+        where = "DATABASE_URL" if settings.store_url else "POLYHUNTER_HOME"
+        shown = mask_url(settings.store_url) if settings.store_url else str(settings.home)
+        raise ConfigError(f"{where}: {exc} ({shown})") from None
+    return store

@@ -1,0 +1,507 @@
+"""The store of record's interface (DESIGN.md §2 "Seams") and what its back ends share.
+
+Hot-path writes (`insert_pending`, `record_tx`, `mark`) are group-committed: the await returns only after the
+transaction holding the write has committed, so a caller may act on chain right after. Everything else is a
+plain transaction. Timestamps are integer ms since the epoch (`polyhunter.models.now_ms`).
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Protocol
+
+from polyhunter.errors import StoreError
+from polyhunter.models import (
+    ConfigChanges,
+    CopyConfig,
+    CopyJob,
+    DebtRecord,
+    DebtStatus,
+    JournalEntry,
+    TradeRecord,
+    TradeStatus,
+)
+from polyhunter.store.group_commit import GroupCommitter
+
+FINAL_STATUSES = frozenset(
+    {TradeStatus.EXECUTED, TradeStatus.FAILED, TradeStatus.SKIPPED, TradeStatus.CANCELLED}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class InsertPending:
+    jobs: Sequence[CopyJob]
+    expires_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class RecordTx:
+    key: bytes
+    step: str
+    wallet: str
+    nonce: int
+    tx_hash: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Mark:
+    key: bytes
+    status: TradeStatus
+    reason: str | None
+    txs: tuple[bytes, ...]
+    expect: frozenset[TradeStatus]
+    copy_size: int | None
+    copy_price_ppm: int | None
+    slippage_bps: int | None
+    worker: str | None
+
+
+Op = InsertPending | RecordTx | Mark
+
+
+class Row(Protocol):
+    """A result row of either driver (sqlite3 tuple, asyncpg Record): indexable by column position."""
+
+    def __getitem__(self, index: int, /) -> Any: ...
+
+
+TRADE_COLUMNS = (
+    "key, config_id, follower, proxy, leader, token_id, side, amount, limit_price_ppm, tx_hash, log_index, "
+    "sub_index, leader_size, leader_price_ppm, block_number, status, reason, reorged, copy_size, "
+    "copy_price_ppm, slippage_bps, worker, tx_hashes, created_at, updated_at, expires_at"
+)
+CONFIG_COLUMNS = (
+    "config_id, follower, proxy, leader, mode, fixed_usd, ratio_ppm, percent_bps, tiers, token_allow, "
+    "token_deny, side_filter, min_leader_usd, max_leader_usd, min_price_ppm, max_price_ppm, "
+    "max_per_trade_usd, min_size_policy, enabled, updated_at"
+)
+DEBT_COLUMNS = "debt_id, proxy, worker, amount, trade_key, status, created_at, repaid_at, repay_tx"
+
+
+def tx_bytes(tx_hash: bytes | str) -> bytes:
+    """A tx hash as 32 bytes, from bytes or `0x` hex."""
+    raw = bytes.fromhex(tx_hash.removeprefix("0x")) if isinstance(tx_hash, str) else bytes(tx_hash)
+    if len(raw) != 32:
+        raise ValueError(f"a tx hash is 32 bytes, got {len(raw)}")
+    return raw
+
+
+def job_row(job: CopyJob, now: int, expires_at: int) -> tuple[Any, ...]:
+    """The insert row of a PENDING trade, in `TRADE_COLUMNS` order."""
+    return (
+        job.key,
+        job.config_id,
+        job.follower,
+        job.proxy,
+        job.leader,
+        str(job.token_id),
+        job.side,
+        job.amount,
+        job.limit_price_ppm,
+        job.tx_hash,
+        job.log_index,
+        job.sub_index,
+        job.leader_size,
+        job.leader_price_ppm,
+        job.block_number,
+        TradeStatus.PENDING.value,
+        None,
+        0,
+        None,
+        None,
+        None,
+        None,
+        "",
+        now,
+        now,
+        expires_at,
+    )
+
+
+def trade_from_row(row: Row, journal: Iterable[JournalEntry] = ()) -> TradeRecord:
+    hashes = tuple(bytes.fromhex(h) for h in str(row[22]).split(",") if h)
+    return TradeRecord(
+        key=bytes(row[0]),
+        config_id=int(row[1]),
+        follower=row[2],
+        proxy=row[3],
+        leader=row[4],
+        token_id=int(row[5]),
+        side=row[6],
+        amount=int(row[7]),
+        limit_price_ppm=int(row[8]),
+        tx_hash=bytes(row[9]),
+        log_index=int(row[10]),
+        sub_index=int(row[11]),
+        leader_size=int(row[12]),
+        leader_price_ppm=None if row[13] is None else int(row[13]),
+        block_number=int(row[14]),
+        status=TradeStatus(row[15]),
+        reason=row[16],
+        reorged=bool(row[17]),
+        copy_size=None if row[18] is None else int(row[18]),
+        copy_price_ppm=None if row[19] is None else int(row[19]),
+        slippage_bps=None if row[20] is None else int(row[20]),
+        worker=row[21],
+        tx_hashes=hashes,
+        created_at=int(row[23]),
+        updated_at=int(row[24]),
+        expires_at=int(row[25]),
+        journal=tuple(journal),
+    )
+
+
+def journal_from_row(row: Row) -> JournalEntry:
+    """(step, wallet, nonce, tx_hash, recorded_at)."""
+    return JournalEntry(
+        step=row[0], wallet=row[1], nonce=int(row[2]), tx_hash=bytes(row[3]), recorded_at=int(row[4])
+    )
+
+
+def config_values(cfg: CopyConfig) -> tuple[Any, ...]:
+    """`CONFIG_COLUMNS` without config_id and updated_at."""
+    return (
+        cfg.follower,
+        cfg.proxy,
+        cfg.leader,
+        cfg.mode,
+        cfg.fixed_usd,
+        cfg.ratio_ppm,
+        cfg.percent_bps,
+        json.dumps([list(t) for t in cfg.tiers]),
+        json.dumps(sorted(str(t) for t in cfg.token_allow)),
+        json.dumps(sorted(str(t) for t in cfg.token_deny)),
+        cfg.side_filter,
+        cfg.min_leader_usd,
+        cfg.max_leader_usd,
+        cfg.min_price_ppm,
+        cfg.max_price_ppm,
+        cfg.max_per_trade_usd,
+        cfg.min_size_policy,
+        int(cfg.enabled),
+    )
+
+
+def _opt(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+def config_from_row(row: Row) -> CopyConfig:
+    return CopyConfig(
+        config_id=int(row[0]),
+        follower=row[1],
+        proxy=row[2],
+        leader=row[3],
+        mode=row[4],
+        fixed_usd=int(row[5]),
+        ratio_ppm=int(row[6]),
+        percent_bps=int(row[7]),
+        tiers=tuple((int(a), _opt(b), int(m)) for a, b, m in json.loads(row[8])),
+        token_allow=frozenset(int(t) for t in json.loads(row[9])),
+        token_deny=frozenset(int(t) for t in json.loads(row[10])),
+        side_filter=row[11],
+        min_leader_usd=_opt(row[12]),
+        max_leader_usd=_opt(row[13]),
+        min_price_ppm=_opt(row[14]),
+        max_price_ppm=_opt(row[15]),
+        max_per_trade_usd=_opt(row[16]),
+        min_size_policy=row[17],
+        enabled=bool(row[18]),
+        updated_at=int(row[19]),
+    )
+
+
+def debt_from_row(row: Row) -> DebtRecord:
+    return DebtRecord(
+        debt_id=int(row[0]),
+        proxy=row[1],
+        worker=row[2],
+        amount=int(row[3]),
+        trade_key=None if row[4] is None else bytes(row[4]),
+        status=DebtStatus(row[5]),
+        created_at=int(row[6]),
+        repaid_at=_opt(row[7]),
+        repay_tx=None if row[8] is None else bytes(row[8]),
+    )
+
+
+def plan_marks(
+    marks: Sequence[tuple[int, Mark]], current: dict[bytes, str], now: int
+) -> tuple[dict[int, bool], list[tuple[Any, ...]]]:
+    """Which marks apply, in order, given each key's status now; returns results by index and UPDATE rows.
+
+    An UPDATE row is (status, reason, tx_hashes or None, copy_size, copy_price_ppm, slippage_bps, worker,
+    updated_at, key); None fields keep the stored value.
+    """
+    results: dict[int, bool] = {}
+    updates: list[tuple[Any, ...]] = []
+    for index, mark in marks:
+        status = current.get(mark.key)
+        if status is None or status not in mark.expect:
+            results[index] = False
+            continue
+        current[mark.key] = mark.status.value
+        results[index] = True
+        txs = ",".join(h.hex() for h in mark.txs) if mark.txs else None
+        updates.append(
+            (
+                mark.status.value,
+                mark.reason,
+                txs,
+                mark.copy_size,
+                mark.copy_price_ppm,
+                mark.slippage_bps,
+                mark.worker,
+                now,
+                mark.key,
+            )
+        )
+    return results, updates
+
+
+def split_ops(
+    ops: Sequence[Op],
+) -> tuple[list[tuple[int, InsertPending]], list[tuple[int, RecordTx]], list[tuple[int, Mark]]]:
+    inserts = [(i, op) for i, op in enumerate(ops) if isinstance(op, InsertPending)]
+    journal = [(i, op) for i, op in enumerate(ops) if isinstance(op, RecordTx)]
+    marks = [(i, op) for i, op in enumerate(ops) if isinstance(op, Mark)]
+    return inserts, journal, marks
+
+
+def new_rows(
+    inserts: Sequence[tuple[int, InsertPending]], existing: set[bytes], now: int
+) -> list[tuple[Any, ...]]:
+    """The rows to insert: jobs whose key is neither stored nor earlier in the batch (first one wins)."""
+    rows: list[tuple[Any, ...]] = []
+    seen = set(existing)
+    for _, op in inserts:
+        for job in op.jobs:
+            if job.key not in seen:
+                seen.add(job.key)
+                rows.append(job_row(job, now, op.expires_at))
+    return rows
+
+
+def insert_results(
+    inserts: Sequence[tuple[int, InsertPending]], inserted: set[bytes]
+) -> dict[int, set[bytes]]:
+    """Each insert op's keys that this batch actually inserted (a key inserted once is credited once)."""
+    results: dict[int, set[bytes]] = {}
+    credited: set[bytes] = set()
+    for index, op in inserts:
+        mine = set()
+        for job in op.jobs:
+            if job.key in inserted and job.key not in credited:
+                credited.add(job.key)
+                mine.add(job.key)
+        results[index] = mine
+    return results
+
+
+class Store(ABC):
+    """The store of record: copy configs, copy trades and their journal, debts, checkpoints, daily usage."""
+
+    backend: str = ""
+
+    def __init__(self, group_commit_ms: float = 2.0, max_batch: int = 5000) -> None:
+        self._committer = GroupCommitter(self._apply_batch, group_commit_ms / 1000, max_batch)
+
+    # Life cycle.
+    async def open(self) -> None:
+        """Connect, apply the missing migrations, start the group committer."""
+        await self._connect()
+        try:
+            await self.migrate()
+        except StoreError:
+            raise
+        except Exception as exc:
+            raise StoreError(f"schema migration failed: {type(exc).__name__}: {exc}") from exc
+        self._committer.start()
+
+    async def close(self) -> None:
+        """Commit what was submitted, then disconnect. Idempotent."""
+        await self._committer.close()
+        await self._disconnect()
+
+    async def __aenter__(self) -> Store:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    @property
+    def commit_count(self) -> int:
+        """Transactions the group committer has committed (for tests and metrics)."""
+        return self._committer.batches
+
+    # Hot path, group-committed.
+    async def insert_pending(self, jobs: Sequence[CopyJob], expires_at: int) -> set[bytes]:
+        """Prewrite PENDING records; returns the keys actually inserted (a key already stored is not)."""
+        if not jobs:
+            return set()
+        result: set[bytes] = await self._committer.submit(InsertPending(tuple(jobs), expires_at))
+        return result
+
+    async def record_tx(self, key: bytes, step: str, wallet: str, nonce: int, tx_hash: bytes | str) -> None:
+        """Journal a signed transaction of job `key`; durable when this returns, so broadcast after it."""
+        await self._committer.submit(RecordTx(key, str(step), wallet.lower(), nonce, tx_bytes(tx_hash)))
+
+    async def mark(
+        self,
+        key: bytes,
+        status: TradeStatus,
+        reason: str | None = None,
+        txs: Sequence[bytes | str] = (),
+        *,
+        expect: Iterable[TradeStatus] = (TradeStatus.PENDING,),
+        copy_size: int | None = None,
+        copy_price_ppm: int | None = None,
+        slippage_bps: int | None = None,
+        worker: str | None = None,
+    ) -> bool:
+        """Move `key` to `status` if its status is one of `expect` (default: PENDING); True if it moved.
+
+        `txs` (the final tx hashes) and the outcome fields replace the stored ones when given.
+        """
+        op = Mark(
+            key,
+            TradeStatus(status),
+            reason,
+            tuple(tx_bytes(t) for t in txs),
+            frozenset(TradeStatus(s) for s in expect),
+            copy_size,
+            copy_price_ppm,
+            slippage_bps,
+            None if worker is None else worker.lower(),
+        )
+        result: bool = await self._committer.submit(op)
+        return result
+
+    # Back-end parts.
+    @abstractmethod
+    async def _connect(self) -> None: ...
+
+    @abstractmethod
+    async def _disconnect(self) -> None: ...
+
+    @abstractmethod
+    async def migrate(self) -> list[int]:
+        """Apply the missing migrations; returns the versions applied now (empty when up to date)."""
+
+    @abstractmethod
+    async def schema_version(self) -> int: ...
+
+    @abstractmethod
+    async def _apply_batch(self, ops: Sequence[Op]) -> list[Any]: ...
+
+    # Trades.
+    @abstractmethod
+    async def get_trade(self, key: bytes) -> TradeRecord | None:
+        """The record with its journal, or None."""
+
+    @abstractmethod
+    async def list_trades(
+        self, status: TradeStatus | None = None, follower: str | None = None, limit: int = 100
+    ) -> list[TradeRecord]:
+        """Newest first (without journal)."""
+
+    @abstractmethod
+    async def count_trades(self, status: TradeStatus | None = None) -> int:
+        """How many records have `status` (all records when None)."""
+
+    @abstractmethod
+    async def executable(self, keys: Sequence[bytes]) -> set[bytes]:
+        """Those of `keys` whose record is PENDING with nothing journaled: safe to execute now.
+
+        A worker asks before executing a delivery, so that a redelivered, cancelled or already broadcast
+        job never executes twice; one query for a whole batch of deliveries.
+        """
+
+    @abstractmethod
+    async def stale_pending(self, now: int, limit: int = 1000) -> list[TradeRecord]:
+        """PENDING records whose `expires_at` is past `now`, with their journal (for recovery)."""
+
+    @abstractmethod
+    async def unbroadcast_pending(self, limit: int = 10_000) -> list[TradeRecord]:
+        """PENDING records with no journaled transaction: safe to queue again on start."""
+
+    @abstractmethod
+    async def flag_reorged(self, tx_hash: bytes | str, log_index: int, sub_index: int = 0) -> list[bytes]:
+        """Set `reorged` on every copy of the retracted signal; returns their keys."""
+
+    # Configs.
+    @abstractmethod
+    async def add_config(self, config: CopyConfig) -> CopyConfig:
+        """Store a new config; returns it with its `config_id` and `updated_at`."""
+
+    @abstractmethod
+    async def get_config(self, config_id: int) -> CopyConfig | None: ...
+
+    @abstractmethod
+    async def list_configs(
+        self, follower: str | None = None, leader: str | None = None, enabled_only: bool = False
+    ) -> list[CopyConfig]: ...
+
+    @abstractmethod
+    async def set_enabled(self, config_id: int, enabled: bool) -> CopyConfig | None:
+        """Pause or resume; None if no such config."""
+
+    @abstractmethod
+    async def remove_config(self, config_id: int) -> bool:
+        """Remove (kept as a tombstone so `configs_changed_since` reports it); False if absent."""
+
+    @abstractmethod
+    async def configs_changed_since(self, since: int) -> ConfigChanges:
+        """Configs with `updated_at >= since` and ids removed since then (for incremental refresh)."""
+
+    # Checkpoints.
+    @abstractmethod
+    async def get_checkpoint(self, source: str) -> int | None: ...
+
+    @abstractmethod
+    async def set_checkpoint(self, source: str, block: int) -> None: ...
+
+    # Debts.
+    @abstractmethod
+    async def add_debt(self, debt: DebtRecord) -> DebtRecord: ...
+
+    @abstractmethod
+    async def list_debts(
+        self, status: DebtStatus | None = None, proxy: str | None = None
+    ) -> list[DebtRecord]: ...
+
+    @abstractmethod
+    async def mark_debt_repaid(self, debt_id: int, repay_tx: bytes | str) -> bool:
+        """OPEN → REPAID; False if not OPEN."""
+
+    # Daily guardrail usage (survives restarts; the shared counters are the live ones).
+    @abstractmethod
+    async def add_usage(self, day: str, scope: str, amount: int) -> int:
+        """Add `amount` (negative to release) to the usage of `scope` on UTC `day`; returns the new total."""
+
+    @abstractmethod
+    async def get_usage(self, day: str, scope: str) -> int: ...
+
+
+class StoreJournal:
+    """The `JobJournal` of one job, backed by the store (DESIGN.md §2: `execute(job, journal)`)."""
+
+    def __init__(self, store: Store, key: bytes) -> None:
+        self.store = store
+        self.key = key
+
+    async def record_tx(self, step: str, wallet: str, nonce: int, tx_hash: bytes | str) -> None:
+        """Durable before broadcast."""
+        await self.store.record_tx(self.key, step, wallet, nonce, tx_hash)
+
+    async def add_debt(self, proxy: str, worker: str, amount: int) -> DebtRecord:
+        return await self.store.add_debt(
+            DebtRecord(proxy=proxy, worker=worker, amount=amount, trade_key=self.key)
+        )

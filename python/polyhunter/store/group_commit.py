@@ -1,0 +1,96 @@
+"""Group commit: many callers' small writes applied in one transaction; each await returns after the commit.
+
+Callers `submit` an operation and await its result. One task drains everything submitted meanwhile
+(waiting `window_s` first so a trickle still batches) and hands it to the back end's `apply`, which runs the
+whole batch in one transaction and returns one result per operation. Under load the batch is whatever queued
+while the last commit ran, so the number of transactions falls as the rate rises. A failed batch is retried
+one operation per transaction, so one bad write fails alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from polyhunter.errors import StoreError
+
+Apply = Callable[[Sequence[Any]], Awaitable[list[Any]]]
+
+
+class GroupCommitter:
+    """Batches operations into transactions; `batches` counts the transactions committed."""
+
+    def __init__(self, apply: Apply, window_s: float = 0.002, max_batch: int = 5000) -> None:
+        self._apply = apply
+        self._window_s = window_s
+        self._max_batch = max_batch
+        self._queue: list[tuple[Any, asyncio.Future[Any]]] = []
+        self._wake = asyncio.Event()
+        self._closing = False
+        self._task: asyncio.Task[None] | None = None
+        self.batches = 0
+        self.operations = 0
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="store-group-commit")
+
+    async def submit(self, op: Any) -> Any:
+        """Queue `op`; return its result once the transaction holding it has committed."""
+        if self._closing or self._task is None:
+            raise StoreError("the store is closed")
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._queue.append((op, future))
+        self._wake.set()
+        return await future
+
+    async def close(self) -> None:
+        """Commit everything already submitted, then stop."""
+        self._closing = True
+        self._wake.set()
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            if self._window_s and len(self._queue) < self._max_batch and not self._closing:
+                await asyncio.sleep(self._window_s)
+            batch, self._queue = self._queue[: self._max_batch], self._queue[self._max_batch :]
+            if not self._queue:
+                self._wake.clear()
+            if not batch:
+                if self._closing:
+                    return
+                continue
+            await self._commit(batch)
+
+    async def _commit(self, batch: list[tuple[Any, asyncio.Future[Any]]]) -> None:
+        try:
+            results = await self._apply([op for op, _ in batch])
+        except Exception:  # retried one by one below; each failure goes to its caller
+            await self._commit_one_by_one(batch)
+            return
+        self.batches += 1
+        self.operations += len(batch)
+        for (_, future), result in zip(batch, results, strict=True):
+            if not future.done():
+                future.set_result(result)
+
+    async def _commit_one_by_one(self, batch: list[tuple[Any, asyncio.Future[Any]]]) -> None:
+        for op, future in batch:
+            try:
+                (result,) = await self._apply([op])
+            except Exception as exc:  # handed to the caller that submitted it
+                if not future.done():
+                    future.set_exception(
+                        exc if isinstance(exc, StoreError) else StoreError(f"store write failed: {exc}")
+                    )
+                continue
+            self.batches += 1
+            self.operations += 1
+            if not future.done():
+                future.set_result(result)

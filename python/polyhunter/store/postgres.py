@@ -1,0 +1,355 @@
+"""The PostgreSQL store (asyncpg), used when `DATABASE_URL` is set: several instances share it.
+
+Group commits insert with one `INSERT … SELECT FROM unnest(…) ON CONFLICT DO NOTHING RETURNING key` (so racing
+processes each learn exactly the keys they inserted) and lock the rows they mark with `FOR UPDATE`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+
+from polyhunter.errors import StoreError
+from polyhunter.models import (
+    ConfigChanges,
+    CopyConfig,
+    DebtRecord,
+    DebtStatus,
+    TradeRecord,
+    TradeStatus,
+    now_ms,
+)
+from polyhunter.store.base import (
+    CONFIG_COLUMNS,
+    DEBT_COLUMNS,
+    TRADE_COLUMNS,
+    Op,
+    Store,
+    config_from_row,
+    config_values,
+    debt_from_row,
+    insert_results,
+    journal_from_row,
+    new_rows,
+    plan_marks,
+    split_ops,
+    trade_from_row,
+    tx_bytes,
+)
+from polyhunter.store.migrations import MIGRATIONS, POSTGRES_VERSION_TABLE
+
+_TRADE_TYPES = [
+    *("bytea", "bigint", "text", "text", "text", "text", "text", "bigint", "bigint", "bytea", "bigint"),
+    *("bigint", "bigint", "bigint", "bigint", "text", "text", "bigint", "bigint", "bigint", "bigint", "text"),
+    *("text", "bigint", "bigint", "bigint"),
+]
+_INSERT_TRADES = (
+    f"INSERT INTO copy_trades ({TRADE_COLUMNS}) SELECT * FROM unnest("
+    + ", ".join(f"${i + 1}::{t}[]" for i, t in enumerate(_TRADE_TYPES))
+    + ") ON CONFLICT (key) DO NOTHING RETURNING key"
+)
+_UPDATE_MARK = (
+    "UPDATE copy_trades SET status = $1, reason = $2, tx_hashes = COALESCE($3, tx_hashes), "
+    "copy_size = COALESCE($4, copy_size), copy_price_ppm = COALESCE($5, copy_price_ppm), "
+    "slippage_bps = COALESCE($6, slippage_bps), worker = COALESCE($7, worker), updated_at = $8 WHERE key = $9"
+)
+_INSERT_JOURNAL = (
+    "INSERT INTO trade_journal (key, step, wallet, nonce, tx_hash, recorded_at) "
+    "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING"
+)
+_MIGRATION_LOCK = 0x706F6C7968756E74  # "polyhunt": one advisory lock key for every polyhunter migration
+
+
+class PostgresStore(Store):
+    """The store of record in PostgreSQL."""
+
+    backend = "postgres"
+
+    def __init__(
+        self, url: str, group_commit_ms: float = 2.0, max_batch: int = 5000, pool_size: int = 4
+    ) -> None:
+        super().__init__(group_commit_ms, max_batch)
+        self.url = url
+        self._pool_size = pool_size
+        self._pool: asyncpg.Pool | None = None
+
+    async def _connect(self) -> None:
+        try:
+            self._pool = await asyncpg.create_pool(
+                self.url, min_size=1, max_size=self._pool_size, command_timeout=60, timeout=10
+            )
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+            raise StoreError(f"cannot connect to PostgreSQL: {type(exc).__name__}: {exc}") from None
+
+    async def _disconnect(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise StoreError("the store is not open")
+        return self._pool
+
+    # Migrations.
+    async def migrate(self) -> list[int]:
+        applied: list[int] = []
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
+            await conn.execute(POSTGRES_VERSION_TABLE)
+            done = {int(r[0]) for r in await conn.fetch("SELECT version FROM schema_migrations")}
+            for migration in MIGRATIONS:
+                if migration.version in done:
+                    continue
+                for statement in migration.postgres:
+                    await conn.execute(statement)
+                await conn.execute(
+                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+                    migration.version,
+                    migration.name,
+                    now_ms(),
+                )
+                applied.append(migration.version)
+        return applied
+
+    async def schema_version(self) -> int:
+        return int(await self.pool.fetchval("SELECT COALESCE(MAX(version), 0) FROM schema_migrations"))
+
+    # Group commit.
+    async def _apply_batch(self, ops: Sequence[Op]) -> list[Any]:
+        inserts, journal, marks = split_ops(ops)
+        results: list[Any] = [None] * len(ops)
+        now = now_ms()
+        async with self.pool.acquire() as conn, conn.transaction():
+            if inserts:
+                rows = new_rows(inserts, set(), now)
+                columns = [list(col) for col in zip(*rows, strict=True)]
+                inserted = {bytes(r[0]) for r in await conn.fetch(_INSERT_TRADES, *columns)}
+                for index, keys in insert_results(inserts, inserted).items():
+                    results[index] = keys
+            if journal:
+                await conn.executemany(
+                    _INSERT_JOURNAL,
+                    [(op.key, op.step, op.wallet, op.nonce, op.tx_hash, now) for _, op in journal],
+                )
+            if marks:
+                locked = sorted({op.key for _, op in marks})  # one lock order for every process: no deadlock
+                current = {
+                    bytes(r[0]): str(r[1])
+                    for r in await conn.fetch(
+                        "SELECT key, status FROM copy_trades WHERE key = ANY($1::bytea[]) "
+                        "ORDER BY key FOR UPDATE",
+                        locked,
+                    )
+                }
+                outcome, updates = plan_marks(marks, current, now)
+                if updates:
+                    await conn.executemany(_UPDATE_MARK, updates)
+                for index, moved in outcome.items():
+                    results[index] = moved
+        return results
+
+    # Trades.
+    async def _journal(self, key: bytes) -> list[Any]:
+        rows = await self.pool.fetch(
+            "SELECT step, wallet, nonce, tx_hash, recorded_at FROM trade_journal WHERE key = $1 "
+            "ORDER BY recorded_at, nonce",
+            key,
+        )
+        return [journal_from_row(r) for r in rows]
+
+    async def get_trade(self, key: bytes) -> TradeRecord | None:
+        row = await self.pool.fetchrow(f"SELECT {TRADE_COLUMNS} FROM copy_trades WHERE key = $1", key)
+        return trade_from_row(row, await self._journal(key)) if row is not None else None
+
+    async def list_trades(
+        self, status: TradeStatus | None = None, follower: str | None = None, limit: int = 100
+    ) -> list[TradeRecord]:
+        rows = await self.pool.fetch(
+            f"SELECT {TRADE_COLUMNS} FROM copy_trades WHERE ($1::text IS NULL OR status = $1) "
+            "AND ($2::text IS NULL OR follower = $2) ORDER BY created_at DESC, key LIMIT $3",
+            None if status is None else str(status),
+            None if follower is None else follower.lower(),
+            limit,
+        )
+        return [trade_from_row(r) for r in rows]
+
+    async def stale_pending(self, now: int, limit: int = 1000) -> list[TradeRecord]:
+        rows = await self.pool.fetch(
+            f"SELECT {TRADE_COLUMNS} FROM copy_trades WHERE status = 'PENDING' AND expires_at < $1 "
+            "ORDER BY expires_at LIMIT $2",
+            now,
+            limit,
+        )
+        return [trade_from_row(r, await self._journal(bytes(r[0]))) for r in rows]
+
+    async def count_trades(self, status: TradeStatus | None = None) -> int:
+        if status is None:
+            value = await self.pool.fetchval("SELECT COUNT(*) FROM copy_trades")
+        else:
+            value = await self.pool.fetchval(
+                "SELECT COUNT(*) FROM copy_trades WHERE status = $1", TradeStatus(status).value
+            )
+        return int(value)
+
+    async def executable(self, keys: Sequence[bytes]) -> set[bytes]:
+        if not keys:
+            return set()
+        rows = await self.pool.fetch(
+            "SELECT key FROM copy_trades t WHERE key = ANY($1::bytea[]) AND status = 'PENDING' "
+            "AND NOT EXISTS (SELECT 1 FROM trade_journal j WHERE j.key = t.key)",
+            list(keys),
+        )
+        return {bytes(r[0]) for r in rows}
+
+    async def unbroadcast_pending(self, limit: int = 10_000) -> list[TradeRecord]:
+        rows = await self.pool.fetch(
+            f"SELECT {TRADE_COLUMNS} FROM copy_trades t WHERE status = 'PENDING' AND NOT EXISTS "
+            "(SELECT 1 FROM trade_journal j WHERE j.key = t.key) ORDER BY created_at LIMIT $1",
+            limit,
+        )
+        return [trade_from_row(r) for r in rows]
+
+    async def flag_reorged(self, tx_hash: bytes | str, log_index: int, sub_index: int = 0) -> list[bytes]:
+        rows = await self.pool.fetch(
+            "UPDATE copy_trades SET reorged = 1, updated_at = $1 "
+            "WHERE tx_hash = $2 AND log_index = $3 AND sub_index = $4 RETURNING key",
+            now_ms(),
+            tx_bytes(tx_hash),
+            log_index,
+            sub_index,
+        )
+        return [bytes(r[0]) for r in rows]
+
+    # Configs.
+    async def add_config(self, config: CopyConfig) -> CopyConfig:
+        now = now_ms()
+        row = await self.pool.fetchrow(
+            f"INSERT INTO copy_configs ({CONFIG_COLUMNS.removeprefix('config_id, ')}, created_at) "
+            f"VALUES ({', '.join(f'${i}' for i in range(1, 21))}) RETURNING {CONFIG_COLUMNS}",
+            *config_values(config),
+            now,
+            now,
+        )
+        assert row is not None
+        return config_from_row(row)
+
+    async def get_config(self, config_id: int) -> CopyConfig | None:
+        row = await self.pool.fetchrow(
+            f"SELECT {CONFIG_COLUMNS} FROM copy_configs WHERE config_id = $1 AND removed_at IS NULL",
+            config_id,
+        )
+        return config_from_row(row) if row is not None else None
+
+    async def list_configs(
+        self, follower: str | None = None, leader: str | None = None, enabled_only: bool = False
+    ) -> list[CopyConfig]:
+        rows = await self.pool.fetch(
+            f"SELECT {CONFIG_COLUMNS} FROM copy_configs WHERE removed_at IS NULL "
+            "AND ($1::text IS NULL OR follower = $1) AND ($2::text IS NULL OR leader = $2) "
+            "AND (NOT $3 OR enabled = 1) ORDER BY config_id",
+            None if follower is None else follower.lower(),
+            None if leader is None else leader.lower(),
+            enabled_only,
+        )
+        return [config_from_row(r) for r in rows]
+
+    async def set_enabled(self, config_id: int, enabled: bool) -> CopyConfig | None:
+        row = await self.pool.fetchrow(
+            "UPDATE copy_configs SET enabled = $1, updated_at = $2 "
+            f"WHERE config_id = $3 AND removed_at IS NULL RETURNING {CONFIG_COLUMNS}",
+            int(enabled),
+            now_ms(),
+            config_id,
+        )
+        return config_from_row(row) if row is not None else None
+
+    async def remove_config(self, config_id: int) -> bool:
+        now = now_ms()
+        status = await self.pool.execute(
+            "UPDATE copy_configs SET removed_at = $1, updated_at = $1, enabled = 0 "
+            "WHERE config_id = $2 AND removed_at IS NULL",
+            now,
+            config_id,
+        )
+        return str(status).split()[-1] != "0"
+
+    async def configs_changed_since(self, since: int) -> ConfigChanges:
+        rows = await self.pool.fetch(
+            f"SELECT {CONFIG_COLUMNS}, removed_at FROM copy_configs "
+            "WHERE updated_at >= $1 ORDER BY config_id",
+            since,
+        )
+        changed = [config_from_row(r) for r in rows if r[20] is None]
+        removed = [int(r[0]) for r in rows if r[20] is not None]
+        as_of = max([since, *(int(r[19]) for r in rows)])
+        return ConfigChanges(changed=changed, removed=removed, as_of=as_of)
+
+    # Checkpoints.
+    async def get_checkpoint(self, source: str) -> int | None:
+        value = await self.pool.fetchval("SELECT block FROM checkpoints WHERE source = $1", source)
+        return None if value is None else int(value)
+
+    async def set_checkpoint(self, source: str, block: int) -> None:
+        await self.pool.execute(
+            "INSERT INTO checkpoints (source, block, updated_at) VALUES ($1, $2, $3) "
+            "ON CONFLICT (source) DO UPDATE SET block = excluded.block, updated_at = excluded.updated_at",
+            source,
+            block,
+            now_ms(),
+        )
+
+    # Debts.
+    async def add_debt(self, debt: DebtRecord) -> DebtRecord:
+        row = await self.pool.fetchrow(
+            "INSERT INTO debts (proxy, worker, amount, trade_key, status, created_at) "
+            f"VALUES ($1, $2, $3, $4, 'OPEN', $5) RETURNING {DEBT_COLUMNS}",
+            debt.proxy.lower(),
+            debt.worker.lower(),
+            debt.amount,
+            debt.trade_key,
+            now_ms(),
+        )
+        assert row is not None
+        return debt_from_row(row)
+
+    async def list_debts(
+        self, status: DebtStatus | None = None, proxy: str | None = None
+    ) -> list[DebtRecord]:
+        rows = await self.pool.fetch(
+            f"SELECT {DEBT_COLUMNS} FROM debts WHERE ($1::text IS NULL OR status = $1) "
+            "AND ($2::text IS NULL OR proxy = $2) ORDER BY debt_id",
+            None if status is None else str(status),
+            None if proxy is None else proxy.lower(),
+        )
+        return [debt_from_row(r) for r in rows]
+
+    async def mark_debt_repaid(self, debt_id: int, repay_tx: bytes | str) -> bool:
+        status = await self.pool.execute(
+            "UPDATE debts SET status = 'REPAID', repaid_at = $1, repay_tx = $2 "
+            "WHERE debt_id = $3 AND status = 'OPEN'",
+            now_ms(),
+            tx_bytes(repay_tx),
+            debt_id,
+        )
+        return str(status).split()[-1] != "0"
+
+    # Daily usage.
+    async def add_usage(self, day: str, scope: str, amount: int) -> int:
+        value = await self.pool.fetchval(
+            "INSERT INTO guardrail_usage (day, scope, amount) VALUES ($1, $2, $3) ON CONFLICT (day, scope) "
+            "DO UPDATE SET amount = guardrail_usage.amount + excluded.amount RETURNING amount",
+            day,
+            scope,
+            amount,
+        )
+        return int(value)
+
+    async def get_usage(self, day: str, scope: str) -> int:
+        value = await self.pool.fetchval(
+            "SELECT amount FROM guardrail_usage WHERE day = $1 AND scope = $2", day, scope
+        )
+        return 0 if value is None else int(value)

@@ -1,0 +1,415 @@
+"""The SQLite store (aiosqlite, WAL): the default with no configuration, a file under `$POLYHUNTER_HOME`.
+
+One writer connection (group commits and other writes take turns under a lock, each in `BEGIN IMMEDIATE`, so
+several processes on one file serialize) and one reader connection (WAL lets it read committed data while a
+write is in progress). `synchronous=FULL`: a commit is on disk when the caller's await returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from polyhunter.errors import StoreError
+from polyhunter.models import (
+    ConfigChanges,
+    CopyConfig,
+    DebtRecord,
+    DebtStatus,
+    TradeRecord,
+    TradeStatus,
+    now_ms,
+)
+from polyhunter.store.base import (
+    CONFIG_COLUMNS,
+    DEBT_COLUMNS,
+    TRADE_COLUMNS,
+    Op,
+    Store,
+    config_from_row,
+    config_values,
+    debt_from_row,
+    insert_results,
+    journal_from_row,
+    new_rows,
+    plan_marks,
+    split_ops,
+    trade_from_row,
+    tx_bytes,
+)
+from polyhunter.store.migrations import MIGRATIONS, SQLITE_VERSION_TABLE
+
+_CHUNK = 900  # stay far below SQLite's bound on host parameters per statement
+_INSERT_TRADE = f"INSERT INTO copy_trades ({TRADE_COLUMNS}) VALUES ({', '.join('?' * 26)})"
+_UPDATE_MARK = (
+    "UPDATE copy_trades SET status = ?, reason = ?, tx_hashes = COALESCE(?, tx_hashes), "
+    "copy_size = COALESCE(?, copy_size), copy_price_ppm = COALESCE(?, copy_price_ppm), "
+    "slippage_bps = COALESCE(?, slippage_bps), worker = COALESCE(?, worker), updated_at = ? WHERE key = ?"
+)
+_INSERT_JOURNAL = (
+    "INSERT INTO trade_journal (key, step, wallet, nonce, tx_hash, recorded_at) VALUES (?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT DO NOTHING"
+)
+
+
+class SqliteStore(Store):
+    """The store of record in one SQLite file."""
+
+    backend = "sqlite"
+
+    def __init__(self, path: Path | str, group_commit_ms: float = 2.0, max_batch: int = 5000) -> None:
+        super().__init__(group_commit_ms, max_batch)
+        self.path = Path(path)
+        self._writer: aiosqlite.Connection | None = None
+        self._reader: aiosqlite.Connection | None = None
+        self._write_lock = asyncio.Lock()
+
+    async def _open_connection(self) -> aiosqlite.Connection:
+        conn = await aiosqlite.connect(self.path, isolation_level=None)
+        for pragma in ("journal_mode=WAL", "synchronous=FULL", "busy_timeout=30000"):
+            # An unclosed cursor would pin the connection's read snapshot: close each one.
+            async with conn.execute(f"PRAGMA {pragma}") as cursor:
+                await cursor.fetchall()
+        return conn
+
+    async def _connect(self) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._writer = await self._open_connection()
+            self._reader = await self._open_connection()
+        except (OSError, sqlite3.Error) as exc:
+            await self._disconnect()
+            raise StoreError(f"cannot open the SQLite store at {self.path}: {exc}") from None
+
+    async def _disconnect(self) -> None:
+        for conn in (self._writer, self._reader):
+            if conn is not None:
+                await conn.close()
+        self._writer = self._reader = None
+
+    @asynccontextmanager
+    async def _write(self) -> AsyncIterator[aiosqlite.Connection]:
+        """One write transaction on the writer connection, `BEGIN IMMEDIATE` … COMMIT (ROLLBACK on error)."""
+        if self._writer is None:
+            raise StoreError("the store is not open")
+        async with self._write_lock:
+            conn = self._writer
+            await conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+                await conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    await conn.execute("ROLLBACK")
+                raise
+
+    async def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        if self._reader is None:
+            raise StoreError("the store is not open")
+        # One call into the connection's thread: a cursor left between two calls could be reset by another
+        # task's statement on this shared connection.
+        return list(await self._reader.execute_fetchall(sql, params))
+
+    # Migrations.
+    async def migrate(self) -> list[int]:
+        applied: list[int] = []
+        async with self._write() as conn:
+            await conn.execute(SQLITE_VERSION_TABLE)
+            async with conn.execute("SELECT version FROM schema_migrations") as cursor:
+                done = {int(row[0]) for row in await cursor.fetchall()}
+            for migration in MIGRATIONS:
+                if migration.version in done:
+                    continue
+                for statement in migration.sqlite:
+                    await conn.execute(statement)
+                await conn.execute(
+                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                    (migration.version, migration.name, now_ms()),
+                )
+                applied.append(migration.version)
+        return applied
+
+    async def schema_version(self) -> int:
+        rows = await self._read("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")
+        return int(rows[0][0])
+
+    # Group commit.
+    async def _apply_batch(self, ops: Sequence[Op]) -> list[Any]:
+        inserts, journal, marks = split_ops(ops)
+        results: list[Any] = [None] * len(ops)
+        now = now_ms()
+        async with self._write() as conn:
+            if inserts:
+                keys = list({job.key for _, op in inserts for job in op.jobs})
+                existing = await self._existing_keys(conn, keys)
+                rows = new_rows(inserts, existing, now)
+                await conn.executemany(_INSERT_TRADE, rows)
+                for index, inserted in insert_results(inserts, {row[0] for row in rows}).items():
+                    results[index] = inserted
+            if journal:
+                await conn.executemany(
+                    _INSERT_JOURNAL,
+                    [(op.key, op.step, op.wallet, op.nonce, op.tx_hash, now) for _, op in journal],
+                )
+            if marks:
+                current = await self._statuses(conn, list({op.key for _, op in marks}))
+                outcome, updates = plan_marks(marks, current, now)
+                await conn.executemany(_UPDATE_MARK, updates)
+                for index, moved in outcome.items():
+                    results[index] = moved
+        return results
+
+    @staticmethod
+    async def _existing_keys(conn: aiosqlite.Connection, keys: list[bytes]) -> set[bytes]:
+        found: set[bytes] = set()
+        for start in range(0, len(keys), _CHUNK):
+            chunk = keys[start : start + _CHUNK]
+            sql = f"SELECT key FROM copy_trades WHERE key IN ({', '.join('?' * len(chunk))})"
+            async with conn.execute(sql, chunk) as cursor:
+                found.update(bytes(row[0]) for row in await cursor.fetchall())
+        return found
+
+    @staticmethod
+    async def _statuses(conn: aiosqlite.Connection, keys: list[bytes]) -> dict[bytes, str]:
+        found: dict[bytes, str] = {}
+        for start in range(0, len(keys), _CHUNK):
+            chunk = keys[start : start + _CHUNK]
+            sql = f"SELECT key, status FROM copy_trades WHERE key IN ({', '.join('?' * len(chunk))})"
+            async with conn.execute(sql, chunk) as cursor:
+                found.update((bytes(row[0]), str(row[1])) for row in await cursor.fetchall())
+        return found
+
+    # Trades.
+    async def _journal(self, key: bytes) -> list[Any]:
+        rows = await self._read(
+            "SELECT step, wallet, nonce, tx_hash, recorded_at FROM trade_journal WHERE key = ? "
+            "ORDER BY recorded_at, nonce",
+            (key,),
+        )
+        return [journal_from_row(r) for r in rows]
+
+    async def get_trade(self, key: bytes) -> TradeRecord | None:
+        rows = await self._read(f"SELECT {TRADE_COLUMNS} FROM copy_trades WHERE key = ?", (key,))
+        return trade_from_row(rows[0], await self._journal(key)) if rows else None
+
+    async def list_trades(
+        self, status: TradeStatus | None = None, follower: str | None = None, limit: int = 100
+    ) -> list[TradeRecord]:
+        where, params = _trade_filters(status, follower)
+        rows = await self._read(
+            f"SELECT {TRADE_COLUMNS} FROM copy_trades{where} ORDER BY created_at DESC, key LIMIT ?",
+            (*params, limit),
+        )
+        return [trade_from_row(r) for r in rows]
+
+    async def stale_pending(self, now: int, limit: int = 1000) -> list[TradeRecord]:
+        rows = await self._read(
+            f"SELECT {TRADE_COLUMNS} FROM copy_trades WHERE status = 'PENDING' AND expires_at < ? "
+            "ORDER BY expires_at LIMIT ?",
+            (now, limit),
+        )
+        return [trade_from_row(r, await self._journal(bytes(r[0]))) for r in rows]
+
+    async def count_trades(self, status: TradeStatus | None = None) -> int:
+        if status is None:
+            rows = await self._read("SELECT COUNT(*) FROM copy_trades")
+        else:
+            rows = await self._read(
+                "SELECT COUNT(*) FROM copy_trades WHERE status = ?", (TradeStatus(status).value,)
+            )
+        return int(rows[0][0])
+
+    async def executable(self, keys: Sequence[bytes]) -> set[bytes]:
+        out: set[bytes] = set()
+        for start in range(0, len(keys), 500):
+            chunk = list(keys[start : start + 500])
+            marks = ",".join("?" * len(chunk))
+            rows = await self._read(
+                f"SELECT key FROM copy_trades t WHERE key IN ({marks}) AND status = 'PENDING' AND NOT EXISTS "
+                "(SELECT 1 FROM trade_journal j WHERE j.key = t.key)",
+                chunk,
+            )
+            out.update(bytes(r[0]) for r in rows)
+        return out
+
+    async def unbroadcast_pending(self, limit: int = 10_000) -> list[TradeRecord]:
+        rows = await self._read(
+            f"SELECT {TRADE_COLUMNS} FROM copy_trades t WHERE status = 'PENDING' AND NOT EXISTS "
+            "(SELECT 1 FROM trade_journal j WHERE j.key = t.key) ORDER BY created_at LIMIT ?",
+            (limit,),
+        )
+        return [trade_from_row(r) for r in rows]
+
+    async def flag_reorged(self, tx_hash: bytes | str, log_index: int, sub_index: int = 0) -> list[bytes]:
+        async with (
+            self._write() as conn,
+            conn.execute(
+                "UPDATE copy_trades SET reorged = 1, updated_at = ? "
+                "WHERE tx_hash = ? AND log_index = ? AND sub_index = ? RETURNING key",
+                (now_ms(), tx_bytes(tx_hash), log_index, sub_index),
+            ) as cursor,
+        ):
+            return [bytes(r[0]) for r in await cursor.fetchall()]
+
+    # Configs.
+    async def add_config(self, config: CopyConfig) -> CopyConfig:
+        now = now_ms()
+        async with self._write() as conn:
+            cursor = await conn.execute(
+                f"INSERT INTO copy_configs ({CONFIG_COLUMNS.removeprefix('config_id, ')}, created_at) "
+                f"VALUES ({', '.join('?' * 20)})",
+                (*config_values(config), now, now),
+            )
+            config_id = cursor.lastrowid
+            await cursor.close()
+        stored = await self.get_config(int(config_id or 0))
+        assert stored is not None
+        return stored
+
+    async def get_config(self, config_id: int) -> CopyConfig | None:
+        rows = await self._read(
+            f"SELECT {CONFIG_COLUMNS} FROM copy_configs WHERE config_id = ? AND removed_at IS NULL",
+            (config_id,),
+        )
+        return config_from_row(rows[0]) if rows else None
+
+    async def list_configs(
+        self, follower: str | None = None, leader: str | None = None, enabled_only: bool = False
+    ) -> list[CopyConfig]:
+        clauses, params = ["removed_at IS NULL"], []
+        if follower is not None:
+            clauses.append("follower = ?")
+            params.append(follower.lower())
+        if leader is not None:
+            clauses.append("leader = ?")
+            params.append(leader.lower())
+        if enabled_only:
+            clauses.append("enabled = 1")
+        rows = await self._read(
+            f"SELECT {CONFIG_COLUMNS} FROM copy_configs WHERE {' AND '.join(clauses)} ORDER BY config_id",
+            params,
+        )
+        return [config_from_row(r) for r in rows]
+
+    async def set_enabled(self, config_id: int, enabled: bool) -> CopyConfig | None:
+        async with self._write() as conn:
+            await conn.execute(
+                "UPDATE copy_configs SET enabled = ?, updated_at = ? "
+                "WHERE config_id = ? AND removed_at IS NULL",
+                (int(enabled), now_ms(), config_id),
+            )
+        return await self.get_config(config_id)
+
+    async def remove_config(self, config_id: int) -> bool:
+        now = now_ms()
+        async with self._write() as conn:
+            cursor = await conn.execute(
+                "UPDATE copy_configs SET removed_at = ?, updated_at = ?, enabled = 0 "
+                "WHERE config_id = ? AND removed_at IS NULL",
+                (now, now, config_id),
+            )
+            removed = cursor.rowcount > 0
+            await cursor.close()
+        return removed
+
+    async def configs_changed_since(self, since: int) -> ConfigChanges:
+        rows = await self._read(
+            f"SELECT {CONFIG_COLUMNS}, removed_at FROM copy_configs WHERE updated_at >= ? ORDER BY config_id",
+            (since,),
+        )
+        changed = [config_from_row(r) for r in rows if r[20] is None]
+        removed = [int(r[0]) for r in rows if r[20] is not None]
+        as_of = max([since, *(int(r[19]) for r in rows)])
+        return ConfigChanges(changed=changed, removed=removed, as_of=as_of)
+
+    # Checkpoints.
+    async def get_checkpoint(self, source: str) -> int | None:
+        rows = await self._read("SELECT block FROM checkpoints WHERE source = ?", (source,))
+        return int(rows[0][0]) if rows else None
+
+    async def set_checkpoint(self, source: str, block: int) -> None:
+        async with self._write() as conn:
+            await conn.execute(
+                "INSERT INTO checkpoints (source, block, updated_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (source) DO UPDATE SET block = excluded.block, updated_at = excluded.updated_at",
+                (source, block, now_ms()),
+            )
+
+    # Debts.
+    async def add_debt(self, debt: DebtRecord) -> DebtRecord:
+        now = now_ms()
+        async with (
+            self._write() as conn,
+            conn.execute(
+                "INSERT INTO debts (proxy, worker, amount, trade_key, status, created_at) "
+                f"VALUES (?, ?, ?, ?, 'OPEN', ?) RETURNING {DEBT_COLUMNS}",
+                (debt.proxy.lower(), debt.worker.lower(), debt.amount, debt.trade_key, now),
+            ) as cursor,
+        ):
+            row = await cursor.fetchone()
+        assert row is not None
+        return debt_from_row(row)
+
+    async def list_debts(
+        self, status: DebtStatus | None = None, proxy: str | None = None
+    ) -> list[DebtRecord]:
+        clauses, params = ["1 = 1"], []
+        if status is not None:
+            clauses.append("status = ?")
+            params.append(str(status))
+        if proxy is not None:
+            clauses.append("proxy = ?")
+            params.append(proxy.lower())
+        rows = await self._read(
+            f"SELECT {DEBT_COLUMNS} FROM debts WHERE {' AND '.join(clauses)} ORDER BY debt_id", params
+        )
+        return [debt_from_row(r) for r in rows]
+
+    async def mark_debt_repaid(self, debt_id: int, repay_tx: bytes | str) -> bool:
+        async with self._write() as conn:
+            cursor = await conn.execute(
+                "UPDATE debts SET status = 'REPAID', repaid_at = ?, repay_tx = ? "
+                "WHERE debt_id = ? AND status = 'OPEN'",
+                (now_ms(), tx_bytes(repay_tx), debt_id),
+            )
+            moved = cursor.rowcount > 0
+            await cursor.close()
+        return moved
+
+    # Daily usage.
+    async def add_usage(self, day: str, scope: str, amount: int) -> int:
+        async with (
+            self._write() as conn,
+            conn.execute(
+                "INSERT INTO guardrail_usage (day, scope, amount) VALUES (?, ?, ?) "
+                "ON CONFLICT (day, scope) DO UPDATE SET amount = amount + excluded.amount RETURNING amount",
+                (day, scope, amount),
+            ) as cursor,
+        ):
+            row = await cursor.fetchone()
+        assert row is not None
+        return int(row[0])
+
+    async def get_usage(self, day: str, scope: str) -> int:
+        rows = await self._read(
+            "SELECT amount FROM guardrail_usage WHERE day = ? AND scope = ?", (day, scope)
+        )
+        return int(rows[0][0]) if rows else 0
+
+
+def _trade_filters(status: TradeStatus | None, follower: str | None) -> tuple[str, list[Any]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    if status is not None:
+        clauses.append("status = ?")
+        params.append(str(status))
+    if follower is not None:
+        clauses.append("follower = ?")
+        params.append(follower.lower())
+    return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
