@@ -1,0 +1,214 @@
+"""`make demo` → `polyhunter demo`: real copy trading on a local chain, verified to the base unit.
+
+From nothing: start anvil, deploy the local world (real CTF, Executor, Proxies, LocalExchange), give four
+followers different rules for one leader (fixed $25, ratio 0.5x, 2 % of balance, and one whose filter excludes
+every trade of the scenario), start the supervisor on embedded defaults (SQLite + in-process shared state),
+make a series of leader trades on LocalExchange, show live what is detected, fanned out, skipped and executed,
+and at the end compare every follower's Proxy balances with the values written below. The expected values were
+worked out by hand from the rules (see each comment), not computed by the sizing code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from web3 import Web3
+
+from polyhunter.chain.anvil import Anvil
+from polyhunter.chain.deploy import deploy_local
+from polyhunter.chain.deployment import Deployment
+from polyhunter.chain.local import LocalChain
+from polyhunter.models import CopyConfig, TradeStatus
+from polyhunter.settings import load_settings
+from polyhunter.store import open_store
+from polyhunter.supervisor.app import Supervisor
+from polyhunter.units import format_usd
+
+USD = 1_000_000
+SHARE = 1_000_000
+
+
+@dataclass(frozen=True)
+class LeaderTrade:
+    side: str
+    market: int
+    tokens: int
+    collateral: int
+
+
+# The leader's trades: BUY 200 YES of market 0 at $0.50, BUY 100 YES of market 1 at $0.40, SELL 100 YES of
+# market 0 at $0.60.
+SCENARIO = [
+    LeaderTrade("BUY", 0, 200 * SHARE, 100 * USD),
+    LeaderTrade("BUY", 1, 100 * SHARE, 40 * USD),
+    LeaderTrade("SELL", 0, 100 * SHARE, 60 * USD),
+]
+
+# Follower rules, in the order of the deployment's followers. Each Proxy starts with $5,000.00.
+RULES: list[dict[str, Any]] = [
+    {"name": "fixed $25", "mode": "fixed", "fixed_usd": 25 * USD},
+    {"name": "ratio 0.5x", "mode": "ratio", "ratio_ppm": 500_000},
+    {"name": "2% of balance", "mode": "percent", "percent_bps": 200},
+    {"name": "filter: leader >= $1,000", "mode": "fixed", "fixed_usd": 25 * USD, "min_leader_usd": 1_000 * USD},
+]
+
+# Expected Proxy balances after the scenario: (collateral, YES of market 0, YES of market 1), base units.
+EXPECTED: list[tuple[int, int, int]] = [
+    # fixed $25: BUY $25 @0.50 = 50 sh; BUY $25 @0.40 = 62.5 sh; SELL $25 worth @0.60 = 41.666666 sh
+    # (rounded down) for $24.999999 (rounded down): 5000 - 25 - 25 + 24.999999 = 4974.999999.
+    (4_974_999_999, 8_333_334, 62_500_000),
+    # ratio 0.5x: BUY $50 = 100 sh; BUY $20 = 50 sh; SELL 50 sh @0.60 = $30: 5000 - 50 - 20 + 30 = 4960.
+    (4_960_000_000, 50_000_000, 50_000_000),
+    # 2 % of balance: BUY 2 % of $5000 = $100 = 200 sh; BUY 2 % of $4900 = $98 = 245 sh; SELL 2 % of $4802
+    # = $96.04 worth @0.60 = 160.066666 sh for $96.039999: 5000 - 100 - 98 + 96.039999 = 4898.039999.
+    (4_898_039_999, 39_933_334, 245_000_000),
+    # filtered out: every leader trade is below $1,000, so nothing moves.
+    (5_000_000_000, 0, 0),
+]
+EXPECTED_COPIES = 9  # 3 trades x 3 matching followers
+
+
+class Feed:
+    """Collects the supervisor's events for the live table."""
+
+    def __init__(self, console: Console, names: dict[str, str]) -> None:
+        self.console = console
+        self.names = names
+        self.done = 0
+        self.skipped = 0
+
+    def __call__(self, kind: str, data: dict[str, Any]) -> None:
+        if kind == "signal":
+            s = data["signal"]
+            price = f"{s.price_num / s.price_den:.4f}" if s.price_den else "?"
+            self.console.print(
+                f"[cyan]detected[/] {s.side} {format_usd(s.size)} sh of token …{str(s.token_id)[-6:]} @ {price} "
+                f"by leader {s.leader[:10]}… (block {s.block_number}, tx {s.tx_hash.hex()[:10]}…)"
+            )
+        elif kind == "queued":
+            job = data["job"]
+            self.console.print(
+                f"  [blue]fan-out[/] {self.names.get(job.proxy, job.proxy)}: {job.side} "
+                f"{format_usd(job.amount)} {'USD' if job.side == 'BUY' else 'sh'} (config {job.config_id})"
+            )
+        elif kind == "skip":
+            self.skipped += 1
+            self.console.print(f"  [yellow]skipped[/] config {data['config_id']}: {data['reason']}")
+        elif kind == "done":
+            job, result = data["job"], data["result"]
+            self.done += 1
+            latency = data.get("latency_ms")
+            colour = "green" if result.status is TradeStatus.EXECUTED else "red"
+            self.console.print(
+                f"  [{colour}]{result.status}[/] {self.names.get(job.proxy, job.proxy)}: {job.side} "
+                f"{format_usd(result.fill_size or 0)} sh @ {(result.fill_price_ppm or 0) / 1e6:.4f}"
+                + (f" in {latency:.0f} ms from the leader's log" if latency is not None else "")
+                + (f" ({result.reason})" if result.reason else "")
+            )
+
+
+async def _wait(predicate: Callable[[], bool], timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"demo: {what} did not happen within {timeout_s:.0f}s")
+        await asyncio.sleep(0.05)
+
+
+async def run_demo(home: Path, console: Console | None = None) -> bool:
+    """Runs the scenario; True when every balance matches."""
+    console = console or Console()
+    os.environ["POLYHUNTER_HOME"] = str(home)
+    with Anvil() as node:
+        console.rule("[bold]polyhunter demo: a local chain, real contracts, real copies")
+        w3 = Web3(Web3.HTTPProvider(node.rpc_url))
+        deployment: Deployment = await asyncio.to_thread(deploy_local, w3, rpc_url=node.rpc_url, ws_url=node.ws_url)
+        deployment.save(home / "deployment.json")
+        chain = LocalChain(w3, deployment)
+        leader = deployment.accounts.leaders[0]
+        followers = deployment.accounts.followers[: len(RULES)]
+        proxies = [chain.proxy_of(f) for f in followers]
+        names = {p: RULES[i]["name"] for i, p in enumerate(proxies)}
+        console.print(
+            f"anvil {node.rpc_url}, chain {deployment.chain_id}; Executor {deployment.contracts.executor}, "
+            f"LocalExchange {deployment.contracts.local_exchange}; fleet of {len(deployment.accounts.fleet)}"
+        )
+        settings = load_settings(polyhunter_home=home, chain_id=deployment.chain_id)
+        store = await open_store(settings)
+        try:
+            for follower, proxy, rule in zip(followers, proxies, RULES, strict=True):
+                fields = {k: v for k, v in rule.items() if k != "name"}
+                config = await store.add_config(CopyConfig(follower=follower, proxy=proxy, leader=leader, **fields))
+                console.print(f"follower {follower[:10]}… proxy {proxy[:10]}…: {rule['name']} (config {config.config_id})")
+        finally:
+            await store.close()
+
+        feed = Feed(console, names)
+        supervisor = Supervisor(settings, deployment, on_event=feed)
+        await supervisor.start()
+        try:
+            await supervisor.wait_connected()
+            tokens = [m.yes_token_id for m in deployment.markets]
+            for number, trade in enumerate(SCENARIO, 1):
+                before = feed.done
+                console.rule(
+                    f"leader trade {number}: {trade.side} {format_usd(trade.tokens)} YES of market {trade.market} "
+                    f"for ${format_usd(trade.collateral)}"
+                )
+                await asyncio.to_thread(
+                    chain.trade, leader, trade.side, tokens[trade.market], trade.tokens, trade.collateral
+                )
+                await _wait(lambda b=before: feed.done >= b + 3, 60, f"the copies of trade {number}")  # type: ignore[misc]
+                # Percent sizing reads balances: refresh them now rather than wait for the 2 s cycle.
+                await supervisor.balances.refresh(supervisor.percent_proxies())
+        finally:
+            await supervisor.stop()
+
+        table = Table(title="Proxy balances after the scenario (expected values written in the scenario)")
+        for column in ("follower rule", "collateral", "YES m0", "YES m1", "expected", "match"):
+            table.add_column(column)
+        all_ok = True
+        for proxy, rule, expected in zip(proxies, RULES, EXPECTED, strict=True):
+            actual = (
+                chain.collateral_of(proxy),
+                chain.tokens_of(proxy, tokens[0]),
+                chain.tokens_of(proxy, tokens[1]),
+            )
+            ok = actual == expected
+            all_ok &= ok
+            table.add_row(
+                rule["name"],
+                format_usd(actual[0]),
+                format_usd(actual[1]),
+                format_usd(actual[2]),
+                " / ".join(format_usd(v) for v in expected),
+                "[green]yes[/]" if ok else "[red]NO[/]",
+            )
+        console.print(table)
+        stats = supervisor.pipeline.stats
+        copies_ok = stats.executed == EXPECTED_COPIES
+        all_ok &= copies_ok
+        console.print(
+            f"copies executed {stats.executed} (expected {EXPECTED_COPIES}), skipped {dict(stats.skipped)}, "
+            f"duplicates dropped {stats.duplicates}"
+        )
+        console.print("[bold green]demo passed[/]" if all_ok else "[bold red]demo FAILED[/]")
+        return all_ok
+
+
+def main(home: str | None = None) -> bool:
+    logging.basicConfig(level=logging.WARNING)
+    if home is not None:
+        return asyncio.run(run_demo(Path(home)))
+    with tempfile.TemporaryDirectory(prefix="polyhunter-demo-") as scratch:
+        return asyncio.run(run_demo(Path(scratch)))
