@@ -1,6 +1,29 @@
 """Type stub of `polyhunter._core`, the Rust extension (the hot path)."""
 
-__all__ = ["DEDUP_KEY_LEN", "__version__", "dedup_key", "keccak256"]
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any, Literal, final, overload
+
+__all__ = [
+    "DEDUP_KEY_LEN",
+    "TOPIC_ORDER_FILLED_V1",
+    "TOPIC_ORDER_FILLED_V2",
+    "TOPIC_TRANSFER_BATCH",
+    "TOPIC_TRANSFER_SINGLE",
+    "CopyIntent",
+    "DecodedLogs",
+    "DedupCache",
+    "FanoutIndex",
+    "Intents",
+    "IntentsIter",
+    "LogDecoder",
+    "Reject",
+    "Signal",
+    "TtlLru",
+    "__version__",
+    "dedup_key",
+    "keccak256",
+    "shard_of",
+]
 
 __version__: str
 DEDUP_KEY_LEN: int
@@ -14,3 +37,341 @@ def dedup_key(tx_hash: bytes | str, log_index: int, sub_index: int = 0) -> bytes
     `tx_hash` is 32 raw bytes or "0x" + 64 hex digits; anything else raises `InvalidInputError`
     (bytes of the wrong length) or `DecodeError` (bad hex).
     """
+
+# ---------------------------------------------------------------------------------------------------------
+# Log decoding (issue 3, item 1). Amounts are uint256 base units; addresses come out lower-case.
+
+TOPIC_ORDER_FILLED_V1: str
+"""topic0 of V1 `OrderFilled`, "0x" + 64 hex digits (for `eth_subscribe` / `eth_getLogs` filters)."""
+TOPIC_ORDER_FILLED_V2: str
+"""topic0 of V2 `OrderFilled` (also LocalExchange's)."""
+TOPIC_TRANSFER_SINGLE: str
+"""topic0 of ERC-1155 `TransferSingle`."""
+TOPIC_TRANSFER_BATCH: str
+"""topic0 of ERC-1155 `TransferBatch`."""
+
+@final
+class Signal:
+    """One leader fill, whatever detected it (docs/seams.md). Immutable; equal when every field is equal.
+
+    The decoder builds these; other sources (mempool, activity feed) and tests build them with the
+    keyword-only constructor. `price_num / price_den` is the exact price (collateral ÷ tokens, not reduced),
+    0/0 when unknown; `usd` is the collateral moved, 0 when unknown.
+    """
+
+    def __new__(
+        cls,
+        *,
+        leader: str,
+        token_id: int,
+        side: Literal["BUY", "SELL"],
+        size: int,
+        tx_hash: bytes | str,
+        log_index: int,
+        sub_index: int = 0,
+        price_num: int | None = None,
+        price_den: int | None = None,
+        usd: int | None = None,
+        block_number: int | None = None,
+        block_hash: bytes | str | None = None,
+        exchange: str | None = None,
+        source: Literal["v1", "v2", "ctf", "mempool", "activity"] = "activity",
+        removed: bool = False,
+        seen_at_ns: int | None = None,
+    ) -> Signal: ...
+    @property
+    def leader(self) -> str: ...
+    @property
+    def token_id(self) -> int: ...
+    @property
+    def side(self) -> Literal["BUY", "SELL"]: ...
+    @property
+    def size(self) -> int:
+        """Outcome tokens traded, base units."""
+    @property
+    def price_num(self) -> int: ...
+    @property
+    def price_den(self) -> int: ...
+    @property
+    def usd(self) -> int:
+        """Collateral moved, base units; 0 when unknown (CTF transfers)."""
+    @property
+    def tx_hash(self) -> bytes: ...
+    @property
+    def log_index(self) -> int: ...
+    @property
+    def sub_index(self) -> int:
+        """Position inside a `TransferBatch`, else 0."""
+    @property
+    def block_number(self) -> int | None: ...
+    @property
+    def block_hash(self) -> bytes | None: ...
+    @property
+    def exchange(self) -> str:
+        """The emitting exchange, or the CTF for transfers."""
+    @property
+    def source(self) -> Literal["v1", "v2", "ctf", "mempool", "activity"]: ...
+    @property
+    def removed(self) -> bool:
+        """True for a log retracted by a reorg: undo what the original caused."""
+    @property
+    def seen_at_ns(self) -> int:
+        """Wall-clock nanoseconds since the epoch when the signal was decoded."""
+    @property
+    def dedup_key(self) -> bytes:
+        """`dedup_key(tx_hash, log_index, sub_index)`."""
+    def to_dict(self) -> dict[str, Any]:
+        """Every field above as a dict."""
+
+@final
+class Reject:
+    """A log of a batch that could not be decoded."""
+
+    @property
+    def index(self) -> int:
+        """Its position in the batch."""
+    @property
+    def reason(self) -> str: ...
+
+@final
+class DecodedLogs:
+    """What `LogDecoder.decode` returns."""
+
+    @property
+    def signals(self) -> list[Signal]: ...
+    @property
+    def rejects(self) -> list[Reject]:
+        """Malformed logs of a batch (a single malformed log raises instead)."""
+
+@final
+class LogDecoder:
+    """Turns JSON-RPC bytes into leader signals; built once with the addresses it watches.
+
+    Rules: `OrderFilled` (V1, V2) yields a signal for its maker (topic 2) when tracked, including a taker
+    order's row whose topic 3 is the exchange; a leader only in topic 3 yields nothing. CTF `TransferSingle`
+    / `TransferBatch` yield one signal per id (sub index = position): SELL for a tracked sender, BUY for a
+    tracked receiver, price unknown; nothing when the operator is a watched exchange, for mints/burns (zero
+    address), self-transfers and zero values. `leaders=None` tracks every address.
+    """
+
+    def __new__(
+        cls,
+        *,
+        ctf: str,
+        v1_exchanges: Iterable[str] | None = None,
+        v2_exchanges: Iterable[str] | None = None,
+        leaders: Iterable[str] | None = None,
+    ) -> LogDecoder:
+        """An address may hold one role only, else `InvalidInputError`."""
+    def decode(self, raw: bytes | str) -> DecodedLogs:
+        """Decodes, with the GIL released, one of:
+
+        - an `eth_subscription` notification or one bare log object: a malformed log raises `DecodeError`;
+        - an `eth_getLogs` JSON-RPC response or a bare JSON array of logs: malformed logs become `rejects`
+          and the rest still decode.
+
+        A log from an unwatched address or with an unknown topic0 is malformed. A JSON-RPC error response
+        or input that is none of the above raises `DecodeError`.
+        """
+    def set_leaders(self, leaders: Iterable[str] | None) -> None:
+        """Replaces the tracked leaders (`None`: everyone); a decode in flight keeps its own set."""
+    @property
+    def leaders(self) -> list[str] | None:
+        """The tracked leaders, lower-case and sorted, or `None` when everyone is tracked."""
+
+# ---------------------------------------------------------------------------------------------------------
+# Dedup, shards, caches (issue 3, items 2, 3, 5). `now_ms` overrides the process's monotonic clock (in
+# milliseconds): for tests and replays; production code leaves it out.
+
+@final
+class DedupCache:
+    """The local TTL set of dedup keys (32-byte `dedup_key`s), bounded in time and memory; thread-safe.
+
+    Each key lives `ttl_ms` from its first sighting. At `capacity` the oldest key is evicted (it may then
+    be seen as new again), so size `capacity` above the keys one TTL window brings.
+    """
+
+    def __new__(cls, ttl_ms: int = 60_000, capacity: int = 1_000_000) -> DedupCache:
+        """Both bounds must be > 0, else `InvalidInputError`."""
+    def check_and_insert(self, keys: Iterable[bytes], *, now_ms: int | None = None) -> list[bool]:
+        """For each key in order: True on its first sighting within the TTL (and remembers it), else False.
+
+        A key repeated within one batch is True once. Runs with the GIL released.
+        """
+    def contains(self, key: bytes, *, now_ms: int | None = None) -> bool:
+        """Whether `key` is live, without inserting it."""
+    def __contains__(self, key: bytes, /) -> bool: ...
+    def __len__(self) -> int: ...
+    def clear(self) -> None: ...
+    @property
+    def ttl_ms(self) -> int: ...
+    @property
+    def capacity(self) -> int: ...
+
+def shard_of(address: str, shard_count: int) -> int:
+    """The shard in `range(shard_count)` that owns `address`, by rendezvous hashing.
+
+    The weight of shard i is the first 8 bytes, big-endian, of keccak256(address (20 bytes) ‖ be32(i)); the
+    highest weight wins, the lowest index on a tie. Growing the count from n to n + 1 moves only addresses
+    to the new shard n. `shard_count` must be >= 1, else `InvalidInputError`.
+    """
+
+@final
+class TtlLru:
+    """A thread-safe LRU cache of Python values under str / bytes / int keys; entries expire `ttl_ms` after
+    they were set (reads refresh recency, not the TTL). Used for quotes (5 s, 500) and preflight (2 s, 1,000).
+    """
+
+    def __new__(cls, capacity: int, ttl_ms: int) -> TtlLru:
+        """Both bounds must be > 0, else `InvalidInputError`."""
+    def get(self, key: str | bytes | int, default: Any = None, *, now_ms: int | None = None) -> Any:
+        """The live value of `key` (now most recently used), else `default`."""
+    def set(self, key: str | bytes | int, value: Any, *, now_ms: int | None = None) -> None:
+        """Sets `key` with a fresh TTL; when full, evicts the least recently used entry."""
+    def pop(self, key: str | bytes | int, default: Any = None, *, now_ms: int | None = None) -> Any:
+        """Removes `key`; returns its live value, else `default`."""
+    def contains(self, key: str | bytes | int, *, now_ms: int | None = None) -> bool:
+        """Whether `key` holds a live value (recency unchanged)."""
+    def __contains__(self, key: str | bytes | int, /) -> bool: ...
+    def __len__(self) -> int:
+        """Entries held, including expired ones not yet read or purged (never more than `capacity`)."""
+    def purge_expired(self, *, now_ms: int | None = None) -> int:
+        """Drops expired entries; returns how many."""
+    def clear(self) -> None: ...
+    @property
+    def capacity(self) -> int: ...
+    @property
+    def ttl_ms(self) -> int: ...
+
+# ---------------------------------------------------------------------------------------------------------
+# Fan-out (issue 3, item 4). Units of docs/seams.md: amounts in base units (6 decimals), prices and
+# multipliers in ppm, percentages in bps.
+
+@final
+class CopyIntent:
+    """One copy to make (docs/seams.md); immutable.
+
+    `amount` is collateral to spend for a BUY, tokens to sell for a SELL. `limit_price_ppm` is the
+    leader's price in ppm (a BUY's rounded up, a SELL's down), `None` when the signal has no price.
+    """
+
+    @property
+    def config_id(self) -> int: ...
+    @property
+    def follower(self) -> str: ...
+    @property
+    def proxy(self) -> str: ...
+    @property
+    def leader(self) -> str: ...
+    @property
+    def token_id(self) -> int: ...
+    @property
+    def side(self) -> Literal["BUY", "SELL"]: ...
+    @property
+    def amount(self) -> int: ...
+    @property
+    def limit_price_ppm(self) -> int | None: ...
+    @property
+    def tx_hash(self) -> bytes: ...
+    @property
+    def log_index(self) -> int: ...
+    @property
+    def sub_index(self) -> int: ...
+    @property
+    def signal_index(self) -> int:
+        """Position of the signal in the `match` call's input."""
+    @property
+    def dedup_key(self) -> bytes:
+        """The signal's `dedup_key(tx_hash, log_index, sub_index)`."""
+    @property
+    def idempotency_key(self) -> bytes:
+        """The copy job's key: keccak256(dedup_key ‖ be64(config_id))."""
+    def to_dict(self) -> dict[str, Any]:
+        """The fields above except the two keys, as a dict."""
+
+@final
+class Intents(Sequence[CopyIntent]):
+    """The intents of one `FanoutIndex.match` call: a read-only sequence, each `CopyIntent` built on access
+    (the matching itself is done)."""
+
+    def __len__(self) -> int: ...
+    @overload
+    def __getitem__(self, index: int, /) -> CopyIntent: ...
+    @overload
+    def __getitem__(self, index: slice, /) -> list[CopyIntent]: ...
+    def __iter__(self) -> Iterator[CopyIntent]: ...
+    def to_list(self) -> list[CopyIntent]:
+        """Every intent, built now."""
+    @property
+    def skipped(self) -> list[tuple[int, int, str]]:
+        """Enabled configs of the signals' leaders that gave no intent: `(signal_index, config_id, reason)`.
+
+        Reasons: `filtered` (token, side, leader size bounds, price band, no matching tier), `no_price`
+        (the rule needs a price the signal lacks, e.g. a CTF transfer), `no_balance` (percent sizing
+        without a balance), `below_min_size`, `zero_amount` (rounds down to 0), `overflow`.
+        """
+
+@final
+class IntentsIter(Iterator[CopyIntent]):
+    def __iter__(self) -> IntentsIter: ...
+    def __next__(self) -> CopyIntent: ...
+
+@final
+class FanoutIndex:
+    """Follower configs indexed by leader; turns signals into copy intents. Thread-safe.
+
+    A config is a mapping (or any object with these attributes) in the shape of docs/seams.md:
+    `config_id` (int > 0), `follower`, `proxy`, `leader` (addresses), `mode` ("fixed" | "ratio" |
+    "percent" | "tiered") with `fixed_usd` / `ratio_ppm` / `percent_bps` (1..10000) / `tiers` (a list of
+    `(min_leader_usd, max_leader_usd | None, multiplier_ppm)`, or mappings with those keys); optional:
+    `token_allow`, `token_deny` (token ids as int or decimal str; empty allow = all), `side_filter`
+    ("BUY" | "SELL" | None), `min_leader_usd`, `max_leader_usd`, `min_price_ppm`, `max_price_ppm` (all
+    inclusive), `max_per_trade_usd`, `min_size_policy` ("skip" default | "bump"), `enabled` (default
+    True), `updated_at`. Other keys are ignored. A bad config raises `InvalidInputError` naming it.
+
+    Sizing (BUY amount = collateral, SELL amount = tokens; "at the leader's price" = price_num/price_den):
+    - fixed: BUY `fixed_usd`; SELL `fixed_usd` worth of tokens at the leader's price.
+    - ratio: BUY leader collateral * ratio_ppm / 1e6; SELL leader tokens * ratio_ppm / 1e6.
+    - percent: `balances[proxy]` * percent_bps / 1e4 of collateral (a SELL converts it to tokens at the
+      leader's price); no balance → skipped `no_balance` (see `set_balances`).
+    - tiered: the first tier with min_leader_usd <= leader collateral < max_leader_usd gives the
+      multiplier, applied as in ratio; none → skipped `filtered`.
+    Every computed amount rounds down. Then `max_per_trade_usd` caps it (a SELL's cap is converted to
+    tokens at the leader's price, rounded down; a SELL cap without a price skips `no_price`). Then the
+    venue minimum (`min_size`, in tokens; a BUY's token count is amount at the leader's price, unchecked
+    without a price): below it, "skip" skips `below_min_size` and "bump" raises the amount to the minimum
+    (a BUY's collateral rounded up) unless that passes the cap. An amount of 0 is skipped `zero_amount`.
+    So no amount is ever negative or above a cap.
+    """
+
+    def __new__(cls) -> FanoutIndex: ...
+    def upsert(self, config: Mapping[str, Any] | object) -> None:
+        """Inserts or replaces one config (by `config_id`)."""
+    def upsert_many(self, configs: Iterable[Mapping[str, Any] | object]) -> int:
+        """Inserts or replaces many; all are checked before any is applied. Returns how many."""
+    def remove(self, config_id: int) -> bool:
+        """Removes a config; False when it was not there."""
+    def set_balances(self, balances: Mapping[str, int]) -> None:
+        """Records Proxy address → collateral balance (base units) for percent sizing, merged into those
+        already recorded; convert them once here rather than on every `match`."""
+    def clear_balances(self) -> None:
+        """Forgets every recorded balance."""
+    def __len__(self) -> int: ...
+    def __contains__(self, config_id: int, /) -> bool: ...
+    def leaders(self) -> list[str]:
+        """Leaders with at least one config, lower-case and sorted."""
+    def match(
+        self,
+        signals: Iterable[Signal],
+        balances: Mapping[str, int] | None = None,
+        min_size: int | Mapping[int | str, int] | None = None,
+    ) -> Intents:
+        """Copy intents for every enabled config of each signal's leader, with the GIL released.
+
+        `balances`: Proxy address → collateral balance (base units) for this call only, over those
+        recorded with `set_balances`; read by percent sizing (a missing balance skips `no_balance`).
+        Converted on every call, so pass few.
+        `min_size`: the venue's minimum order size in tokens, one int for every token or a mapping token
+        id → minimum (others: none).
+        Signals with `removed=True` give no intents (the caller cancels what their originals caused).
+        """

@@ -6,6 +6,14 @@
 pub mod error;
 pub mod hash;
 
+// Log decoding, dedup, shards, fan-out, caches (issue 3, items 1-5).
+pub mod cache;
+pub mod dedup;
+pub mod fanout;
+pub mod logs;
+pub mod shard;
+pub mod signal;
+
 #[cfg(feature = "python")]
 pub mod python;
 

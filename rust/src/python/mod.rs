@@ -5,6 +5,13 @@ use pyo3::prelude::*;
 mod errors;
 mod hash;
 
+// Log decoding, dedup, shards, fan-out, caches (issue 3, items 1-5).
+mod cache;
+mod dedup;
+mod fanout;
+mod logs;
+mod primitives;
+
 pub use errors::to_py_err;
 
 /// Runs `f` with the GIL released; the one helper every long call goes through.
@@ -21,5 +28,10 @@ where
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", crate::VERSION)?;
     hash::register(m)?;
+    // Log decoding, dedup, shards, fan-out, caches (issue 3, items 1-5).
+    logs::register(m)?;
+    dedup::register(m)?;
+    cache::register(m)?;
+    fanout::register(m)?;
     Ok(())
 }

@@ -1,0 +1,217 @@
+//! Log decoding: JSON-RPC bytes → leader `Signal`s, by a decoder built once with the addresses it watches.
+//!
+//! Rules (DESIGN.md §1, §5):
+//! - `OrderFilled` (V1, V2) yields a signal for its **maker** (topic 2) when the maker is tracked, including
+//!   the row of a taker order whose topic 3 is the exchange itself. A leader present only in topic 3 is the
+//!   counterparty of someone else's fill: no signal, or the fill would be counted twice.
+//! - CTF `TransferSingle` / `TransferBatch` yield one signal per id (sub index = position in the batch): SELL
+//!   for a tracked sender, BUY for a tracked receiver, price unknown. No signal when the operator (topic 1)
+//!   is a watched exchange (its `OrderFilled` already describes the fill), for mints and burns (zero address:
+//!   splits and merges, not trades), for self-transfers and for zero values.
+//! - A `removed: true` log decodes like any other and carries the flag, so the caller can undo what the
+//!   original caused.
+
+pub mod events;
+pub mod json;
+
+use std::collections::HashSet;
+use std::sync::{Arc, PoisonError, RwLock};
+
+use alloy_primitives::{Address, B256, U256};
+
+use crate::error::{CoreError, CoreResult};
+use crate::signal::{address_hex, Side, Signal, Source};
+use events::{ctf, v1, v2, Fill, TRANSFER_BATCH, TRANSFER_SINGLE, V1_ORDER_FILLED, V2_ORDER_FILLED};
+use json::{LogRecord, Payload};
+
+/// A set of addresses with a fast hasher.
+pub type AddressSet = HashSet<Address, foldhash::fast::RandomState>;
+
+/// One log of a batch that could not be decoded: its position in the batch and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reject {
+    pub index: usize,
+    pub reason: String,
+}
+
+/// The outcome of decoding a batch: good signals, plus one reject per malformed log.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Decoded {
+    pub signals: Vec<Signal>,
+    pub rejects: Vec<Reject>,
+}
+
+/// The addresses the decoder watches and, optionally, the leaders it tracks.
+pub struct LogDecoder {
+    ctf: Address,
+    v1: AddressSet,
+    v2: AddressSet,
+    /// v1 ∪ v2: the operators whose CTF transfers are already described by an `OrderFilled`.
+    exchanges: AddressSet,
+    /// `None`: every maker / transfer party is tracked. Swapped whole, so a decode sees one consistent set.
+    leaders: RwLock<Option<Arc<AddressSet>>>,
+}
+
+impl LogDecoder {
+    /// Builds a decoder; an address may hold only one role.
+    pub fn new(
+        ctf: Address,
+        v1_exchanges: impl IntoIterator<Item = Address>,
+        v2_exchanges: impl IntoIterator<Item = Address>,
+        leaders: Option<AddressSet>,
+    ) -> CoreResult<Self> {
+        let v1: AddressSet = v1_exchanges.into_iter().collect();
+        let v2: AddressSet = v2_exchanges.into_iter().collect();
+        let twice = v1
+            .intersection(&v2)
+            .next()
+            .or_else(|| [&ctf].into_iter().find(|a| v1.contains(*a) || v2.contains(*a)));
+        if let Some(addr) = twice {
+            return Err(CoreError::InvalidInput(format!(
+                "address {} is given two roles (CTF, V1 exchange, V2 exchange)",
+                address_hex(addr)
+            )));
+        }
+        let exchanges = v1.union(&v2).copied().collect();
+        Ok(Self { ctf, v1, v2, exchanges, leaders: RwLock::new(leaders.map(Arc::new)) })
+    }
+
+    /// Replaces the tracked leaders (`None`: track everyone). Decodes in flight keep the set they started with.
+    pub fn set_leaders(&self, leaders: Option<AddressSet>) {
+        *self.leaders.write().unwrap_or_else(PoisonError::into_inner) = leaders.map(Arc::new);
+    }
+
+    /// The tracked leaders, or `None` when everyone is tracked.
+    pub fn leaders(&self) -> Option<Arc<AddressSet>> {
+        self.leaders.read().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// Decodes a notification, an `eth_getLogs` response, a bare array or one log object.
+    ///
+    /// One log (bare or in a notification) that is malformed is an `Err`; in a batch, each malformed log
+    /// becomes a [`Reject`] and the others still decode.
+    pub fn decode(&self, raw: &[u8], seen_at_ns: u64) -> CoreResult<Decoded> {
+        let leaders = self.leaders();
+        let leaders = leaders.as_deref();
+        let mut out = Decoded::default();
+        match json::payload(raw).map_err(CoreError::Decode)? {
+            Payload::Single(log) => {
+                let rec = json::log_record(log).map_err(CoreError::Decode)?;
+                self.decode_record(&rec, leaders, seen_at_ns, &mut out.signals).map_err(CoreError::Decode)?;
+            }
+            Payload::Batch(logs) => {
+                for (index, log) in logs.into_iter().enumerate() {
+                    let before = out.signals.len();
+                    let result = json::log_record(log)
+                        .and_then(|rec| self.decode_record(&rec, leaders, seen_at_ns, &mut out.signals));
+                    if let Err(reason) = result {
+                        out.signals.truncate(before);
+                        out.rejects.push(Reject { index, reason });
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Appends the signals of one parsed log.
+    pub fn decode_record(
+        &self,
+        rec: &LogRecord,
+        leaders: Option<&AddressSet>,
+        seen_at_ns: u64,
+        out: &mut Vec<Signal>,
+    ) -> Result<(), String> {
+        let topic0 = *rec.topics.first().ok_or("log has no topics (anonymous event)")?;
+        let tracked = |a: &Address| leaders.map_or(true, |set| set.contains(a));
+        let base = Base { rec, seen_at_ns };
+        if rec.address == self.ctf {
+            let (operator, from, to, items) = if topic0 == TRANSFER_SINGLE {
+                let e: ctf::TransferSingle = events::decode("TransferSingle", &rec.topics, &rec.data)?;
+                (e.operator, e.from, e.to, vec![(e.id, e.value)])
+            } else if topic0 == TRANSFER_BATCH {
+                let e: ctf::TransferBatch = events::decode("TransferBatch", &rec.topics, &rec.data)?;
+                if e.ids.len() != e.values.len() {
+                    return Err(format!("TransferBatch: {} ids but {} values", e.ids.len(), e.values.len()));
+                }
+                (e.operator, e.from, e.to, e.ids.into_iter().zip(e.values).collect())
+            } else {
+                return Err(unknown(topic0, "the CTF", rec.address));
+            };
+            if self.exchanges.contains(&operator) || from.is_zero() || to.is_zero() || from == to {
+                return Ok(());
+            }
+            for (sub, (token_id, size)) in items.into_iter().enumerate() {
+                if size.is_zero() {
+                    continue;
+                }
+                let sub = u32::try_from(sub).map_err(|_| "TransferBatch has more than 2^32 ids")?;
+                for (party, side) in [(from, Side::Sell), (to, Side::Buy)] {
+                    if tracked(&party) {
+                        let fill = Fill { maker: party, side, token_id, size, usd: U256::ZERO };
+                        out.push(base.signal(fill, Source::Ctf, sub));
+                    }
+                }
+            }
+            return Ok(());
+        }
+        let (fill, source) = if self.v1.contains(&rec.address) {
+            if topic0 != V1_ORDER_FILLED {
+                return Err(unknown(topic0, "a V1 exchange", rec.address));
+            }
+            let e: v1::OrderFilled = events::decode("V1 OrderFilled", &rec.topics, &rec.data)?;
+            (events::v1_fill(&e)?, Source::V1)
+        } else if self.v2.contains(&rec.address) {
+            if topic0 != V2_ORDER_FILLED {
+                return Err(unknown(topic0, "a V2 exchange", rec.address));
+            }
+            let e: v2::OrderFilled = events::decode("V2 OrderFilled", &rec.topics, &rec.data)?;
+            (events::v2_fill(&e)?, Source::V2)
+        } else {
+            return Err(format!("log from an unwatched address {}", address_hex(&rec.address)));
+        };
+        // Only the maker's row is the maker's fill; topic 3 (taker) is never a signal of its own.
+        if tracked(&fill.maker) {
+            out.push(base.signal(fill, source, 0));
+        }
+        Ok(())
+    }
+}
+
+fn unknown(topic0: B256, what: &str, address: Address) -> String {
+    format!("unknown event topic0 {topic0:#x} from {what} {}", address_hex(&address))
+}
+
+/// The fields every signal of one log shares.
+struct Base<'a> {
+    rec: &'a LogRecord,
+    seen_at_ns: u64,
+}
+
+impl Base<'_> {
+    fn signal(&self, fill: Fill, source: Source, sub_index: u32) -> Signal {
+        let (price_num, price_den) =
+            if source == Source::Ctf { (U256::ZERO, U256::ZERO) } else { (fill.usd, fill.size) };
+        Signal {
+            leader: fill.maker,
+            token_id: fill.token_id,
+            side: fill.side,
+            size: fill.size,
+            price_num,
+            price_den,
+            usd: fill.usd,
+            tx_hash: self.rec.tx_hash,
+            log_index: self.rec.log_index,
+            sub_index,
+            block_number: self.rec.block_number,
+            block_hash: self.rec.block_hash,
+            exchange: self.rec.address,
+            source,
+            removed: self.rec.removed,
+            seen_at_ns: self.seen_at_ns,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,235 @@
+//! Decoder tests: logs built with alloy's encoder, rules checked one by one, and no panic on any input.
+
+use super::*;
+use alloy_primitives::{address, b256, hex, Bytes, FixedBytes, LogData};
+use alloy_sol_types::SolEvent;
+use proptest::prelude::*;
+use rstest::rstest;
+
+const CTF: Address = address!("4d97dcd97ec945f40cf65f87097ace5ea0476045");
+const V1X: Address = address!("4bfb41d5b3570defd03c39a9a4d8de6bd8b8982e");
+const V2X: Address = address!("e111180000d2663c0091e4f400237545b87b996b");
+const LEADER: Address = address!("1111111111111111111111111111111111111111");
+const OTHER: Address = address!("2222222222222222222222222222222222222222");
+const TX: B256 = b256!("abababababababababababababababababababababababababababababababab");
+
+fn decoder() -> LogDecoder {
+    LogDecoder::new(CTF, [V1X], [V2X], Some([LEADER].into_iter().collect())).unwrap()
+}
+
+fn log_json(address: Address, data: &LogData, removed: bool) -> String {
+    let topics: Vec<String> = data.topics().iter().map(|t| format!("\"{t:#x}\"")).collect();
+    format!(
+        r#"{{"address":"{address:#x}","topics":[{}],"data":"0x{}","blockNumber":"0x2a","blockHash":"0x{}","transactionHash":"{TX:#x}","logIndex":"0x7","removed":{removed}}}"#,
+        topics.join(","),
+        hex::encode(&data.data),
+        "cd".repeat(32),
+    )
+}
+
+fn decode_one(address: Address, data: &LogData) -> CoreResult<Vec<Signal>> {
+    decoder().decode(log_json(address, data, false).as_bytes(), 5).map(|d| d.signals)
+}
+
+fn u(n: u64) -> U256 {
+    U256::from(n)
+}
+
+fn v1_fill(maker: Address, taker: Address, maker_asset: u64, taker_asset: u64, m: u64, t: u64) -> LogData {
+    v1::OrderFilled {
+        orderHash: FixedBytes::repeat_byte(9),
+        maker,
+        taker,
+        makerAssetId: u(maker_asset),
+        takerAssetId: u(taker_asset),
+        makerAmountFilled: u(m),
+        takerAmountFilled: u(t),
+        fee: u(0),
+    }
+    .encode_log_data()
+}
+
+fn v2_fill(maker: Address, taker: Address, side: u8, m: u64, t: u64) -> LogData {
+    v2::OrderFilled {
+        orderHash: FixedBytes::repeat_byte(9),
+        maker,
+        taker,
+        side,
+        tokenId: u(77),
+        makerAmountFilled: u(m),
+        takerAmountFilled: u(t),
+        fee: u(1),
+        builder: FixedBytes::ZERO,
+        metadata: FixedBytes::ZERO,
+    }
+    .encode_log_data()
+}
+
+fn batch(operator: Address, from: Address, to: Address, ids: &[u64], values: &[u64]) -> LogData {
+    ctf::TransferBatch {
+        operator,
+        from,
+        to,
+        ids: ids.iter().copied().map(u).collect(),
+        values: values.iter().copied().map(u).collect(),
+    }
+    .encode_log_data()
+}
+
+#[test]
+fn v1_buy_and_sell() {
+    // makerAssetId 0: the maker paid 55 collateral for 100 of token 5.
+    let buy = decode_one(V1X, &v1_fill(LEADER, OTHER, 0, 5, 55, 100)).unwrap();
+    assert_eq!(buy.len(), 1);
+    let s = &buy[0];
+    assert_eq!((s.leader, s.side, s.token_id, s.size, s.usd), (LEADER, Side::Buy, u(5), u(100), u(55)));
+    assert_eq!((s.price_num, s.price_den), (u(55), u(100)));
+    assert_eq!((s.tx_hash, s.log_index, s.sub_index, s.block_number), (TX, 7, 0, Some(42)));
+    assert_eq!((s.exchange, s.source, s.removed, s.seen_at_ns), (V1X, Source::V1, false, 5));
+    let sell = decode_one(V1X, &v1_fill(LEADER, OTHER, 5, 0, 100, 45)).unwrap();
+    let s = &sell[0];
+    assert_eq!(
+        (s.side, s.token_id, s.size, s.usd, s.price_num, s.price_den),
+        (Side::Sell, u(5), u(100), u(45), u(45), u(100))
+    );
+}
+
+#[rstest]
+#[case(0, Side::Buy, 60, 100)]
+#[case(1, Side::Sell, 100, 60)]
+fn v2_sides(#[case] side: u8, #[case] expected: Side, #[case] m: u64, #[case] t: u64) {
+    let s = decode_one(V2X, &v2_fill(LEADER, OTHER, side, m, t)).unwrap().remove(0);
+    assert_eq!((s.side, s.token_id, s.size, s.usd, s.source), (expected, u(77), u(100), u(60), Source::V2));
+}
+
+#[test]
+fn taker_row_counts_and_topic3_only_does_not() {
+    // A taker order's own row: maker = the leader, taker = the exchange.
+    assert_eq!(decode_one(V2X, &v2_fill(LEADER, V2X, 0, 60, 100)).unwrap().len(), 1);
+    // The leader only as counterparty (topic 3): that is someone else's fill.
+    assert!(decode_one(V2X, &v2_fill(OTHER, LEADER, 0, 60, 100)).unwrap().is_empty());
+    assert!(decode_one(V1X, &v1_fill(OTHER, LEADER, 0, 5, 60, 100)).unwrap().is_empty());
+}
+
+#[test]
+fn transfer_batch_gives_one_signal_per_id() {
+    let signals = decode_one(CTF, &batch(OTHER, OTHER, LEADER, &[1, 2, 3], &[10, 20, 30])).unwrap();
+    let got: Vec<_> = signals.iter().map(|s| (s.sub_index, s.token_id, s.size, s.side)).collect();
+    assert_eq!(
+        got,
+        vec![(0, u(1), u(10), Side::Buy), (1, u(2), u(20), Side::Buy), (2, u(3), u(30), Side::Buy)]
+    );
+    assert!(signals.iter().all(|s| s.source == Source::Ctf && !s.has_price() && s.usd.is_zero()));
+}
+
+#[rstest]
+#[case::mint(OTHER, Address::ZERO, LEADER)]
+#[case::burn(OTHER, LEADER, Address::ZERO)]
+#[case::operated_by_exchange(V1X, OTHER, LEADER)]
+#[case::self_transfer(LEADER, LEADER, LEADER)]
+fn transfers_that_are_not_trades(#[case] operator: Address, #[case] from: Address, #[case] to: Address) {
+    let single = ctf::TransferSingle { operator, from, to, id: u(1), value: u(10) }.encode_log_data();
+    assert!(decode_one(CTF, &single).unwrap().is_empty());
+    assert!(decode_one(CTF, &batch(operator, from, to, &[1], &[10])).unwrap().is_empty());
+}
+
+#[test]
+fn transfer_single_sell_and_zero_value() {
+    let e = ctf::TransferSingle { operator: LEADER, from: LEADER, to: OTHER, id: u(9), value: u(3) };
+    let s = decode_one(CTF, &e.encode_log_data()).unwrap().remove(0);
+    assert_eq!((s.side, s.token_id, s.size), (Side::Sell, u(9), u(3)));
+    let zero = ctf::TransferSingle { value: u(0), ..e };
+    assert!(decode_one(CTF, &zero.encode_log_data()).unwrap().is_empty());
+}
+
+#[test]
+fn removed_flag_is_carried() {
+    let text = log_json(V2X, &v2_fill(LEADER, OTHER, 0, 60, 100), true);
+    let signals = decoder().decode(text.as_bytes(), 0).unwrap().signals;
+    assert!(signals[0].removed);
+}
+
+#[test]
+fn leaders_none_tracks_everyone_and_set_leaders_swaps() {
+    let d = LogDecoder::new(CTF, [V1X], [V2X], None).unwrap();
+    let text = log_json(V2X, &v2_fill(OTHER, LEADER, 0, 60, 100), false);
+    assert_eq!(d.decode(text.as_bytes(), 0).unwrap().signals[0].leader, OTHER);
+    d.set_leaders(Some([LEADER].into_iter().collect()));
+    assert!(d.decode(text.as_bytes(), 0).unwrap().signals.is_empty());
+}
+
+#[test]
+fn an_address_in_two_roles_is_refused() {
+    assert!(LogDecoder::new(CTF, [V1X], [V1X], None).is_err());
+    assert!(LogDecoder::new(CTF, [CTF], [V2X], None).is_err());
+}
+
+#[rstest]
+#[case::unknown_topic(V2X, "unknown event topic0")]
+#[case::unwatched(OTHER, "unwatched address")]
+fn malformed_single_logs_are_errors(#[case] address: Address, #[case] reason: &str) {
+    let data = v1_fill(LEADER, OTHER, 0, 5, 55, 100);
+    let err = decode_one(address, &data).unwrap_err();
+    assert!(matches!(&err, CoreError::Decode(m) if m.contains(reason)), "{err}");
+}
+
+#[test]
+fn short_data_wrong_topics_and_bad_side_are_rejected() {
+    let good = v2_fill(LEADER, OTHER, 0, 60, 100);
+    let short = LogData::new_unchecked(good.topics().to_vec(), Bytes::from(good.data[..100].to_vec()));
+    let few = LogData::new_unchecked(good.topics()[..3].to_vec(), good.data.clone());
+    let mut side = good.data.to_vec();
+    side[31] = 2;
+    let side = LogData::new_unchecked(good.topics().to_vec(), Bytes::from(side));
+    let v1_both = v1_fill(LEADER, OTHER, 3, 5, 55, 100);
+    for (addr, data, reason) in [
+        (V2X, short, "V2 OrderFilled"),
+        (V2X, few, "V2 OrderFilled"),
+        (V2X, side, "side must be 0"),
+        (V1X, v1_both, "neither asset id"),
+    ] {
+        let err = decode_one(addr, &data).unwrap_err();
+        assert!(matches!(&err, CoreError::Decode(m) if m.contains(reason)), "{err}");
+    }
+}
+
+#[test]
+fn batch_keeps_good_signals_and_lists_rejects() {
+    let good = log_json(V2X, &v2_fill(LEADER, OTHER, 0, 60, 100), false);
+    let bad = log_json(OTHER, &v2_fill(LEADER, OTHER, 0, 60, 100), false);
+    let text = format!(r#"{{"jsonrpc":"2.0","id":1,"result":[{good},{bad},{{"x":1}},{good}]}}"#);
+    let out = decoder().decode(text.as_bytes(), 0).unwrap();
+    assert_eq!(out.signals.len(), 2);
+    assert_eq!(out.rejects.iter().map(|r| r.index).collect::<Vec<_>>(), vec![1, 2]);
+    assert!(out.rejects[1].reason.contains("malformed log: missing field"));
+}
+
+proptest! {
+    #[test]
+    fn never_panics_on_arbitrary_bytes(raw in proptest::collection::vec(any::<u8>(), 0..512)) {
+        let _ = decoder().decode(&raw, 0);
+    }
+
+    #[test]
+    fn never_panics_on_mutated_logs(side in 0u8..3, cut in 0usize..700, byte in any::<u8>(), pos in 0usize..700) {
+        let mut text = log_json(V2X, &v2_fill(LEADER, OTHER, side, 60, 100), false).into_bytes();
+        if pos < text.len() {
+            text[pos] = byte;
+        }
+        text.truncate(cut.max(1));
+        let _ = decoder().decode(&text, 0);
+        let wrapped = [b"[".as_slice(), &text, b"]"].concat();
+        let _ = decoder().decode(&wrapped, 0);
+    }
+
+    #[test]
+    fn v2_round_trips(side in 0u8..2, m in any::<u64>(), t in any::<u64>(), tracked in any::<bool>()) {
+        let maker = if tracked { LEADER } else { OTHER };
+        let signals = decode_one(V2X, &v2_fill(maker, OTHER, side, m, t)).unwrap();
+        prop_assert_eq!(signals.len(), usize::from(tracked));
+        if let Some(s) = signals.first() {
+            prop_assert_eq!(s.usd + s.size, u(m) + u(t));
+            prop_assert_eq!((s.price_num, s.price_den), (s.usd, s.size));
+        }
+    }
+}
