@@ -13,6 +13,11 @@ pub mod fanout;
 pub mod logs;
 pub mod shard;
 pub mod signal;
+// Signing and the fleet (issue 3, items 6-7).
+pub mod eip712;
+pub mod fleet;
+pub mod signer;
+pub mod tx;
 
 #[cfg(feature = "python")]
 pub mod python;

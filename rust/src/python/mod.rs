@@ -11,6 +11,11 @@ mod dedup;
 mod fanout;
 mod logs;
 mod primitives;
+// Signing and the fleet (issue 3, items 6-7).
+mod eip712;
+mod fleet;
+mod signer;
+mod tx;
 
 pub use errors::to_py_err;
 
@@ -33,5 +38,10 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     dedup::register(m)?;
     cache::register(m)?;
     fanout::register(m)?;
+    // Signing and the fleet (issue 3, items 6-7).
+    signer::register(m)?;
+    tx::register(m)?;
+    eip712::register(m)?;
+    fleet::register(m)?;
     Ok(())
 }
