@@ -38,18 +38,6 @@ impl Signer {
         Ok(Self::from_secret_key(secret))
     }
 
-    /// A signer from a private key as raw bytes (32) or hex text (64 digits, `0x` optional).
-    pub fn from_slice_or_hex(raw: &[u8]) -> CoreResult<Self> {
-        match raw.len() {
-            32 => {
-                let mut key = Zeroizing::new([0u8; 32]);
-                key.copy_from_slice(raw);
-                Self::from_bytes(&key)
-            }
-            _ => Self::from_hex(std::str::from_utf8(raw).map_err(|_| bad_key_length(raw.len()))?),
-        }
-    }
-
     /// A signer from `0x` + 64 hex digits (the prefix is optional; surrounding whitespace is ignored).
     pub fn from_hex(text: &str) -> CoreResult<Self> {
         let text = text.trim();
@@ -185,10 +173,6 @@ pub fn parse_address(text: &str) -> CoreResult<Address> {
         CoreError::InvalidInput(format!("address is not hex: {:?}", crate::hash::truncate(text)))
     })?;
     Ok(Address::from(out))
-}
-
-fn bad_key_length(len: usize) -> CoreError {
-    CoreError::InvalidInput(format!("private key must be 32 raw bytes or 64 hex digits, got {len} bytes"))
 }
 
 #[cfg(test)]

@@ -44,9 +44,13 @@ def test_fleet_signers_sign_like_the_derived_key() -> None:
 
 
 entropy = st.sampled_from([16, 20, 24, 28, 32]).flatmap(lambda n: st.binary(min_size=n, max_size=n))
+# Characters this Python's Unicode tables leave unassigned (Cn) are left out: eth-account normalises with
+# `unicodedata` (Unicode 14 on 3.11) and we with a newer table, and NFKD of a character is only stable once
+# it is assigned. Assigned characters never change decomposition (Unicode's stability policy).
+passphrases = st.text(st.characters(exclude_categories=("Cs", "Cn")), max_size=24)
 
 
-@given(entropy, st.none() | st.text(max_size=24), st.integers(min_value=0, max_value=2**31 - 3))
+@given(entropy, st.none() | passphrases, st.integers(min_value=0, max_value=2**31 - 3))
 def test_random_mnemonics_equal_eth_account(raw: bytes, passphrase: str | None, start: int) -> None:
     phrase = ENGLISH.to_mnemonic(raw)
     if passphrase is None:

@@ -110,14 +110,70 @@ impl PyExchangeDomain {
     }
 }
 
+/// The `#[pymethods]` of an order class: its own constructor and getters, plus the getters and `repr`
+/// that V1 and V2 share (PyO3 takes one `#[pymethods]` block per class, so the shared part is a macro).
+macro_rules! order_methods {
+    ($class:ident, $name:literal, { $($own:tt)* }) => {
+        #[pymethods]
+        impl $class {
+            $($own)*
+
+            #[getter]
+            fn salt<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+                uint256_to_py(py, &self.inner.salt)
+            }
+            #[getter]
+            fn maker(&self) -> String {
+                address_str(&self.inner.maker)
+            }
+            #[getter]
+            fn signer(&self) -> String {
+                address_str(&self.inner.signer)
+            }
+            #[getter]
+            fn token_id<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+                uint256_to_py(py, &self.inner.tokenId)
+            }
+            #[getter]
+            fn maker_amount<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+                uint256_to_py(py, &self.inner.makerAmount)
+            }
+            #[getter]
+            fn taker_amount<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+                uint256_to_py(py, &self.inner.takerAmount)
+            }
+            #[getter]
+            fn side(&self) -> &'static str {
+                side_str(self.inner.side)
+            }
+            #[getter]
+            fn signature_type(&self) -> u8 {
+                self.inner.signatureType
+            }
+
+            fn __repr__(&self) -> String {
+                format!(
+                    "{}(salt={}, maker='{}', token_id={}, side='{}', maker_amount={}, taker_amount={})",
+                    $name,
+                    self.inner.salt,
+                    address_str(&self.inner.maker),
+                    self.inner.tokenId,
+                    side_str(self.inner.side),
+                    self.inner.makerAmount,
+                    self.inner.takerAmount
+                )
+            }
+        }
+    };
+}
+
 /// A Polymarket CLOB V2 order (the struct the V2 exchange verifies).
 #[pyclass(frozen, name = "OrderV2", module = "polyhunter._core")]
 pub struct PyOrderV2 {
     pub(crate) inner: v2::Order,
 }
 
-#[pymethods]
-impl PyOrderV2 {
+order_methods!(PyOrderV2, "OrderV2", {
     #[new]
     #[pyo3(signature = (
         *, salt, maker, token_id, maker_amount, taker_amount, side, timestamp, signer = None, signature_type = 0,
@@ -156,38 +212,6 @@ impl PyOrderV2 {
     }
 
     #[getter]
-    fn salt<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        uint256_to_py(py, &self.inner.salt)
-    }
-    #[getter]
-    fn maker(&self) -> String {
-        address_str(&self.inner.maker)
-    }
-    #[getter]
-    fn signer(&self) -> String {
-        address_str(&self.inner.signer)
-    }
-    #[getter]
-    fn token_id<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        uint256_to_py(py, &self.inner.tokenId)
-    }
-    #[getter]
-    fn maker_amount<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        uint256_to_py(py, &self.inner.makerAmount)
-    }
-    #[getter]
-    fn taker_amount<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        uint256_to_py(py, &self.inner.takerAmount)
-    }
-    #[getter]
-    fn side(&self) -> &'static str {
-        side_str(self.inner.side)
-    }
-    #[getter]
-    fn signature_type(&self) -> u8 {
-        self.inner.signatureType
-    }
-    #[getter]
     fn timestamp<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         uint256_to_py(py, &self.inner.timestamp)
     }
@@ -199,19 +223,7 @@ impl PyOrderV2 {
     fn builder<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
         PyBytes::new(py, self.inner.builder.as_slice())
     }
-
-    fn __repr__(&self) -> String {
-        format!(
-            "OrderV2(salt={}, maker='{}', token_id={}, side='{}', maker_amount={}, taker_amount={})",
-            self.inner.salt,
-            address_str(&self.inner.maker),
-            self.inner.tokenId,
-            side_str(self.inner.side),
-            self.inner.makerAmount,
-            self.inner.takerAmount
-        )
-    }
-}
+});
 
 /// A Polymarket CLOB V1 order (the struct the V1 exchange verifies).
 #[pyclass(frozen, name = "OrderV1", module = "polyhunter._core")]
@@ -219,8 +231,7 @@ pub struct PyOrderV1 {
     pub(crate) inner: v1::Order,
 }
 
-#[pymethods]
-impl PyOrderV1 {
+order_methods!(PyOrderV1, "OrderV1", {
     #[new]
     #[pyo3(signature = (
         *, salt, maker, token_id, maker_amount, taker_amount, side, signer = None, taker = None, expiration = None,
@@ -262,32 +273,8 @@ impl PyOrderV1 {
     }
 
     #[getter]
-    fn salt<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        uint256_to_py(py, &self.inner.salt)
-    }
-    #[getter]
-    fn maker(&self) -> String {
-        address_str(&self.inner.maker)
-    }
-    #[getter]
-    fn signer(&self) -> String {
-        address_str(&self.inner.signer)
-    }
-    #[getter]
     fn taker(&self) -> String {
         address_str(&self.inner.taker)
-    }
-    #[getter]
-    fn token_id<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        uint256_to_py(py, &self.inner.tokenId)
-    }
-    #[getter]
-    fn maker_amount<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        uint256_to_py(py, &self.inner.makerAmount)
-    }
-    #[getter]
-    fn taker_amount<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        uint256_to_py(py, &self.inner.takerAmount)
     }
     #[getter]
     fn expiration<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
@@ -301,27 +288,7 @@ impl PyOrderV1 {
     fn fee_rate_bps<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         uint256_to_py(py, &self.inner.feeRateBps)
     }
-    #[getter]
-    fn side(&self) -> &'static str {
-        side_str(self.inner.side)
-    }
-    #[getter]
-    fn signature_type(&self) -> u8 {
-        self.inner.signatureType
-    }
-
-    fn __repr__(&self) -> String {
-        format!(
-            "OrderV1(salt={}, maker='{}', token_id={}, side='{}', maker_amount={}, taker_amount={})",
-            self.inner.salt,
-            address_str(&self.inner.maker),
-            self.inner.tokenId,
-            side_str(self.inner.side),
-            self.inner.makerAmount,
-            self.inner.takerAmount
-        )
-    }
-}
+});
 
 /// A signed EIP-712 message (an order or a ClobAuth): its digest and r ‖ s ‖ v signature (v = 27/28).
 #[pyclass(frozen, name = "SignedTypedData", module = "polyhunter._core")]
