@@ -70,57 +70,6 @@ class Signal:
     0/0 when unknown; `usd` is the collateral moved, 0 when unknown.
     """
 
-# --- Signing and the fleet (issue 3, items 6-7) -------------------------------------------------------------
-
-EXCHANGE_DOMAIN_NAME: str
-FLEET_ACCOUNT_PATH: str
-
-@final
-class Signer:
-    """One private key that signs transactions, CLOB orders and ClobAuth; the key is never shown and is
-    erased when the signer is dropped. `repr`/`str` show the address only; errors never contain the key."""
-
-    def __new__(cls, private_key: str | bytes) -> Signer:
-        """`private_key`: "0x" + 64 hex digits (prefix optional) or 32 raw bytes."""
-
-    @property
-    def address(self) -> str:
-        """`0x` + 40 lower-case hex digits."""
-
-    @property
-    def checksum_address(self) -> str:
-        """The EIP-55 mixed-case address."""
-
-    def sign_hash(self, digest: bytes | str) -> bytes:
-        """Signs a 32-byte digest: r ‖ s ‖ v (65 bytes, v = 27/28), RFC 6979, low s."""
-
-    def sign_transaction(self, tx: Eip1559Tx) -> SignedTx:
-        """Signs one EIP-1559 transaction (GIL released)."""
-
-    def sign_transactions(self, txs: Sequence[Eip1559Tx]) -> list[SignedTx]:
-        """Signs many transactions in one call, in order, the GIL released throughout."""
-
-    def sign_order(self, domain: ExchangeDomain, order: OrderV1 | OrderV2) -> SignedTypedData:
-        """Signs a CLOB order under `domain` (whose version must match the order's). V2 signature type 3
-        (POLY_1271) raises `InvalidInputError`: it needs an ERC-7739 wrapper this does not make."""
-
-    def sign_orders(
-        self, domain: ExchangeDomain, orders: Sequence[OrderV1 | OrderV2]
-    ) -> list[SignedTypedData]:
-        """Signs many orders in one call, the GIL released throughout; one bad order fails the batch."""
-
-    def sign_clob_auth(
-        self, chain_id: int, timestamp: int | str, nonce: int | None = None
-    ) -> SignedTypedData:
-        """Signs Polymarket's L1 `ClobAuth` (domain "ClobAuthDomain" v1, no contract) for this address;
-        `timestamp` is the decimal seconds the struct carries as a string, `nonce` defaults to 0."""
-
-@final
-class Eip1559Tx:
-    """An unsigned EIP-1559 (type 2) transaction. `to=None` is a contract creation and must be explicit.
-    Fees and value are ints in wei; `access_list` items are `(address, [32-byte keys])` or
-    eth-account's `{"address": ..., "storageKeys": [...]}`."""
-
     def __new__(
         cls,
         *,
@@ -215,118 +164,6 @@ class LogDecoder:
     tracked receiver, price unknown; nothing when the operator is a watched exchange, for mints/burns (zero
     address), self-transfers and zero values. `leaders=None` tracks every address.
     """
-
-        chain_id: int,
-        nonce: int,
-        max_fee_per_gas: int,
-        max_priority_fee_per_gas: int,
-        gas: int,
-        to: str | None,
-        value: int | None = None,
-        data: bytes | None = None,
-        access_list: Sequence[tuple[str, Sequence[bytes | str]] | Mapping[str, object]] | None = None,
-    ) -> Eip1559Tx: ...
-    @property
-    def chain_id(self) -> int: ...
-    @property
-    def nonce(self) -> int: ...
-    @property
-    def gas(self) -> int: ...
-    @property
-    def max_fee_per_gas(self) -> int: ...
-    @property
-    def max_priority_fee_per_gas(self) -> int: ...
-    @property
-    def to(self) -> str | None: ...
-    @property
-    def value(self) -> int: ...
-    @property
-    def data(self) -> bytes: ...
-    @property
-    def access_list(self) -> list[tuple[str, list[bytes]]]: ...
-    def with_fees(self, max_fee_per_gas: int, max_priority_fee_per_gas: int) -> Eip1559Tx:
-        """The same transaction with other fees (a replacement under the same nonce)."""
-
-@final
-class SignedTx:
-    """A signed transaction."""
-
-    @property
-    def raw(self) -> bytes:
-        """The EIP-2718 bytes for `eth_sendRawTransaction`."""
-
-    @property
-    def hash(self) -> bytes:
-        """keccak256(raw), 32 bytes."""
-
-@final
-class ExchangeDomain:
-    """One exchange's EIP-712 domain, its separator precomputed: build once per (exchange, chain id)."""
-
-    def __new__(cls, exchange: str, chain_id: int, version: int = 2, name: str = ...) -> ExchangeDomain:
-        """`version` 1 or 2 (also selects `OrderV1` / `OrderV2`); `name` defaults to EXCHANGE_DOMAIN_NAME."""
-
-    @property
-    def exchange(self) -> str: ...
-    @property
-    def chain_id(self) -> int: ...
-    @property
-    def version(self) -> int: ...
-    @property
-    def name(self) -> str: ...
-    @property
-    def separator(self) -> bytes:
-        """The EIP-712 domain separator, 32 bytes."""
-
-    def order_hash(self, order: OrderV1 | OrderV2) -> bytes:
-        """The order's EIP-712 digest: the `orderHash` the exchange emits."""
-
-@final
-class OrderV2:
-    """A CLOB V2 order. Amounts, salt, token id and timestamp (ms) are uint256 ints; `side` is "BUY" or
-    "SELL"; `signer` defaults to `maker`; `metadata` and `builder` are bytes32 (default zero)."""
-
-    def __new__(
-        cls,
-        *,
-        salt: int,
-        maker: str,
-        token_id: int,
-        maker_amount: int,
-        taker_amount: int,
-        side: str,
-        timestamp: int,
-        signer: str | None = None,
-        signature_type: int = 0,
-        metadata: bytes | str | None = None,
-        builder: bytes | str | None = None,
-    ) -> OrderV2: ...
-    @property
-    def salt(self) -> int: ...
-    @property
-    def maker(self) -> str: ...
-    @property
-    def signer(self) -> str: ...
-    @property
-    def token_id(self) -> int: ...
-    @property
-    def maker_amount(self) -> int: ...
-    @property
-    def taker_amount(self) -> int: ...
-    @property
-    def side(self) -> str: ...
-    @property
-    def signature_type(self) -> int: ...
-    @property
-    def timestamp(self) -> int: ...
-    @property
-    def metadata(self) -> bytes: ...
-    @property
-    def builder(self) -> bytes: ...
-
-@final
-class OrderV1:
-    """A CLOB V1 order. `signer` defaults to `maker`, `taker` to the zero address, the rest to 0."""
 
     def __new__(
         cls,
@@ -550,6 +387,175 @@ class FanoutIndex:
         Signals with `removed=True` give no intents (the caller cancels what their originals caused).
         """
 
+# --- Signing and the fleet (issue 3, items 6-7) -------------------------------------------------------------
+
+EXCHANGE_DOMAIN_NAME: str
+FLEET_ACCOUNT_PATH: str
+
+@final
+class Signer:
+    """One private key that signs transactions, CLOB orders and ClobAuth; the key is never shown and is
+    erased when the signer is dropped. `repr`/`str` show the address only; errors never contain the key."""
+
+    def __new__(cls, private_key: str | bytes) -> Signer:
+        """`private_key`: "0x" + 64 hex digits (prefix optional) or 32 raw bytes."""
+
+    @property
+    def address(self) -> str:
+        """`0x` + 40 lower-case hex digits."""
+
+    @property
+    def checksum_address(self) -> str:
+        """The EIP-55 mixed-case address."""
+
+    def sign_hash(self, digest: bytes | str) -> bytes:
+        """Signs a 32-byte digest: r ‖ s ‖ v (65 bytes, v = 27/28), RFC 6979, low s."""
+
+    def sign_transaction(self, tx: Eip1559Tx) -> SignedTx:
+        """Signs one EIP-1559 transaction (GIL released)."""
+
+    def sign_transactions(self, txs: Sequence[Eip1559Tx]) -> list[SignedTx]:
+        """Signs many transactions in one call, in order, the GIL released throughout."""
+
+    def sign_order(self, domain: ExchangeDomain, order: OrderV1 | OrderV2) -> SignedTypedData:
+        """Signs a CLOB order under `domain` (whose version must match the order's). V2 signature type 3
+        (POLY_1271) raises `InvalidInputError`: it needs an ERC-7739 wrapper this does not make."""
+
+    def sign_orders(
+        self, domain: ExchangeDomain, orders: Sequence[OrderV1 | OrderV2]
+    ) -> list[SignedTypedData]:
+        """Signs many orders in one call, the GIL released throughout; one bad order fails the batch."""
+
+    def sign_clob_auth(
+        self, chain_id: int, timestamp: int | str, nonce: int | None = None
+    ) -> SignedTypedData:
+        """Signs Polymarket's L1 `ClobAuth` (domain "ClobAuthDomain" v1, no contract) for this address;
+        `timestamp` is the decimal seconds the struct carries as a string, `nonce` defaults to 0."""
+
+@final
+class Eip1559Tx:
+    """An unsigned EIP-1559 (type 2) transaction. `to=None` is a contract creation and must be explicit.
+    Fees and value are ints in wei; `access_list` items are `(address, [32-byte keys])` or
+    eth-account's `{"address": ..., "storageKeys": [...]}`."""
+
+    def __new__(
+        cls,
+        *,
+        chain_id: int,
+        nonce: int,
+        max_fee_per_gas: int,
+        max_priority_fee_per_gas: int,
+        gas: int,
+        to: str | None,
+        value: int | None = None,
+        data: bytes | None = None,
+        access_list: Sequence[tuple[str, Sequence[bytes | str]] | Mapping[str, object]] | None = None,
+    ) -> Eip1559Tx: ...
+    @property
+    def chain_id(self) -> int: ...
+    @property
+    def nonce(self) -> int: ...
+    @property
+    def gas(self) -> int: ...
+    @property
+    def max_fee_per_gas(self) -> int: ...
+    @property
+    def max_priority_fee_per_gas(self) -> int: ...
+    @property
+    def to(self) -> str | None: ...
+    @property
+    def value(self) -> int: ...
+    @property
+    def data(self) -> bytes: ...
+    @property
+    def access_list(self) -> list[tuple[str, list[bytes]]]: ...
+    def with_fees(self, max_fee_per_gas: int, max_priority_fee_per_gas: int) -> Eip1559Tx:
+        """The same transaction with other fees (a replacement under the same nonce)."""
+
+@final
+class SignedTx:
+    """A signed transaction."""
+
+    @property
+    def raw(self) -> bytes:
+        """The EIP-2718 bytes for `eth_sendRawTransaction`."""
+
+    @property
+    def hash(self) -> bytes:
+        """keccak256(raw), 32 bytes."""
+
+@final
+class ExchangeDomain:
+    """One exchange's EIP-712 domain, its separator precomputed: build once per (exchange, chain id)."""
+
+    def __new__(cls, exchange: str, chain_id: int, version: int = 2, name: str = ...) -> ExchangeDomain:
+        """`version` 1 or 2 (also selects `OrderV1` / `OrderV2`); `name` defaults to EXCHANGE_DOMAIN_NAME."""
+
+    @property
+    def exchange(self) -> str: ...
+    @property
+    def chain_id(self) -> int: ...
+    @property
+    def version(self) -> int: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def separator(self) -> bytes:
+        """The EIP-712 domain separator, 32 bytes."""
+
+    def order_hash(self, order: OrderV1 | OrderV2) -> bytes:
+        """The order's EIP-712 digest: the `orderHash` the exchange emits."""
+
+@final
+class OrderV2:
+    """A CLOB V2 order. Amounts, salt, token id and timestamp (ms) are uint256 ints; `side` is "BUY" or
+    "SELL"; `signer` defaults to `maker`; `metadata` and `builder` are bytes32 (default zero)."""
+
+    def __new__(
+        cls,
+        *,
+        salt: int,
+        maker: str,
+        token_id: int,
+        maker_amount: int,
+        taker_amount: int,
+        side: str,
+        timestamp: int,
+        signer: str | None = None,
+        signature_type: int = 0,
+        metadata: bytes | str | None = None,
+        builder: bytes | str | None = None,
+    ) -> OrderV2: ...
+    @property
+    def salt(self) -> int: ...
+    @property
+    def maker(self) -> str: ...
+    @property
+    def signer(self) -> str: ...
+    @property
+    def token_id(self) -> int: ...
+    @property
+    def maker_amount(self) -> int: ...
+    @property
+    def taker_amount(self) -> int: ...
+    @property
+    def side(self) -> str: ...
+    @property
+    def signature_type(self) -> int: ...
+    @property
+    def timestamp(self) -> int: ...
+    @property
+    def metadata(self) -> bytes: ...
+    @property
+    def builder(self) -> bytes: ...
+
+@final
+class OrderV1:
+    """A CLOB V1 order. `signer` defaults to `maker`, `taker` to the zero address, the rest to 0."""
+
+    def __new__(
+        cls,
+        *,
         salt: int,
         maker: str,
         token_id: int,

@@ -17,6 +17,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ from polyhunter.chain.anvil import Anvil
 from polyhunter.chain.deploy import deploy_local
 from polyhunter.chain.deployment import Deployment
 from polyhunter.chain.local import LocalChain
-from polyhunter.models import CopyConfig, TradeStatus
+from polyhunter.models import CopyConfig, Side, TradeStatus
 from polyhunter.settings import load_settings
 from polyhunter.store import open_store
 from polyhunter.supervisor.app import Supervisor
@@ -40,7 +41,7 @@ SHARE = 1_000_000
 
 @dataclass(frozen=True)
 class LeaderTrade:
-    side: str
+    side: Side
     market: int
     tokens: int
     collateral: int
@@ -59,7 +60,12 @@ RULES: list[dict[str, Any]] = [
     {"name": "fixed $25", "mode": "fixed", "fixed_usd": 25 * USD},
     {"name": "ratio 0.5x", "mode": "ratio", "ratio_ppm": 500_000},
     {"name": "2% of balance", "mode": "percent", "percent_bps": 200},
-    {"name": "filter: leader >= $1,000", "mode": "fixed", "fixed_usd": 25 * USD, "min_leader_usd": 1_000 * USD},
+    {
+        "name": "filter: leader >= $1,000",
+        "mode": "fixed",
+        "fixed_usd": 25 * USD,
+        "min_leader_usd": 1_000 * USD,
+    },
 ]
 
 # Expected Proxy balances after the scenario: (collateral, YES of market 0, YES of market 1), base units.
@@ -92,8 +98,8 @@ class Feed:
             s = data["signal"]
             price = f"{s.price_num / s.price_den:.4f}" if s.price_den else "?"
             self.console.print(
-                f"[cyan]detected[/] {s.side} {format_usd(s.size)} sh of token …{str(s.token_id)[-6:]} @ {price} "
-                f"by leader {s.leader[:10]}… (block {s.block_number}, tx {s.tx_hash.hex()[:10]}…)"
+                f"[cyan]detected[/] {s.side} {format_usd(s.size)} sh of token …{str(s.token_id)[-6:]} "
+                f"@ {price} by leader {s.leader[:10]}… (block {s.block_number}, tx {s.tx_hash.hex()[:10]}…)"
             )
         elif kind == "queued":
             job = data["job"]
@@ -117,6 +123,10 @@ class Feed:
             )
 
 
+def _reached(feed: Feed, count: int) -> bool:
+    return feed.done >= count
+
+
 async def _wait(predicate: Callable[[], bool], timeout_s: float, what: str) -> None:
     deadline = time.monotonic() + timeout_s
     while not predicate():
@@ -132,7 +142,9 @@ async def run_demo(home: Path, console: Console | None = None) -> bool:
     with Anvil() as node:
         console.rule("[bold]polyhunter demo: a local chain, real contracts, real copies")
         w3 = Web3(Web3.HTTPProvider(node.rpc_url))
-        deployment: Deployment = await asyncio.to_thread(deploy_local, w3, rpc_url=node.rpc_url, ws_url=node.ws_url)
+        deployment: Deployment = await asyncio.to_thread(
+            deploy_local, w3, rpc_url=node.rpc_url, ws_url=node.ws_url
+        )
         deployment.save(home / "deployment.json")
         chain = LocalChain(w3, deployment)
         leader = deployment.accounts.leaders[0]
@@ -148,8 +160,11 @@ async def run_demo(home: Path, console: Console | None = None) -> bool:
         try:
             for follower, proxy, rule in zip(followers, proxies, RULES, strict=True):
                 fields = {k: v for k, v in rule.items() if k != "name"}
-                config = await store.add_config(CopyConfig(follower=follower, proxy=proxy, leader=leader, **fields))
-                console.print(f"follower {follower[:10]}… proxy {proxy[:10]}…: {rule['name']} (config {config.config_id})")
+                config = await store.add_config(
+                    CopyConfig(follower=follower, proxy=proxy, leader=leader, **fields)
+                )
+                who = f"follower {follower[:10]}… proxy {proxy[:10]}…"
+                console.print(f"{who}: {rule['name']} (config {config.config_id})")
         finally:
             await store.close()
 
@@ -162,13 +177,13 @@ async def run_demo(home: Path, console: Console | None = None) -> bool:
             for number, trade in enumerate(SCENARIO, 1):
                 before = feed.done
                 console.rule(
-                    f"leader trade {number}: {trade.side} {format_usd(trade.tokens)} YES of market {trade.market} "
-                    f"for ${format_usd(trade.collateral)}"
+                    f"leader trade {number}: {trade.side} {format_usd(trade.tokens)} YES of market "
+                    f"{trade.market} for ${format_usd(trade.collateral)}"
                 )
                 await asyncio.to_thread(
                     chain.trade, leader, trade.side, tokens[trade.market], trade.tokens, trade.collateral
                 )
-                await _wait(lambda b=before: feed.done >= b + 3, 60, f"the copies of trade {number}")  # type: ignore[misc]
+                await _wait(partial(_reached, feed, before + 3), 60, f"the copies of trade {number}")
                 # Percent sizing reads balances: refresh them now rather than wait for the 2 s cycle.
                 await supervisor.balances.refresh(supervisor.percent_proxies())
         finally:

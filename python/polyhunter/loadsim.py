@@ -93,7 +93,11 @@ def notification(leader: str, token_id: int, tx_hash: str, block: int, usd: int,
         "logIndex": "0x0",
         "removed": False,
     }
-    message = {"jsonrpc": "2.0", "method": "eth_subscription", "params": {"subscription": "0x1", "result": log}}
+    message = {
+        "jsonrpc": "2.0",
+        "method": "eth_subscription",
+        "params": {"subscription": "0x1", "result": log},
+    }
     return json.dumps(message, separators=(",", ":")).encode()
 
 
@@ -164,7 +168,12 @@ async def run_loadsim(
         while next_at <= now:
             leader = leaders[events % len(leaders)]
             raw = notification(
-                leader, token_ids[events % len(token_ids)], "0x" + rng.randbytes(32).hex(), block, 50 * USD, 100 * USD
+                leader,
+                token_ids[events % len(token_ids)],
+                "0x" + rng.randbytes(32).hex(),
+                block,
+                50 * USD,
+                100 * USD,
             )
             await pipeline.on_raw(raw, "loadsim")
             events += 1
@@ -191,7 +200,7 @@ async def run_loadsim(
             max_depth = max(max_depth, depth)
         await asyncio.sleep(max(0.0, min(next_at, start + params.duration_s) - time.monotonic()))
     # Intake stops; the workers finish what was queued.
-    while (await shared.queue_stats()).length:
+    while (await shared.queue_stats()).length:  # noqa: ASYNC110 - the queue may be in another process
         await asyncio.sleep(0.02)
     stop_workers.set()
     await workers

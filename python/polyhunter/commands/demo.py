@@ -8,7 +8,9 @@ import click
 
 
 @click.command("demo")
-@click.option("--home", type=click.Path(file_okay=False), help="Keep the demo's files here (default: a temp dir).")
+@click.option(
+    "--home", type=click.Path(file_okay=False), help="Keep the demo's files here (default: a temp dir)."
+)
 def demo(home: str | None) -> None:
     """Run the end-to-end copy-trading demo on a local anvil chain; exit 0 only if every balance matches."""
     from polyhunter.demo import main

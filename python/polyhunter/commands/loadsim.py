@@ -57,16 +57,24 @@ async def _simulate(
 
 
 @click.command("loadsim")
-@click.option("--duration", "duration_s", type=float, default=20.0, show_default=True, help="Seconds of offered load.")
+@click.option(
+    "--duration", "duration_s", type=float, default=20.0, show_default=True, help="Seconds of offered load."
+)
 @click.option("--events-per-s", type=float, default=100.0, show_default=True, help="Leader fills per second.")
 @click.option("--followers", type=int, default=100, show_default=True, help="Followers per leader.")
 @click.option("--leaders", type=int, default=10, show_default=True)
-@click.option("--exec-latency-ms", type=float, default=30.0, show_default=True, help="Simulated venue latency.")
-@click.option("--concurrency", type=int, default=None, help="Executions in flight (default: the supervisor's).")
+@click.option(
+    "--exec-latency-ms", type=float, default=30.0, show_default=True, help="Simulated venue latency."
+)
+@click.option(
+    "--concurrency", type=int, default=None, help="Executions in flight (default: the supervisor's)."
+)
 @click.option("--redis", help="Share state through this Redis (default: in-process memory).")
 @click.option("--database-url", help="Store in this PostgreSQL (default: a scratch SQLite file).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object as the last line.")
-@click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), help="Draw throughput and lag to a PNG.")
+@click.option(
+    "--plot", type=click.Path(dir_okay=False, path_type=Path), help="Draw throughput and lag to a PNG."
+)
 def loadsim(
     duration_s: float,
     events_per_s: float,
@@ -100,12 +108,13 @@ def loadsim(
         from polyhunter.loadsim_plot import draw
 
         draw(result, plot)
+    r = result
     summary = (
-        f"throughput {result.tasks_per_s:,.1f} tasks/s ({result.executed:,} EXECUTED in {result.elapsed_s:.1f}s; "
-        f"offered {result.offered_tasks_per_s:,.0f}/s) | concurrency {result.concurrency} | "
-        f"queue lag p50 {result.lag_p50_ms:.1f} ms p99 {result.lag_p99_ms:.1f} ms max {result.lag_max_ms:.1f} ms | "
-        f"max depth {result.max_depth:,} | dropped {result.dropped:,} | peak RSS {result.peak_rss_mb:.0f} MB | "
-        f"{result.store} + {result.shared}"
+        f"throughput {r.tasks_per_s:,.1f} tasks/s ({r.executed:,} EXECUTED in {r.elapsed_s:.1f}s; "
+        f"offered {r.offered_tasks_per_s:,.0f}/s) | concurrency {r.concurrency} | "
+        f"queue lag p50 {r.lag_p50_ms:.1f} ms p99 {r.lag_p99_ms:.1f} ms max {r.lag_max_ms:.1f} ms | "
+        f"max depth {r.max_depth:,} | dropped {r.dropped:,} | peak RSS {r.peak_rss_mb:.0f} MB | "
+        f"{r.store} + {r.shared}"
     )
     if as_json:
         click.echo(summary, err=True)

@@ -40,7 +40,9 @@ async def _run(supervisor: Supervisor) -> None:
 
 
 @click.command("supervisor")
-@click.option("--selftest", is_flag=True, help="Boot everything, push one synthetic signal in DRY_RUN, exit 0/1.")
+@click.option(
+    "--selftest", is_flag=True, help="Boot everything, push one synthetic signal in DRY_RUN, exit 0/1."
+)
 @click.option("--log-level", default="INFO", show_default=True)
 def supervisor(selftest: bool, log_level: str) -> None:
     """Run the copy-trading supervisor on the configured chain, store and shared state."""

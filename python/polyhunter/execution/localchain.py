@@ -16,7 +16,7 @@ import logging
 import time
 from dataclasses import dataclass
 
-from eth_abi import encode
+from eth_abi.abi import encode
 
 from polyhunter._core import Eip1559Tx, Signer, keccak256
 from polyhunter.chain.aiorpc import AsyncRpc, RpcError
@@ -166,25 +166,33 @@ class LocalChainEngine:
         finally:
             self._free.put_nowait(wallet)
 
-    async def _execute(self, wallet: Wallet, job: CopyJob, journal: JobJournal, price: int) -> ExecutionResult:
+    async def _execute(
+        self, wallet: Wallet, job: CopyJob, journal: JobJournal, price: int
+    ) -> ExecutionResult:
         proxy, token = job.proxy, job.token_id
         if job.side == "BUY":
             usd = job.amount
             tokens = tokens_for_usd(usd, price)
             pull = PULL_ERC20 + encode(["address", "address", "uint256"], [proxy, self.collateral, usd])
             fill = FILL + encode(
-                ["address", "uint8", "uint256", "uint256", "uint256"], [self.maker, SIDE_BUY, token, tokens, usd]
+                ["address", "uint8", "uint256", "uint256", "uint256"],
+                [self.maker, SIDE_BUY, token, tokens, usd],
             )
-            push = PUSH_ERC1155 + encode(["address", "address", "uint256", "uint256"], [proxy, self.ctf, token, tokens])
+            push = PUSH_ERC1155 + encode(
+                ["address", "address", "uint256", "uint256"], [proxy, self.ctf, token, tokens]
+            )
             give_back = PUSH_ERC20 + encode(["address", "address", "uint256"], [proxy, self.collateral, usd])
         else:
             tokens = min(job.amount, await self.holding(proxy, token))
             usd = usd_for_tokens(tokens, price)
             if tokens == 0 or usd == 0:
                 return ExecutionResult(TradeStatus.SKIPPED, SkipReason.BELOW_MIN_SIZE.value)
-            pull = PULL_ERC1155 + encode(["address", "address", "uint256", "uint256"], [proxy, self.ctf, token, tokens])
+            pull = PULL_ERC1155 + encode(
+                ["address", "address", "uint256", "uint256"], [proxy, self.ctf, token, tokens]
+            )
             fill = FILL + encode(
-                ["address", "uint8", "uint256", "uint256", "uint256"], [self.maker, SIDE_SELL, token, tokens, usd]
+                ["address", "uint8", "uint256", "uint256", "uint256"],
+                [self.maker, SIDE_SELL, token, tokens, usd],
             )
             push = PUSH_ERC20 + encode(["address", "address", "uint256"], [proxy, self.collateral, usd])
             give_back = PUSH_ERC1155 + encode(
@@ -206,5 +214,10 @@ class LocalChainEngine:
         hashes.append(await self._send(wallet, journal, Step.PUSHED, self.executor, push))
         fill_price = usd * PRICE_SCALE // tokens
         return ExecutionResult(
-            TradeStatus.EXECUTED, None, tuple(hashes), fill_price_ppm=fill_price, fill_size=tokens, worker=wallet.address
+            TradeStatus.EXECUTED,
+            None,
+            tuple(hashes),
+            fill_price_ppm=fill_price,
+            fill_size=tokens,
+            worker=wallet.address,
         )

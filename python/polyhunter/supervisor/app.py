@@ -94,7 +94,9 @@ class Supervisor:
         self.rpc = AsyncRpc([u for u in urls if u.startswith("http")] or [d.rpc_url])
         chain_id = await self.rpc.chain_id()
         if chain_id != d.chain_id:
-            raise ConfigError(f"CHAIN_ID: the RPC serves chain {chain_id}, the deployment is for {d.chain_id}")
+            raise ConfigError(
+                f"CHAIN_ID: the RPC serves chain {chain_id}, the deployment is for {d.chain_id}"
+            )
         self.store = await open_store(s)
         self.shared = await open_shared_state(s)
         index = FanoutIndex()
@@ -157,7 +159,9 @@ class Supervisor:
             asyncio.create_task(self.detector.run(self._stop_intake), name="detector"),
             asyncio.create_task(self.pipeline.run_workers(self._stop_workers), name="workers"),
             asyncio.create_task(
-                self.sync.run(self._stop_intake, s.supervisor_config_refresh_ms, s.supervisor_config_full_refresh_ms),
+                self.sync.run(
+                    self._stop_intake, s.supervisor_config_refresh_ms, s.supervisor_config_full_refresh_ms
+                ),
                 name="configs",
             ),
             asyncio.create_task(self.balances.run(self._stop_intake, self.percent_proxies), name="balances"),

@@ -12,7 +12,7 @@ import contextlib
 import logging
 from collections.abc import Callable, Iterable
 
-from eth_abi import encode
+from eth_abi.abi import encode
 
 from polyhunter._core import FanoutIndex, keccak256
 from polyhunter.chain.aiorpc import AsyncRpc
@@ -34,7 +34,9 @@ class BalanceBook:
     async def _balance(self, proxy: str) -> int:
         data = BALANCE_OF + encode(["address"], [proxy])
         async with self._gate:
-            result = await self.rpc.call("eth_call", [{"to": self.collateral, "data": "0x" + data.hex()}, "latest"])
+            result = await self.rpc.call(
+                "eth_call", [{"to": self.collateral, "data": "0x" + data.hex()}, "latest"]
+            )
         return int(result, 16)
 
     async def refresh(self, proxies: Iterable[str]) -> dict[str, int]:
@@ -48,7 +50,9 @@ class BalanceBook:
         self.refreshes += 1
         return fresh
 
-    async def run(self, stop: asyncio.Event, proxies: Callable[[], Iterable[str]], interval_ms: int = 2000) -> None:
+    async def run(
+        self, stop: asyncio.Event, proxies: Callable[[], Iterable[str]], interval_ms: int = 2000
+    ) -> None:
         while not stop.is_set():
             try:
                 await self.refresh(proxies())

@@ -1,4 +1,4 @@
-"""Guardrails on each copy before it is queued: max trade, execution allowlist, global and per-wallet daily caps.
+"""Guardrails on each copy before it is queued: max trade, execution allowlist, global and wallet daily caps.
 
 Caps are reserved atomically in the shared state (Lua on Redis), so instances racing can never exceed them,
 and released when a copy does not happen. Daily caps are per UTC day and count BUY and SELL notional alike.
@@ -42,7 +42,10 @@ class Guardrails:
         if self.wallet_daily_cap_usd is not None:
             out.append(
                 Reservation(
-                    f"wallet:{day}:{job.follower}", usd, self.wallet_daily_cap_usd, SkipReason.WALLET_DAILY_CAP.value
+                    f"wallet:{day}:{job.follower}",
+                    usd,
+                    self.wallet_daily_cap_usd,
+                    SkipReason.WALLET_DAILY_CAP.value,
                 )
             )
         return out
@@ -55,7 +58,9 @@ class Guardrails:
             return SkipReason.MAX_TRADE.value
         return None
 
-    async def admit(self, shared: SharedState, job: CopyJob, day: str) -> tuple[str | None, list[Reservation]]:
+    async def admit(
+        self, shared: SharedState, job: CopyJob, day: str
+    ) -> tuple[str | None, list[Reservation]]:
         """(None, reservations held) when the job may go on, else (skip reason, [])."""
         reason = self.static_check(job)
         if reason is not None:

@@ -151,12 +151,16 @@ class Pipeline:
         fresh = [s for s, first in zip(live, firsts, strict=True) if first]
         self.stats.duplicates += len(live) - len(fresh)
         if self.config.shard_count > 1:
-            owned = [s for s in fresh if shard_of(s.leader, self.config.shard_count) == self.config.shard_index]
+            owned = [
+                s for s in fresh if shard_of(s.leader, self.config.shard_count) == self.config.shard_index
+            ]
             self.stats.not_owned += len(fresh) - len(owned)
             fresh = owned
         if not fresh:
             return
-        shared_firsts = await self.shared.first_sightings([s.dedup_key for s in fresh], self.config.dedup_ttl_ms)
+        shared_firsts = await self.shared.first_sightings(
+            [s.dedup_key for s in fresh], self.config.dedup_ttl_ms
+        )
         fresh = [s for s, first in zip(fresh, shared_firsts, strict=True) if first]
         self.stats.duplicates += len(shared_firsts) - len(fresh)
         if not fresh:
@@ -217,7 +221,9 @@ class Pipeline:
                 await self._release(held.pop(job.key, []))
         admitted = [j for j in admitted if j.key in inserted]
         marks = [
-            self.store.mark(job.key, TradeStatus.SKIPPED, reason) for job, reason in refused if job.key in inserted
+            self.store.mark(job.key, TradeStatus.SKIPPED, reason)
+            for job, reason in refused
+            if job.key in inserted
         ]
         for job, reason in refused:
             if job.key in inserted:

@@ -82,7 +82,9 @@ async def run_selftest(settings: Settings, echo: Callable[[str], None] = click.e
             await shared.open()
             try:
                 config = await store.add_config(
-                    CopyConfig(follower=FOLLOWER, proxy=PROXY, leader=LEADER, mode="fixed", fixed_usd=10_000_000)
+                    CopyConfig(
+                        follower=FOLLOWER, proxy=PROXY, leader=LEADER, mode="fixed", fixed_usd=10_000_000
+                    )
                 )
                 index = FanoutIndex()
                 index.upsert(config)
@@ -100,14 +102,18 @@ async def run_selftest(settings: Settings, echo: Callable[[str], None] = click.e
                 await pipeline.on_raw(raw, "selftest")
                 stats = pipeline.stats
                 if stats.signals != 1 or stats.intents != 1 or stats.queued != 1:
-                    raise RuntimeError(f"decode/fan-out/queue gave {stats.signals}/{stats.intents}/{stats.queued}")
+                    raise RuntimeError(
+                        f"decode/fan-out/queue gave {stats.signals}/{stats.intents}/{stats.queued}"
+                    )
                 deliveries = await shared.dequeue("selftest", count=10)
                 for delivery in deliveries:
-                    await pipeline._execute(delivery)  # noqa: SLF001 - one job, run inline
+                    await pipeline._execute(delivery)  # one job, run inline
                 skipped = await store.count_trades(TradeStatus.SKIPPED)
                 if len(engine.seen) != 1 or skipped != 1:
                     raise RuntimeError(f"dry run executed {len(engine.seen)} jobs, {skipped} recorded")
-                return "decode 1 signal -> fan-out 1 intent -> PENDING -> queue -> dry run -> SKIPPED(dry_run)"
+                return (
+                    "decode 1 signal -> fan-out 1 intent -> PENDING -> queue -> dry run -> SKIPPED(dry_run)"
+                )
             finally:
                 await shared.close()
                 await store.close()
