@@ -109,6 +109,9 @@ class WalletLeases:
         self._task: asyncio.Task[None] | None = None
         self.renew = True
         """Tests turn renewal off to let a lease expire."""
+        if shared is not None:
+            for wallet in self.wallets:  # owned only once the lease is taken
+                wallet.owned, wallet.lease_until = False, 0.0
 
     def name(self, wallet: OperatorWallet) -> str:
         return f"wallet:{self.chain_id}:{wallet.address}"
