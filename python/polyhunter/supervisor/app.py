@@ -7,12 +7,11 @@ import asyncio
 import contextlib
 import logging
 import os
-import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from polyhunter._core import FanoutIndex, LogDecoder, derive_signers
+from polyhunter._core import FanoutIndex, LogDecoder, Signer
 from polyhunter.chain.aiorpc import AsyncRpc
 from polyhunter.chain.anvil import TEST_MNEMONIC
 from polyhunter.chain.deployment import Deployment
@@ -20,7 +19,10 @@ from polyhunter.detector.chainlogs import ChainLogDetector
 from polyhunter.detector.filters import leader_filters
 from polyhunter.errors import ConfigError
 from polyhunter.execution.base import ExecutionEngine
-from polyhunter.execution.localchain import LocalChainEngine
+from polyhunter.execution.faults import faultpoint
+from polyhunter.execution.fleet import fleet_signers
+from polyhunter.execution.localchain import EngineConfig, LocalChainEngine
+from polyhunter.execution.recovery import Recovery
 from polyhunter.execution.simulated import DryRunEngine
 from polyhunter.settings import Settings
 from polyhunter.shared import open_shared_state
@@ -35,13 +37,6 @@ from polyhunter.supervisor.pipeline import Pipeline, PipelineConfig
 log = logging.getLogger(__name__)
 
 LOCAL_CHAIN_IDS = frozenset({31337, 1337})
-
-
-def faultpoint(name: str) -> None:
-    """Test-only crash points: `POLYHUNTER_FAULTPOINT=name` kills the process with SIGKILL right here."""
-    if os.environ.get("POLYHUNTER_FAULTPOINT") == name:
-        log.warning("fault point %s: SIGKILL", name)
-        os.kill(os.getpid(), signal.SIGKILL)
 
 
 @dataclass
@@ -76,16 +71,23 @@ class Supervisor:
             return DryRunEngine()
         if not self.local_chain:
             raise ConfigError("CHAIN_ID: only the local chain has an execution engine yet; set DRY_RUN=true")
-        mnemonic = self.settings.trading_mnemonic
-        phrase = mnemonic.get_secret_value() if mnemonic is not None else TEST_MNEMONIC
-        fleet = derive_signers(phrase, self.settings.supervisor_worker_pool_size)
+        s = self.settings
+        fleet = fleet_signers(s, default_mnemonic=TEST_MNEMONIC)
         authorised = {a.lower() for a in self.deployment.accounts.fleet}
         if authorised:
             # On the local chain only the deployment's fleet is authorised on the Executor.
             fleet = [f for f in fleet if f.address in authorised]
         if not fleet:
             raise ConfigError("TRADING_MNEMONIC: none of its wallets is in the deployment's fleet")
-        return LocalChainEngine(self.rpc, self.deployment, fleet)
+        funder = s.funder_private_key
+        return LocalChainEngine(
+            self.rpc,
+            self.deployment,
+            fleet,
+            config=EngineConfig.from_settings(s),
+            shared=self.shared,
+            funder=Signer(funder.get_secret_value()) if funder is not None else None,
+        )
 
     async def start(self) -> None:
         s = self.settings
@@ -113,8 +115,18 @@ class Supervisor:
         decoder.set_leaders(self.sync.leaders)
         if self.engine is None:
             self.engine = self._engine()
+        recovery = None
         if isinstance(self.engine, LocalChainEngine):
             await self.engine.start()
+            recovery = Recovery(
+                self.engine,
+                self.store,
+                shared=self.shared,
+                stale_scan_s=s.copy_trading_stale_scan_ms / 1000,
+                reconcile_s=s.copy_trading_reconcile_ms / 1000,
+                debt_repay_s=s.copy_trading_debt_repay_ms / 1000,
+                min_age_ms=s.copy_trading_reconcile_ms,
+            )
         self.pipeline = Pipeline(
             store=self.store,
             shared=self.shared,
@@ -166,6 +178,8 @@ class Supervisor:
             ),
             asyncio.create_task(self.balances.run(self._stop_intake, self.percent_proxies), name="balances"),
         ]
+        if recovery is not None:
+            self._tasks.append(asyncio.create_task(recovery.run(self._stop_intake), name="recovery"))
         log.info(
             "supervisor up: chain %d, engine %s, fleet %d, configs %d, leaders %d, shard %d/%d, store %s, "
             "shared %s, requeued %d",
