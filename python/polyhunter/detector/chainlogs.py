@@ -25,6 +25,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from polyhunter.chain.aiorpc import AsyncRpc
 from polyhunter.detector.filters import LogFilter
+from polyhunter.detector.intake import BoundedIntake
 from polyhunter.errors import ChainError
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,7 @@ class ChainLogDetector:
     load_checkpoint: CheckpointLoad
     save_checkpoint: CheckpointSave
     backfill_chunk: int = 2_000
+    intake_limit: int = 25
     backoff_initial_s: float = 0.2
     backoff_max_s: float = 5.0
     stats: DetectorStats = field(default_factory=DetectorStats)
@@ -67,6 +69,10 @@ class ChainLogDetector:
     _ws: ClientConnection | None = field(default=None, init=False, repr=False)
     _queue: asyncio.Queue[str] = field(default_factory=asyncio.Queue, init=False, repr=False)
     _next_id: int = field(default=0, init=False, repr=False)
+    _intake: BoundedIntake = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._intake = BoundedIntake(self.sink, self.intake_limit)
 
     def resubscribe(self) -> None:
         """Asks for new subscriptions (the leader set changed); the gap is covered by backfill."""
@@ -86,6 +92,10 @@ class ChainLogDetector:
                 delay = self.backoff_initial_s
             except (OSError, websockets.WebSocketException, ChainError, TimeoutError) as exc:
                 log.warning("detector: connection lost (%s); reconnecting in %.1fs", exc, delay)
+            except Exception:
+                # A failed intake (store down, say): reconnect and backfill from the checkpoint, which
+                # did not pass the failed batch. Never let one bad moment stop detection.
+                log.exception("detector: intake failed; reconnecting in %.1fs", delay)
             finally:
                 self.connected.clear()
                 self._ws = None
@@ -114,6 +124,10 @@ class ChainLogDetector:
                 reader.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await reader
+                # What was handed over still becomes durable (or fails); the checkpoint did not pass it,
+                # so the next connection's backfill covers a failure.
+                with contextlib.suppress(Exception):
+                    await self._intake.drain()
 
     # -- websocket plumbing --------------------------------------------------------------------------
     async def _subscribe(self, ws: ClientConnection, params: list[Any]) -> str:
@@ -177,12 +191,14 @@ class ChainLogDetector:
             await self._on_head(int(head["number"], 16))
             return
         self.stats.notifications += 1
-        await self.sink(text.encode(), "ws")
+        await self._intake.submit(text.encode(), "ws")
 
     async def _on_head(self, number: int) -> None:
         self.stats.heads += 1
         self.stats.last_head = max(self.stats.last_head, number)
-        # Every log of blocks < number was handed over (and accepted) before this header.
+        # Every log of blocks < number was handed over before this header; once all of it is durable,
+        # the checkpoint may pass it.
+        await self._intake.drain()
         if number - 1 > (self.stats.checkpoint or -1):
             self.stats.checkpoint = number - 1
             await self.save_checkpoint(number - 1)
@@ -203,9 +219,10 @@ class ChainLogDetector:
             for flt in filters:
                 raw, _url = await self.rpc.call_raw("eth_getLogs", [flt.params(start, end)])
                 self.stats.backfill_batches += 1
-                await self.sink(raw, "backfill")
+                await self._intake.submit(raw, "backfill")
             self.stats.backfilled_blocks += end - start + 1
             start = end + 1
+        await self._intake.drain()
         if head > (self.stats.checkpoint or -1):
             self.stats.checkpoint = head
             await self.save_checkpoint(head)

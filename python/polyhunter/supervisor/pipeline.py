@@ -19,8 +19,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import Counter
-from collections.abc import Callable, Sequence
+from collections import Counter, deque
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +35,7 @@ from polyhunter.supervisor.guardrails import Guardrails, utc_day
 log = logging.getLogger(__name__)
 
 PRICE_SCALE = 1_000_000
+SAMPLES = 200_000  # latency samples kept for percentiles; older ones are dropped so memory stays bounded
 
 
 @dataclass
@@ -43,7 +44,7 @@ class PipelineConfig:
     shard_index: int = 0
     dedup_ttl_ms: int = 60_000
     pending_expiry_ms: int = 300_000
-    exec_concurrency: int = 256
+    exec_concurrency: int = 1024
     drain_interval_ms: int = 500
     claim_idle_ms: int = 30_000
     consumer: str = "supervisor-0"
@@ -65,19 +66,49 @@ class PipelineStats:
     reorged: int = 0
     redelivered_dropped: int = 0
     max_depth: int = 0
-    lag_ms: list[float] = field(default_factory=list)
-    """Queue lag of each executed job: from its enqueue to the start of its execution."""
-    latency_ms: list[float] = field(default_factory=list)
-    """From the leader's log being decoded to our execution's end."""
+    lag_ms: deque[float] = field(default_factory=lambda: deque(maxlen=SAMPLES))
+    """Queue lag of the latest executed jobs: from enqueue to the start of execution (bounded memory)."""
+    latency_ms: deque[float] = field(default_factory=lambda: deque(maxlen=SAMPLES))
+    """From the leader's log being decoded to our execution's end (latest jobs)."""
 
 
 @dataclass
 class _Local:
     """What this instance remembers of a job it queued itself (for lag, latency and releases)."""
 
+    job: CopyJob
     enqueued_at: float
     seen_at_ns: int
     reservations: list[Reservation]
+
+
+class IntakeGate:
+    """Many intakes at once, or one retraction alone (a readers-writer lock for one event loop)."""
+
+    def __init__(self) -> None:
+        self._active = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._exclusive = asyncio.Lock()
+
+    @contextlib.asynccontextmanager
+    async def shared(self) -> AsyncIterator[None]:
+        async with self._exclusive:
+            pass  # a retraction holding the gate finishes first
+        self._active += 1
+        self._idle.clear()
+        try:
+            yield
+        finally:
+            self._active -= 1
+            if not self._active:
+                self._idle.set()
+
+    @contextlib.asynccontextmanager
+    async def exclusive(self) -> AsyncIterator[None]:
+        async with self._exclusive:
+            await self._idle.wait()
+            yield
 
 
 class Pipeline:
@@ -111,7 +142,7 @@ class Pipeline:
         self._free = config.exec_concurrency
         self._slot_freed = asyncio.Event()
         self._wake = asyncio.Event()
-        self._intake = asyncio.Lock()
+        self._gate = IntakeGate()
 
     def _emit(self, kind: str, **data: Any) -> None:
         if self.on_event is not None:
@@ -135,18 +166,22 @@ class Pipeline:
             await self.on_signals(decoded.signals)
 
     async def on_signals(self, signals: Sequence[Signal]) -> None:
-        """Takes a batch in; returns once each of its jobs is durably PENDING and queued, or SKIPPED."""
-        async with self._intake:
-            await self._take(signals)
+        """Takes a batch in; returns once each of its jobs is durably PENDING and queued, or SKIPPED.
 
-    async def _take(self, signals: Sequence[Signal]) -> None:
+        Batches are taken in concurrently; a retraction waits until no batch is being taken in, so it
+        always sees the copies of the log it retracts.
+        """
         self.stats.signals += len(signals)
-        retracted = [s for s in signals if s.removed]
-        if retracted:
-            await self._retract(retracted)
         live = [s for s in signals if not s.removed]
-        if not live:
-            return
+        retracted = [s for s in signals if s.removed]
+        if live:
+            async with self._gate.shared():
+                await self._take(live)
+        if retracted:
+            async with self._gate.exclusive():
+                await self._retract(retracted)
+
+    async def _take(self, live: Sequence[Signal]) -> None:
         firsts = self.dedup.check_and_insert([s.dedup_key for s in live])
         fresh = [s for s, first in zip(live, firsts, strict=True) if first]
         self.stats.duplicates += len(live) - len(fresh)
@@ -239,7 +274,7 @@ class Pipeline:
             if ok:
                 self._wake.set()
                 self.stats.queued += 1
-                self._local[job.key] = _Local(now, seen_at.get(job.key, 0), held.get(job.key, []))
+                self._local[job.key] = _Local(job, now, seen_at.get(job.key, 0), held.get(job.key, []))
                 self._emit("queued", job=job)
             else:
                 # Refused at the queue's bound: recorded, counted and released, never silently lost.
@@ -329,30 +364,41 @@ class Pipeline:
         if self._inflight:
             await asyncio.wait(set(self._inflight), timeout=timeout_s)
 
+    def _release_slot(self) -> None:
+        self._free += 1
+        self._slot_freed.set()
+
     async def _run_one(self, delivery: Delivery) -> None:
+        holding = True
         try:
-            await self._execute(delivery)
+            local = self._local.pop(delivery.key, None)
+            # A job queued here is known already; one from another instance is parsed from its payload.
+            job = local.job if local is not None else CopyJob.from_bytes(delivery.payload)
+            if local is not None:
+                self.stats.lag_ms.append((time.monotonic() - local.enqueued_at) * 1000)
+            try:
+                result = await self.engine.execute(job, StoreJournal(self.store, job.key))
+            except Exception as exc:
+                log.exception("engine %s failed job %s", self.engine.name, job.key.hex())
+                result = ExecutionResult(TradeStatus.FAILED, f"engine_error: {type(exc).__name__}: {exc}")
+            # Recording the outcome does not hold an execution slot; the key stays "running" until acked.
+            holding = False
+            self._release_slot()
+            await self._finish(job, result, local)
+            await self.shared.ack([delivery.id])
         except Exception:
             # Left unacknowledged: the queue redelivers it, and the dead-letter list ends a poison job.
-            log.exception("execution of job %s crashed; it will be redelivered", delivery.key.hex())
+            log.exception("job %s crashed; it will be redelivered", delivery.key.hex())
         finally:
             self._running.discard(delivery.key)
-            self._free += 1
-            self._slot_freed.set()
+            if holding:
+                self._release_slot()
 
     async def _execute(self, delivery: Delivery) -> None:
-        job = CopyJob.from_bytes(delivery.payload)
-        local = self._local.pop(job.key, None)
-        started = time.monotonic()
-        if local is not None:
-            self.stats.lag_ms.append((started - local.enqueued_at) * 1000)
-        try:
-            result = await self.engine.execute(job, StoreJournal(self.store, job.key))
-        except Exception as exc:
-            log.exception("engine %s failed job %s", self.engine.name, job.key.hex())
-            result = ExecutionResult(TradeStatus.FAILED, f"engine_error: {type(exc).__name__}: {exc}")
-        await self._finish(job, result, local)
-        await self.shared.ack([delivery.id])
+        """Runs one delivery to the end (used by the self-test)."""
+        self._free -= 1
+        self._running.add(delivery.key)
+        await self._run_one(delivery)
 
     async def _finish(self, job: CopyJob, result: ExecutionResult, local: _Local | None) -> None:
         moved = await self.store.mark(
