@@ -138,6 +138,9 @@ class Pipeline:
         self.dedup = DedupCache(config.dedup_ttl_ms, 1_000_000)
         self._local: dict[bytes, _Local] = {}
         self._inflight: set[asyncio.Task[None]] = set()
+        self._acks: list[str] = []
+        self._ack_timer: asyncio.TimerHandle | None = None
+        self._ack_tasks: set[asyncio.Task[int]] = set()
         self._running: set[bytes] = set()  # keys executing here now: a duplicate delivery of one is dropped
         self._free = config.exec_concurrency
         self._slot_freed = asyncio.Event()
@@ -350,7 +353,7 @@ class Pipeline:
                     # Cancelled, done, or broadcast by a worker that died: never execute twice
                     # (recovery reconciles broadcast ones from the chain).
                     self.stats.redelivered_dropped += 1
-                    await self.shared.ack([delivery.id])
+                    self._ack_later(delivery.id)
                     continue
                 self._free -= 1
                 self._running.add(delivery.key)
@@ -363,6 +366,31 @@ class Pipeline:
         """Waits for the executions in flight (at shutdown); what is left stays PENDING for the next start."""
         if self._inflight:
             await asyncio.wait(set(self._inflight), timeout=timeout_s)
+        await self.flush_acks()
+
+    def _ack_later(self, delivery_id: str) -> None:
+        """Acknowledges in batches (one round trip per batch on Redis). An ack lost in a crash only means
+        a redelivery, which the `executable` check drops: the record is no longer PENDING."""
+        self._acks.append(delivery_id)
+        if len(self._acks) >= 256:
+            self._flush_acks_soon()
+        elif self._ack_timer is None:
+            self._ack_timer = asyncio.get_running_loop().call_later(0.005, self._flush_acks_soon)
+
+    def _flush_acks_soon(self) -> None:
+        if self._ack_timer is not None:
+            self._ack_timer.cancel()
+            self._ack_timer = None
+        if self._acks:
+            ids, self._acks = self._acks, []
+            task = asyncio.create_task(self.shared.ack(ids))
+            self._ack_tasks.add(task)
+            task.add_done_callback(self._ack_tasks.discard)
+
+    async def flush_acks(self) -> None:
+        self._flush_acks_soon()
+        if self._ack_tasks:
+            await asyncio.gather(*self._ack_tasks, return_exceptions=True)
 
     def _release_slot(self) -> None:
         self._free += 1
@@ -385,7 +413,7 @@ class Pipeline:
             holding = False
             self._release_slot()
             await self._finish(job, result, local)
-            await self.shared.ack([delivery.id])
+            self._ack_later(delivery.id)
         except Exception:
             # Left unacknowledged: the queue redelivers it, and the dead-letter list ends a poison job.
             log.exception("job %s crashed; it will be redelivered", delivery.key.hex())
