@@ -30,6 +30,7 @@ from polyhunter.store.base import Store
 from polyhunter.supervisor.balances import BalanceBook
 from polyhunter.supervisor.configs import ConfigSync
 from polyhunter.supervisor.guardrails import Guardrails
+from polyhunter.supervisor.market import MarketBook
 from polyhunter.supervisor.pipeline import Pipeline, PipelineConfig
 
 log = logging.getLogger(__name__)
@@ -138,6 +139,7 @@ class Supervisor:
             ),
             decoder=decoder,
             on_event=self.on_event,
+            market=MarketBook(meta_ttl_ms=s.supervisor_market_meta_ttl_ms),
         )
         ws_url = s.copy_trading_ws_url.get_secret_value() if s.copy_trading_ws_url else d.ws_url
         self.detector = ChainLogDetector(

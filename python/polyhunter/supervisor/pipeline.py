@@ -31,6 +31,7 @@ from polyhunter.models import CopyJob, SkipReason, TradeStatus, now_ms
 from polyhunter.shared.base import Delivery, Reservation, SharedState
 from polyhunter.store.base import Store, StoreJournal
 from polyhunter.supervisor.guardrails import Guardrails, utc_day
+from polyhunter.supervisor.market import MarketBook
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +125,7 @@ class Pipeline:
         decoder: LogDecoder | None = None,
         balances: Callable[[], dict[str, int]] | None = None,
         on_event: Callable[[str, dict[str, Any]], None] | None = None,
+        market: MarketBook | None = None,
     ) -> None:
         self.store = store
         self.shared = shared
@@ -134,6 +136,7 @@ class Pipeline:
         self.decoder = decoder
         self.balances = balances
         self.on_event = on_event
+        self.market = market or MarketBook()
         self.stats = PipelineStats()
         self.dedup = DedupCache(config.dedup_ttl_ms, 1_000_000)
         self._local: dict[bytes, _Local] = {}
@@ -203,10 +206,12 @@ class Pipeline:
         self.stats.duplicates += len(shared_firsts) - len(fresh)
         if not fresh:
             return
+        self.market.observe(fresh)
+        fresh = self.market.priced(fresh)
         for signal in fresh:
             self._emit("signal", signal=signal)
         balances = self.balances() if self.balances is not None else None
-        intents = self.index.match(fresh, balances)
+        intents = self.index.match(fresh, balances, self.market.min_sizes(fresh))
         self.stats.intents += len(intents)
         jobs: list[CopyJob] = []
         seen_at: dict[bytes, int] = {}
@@ -453,6 +458,19 @@ class Pipeline:
             self.stats.latency_ms.append(latency_ms)
         if not moved:
             log.warning("job %s: outcome %s not recorded (no longer PENDING)", job.key.hex(), result.status)
+        elif log.isEnabledFor(logging.INFO):
+            log.info(
+                "copy %s config %d %s %d of token %s for %s: %s%s%s",
+                job.key.hex()[:12],
+                job.config_id,
+                job.side,
+                job.amount,
+                job.token_id,
+                job.proxy,
+                result.status.value,
+                f" ({result.reason})" if result.reason else "",
+                f", {latency_ms:.0f} ms from the leader's log" if latency_ms is not None else "",
+            )
         self._emit("done", job=job, result=result, latency_ms=latency_ms)
 
 
