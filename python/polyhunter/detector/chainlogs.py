@@ -109,6 +109,12 @@ class ChainLogDetector:
             try:
                 await self._backfill(filters)
                 self.connected.set()
+                log.info(
+                    "detector connected (connection %d): %d log filters, checked up to block %s",
+                    self.stats.connects,
+                    len(filters),
+                    self.stats.checkpoint,
+                )
                 await self._live(reader, heads_id, stop)
             finally:
                 reader.cancel()
