@@ -83,7 +83,7 @@ async def until(
 
 @dataclass(frozen=True)
 class Pushed:
-    """One Executor `Pushed` event: what a worker gave a Proxy (tokens after a BUY, collateral after a SELL)."""
+    """An Executor `Pushed` event: what a worker gave a Proxy (tokens for a BUY, collateral for a SELL)."""
 
     token: str
     id: int

@@ -170,7 +170,9 @@ async def test_trades_while_the_websocket_is_down_are_copied_after_reconnect(
         world.bought(0, 50 * SHARE, 41_666_666) + world.bought(1, 62_500_000)
     )
     # ratio 0.5x: $50 → 100 sh, $20 → 50 sh, $15 → 25 sh.
-    assert multiset(world.pushed(p[1])) == multiset(world.bought(0, 100 * SHARE, 25 * SHARE) + world.bought(1, 50 * SHARE))
+    assert multiset(world.pushed(p[1])) == multiset(
+        world.bought(0, 100 * SHARE, 25 * SHARE) + world.bought(1, 50 * SHARE)
+    )
     assert world.holdings(p[0]) == (4_925 * USD, 91_666_666, 62_500_000)
     assert world.holdings(p[1]) == (4_915 * USD, 125 * SHARE, 50 * SHARE)
 
@@ -277,7 +279,10 @@ async def test_configs_added_changed_or_paused_while_running_take_effect(world: 
             assert await store.remove_config(changed.config_id)
             await store.add_config(
                 changed.__class__(
-                    follower=changed.follower, proxy=changed.proxy, leader=changed.leader, mode="fixed",
+                    follower=changed.follower,
+                    proxy=changed.proxy,
+                    leader=changed.leader,
+                    mode="fixed",
                     fixed_usd=40 * USD,
                 )
             )

@@ -1,4 +1,4 @@
-"""`polyhunter._core` decodes LocalExchange's real logs (from anvil, through `eth_getLogs` with the supervisor's
+"""`polyhunter._core` decodes LocalExchange's real logs (from anvil, by `eth_getLogs` with the supervisor's
 own filters) into exactly the expected signals: one per leader fill (the taker order's row, whose maker is the
 leader), nothing for the market maker's row, the CTF transfers the exchange makes, or a non-leader's fill."""
 
@@ -31,7 +31,9 @@ def _get_logs(chain: LocalChain, params: dict[str, Any]) -> bytes:
     return json.dumps(reply).encode()
 
 
-def _decode(chain: LocalChain, decoder: LogDecoder, first: int, last: int, leaders: list[str]) -> list[Signal]:
+def _decode(
+    chain: LocalChain, decoder: LogDecoder, first: int, last: int, leaders: list[str]
+) -> list[Signal]:
     signals: list[Signal] = []
     for flt in leader_filters(exchanges=[EXCHANGE], ctf=CTF, leaders=leaders):
         decoded = decoder.decode(_get_logs(chain, flt.params(first, last)))
