@@ -38,6 +38,27 @@ CheckpointSave = Callable[[int], Awaitable[None]]
 _SUB_MARKER = '"subscription":"'
 
 
+def subscription_of(text: str) -> str | None:
+    """The subscription id of an `eth_subscription` notification, or None for anything else (a reply).
+
+    Nodes send compact JSON, so a substring search finds the id without parsing the (possibly large)
+    message; JSON with other spacing (a proxy, another node) falls back to parsing, never to dropping it.
+    """
+    start = text.find(_SUB_MARKER, 0, 200)
+    if start >= 0:
+        start += len(_SUB_MARKER)
+        return text[start : text.index('"', start)]
+    if "eth_subscription" not in text:
+        return None
+    try:
+        message = json.loads(text)
+    except ValueError:
+        return None
+    params = message.get("params") if isinstance(message, dict) else None
+    sub_id = params.get("subscription") if isinstance(params, dict) else None
+    return sub_id if isinstance(sub_id, str) else None
+
+
 @dataclass
 class DetectorStats:
     connects: int = 0
@@ -119,6 +140,12 @@ class ChainLogDetector:
             try:
                 await self._backfill(filters)
                 self.connected.set()
+                log.info(
+                    "detector connected (connection %d): %d log filters, checked up to block %s",
+                    self.stats.connects,
+                    len(filters),
+                    self.stats.checkpoint,
+                )
                 await self._live(reader, heads_id, stop)
             finally:
                 reader.cancel()
@@ -141,7 +168,7 @@ class ChainLogDetector:
         while True:
             message = await asyncio.wait_for(ws.recv(), timeout=10)
             text = message if isinstance(message, str) else message.decode()
-            if _SUB_MARKER in text[:120]:
+            if subscription_of(text) is not None:
                 self._queue.put_nowait(text)
                 continue
             reply = json.loads(text)
@@ -181,11 +208,9 @@ class ChainLogDetector:
             resub_wait.cancel()
 
     async def _on_message(self, text: str, heads_id: str) -> None:
-        start = text.find(_SUB_MARKER)
-        if start < 0:
+        sub_id = subscription_of(text)
+        if sub_id is None:
             return  # a stray reply
-        start += len(_SUB_MARKER)
-        sub_id = text[start : text.index('"', start)]
         if sub_id == heads_id:
             head = json.loads(text)["params"]["result"]
             await self._on_head(int(head["number"], 16))

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from polyhunter._core import DedupCache, FanoutIndex, LogDecoder, Signal, shard_of
-from polyhunter.errors import DecodeError
+from polyhunter.errors import DecodeError, ExecutionError
 from polyhunter.execution.base import ExecutionEngine, ExecutionResult
 from polyhunter.models import CopyJob, SkipReason, TradeStatus, now_ms
 from polyhunter.shared.base import Delivery, Reservation, SharedState
@@ -410,7 +410,7 @@ class Pipeline:
             if local is not None:
                 self.stats.lag_ms.append((time.monotonic() - local.enqueued_at) * 1000)
             try:
-                result = await self.engine.execute(job, StoreJournal(self.store, job.key))
+                result = await self.engine.execute(job, _LiveJournal(self.store, job.key))
             except Exception as exc:
                 log.exception("engine %s failed job %s", self.engine.name, job.key.hex())
                 result = ExecutionResult(TradeStatus.FAILED, f"engine_error: {type(exc).__name__}: {exc}")
@@ -439,6 +439,9 @@ class Pipeline:
             result.status,
             result.reason,
             result.tx_hashes,
+            # What happened on chain is the truth: a copy executed although a reorg cancelled it meanwhile
+            # is recorded EXECUTED (its `reorged` flag stays), never left CANCELLED.
+            expect=_EXECUTED_FROM if result.status is TradeStatus.EXECUTED else _PENDING,
             copy_size=result.fill_size,
             copy_price_ppm=result.fill_price_ppm,
             slippage_bps=result.slippage_bps(job),
@@ -472,6 +475,30 @@ class Pipeline:
                 f", {latency_ms:.0f} ms from the leader's log" if latency_ms is not None else "",
             )
         self._emit("done", job=job, result=result, latency_ms=latency_ms)
+
+
+_PENDING = (TradeStatus.PENDING,)
+_EXECUTED_FROM = (TradeStatus.PENDING, TradeStatus.CANCELLED)
+
+
+class _LiveJournal(StoreJournal):
+    """A job's journal that refuses the job's first transaction once the job is no longer PENDING.
+
+    A job waits between its dequeue (when it was still executable) and its first broadcast, e.g. for a free
+    wallet; a reorg may cancel it meanwhile, and then nothing may be sent. One indexed read per job, and
+    only for engines that send transactions.
+    """
+
+    def __init__(self, store: Store, key: bytes) -> None:
+        super().__init__(store, key)
+        self._checked = False
+
+    async def record_tx(self, step: str, wallet: str, nonce: int, tx_hash: bytes | str) -> None:
+        if not self._checked:
+            if self.key not in await self.store.executable([self.key]):
+                raise ExecutionError(f"job {self.key.hex()} is no longer PENDING (cancelled): nothing sent")
+            self._checked = True
+        await super().record_tx(step, wallet, nonce, tx_hash)
 
 
 def _price_ppm(signal: Signal) -> int | None:
