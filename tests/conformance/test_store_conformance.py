@@ -330,3 +330,38 @@ async def test_executable_is_pending_and_never_journaled_and_counts_follow(store
     many = [job(i, config_id=2) for i in range(1200)]
     await store.insert_pending(many, FAR)
     assert len(await store.executable([j.key for j in many])) == 1200
+
+
+@pytest.mark.asyncio
+async def test_claims_let_one_worker_run_a_job_and_expire_only_when_stale(store: Store) -> None:
+    jobs = [job(i, config_id=3) for i in range(3)]
+    keys = [j.key for j in jobs]
+    await store.insert_pending(jobs, FAR)
+    assert await store.claim(keys, "worker-a", stale_ms=60_000) == set(keys)
+    assert await store.claim(keys, "worker-b", stale_ms=60_000) == set()
+    assert await store.claim(keys[:1], "worker-a", stale_ms=60_000) == {keys[0]}  # its own, again
+    # A claim older than `stale_ms` belongs to a worker that died before sending anything.
+    await asyncio.sleep(0.01)
+    assert await store.claim(keys[1:2], "worker-b", stale_ms=1) == {keys[1]}
+    # Something journaled, or a final status: nobody may claim it any more.
+    await store.record_tx(keys[0], Step.PULLED, WORKER, 1, b"\x03" * 32)
+    await store.mark(keys[2], TradeStatus.CANCELLED, "reorged")
+    assert await store.claim(keys, "worker-c", stale_ms=0) == {keys[1]}
+    assert await store.claim([], "worker-c", stale_ms=0) == set()
+
+
+@pytest.mark.asyncio
+async def test_two_connections_racing_claims_split_the_jobs(store: Store, store_case: StoreCase) -> None:
+    jobs = [job(i, config_id=4) for i in range(300)]
+    keys = [j.key for j in jobs]
+    await store.insert_pending(jobs, FAR)
+    async with store_case.make() as other:
+        chunks = [keys[i : i + 25] for i in range(0, len(keys), 25)]
+        won_a, won_b = await asyncio.gather(
+            asyncio.gather(*(store.claim(c, "a", 60_000) for c in chunks)),
+            asyncio.gather(*(other.claim(c[::-1], "b", 60_000) for c in chunks)),
+        )
+    a = set().union(*won_a)
+    b = set().union(*won_b)
+    assert not a & b
+    assert a | b == set(keys)

@@ -24,6 +24,7 @@ from polyhunter.models import (
     JournalEntry,
     TradeRecord,
     TradeStatus,
+    now_ms,
 )
 from polyhunter.store.group_commit import GroupCommitter
 
@@ -60,7 +61,15 @@ class Mark:
     worker: str | None
 
 
-Op = InsertPending | RecordTx | Mark
+@dataclass(frozen=True, slots=True)
+class Claim:
+    keys: tuple[bytes, ...]
+    claimer: str
+    claimed_at: int
+    stale_before: int
+
+
+Op = InsertPending | RecordTx | Mark | Claim
 
 
 class Row(Protocol):
@@ -265,11 +274,19 @@ def plan_marks(
 
 def split_ops(
     ops: Sequence[Op],
-) -> tuple[list[tuple[int, InsertPending]], list[tuple[int, RecordTx]], list[tuple[int, Mark]]]:
+) -> tuple[
+    list[tuple[int, InsertPending]],
+    list[tuple[int, RecordTx]],
+    list[tuple[int, Mark]],
+    list[tuple[int, Claim]],
+]:
+    """The batch's operations by kind; a back end applies inserts, journal, marks, then claims (so that a
+    claim sees the marks and journal entries of its own batch)."""
     inserts = [(i, op) for i, op in enumerate(ops) if isinstance(op, InsertPending)]
     journal = [(i, op) for i, op in enumerate(ops) if isinstance(op, RecordTx)]
     marks = [(i, op) for i, op in enumerate(ops) if isinstance(op, Mark)]
-    return inserts, journal, marks
+    claims = [(i, op) for i, op in enumerate(ops) if isinstance(op, Claim)]
+    return inserts, journal, marks, claims
 
 
 def new_rows(
@@ -382,6 +399,19 @@ class Store(ABC):
             None if worker is None else worker.lower(),
         )
         result: bool = await self._committer.submit(op)
+        return result
+
+    async def claim(self, keys: Sequence[bytes], claimer: str, stale_ms: int) -> set[bytes]:
+        """Claims for `claimer` those of `keys` that may run now; returns them. Group-committed.
+
+        A key is claimed when its record is PENDING, nothing is journaled for it, and it is unclaimed,
+        already `claimer`'s, or claimed more than `stale_ms` ago (its claimer died before sending anything).
+        Two workers never both claim one key within `stale_ms`, whichever instance they run in.
+        """
+        if not keys:
+            return set()
+        now = now_ms()
+        result: set[bytes] = await self._committer.submit(Claim(tuple(keys), claimer, now, now - stale_ms))
         return result
 
     # Back-end parts.

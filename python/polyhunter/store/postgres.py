@@ -120,7 +120,7 @@ class PostgresStore(Store):
 
     # Group commit.
     async def _apply_batch(self, ops: Sequence[Op]) -> list[Any]:
-        inserts, journal, marks = split_ops(ops)
+        inserts, journal, marks, claims = split_ops(ops)
         results: list[Any] = [None] * len(ops)
         now = now_ms()
         async with self.pool.acquire() as conn, conn.transaction():
@@ -150,6 +150,22 @@ class PostgresStore(Store):
                     await conn.executemany(_UPDATE_MARK, updates)
                 for index, moved in outcome.items():
                     results[index] = moved
+            for index, claim in claims:
+                # Rows locked in key order first, as marks do: two processes never deadlock.
+                await conn.fetch(
+                    "SELECT key FROM copy_trades WHERE key = ANY($1::bytea[]) ORDER BY key FOR UPDATE",
+                    sorted(set(claim.keys)),
+                )
+                claimed = await conn.fetch(
+                    "UPDATE copy_trades t SET claimed_by = $2, claimed_at = $3 WHERE key = ANY($1::bytea[]) "
+                    "AND status = 'PENDING' AND (claimed_by IS NULL OR claimed_by = $2 OR claimed_at < $4) "
+                    "AND NOT EXISTS (SELECT 1 FROM trade_journal j WHERE j.key = t.key) RETURNING key",
+                    list(claim.keys),
+                    claim.claimer,
+                    claim.claimed_at,
+                    claim.stale_before,
+                )
+                results[index] = {bytes(r[0]) for r in claimed}
         return results
 
     # Trades.

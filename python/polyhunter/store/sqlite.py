@@ -141,7 +141,7 @@ class SqliteStore(Store):
 
     # Group commit.
     async def _apply_batch(self, ops: Sequence[Op]) -> list[Any]:
-        inserts, journal, marks = split_ops(ops)
+        inserts, journal, marks, claims = split_ops(ops)
         results: list[Any] = [None] * len(ops)
         now = now_ms()
         async with self._write() as conn:
@@ -163,6 +163,21 @@ class SqliteStore(Store):
                 await conn.executemany(_UPDATE_MARK, updates)
                 for index, moved in outcome.items():
                     results[index] = moved
+            for index, claim in claims:
+                won: set[bytes] = set()
+                for start in range(0, len(claim.keys), _CHUNK):
+                    chunk = list(claim.keys[start : start + _CHUNK])
+                    sql = (
+                        "UPDATE copy_trades SET claimed_by = ?, claimed_at = ? "
+                        f"WHERE key IN ({', '.join('?' * len(chunk))}) AND status = 'PENDING' "
+                        "AND (claimed_by IS NULL OR claimed_by = ? OR claimed_at < ?) "
+                        "AND NOT EXISTS (SELECT 1 FROM trade_journal j WHERE j.key = copy_trades.key) "
+                        "RETURNING key"
+                    )
+                    params = [claim.claimer, claim.claimed_at, *chunk, claim.claimer, claim.stale_before]
+                    async with conn.execute(sql, params) as cursor:
+                        won.update(bytes(row[0]) for row in await cursor.fetchall())
+                results[index] = won
         return results
 
     @staticmethod

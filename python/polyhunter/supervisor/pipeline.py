@@ -352,30 +352,52 @@ class Pipeline:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), interval_s)
                 continue
-            runnable = await self.store.executable([d.key for d in deliveries])
-            for delivery in deliveries:
-                if delivery.key not in runnable or delivery.key in self._running:
-                    # Cancelled, done, or broadcast by a worker that died: never execute twice
-                    # (recovery reconciles broadcast ones from the chain).
-                    self.stats.redelivered_dropped += 1
-                    self._ack_later(delivery.id)
-                    continue
-                self._free -= 1
-                self._running.add(delivery.key)
-                task = asyncio.create_task(self._run_one(delivery))
-                self._inflight.add(task)
-                task.add_done_callback(self._inflight.discard)
+            # The slots are taken now and the claim runs beside the next fetch: the loop never waits on
+            # a commit while slots are free.
+            self._free -= len(deliveries)
+            task = asyncio.create_task(self._start(deliveries))
+            self._inflight.add(task)
+            task.add_done_callback(self._inflight.discard)
         await self.drain()
+
+    async def _start(self, deliveries: list[Delivery]) -> None:
+        """Claims a fetched batch in the store, then starts what was claimed (each holding its slot).
+
+        The claim is the guard against running a job twice: a job handed to two instances (a requeue at
+        start, a redelivery) is claimed by one worker only; a cancelled, finished or already broadcast
+        one by none (recovery reconciles broadcast ones from the chain).
+        """
+        try:
+            runnable = await self.store.claim(
+                [d.key for d in deliveries], self.config.consumer, self.config.claim_idle_ms
+            )
+        except Exception:
+            log.exception("claiming %d jobs failed; they will be redelivered", len(deliveries))
+            for _ in deliveries:
+                self._release_slot()
+            return
+        for delivery in deliveries:
+            if delivery.key not in runnable or delivery.key in self._running:
+                self.stats.redelivered_dropped += 1
+                self._ack_later(delivery.id)
+                self._release_slot()
+                continue
+            self._running.add(delivery.key)
+            task = asyncio.create_task(self._run_one(delivery))
+            self._inflight.add(task)
+            task.add_done_callback(self._inflight.discard)
 
     async def drain(self, timeout_s: float = 30.0) -> None:
         """Waits for the executions in flight (at shutdown); what is left stays PENDING for the next start."""
-        if self._inflight:
-            await asyncio.wait(set(self._inflight), timeout=timeout_s)
+        deadline = time.monotonic() + timeout_s
+        # A batch being claimed starts its executions after this began: wait until nothing is left.
+        while self._inflight and time.monotonic() < deadline:
+            await asyncio.wait(set(self._inflight), timeout=deadline - time.monotonic())
         await self.flush_acks()
 
     def _ack_later(self, delivery_id: str) -> None:
         """Acknowledges in batches (one round trip per batch on Redis). An ack lost in a crash only means
-        a redelivery, which the `executable` check drops: the record is no longer PENDING."""
+        a redelivery, which the claim drops: the record is no longer PENDING."""
         self._acks.append(delivery_id)
         if len(self._acks) >= 256:
             self._flush_acks_soon()
