@@ -220,3 +220,27 @@ async def test_a_malformed_notification_is_rejected_not_fatal(store: SqliteStore
     await pipeline.on_raw(b"\xff\xfe not json", "ws")
     assert pipeline.stats.rejects == 2
     assert pipeline.stats.queued == 0
+
+
+@pytest.mark.asyncio
+async def test_an_idle_worker_queues_pending_jobs_no_queue_holds(
+    store: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import polyhunter.supervisor.pipeline as pipeline_module
+
+    monkeypatch.setattr(pipeline_module, "ORPHAN_SCAN_S", 0.0)
+    venue = RecordingVenue()
+    pipeline, _ = await _pipeline(store, venue)
+    pipeline.config.claim_idle_ms = 0
+    # A prewritten job whose enqueue never happened (the process failed in between).
+    orphan = CopyJob(
+        key=b"\x07" * 32, config_id=1, follower=f"0x{1:040x}", proxy=f"0x{0xA0:040x}", leader=LEADER,
+        token_id=42, side="BUY", amount=10 * USD, limit_price_ppm=500_000, tx_hash=b"\x08" * 32, log_index=3,
+    )  # fmt: skip
+    assert await store.insert_pending([orphan], 2**62) == {orphan.key}
+    await asyncio.sleep(0.002)
+    await _run_until(pipeline, 1)
+    assert [j.key for j in venue.jobs] == [orphan.key]
+    record = await store.get_trade(orphan.key)
+    assert record is not None
+    assert record.status is TradeStatus.EXECUTED

@@ -36,6 +36,7 @@ from polyhunter.supervisor.market import MarketBook
 log = logging.getLogger(__name__)
 
 PRICE_SCALE = 1_000_000
+ORPHAN_SCAN_S = 5.0  # how often an idle worker looks in the store for PENDING jobs no queue holds
 SAMPLES = 200_000  # latency samples kept for percentiles; older ones are dropped so memory stays bounded
 
 
@@ -331,10 +332,26 @@ class Pipeline:
         log.info("requeued %d PENDING jobs never broadcast", sum(accepted))
         return sum(accepted)
 
+    async def _requeue_orphans(self) -> None:
+        """An idle worker looks in the store for PENDING jobs never broadcast that no queue holds any more
+        (their enqueue failed after the prewrite, say) and queues them again; the claim keeps a job that
+        was in a queue after all from running twice."""
+        try:
+            horizon = now_ms() - self.config.claim_idle_ms
+            orphans = [
+                r for r in await self.store.unbroadcast_pending(limit=1000)
+                if r.created_at < horizon and r.key not in self._running
+            ]  # fmt: skip
+            if orphans:
+                accepted = await self.shared.enqueue_many([(r.key, r.to_job().to_bytes()) for r in orphans])
+                log.warning("requeued %d PENDING jobs that no queue held", sum(accepted))
+        except Exception:
+            log.exception("orphan scan failed; the next idle moment retries")
+
     async def run_workers(self, stop: asyncio.Event) -> None:
         """Consumes the queue until `stop`, with up to `exec_concurrency` executions in flight."""
         interval_s = self.config.drain_interval_ms / 1000
-        last_claim = time.monotonic()
+        last_claim = last_orphan_scan = time.monotonic()
         while not stop.is_set():
             free = self._free
             if free == 0:
@@ -349,6 +366,9 @@ class Pipeline:
                     self.config.consumer, self.config.claim_idle_ms, count=max(1, free - len(deliveries))
                 )
             if not deliveries:
+                if time.monotonic() - last_orphan_scan > max(interval_s, ORPHAN_SCAN_S):
+                    last_orphan_scan = time.monotonic()
+                    await self._requeue_orphans()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), interval_s)
                 continue
