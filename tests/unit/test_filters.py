@@ -1,4 +1,4 @@
-"""Subscription filters: a leader's fills are its OrderFilled rows as maker and its CTF transfers either way."""
+"""Subscription filters: a leader's OrderFilled rows as maker, and its CTF transfers either way."""
 
 from __future__ import annotations
 
@@ -20,7 +20,8 @@ CTF = "0x" + "C7" * 20
 def test_topics_are_the_events_signatures() -> None:
     sig = {
         ORDER_FILLED_V1: b"OrderFilled(bytes32,address,address,uint256,uint256,uint256,uint256,uint256)",
-        ORDER_FILLED_V2: b"OrderFilled(bytes32,address,address,uint8,uint256,uint256,uint256,uint256,bytes32,bytes32)",
+        ORDER_FILLED_V2: b"OrderFilled(bytes32,address,address,uint8,uint256,uint256,uint256,uint256,"
+        b"bytes32,bytes32)",
         TRANSFER_SINGLE: b"TransferSingle(address,address,address,uint256,uint256)",
         TRANSFER_BATCH: b"TransferBatch(address,address,address,uint256[],uint256[])",
     }
