@@ -365,3 +365,15 @@ async def test_two_connections_racing_claims_split_the_jobs(store: Store, store_
     b = set().union(*won_b)
     assert not a & b
     assert a | b == set(keys)
+
+
+@pytest.mark.asyncio
+async def test_refused_copies_are_stored_skipped_from_their_first_row(store: Store) -> None:
+    refused = [(job(i, config_id=5), "daily_cap") for i in range(2)]
+    assert await store.insert_skipped(refused) == {j.key for j, _ in refused}
+    assert await store.insert_skipped(refused) == set()  # idempotent like any insert
+    record = await store.get_trade(refused[0][0].key)
+    assert record is not None
+    assert (record.status, record.reason) == (TradeStatus.SKIPPED, "daily_cap")
+    assert await store.unbroadcast_pending() == []
+    assert await store.claim([j.key for j, _ in refused], "w", 0) == set()

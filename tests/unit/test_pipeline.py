@@ -12,6 +12,7 @@ import pytest
 import pytest_asyncio
 
 from polyhunter._core import FanoutIndex, LogDecoder
+from polyhunter.errors import StoreError
 from polyhunter.execution.base import ExecutionResult, JobJournal
 from polyhunter.loadsim import CTF, EXCHANGE, notification
 from polyhunter.models import CopyConfig, CopyJob, TradeStatus
@@ -110,12 +111,14 @@ async def test_one_fill_one_copy_per_follower_even_when_delivered_twice(store: S
     pipeline, _ = await _pipeline(store, venue)
     raw = notification(LEADER, 42, TX, 7, 50 * USD, 100 * USD)
     await pipeline.on_raw(raw, "ws")
-    await pipeline.on_raw(raw, "backfill")  # a reconnect overlap
+    await pipeline.on_raw(raw, "ws")  # a duplicate notification: dropped by dedup
+    await pipeline.on_raw(raw, "backfill")  # a reconnect overlap: passes dedup, stopped by the store's key
     await _run_until(pipeline, 3)
     assert sorted(j.proxy for j in venue.jobs) == [f"0x{i + 0xA0:040x}" for i in range(3)]
     assert {j.amount for j in venue.jobs} == {10 * USD}
     assert {j.limit_price_ppm for j in venue.jobs} == {500_000}
     assert pipeline.stats.duplicates == 1
+    assert pipeline.stats.queued == 3
     assert await store.count_trades(TradeStatus.EXECUTED) == 3
 
 
@@ -244,3 +247,38 @@ async def test_an_idle_worker_queues_pending_jobs_no_queue_holds(
     record = await store.get_trade(orphan.key)
     assert record is not None
     assert record.status is TradeStatus.EXECUTED
+
+
+class FailingOnce:
+    """Wraps a store so that its first `insert_pending` fails, as a database hiccup would."""
+
+    def __init__(self, store: SqliteStore) -> None:
+        self.store = store
+        self.failed = False
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.store, name)
+
+    async def insert_pending(self, jobs: list[CopyJob], expires_at: int) -> set[bytes]:
+        if not self.failed:
+            self.failed = True
+            raise StoreError("database is locked")
+        return await self.store.insert_pending(jobs, expires_at)
+
+
+@pytest.mark.asyncio
+async def test_a_failed_intake_is_copied_on_the_replay_and_releases_its_caps(store: SqliteStore) -> None:
+    from polyhunter.supervisor.guardrails import utc_day
+
+    venue = RecordingVenue()
+    pipeline, shared = await _pipeline(store, venue, guardrails=Guardrails(daily_cap_usd=1_000 * USD))
+    pipeline.store = FailingOnce(store)  # type: ignore[assignment]
+    raw = notification(LEADER, 42, TX, 7, 50 * USD, 100 * USD)
+    with pytest.raises(StoreError):
+        await pipeline.on_raw(raw, "ws")
+    assert await shared.counter(f"daily:{utc_day()}") == 0  # nothing held for copies that do not exist
+    # The detector reconnects and backfills from its checkpoint: the same log comes again.
+    await pipeline.on_raw(raw, "backfill")
+    await _run_until(pipeline, 3)
+    assert len(venue.jobs) == 3
+    assert await shared.counter(f"daily:{utc_day()}") == 30 * USD

@@ -37,6 +37,8 @@ FINAL_STATUSES = frozenset(
 class InsertPending:
     jobs: Sequence[CopyJob]
     expires_at: int
+    skipped: dict[bytes, str] | None = None
+    """Keys inserted straight as SKIPPED, with their reasons (a refused copy is never PENDING)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,8 +101,14 @@ def tx_bytes(tx_hash: bytes | str) -> bytes:
     return raw
 
 
-def job_row(job: CopyJob, now: int, expires_at: int) -> tuple[Any, ...]:
-    """The insert row of a PENDING trade, in `TRADE_COLUMNS` order."""
+def job_row(
+    job: CopyJob,
+    now: int,
+    expires_at: int,
+    status: TradeStatus = TradeStatus.PENDING,
+    reason: str | None = None,
+) -> tuple[Any, ...]:
+    """The insert row of a new trade (PENDING, or SKIPPED with its reason), in `TRADE_COLUMNS` order."""
     return (
         job.key,
         job.config_id,
@@ -117,8 +125,8 @@ def job_row(job: CopyJob, now: int, expires_at: int) -> tuple[Any, ...]:
         job.leader_size,
         job.leader_price_ppm,
         job.block_number,
-        TradeStatus.PENDING.value,
-        None,
+        status.value,
+        reason,
         0,
         None,
         None,
@@ -299,7 +307,9 @@ def new_rows(
         for job in op.jobs:
             if job.key not in seen:
                 seen.add(job.key)
-                rows.append(job_row(job, now, op.expires_at))
+                reason = op.skipped.get(job.key) if op.skipped else None
+                status = TradeStatus.PENDING if reason is None else TradeStatus.SKIPPED
+                rows.append(job_row(job, now, op.expires_at, status, reason))
     return rows
 
 
@@ -364,6 +374,15 @@ class Store(ABC):
         if not jobs:
             return set()
         result: set[bytes] = await self._committer.submit(InsertPending(tuple(jobs), expires_at))
+        return result
+
+    async def insert_skipped(self, refused: Sequence[tuple[CopyJob, str]]) -> set[bytes]:
+        """Record refused copies straight as SKIPPED(reason); returns the keys actually inserted."""
+        if not refused:
+            return set()
+        result: set[bytes] = await self._committer.submit(
+            InsertPending(tuple(j for j, _ in refused), now_ms(), {j.key: r for j, r in refused})
+        )
         return result
 
     async def record_tx(self, key: bytes, step: str, wallet: str, nonce: int, tx_hash: bytes | str) -> None:

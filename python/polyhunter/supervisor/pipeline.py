@@ -170,27 +170,29 @@ class Pipeline:
         for reject in decoded.rejects:
             log.warning("rejected log #%d from %s: %s", reject.index, origin, reject.reason)
         if decoded.signals:
-            await self.on_signals(decoded.signals)
+            await self.on_signals(decoded.signals, replay=origin == "backfill")
 
-    async def on_signals(self, signals: Sequence[Signal]) -> None:
+    async def on_signals(self, signals: Sequence[Signal], *, replay: bool = False) -> None:
         """Takes a batch in; returns once each of its jobs is durably PENDING and queued, or SKIPPED.
 
         Batches are taken in concurrently; a retraction waits until no batch is being taken in, so it
-        always sees the copies of the log it retracts.
+        always sees the copies of the log it retracts. A `replay` (a backfill after a reconnect or a
+        restart) passes the dedup caches: they may remember a log whose intake failed or was cut short by a
+        crash, and the store's idempotency key alone decides what is new.
         """
         self.stats.signals += len(signals)
         live = [s for s in signals if not s.removed]
         retracted = [s for s in signals if s.removed]
         if live:
             async with self._gate.shared():
-                await self._take(live)
+                await self._take(live, replay)
         if retracted:
             async with self._gate.exclusive():
                 await self._retract(retracted)
 
-    async def _take(self, live: Sequence[Signal]) -> None:
+    async def _take(self, live: Sequence[Signal], replay: bool) -> None:
         firsts = self.dedup.check_and_insert([s.dedup_key for s in live])
-        fresh = [s for s, first in zip(live, firsts, strict=True) if first]
+        fresh = list(live) if replay else [s for s, first in zip(live, firsts, strict=True) if first]
         self.stats.duplicates += len(live) - len(fresh)
         if self.config.shard_count > 1:
             owned = [
@@ -203,8 +205,9 @@ class Pipeline:
         shared_firsts = await self.shared.first_sightings(
             [s.dedup_key for s in fresh], self.config.dedup_ttl_ms
         )
-        fresh = [s for s, first in zip(fresh, shared_firsts, strict=True) if first]
-        self.stats.duplicates += len(shared_firsts) - len(fresh)
+        if not replay:
+            fresh = [s for s, first in zip(fresh, shared_firsts, strict=True) if first]
+            self.stats.duplicates += len(shared_firsts) - len(fresh)
         if not fresh:
             return
         self.market.observe(fresh)
@@ -258,23 +261,24 @@ class Pipeline:
             else:
                 refused.append((job, reason))
         expires_at = now_ms() + self.config.pending_expiry_ms
-        inserted = await self.store.insert_pending(jobs, expires_at)
+        try:
+            # One group commit takes both: refused copies are SKIPPED from their first row, never PENDING.
+            inserted, skipped = await asyncio.gather(
+                self.store.insert_pending(admitted, expires_at), self.store.insert_skipped(refused)
+            )
+        except BaseException:
+            for reservations in held.values():
+                await self._release(reservations)
+            raise
         # A job already stored (a replay after a restart) is neither queued again nor re-reserved.
         for job in admitted:
             if job.key not in inserted:
                 await self._release(held.pop(job.key, []))
         admitted = [j for j in admitted if j.key in inserted]
-        marks = [
-            self.store.mark(job.key, TradeStatus.SKIPPED, reason)
-            for job, reason in refused
-            if job.key in inserted
-        ]
         for job, reason in refused:
-            if job.key in inserted:
+            if job.key in skipped:
                 self.stats.skipped[reason] += 1
                 self._emit("skip", config_id=job.config_id, reason=reason, job=job)
-        if marks:
-            await asyncio.gather(*marks)
         if not admitted:
             return
         now = time.monotonic()
