@@ -21,6 +21,7 @@ from typing import Any
 
 from polyhunter._core import TOPIC_ORDER_FILLED_V2, FanoutIndex, LogDecoder
 from polyhunter.detector.intake import BoundedIntake
+from polyhunter.errors import InvalidInputError
 from polyhunter.execution.simulated import SimulatedVenueEngine
 from polyhunter.models import CopyConfig, TradeStatus
 from polyhunter.shared.base import SharedState
@@ -136,6 +137,11 @@ async def run_loadsim(
     progress: Callable[[float, dict[str, float]], None] | None = None,
 ) -> LoadSimResult:
     """Runs one simulation on an opened, empty store and shared state."""
+    if await store.count_trades():
+        # Its keys would collide with earlier runs' and its EXECUTED count would include them.
+        raise InvalidInputError(
+            "loadsim needs an empty store: give --database-url a fresh database or schema"
+        )
     rng = random.Random(params.seed)  # noqa: S311 - synthetic load, not security
     leaders = await seed_configs(store, params, rng)
     index = FanoutIndex()

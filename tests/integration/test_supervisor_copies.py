@@ -130,7 +130,10 @@ async def test_a_log_delivered_twice_is_copied_once(world: World, relay: WsRelay
         await settled(sup, 2, "nothing more")
         assert sup.pipeline.stats.signals == 3  # one log, three deliveries
         if dedup_ttl_ms == 60_000:
-            assert sup.pipeline.stats.duplicates == 2
+            # The duplicate notification is dropped by dedup; a backfill replay passes dedup on purpose
+            # (its log's first intake may have failed) and is stopped by the store's idempotency key.
+            assert sup.pipeline.stats.duplicates == 1
+        assert sup.pipeline.stats.queued == 2
         assert sup.pipeline.stats.executed == 2
 
     assert world.pushed(world.proxies[0]) == world.bought(0, 50 * SHARE)

@@ -61,15 +61,24 @@ def _deployment(settings_home: object) -> Deployment:
         ) from None
 
 
-async def _run(supervisor: Supervisor) -> None:
+async def _run(supervisor: Supervisor) -> bool:
+    """Runs until SIGINT/SIGTERM (True) or until a part of the supervisor dies (False)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await supervisor.start()
     try:
-        await stop.wait()
+        signalled = asyncio.create_task(stop.wait())
+        broken = asyncio.create_task(supervisor.failed.wait())
+        await asyncio.wait({signalled, broken}, return_when=asyncio.FIRST_COMPLETED)
+        signalled.cancel()
+        broken.cancel()
+        if supervisor.failed.is_set():
+            logging.getLogger("polyhunter").critical("a supervisor task died: stopping (exit 1)")
+            return False
         logging.getLogger("polyhunter").info("signal received: stopping intake, draining executions")
+        return True
     finally:
         await supervisor.stop()
 
@@ -90,9 +99,11 @@ def supervisor(selftest: bool, log_level: str) -> None:
         sys.exit(0 if ok else 1)
     deployment = _deployment(settings.home)
     try:
-        asyncio.run(_run(Supervisor(settings, deployment, on_event=log_event)))
+        clean = asyncio.run(_run(Supervisor(settings, deployment, on_event=log_event)))
     except PolyhunterError as exc:
         raise click.ClickException(str(exc)) from None
+    if not clean:
+        sys.exit(1)
 
 
 COMMANDS = [supervisor]

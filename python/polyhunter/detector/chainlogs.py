@@ -23,7 +23,7 @@ from typing import Any
 import websockets
 from websockets.asyncio.client import ClientConnection, connect
 
-from polyhunter.chain.aiorpc import AsyncRpc
+from polyhunter.chain.aiorpc import AsyncRpc, RpcError
 from polyhunter.detector.filters import LogFilter
 from polyhunter.detector.intake import BoundedIntake
 from polyhunter.errors import ChainError
@@ -239,10 +239,28 @@ class ChainLogDetector:
             return
         # From the checkpoint itself: a block may have been handed over only in part before a crash.
         start = checkpoint
+        chunk = self.backfill_chunk
         while start <= head:
-            end = min(head, start + self.backfill_chunk - 1)
-            for flt in filters:
-                raw, _url = await self.rpc.call_raw("eth_getLogs", [flt.params(start, end)])
+            end = min(head, start + chunk - 1)
+            try:
+                raws = [
+                    (await self.rpc.call_raw("eth_getLogs", [flt.params(start, end)]))[0] for flt in filters
+                ]
+                for raw in raws:
+                    # The raw reply goes to the decoder unparsed; an error object shows in its first bytes
+                    # (a result array of logs has no "error" key), and must never pass for "no logs".
+                    if b'"error"' in raw[:200]:
+                        raise RpcError("eth_getLogs", "", -32005, raw[:200].decode(errors="replace"))
+            except RpcError as exc:
+                # Providers cap the range or the results of one call: halve the range and go on.
+                if chunk == 1:
+                    raise
+                chunk = max(1, chunk // 2)
+                log.warning(
+                    "eth_getLogs %d..%d refused (%s); backfilling %d blocks a call", start, end, exc, chunk
+                )
+                continue
+            for raw in raws:
                 self.stats.backfill_batches += 1
                 await self._intake.submit(raw, "backfill")
             self.stats.backfilled_blocks += end - start + 1

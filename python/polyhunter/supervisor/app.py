@@ -8,6 +8,8 @@ import contextlib
 import logging
 import os
 import signal
+import socket
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -62,6 +64,8 @@ class Supervisor:
     _stop_intake: asyncio.Event = field(default_factory=asyncio.Event, init=False)
     _stop_workers: asyncio.Event = field(default_factory=asyncio.Event, init=False)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list, init=False)
+    failed: asyncio.Event = field(default_factory=asyncio.Event, init=False)
+    """Set when a long-running part ended unexpectedly: `polyhunter supervisor` then exits non-zero."""
 
     @property
     def local_chain(self) -> bool:
@@ -140,7 +144,10 @@ class Supervisor:
                 exec_concurrency=s.supervisor_exec_concurrency,
                 drain_interval_ms=s.supervisor_queue_drain_interval_ms,
                 claim_idle_ms=s.supervisor_queue_claim_idle_ms,
-                consumer=self.consumer or f"supervisor-{s.supervisor_shard_index}-{os.getpid()}",
+                # Unique per process even where every replica is PID 1 in its container: claims tell
+                # workers apart by this name.
+                consumer=self.consumer
+                or f"supervisor-{s.supervisor_shard_index}-{socket.gethostname()}-{uuid.uuid4().hex[:8]}",
             ),
             decoder=decoder,
             on_event=self.on_event,
@@ -173,6 +180,8 @@ class Supervisor:
             ),
             asyncio.create_task(self.balances.run(self._stop_intake, self.percent_proxies), name="balances"),
         ]
+        for task in self._tasks:
+            task.add_done_callback(self._task_ended)
         log.info(
             "supervisor up: chain %d, engine %s, fleet %d, configs %d, leaders %d, shard %d/%d, store %s, "
             "shared %s, requeued %d",
@@ -187,6 +196,14 @@ class Supervisor:
             self.shared.backend,
             requeued,
         )
+
+    def _task_ended(self, task: asyncio.Task[None]) -> None:
+        """A long-running part ended: normal at shutdown, a loud error otherwise (it must not go unseen)."""
+        if task.cancelled() or (self._stop_intake.is_set() and task.exception() is None):
+            return
+        error = task.exception()
+        log.critical("supervisor task %s ended unexpectedly: %r", task.get_name(), error)
+        self.failed.set()
 
     async def _sink(self, raw: bytes, origin: str) -> None:
         queued = self.pipeline.stats.queued

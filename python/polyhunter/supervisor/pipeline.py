@@ -36,6 +36,7 @@ from polyhunter.supervisor.market import MarketBook
 log = logging.getLogger(__name__)
 
 PRICE_SCALE = 1_000_000
+LOCAL_SWEEP_S = 60.0  # jobs queued here but run elsewhere are forgotten after this long
 ORPHAN_SCAN_S = 5.0  # how often an idle worker looks in the store for PENDING jobs no queue holds
 SAMPLES = 200_000  # latency samples kept for percentiles; older ones are dropped so memory stays bounded
 
@@ -50,6 +51,8 @@ class PipelineConfig:
     drain_interval_ms: int = 500
     claim_idle_ms: int = 30_000
     consumer: str = "supervisor-0"
+    drain_timeout_s: float = 180.0
+    """At shutdown, how long executions in flight may take to finish (a multi-step on-chain flow)."""
 
 
 @dataclass
@@ -305,8 +308,11 @@ class Pipeline:
         self.stats.removed += len(signals)
         for signal in signals:
             keys = await self.store.flag_reorged(signal.tx_hash, signal.log_index, signal.sub_index)
+            # Only copies with nothing journaled are cancelled: one mid-flow stays PENDING (flagged) so that
+            # recovery finishes it or returns the funds, rather than hiding it as CANCELLED.
+            quiet = await self.store.executable(keys)
             for key in keys:
-                if await self.store.mark(key, TradeStatus.CANCELLED, "reorged"):
+                if key in quiet and await self.store.mark(key, TradeStatus.CANCELLED, "reorged"):
                     self.stats.cancelled += 1
                     local = self._local.pop(key, None)
                     if local is not None:
@@ -336,6 +342,13 @@ class Pipeline:
         log.info("requeued %d PENDING jobs never broadcast", sum(accepted))
         return sum(accepted)
 
+    def _sweep_local(self, before: float) -> None:
+        """Forgets jobs queued here before `before` that no worker here took: with a shared queue another
+        instance ran them (and released their reservations itself), so the memory stays bounded."""
+        stale = [key for key, local in self._local.items() if local.enqueued_at < before]
+        for key in stale:
+            del self._local[key]
+
     async def _requeue_orphans(self) -> None:
         """An idle worker looks in the store for PENDING jobs never broadcast that no queue holds any more
         (their enqueue failed after the prewrite, say) and queues them again; the claim keeps a job that
@@ -355,7 +368,7 @@ class Pipeline:
     async def run_workers(self, stop: asyncio.Event) -> None:
         """Consumes the queue until `stop`, with up to `exec_concurrency` executions in flight."""
         interval_s = self.config.drain_interval_ms / 1000
-        last_claim = last_orphan_scan = time.monotonic()
+        last_claim = last_orphan_scan = last_sweep = time.monotonic()
         while not stop.is_set():
             free = self._free
             if free == 0:
@@ -363,12 +376,22 @@ class Pipeline:
                 await self._slot_freed.wait()
                 continue
             self._wake.clear()  # before the fetch: an enqueue after this point wakes the wait below
-            deliveries = await self.shared.dequeue(self.config.consumer, count=min(free, 512))
-            if time.monotonic() - last_claim > interval_s:
-                last_claim = time.monotonic()
-                deliveries += await self.shared.claim_stale(
-                    self.config.consumer, self.config.claim_idle_ms, count=max(1, free - len(deliveries))
-                )
+            try:
+                deliveries = await self.shared.dequeue(self.config.consumer, count=min(free, 512))
+                if time.monotonic() - last_claim > interval_s:
+                    last_claim = time.monotonic()
+                    deliveries += await self.shared.claim_stale(
+                        self.config.consumer, self.config.claim_idle_ms, count=max(1, free - len(deliveries))
+                    )
+            except Exception:
+                # The shared queue is unreachable for a moment: the workers wait and try again, never stop.
+                log.exception("dequeue failed; retrying in %.1fs", max(1.0, interval_s))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), max(1.0, interval_s))
+                continue
+            if time.monotonic() - last_sweep > LOCAL_SWEEP_S:
+                last_sweep = time.monotonic()
+                self._sweep_local(last_sweep - LOCAL_SWEEP_S)
             if not deliveries:
                 if time.monotonic() - last_orphan_scan > max(interval_s, ORPHAN_SCAN_S):
                     last_orphan_scan = time.monotonic()
@@ -382,7 +405,7 @@ class Pipeline:
             task = asyncio.create_task(self._start(deliveries))
             self._inflight.add(task)
             task.add_done_callback(self._inflight.discard)
-        await self.drain()
+        await self.drain(self.config.drain_timeout_s)
 
     async def _start(self, deliveries: list[Delivery]) -> None:
         """Claims a fetched batch in the store, then starts what was claimed (each holding its slot).
@@ -499,8 +522,12 @@ class Pipeline:
             self.stats.failed += 1
         else:
             self.stats.skipped[result.reason or "unknown"] += 1
-        if result.status is not TradeStatus.EXECUTED and local is not None:
-            await self._release(local.reservations)
+        if result.status is not TradeStatus.EXECUTED:
+            # A job queued by another instance carries no local reservations: derive them (the day is
+            # today's, which is off only for a job reserved before midnight and run after it).
+            await self._release(
+                local.reservations if local is not None else self.guardrails.reservations(job, utc_day())
+            )
         latency_ms = None
         if local is not None and local.seen_at_ns:
             latency_ms = (time.time_ns() - local.seen_at_ns) / 1e6
