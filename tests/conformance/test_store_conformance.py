@@ -377,3 +377,24 @@ async def test_refused_copies_are_stored_skipped_from_their_first_row(store: Sto
     assert (record.status, record.reason) == (TradeStatus.SKIPPED, "daily_cap")
     assert await store.unbroadcast_pending() == []
     assert await store.claim([j.key for j, _ in refused], "w", 0) == set()
+
+
+@pytest.mark.asyncio
+async def test_daily_notional_counts_copies_that_hold_their_reservation(store: Store) -> None:
+    other = "0x" + "9" * 40
+    buy, sell, failed, old = (
+        job(1, config_id=6),
+        job(2, config_id=6, follower=other),
+        job(3, config_id=6),
+        job(4),
+    )
+    sell = CopyJob(**{**{f: getattr(sell, f) for f in sell.__slots__}, "side": "SELL", "amount": 3_000_001})
+    since = now_ms()
+    await store.insert_pending([buy, sell, failed], FAR)
+    await store.mark(failed.key, TradeStatus.FAILED, "venue_down")
+    await store.mark(buy.key, TradeStatus.EXECUTED)
+    usage = await store.daily_notional(since)
+    # BUY: its amount; SELL: 3.000001 tokens x $0.55, rounded down; FAILED: released, not counted.
+    assert usage == {FOLLOWER: 1_000_001, other: 1_650_000}
+    assert await store.daily_notional(now_ms() + 60_000) == {}
+    del old

@@ -282,3 +282,26 @@ async def test_a_failed_intake_is_copied_on_the_replay_and_releases_its_caps(sto
     await _run_until(pipeline, 3)
     assert len(venue.jobs) == 3
     assert await shared.counter(f"daily:{utc_day()}") == 30 * USD
+
+
+@pytest.mark.asyncio
+async def test_a_restart_does_not_reset_the_in_memory_daily_cap(store: SqliteStore) -> None:
+    venue = RecordingVenue()
+    caps = Guardrails(daily_cap_usd=30 * USD)
+    first, _ = await _pipeline(store, venue, guardrails=caps)
+    await first.on_raw(notification(LEADER, 42, TX, 7, 50 * USD, 100 * USD), "ws")
+    await _run_until(first, 3)
+    # A new process: fresh in-memory counters, seeded from the store's copies of today.
+    second = Pipeline(
+        store=store,
+        shared=MemorySharedState(),
+        engine=venue,
+        index=first.index,
+        guardrails=caps,
+        config=PipelineConfig(consumer="t2"),
+        decoder=first.decoder,
+    )
+    await second.seed_guardrails()
+    await second.on_raw(notification(LEADER, 42, "0x" + "ef" * 32, 9, 50 * USD, 100 * USD), "ws")
+    assert second.stats.skipped["daily_cap"] == 3
+    assert second.stats.queued == 0

@@ -90,6 +90,11 @@ CONFIG_COLUMNS = (
     "token_deny, side_filter, min_leader_usd, max_leader_usd, min_price_ppm, max_price_ppm, "
     "max_per_trade_usd, min_size_policy, enabled, updated_at"
 )
+# `{}` is the dialect's placeholder for the `created_at` bound.
+DAILY_NOTIONAL_SQL = (
+    "SELECT follower, SUM(CASE WHEN side = 'BUY' THEN amount ELSE amount * limit_price_ppm / 1000000 END) "
+    "FROM copy_trades WHERE created_at >= {} AND status IN ('PENDING', 'EXECUTED') GROUP BY follower"
+)
 DEBT_COLUMNS = "debt_id, proxy, worker, amount, trade_key, status, created_at, repaid_at, repay_tx"
 
 
@@ -460,6 +465,12 @@ class Store(ABC):
         self, status: TradeStatus | None = None, follower: str | None = None, limit: int = 100
     ) -> list[TradeRecord]:
         """Newest first (without journal)."""
+
+    @abstractmethod
+    async def daily_notional(self, since_ms: int) -> dict[str, int]:
+        """Follower → collateral notional (base units) of copies created since `since_ms` that hold
+        their guardrail reservation (PENDING or EXECUTED): BUY amounts, SELL tokens × limit price, each
+        rounded down. Seeds the in-memory caps after a restart."""
 
     @abstractmethod
     async def count_trades(self, status: TradeStatus | None = None) -> int:

@@ -23,6 +23,7 @@ from polyhunter.models import (
 )
 from polyhunter.store.base import (
     CONFIG_COLUMNS,
+    DAILY_NOTIONAL_SQL,
     DEBT_COLUMNS,
     TRADE_COLUMNS,
     Op,
@@ -201,6 +202,13 @@ class PostgresStore(Store):
             limit,
         )
         return [trade_from_row(r, await self._journal(bytes(r[0]))) for r in rows]
+
+    async def daily_notional(self, since_ms: int) -> dict[str, int]:
+        rows = await self.pool.fetch(
+            DAILY_NOTIONAL_SQL.format("$1"),
+            since_ms,
+        )
+        return {str(r[0]): int(r[1]) for r in rows}
 
     async def count_trades(self, status: TradeStatus | None = None) -> int:
         if status is None:

@@ -168,6 +168,7 @@ class Supervisor:
         )
         self.balances = BalanceBook(self.rpc, d.contracts.collateral, index)
         await self.balances.refresh(self.percent_proxies())
+        await self.pipeline.seed_guardrails()
         requeued = await self.pipeline.requeue_unbroadcast()
         self._tasks = [
             asyncio.create_task(self.detector.run(self._stop_intake), name="detector"),

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 import time
 from collections import Counter, deque
@@ -326,6 +327,23 @@ class Pipeline:
                 len(keys),
             )
             self._emit("removed", signal=signal, keys=keys)
+
+    async def seed_guardrails(self) -> None:
+        """In-memory caps start at zero: count today's copies that hold a reservation back in, so a restart
+        never resets a daily cap. (Redis keeps its counters across restarts of the instances.)"""
+        if self.shared.backend != "memory" or not (
+            self.guardrails.daily_cap_usd is not None or self.guardrails.wallet_daily_cap_usd is not None
+        ):
+            return
+        day = utc_day()
+        midnight = int(dt.datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=dt.UTC).timestamp() * 1000)
+        usage = await self.store.daily_notional(midnight)
+        seeds = [Reservation(f"daily:{day}", sum(usage.values()), None)]
+        seeds += [Reservation(f"wallet:{day}:{follower}", usd, None) for follower, usd in usage.items()]
+        await self.shared.reserve(seeds)
+        log.info(
+            "guardrails: today's usage so far %d base units over %d followers", seeds[0].amount, len(usage)
+        )
 
     # -- workers -------------------------------------------------------------------------------------
     async def requeue_unbroadcast(self) -> int:
