@@ -398,3 +398,17 @@ async def test_daily_notional_counts_copies_that_hold_their_reservation(store: S
     assert usage == {FOLLOWER: 1_000_001, other: 1_650_000}
     assert await store.daily_notional(now_ms() + 60_000) == {}
     del old
+
+
+@pytest.mark.asyncio
+async def test_a_copy_cancelled_by_a_reorg_comes_back_when_its_log_is_mined_again(store: Store) -> None:
+    reorged, done = job(1, config_id=7), job(2, config_id=7)
+    await store.insert_pending([reorged, done], FAR)
+    await store.mark(reorged.key, TradeStatus.CANCELLED, "reorged")
+    await store.mark(done.key, TradeStatus.CANCELLED, "operator")  # cancelled for another reason: stays
+    assert await store.insert_pending([reorged, done], FAR) == {reorged.key}
+    record = await store.get_trade(reorged.key)
+    assert record is not None
+    assert (record.status, record.reason) == (TradeStatus.PENDING, None)
+    assert await store.claim([reorged.key], "w", 60_000) == {reorged.key}
+    assert await store.insert_pending([reorged], FAR) == set()  # PENDING already: nothing to revive

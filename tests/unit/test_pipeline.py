@@ -305,3 +305,22 @@ async def test_a_restart_does_not_reset_the_in_memory_daily_cap(store: SqliteSto
     await second.on_raw(notification(LEADER, 42, "0x" + "ef" * 32, 9, 50 * USD, 100 * USD), "ws")
     assert second.stats.skipped["daily_cap"] == 3
     assert second.stats.queued == 0
+
+
+@pytest.mark.asyncio
+async def test_a_log_removed_by_a_reorg_and_mined_again_is_copied(store: SqliteStore) -> None:
+    venue = RecordingVenue()
+    pipeline, _ = await _pipeline(store, venue)
+    raw = notification(LEADER, 42, TX, 7, 50 * USD, 100 * USD)
+    await pipeline.on_raw(raw, "ws")
+    message = json.loads(raw)
+    message["params"]["result"]["removed"] = True
+    await pipeline.on_raw(json.dumps(message).encode(), "ws")
+    assert pipeline.stats.cancelled == 3
+    # The same transaction lands in the new canonical block with the same log index.
+    message["params"]["result"]["removed"] = False
+    message["params"]["result"]["blockNumber"] = hex(8)
+    await pipeline.on_raw(json.dumps(message).encode(), "ws")
+    await _run_until(pipeline, 3)
+    assert len(venue.jobs) == 3
+    assert await store.count_trades(TradeStatus.EXECUTED) == 3

@@ -318,6 +318,20 @@ def new_rows(
     return rows
 
 
+def revivable(inserts: Sequence[tuple[int, InsertPending]], inserted: set[bytes]) -> tuple[list[bytes], int]:
+    """PENDING-insert keys that were not inserted (they exist), and the latest expiry asked: a row that a
+    reorg CANCELLED comes back to PENDING when its log is mined again (same tx, log index, sub index)."""
+    keys = [j.key for _, op in inserts if not op.skipped for j in op.jobs if j.key not in inserted]
+    return keys, max((op.expires_at for _, op in inserts), default=0)
+
+
+REVIVE_WHERE = "status = 'CANCELLED' AND reason = 'reorged'"
+REVIVE_SET = (
+    "status = 'PENDING', reason = NULL, reorged = 0, claimed_by = NULL, claimed_at = NULL, "
+    "updated_at = {0}, expires_at = {1}"
+)
+
+
 def insert_results(
     inserts: Sequence[tuple[int, InsertPending]], inserted: set[bytes]
 ) -> dict[int, set[bytes]]:

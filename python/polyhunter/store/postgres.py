@@ -25,6 +25,8 @@ from polyhunter.store.base import (
     CONFIG_COLUMNS,
     DAILY_NOTIONAL_SQL,
     DEBT_COLUMNS,
+    REVIVE_SET,
+    REVIVE_WHERE,
     TRADE_COLUMNS,
     Op,
     Store,
@@ -35,6 +37,7 @@ from polyhunter.store.base import (
     journal_from_row,
     new_rows,
     plan_marks,
+    revivable,
     split_ops,
     trade_from_row,
     tx_bytes,
@@ -129,6 +132,16 @@ class PostgresStore(Store):
                 rows = new_rows(inserts, set(), now)
                 columns = [list(col) for col in zip(*rows, strict=True)]
                 inserted = {bytes(r[0]) for r in await conn.fetch(_INSERT_TRADES, *columns)}
+                stored, expires_at = revivable(inserts, inserted)
+                if stored:
+                    revived = await conn.fetch(
+                        f"UPDATE copy_trades SET {REVIVE_SET.format('$2', '$3')} "
+                        f"WHERE key = ANY($1::bytea[]) AND {REVIVE_WHERE} RETURNING key",
+                        sorted(set(stored)),
+                        now,
+                        expires_at,
+                    )
+                    inserted.update(bytes(r[0]) for r in revived)
                 for index, keys in insert_results(inserts, inserted).items():
                     results[index] = keys
             if journal:

@@ -30,6 +30,8 @@ from polyhunter.store.base import (
     CONFIG_COLUMNS,
     DAILY_NOTIONAL_SQL,
     DEBT_COLUMNS,
+    REVIVE_SET,
+    REVIVE_WHERE,
     TRADE_COLUMNS,
     Op,
     Store,
@@ -40,6 +42,7 @@ from polyhunter.store.base import (
     journal_from_row,
     new_rows,
     plan_marks,
+    revivable,
     split_ops,
     trade_from_row,
     tx_bytes,
@@ -151,7 +154,18 @@ class SqliteStore(Store):
                 existing = await self._existing_keys(conn, keys)
                 rows = new_rows(inserts, existing, now)
                 await conn.executemany(_INSERT_TRADE, rows)
-                for index, inserted in insert_results(inserts, {row[0] for row in rows}).items():
+                fresh = {row[0] for row in rows}
+                stored, expires_at = revivable(inserts, fresh)
+                for start in range(0, len(stored), _CHUNK):
+                    chunk = stored[start : start + _CHUNK]
+                    placeholders = ", ".join("?" * len(chunk))
+                    sql = (
+                        f"UPDATE copy_trades SET {REVIVE_SET.format('?', '?')} WHERE key IN ({placeholders}) "
+                        f"AND {REVIVE_WHERE} RETURNING key"
+                    )
+                    async with conn.execute(sql, [now, expires_at, *chunk]) as cursor:
+                        fresh.update(bytes(row[0]) for row in await cursor.fetchall())
+                for index, inserted in insert_results(inserts, fresh).items():
                     results[index] = inserted
             if journal:
                 await conn.executemany(

@@ -150,6 +150,7 @@ class Pipeline:
         self._ack_timer: asyncio.TimerHandle | None = None
         self._ack_tasks: set[asyncio.Task[int]] = set()
         self._running: set[bytes] = set()  # keys executing here now: a duplicate delivery of one is dropped
+        self._retracted: set[bytes] = set()  # dedup keys of logs a reorg removed (they may come back)
         self._free = config.exec_concurrency
         self._slot_freed = asyncio.Event()
         self._wake = asyncio.Event()
@@ -195,6 +196,10 @@ class Pipeline:
                 await self._retract(retracted)
 
     async def _take(self, live: Sequence[Signal], replay: bool) -> None:
+        if self._retracted and any(s.dedup_key in self._retracted for s in live):
+            # A log a reorg removed is mined again: the caches remember it, the store revives its copies.
+            replay = True
+            self._retracted.difference_update(s.dedup_key for s in live)
         firsts = self.dedup.check_and_insert([s.dedup_key for s in live])
         fresh = list(live) if replay else [s for s, first in zip(live, firsts, strict=True) if first]
         self.stats.duplicates += len(live) - len(fresh)
@@ -307,6 +312,9 @@ class Pipeline:
     async def _retract(self, signals: Sequence[Signal]) -> None:
         """A reorg removed these logs: cancel their copies not yet executed, flag the executed ones."""
         self.stats.removed += len(signals)
+        if len(self._retracted) > 100_000:
+            self._retracted.clear()  # bounded memory; the backfill after a reconnect still revives
+        self._retracted.update(s.dedup_key for s in signals)
         for signal in signals:
             keys = await self.store.flag_reorged(signal.tx_hash, signal.log_index, signal.sub_index)
             # Only copies with nothing journaled are cancelled: one mid-flow stays PENDING (flagged) so that
