@@ -177,8 +177,8 @@ async def run_loadsim(
         now = time.monotonic()
         if now - start >= params.duration_s:
             break
-        # Offer the events due by now (catching up in a burst if the loop fell behind).
-        while next_at <= now:
+        # Offer the events due by now (catching up in a burst if the loop fell behind), never past the end.
+        while next_at <= now and next_at < start + params.duration_s:
             leader = leaders[events % len(leaders)]
             raw = notification(
                 leader,
