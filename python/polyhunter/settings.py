@@ -130,6 +130,29 @@ class Settings(BaseSettings):
     supervisor_config_refresh_ms: int = Field(default=10_000, ge=1)
     supervisor_config_full_refresh_ms: int = Field(default=300_000, ge=1)
 
+    # Execution engine (issue 7). Fees in gwei, gas balances in wei, intervals in ms.
+    copy_trading_max_inflight_per_wallet: int = Field(default=16, ge=1, le=1000)
+    copy_trading_priority_fee_gwei: int = Field(default=30, ge=0)
+    copy_trading_max_fee_gwei: int = Field(default=1000, ge=1)
+    # A replacement raises both fee fields by this factor (ppm); geth refuses less than +10 %.
+    copy_trading_fee_bump_ppm: int = Field(default=1_200_000, ge=1_100_000, le=10_000_000)
+    copy_trading_tx_replace_after_ms: int = Field(default=15_000, ge=1)
+    copy_trading_tx_poll_ms: int = Field(default=200, ge=1)
+    copy_trading_confirm_timeout_ms: int = Field(default=300_000, ge=1)
+    copy_trading_retry_backoff_ms: int = Field(default=250, ge=0)
+    copy_trading_max_slippage_bps: int = Field(default=500, ge=0, le=10_000)
+    copy_trading_smart_buffer: bool = False
+    copy_trading_coalesce_ms: int = Field(default=5, ge=0, le=1000)
+    copy_trading_max_batch: int = Field(default=50, ge=1, le=500)
+    copy_trading_wallet_lease_ms: int = Field(default=30_000, ge=100)
+    copy_trading_min_gas_wei: int = Field(default=10**15, ge=0)
+    copy_trading_refuel_below_wei: int = Field(default=10**17, ge=0)
+    copy_trading_refuel_amount_wei: int = Field(default=10**18, ge=0)
+    copy_trading_refuel_interval_ms: int = Field(default=60_000, ge=1)
+    copy_trading_stale_scan_ms: int = Field(default=120_000, ge=1)
+    copy_trading_reconcile_ms: int = Field(default=60_000, ge=1)
+    copy_trading_debt_repay_ms: int = Field(default=300_000, ge=1)
+
     @field_validator(
         "copy_trading_max_trade_usd",
         "copy_trading_daily_cap_usd",

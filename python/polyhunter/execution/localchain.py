@@ -1,66 +1,104 @@
-"""Copies executed on chain through the Executor and the local venue (LocalExchange), signed in Rust.
+"""The on-chain execution engine: Executor pull → venue fill → Executor push, signed in Rust, journaled.
 
-Standard BUY: Executor.pullERC20 (collateral, Proxy → worker) → LocalExchange.fill (worker buys the tokens)
-→ Executor.pushERC1155 (tokens → Proxy). SELL mirrors it, never selling more than the Proxy holds. Each
-transaction is journaled (step, wallet, nonce, hash) before it is broadcast; a fill that fails after the pull
-returns the pulled funds to the Proxy (step RETURNED), so a Proxy never ends short.
-
-Each job holds one operator wallet of the fleet for its duration; nonces are counted locally per wallet and
-resynced from the chain after any send error.
+`execute(job, journal)` (the seam of DESIGN.md §2) runs preflight (Proxy address by CREATE2, cached
+balances and quote, slippage bound, a mutex per Proxy), then a flow (`flows.py`) on a fleet wallet. Many
+jobs share a wallet at once (up to `COPY_TRADING_MAX_INFLIGHT_PER_WALLET`), each holding its own nonces
+from the wallet's allocator; with 1 this is the earlier supervisor's one-job-per-wallet model. Jobs of one
+signal (same token, side and price) arriving within `COPY_TRADING_COALESCE_MS` go through the Executor's
+batch calls together. The venue here is LocalExchange (local chains); the CLOB venue plugs in at `Flows`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
 import logging
 import time
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
-from eth_abi.abi import encode
-
-from polyhunter._core import Eip1559Tx, Signer, keccak256
-from polyhunter.chain.aiorpc import AsyncRpc, RpcError
+from polyhunter._core import Signer
+from polyhunter.chain.aiorpc import AsyncRpc
 from polyhunter.chain.deployment import Deployment
 from polyhunter.errors import ChainError, ExecutionError
-from polyhunter.execution.base import PRICE_SCALE, ExecutionResult, JobJournal, tokens_for_usd, usd_for_tokens
-from polyhunter.models import CopyJob, SkipReason, Step, TradeStatus
+from polyhunter.execution.base import PRICE_SCALE, ExecutionResult, JobJournal
+from polyhunter.execution.fleet import OperatorWallet, WalletLeases, check_fleet
+from polyhunter.execution.flows import UNCONFIRMED, BatchPullReverted, Flows, Leg, Venue, leg_amounts
+from polyhunter.execution.preflight import Preflight, QuoteSource, beyond_slippage
+from polyhunter.execution.refuel import Refueler
+from polyhunter.execution.sender import FeeOracle, TxSender
+from polyhunter.execution.txmonitor import TxMonitor
+from polyhunter.models import CopyJob, SkipReason, TradeStatus
+from polyhunter.settings import Settings
+from polyhunter.shared.base import SharedState
 
 log = logging.getLogger(__name__)
 
-SIDE_BUY, SIDE_SELL = 0, 1
-GAS_LIMIT = 300_000
+GWEI = 10**9
 
 
-def _selector(signature: str) -> bytes:
-    return keccak256(signature.encode())[:4]
+@dataclass(frozen=True)
+class EngineConfig:
+    """The engine's knobs (settings `COPY_TRADING_*`, see settings.py)."""
 
+    max_inflight_per_wallet: int = 16
+    tip_wei: int = 30 * GWEI
+    max_fee_cap_wei: int = 1000 * GWEI
+    bump_factor_ppm: int = 1_200_000
+    replace_after_s: float = 15.0
+    poll_s: float = 0.2
+    confirm_timeout_s: float = 300.0
+    max_retries: int = 3
+    retry_backoff_s: float = 0.25
+    max_slippage_bps: int = 500
+    smart_buffer: bool = False
+    buffer_usd: int = 50_000_000
+    coalesce_ms: int = 5
+    max_batch: int = 50
+    lease_ms: int = 30_000
+    min_gas_wei: int = 10**15
+    refuel_below_wei: int = 10**17
+    refuel_amount_wei: int = 10**18
+    refuel_interval_s: float = 60.0
 
-PULL_ERC20 = _selector("pullERC20(address,address,uint256)")
-PULL_ERC1155 = _selector("pullERC1155(address,address,uint256,uint256)")
-PUSH_ERC20 = _selector("pushERC20(address,address,uint256)")
-PUSH_ERC1155 = _selector("pushERC1155(address,address,uint256,uint256)")
-FILL = _selector("fill(address,uint8,uint256,uint256,uint256)")
-BALANCE_OF_1155 = _selector("balanceOf(address,uint256)")
+    @classmethod
+    def from_settings(cls, s: Settings) -> EngineConfig:
+        return cls(
+            max_inflight_per_wallet=s.copy_trading_max_inflight_per_wallet,
+            tip_wei=s.copy_trading_priority_fee_gwei * GWEI,
+            max_fee_cap_wei=s.copy_trading_max_fee_gwei * GWEI,
+            bump_factor_ppm=s.copy_trading_fee_bump_ppm,
+            replace_after_s=s.copy_trading_tx_replace_after_ms / 1000,
+            poll_s=s.copy_trading_tx_poll_ms / 1000,
+            confirm_timeout_s=s.copy_trading_confirm_timeout_ms / 1000,
+            max_retries=s.copy_trading_max_retry_attempts,
+            retry_backoff_s=s.copy_trading_retry_backoff_ms / 1000,
+            max_slippage_bps=s.copy_trading_max_slippage_bps,
+            smart_buffer=s.copy_trading_smart_buffer,
+            buffer_usd=s.copy_trading_buffer_usd,
+            coalesce_ms=s.copy_trading_coalesce_ms,
+            max_batch=s.copy_trading_max_batch,
+            lease_ms=s.copy_trading_wallet_lease_ms,
+            min_gas_wei=s.copy_trading_min_gas_wei,
+            refuel_below_wei=s.copy_trading_refuel_below_wei,
+            refuel_amount_wei=s.copy_trading_refuel_amount_wei,
+            refuel_interval_s=s.copy_trading_refuel_interval_ms / 1000,
+        )
 
 
 @dataclass
-class Wallet:
-    signer: Signer
-    nonce: int = 0
-
-    @property
-    def address(self) -> str:
-        return self.signer.address
-
-
-class TxFailed(ExecutionError):
-    def __init__(self, step: str, tx_hash: bytes, detail: str) -> None:
-        self.step, self.tx_hash = step, tx_hash
-        super().__init__(f"{step} transaction 0x{tx_hash.hex()} failed: {detail}")
+class _Batch:
+    token_id: int
+    side: str
+    price: int
+    legs: list[tuple[Leg, asyncio.Future[ExecutionResult]]] = field(default_factory=list)
+    proxies: set[str] = field(default_factory=set)
+    closed: bool = False
 
 
 class LocalChainEngine:
-    """Executes copies on the local chain (anvil) with the operator fleet."""
+    """Executes copies on chain with the operator fleet (LocalExchange as the venue)."""
 
     name = "local-chain"
 
@@ -68,156 +106,266 @@ class LocalChainEngine:
         self,
         rpc: AsyncRpc,
         deployment: Deployment,
-        fleet: list[Signer],
+        fleet: Sequence[Signer],
         *,
-        receipt_timeout_s: float = 60.0,
-        poll_s: float = 0.05,
+        config: EngineConfig | None = None,
+        shared: SharedState | None = None,
+        quotes: QuoteSource | None = None,
+        funder: Signer | None = None,
+        lease_holder: str | None = None,
     ) -> None:
         if not fleet:
             raise ExecutionError("the local-chain engine needs at least one operator wallet")
-        if not deployment.contracts.local_exchange:
+        exchange = deployment.contracts.local_exchange
+        if not exchange:
             raise ExecutionError("the deployment has no LocalExchange (local chains only)")
+        cfg = config or EngineConfig()
+        self.config = cfg
         self.rpc = rpc
         self.deployment = deployment
-        self.chain_id = deployment.chain_id
-        self.executor = deployment.contracts.executor
-        self.exchange = deployment.contracts.local_exchange
-        self.collateral = deployment.contracts.collateral
-        self.ctf = deployment.contracts.ctf
-        self.maker = deployment.accounts.owner
-        self.wallets = [Wallet(s) for s in fleet]
-        self._free: asyncio.Queue[Wallet] = asyncio.Queue()
-        self.receipt_timeout_s = receipt_timeout_s
-        self.poll_s = poll_s
-        self._fees: tuple[float, int, int] = (0.0, 0, 0)
-        self.sent = 0
+        c = deployment.contracts
+        self.venue = Venue(c.executor, exchange, deployment.accounts.owner, c.collateral, c.ctf)
+        self.wallets = [OperatorWallet(s) for s in fleet]
+        self.by_address = {w.address: w for w in self.wallets}
+        self.monitor = TxMonitor(
+            rpc,
+            poll_s=cfg.poll_s,
+            replace_after_s=cfg.replace_after_s,
+            bump_factor_ppm=cfg.bump_factor_ppm,
+            max_fee_cap=cfg.max_fee_cap_wei,
+        )
+        self.fees = FeeOracle(rpc, cfg.tip_wei, cfg.max_fee_cap_wei)
+        self.refueler = (
+            Refueler(
+                rpc,
+                deployment.chain_id,
+                funder,
+                self.wallets,
+                cfg.refuel_below_wei,
+                cfg.refuel_amount_wei,
+                self.fees,
+                cfg.refuel_interval_s,
+                self.monitor,
+            )
+            if funder is not None
+            else None
+        )
+        self.sender = TxSender(
+            rpc,
+            deployment.chain_id,
+            self.monitor,
+            self.fees,
+            max_retries=cfg.max_retries,
+            retry_backoff_s=cfg.retry_backoff_s,
+            confirm_timeout_s=cfg.confirm_timeout_s,
+            on_no_funds=self.refueler.refuel if self.refueler is not None else None,
+        )
+        self.flows = Flows(self.sender, self.venue)
+        self.preflight = Preflight(
+            rpc,
+            collateral=c.collateral,
+            ctf=c.ctf,
+            proxy_factory=c.proxy_factory,
+            proxy_init_code_hash=deployment.proxy_init_code_hash,
+            quotes=quotes,
+        )
+        self.leases = WalletLeases(
+            shared, self.wallets, chain_id=deployment.chain_id, ttl_ms=cfg.lease_ms, holder=lease_holder
+        )
+        self.in_flight: set[bytes] = set()
+        """Keys of jobs executing here now: recovery leaves them alone."""
+        self._free = asyncio.Condition()
+        self._rotation = itertools.count()
+        self._batches: dict[tuple[int, str, int], _Batch] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.batches_run = 0
+
+    @property
+    def sent(self) -> int:
+        return self.sender.sent
 
     async def start(self) -> None:
-        """Reads every wallet's next nonce from the chain and puts the fleet to work."""
-        for wallet in self.wallets:
-            await self._resync(wallet)
-            self._free.put_nowait(wallet)
+        """Takes the wallets' leases, syncs nonces, checks authorisation and gas (`Fleet: k/N ready`)."""
+        await self.leases.acquire_all()
+        owned = [w for w in self.wallets if w.owned]
+        if self.refueler is not None:
+            await self.refueler.check_all()
+        await check_fleet(self.rpc, self.venue.executor, owned, self.config.min_gas_wei)
+        await asyncio.gather(*(self.sender.resync(w) for w in owned))
+        self.monitor.start()
+        self.leases.start(self._gained)
+        if self.refueler is not None:
+            self.refueler.start()
+
+    async def _gained(self, wallets: list[OperatorWallet]) -> None:
+        for wallet in wallets:
+            with contextlib.suppress(ChainError):
+                await self.sender.resync(wallet)
+        async with self._free:
+            self._free.notify_all()
 
     async def close(self) -> None:
-        return None
+        for task in list(self._tasks):
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await task
+        if self.refueler is not None:
+            await self.refueler.close()
+            await self.refueler.sender.close()
+        await self.sender.close()
+        await self.leases.close()
+        await self.monitor.close()
 
-    async def _resync(self, wallet: Wallet) -> None:
-        wallet.nonce = int(await self.rpc.call("eth_getTransactionCount", [wallet.address, "pending"]), 16)
+    # ----------------------------------------------------------------- wallets
 
-    async def _fee_fields(self) -> tuple[int, int]:
-        fetched_at, max_fee, tip = self._fees
-        if time.monotonic() - fetched_at > 2.0:
-            block = await self.rpc.call("eth_getBlockByNumber", ["latest", False])
-            base = int(block.get("baseFeePerGas", "0x0"), 16)
-            tip = 1_000_000_000
-            # Twice the base fee plus the tip survives several full blocks of base-fee growth.
-            max_fee = 2 * base + tip
-            self._fees = (time.monotonic(), max_fee, tip)
-        return max_fee, tip
+    async def checkout(self, timeout_s: float | None = None) -> OperatorWallet:
+        """The least busy wallet this instance owns, below the in-flight cap; waits for one."""
+        deadline = time.monotonic() + (timeout_s if timeout_s is not None else self.config.confirm_timeout_s)
+        async with self._free:
+            while True:
+                usable = [
+                    w
+                    for w in self.wallets
+                    if w.ready and w.may_send() and w.jobs < self.config.max_inflight_per_wallet
+                ]
+                if usable:
+                    turn = next(self._rotation)
+                    wallet = min(
+                        usable, key=lambda w: (w.jobs, (self.wallets.index(w) - turn) % len(self.wallets))
+                    )
+                    wallet.jobs += 1
+                    return wallet
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise ExecutionError("no operator wallet available (none owned, ready, or below its cap)")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._free.wait(), min(left, 1.0))
 
-    async def _send(self, wallet: Wallet, journal: JobJournal, step: str, to: str, data: bytes) -> bytes:
-        max_fee, tip = await self._fee_fields()
-        tx = Eip1559Tx(
-            chain_id=self.chain_id,
-            nonce=wallet.nonce,
-            max_fee_per_gas=max_fee,
-            max_priority_fee_per_gas=tip,
-            gas=GAS_LIMIT,
-            to=to,
-            data=data,
-        )
-        signed = wallet.signer.sign_transaction(tx)
-        # Durable before broadcast: recovery can always tell what may be on chain.
-        await journal.record_tx(step, wallet.address, wallet.nonce, signed.hash)
-        try:
-            await self.rpc.call("eth_sendRawTransaction", ["0x" + signed.raw.hex()])
-        except (RpcError, ChainError):
-            await self._resync(wallet)
-            raise
-        wallet.nonce += 1
-        self.sent += 1
-        receipt = await self._receipt(signed.hash)
-        if int(receipt["status"], 16) != 1:
-            raise TxFailed(step, signed.hash, "reverted")
-        return signed.hash
+    async def checkin(self, wallet: OperatorWallet) -> None:
+        async with self._free:
+            wallet.jobs -= 1
+            self._free.notify()
 
-    async def _receipt(self, tx_hash: bytes) -> dict[str, str]:
-        deadline = time.monotonic() + self.receipt_timeout_s
-        while True:
-            receipt = await self.rpc.call("eth_getTransactionReceipt", ["0x" + tx_hash.hex()])
-            if receipt:
-                return dict(receipt)
-            if time.monotonic() > deadline:
-                raise TxFailed("receipt", tx_hash, f"not mined within {self.receipt_timeout_s:.0f}s")
-            await asyncio.sleep(self.poll_s)
-
-    async def holding(self, owner: str, token_id: int) -> int:
-        data = BALANCE_OF_1155 + encode(["address", "uint256"], [owner, token_id])
-        result = await self.rpc.call("eth_call", [{"to": self.ctf, "data": "0x" + data.hex()}, "latest"])
-        return int(result, 16)
+    # ------------------------------------------------------------------ execute
 
     async def execute(self, job: CopyJob, journal: JobJournal) -> ExecutionResult:
         price = job.limit_price_ppm
         if price <= 0 or price >= PRICE_SCALE:
             return ExecutionResult(TradeStatus.SKIPPED, SkipReason.NO_PRICE.value)
-        wallet = await self._free.get()
+        if job.proxy.lower() != self.preflight.proxy_of(job.follower):
+            return ExecutionResult(
+                TradeStatus.FAILED, f"proxy_mismatch: {job.proxy} is not {job.follower}'s Proxy"
+            )
         try:
-            return await self._execute(wallet, job, journal, price)
+            quote = await self.preflight.quote(job.token_id, job.side)
+        except ChainError as exc:
+            return ExecutionResult(TradeStatus.FAILED, f"quote: {exc}")
+        if quote is not None and beyond_slippage(job.side, quote, price, self.config.max_slippage_bps):
+            return ExecutionResult(TradeStatus.SKIPPED, SkipReason.SLIPPAGE.value)
+        token = None if job.side == "BUY" else job.token_id
+        self.in_flight.add(job.key)
+        try:
+            async with self.preflight.lock(job.proxy):
+                held = await self.preflight.balance(job.proxy, token)
+                amount = job.amount if job.side == "BUY" else min(job.amount, held)
+                usd, tokens = leg_amounts(job.side, amount, price)
+                if usd == 0 or tokens == 0:
+                    return ExecutionResult(TradeStatus.SKIPPED, SkipReason.BELOW_MIN_SIZE.value)
+                if job.side == "BUY" and held < amount:
+                    return ExecutionResult(
+                        TradeStatus.FAILED, f"insufficient_balance: Proxy holds {held}, needs {amount}"
+                    )
+                self.preflight.spend(job.proxy, token, amount)
+            leg = Leg(job, journal, amount)
+            result = await self._run(leg)
+            if result.status is not TradeStatus.EXECUTED:
+                self.preflight.forget(job.proxy, token)
+            return result
+        except ChainError as exc:
+            self.preflight.forget(job.proxy, token)
+            return ExecutionResult(TradeStatus.FAILED, f"preflight: {exc}")
         finally:
-            self._free.put_nowait(wallet)
+            self.in_flight.discard(job.key)
 
-    async def _execute(
-        self, wallet: Wallet, job: CopyJob, journal: JobJournal, price: int
-    ) -> ExecutionResult:
-        proxy, token = job.proxy, job.token_id
-        if job.side == "BUY":
-            usd = job.amount
-            tokens = tokens_for_usd(usd, price)
-            pull = PULL_ERC20 + encode(["address", "address", "uint256"], [proxy, self.collateral, usd])
-            fill = FILL + encode(
-                ["address", "uint8", "uint256", "uint256", "uint256"],
-                [self.maker, SIDE_BUY, token, tokens, usd],
-            )
-            push = PUSH_ERC1155 + encode(
-                ["address", "address", "uint256", "uint256"], [proxy, self.ctf, token, tokens]
-            )
-            give_back = PUSH_ERC20 + encode(["address", "address", "uint256"], [proxy, self.collateral, usd])
-        else:
-            tokens = min(job.amount, await self.holding(proxy, token))
-            usd = usd_for_tokens(tokens, price)
-            if tokens == 0 or usd == 0:
-                return ExecutionResult(TradeStatus.SKIPPED, SkipReason.BELOW_MIN_SIZE.value)
-            pull = PULL_ERC1155 + encode(
-                ["address", "address", "uint256", "uint256"], [proxy, self.ctf, token, tokens]
-            )
-            fill = FILL + encode(
-                ["address", "uint8", "uint256", "uint256", "uint256"],
-                [self.maker, SIDE_SELL, token, tokens, usd],
-            )
-            push = PUSH_ERC20 + encode(["address", "address", "uint256"], [proxy, self.collateral, usd])
-            give_back = PUSH_ERC1155 + encode(
-                ["address", "address", "uint256", "uint256"], [proxy, self.ctf, token, tokens]
-            )
-        if tokens == 0:
-            return ExecutionResult(TradeStatus.SKIPPED, SkipReason.BELOW_MIN_SIZE.value)
-        hashes: list[bytes] = []
+    async def _run(self, leg: Leg) -> ExecutionResult:
+        job = leg.job
+        if job.side == "BUY" and self.config.smart_buffer:
+            result = await self._buffered(leg)
+            if result is not None:
+                return result
+        if self.config.coalesce_ms <= 0:
+            wallet = await self.checkout()
+            try:
+                return (
+                    await self.flows.standard(wallet, [leg], job.token_id, job.side, job.limit_price_ppm)
+                )[0]
+            finally:
+                await self.checkin(wallet)
+        return await self._coalesce(leg)
+
+    async def _buffered(self, leg: Leg) -> ExecutionResult | None:
+        """Fronts the buy from a worker's float if it stays above the buffer; None: use the standard flow."""
+        wallet = await self.checkout()
         try:
-            hashes.append(await self._send(wallet, journal, Step.PULLED, self.executor, pull))
-        except (ExecutionError, ChainError) as exc:
-            return ExecutionResult(TradeStatus.FAILED, f"pull: {exc}", tuple(hashes), worker=wallet.address)
+            async with self.preflight.lock(wallet.address):
+                float_usd = await self.preflight.balance(wallet.address) - wallet.reserved_float
+                if float_usd - leg.amount < self.config.buffer_usd:
+                    return None
+                wallet.reserved_float += leg.amount
+            try:
+                return await self.flows.buffered(wallet, leg, leg.job.token_id, leg.job.limit_price_ppm)
+            finally:
+                wallet.reserved_float -= leg.amount
+                self.preflight.forget(wallet.address, None)
+        finally:
+            await self.checkin(wallet)
+
+    # ------------------------------------------------------------- coalescing
+
+    async def _coalesce(self, leg: Leg) -> ExecutionResult:
+        job = leg.job
+        key = (job.token_id, job.side, job.limit_price_ppm)
+        batch = self._batches.get(key)
+        if batch is not None and job.proxy in batch.proxies:
+            self._flush(key, batch)  # one leg per Proxy in a batch: recovery reads amounts per Proxy
+            batch = None
+        if batch is None:
+            batch = _Batch(job.token_id, job.side, job.limit_price_ppm)
+            self._batches[key] = batch
+            asyncio.get_running_loop().call_later(self.config.coalesce_ms / 1000, self._flush, key, batch)
+        future: asyncio.Future[ExecutionResult] = asyncio.get_running_loop().create_future()
+        batch.legs.append((leg, future))
+        batch.proxies.add(job.proxy)
+        if len(batch.legs) >= self.config.max_batch:
+            self._flush(key, batch)
+        return await future
+
+    def _flush(self, key: tuple[int, str, int], batch: _Batch) -> None:
+        if batch.closed:
+            return
+        batch.closed = True
+        if self._batches.get(key) is batch:
+            del self._batches[key]
+        task = asyncio.create_task(self._run_batch(batch))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run_batch(self, batch: _Batch) -> None:
+        legs = [leg for leg, _ in batch.legs]
         try:
-            hashes.append(await self._send(wallet, journal, Step.FILLED, self.exchange, fill))
-        except (ExecutionError, ChainError) as exc:
-            # Pulled but not filled: the funds go back to the Proxy before the job is called failed.
-            hashes.append(await self._send(wallet, journal, Step.RETURNED, self.executor, give_back))
-            return ExecutionResult(TradeStatus.FAILED, f"fill: {exc}", tuple(hashes), worker=wallet.address)
-        hashes.append(await self._send(wallet, journal, Step.PUSHED, self.executor, push))
-        fill_price = usd * PRICE_SCALE // tokens
-        return ExecutionResult(
-            TradeStatus.EXECUTED,
-            None,
-            tuple(hashes),
-            fill_price_ppm=fill_price,
-            fill_size=tokens,
-            worker=wallet.address,
-        )
+            wallet = await self.checkout()
+            try:
+                try:
+                    results = await self.flows.standard(wallet, legs, batch.token_id, batch.side, batch.price)
+                    if len(legs) > 1:
+                        self.batches_run += 1
+                except BatchPullReverted:
+                    log.info("batch of %d: pull reverted as a whole; running the legs one by one", len(legs))
+                    results = await self.flows.singles(wallet, legs, batch.token_id, batch.side, batch.price)
+            finally:
+                await self.checkin(wallet)
+        except Exception as exc:  # every waiter gets an answer, whatever happened
+            log.exception("batch of %d failed", len(legs))
+            results = [ExecutionResult(TradeStatus.FAILED, f"{UNCONFIRMED}: engine: {exc}")] * len(legs)
+        for (_, future), result in zip(batch.legs, results, strict=True):
+            if not future.done():
+                future.set_result(result)

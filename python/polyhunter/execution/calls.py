@@ -1,0 +1,127 @@
+"""Calldata of the Executor, LocalExchange and token calls the engine makes, and decoding of our own sends.
+
+Recovery reads the amounts a journaled transaction moved back from its input (`decode_pull`), so that an
+interrupted flow is finished or undone with exactly what was pulled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from eth_abi.abi import decode, encode
+
+from polyhunter._core import keccak256
+from polyhunter.errors import DecodeError
+
+SIDE_BUY, SIDE_SELL = 0, 1
+
+
+def selector(signature: str) -> bytes:
+    return keccak256(signature.encode())[:4]
+
+
+PULL_ERC20 = selector("pullERC20(address,address,uint256)")
+PULL_ERC1155 = selector("pullERC1155(address,address,uint256,uint256)")
+PUSH_ERC20 = selector("pushERC20(address,address,uint256)")
+PUSH_ERC1155 = selector("pushERC1155(address,address,uint256,uint256)")
+PULL_ERC20_BATCH = selector("pullERC20Batch(address[],address,uint256[])")
+PULL_ERC1155_BATCH = selector("pullERC1155Batch(address[],address,uint256[],uint256[])")
+PUSH_ERC20_BATCH = selector("pushERC20Batch(address[],address,uint256[])")
+PUSH_ERC1155_BATCH = selector("pushERC1155Batch(address[],address,uint256[],uint256[])")
+REPAY_DEBT_BATCH = selector("repayDebtBatch(address[],address,uint256[],address,bytes32[])")
+FILL = selector("fill(address,uint8,uint256,uint256,uint256)")
+BALANCE_OF_1155 = selector("balanceOf(address,uint256)")
+BALANCE_OF_20 = selector("balanceOf(address)")
+IS_WORKER = selector("isWorker(address)")
+REMAINING_TODAY = selector("remainingToday()")
+DEBT_REPAID_TOPIC = keccak256(b"DebtRepaid(address,address,address,uint256,uint256,bytes32,address)")
+
+
+def pull_erc20(proxies: Sequence[str], token: str, amounts: Sequence[int]) -> bytes:
+    """One Proxy: `pullERC20`; several: `pullERC20Batch` (all or nothing)."""
+    if len(proxies) == 1:
+        return PULL_ERC20 + encode(["address", "address", "uint256"], [proxies[0], token, amounts[0]])
+    return PULL_ERC20_BATCH + encode(
+        ["address[]", "address", "uint256[]"], [list(proxies), token, list(amounts)]
+    )
+
+
+def pull_erc1155(proxies: Sequence[str], token: str, token_id: int, amounts: Sequence[int]) -> bytes:
+    if len(proxies) == 1:
+        return PULL_ERC1155 + encode(
+            ["address", "address", "uint256", "uint256"], [proxies[0], token, token_id, amounts[0]]
+        )
+    return PULL_ERC1155_BATCH + encode(
+        ["address[]", "address", "uint256[]", "uint256[]"],
+        [list(proxies), token, [token_id] * len(proxies), list(amounts)],
+    )
+
+
+def push_erc20(proxies: Sequence[str], token: str, amounts: Sequence[int]) -> bytes:
+    if len(proxies) == 1:
+        return PUSH_ERC20 + encode(["address", "address", "uint256"], [proxies[0], token, amounts[0]])
+    return PUSH_ERC20_BATCH + encode(
+        ["address[]", "address", "uint256[]"], [list(proxies), token, list(amounts)]
+    )
+
+
+def push_erc1155(proxies: Sequence[str], token: str, token_id: int, amounts: Sequence[int]) -> bytes:
+    if len(proxies) == 1:
+        return PUSH_ERC1155 + encode(
+            ["address", "address", "uint256", "uint256"], [proxies[0], token, token_id, amounts[0]]
+        )
+    return PUSH_ERC1155_BATCH + encode(
+        ["address[]", "address", "uint256[]", "uint256[]"],
+        [list(proxies), token, [token_id] * len(proxies), list(amounts)],
+    )
+
+
+def fill(maker: str, side: int, token_id: int, tokens: int, collateral: int) -> bytes:
+    """LocalExchange.fill: the caller buys (side 0) or sells (1) `tokens` for exactly `collateral`."""
+    return FILL + encode(
+        ["address", "uint8", "uint256", "uint256", "uint256"], [maker, side, token_id, tokens, collateral]
+    )
+
+
+def repay_debt_batch(
+    proxies: Sequence[str], token: str, amounts: Sequence[int], creditor: str, debt_ids: Sequence[int]
+) -> bytes:
+    return REPAY_DEBT_BATCH + encode(
+        ["address[]", "address", "uint256[]", "address", "bytes32[]"],
+        [list(proxies), token, list(amounts), creditor, [debt_id_bytes(d) for d in debt_ids]],
+    )
+
+
+def debt_id_bytes(debt_id: int) -> bytes:
+    """A DebtRecord's id as the bytes32 the Executor's `DebtRepaid` event carries."""
+    return debt_id.to_bytes(32, "big")
+
+
+def decode_pull(data: bytes, proxy: str) -> int:
+    """The amount a pull (single or batch, ERC-20 or ERC-1155) moved from `proxy`, from its calldata."""
+    head, body = data[:4], data[4:]
+    proxy = proxy.lower()
+    if head in (PULL_ERC20, PULL_ERC1155):
+        types = (
+            ["address", "address", "uint256"]
+            if head == PULL_ERC20
+            else ["address", "address", "uint256", "uint256"]
+        )
+        values = decode(types, body)
+        if str(values[0]).lower() != proxy:
+            raise DecodeError(f"the pull moved from {values[0]}, not {proxy}")
+        return int(values[-1])
+    if head in (PULL_ERC20_BATCH, PULL_ERC1155_BATCH):
+        if head == PULL_ERC20_BATCH:
+            proxies, _token, amounts = decode(["address[]", "address", "uint256[]"], body)
+        else:
+            proxies, _token, _ids, amounts = decode(["address[]", "address", "uint256[]", "uint256[]"], body)
+        total = sum(int(a) for p, a in zip(proxies, amounts, strict=True) if str(p).lower() == proxy)
+        if total == 0:
+            raise DecodeError(f"the batch pull did not move anything from {proxy}")
+        return total
+    raise DecodeError(f"not a pull: selector 0x{head.hex()}")
+
+
+def address_arg(address: str) -> bytes:
+    return encode(["address"], [address])

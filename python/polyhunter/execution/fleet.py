@@ -1,0 +1,198 @@
+"""The operator fleet: N signers derived in Rust, each with its nonce allocator and its ownership lease.
+
+Signers come from `TRADING_MNEMONIC` (m/44'/60'/0'/0/i, i < `SUPERVISOR_WORKER_POOL_SIZE`) or one
+`TRADING_PRIVATE_KEY`. A wallet sends only while this instance holds its lease in the shared state (Redis when
+several instances run): the lease is renewed at a third of its TTL and judged locally against a deadline
+taken *before* each renewal was asked, so a holder that stops renewing stops sending before anyone else can
+take the wallet over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+
+from polyhunter._core import Signer, derive_signers
+from polyhunter.chain.aiorpc import AsyncRpc
+from polyhunter.errors import ChainError, ConfigError, ExecutionError
+from polyhunter.execution.calls import IS_WORKER, address_arg
+from polyhunter.execution.nonces import NonceAllocator
+from polyhunter.settings import Settings
+from polyhunter.shared.base import SharedState
+
+log = logging.getLogger(__name__)
+
+
+class LeaseLost(ExecutionError):
+    """This instance no longer owns the wallet: it must not send from it."""
+
+
+OnGain = Callable[[list["OperatorWallet"]], Awaitable[None]]
+"""Called with the wallets newly owned (their nonces must be resynced before use)."""
+
+
+def fleet_signers(settings: Settings, default_mnemonic: str | None = None) -> list[Signer]:
+    """The fleet from `TRADING_MNEMONIC` (N = `SUPERVISOR_WORKER_POOL_SIZE`) or `TRADING_PRIVATE_KEY`."""
+    if settings.trading_mnemonic is not None:
+        return derive_signers(
+            settings.trading_mnemonic.get_secret_value(), settings.supervisor_worker_pool_size
+        )
+    if settings.trading_private_key is not None:
+        return [Signer(settings.trading_private_key.get_secret_value())]
+    if default_mnemonic is not None:
+        return derive_signers(default_mnemonic, settings.supervisor_worker_pool_size)
+    raise ConfigError("TRADING_MNEMONIC or TRADING_PRIVATE_KEY: no operator wallet configured")
+
+
+def instance_id() -> str:
+    """This process's lease holder id: host, pid and a random part (a restarted pid is someone else)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+@dataclass(eq=False)
+class OperatorWallet:
+    """One fleet wallet as the engine uses it."""
+
+    signer: Signer
+    nonces: NonceAllocator = field(init=False)
+    jobs: int = 0
+    """Jobs using this wallet now (the one-per-wallet model caps this at 1)."""
+    lease_until: float = float("inf")
+    """Monotonic deadline of this instance's ownership (inf: no shared state, sole owner)."""
+    owned: bool = True
+    ready: bool = True
+    reserved_float: int = 0
+    """Collateral promised to Smart Buffer buys in flight."""
+
+    def __post_init__(self) -> None:
+        self.nonces = NonceAllocator(self.signer.address)
+
+    @property
+    def address(self) -> str:
+        return self.signer.address
+
+    def may_send(self) -> bool:
+        return self.owned and time.monotonic() < self.lease_until
+
+    def check_lease(self) -> None:
+        if not self.may_send():
+            raise LeaseLost(f"wallet {self.address}: lease lost, not sending")
+
+    def __repr__(self) -> str:
+        return f"OperatorWallet({self.address}, jobs={self.jobs}, owned={self.owned})"
+
+
+class WalletLeases:
+    """Holds the leases of the fleet's wallets in the shared state; without one, this instance owns all."""
+
+    def __init__(
+        self,
+        shared: SharedState | None,
+        wallets: Sequence[OperatorWallet],
+        *,
+        chain_id: int,
+        ttl_ms: int = 30_000,
+        holder: str | None = None,
+    ) -> None:
+        self.shared = shared
+        self.wallets = list(wallets)
+        self.chain_id = chain_id
+        self.ttl_ms = ttl_ms
+        self.holder = holder or instance_id()
+        self._task: asyncio.Task[None] | None = None
+        self.renew = True
+        """Tests turn renewal off to let a lease expire."""
+
+    def name(self, wallet: OperatorWallet) -> str:
+        return f"wallet:{self.chain_id}:{wallet.address}"
+
+    async def acquire_all(self) -> list[OperatorWallet]:
+        """Takes (or renews) every lease it can; returns the wallets newly owned."""
+        if self.shared is None:
+            return []
+        gained = []
+        # The margin: a renewal's answer may arrive late; trust it only from the moment it was asked.
+        margin = self.ttl_ms / 10_000
+        for wallet in self.wallets:
+            asked = time.monotonic()
+            if wallet.owned and wallet.lease_until > asked:
+                ok = await self.shared.renew_lease(self.name(wallet), self.holder, self.ttl_ms)
+            else:
+                ok = await self.shared.acquire_lease(self.name(wallet), self.holder, self.ttl_ms)
+                if ok:
+                    gained.append(wallet)
+            if ok:
+                wallet.owned = True
+                wallet.lease_until = asked + self.ttl_ms / 1000 - margin
+            else:
+                if wallet.owned and wallet.lease_until != float("inf"):
+                    log.warning("wallet %s: lease lost to another instance", wallet.address)
+                wallet.owned = False
+                wallet.lease_until = 0.0
+        return gained
+
+    def start(self, on_gain: OnGain | None = None) -> None:
+        if self.shared is not None and self._task is None:
+            self._task = asyncio.create_task(self._run(on_gain), name="wallet-leases")
+
+    async def _run(self, on_gain: OnGain | None) -> None:
+        while True:
+            await asyncio.sleep(self.ttl_ms / 3000)
+            if not self.renew:
+                continue
+            try:
+                gained = await self.acquire_all()
+            except Exception:
+                log.exception("renewing wallet leases failed")
+                continue
+            if gained and on_gain is not None:
+                await on_gain(gained)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if self.shared is not None:
+            for wallet in self.wallets:
+                if wallet.owned:
+                    with contextlib.suppress(Exception):
+                        await self.shared.release_lease(self.name(wallet), self.holder)
+                wallet.owned = False
+
+
+async def check_fleet(
+    rpc: AsyncRpc, executor: str, wallets: Sequence[OperatorWallet], min_gas_wei: int
+) -> list[OperatorWallet]:
+    """Marks each wallet ready if the Executor authorises it and it holds at least `min_gas_wei`; logs
+    `Fleet: k/N ready` and the reason for each wallet that is not."""
+
+    async def check(wallet: OperatorWallet) -> str | None:
+        try:
+            data = "0x" + (IS_WORKER + address_arg(wallet.address)).hex()
+            authorised = int(await rpc.call("eth_call", [{"to": executor, "data": data}, "latest"]), 16) == 1
+            balance = int(await rpc.call("eth_getBalance", [wallet.address, "latest"]), 16)
+        except ChainError as exc:
+            return f"unreachable ({exc})"
+        if not authorised:
+            return "not an authorised worker on the Executor"
+        if balance < min_gas_wei:
+            return f"gas {balance} wei below {min_gas_wei}"
+        return None
+
+    problems = await asyncio.gather(*(check(w) for w in wallets))
+    for wallet, problem in zip(wallets, problems, strict=True):
+        wallet.ready = problem is None or problem.startswith("gas")
+        if problem is not None:
+            log.warning("fleet wallet %s: %s", wallet.address, problem)
+    ready = sum(1 for p in problems if p is None)
+    log.info("Fleet: %d/%d ready", ready, len(wallets))
+    return [w for w, p in zip(wallets, problems, strict=True) if p is None]
