@@ -1,0 +1,377 @@
+"""Recovery loops (DESIGN.md §1 step 8): each safe to run on several instances at once.
+
+- **stale**: PENDING past `expires_at` → FAILED if nothing of it is on chain, else reconciled from the chain.
+- **reconcile**: PENDING records with a journal that no execution here is running (a crash between broadcast
+  and bookkeeping), and FAILED records whose outcome was `unconfirmed`: the chain says how far the flow got;
+  an interrupted flow is finished (filled → push) or undone (pulled, not filled → funds back to the Proxy).
+- **debts**: OPEN DebtRecords repaid from their Proxy (batched per creditor) where the Proxy can pay → REPAID.
+
+Safety across instances: a record moves only from the status it was read in (`mark(expect=…)`), a
+transaction is sent only from a wallet this instance holds the lease of (the journal names the wallet, which
+holds the funds in question), and debts are repaid under one shared lease. Amounts come from the job and the
+pull's calldata, never from memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from eth_abi.abi import decode
+
+from polyhunter.errors import ChainError, DecodeError, ExecutionError
+from polyhunter.execution import calls
+from polyhunter.execution.base import PRICE_SCALE
+from polyhunter.execution.fleet import OperatorWallet
+from polyhunter.execution.flows import GAS_SINGLE, UNCONFIRMED, batch_gas, leg_amounts
+from polyhunter.execution.localchain import LocalChainEngine
+from polyhunter.models import DebtRecord, DebtStatus, JournalEntry, Step, TradeRecord, TradeStatus, now_ms
+from polyhunter.shared.base import SharedState
+from polyhunter.store.base import Store, StoreJournal
+
+log = logging.getLogger(__name__)
+
+OK, REVERTED, PENDING, VOID = "ok", "reverted", "pending", "void"
+
+
+@dataclass
+class RecoveryStats:
+    expired: int = 0
+    reconciled: int = 0
+    completed: int = 0
+    returned: int = 0
+    debts_repaid: int = 0
+
+
+class Recovery:
+    """The engine's recovery loops over the store of record."""
+
+    def __init__(
+        self,
+        engine: LocalChainEngine,
+        store: Store,
+        *,
+        shared: SharedState | None = None,
+        stale_scan_s: float = 120.0,
+        reconcile_s: float = 60.0,
+        debt_repay_s: float = 300.0,
+        min_age_ms: int = 30_000,
+    ) -> None:
+        self.engine = engine
+        self.store = store
+        self.shared = shared
+        self.stale_scan_s = stale_scan_s
+        self.reconcile_s = reconcile_s
+        self.debt_repay_s = debt_repay_s
+        self.min_age_ms = min_age_ms
+        self.stats = RecoveryStats()
+
+    # ------------------------------------------------------------------- loops
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """All loops until `stop`; one reconciliation pass first (a restart's interrupted flows)."""
+        await self._guard(self.reconcile_pending(min_age_ms=0))
+        loops = [
+            asyncio.create_task(self._every(stop, self.stale_scan_s, self.expire_stale)),
+            asyncio.create_task(self._every(stop, self.reconcile_s, self.reconcile)),
+            asyncio.create_task(self._every(stop, self.debt_repay_s, self.repay_debts)),
+        ]
+        await stop.wait()
+        for task in loops:
+            task.cancel()
+        await asyncio.gather(*loops, return_exceptions=True)
+
+    async def _every(self, stop: asyncio.Event, interval_s: float, work: Any) -> None:
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), interval_s)
+            if not stop.is_set():
+                await self._guard(work())
+
+    @staticmethod
+    async def _guard(work: Any) -> None:
+        try:
+            await work
+        except Exception:  # a failed pass is retried at the next interval
+            log.exception("recovery pass failed")
+
+    # ------------------------------------------------------------------ passes
+
+    async def expire_stale(self, now: int | None = None) -> int:
+        """PENDING past `expires_at`: FAILED when nothing was journaled, else reconciled from the chain."""
+        done = 0
+        for record in await self.store.stale_pending(now if now is not None else now_ms()):
+            if record.key in self.engine.in_flight:
+                continue
+            if not record.journal:
+                if await self.store.mark(record.key, TradeStatus.FAILED, "expired: never broadcast"):
+                    self.stats.expired += 1
+                    done += 1
+            elif await self.recover(record):
+                done += 1
+        return done
+
+    async def reconcile(self) -> int:
+        return await self.reconcile_pending(self.min_age_ms) + await self.reconcile_failed()
+
+    async def reconcile_pending(self, min_age_ms: int) -> int:
+        """PENDING records with a journal, older than `min_age_ms`, not executing here."""
+        horizon = now_ms() - min_age_ms
+        done = 0
+        for record in await self.store.stale_pending(2**63 - 1):  # every PENDING record
+            if record.journal and record.created_at <= horizon and record.key not in self.engine.in_flight:
+                done += await self.recover(record)
+        return done
+
+    async def reconcile_failed(self, limit: int = 1000) -> int:
+        """FAILED records whose outcome was unknown when they were marked."""
+        done = 0
+        for listed in await self.store.list_trades(TradeStatus.FAILED, limit=limit):
+            if not (listed.reason or "").startswith(UNCONFIRMED):
+                continue
+            record = await self.store.get_trade(listed.key)
+            if record is not None and record.key not in self.engine.in_flight:
+                done += await self.recover(record, expect=TradeStatus.FAILED)
+        return done
+
+    # ------------------------------------------------------------ one record
+
+    async def _entry_state(self, entry: JournalEntry, mined_counts: dict[str, int]) -> tuple[str, bytes]:
+        rpc = self.engine.rpc
+        tx = "0x" + entry.tx_hash.hex()
+        receipt = await rpc.call("eth_getTransactionReceipt", [tx])
+        if receipt:
+            return (OK if int(receipt["status"], 16) == 1 else REVERTED), entry.tx_hash
+        if entry.wallet not in mined_counts:
+            mined_counts[entry.wallet] = int(
+                await rpc.call("eth_getTransactionCount", [entry.wallet, "latest"]), 16
+            )
+        if mined_counts[entry.wallet] > entry.nonce:
+            return VOID, entry.tx_hash  # the nonce went to another transaction: this one can never mine
+        if await rpc.call("eth_getTransactionByHash", [tx]) is not None:
+            return PENDING, entry.tx_hash
+        # Journaled but unknown to the node: never broadcast (crash before it), and only we held the bytes.
+        return VOID, entry.tx_hash
+
+    async def _steps(self, record: TradeRecord) -> dict[str, tuple[str, bytes | None]]:
+        """Each journaled step's state: ok if any of its hashes mined fine, pending while one may still."""
+        mined_counts: dict[str, int] = {}
+        states: dict[str, list[tuple[str, bytes]]] = defaultdict(list)
+        for entry in record.journal:
+            states[entry.step].append(await self._entry_state(entry, mined_counts))
+        out: dict[str, tuple[str, bytes | None]] = {}
+        for step, found in states.items():
+            for wanted in (OK, PENDING, REVERTED, VOID):
+                hit = next((h for s, h in found if s == wanted), None)
+                if hit is not None:
+                    out[step] = (wanted, hit)
+                    break
+        return out
+
+    async def recover(self, record: TradeRecord, expect: TradeStatus = TradeStatus.PENDING) -> bool:
+        """Brings one record in line with the chain; False when it cannot be decided (yet) here."""
+        try:
+            steps = await self._steps(record)
+        except ChainError as exc:
+            log.warning("recovery of %s: chain unreachable: %s", record.key.hex(), exc)
+            return False
+        if any(state == PENDING for state, _ in steps.values()):
+            return False  # a transaction of it may still mine: decide once it has
+        ok = {step: h for step, (state, h) in steps.items() if state == OK and h is not None}
+        wallets = {e.wallet for e in record.journal}
+        wallet = self.engine.by_address.get(next(iter(wallets))) if len(wallets) == 1 else None
+        hashes = [ok[s] for s in (Step.PULLED, Step.FILLED, Step.PUSHED, Step.RETURNED) if s in ok]
+        key = record.key
+        try:
+            amounts = await self._amounts(record, ok)
+        except (ChainError, DecodeError) as exc:
+            log.warning("recovery of %s: cannot read the pull: %s", key.hex(), exc)
+            return False
+        usd, tokens = amounts
+        buffered = Step.FILLED in ok and not any(e.step == Step.PULLED for e in record.journal)
+        if Step.FILLED in ok:
+            if Step.PUSHED not in ok:
+                if wallet is None or not wallet.may_send():
+                    return False  # the wallet holding the goods belongs to another instance now
+                data = (
+                    calls.push_erc1155([record.proxy], self.engine.venue.ctf, record.token_id, [tokens])
+                    if record.side == "BUY"
+                    else calls.push_erc20([record.proxy], self.engine.venue.collateral, [usd])
+                )
+                sent = await self._send(wallet, record, Step.PUSHED, data)
+                if sent is None:
+                    return False
+                hashes.append(sent)
+                self.stats.completed += 1
+            if buffered:
+                await self._ensure_debt(record, usd)
+            moved = await self.store.mark(
+                key,
+                TradeStatus.EXECUTED,
+                None,
+                hashes,
+                expect=(expect,),
+                copy_size=tokens,
+                copy_price_ppm=usd * PRICE_SCALE // tokens if tokens else None,
+                worker=next(iter(wallets)),
+            )
+        elif Step.PULLED in ok:
+            reason = "recovered: pulled, not filled; funds returned"
+            if Step.RETURNED not in ok:
+                if wallet is None or not wallet.may_send():
+                    return False
+                data = (
+                    calls.push_erc20([record.proxy], self.engine.venue.collateral, [usd])
+                    if record.side == "BUY"
+                    else calls.push_erc1155([record.proxy], self.engine.venue.ctf, record.token_id, [tokens])
+                )
+                sent = await self._send(wallet, record, Step.RETURNED, data)
+                if sent is None:
+                    return False
+                hashes.append(sent)
+                self.stats.returned += 1
+            moved = await self.store.mark(key, TradeStatus.FAILED, reason, hashes, expect=(expect,))
+        else:
+            if expect is TradeStatus.FAILED:
+                reason = (record.reason or "").removeprefix(
+                    f"{UNCONFIRMED}: "
+                ) + " (confirmed: nothing mined)"
+            else:
+                reason = "recovered: nothing of it mined"
+            moved = await self.store.mark(key, TradeStatus.FAILED, reason, hashes, expect=(expect,))
+        if moved:
+            self.stats.reconciled += 1
+            log.info("recovered %s from the chain (steps mined: %s)", key.hex(), sorted(ok))
+        return moved
+
+    async def _amounts(self, record: TradeRecord, ok: dict[str, bytes]) -> tuple[int, int]:
+        """(collateral, tokens) of the record's leg: a BUY's from the job; a SELL's tokens from the pull's
+        calldata (the engine may have cut the job to the holding)."""
+        price = record.limit_price_ppm
+        if record.side == "BUY" or Step.PULLED not in ok:
+            return leg_amounts(record.side, record.amount, price)
+        tx = await self.engine.rpc.call("eth_getTransactionByHash", ["0x" + ok[Step.PULLED].hex()])
+        if tx is None:
+            raise DecodeError("the mined pull is not served by the node")
+        tokens = calls.decode_pull(bytes.fromhex(str(tx["input"]).removeprefix("0x")), record.proxy)
+        return leg_amounts("SELL", tokens, price)
+
+    async def _send(
+        self, wallet: OperatorWallet, record: TradeRecord, step: str, data: bytes
+    ) -> bytes | None:
+        try:
+            sent = await self.engine.sender.send(
+                wallet,
+                step,
+                self.engine.venue.executor,
+                data,
+                [StoreJournal(self.store, record.key)],
+                gas=GAS_SINGLE,
+            )
+        except (ExecutionError, ChainError) as exc:
+            log.warning("recovery of %s: %s failed: %s", record.key.hex(), step, exc)
+            return None
+        return sent.tx_hash
+
+    async def _ensure_debt(self, record: TradeRecord, usd: int) -> None:
+        debts = await self.store.list_debts(proxy=record.proxy)
+        if not any(d.trade_key == record.key for d in debts):
+            worker = record.journal[0].wallet
+            await StoreJournal(self.store, record.key).add_debt(record.proxy, worker, usd)
+
+    # ------------------------------------------------------------------- debts
+
+    async def repay_debts(self) -> int:
+        """Repays OPEN debts where the Proxy can pay, one batched transaction per creditor."""
+        if self.shared is not None:
+            name = f"recovery:debts:{self.engine.deployment.chain_id}"
+            if not await self.shared.acquire_lease(
+                name, self.engine.leases.holder, int(self.debt_repay_s * 2000)
+            ):
+                return 0
+        debts = await self.store.list_debts(DebtStatus.OPEN)
+        by_creditor: dict[str, list[DebtRecord]] = defaultdict(list)
+        for debt in debts:
+            by_creditor[debt.worker].append(debt)
+        repaid = 0
+        for creditor, owed in by_creditor.items():
+            repaid += await self._repay(creditor, owed)
+        return repaid
+
+    async def _already_repaid(self, proxy: str, creditor: str) -> dict[int, bytes]:
+        """debt id → repayment tx hash, from the Executor's DebtRepaid events (a repayment whose bookkeeping
+        was lost is not paid twice)."""
+        logs = await self.engine.rpc.call(
+            "eth_getLogs",
+            [
+                {
+                    "address": self.engine.venue.executor,
+                    "fromBlock": "0x0",
+                    "toBlock": "latest",
+                    "topics": ["0x" + calls.DEBT_REPAID_TOPIC.hex(), _topic(proxy), _topic(creditor)],
+                }
+            ],
+        )
+        out: dict[int, bytes] = {}
+        for entry in logs or []:
+            _amount, _fee, debt_id, _worker = decode(
+                ["uint256", "uint256", "bytes32", "address"], bytes.fromhex(entry["data"].removeprefix("0x"))
+            )
+            out[int.from_bytes(debt_id, "big")] = bytes.fromhex(entry["transactionHash"].removeprefix("0x"))
+        return out
+
+    async def _repay(self, creditor: str, owed: Sequence[DebtRecord]) -> int:
+        engine = self.engine
+        payable: list[DebtRecord] = []
+        need: dict[str, int] = defaultdict(int)
+        for debt in owed:
+            done = await self._already_repaid(debt.proxy, creditor)
+            if debt.debt_id in done:
+                await self.store.mark_debt_repaid(debt.debt_id, done[debt.debt_id])
+                continue
+            engine.preflight.forget(debt.proxy, None)
+            balance = await engine.preflight.balance(debt.proxy)
+            remaining = int(
+                await engine.rpc.call(
+                    "eth_call", [{"to": debt.proxy, "data": "0x" + calls.REMAINING_TODAY.hex()}, "latest"]
+                ),
+                16,
+            )
+            if need[debt.proxy] + debt.amount <= min(balance, remaining):
+                need[debt.proxy] += debt.amount
+                payable.append(debt)
+        if not payable:
+            return 0
+        wallet = await engine.checkout()
+        try:
+            data = calls.repay_debt_batch(
+                [d.proxy for d in payable],
+                engine.venue.collateral,
+                [d.amount for d in payable],
+                creditor,
+                [d.debt_id for d in payable],
+            )
+            journals = [StoreJournal(self.store, d.trade_key) for d in payable if d.trade_key is not None]
+            sent = await engine.sender.send(
+                wallet, Step.REPAID, engine.venue.executor, data, journals, gas=batch_gas(len(payable))
+            )
+        except (ExecutionError, ChainError) as exc:
+            log.warning("repaying %d debts to %s failed: %s", len(payable), creditor, exc)
+            return 0
+        finally:
+            await engine.checkin(wallet)
+        for debt in payable:
+            await self.store.mark_debt_repaid(debt.debt_id, sent.tx_hash)
+            engine.preflight.forget(debt.proxy, None)
+        self.stats.debts_repaid += len(payable)
+        log.info("repaid %d debts to %s in tx 0x%s", len(payable), creditor, sent.tx_hash.hex())
+        return len(payable)
+
+
+def _topic(address: str) -> str:
+    return "0x" + calls.address_arg(address).hex()
