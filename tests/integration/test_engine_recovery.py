@@ -32,7 +32,7 @@ def w() -> Iterator[World]:
 def run_child(w: World, tmp_path: Path, key: bytes, fault: str) -> int:
     deployment = w.deployment.save(tmp_path / "deployment.json")
     env = {**os.environ, "POLYHUNTER_FAULTPOINT": fault, "PYTHONPATH": str(HERE)}
-    child = subprocess.run(  # noqa: S603 - our own interpreter and script
+    child = subprocess.run(
         [sys.executable, str(HERE / "engine_child.py"), str(deployment), str(tmp_path / "s.db"), key.hex()],
         env=env,
         capture_output=True,
