@@ -22,7 +22,8 @@ from polyhunter.detector.chainlogs import ChainLogDetector
 from polyhunter.detector.filters import leader_filters
 from polyhunter.errors import ConfigError
 from polyhunter.execution.base import ExecutionEngine
-from polyhunter.execution.localchain import LocalChainEngine
+from polyhunter.execution.localchain import EngineConfig, LocalChainEngine
+from polyhunter.execution.recovery import Recovery
 from polyhunter.execution.simulated import DryRunEngine
 from polyhunter.settings import Settings
 from polyhunter.shared import open_shared_state
@@ -64,6 +65,7 @@ class Supervisor:
     _stop_intake: asyncio.Event = field(default_factory=asyncio.Event, init=False)
     _stop_workers: asyncio.Event = field(default_factory=asyncio.Event, init=False)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list, init=False)
+    _extra: list[asyncio.Task[None]] = field(default_factory=list, init=False)
     failed: asyncio.Event = field(default_factory=asyncio.Event, init=False)
     """Set when a long-running part ended unexpectedly: `polyhunter supervisor` then exits non-zero."""
 
@@ -95,7 +97,13 @@ class Supervisor:
             fleet = fleet[self.settings.supervisor_shard_index :: shards]
         if not fleet:
             raise ConfigError("TRADING_MNEMONIC: none of its wallets is in the deployment's fleet")
-        return LocalChainEngine(self.rpc, self.deployment, fleet)
+        return LocalChainEngine(
+            self.rpc,
+            self.deployment,
+            fleet,
+            config=EngineConfig.from_settings(self.settings),
+            shared=self.shared,
+        )
 
     async def start(self) -> None:
         s = self.settings
@@ -170,6 +178,18 @@ class Supervisor:
         await self.balances.refresh(self.percent_proxies())
         await self.pipeline.seed_guardrails()
         requeued = await self.pipeline.requeue_unbroadcast()
+        if isinstance(self.engine, LocalChainEngine):
+            # Stale PENDING, interrupted flows and debts are settled from the journal and the chain.
+            recovery = Recovery(
+                self.engine,
+                self.store,
+                shared=self.shared,
+                stale_scan_s=s.copy_trading_stale_scan_ms / 1000,
+                reconcile_s=s.copy_trading_reconcile_ms / 1000,
+                debt_repay_s=s.copy_trading_debt_repay_ms / 1000,
+                min_age_ms=s.supervisor_queue_claim_idle_ms,
+            )
+            self._extra.append(asyncio.create_task(recovery.run(self._stop_workers), name="recovery"))
         self._tasks = [
             asyncio.create_task(self.detector.run(self._stop_intake), name="detector"),
             asyncio.create_task(self.pipeline.run_workers(self._stop_workers), name="workers"),
@@ -235,7 +255,7 @@ class Supervisor:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._stop_workers.set()
-        for task in workers:
+        for task in [*workers, *self._extra]:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         if self.engine is not None:
