@@ -63,7 +63,7 @@ test: services setup cargo-test lint wheel pytest ## Set everything up and pass 
 .PHONY: bench
 bench: setup ## Benchmarks: ours beside each reference; writes benches/results/
 	mkdir -p benches/results
-	$(BIN)/pytest benches -p no:cacheprovider --benchmark-only --benchmark-columns=min,median,mean,ops \
+	$(BIN)/pytest benches -p no:cacheprovider --benchmark-columns=min,median,mean,ops \
 	  --benchmark-json=benches/results/benchmarks.json -o testpaths=benches
 
 .PHONY: wheel

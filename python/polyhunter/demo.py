@@ -155,7 +155,25 @@ async def run_demo(home: Path, console: Console | None = None) -> bool:
             f"anvil {node.rpc_url}, chain {deployment.chain_id}; Executor {deployment.contracts.executor}, "
             f"LocalExchange {deployment.contracts.local_exchange}; fleet of {len(deployment.accounts.fleet)}"
         )
-        settings = load_settings(polyhunter_home=home, chain_id=deployment.chain_id)
+        # Embedded defaults whatever the environment or .env say: the demo never touches an operator's
+        # store, Redis, keys or trading switch.
+        settings = load_settings(
+            polyhunter_home=home,
+            chain_id=deployment.chain_id,
+            database_url=None,
+            redis_url=None,
+            supervisor_redis_url=None,
+            trading_mnemonic=None,
+            trading_private_key=None,
+            dry_run=False,
+            copy_trading_rpc_url=None,
+            copy_trading_rpc_urls=[],
+            copy_trading_ws_url=None,
+            copy_trading_execution_allowlist=[],
+            copy_trading_max_trade_usd=None,
+            copy_trading_daily_cap_usd=None,
+            copy_trading_wallet_daily_cap_usd=None,
+        )
         store = await open_store(settings)
         try:
             for follower, proxy, rule in zip(followers, proxies, RULES, strict=True):

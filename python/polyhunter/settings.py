@@ -126,7 +126,7 @@ class Settings(BaseSettings):
     supervisor_worker_pool_size: int = Field(default=20, ge=1)
     # Executions in flight per instance. At 30 ms per execution, 20 one-at-a-time workers cap at ~666/s (the
     # earlier supervisor's ceiling); reaching thousands per second needs hundreds in flight.
-    supervisor_exec_concurrency: int = Field(default=256, ge=1, le=100_000)
+    supervisor_exec_concurrency: int = Field(default=1024, ge=1, le=100_000)
     supervisor_config_refresh_ms: int = Field(default=10_000, ge=1)
     supervisor_config_full_refresh_ms: int = Field(default=300_000, ge=1)
 

@@ -330,3 +330,85 @@ async def test_executable_is_pending_and_never_journaled_and_counts_follow(store
     many = [job(i, config_id=2) for i in range(1200)]
     await store.insert_pending(many, FAR)
     assert len(await store.executable([j.key for j in many])) == 1200
+
+
+@pytest.mark.asyncio
+async def test_claims_let_one_worker_run_a_job_and_expire_only_when_stale(store: Store) -> None:
+    jobs = [job(i, config_id=3) for i in range(3)]
+    keys = [j.key for j in jobs]
+    await store.insert_pending(jobs, FAR)
+    assert await store.claim(keys, "worker-a", stale_ms=60_000) == set(keys)
+    assert await store.claim(keys, "worker-b", stale_ms=60_000) == set()
+    assert await store.claim(keys[:1], "worker-a", stale_ms=60_000) == {keys[0]}  # its own, again
+    # A claim older than `stale_ms` belongs to a worker that died before sending anything.
+    await asyncio.sleep(0.01)
+    assert await store.claim(keys[1:2], "worker-b", stale_ms=1) == {keys[1]}
+    # Something journaled, or a final status: nobody may claim it any more.
+    await store.record_tx(keys[0], Step.PULLED, WORKER, 1, b"\x03" * 32)
+    await store.mark(keys[2], TradeStatus.CANCELLED, "reorged")
+    assert await store.claim(keys, "worker-c", stale_ms=0) == {keys[1]}
+    assert await store.claim([], "worker-c", stale_ms=0) == set()
+
+
+@pytest.mark.asyncio
+async def test_two_connections_racing_claims_split_the_jobs(store: Store, store_case: StoreCase) -> None:
+    jobs = [job(i, config_id=4) for i in range(300)]
+    keys = [j.key for j in jobs]
+    await store.insert_pending(jobs, FAR)
+    async with store_case.make() as other:
+        chunks = [keys[i : i + 25] for i in range(0, len(keys), 25)]
+        won_a, won_b = await asyncio.gather(
+            asyncio.gather(*(store.claim(c, "a", 60_000) for c in chunks)),
+            asyncio.gather(*(other.claim(c[::-1], "b", 60_000) for c in chunks)),
+        )
+    a = set().union(*won_a)
+    b = set().union(*won_b)
+    assert not a & b
+    assert a | b == set(keys)
+
+
+@pytest.mark.asyncio
+async def test_refused_copies_are_stored_skipped_from_their_first_row(store: Store) -> None:
+    refused = [(job(i, config_id=5), "daily_cap") for i in range(2)]
+    assert await store.insert_skipped(refused) == {j.key for j, _ in refused}
+    assert await store.insert_skipped(refused) == set()  # idempotent like any insert
+    record = await store.get_trade(refused[0][0].key)
+    assert record is not None
+    assert (record.status, record.reason) == (TradeStatus.SKIPPED, "daily_cap")
+    assert await store.unbroadcast_pending() == []
+    assert await store.claim([j.key for j, _ in refused], "w", 0) == set()
+
+
+@pytest.mark.asyncio
+async def test_daily_notional_counts_copies_that_hold_their_reservation(store: Store) -> None:
+    other = "0x" + "9" * 40
+    buy, sell, failed, old = (
+        job(1, config_id=6),
+        job(2, config_id=6, follower=other),
+        job(3, config_id=6),
+        job(4),
+    )
+    sell = CopyJob(**{**{f: getattr(sell, f) for f in sell.__slots__}, "side": "SELL", "amount": 3_000_001})
+    since = now_ms()
+    await store.insert_pending([buy, sell, failed], FAR)
+    await store.mark(failed.key, TradeStatus.FAILED, "venue_down")
+    await store.mark(buy.key, TradeStatus.EXECUTED)
+    usage = await store.daily_notional(since)
+    # BUY: its amount; SELL: 3.000001 tokens x $0.55, rounded down; FAILED: released, not counted.
+    assert usage == {FOLLOWER: 1_000_001, other: 1_650_000}
+    assert await store.daily_notional(now_ms() + 60_000) == {}
+    del old
+
+
+@pytest.mark.asyncio
+async def test_a_copy_cancelled_by_a_reorg_comes_back_when_its_log_is_mined_again(store: Store) -> None:
+    reorged, done = job(1, config_id=7), job(2, config_id=7)
+    await store.insert_pending([reorged, done], FAR)
+    await store.mark(reorged.key, TradeStatus.CANCELLED, "reorged")
+    await store.mark(done.key, TradeStatus.CANCELLED, "operator")  # cancelled for another reason: stays
+    assert await store.insert_pending([reorged, done], FAR) == {reorged.key}
+    record = await store.get_trade(reorged.key)
+    assert record is not None
+    assert (record.status, record.reason) == (TradeStatus.PENDING, None)
+    assert await store.claim([reorged.key], "w", 60_000) == {reorged.key}
+    assert await store.insert_pending([reorged], FAR) == set()  # PENDING already: nothing to revive

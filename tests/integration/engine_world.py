@@ -171,5 +171,5 @@ async def stop(eng: LocalChainEngine) -> None:
 async def until(condition: Callable[[], bool], poll_s: float = 0.02) -> None:
     """Waits until `condition()` holds (the test's own timeout bounds it)."""
     # Polling the chain, which has no event to await.
-    while not condition():  # noqa: ASYNC110
+    while not condition():
         await asyncio.sleep(poll_s)

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from polyhunter.store.migrations import LATEST
+
 pytestmark = pytest.mark.integration
 
 CLEAN = {
@@ -69,4 +71,4 @@ def test_good_settings_start_on_every_back_end(
         tmp_path, DATABASE_URL=pg_url, SUPERVISOR_REDIS_URL=redis_url, SUPERVISOR_REDIS_PREFIX="phcheck"
     )
     assert served.returncode == 0, served.stderr
-    assert "store postgres (schema v1), shared state redis" in served.stdout
+    assert f"store postgres (schema v{LATEST}), shared state redis" in served.stdout

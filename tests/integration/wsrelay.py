@@ -46,7 +46,7 @@ class WsRelay:
         self.refusing = refuse
         for client in list(self.clients):
             client.transport.abort()  # a reset, as a network failure gives, not a polite close
-        while self.clients:  # noqa: ASYNC110 - handlers remove themselves as they unwind
+        while self.clients:  # handlers remove themselves as they unwind
             await asyncio.sleep(0.01)
 
     def accept(self) -> None:

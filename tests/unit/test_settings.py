@@ -57,7 +57,7 @@ def test_environment_values_are_parsed_exactly(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("COPY_TRADING_DAILY_CAP_USD", "1000.000001")
     monkeypatch.setenv("COPY_TRADING_MAX_TRADE_USD", "25")
     monkeypatch.setenv("COPY_TRADING_EXECUTION_ALLOWLIST", "0x" + "AB" * 20 + ", 0x" + "cd" * 20)
-    monkeypatch.setenv("COPY_TRADING_RPC_URLS", "https://a.example/v2/KEY,https://b.example")
+    monkeypatch.setenv("COPY_TRADING_RPC_URLS", "https://127.0.0.1:8545/v2/KEY,https://127.0.0.1:8546")
     monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6379/1")
     monkeypatch.setenv("SUPERVISOR_REDIS_URL", "redis://127.0.0.1:6379/2")
     monkeypatch.setenv("SUPERVISOR_SHARD_COUNT", "4")
@@ -66,7 +66,7 @@ def test_environment_values_are_parsed_exactly(monkeypatch: pytest.MonkeyPatch) 
     assert s.copy_trading_daily_cap_usd == 1_000_000_001
     assert s.copy_trading_max_trade_usd == 25_000_000
     assert s.copy_trading_execution_allowlist == ["0x" + "ab" * 20, "0x" + "cd" * 20]
-    assert s.rpc_urls == ["https://a.example/v2/KEY", "https://b.example"]
+    assert s.rpc_urls == ["https://127.0.0.1:8545/v2/KEY", "https://127.0.0.1:8546"]
     assert s.shared_redis_url == "redis://127.0.0.1:6379/2"  # SUPERVISOR_REDIS_URL wins over REDIS_URL
 
 
@@ -164,8 +164,8 @@ def test_a_bad_setting_is_one_line_naming_it_without_the_secret(
 def test_config_show_masks_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TRADING_MNEMONIC", MNEMONIC)
     monkeypatch.setenv("TRADING_PRIVATE_KEY", KEY)
-    monkeypatch.setenv("DATABASE_URL", "postgresql://polyhunter:hunter2@db.example:5432/prod")
-    monkeypatch.setenv("COPY_TRADING_RPC_URL", "https://polygon.example/v2/apikey123")
+    monkeypatch.setenv("DATABASE_URL", "postgresql://polyhunter:hunter2@127.0.0.1:5432/prod")
+    monkeypatch.setenv("COPY_TRADING_RPC_URL", "https://127.0.0.1:8545/v2/apikey123")
     monkeypatch.setenv("COPY_TRADING_MAX_TRADE_USD", "100")
     result = CliRunner().invoke(main, ["config", "show"])
     assert result.exit_code == 0, result.output
@@ -173,8 +173,8 @@ def test_config_show_masks_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
     for secret in ("junk", KEY[2:], "hunter2", "apikey123"):
         assert secret not in out
     assert "TRADING_MNEMONIC=***" in out
-    assert "DATABASE_URL=postgresql://polyhunter:***@db.example:5432/prod" in out
-    assert "COPY_TRADING_RPC_URL=https://polygon.example/***" in out
+    assert "DATABASE_URL=postgresql://polyhunter:***@127.0.0.1:5432/prod" in out
+    assert "COPY_TRADING_RPC_URL=https://127.0.0.1:8545/***" in out
     assert "COPY_TRADING_MAX_TRADE_USD=100000000" in out
     assert "SUPERVISOR_QUEUE_MAX_SIZE=5000" in out
 

@@ -14,10 +14,19 @@ import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 
 from polyhunter.errors import ChainError
+
+
+def _shown(url: str) -> str:
+    """An endpoint as errors and logs may show it: RPC URLs often carry an API key in the path or query."""
+    parts = urlsplit(url)
+    host = parts.hostname or "?"
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}" + ("/***" if parts.path not in ("", "/") or parts.query else "")
 
 
 class RpcError(ChainError):
@@ -25,7 +34,7 @@ class RpcError(ChainError):
 
     def __init__(self, method: str, url: str, code: int, message: str, data: Any = None) -> None:
         self.method, self.url, self.code, self.message, self.data = method, url, code, message, data
-        super().__init__(f"{method} on {url}: error {code}: {message}")
+        super().__init__(f"{method} on {_shown(url)}: error {code}: {message}")
 
 
 @dataclass
@@ -55,7 +64,7 @@ class AsyncRpc:
             raise ChainError("no RPC URL configured")
         for url in self.urls:
             if not url.startswith(("http://", "https://")):
-                raise ChainError(f"RPC URL must be http(s): {url!r}")
+                raise ChainError(f"RPC URL must be http(s): {_shown(url)!r}")
         self.endpoints = [Endpoint(url) for url in self.urls]
 
     async def __aenter__(self) -> AsyncRpc:
@@ -96,7 +105,7 @@ class AsyncRpc:
                     raw = await response.read()
             except (aiohttp.ClientError, TimeoutError, ChainError, OSError) as exc:
                 self._bench(endpoint)
-                errors.append(f"{endpoint.url}: {exc or type(exc).__name__}")
+                errors.append(f"{_shown(endpoint.url)}: {exc or type(exc).__name__}")
                 continue
             endpoint.failures = 0
             endpoint.benched_until = 0.0
@@ -109,9 +118,9 @@ class AsyncRpc:
         try:
             reply = json.loads(raw)
         except json.JSONDecodeError as exc:
-            raise ChainError(f"{method} on {url}: reply is not JSON") from exc
+            raise ChainError(f"{method} on {_shown(url)}: reply is not JSON") from exc
         if not isinstance(reply, dict):
-            raise ChainError(f"{method} on {url}: reply is not a JSON object")
+            raise ChainError(f"{method} on {_shown(url)}: reply is not a JSON object")
         error = reply.get("error")
         if error is not None:
             code = error.get("code", 0) if isinstance(error, dict) else 0

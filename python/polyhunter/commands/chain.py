@@ -8,11 +8,8 @@ import time
 from pathlib import Path
 
 import click
-from web3 import Web3
 
-from polyhunter.chain.accounts import LocalAccounts
 from polyhunter.chain.anvil import DEFAULT_CHAIN_ID, Anvil, stop_pid
-from polyhunter.chain.deploy import LocalWorldConfig, deploy_local
 from polyhunter.chain.deployment import Deployment, default_path
 from polyhunter.chain.rpc import rpc_call
 from polyhunter.errors import ChainError, ConfigError, PolyhunterError
@@ -94,6 +91,12 @@ def chain_up(
     detach: bool,
 ) -> None:
     """Start anvil on loopback, deploy the local world and write deployment.json."""
+    # web3 and the deploy tooling take a second to import: only this command pays for it.
+    from web3 import Web3
+
+    from polyhunter.chain.accounts import LocalAccounts
+    from polyhunter.chain.deploy import LocalWorldConfig, deploy_local
+
     home = polyhunter_home()
     state_path = home / CHAIN_STATE
     _refuse_if_running(state_path)

@@ -5,12 +5,7 @@ from __future__ import annotations
 import os
 
 import click
-from eth_account import Account
-from web3 import Web3
-from web3.exceptions import Web3Exception
 
-from polyhunter.chain.accounts import derive
-from polyhunter.chain.deploy import deploy_core
 from polyhunter.chain.deployment import Accounts, Contracts, Deployment
 from polyhunter.errors import PolyhunterError
 
@@ -19,6 +14,10 @@ POLYGON_CHAIN_ID = 137
 
 def _fleet(addresses: tuple[str, ...], fleet_size: int) -> list[str]:
     """`--fleet` addresses, else the first `fleet_size` wallets of TRADING_MNEMONIC, else none."""
+    from web3 import Web3
+
+    from polyhunter.chain.accounts import derive
+
     if addresses:
         bad = [a for a in addresses if not Web3.is_address(a)]
         if bad:
@@ -59,6 +58,13 @@ def deploy(
 ) -> None:
     """Deploy Executor, ProxyFactory and Treasury, allowlist the tokens, authorise the fleet and write
     deployment.json. The owner key comes from OWNER_PRIVATE_KEY and is never printed."""
+    # web3 and the deploy tooling take a second to import: only this command pays for it.
+    from eth_account import Account
+    from web3 import Web3
+    from web3.exceptions import Web3Exception
+
+    from polyhunter.chain.deploy import deploy_core
+
     key = os.environ.get("OWNER_PRIVATE_KEY")
     if not key:
         raise click.ClickException("OWNER_PRIVATE_KEY is not set")

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import signal
 import sys
+from typing import Any
 
 import click
 
@@ -14,6 +15,40 @@ from polyhunter.commands._common import settings_or_exit
 from polyhunter.errors import PolyhunterError
 from polyhunter.supervisor.app import Supervisor
 from polyhunter.supervisor.selftest import run_selftest
+
+log = logging.getLogger("polyhunter.supervisor")
+
+
+def log_event(kind: str, data: dict[str, Any]) -> None:
+    """A log line per leader fill detected and per copy done (with its latency from the leader's log)."""
+    if kind == "signal":
+        s = data["signal"]
+        log.info(
+            "detected leader %s %s %d of token %d (tx 0x%s log %d, block %s)",
+            s.leader,
+            s.side,
+            s.size,
+            s.token_id,
+            s.tx_hash.hex(),
+            s.log_index,
+            s.block_number,
+        )
+    elif kind == "done":
+        job, result, latency = data["job"], data["result"], data.get("latency_ms")
+        log.info(
+            "copy %s: config %d proxy %s %s %d of token %d for leader %s tx 0x%s log %d%s%s",
+            result.status.value,
+            job.config_id,
+            job.proxy,
+            job.side,
+            job.amount,
+            job.token_id,
+            job.leader,
+            job.tx_hash.hex(),
+            job.log_index,
+            f" ({result.reason})" if result.reason else "",
+            f", {latency:.0f} ms after the leader's log" if latency is not None else "",
+        )
 
 
 def _deployment(settings_home: object) -> Deployment:
@@ -26,15 +61,24 @@ def _deployment(settings_home: object) -> Deployment:
         ) from None
 
 
-async def _run(supervisor: Supervisor) -> None:
+async def _run(supervisor: Supervisor) -> bool:
+    """Runs until SIGINT/SIGTERM (True) or until a part of the supervisor dies (False)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await supervisor.start()
     try:
-        await stop.wait()
+        signalled = asyncio.create_task(stop.wait())
+        broken = asyncio.create_task(supervisor.failed.wait())
+        await asyncio.wait({signalled, broken}, return_when=asyncio.FIRST_COMPLETED)
+        signalled.cancel()
+        broken.cancel()
+        if supervisor.failed.is_set():
+            logging.getLogger("polyhunter").critical("a supervisor task died: stopping (exit 1)")
+            return False
         logging.getLogger("polyhunter").info("signal received: stopping intake, draining executions")
+        return True
     finally:
         await supervisor.stop()
 
@@ -55,9 +99,11 @@ def supervisor(selftest: bool, log_level: str) -> None:
         sys.exit(0 if ok else 1)
     deployment = _deployment(settings.home)
     try:
-        asyncio.run(_run(Supervisor(settings, deployment)))
+        clean = asyncio.run(_run(Supervisor(settings, deployment, on_event=log_event)))
     except PolyhunterError as exc:
         raise click.ClickException(str(exc)) from None
+    if not clean:
+        sys.exit(1)
 
 
 COMMANDS = [supervisor]

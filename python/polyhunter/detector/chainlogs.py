@@ -23,8 +23,9 @@ from typing import Any
 import websockets
 from websockets.asyncio.client import ClientConnection, connect
 
-from polyhunter.chain.aiorpc import AsyncRpc
+from polyhunter.chain.aiorpc import AsyncRpc, RpcError
 from polyhunter.detector.filters import LogFilter
+from polyhunter.detector.intake import BoundedIntake
 from polyhunter.errors import ChainError
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,27 @@ CheckpointLoad = Callable[[], Awaitable[int | None]]
 CheckpointSave = Callable[[int], Awaitable[None]]
 
 _SUB_MARKER = '"subscription":"'
+
+
+def subscription_of(text: str) -> str | None:
+    """The subscription id of an `eth_subscription` notification, or None for anything else (a reply).
+
+    Nodes send compact JSON, so a substring search finds the id without parsing the (possibly large)
+    message; JSON with other spacing (a proxy, another node) falls back to parsing, never to dropping it.
+    """
+    start = text.find(_SUB_MARKER, 0, 200)
+    if start >= 0:
+        start += len(_SUB_MARKER)
+        return text[start : text.index('"', start)]
+    if "eth_subscription" not in text:
+        return None
+    try:
+        message = json.loads(text)
+    except ValueError:
+        return None
+    params = message.get("params") if isinstance(message, dict) else None
+    sub_id = params.get("subscription") if isinstance(params, dict) else None
+    return sub_id if isinstance(sub_id, str) else None
 
 
 @dataclass
@@ -59,6 +81,7 @@ class ChainLogDetector:
     load_checkpoint: CheckpointLoad
     save_checkpoint: CheckpointSave
     backfill_chunk: int = 2_000
+    intake_limit: int = 25
     backoff_initial_s: float = 0.2
     backoff_max_s: float = 5.0
     stats: DetectorStats = field(default_factory=DetectorStats)
@@ -67,6 +90,10 @@ class ChainLogDetector:
     _ws: ClientConnection | None = field(default=None, init=False, repr=False)
     _queue: asyncio.Queue[str] = field(default_factory=asyncio.Queue, init=False, repr=False)
     _next_id: int = field(default=0, init=False, repr=False)
+    _intake: BoundedIntake = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._intake = BoundedIntake(self.sink, self.intake_limit)
 
     def resubscribe(self) -> None:
         """Asks for new subscriptions (the leader set changed); the gap is covered by backfill."""
@@ -86,6 +113,10 @@ class ChainLogDetector:
                 delay = self.backoff_initial_s
             except (OSError, websockets.WebSocketException, ChainError, TimeoutError) as exc:
                 log.warning("detector: connection lost (%s); reconnecting in %.1fs", exc, delay)
+            except Exception:
+                # A failed intake (store down, say): reconnect and backfill from the checkpoint, which
+                # did not pass the failed batch. Never let one bad moment stop detection.
+                log.exception("detector: intake failed; reconnecting in %.1fs", delay)
             finally:
                 self.connected.clear()
                 self._ws = None
@@ -109,11 +140,21 @@ class ChainLogDetector:
             try:
                 await self._backfill(filters)
                 self.connected.set()
+                log.info(
+                    "detector connected (connection %d): %d log filters, checked up to block %s",
+                    self.stats.connects,
+                    len(filters),
+                    self.stats.checkpoint,
+                )
                 await self._live(reader, heads_id, stop)
             finally:
                 reader.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await reader
+                # What was handed over still becomes durable (or fails); the checkpoint did not pass it,
+                # so the next connection's backfill covers a failure.
+                with contextlib.suppress(Exception):
+                    await self._intake.drain()
 
     # -- websocket plumbing --------------------------------------------------------------------------
     async def _subscribe(self, ws: ClientConnection, params: list[Any]) -> str:
@@ -127,7 +168,7 @@ class ChainLogDetector:
         while True:
             message = await asyncio.wait_for(ws.recv(), timeout=10)
             text = message if isinstance(message, str) else message.decode()
-            if _SUB_MARKER in text[:120]:
+            if subscription_of(text) is not None:
                 self._queue.put_nowait(text)
                 continue
             reply = json.loads(text)
@@ -167,22 +208,22 @@ class ChainLogDetector:
             resub_wait.cancel()
 
     async def _on_message(self, text: str, heads_id: str) -> None:
-        start = text.find(_SUB_MARKER)
-        if start < 0:
+        sub_id = subscription_of(text)
+        if sub_id is None:
             return  # a stray reply
-        start += len(_SUB_MARKER)
-        sub_id = text[start : text.index('"', start)]
         if sub_id == heads_id:
             head = json.loads(text)["params"]["result"]
             await self._on_head(int(head["number"], 16))
             return
         self.stats.notifications += 1
-        await self.sink(text.encode(), "ws")
+        await self._intake.submit(text.encode(), "ws")
 
     async def _on_head(self, number: int) -> None:
         self.stats.heads += 1
         self.stats.last_head = max(self.stats.last_head, number)
-        # Every log of blocks < number was handed over (and accepted) before this header.
+        # Every log of blocks < number was handed over before this header; once all of it is durable,
+        # the checkpoint may pass it.
+        await self._intake.drain()
         if number - 1 > (self.stats.checkpoint or -1):
             self.stats.checkpoint = number - 1
             await self.save_checkpoint(number - 1)
@@ -198,14 +239,33 @@ class ChainLogDetector:
             return
         # From the checkpoint itself: a block may have been handed over only in part before a crash.
         start = checkpoint
+        chunk = self.backfill_chunk
         while start <= head:
-            end = min(head, start + self.backfill_chunk - 1)
-            for flt in filters:
-                raw, _url = await self.rpc.call_raw("eth_getLogs", [flt.params(start, end)])
+            end = min(head, start + chunk - 1)
+            try:
+                raws = [
+                    (await self.rpc.call_raw("eth_getLogs", [flt.params(start, end)]))[0] for flt in filters
+                ]
+                for raw in raws:
+                    # The raw reply goes to the decoder unparsed; an error object shows in its first bytes
+                    # (a result array of logs has no "error" key), and must never pass for "no logs".
+                    if b'"error"' in raw[:200]:
+                        raise RpcError("eth_getLogs", "", -32005, raw[:200].decode(errors="replace"))
+            except RpcError as exc:
+                # Providers cap the range or the results of one call: halve the range and go on.
+                if chunk == 1:
+                    raise
+                chunk = max(1, chunk // 2)
+                log.warning(
+                    "eth_getLogs %d..%d refused (%s); backfilling %d blocks a call", start, end, exc, chunk
+                )
+                continue
+            for raw in raws:
                 self.stats.backfill_batches += 1
-                await self.sink(raw, "backfill")
+                await self._intake.submit(raw, "backfill")
             self.stats.backfilled_blocks += end - start + 1
             start = end + 1
+        await self._intake.drain()
         if head > (self.stats.checkpoint or -1):
             self.stats.checkpoint = head
             await self.save_checkpoint(head)

@@ -6,19 +6,18 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from polyhunter._core import keccak256
+from polyhunter._core import (
+    TOPIC_ORDER_FILLED_V1,
+    TOPIC_ORDER_FILLED_V2,
+    TOPIC_TRANSFER_BATCH,
+    TOPIC_TRANSFER_SINGLE,
+)
 
-ORDER_FILLED_V1 = (
-    "0x" + keccak256(b"OrderFilled(bytes32,address,address,uint256,uint256,uint256,uint256,uint256)").hex()
-)
-ORDER_FILLED_V2 = (
-    "0x"
-    + keccak256(
-        b"OrderFilled(bytes32,address,address,uint8,uint256,uint256,uint256,uint256,bytes32,bytes32)"
-    ).hex()
-)
-TRANSFER_SINGLE = "0x" + keccak256(b"TransferSingle(address,address,address,uint256,uint256)").hex()
-TRANSFER_BATCH = "0x" + keccak256(b"TransferBatch(address,address,address,uint256[],uint256[])").hex()
+# topic0 of each event the detector subscribes to, as the Rust decoder knows them.
+ORDER_FILLED_V1 = TOPIC_ORDER_FILLED_V1
+ORDER_FILLED_V2 = TOPIC_ORDER_FILLED_V2
+TRANSFER_SINGLE = TOPIC_TRANSFER_SINGLE
+TRANSFER_BATCH = TOPIC_TRANSFER_BATCH
 
 #: Nodes cap the size of a topic filter; leaders beyond this go into further subscriptions.
 LEADERS_PER_FILTER = 500

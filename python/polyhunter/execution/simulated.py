@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 
 from polyhunter.execution.base import ExecutionResult, JobJournal, tokens_for_usd
 from polyhunter.models import CopyJob, SkipReason, TradeStatus
@@ -18,9 +19,11 @@ class DryRunEngine:
     name = "dry-run"
 
     def __init__(self) -> None:
-        self.seen: list[CopyJob] = []
+        self.count = 0
+        self.seen: deque[CopyJob] = deque(maxlen=1000)  # the latest, for inspection; memory stays bounded
 
     async def execute(self, job: CopyJob, journal: JobJournal) -> ExecutionResult:
+        self.count += 1
         self.seen.append(job)
         what = f"${format_usd(job.amount)}" if job.side == "BUY" else f"{format_usd(job.amount)} shares"
         log.info(

@@ -24,6 +24,7 @@ from polyhunter.models import (
     JournalEntry,
     TradeRecord,
     TradeStatus,
+    now_ms,
 )
 from polyhunter.store.group_commit import GroupCommitter
 
@@ -36,6 +37,8 @@ FINAL_STATUSES = frozenset(
 class InsertPending:
     jobs: Sequence[CopyJob]
     expires_at: int
+    skipped: dict[bytes, str] | None = None
+    """Keys inserted straight as SKIPPED, with their reasons (a refused copy is never PENDING)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +63,15 @@ class Mark:
     worker: str | None
 
 
-Op = InsertPending | RecordTx | Mark
+@dataclass(frozen=True, slots=True)
+class Claim:
+    keys: tuple[bytes, ...]
+    claimer: str
+    claimed_at: int
+    stale_before: int
+
+
+Op = InsertPending | RecordTx | Mark | Claim
 
 
 class Row(Protocol):
@@ -79,6 +90,11 @@ CONFIG_COLUMNS = (
     "token_deny, side_filter, min_leader_usd, max_leader_usd, min_price_ppm, max_price_ppm, "
     "max_per_trade_usd, min_size_policy, enabled, updated_at"
 )
+# `{}` is the dialect's placeholder for the `created_at` bound.
+DAILY_NOTIONAL_SQL = (
+    "SELECT follower, SUM(CASE WHEN side = 'BUY' THEN amount ELSE amount * limit_price_ppm / 1000000 END) "
+    "FROM copy_trades WHERE created_at >= {} AND status IN ('PENDING', 'EXECUTED') GROUP BY follower"
+)
 DEBT_COLUMNS = "debt_id, proxy, worker, amount, trade_key, status, created_at, repaid_at, repay_tx"
 
 
@@ -90,8 +106,14 @@ def tx_bytes(tx_hash: bytes | str) -> bytes:
     return raw
 
 
-def job_row(job: CopyJob, now: int, expires_at: int) -> tuple[Any, ...]:
-    """The insert row of a PENDING trade, in `TRADE_COLUMNS` order."""
+def job_row(
+    job: CopyJob,
+    now: int,
+    expires_at: int,
+    status: TradeStatus = TradeStatus.PENDING,
+    reason: str | None = None,
+) -> tuple[Any, ...]:
+    """The insert row of a new trade (PENDING, or SKIPPED with its reason), in `TRADE_COLUMNS` order."""
     return (
         job.key,
         job.config_id,
@@ -108,8 +130,8 @@ def job_row(job: CopyJob, now: int, expires_at: int) -> tuple[Any, ...]:
         job.leader_size,
         job.leader_price_ppm,
         job.block_number,
-        TradeStatus.PENDING.value,
-        None,
+        status.value,
+        reason,
         0,
         None,
         None,
@@ -265,11 +287,19 @@ def plan_marks(
 
 def split_ops(
     ops: Sequence[Op],
-) -> tuple[list[tuple[int, InsertPending]], list[tuple[int, RecordTx]], list[tuple[int, Mark]]]:
+) -> tuple[
+    list[tuple[int, InsertPending]],
+    list[tuple[int, RecordTx]],
+    list[tuple[int, Mark]],
+    list[tuple[int, Claim]],
+]:
+    """The batch's operations by kind; a back end applies inserts, journal, marks, then claims (so that a
+    claim sees the marks and journal entries of its own batch)."""
     inserts = [(i, op) for i, op in enumerate(ops) if isinstance(op, InsertPending)]
     journal = [(i, op) for i, op in enumerate(ops) if isinstance(op, RecordTx)]
     marks = [(i, op) for i, op in enumerate(ops) if isinstance(op, Mark)]
-    return inserts, journal, marks
+    claims = [(i, op) for i, op in enumerate(ops) if isinstance(op, Claim)]
+    return inserts, journal, marks, claims
 
 
 def new_rows(
@@ -282,8 +312,24 @@ def new_rows(
         for job in op.jobs:
             if job.key not in seen:
                 seen.add(job.key)
-                rows.append(job_row(job, now, op.expires_at))
+                reason = op.skipped.get(job.key) if op.skipped else None
+                status = TradeStatus.PENDING if reason is None else TradeStatus.SKIPPED
+                rows.append(job_row(job, now, op.expires_at, status, reason))
     return rows
+
+
+def revivable(inserts: Sequence[tuple[int, InsertPending]], inserted: set[bytes]) -> tuple[list[bytes], int]:
+    """PENDING-insert keys that were not inserted (they exist), and the latest expiry asked: a row that a
+    reorg CANCELLED comes back to PENDING when its log is mined again (same tx, log index, sub index)."""
+    keys = [j.key for _, op in inserts if not op.skipped for j in op.jobs if j.key not in inserted]
+    return keys, max((op.expires_at for _, op in inserts), default=0)
+
+
+REVIVE_WHERE = "status = 'CANCELLED' AND reason = 'reorged'"
+REVIVE_SET = (
+    "status = 'PENDING', reason = NULL, reorged = 0, claimed_by = NULL, claimed_at = NULL, "
+    "updated_at = {0}, expires_at = {1}"
+)
 
 
 def insert_results(
@@ -349,6 +395,15 @@ class Store(ABC):
         result: set[bytes] = await self._committer.submit(InsertPending(tuple(jobs), expires_at))
         return result
 
+    async def insert_skipped(self, refused: Sequence[tuple[CopyJob, str]]) -> set[bytes]:
+        """Record refused copies straight as SKIPPED(reason); returns the keys actually inserted."""
+        if not refused:
+            return set()
+        result: set[bytes] = await self._committer.submit(
+            InsertPending(tuple(j for j, _ in refused), now_ms(), {j.key: r for j, r in refused})
+        )
+        return result
+
     async def record_tx(self, key: bytes, step: str, wallet: str, nonce: int, tx_hash: bytes | str) -> None:
         """Journal a signed transaction of job `key`; durable when this returns, so broadcast after it."""
         await self._committer.submit(RecordTx(key, str(step), wallet.lower(), nonce, tx_bytes(tx_hash)))
@@ -384,6 +439,19 @@ class Store(ABC):
         result: bool = await self._committer.submit(op)
         return result
 
+    async def claim(self, keys: Sequence[bytes], claimer: str, stale_ms: int) -> set[bytes]:
+        """Claims for `claimer` those of `keys` that may run now; returns them. Group-committed.
+
+        A key is claimed when its record is PENDING, nothing is journaled for it, and it is unclaimed,
+        already `claimer`'s, or claimed more than `stale_ms` ago (its claimer died before sending anything).
+        Two workers never both claim one key within `stale_ms`, whichever instance they run in.
+        """
+        if not keys:
+            return set()
+        now = now_ms()
+        result: set[bytes] = await self._committer.submit(Claim(tuple(keys), claimer, now, now - stale_ms))
+        return result
+
     # Back-end parts.
     @abstractmethod
     async def _connect(self) -> None: ...
@@ -411,6 +479,12 @@ class Store(ABC):
         self, status: TradeStatus | None = None, follower: str | None = None, limit: int = 100
     ) -> list[TradeRecord]:
         """Newest first (without journal)."""
+
+    @abstractmethod
+    async def daily_notional(self, since_ms: int) -> dict[str, int]:
+        """Follower → collateral notional (base units) of copies created since `since_ms` that hold
+        their guardrail reservation (PENDING or EXECUTED): BUY amounts, SELL tokens × limit price, each
+        rounded down. Seeds the in-memory caps after a restart."""
 
     @abstractmethod
     async def count_trades(self, status: TradeStatus | None = None) -> int:

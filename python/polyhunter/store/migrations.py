@@ -69,7 +69,21 @@ _V1_POSTGRES = tuple(
     for statement in _V1_SQLITE
 )
 
-MIGRATIONS: tuple[Migration, ...] = (Migration(1, "initial", _V1_SQLITE, _V1_POSTGRES),)
+# v2: a worker claims a job before executing it, so that two instances that were both handed the job (a
+# requeue at start, a redelivery) never both execute it.
+_V2_SQLITE = (
+    "ALTER TABLE copy_trades ADD COLUMN claimed_by TEXT",
+    "ALTER TABLE copy_trades ADD COLUMN claimed_at INTEGER",
+)
+_V2_POSTGRES = (
+    "ALTER TABLE copy_trades ADD COLUMN claimed_by TEXT",
+    "ALTER TABLE copy_trades ADD COLUMN claimed_at BIGINT",
+)
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "initial", _V1_SQLITE, _V1_POSTGRES),
+    Migration(2, "claims", _V2_SQLITE, _V2_POSTGRES),
+)
 LATEST = MIGRATIONS[-1].version
 
 SQLITE_VERSION_TABLE = (

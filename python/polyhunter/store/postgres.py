@@ -23,7 +23,10 @@ from polyhunter.models import (
 )
 from polyhunter.store.base import (
     CONFIG_COLUMNS,
+    DAILY_NOTIONAL_SQL,
     DEBT_COLUMNS,
+    REVIVE_SET,
+    REVIVE_WHERE,
     TRADE_COLUMNS,
     Op,
     Store,
@@ -34,6 +37,7 @@ from polyhunter.store.base import (
     journal_from_row,
     new_rows,
     plan_marks,
+    revivable,
     split_ops,
     trade_from_row,
     tx_bytes,
@@ -120,7 +124,7 @@ class PostgresStore(Store):
 
     # Group commit.
     async def _apply_batch(self, ops: Sequence[Op]) -> list[Any]:
-        inserts, journal, marks = split_ops(ops)
+        inserts, journal, marks, claims = split_ops(ops)
         results: list[Any] = [None] * len(ops)
         now = now_ms()
         async with self.pool.acquire() as conn, conn.transaction():
@@ -128,6 +132,16 @@ class PostgresStore(Store):
                 rows = new_rows(inserts, set(), now)
                 columns = [list(col) for col in zip(*rows, strict=True)]
                 inserted = {bytes(r[0]) for r in await conn.fetch(_INSERT_TRADES, *columns)}
+                stored, expires_at = revivable(inserts, inserted)
+                if stored:
+                    revived = await conn.fetch(
+                        f"UPDATE copy_trades SET {REVIVE_SET.format('$2', '$3')} "
+                        f"WHERE key = ANY($1::bytea[]) AND {REVIVE_WHERE} RETURNING key",
+                        sorted(set(stored)),
+                        now,
+                        expires_at,
+                    )
+                    inserted.update(bytes(r[0]) for r in revived)
                 for index, keys in insert_results(inserts, inserted).items():
                     results[index] = keys
             if journal:
@@ -150,6 +164,22 @@ class PostgresStore(Store):
                     await conn.executemany(_UPDATE_MARK, updates)
                 for index, moved in outcome.items():
                     results[index] = moved
+            for index, claim in claims:
+                # Rows locked in key order first, as marks do: two processes never deadlock.
+                await conn.fetch(
+                    "SELECT key FROM copy_trades WHERE key = ANY($1::bytea[]) ORDER BY key FOR UPDATE",
+                    sorted(set(claim.keys)),
+                )
+                claimed = await conn.fetch(
+                    "UPDATE copy_trades t SET claimed_by = $2, claimed_at = $3 WHERE key = ANY($1::bytea[]) "
+                    "AND status = 'PENDING' AND (claimed_by IS NULL OR claimed_by = $2 OR claimed_at < $4) "
+                    "AND NOT EXISTS (SELECT 1 FROM trade_journal j WHERE j.key = t.key) RETURNING key",
+                    list(claim.keys),
+                    claim.claimer,
+                    claim.claimed_at,
+                    claim.stale_before,
+                )
+                results[index] = {bytes(r[0]) for r in claimed}
         return results
 
     # Trades.
@@ -185,6 +215,13 @@ class PostgresStore(Store):
             limit,
         )
         return [trade_from_row(r, await self._journal(bytes(r[0]))) for r in rows]
+
+    async def daily_notional(self, since_ms: int) -> dict[str, int]:
+        rows = await self.pool.fetch(
+            DAILY_NOTIONAL_SQL.format("$1"),
+            since_ms,
+        )
+        return {str(r[0]): int(r[1]) for r in rows}
 
     async def count_trades(self, status: TradeStatus | None = None) -> int:
         if status is None:

@@ -28,7 +28,10 @@ from polyhunter.models import (
 )
 from polyhunter.store.base import (
     CONFIG_COLUMNS,
+    DAILY_NOTIONAL_SQL,
     DEBT_COLUMNS,
+    REVIVE_SET,
+    REVIVE_WHERE,
     TRADE_COLUMNS,
     Op,
     Store,
@@ -39,6 +42,7 @@ from polyhunter.store.base import (
     journal_from_row,
     new_rows,
     plan_marks,
+    revivable,
     split_ops,
     trade_from_row,
     tx_bytes,
@@ -141,7 +145,7 @@ class SqliteStore(Store):
 
     # Group commit.
     async def _apply_batch(self, ops: Sequence[Op]) -> list[Any]:
-        inserts, journal, marks = split_ops(ops)
+        inserts, journal, marks, claims = split_ops(ops)
         results: list[Any] = [None] * len(ops)
         now = now_ms()
         async with self._write() as conn:
@@ -150,7 +154,18 @@ class SqliteStore(Store):
                 existing = await self._existing_keys(conn, keys)
                 rows = new_rows(inserts, existing, now)
                 await conn.executemany(_INSERT_TRADE, rows)
-                for index, inserted in insert_results(inserts, {row[0] for row in rows}).items():
+                fresh = {row[0] for row in rows}
+                stored, expires_at = revivable(inserts, fresh)
+                for start in range(0, len(stored), _CHUNK):
+                    chunk = stored[start : start + _CHUNK]
+                    placeholders = ", ".join("?" * len(chunk))
+                    sql = (
+                        f"UPDATE copy_trades SET {REVIVE_SET.format('?', '?')} WHERE key IN ({placeholders}) "
+                        f"AND {REVIVE_WHERE} RETURNING key"
+                    )
+                    async with conn.execute(sql, [now, expires_at, *chunk]) as cursor:
+                        fresh.update(bytes(row[0]) for row in await cursor.fetchall())
+                for index, inserted in insert_results(inserts, fresh).items():
                     results[index] = inserted
             if journal:
                 await conn.executemany(
@@ -163,6 +178,21 @@ class SqliteStore(Store):
                 await conn.executemany(_UPDATE_MARK, updates)
                 for index, moved in outcome.items():
                     results[index] = moved
+            for index, claim in claims:
+                won: set[bytes] = set()
+                for start in range(0, len(claim.keys), _CHUNK):
+                    chunk = list(claim.keys[start : start + _CHUNK])
+                    sql = (
+                        "UPDATE copy_trades SET claimed_by = ?, claimed_at = ? "
+                        f"WHERE key IN ({', '.join('?' * len(chunk))}) AND status = 'PENDING' "
+                        "AND (claimed_by IS NULL OR claimed_by = ? OR claimed_at < ?) "
+                        "AND NOT EXISTS (SELECT 1 FROM trade_journal j WHERE j.key = copy_trades.key) "
+                        "RETURNING key"
+                    )
+                    params = [claim.claimer, claim.claimed_at, *chunk, claim.claimer, claim.stale_before]
+                    async with conn.execute(sql, params) as cursor:
+                        won.update(bytes(row[0]) for row in await cursor.fetchall())
+                results[index] = won
         return results
 
     @staticmethod
@@ -215,6 +245,13 @@ class SqliteStore(Store):
             (now, limit),
         )
         return [trade_from_row(r, await self._journal(bytes(r[0]))) for r in rows]
+
+    async def daily_notional(self, since_ms: int) -> dict[str, int]:
+        rows = await self._read(
+            DAILY_NOTIONAL_SQL.format("?"),
+            (since_ms,),
+        )
+        return {str(r[0]): int(r[1]) for r in rows}
 
     async def count_trades(self, status: TradeStatus | None = None) -> int:
         if status is None:

@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
+import socket
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,6 +33,7 @@ from polyhunter.store.base import Store
 from polyhunter.supervisor.balances import BalanceBook
 from polyhunter.supervisor.configs import ConfigSync
 from polyhunter.supervisor.guardrails import Guardrails
+from polyhunter.supervisor.market import MarketBook
 from polyhunter.supervisor.pipeline import Pipeline, PipelineConfig
 
 log = logging.getLogger(__name__)
@@ -56,6 +58,9 @@ class Supervisor:
     _stop_intake: asyncio.Event = field(default_factory=asyncio.Event, init=False)
     _stop_workers: asyncio.Event = field(default_factory=asyncio.Event, init=False)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list, init=False)
+    _extra: list[asyncio.Task[None]] = field(default_factory=list, init=False)
+    failed: asyncio.Event = field(default_factory=asyncio.Event, init=False)
+    """Set when a long-running part ended unexpectedly: `polyhunter supervisor` then exits non-zero."""
 
     @property
     def local_chain(self) -> bool:
@@ -71,20 +76,24 @@ class Supervisor:
             return DryRunEngine()
         if not self.local_chain:
             raise ConfigError("CHAIN_ID: only the local chain has an execution engine yet; set DRY_RUN=true")
-        s = self.settings
-        fleet = fleet_signers(s, default_mnemonic=TEST_MNEMONIC)
+        fleet = fleet_signers(self.settings, default_mnemonic=TEST_MNEMONIC)
         authorised = {a.lower() for a in self.deployment.accounts.fleet}
         if authorised:
             # On the local chain only the deployment's fleet is authorised on the Executor.
             fleet = [f for f in fleet if f.address in authorised]
+        shards = self.settings.supervisor_shard_count
+        if shards > 1:
+            # The shards of one fleet split it (every shard_count-th wallet), so that two instances never
+            # sign with the same wallet's nonces; cross-instance wallet leases replace this (issue 7).
+            fleet = fleet[self.settings.supervisor_shard_index :: shards]
         if not fleet:
             raise ConfigError("TRADING_MNEMONIC: none of its wallets is in the deployment's fleet")
-        funder = s.funder_private_key
+        funder = self.settings.funder_private_key
         return LocalChainEngine(
             self.rpc,
             self.deployment,
             fleet,
-            config=EngineConfig.from_settings(s),
+            config=EngineConfig.from_settings(self.settings),
             shared=self.shared,
             funder=Signer(funder.get_secret_value()) if funder is not None else None,
         )
@@ -115,18 +124,8 @@ class Supervisor:
         decoder.set_leaders(self.sync.leaders)
         if self.engine is None:
             self.engine = self._engine()
-        recovery = None
         if isinstance(self.engine, LocalChainEngine):
             await self.engine.start()
-            recovery = Recovery(
-                self.engine,
-                self.store,
-                shared=self.shared,
-                stale_scan_s=s.copy_trading_stale_scan_ms / 1000,
-                reconcile_s=s.copy_trading_reconcile_ms / 1000,
-                debt_repay_s=s.copy_trading_debt_repay_ms / 1000,
-                min_age_ms=s.copy_trading_reconcile_ms,
-            )
         self.pipeline = Pipeline(
             store=self.store,
             shared=self.shared,
@@ -146,10 +145,14 @@ class Supervisor:
                 exec_concurrency=s.supervisor_exec_concurrency,
                 drain_interval_ms=s.supervisor_queue_drain_interval_ms,
                 claim_idle_ms=s.supervisor_queue_claim_idle_ms,
-                consumer=self.consumer or f"supervisor-{s.supervisor_shard_index}-{os.getpid()}",
+                # Unique per process even where every replica is PID 1 in its container: claims tell
+                # workers apart by this name.
+                consumer=self.consumer
+                or f"supervisor-{s.supervisor_shard_index}-{socket.gethostname()}-{uuid.uuid4().hex[:8]}",
             ),
             decoder=decoder,
             on_event=self.on_event,
+            market=MarketBook(meta_ttl_ms=s.supervisor_market_meta_ttl_ms),
         )
         ws_url = s.copy_trading_ws_url.get_secret_value() if s.copy_trading_ws_url else d.ws_url
         self.detector = ChainLogDetector(
@@ -166,7 +169,20 @@ class Supervisor:
         )
         self.balances = BalanceBook(self.rpc, d.contracts.collateral, index)
         await self.balances.refresh(self.percent_proxies())
+        await self.pipeline.seed_guardrails()
         requeued = await self.pipeline.requeue_unbroadcast()
+        if isinstance(self.engine, LocalChainEngine):
+            # Stale PENDING, interrupted flows and debts are settled from the journal and the chain.
+            recovery = Recovery(
+                self.engine,
+                self.store,
+                shared=self.shared,
+                stale_scan_s=s.copy_trading_stale_scan_ms / 1000,
+                reconcile_s=s.copy_trading_reconcile_ms / 1000,
+                debt_repay_s=s.copy_trading_debt_repay_ms / 1000,
+                min_age_ms=s.supervisor_queue_claim_idle_ms,
+            )
+            self._extra.append(asyncio.create_task(recovery.run(self._stop_workers), name="recovery"))
         self._tasks = [
             asyncio.create_task(self.detector.run(self._stop_intake), name="detector"),
             asyncio.create_task(self.pipeline.run_workers(self._stop_workers), name="workers"),
@@ -178,8 +194,8 @@ class Supervisor:
             ),
             asyncio.create_task(self.balances.run(self._stop_intake, self.percent_proxies), name="balances"),
         ]
-        if recovery is not None:
-            self._tasks.append(asyncio.create_task(recovery.run(self._stop_intake), name="recovery"))
+        for task in self._tasks:
+            task.add_done_callback(self._task_ended)
         log.info(
             "supervisor up: chain %d, engine %s, fleet %d, configs %d, leaders %d, shard %d/%d, store %s, "
             "shared %s, requeued %d",
@@ -195,9 +211,21 @@ class Supervisor:
             requeued,
         )
 
+    def _task_ended(self, task: asyncio.Task[None]) -> None:
+        """A long-running part ended: normal at shutdown, a loud error otherwise (it must not go unseen)."""
+        if task.cancelled() or (self._stop_intake.is_set() and task.exception() is None):
+            return
+        error = task.exception()
+        log.critical("supervisor task %s ended unexpectedly: %r", task.get_name(), error)
+        self.failed.set()
+
     async def _sink(self, raw: bytes, origin: str) -> None:
+        queued = self.pipeline.stats.queued
         await self.pipeline.on_raw(raw, origin)
-        faultpoint("after_queue")
+        if self.pipeline.stats.queued > queued:
+            # Only once this batch queued jobs: a leader's fill also brings CTF transfers that queue
+            # nothing, and a crash after those would test nothing.
+            faultpoint("after_queue")
 
     def percent_proxies(self) -> list[str]:
         """Proxies whose configs size by percent of balance: the balances fan-out needs."""
@@ -220,7 +248,7 @@ class Supervisor:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._stop_workers.set()
-        for task in workers:
+        for task in [*workers, *self._extra]:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         if self.engine is not None:

@@ -17,24 +17,29 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 import time
-from collections import Counter
-from collections.abc import Callable, Sequence
+from collections import Counter, deque
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from polyhunter._core import DedupCache, FanoutIndex, LogDecoder, Signal, shard_of
-from polyhunter.errors import DecodeError
+from polyhunter.errors import DecodeError, ExecutionError
 from polyhunter.execution.base import ExecutionEngine, ExecutionResult
 from polyhunter.models import CopyJob, SkipReason, TradeStatus, now_ms
 from polyhunter.shared.base import Delivery, Reservation, SharedState
 from polyhunter.store.base import Store, StoreJournal
 from polyhunter.supervisor.guardrails import Guardrails, utc_day
+from polyhunter.supervisor.market import MarketBook
 
 log = logging.getLogger(__name__)
 
 PRICE_SCALE = 1_000_000
+LOCAL_SWEEP_S = 60.0  # jobs queued here but run elsewhere are forgotten after this long
+ORPHAN_SCAN_S = 5.0  # how often an idle worker looks in the store for PENDING jobs no queue holds
+SAMPLES = 200_000  # latency samples kept for percentiles; older ones are dropped so memory stays bounded
 
 
 @dataclass
@@ -43,10 +48,12 @@ class PipelineConfig:
     shard_index: int = 0
     dedup_ttl_ms: int = 60_000
     pending_expiry_ms: int = 300_000
-    exec_concurrency: int = 256
+    exec_concurrency: int = 1024
     drain_interval_ms: int = 500
     claim_idle_ms: int = 30_000
     consumer: str = "supervisor-0"
+    drain_timeout_s: float = 180.0
+    """At shutdown, how long executions in flight may take to finish (a multi-step on-chain flow)."""
 
 
 @dataclass
@@ -65,19 +72,49 @@ class PipelineStats:
     reorged: int = 0
     redelivered_dropped: int = 0
     max_depth: int = 0
-    lag_ms: list[float] = field(default_factory=list)
-    """Queue lag of each executed job: from its enqueue to the start of its execution."""
-    latency_ms: list[float] = field(default_factory=list)
-    """From the leader's log being decoded to our execution's end."""
+    lag_ms: deque[float] = field(default_factory=lambda: deque(maxlen=SAMPLES))
+    """Queue lag of the latest executed jobs: from enqueue to the start of execution (bounded memory)."""
+    latency_ms: deque[float] = field(default_factory=lambda: deque(maxlen=SAMPLES))
+    """From the leader's log being decoded to our execution's end (latest jobs)."""
 
 
 @dataclass
 class _Local:
     """What this instance remembers of a job it queued itself (for lag, latency and releases)."""
 
+    job: CopyJob
     enqueued_at: float
     seen_at_ns: int
     reservations: list[Reservation]
+
+
+class IntakeGate:
+    """Many intakes at once, or one retraction alone (a readers-writer lock for one event loop)."""
+
+    def __init__(self) -> None:
+        self._active = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._exclusive = asyncio.Lock()
+
+    @contextlib.asynccontextmanager
+    async def shared(self) -> AsyncIterator[None]:
+        async with self._exclusive:
+            pass  # a retraction holding the gate finishes first
+        self._active += 1
+        self._idle.clear()
+        try:
+            yield
+        finally:
+            self._active -= 1
+            if not self._active:
+                self._idle.set()
+
+    @contextlib.asynccontextmanager
+    async def exclusive(self) -> AsyncIterator[None]:
+        async with self._exclusive:
+            await self._idle.wait()
+            yield
 
 
 class Pipeline:
@@ -93,6 +130,7 @@ class Pipeline:
         decoder: LogDecoder | None = None,
         balances: Callable[[], dict[str, int]] | None = None,
         on_event: Callable[[str, dict[str, Any]], None] | None = None,
+        market: MarketBook | None = None,
     ) -> None:
         self.store = store
         self.shared = shared
@@ -103,15 +141,20 @@ class Pipeline:
         self.decoder = decoder
         self.balances = balances
         self.on_event = on_event
+        self.market = market or MarketBook()
         self.stats = PipelineStats()
         self.dedup = DedupCache(config.dedup_ttl_ms, 1_000_000)
         self._local: dict[bytes, _Local] = {}
         self._inflight: set[asyncio.Task[None]] = set()
+        self._acks: list[str] = []
+        self._ack_timer: asyncio.TimerHandle | None = None
+        self._ack_tasks: set[asyncio.Task[int]] = set()
         self._running: set[bytes] = set()  # keys executing here now: a duplicate delivery of one is dropped
+        self._retracted: set[bytes] = set()  # dedup keys of logs a reorg removed (they may come back)
         self._free = config.exec_concurrency
         self._slot_freed = asyncio.Event()
         self._wake = asyncio.Event()
-        self._intake = asyncio.Lock()
+        self._gate = IntakeGate()
 
     def _emit(self, kind: str, **data: Any) -> None:
         if self.on_event is not None:
@@ -132,23 +175,33 @@ class Pipeline:
         for reject in decoded.rejects:
             log.warning("rejected log #%d from %s: %s", reject.index, origin, reject.reason)
         if decoded.signals:
-            await self.on_signals(decoded.signals)
+            await self.on_signals(decoded.signals, replay=origin == "backfill")
 
-    async def on_signals(self, signals: Sequence[Signal]) -> None:
-        """Takes a batch in; returns once each of its jobs is durably PENDING and queued, or SKIPPED."""
-        async with self._intake:
-            await self._take(signals)
+    async def on_signals(self, signals: Sequence[Signal], *, replay: bool = False) -> None:
+        """Takes a batch in; returns once each of its jobs is durably PENDING and queued, or SKIPPED.
 
-    async def _take(self, signals: Sequence[Signal]) -> None:
+        Batches are taken in concurrently; a retraction waits until no batch is being taken in, so it
+        always sees the copies of the log it retracts. A `replay` (a backfill after a reconnect or a
+        restart) passes the dedup caches: they may remember a log whose intake failed or was cut short by a
+        crash, and the store's idempotency key alone decides what is new.
+        """
         self.stats.signals += len(signals)
-        retracted = [s for s in signals if s.removed]
-        if retracted:
-            await self._retract(retracted)
         live = [s for s in signals if not s.removed]
-        if not live:
-            return
+        retracted = [s for s in signals if s.removed]
+        if live:
+            async with self._gate.shared():
+                await self._take(live, replay)
+        if retracted:
+            async with self._gate.exclusive():
+                await self._retract(retracted)
+
+    async def _take(self, live: Sequence[Signal], replay: bool) -> None:
+        if self._retracted and any(s.dedup_key in self._retracted for s in live):
+            # A log a reorg removed is mined again: the caches remember it, the store revives its copies.
+            replay = True
+            self._retracted.difference_update(s.dedup_key for s in live)
         firsts = self.dedup.check_and_insert([s.dedup_key for s in live])
-        fresh = [s for s, first in zip(live, firsts, strict=True) if first]
+        fresh = list(live) if replay else [s for s, first in zip(live, firsts, strict=True) if first]
         self.stats.duplicates += len(live) - len(fresh)
         if self.config.shard_count > 1:
             owned = [
@@ -161,14 +214,17 @@ class Pipeline:
         shared_firsts = await self.shared.first_sightings(
             [s.dedup_key for s in fresh], self.config.dedup_ttl_ms
         )
-        fresh = [s for s, first in zip(fresh, shared_firsts, strict=True) if first]
-        self.stats.duplicates += len(shared_firsts) - len(fresh)
+        if not replay:
+            fresh = [s for s, first in zip(fresh, shared_firsts, strict=True) if first]
+            self.stats.duplicates += len(shared_firsts) - len(fresh)
         if not fresh:
             return
+        self.market.observe(fresh)
+        fresh = self.market.priced(fresh)
         for signal in fresh:
             self._emit("signal", signal=signal)
         balances = self.balances() if self.balances is not None else None
-        intents = self.index.match(fresh, balances)
+        intents = self.index.match(fresh, balances, self.market.min_sizes(fresh))
         self.stats.intents += len(intents)
         jobs: list[CopyJob] = []
         seen_at: dict[bytes, int] = {}
@@ -214,23 +270,24 @@ class Pipeline:
             else:
                 refused.append((job, reason))
         expires_at = now_ms() + self.config.pending_expiry_ms
-        inserted = await self.store.insert_pending(jobs, expires_at)
+        try:
+            # One group commit takes both: refused copies are SKIPPED from their first row, never PENDING.
+            inserted, skipped = await asyncio.gather(
+                self.store.insert_pending(admitted, expires_at), self.store.insert_skipped(refused)
+            )
+        except BaseException:
+            for reservations in held.values():
+                await self._release(reservations)
+            raise
         # A job already stored (a replay after a restart) is neither queued again nor re-reserved.
         for job in admitted:
             if job.key not in inserted:
                 await self._release(held.pop(job.key, []))
         admitted = [j for j in admitted if j.key in inserted]
-        marks = [
-            self.store.mark(job.key, TradeStatus.SKIPPED, reason)
-            for job, reason in refused
-            if job.key in inserted
-        ]
         for job, reason in refused:
-            if job.key in inserted:
+            if job.key in skipped:
                 self.stats.skipped[reason] += 1
                 self._emit("skip", config_id=job.config_id, reason=reason, job=job)
-        if marks:
-            await asyncio.gather(*marks)
         if not admitted:
             return
         now = time.monotonic()
@@ -239,7 +296,7 @@ class Pipeline:
             if ok:
                 self._wake.set()
                 self.stats.queued += 1
-                self._local[job.key] = _Local(now, seen_at.get(job.key, 0), held.get(job.key, []))
+                self._local[job.key] = _Local(job, now, seen_at.get(job.key, 0), held.get(job.key, []))
                 self._emit("queued", job=job)
             else:
                 # Refused at the queue's bound: recorded, counted and released, never silently lost.
@@ -255,10 +312,16 @@ class Pipeline:
     async def _retract(self, signals: Sequence[Signal]) -> None:
         """A reorg removed these logs: cancel their copies not yet executed, flag the executed ones."""
         self.stats.removed += len(signals)
+        if len(self._retracted) > 100_000:
+            self._retracted.clear()  # bounded memory; the backfill after a reconnect still revives
+        self._retracted.update(s.dedup_key for s in signals)
         for signal in signals:
             keys = await self.store.flag_reorged(signal.tx_hash, signal.log_index, signal.sub_index)
+            # Only copies with nothing journaled are cancelled: one mid-flow stays PENDING (flagged) so that
+            # recovery finishes it or returns the funds, rather than hiding it as CANCELLED.
+            quiet = await self.store.executable(keys)
             for key in keys:
-                if await self.store.mark(key, TradeStatus.CANCELLED, "reorged"):
+                if key in quiet and await self.store.mark(key, TradeStatus.CANCELLED, "reorged"):
                     self.stats.cancelled += 1
                     local = self._local.pop(key, None)
                     if local is not None:
@@ -272,6 +335,23 @@ class Pipeline:
                 len(keys),
             )
             self._emit("removed", signal=signal, keys=keys)
+
+    async def seed_guardrails(self) -> None:
+        """In-memory caps start at zero: count today's copies that hold a reservation back in, so a restart
+        never resets a daily cap. (Redis keeps its counters across restarts of the instances.)"""
+        if self.shared.backend != "memory" or not (
+            self.guardrails.daily_cap_usd is not None or self.guardrails.wallet_daily_cap_usd is not None
+        ):
+            return
+        day = utc_day()
+        midnight = int(dt.datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=dt.UTC).timestamp() * 1000)
+        usage = await self.store.daily_notional(midnight)
+        seeds = [Reservation(f"daily:{day}", sum(usage.values()), None)]
+        seeds += [Reservation(f"wallet:{day}:{follower}", usd, None) for follower, usd in usage.items()]
+        await self.shared.reserve(seeds)
+        log.info(
+            "guardrails: today's usage so far %d base units over %d followers", seeds[0].amount, len(usage)
+        )
 
     # -- workers -------------------------------------------------------------------------------------
     async def requeue_unbroadcast(self) -> int:
@@ -288,10 +368,33 @@ class Pipeline:
         log.info("requeued %d PENDING jobs never broadcast", sum(accepted))
         return sum(accepted)
 
+    def _sweep_local(self, before: float) -> None:
+        """Forgets jobs queued here before `before` that no worker here took: with a shared queue another
+        instance ran them (and released their reservations itself), so the memory stays bounded."""
+        stale = [key for key, local in self._local.items() if local.enqueued_at < before]
+        for key in stale:
+            del self._local[key]
+
+    async def _requeue_orphans(self) -> None:
+        """An idle worker looks in the store for PENDING jobs never broadcast that no queue holds any more
+        (their enqueue failed after the prewrite, say) and queues them again; the claim keeps a job that
+        was in a queue after all from running twice."""
+        try:
+            horizon = now_ms() - self.config.claim_idle_ms
+            orphans = [
+                r for r in await self.store.unbroadcast_pending(limit=1000)
+                if r.created_at < horizon and r.key not in self._running
+            ]  # fmt: skip
+            if orphans:
+                accepted = await self.shared.enqueue_many([(r.key, r.to_job().to_bytes()) for r in orphans])
+                log.warning("requeued %d PENDING jobs that no queue held", sum(accepted))
+        except Exception:
+            log.exception("orphan scan failed; the next idle moment retries")
+
     async def run_workers(self, stop: asyncio.Event) -> None:
         """Consumes the queue until `stop`, with up to `exec_concurrency` executions in flight."""
         interval_s = self.config.drain_interval_ms / 1000
-        last_claim = time.monotonic()
+        last_claim = last_orphan_scan = last_sweep = time.monotonic()
         while not stop.is_set():
             free = self._free
             if free == 0:
@@ -299,60 +402,131 @@ class Pipeline:
                 await self._slot_freed.wait()
                 continue
             self._wake.clear()  # before the fetch: an enqueue after this point wakes the wait below
-            deliveries = await self.shared.dequeue(self.config.consumer, count=min(free, 512))
-            if time.monotonic() - last_claim > interval_s:
-                last_claim = time.monotonic()
-                deliveries += await self.shared.claim_stale(
-                    self.config.consumer, self.config.claim_idle_ms, count=max(1, free - len(deliveries))
-                )
+            try:
+                deliveries = await self.shared.dequeue(self.config.consumer, count=min(free, 512))
+                if time.monotonic() - last_claim > interval_s:
+                    last_claim = time.monotonic()
+                    deliveries += await self.shared.claim_stale(
+                        self.config.consumer, self.config.claim_idle_ms, count=max(1, free - len(deliveries))
+                    )
+            except Exception:
+                # The shared queue is unreachable for a moment: the workers wait and try again, never stop.
+                log.exception("dequeue failed; retrying in %.1fs", max(1.0, interval_s))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), max(1.0, interval_s))
+                continue
+            if time.monotonic() - last_sweep > LOCAL_SWEEP_S:
+                last_sweep = time.monotonic()
+                self._sweep_local(last_sweep - LOCAL_SWEEP_S)
             if not deliveries:
+                if time.monotonic() - last_orphan_scan > max(interval_s, ORPHAN_SCAN_S):
+                    last_orphan_scan = time.monotonic()
+                    await self._requeue_orphans()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), interval_s)
                 continue
-            runnable = await self.store.executable([d.key for d in deliveries])
-            for delivery in deliveries:
-                if delivery.key not in runnable or delivery.key in self._running:
-                    # Cancelled, done, or broadcast by a worker that died: never execute twice
-                    # (recovery reconciles broadcast ones from the chain).
-                    self.stats.redelivered_dropped += 1
-                    await self.shared.ack([delivery.id])
-                    continue
-                self._free -= 1
-                self._running.add(delivery.key)
-                task = asyncio.create_task(self._run_one(delivery))
-                self._inflight.add(task)
-                task.add_done_callback(self._inflight.discard)
-        await self.drain()
+            # The slots are taken now and the claim runs beside the next fetch: the loop never waits on
+            # a commit while slots are free.
+            self._free -= len(deliveries)
+            task = asyncio.create_task(self._start(deliveries))
+            self._inflight.add(task)
+            task.add_done_callback(self._inflight.discard)
+        await self.drain(self.config.drain_timeout_s)
+
+    async def _start(self, deliveries: list[Delivery]) -> None:
+        """Claims a fetched batch in the store, then starts what was claimed (each holding its slot).
+
+        The claim is the guard against running a job twice: a job handed to two instances (a requeue at
+        start, a redelivery) is claimed by one worker only; a cancelled, finished or already broadcast
+        one by none (recovery reconciles broadcast ones from the chain).
+        """
+        try:
+            runnable = await self.store.claim(
+                [d.key for d in deliveries], self.config.consumer, self.config.claim_idle_ms
+            )
+        except Exception:
+            log.exception("claiming %d jobs failed; they will be redelivered", len(deliveries))
+            for _ in deliveries:
+                self._release_slot()
+            return
+        for delivery in deliveries:
+            if delivery.key not in runnable or delivery.key in self._running:
+                self.stats.redelivered_dropped += 1
+                self._ack_later(delivery.id)
+                self._release_slot()
+                continue
+            self._running.add(delivery.key)
+            task = asyncio.create_task(self._run_one(delivery))
+            self._inflight.add(task)
+            task.add_done_callback(self._inflight.discard)
 
     async def drain(self, timeout_s: float = 30.0) -> None:
         """Waits for the executions in flight (at shutdown); what is left stays PENDING for the next start."""
-        if self._inflight:
-            await asyncio.wait(set(self._inflight), timeout=timeout_s)
+        deadline = time.monotonic() + timeout_s
+        # A batch being claimed starts its executions after this began: wait until nothing is left.
+        while self._inflight and time.monotonic() < deadline:
+            await asyncio.wait(set(self._inflight), timeout=deadline - time.monotonic())
+        await self.flush_acks()
+
+    def _ack_later(self, delivery_id: str) -> None:
+        """Acknowledges in batches (one round trip per batch on Redis). An ack lost in a crash only means
+        a redelivery, which the claim drops: the record is no longer PENDING."""
+        self._acks.append(delivery_id)
+        if len(self._acks) >= 256:
+            self._flush_acks_soon()
+        elif self._ack_timer is None:
+            self._ack_timer = asyncio.get_running_loop().call_later(0.005, self._flush_acks_soon)
+
+    def _flush_acks_soon(self) -> None:
+        if self._ack_timer is not None:
+            self._ack_timer.cancel()
+            self._ack_timer = None
+        if self._acks:
+            ids, self._acks = self._acks, []
+            task = asyncio.create_task(self.shared.ack(ids))
+            self._ack_tasks.add(task)
+            task.add_done_callback(self._ack_tasks.discard)
+
+    async def flush_acks(self) -> None:
+        self._flush_acks_soon()
+        if self._ack_tasks:
+            await asyncio.gather(*self._ack_tasks, return_exceptions=True)
+
+    def _release_slot(self) -> None:
+        self._free += 1
+        self._slot_freed.set()
 
     async def _run_one(self, delivery: Delivery) -> None:
+        holding = True
         try:
-            await self._execute(delivery)
+            local = self._local.pop(delivery.key, None)
+            # A job queued here is known already; one from another instance is parsed from its payload.
+            job = local.job if local is not None else CopyJob.from_bytes(delivery.payload)
+            if local is not None:
+                self.stats.lag_ms.append((time.monotonic() - local.enqueued_at) * 1000)
+            try:
+                result = await self.engine.execute(job, _LiveJournal(self.store, job.key))
+            except Exception as exc:
+                log.exception("engine %s failed job %s", self.engine.name, job.key.hex())
+                result = ExecutionResult(TradeStatus.FAILED, f"engine_error: {type(exc).__name__}: {exc}")
+            # Recording the outcome does not hold an execution slot; the key stays "running" until acked.
+            holding = False
+            self._release_slot()
+            await self._finish(job, result, local)
+            self._ack_later(delivery.id)
         except Exception:
             # Left unacknowledged: the queue redelivers it, and the dead-letter list ends a poison job.
-            log.exception("execution of job %s crashed; it will be redelivered", delivery.key.hex())
+            log.exception("job %s crashed; it will be redelivered", delivery.key.hex())
         finally:
             self._running.discard(delivery.key)
-            self._free += 1
-            self._slot_freed.set()
+            if holding:
+                self._release_slot()
 
     async def _execute(self, delivery: Delivery) -> None:
-        job = CopyJob.from_bytes(delivery.payload)
-        local = self._local.pop(job.key, None)
-        started = time.monotonic()
-        if local is not None:
-            self.stats.lag_ms.append((started - local.enqueued_at) * 1000)
-        try:
-            result = await self.engine.execute(job, StoreJournal(self.store, job.key))
-        except Exception as exc:
-            log.exception("engine %s failed job %s", self.engine.name, job.key.hex())
-            result = ExecutionResult(TradeStatus.FAILED, f"engine_error: {type(exc).__name__}: {exc}")
-        await self._finish(job, result, local)
-        await self.shared.ack([delivery.id])
+        """Runs one delivery to the end (used by the self-test)."""
+        self._free -= 1
+        self._running.add(delivery.key)
+        await self._run_one(delivery)
 
     async def _finish(self, job: CopyJob, result: ExecutionResult, local: _Local | None) -> None:
         moved = await self.store.mark(
@@ -360,6 +534,9 @@ class Pipeline:
             result.status,
             result.reason,
             result.tx_hashes,
+            # What happened on chain is the truth: a copy executed although a reorg cancelled it meanwhile
+            # is recorded EXECUTED (its `reorged` flag stays), never left CANCELLED.
+            expect=_EXECUTED_FROM if result.status is TradeStatus.EXECUTED else _PENDING,
             copy_size=result.fill_size,
             copy_price_ppm=result.fill_price_ppm,
             slippage_bps=result.slippage_bps(job),
@@ -371,15 +548,56 @@ class Pipeline:
             self.stats.failed += 1
         else:
             self.stats.skipped[result.reason or "unknown"] += 1
-        if result.status is not TradeStatus.EXECUTED and local is not None:
-            await self._release(local.reservations)
+        if result.status is not TradeStatus.EXECUTED:
+            # A job queued by another instance carries no local reservations: derive them (the day is
+            # today's, which is off only for a job reserved before midnight and run after it).
+            await self._release(
+                local.reservations if local is not None else self.guardrails.reservations(job, utc_day())
+            )
         latency_ms = None
         if local is not None and local.seen_at_ns:
             latency_ms = (time.time_ns() - local.seen_at_ns) / 1e6
             self.stats.latency_ms.append(latency_ms)
         if not moved:
             log.warning("job %s: outcome %s not recorded (no longer PENDING)", job.key.hex(), result.status)
+        elif log.isEnabledFor(logging.INFO):
+            log.info(
+                "copy %s config %d %s %d of token %s for %s: %s%s%s",
+                job.key.hex()[:12],
+                job.config_id,
+                job.side,
+                job.amount,
+                job.token_id,
+                job.proxy,
+                result.status.value,
+                f" ({result.reason})" if result.reason else "",
+                f", {latency_ms:.0f} ms from the leader's log" if latency_ms is not None else "",
+            )
         self._emit("done", job=job, result=result, latency_ms=latency_ms)
+
+
+_PENDING = (TradeStatus.PENDING,)
+_EXECUTED_FROM = (TradeStatus.PENDING, TradeStatus.CANCELLED)
+
+
+class _LiveJournal(StoreJournal):
+    """A job's journal that refuses the job's first transaction once the job is no longer PENDING.
+
+    A job waits between its dequeue (when it was still executable) and its first broadcast, e.g. for a free
+    wallet; a reorg may cancel it meanwhile, and then nothing may be sent. One indexed read per job, and
+    only for engines that send transactions.
+    """
+
+    def __init__(self, store: Store, key: bytes) -> None:
+        super().__init__(store, key)
+        self._checked = False
+
+    async def record_tx(self, step: str, wallet: str, nonce: int, tx_hash: bytes | str) -> None:
+        if not self._checked:
+            if self.key not in await self.store.executable([self.key]):
+                raise ExecutionError(f"job {self.key.hex()} is no longer PENDING (cancelled): nothing sent")
+            self._checked = True
+        await super().record_tx(step, wallet, nonce, tx_hash)
 
 
 def _price_ppm(signal: Signal) -> int | None:

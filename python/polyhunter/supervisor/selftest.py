@@ -108,9 +108,10 @@ async def run_selftest(settings: Settings, echo: Callable[[str], None] = click.e
                 deliveries = await shared.dequeue("selftest", count=10)
                 for delivery in deliveries:
                     await pipeline._execute(delivery)  # one job, run inline
+                await pipeline.flush_acks()
                 skipped = await store.count_trades(TradeStatus.SKIPPED)
-                if len(engine.seen) != 1 or skipped != 1:
-                    raise RuntimeError(f"dry run executed {len(engine.seen)} jobs, {skipped} recorded")
+                if engine.count != 1 or skipped != 1:
+                    raise RuntimeError(f"dry run executed {engine.count} jobs, {skipped} recorded")
                 return (
                     "decode 1 signal -> fan-out 1 intent -> PENDING -> queue -> dry run -> SKIPPED(dry_run)"
                 )

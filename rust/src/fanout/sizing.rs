@@ -200,7 +200,7 @@ pub fn size_copy(cfg: &CopyConfig, leg: &Leg, ctx: &Context) -> Result<u128, Ski
             let usd = leg.usd().ok_or(SkipReason::NoPrice)?;
             let tier = tiers
                 .iter()
-                .find(|t| usd >= t.min_leader_usd && t.max_leader_usd.map_or(true, |max| usd < max))
+                .find(|t| usd >= t.min_leader_usd && t.max_leader_usd.is_none_or(|max| usd < max))
                 .ok_or(SkipReason::Filtered)?;
             scaled(leg, tier.multiplier_ppm)?
         }
@@ -276,7 +276,7 @@ fn apply_min_size(
         return Ok(amount);
     }
     match cfg.min_size_policy {
-        MinSizePolicy::Bump if cap.map_or(true, |cap| min_amount <= cap) => Ok(min_amount),
+        MinSizePolicy::Bump if cap.is_none_or(|cap| min_amount <= cap) => Ok(min_amount),
         _ => Err(SkipReason::BelowMinSize),
     }
 }

@@ -123,7 +123,7 @@ impl LogDecoder {
         out: &mut Vec<Signal>,
     ) -> Result<(), String> {
         let topic0 = *rec.topics.first().ok_or("log has no topics (anonymous event)")?;
-        let tracked = |a: &Address| leaders.map_or(true, |set| set.contains(a));
+        let tracked = |a: &Address| leaders.is_none_or(|set| set.contains(a));
         let base = Base { rec, seen_at_ns };
         if rec.address == self.ctf {
             let (operator, from, to, items) = if topic0 == TRANSFER_SINGLE {
