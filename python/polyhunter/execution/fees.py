@@ -20,6 +20,12 @@ class Fees:
     max_fee: int
     tip: int
 
+    def at_least(self, floor: Fees | None) -> Fees:
+        """Each field raised to `floor`'s where that is higher."""
+        if floor is None:
+            return self
+        return Fees(max(self.max_fee, floor.max_fee), max(self.tip, floor.tip))
+
 
 def geth_accepts_replacement(old: Fees, new: Fees, price_bump_pct: int = GETH_PRICE_BUMP_PCT) -> bool:
     """geth's rule for replacing a pooled transaction, field for field (core/txpool/legacypool/list.go)."""

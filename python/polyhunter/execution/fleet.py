@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from polyhunter._core import Signer, derive_signers
 from polyhunter.chain.aiorpc import AsyncRpc
 from polyhunter.errors import ChainError, ConfigError, ExecutionError
+from polyhunter.execution.background import cancel
 from polyhunter.execution.calls import IS_WORKER, address_arg
 from polyhunter.execution.nonces import NonceAllocator
 from polyhunter.settings import Settings
@@ -109,6 +110,9 @@ class WalletLeases:
         self._task: asyncio.Task[None] | None = None
         self.renew = True
         """Tests turn renewal off to let a lease expire."""
+        if shared is not None:
+            for wallet in self.wallets:  # owned only once the lease is taken
+                wallet.owned, wallet.lease_until = False, 0.0
 
     def name(self, wallet: OperatorWallet) -> str:
         return f"wallet:{self.chain_id}:{wallet.address}"
@@ -156,11 +160,8 @@ class WalletLeases:
                 await on_gain(gained)
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel(self._task)
+        self._task = None
         if self.shared is not None:
             for wallet in self.wallets:
                 if wallet.owned:

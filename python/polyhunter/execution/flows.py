@@ -30,10 +30,12 @@ from polyhunter.models import CopyJob, Step, TradeStatus
 UNCONFIRMED = "unconfirmed"
 """Reason prefix of a FAILED record whose transactions may still have effects: recovery re-reads it."""
 
-GAS_SINGLE = 250_000
-GAS_FILL = 300_000
-GAS_BATCH_BASE = 80_000
-GAS_BATCH_PER_PROXY = 90_000
+# Gas limits ~1.5x what these calls use on the local contracts (pull ~83k cold, fill ~121k, push ~71k; a
+# batch adds ~45k per Proxy). Blocks are packed by limit, not use: tight limits let more copies per block.
+GAS_SINGLE = 130_000
+GAS_FILL = 200_000
+GAS_BATCH_BASE = 60_000
+GAS_BATCH_PER_PROXY = 75_000
 
 
 def batch_gas(n: int) -> int:

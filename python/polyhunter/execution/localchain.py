@@ -227,6 +227,8 @@ class LocalChainEngine:
                     for w in self.wallets
                     if w.ready and w.may_send() and w.jobs < self.config.max_inflight_per_wallet
                 ]
+                if not any(w.may_send() for w in self.wallets):
+                    raise ExecutionError("no operator wallet: this instance holds no wallet's lease")
                 if usable:
                     turn = next(self._rotation)
                     wallet = min(
@@ -283,6 +285,9 @@ class LocalChainEngine:
         except ChainError as exc:
             self.preflight.forget(job.proxy, token)
             return ExecutionResult(TradeStatus.FAILED, f"preflight: {exc}")
+        except ExecutionError as exc:  # no wallet to run it: nothing was sent
+            self.preflight.forget(job.proxy, token)
+            return ExecutionResult(TradeStatus.FAILED, f"no_wallet: {exc}")
         finally:
             self.in_flight.discard(job.key)
 

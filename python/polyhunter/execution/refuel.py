@@ -8,13 +8,13 @@ drained worker keeps executing. Every refuel is logged and counted.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Sequence
 
 from polyhunter._core import Signer
 from polyhunter.chain.aiorpc import AsyncRpc
 from polyhunter.errors import ChainError, ExecutionError
+from polyhunter.execution.background import cancel
 from polyhunter.execution.fleet import OperatorWallet
 from polyhunter.execution.sender import FeeOracle, TxSender
 from polyhunter.execution.txmonitor import TxMonitor
@@ -103,8 +103,5 @@ class Refueler:
                 log.exception("refuel pass failed")
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel(self._task)
+        self._task = None

@@ -148,18 +148,8 @@ class TxSender:
                 reasons.append(f"fees: {exc}")
                 await asyncio.sleep(self.retry_backoff_s)
                 continue
-            if floor is not None:
-                fees = Fees(max(fees.max_fee, floor.max_fee), max(fees.tip, floor.tip))
-            tx = Eip1559Tx(
-                chain_id=self.chain_id,
-                nonce=nonce,
-                max_fee_per_gas=fees.max_fee,
-                max_priority_fee_per_gas=fees.tip,
-                gas=gas,
-                to=to,
-                value=value,
-                data=data,
-            )
+            fees = fees.at_least(floor)
+            tx = self._tx(nonce, fees, gas, to, value, data)
             signed = wallet.signer.sign_transaction(tx)
             try:
                 # Durable before broadcast: recovery can always tell what may be on chain.
@@ -199,6 +189,18 @@ class TxSender:
         if nonce is not None:
             self._abandon(wallet, nonce)
         raise SendFailed(step, reasons)
+
+    def _tx(self, nonce: int, fees: Fees, gas: int, to: str, value: int, data: bytes) -> Eip1559Tx:
+        return Eip1559Tx(
+            chain_id=self.chain_id,
+            nonce=nonce,
+            max_fee_per_gas=fees.max_fee,
+            max_priority_fee_per_gas=fees.tip,
+            gas=gas,
+            to=to,
+            value=value,
+            data=data,
+        )
 
     async def _confirm(
         self,
@@ -281,21 +283,8 @@ class TxSender:
         if not wallet.may_send():
             return
         try:
-            fees = await self.fees.current()
-            if over is not None:
-                bumped = bump_fees(over, cap=None)
-                if bumped is not None:
-                    fees = Fees(max(fees.max_fee, bumped.max_fee), max(fees.tip, bumped.tip))
-            tx = Eip1559Tx(
-                chain_id=self.chain_id,
-                nonce=nonce,
-                max_fee_per_gas=fees.max_fee,
-                max_priority_fee_per_gas=fees.tip,
-                gas=SELF_TRANSFER_GAS,
-                to=wallet.address,
-                value=0,
-                data=b"",
-            )
+            fees = (await self.fees.current()).at_least(None if over is None else bump_fees(over, cap=None))
+            tx = self._tx(nonce, fees, SELF_TRANSFER_GAS, wallet.address, 0, b"")
             signed = wallet.signer.sign_transaction(tx)
             outcome, detail = await self._broadcast(signed)
         except ChainError as exc:

@@ -11,7 +11,6 @@ either rebroadcast (the node no longer knows it: dropped) or replaced with both 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -21,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from polyhunter._core import Eip1559Tx, SignedTx
 from polyhunter.chain.aiorpc import AsyncRpc, RpcError
 from polyhunter.errors import ChainError, ExecutionError
+from polyhunter.execution.background import cancel
 from polyhunter.execution.fees import Fees, bump_fees
 
 if TYPE_CHECKING:
@@ -118,11 +118,8 @@ class TxMonitor:
             self._task = asyncio.create_task(self._run(), name="txmonitor")
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel(self._task)
+        self._task = None
         for per_wallet in self._tracked.values():
             for tracked in per_wallet.values():
                 if not tracked.future.done():

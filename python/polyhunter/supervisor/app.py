@@ -6,15 +6,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import signal
 import socket
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from polyhunter._core import FanoutIndex, LogDecoder, derive_signers
+from polyhunter._core import FanoutIndex, LogDecoder, Signer
 from polyhunter.chain.aiorpc import AsyncRpc
 from polyhunter.chain.anvil import TEST_MNEMONIC
 from polyhunter.chain.deployment import Deployment
@@ -22,6 +20,8 @@ from polyhunter.detector.chainlogs import ChainLogDetector
 from polyhunter.detector.filters import leader_filters
 from polyhunter.errors import ConfigError
 from polyhunter.execution.base import ExecutionEngine
+from polyhunter.execution.faults import faultpoint
+from polyhunter.execution.fleet import fleet_signers
 from polyhunter.execution.localchain import EngineConfig, LocalChainEngine
 from polyhunter.execution.recovery import Recovery
 from polyhunter.execution.simulated import DryRunEngine
@@ -39,13 +39,6 @@ from polyhunter.supervisor.pipeline import Pipeline, PipelineConfig
 log = logging.getLogger(__name__)
 
 LOCAL_CHAIN_IDS = frozenset({31337, 1337})
-
-
-def faultpoint(name: str) -> None:
-    """Test-only crash points: `POLYHUNTER_FAULTPOINT=name` kills the process with SIGKILL right here."""
-    if os.environ.get("POLYHUNTER_FAULTPOINT") == name:
-        log.warning("fault point %s: SIGKILL", name)
-        os.kill(os.getpid(), signal.SIGKILL)
 
 
 @dataclass
@@ -83,9 +76,7 @@ class Supervisor:
             return DryRunEngine()
         if not self.local_chain:
             raise ConfigError("CHAIN_ID: only the local chain has an execution engine yet; set DRY_RUN=true")
-        mnemonic = self.settings.trading_mnemonic
-        phrase = mnemonic.get_secret_value() if mnemonic is not None else TEST_MNEMONIC
-        fleet = derive_signers(phrase, self.settings.supervisor_worker_pool_size)
+        fleet = fleet_signers(self.settings, default_mnemonic=TEST_MNEMONIC)
         authorised = {a.lower() for a in self.deployment.accounts.fleet}
         if authorised:
             # On the local chain only the deployment's fleet is authorised on the Executor.
@@ -97,12 +88,14 @@ class Supervisor:
             fleet = fleet[self.settings.supervisor_shard_index :: shards]
         if not fleet:
             raise ConfigError("TRADING_MNEMONIC: none of its wallets is in the deployment's fleet")
+        funder = self.settings.funder_private_key
         return LocalChainEngine(
             self.rpc,
             self.deployment,
             fleet,
             config=EngineConfig.from_settings(self.settings),
             shared=self.shared,
+            funder=Signer(funder.get_secret_value()) if funder is not None else None,
         )
 
     async def start(self) -> None:

@@ -1,0 +1,144 @@
+"""Copies per second through the execution engine on anvil with 2-second blocks (like Polygon).
+
+A copy is a full Standard BUY: pull, fill, push, each signed in Rust, sent, and mined. For 1, 5 and 20
+wallets it runs the same engine twice: pipelined (many jobs and their transactions in flight per wallet,
+nonces from the local allocator) and one job per wallet at a time (the earlier supervisor's model, i.e. one
+transaction in flight per wallet). Writes `benches/results/engine.json`; the figures of record are those
+for 20 wallets. The journal is in memory: this measures the engine and the chain, not the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from web3 import Web3
+
+from polyhunter._core import derive_signers, keccak256
+from polyhunter.chain.accounts import LocalAccounts
+from polyhunter.chain.aiorpc import AsyncRpc
+from polyhunter.chain.anvil import TEST_MNEMONIC, Anvil
+from polyhunter.chain.deploy import LocalWorldConfig, deploy_local
+from polyhunter.chain.deployment import Deployment
+from polyhunter.chain.local import LocalChain
+from polyhunter.execution.localchain import EngineConfig, LocalChainEngine
+from polyhunter.models import CopyJob, DebtRecord, TradeStatus
+
+RESULTS = Path(__file__).resolve().parent / "results"
+BLOCK_TIME_S = 2
+FLEET = 20
+FOLLOWERS = 40
+USD = 1_000_000
+PRICE = 500_000
+WALLETS = (1, 5, 20)
+# Jobs offered per run: enough for several blocks' worth in each mode, small enough to keep the bench short.
+JOBS = {("pipelined", 1): 60, ("pipelined", 5): 200, ("pipelined", 20): 400}
+ONE_PER_WALLET_ROUNDS = 2
+
+
+class MemoryJournal:
+    async def record_tx(self, step: str, wallet: str, nonce: int, tx_hash: bytes | str) -> None:
+        return None
+
+    async def add_debt(self, proxy: str, worker: str, amount: int) -> DebtRecord:
+        return DebtRecord(proxy=proxy, worker=worker, amount=amount)
+
+
+def jobs_for(chain: LocalChain, deployment: Deployment, n: int, salt: str) -> list[CopyJob]:
+    out = []
+    for i in range(n):
+        follower = deployment.accounts.followers[i % FOLLOWERS]
+        leader_tx = keccak256(f"{salt} {i}".encode())
+        out.append(
+            CopyJob(
+                key=keccak256(leader_tx),
+                config_id=1 + i % FOLLOWERS,
+                follower=follower,
+                proxy=chain.proxy_of(follower),
+                leader=deployment.accounts.leaders[0],
+                token_id=deployment.markets[0].yes_token_id,
+                side="BUY",
+                amount=USD,
+                limit_price_ppm=PRICE,
+                tx_hash=leader_tx,
+                log_index=0,
+            )
+        )
+    return out
+
+
+async def run(deployment: Deployment, chain: LocalChain, wallets: int, mode: str) -> dict[str, Any]:
+    pipelined = mode == "pipelined"
+    config = EngineConfig(
+        poll_s=0.1,
+        replace_after_s=60.0,
+        coalesce_ms=0,  # nonce pipelining alone; batching would only widen the gap
+        max_inflight_per_wallet=10_000 if pipelined else 1,
+    )
+    n = JOBS[(mode, wallets)] if pipelined else wallets * ONE_PER_WALLET_ROUNDS
+    rpc = AsyncRpc([deployment.rpc_url])
+    engine = LocalChainEngine(rpc, deployment, derive_signers(TEST_MNEMONIC, wallets), config=config)
+    jobs = jobs_for(chain, deployment, n, f"{mode}-{wallets}-{time.time_ns()}")
+    await engine.start()
+    started = time.perf_counter()
+    results = await asyncio.gather(*(engine.execute(job, MemoryJournal()) for job in jobs))
+    elapsed = time.perf_counter() - started
+    await engine.close()
+    await rpc.close()
+    executed = sum(1 for r in results if r.status is TradeStatus.EXECUTED)
+    assert executed == n, [r.reason for r in results if r.status is not TradeStatus.EXECUTED][:3]
+    return {
+        "wallets": wallets,
+        "mode": mode,
+        "copies": executed,
+        "seconds": round(elapsed, 2),
+        "copies_per_s": round(executed / elapsed, 2),
+        "transactions": engine.sent,
+    }
+
+
+@pytest.fixture(scope="module")
+def world() -> Any:
+    with Anvil() as node:
+        w3 = Web3(Web3.HTTPProvider(node.rpc_url))
+        accounts = LocalAccounts(fleet_size=FLEET, leader_count=1, follower_count=FOLLOWERS)
+        deployment = deploy_local(
+            w3,
+            rpc_url=node.rpc_url,
+            ws_url=node.ws_url,
+            accounts=accounts,
+            config=LocalWorldConfig(markets=1),
+        )
+        # The world is deployed on automine; copies then run on 2-second blocks, as `--block-time 2` would.
+        w3.provider.make_request("evm_setAutomine", [False])  # type: ignore[arg-type]
+        w3.provider.make_request("evm_setIntervalMining", [BLOCK_TIME_S])  # type: ignore[arg-type]
+        yield deployment, LocalChain(w3, deployment, accounts)
+
+
+def test_engine_copies_per_second(benchmark: Any, world: Any) -> None:
+    deployment, chain = world
+    rows: list[dict[str, Any]] = []
+
+    def measure() -> None:
+        for wallets in WALLETS:
+            for mode in ("one_per_wallet", "pipelined"):
+                rows.append(asyncio.run(run(deployment, chain, wallets, mode)))
+
+    benchmark.pedantic(measure, rounds=1, iterations=1)
+    by = {(r["mode"], r["wallets"]): r["copies_per_s"] for r in rows}
+    pipelined, baseline = by[("pipelined", 20)], by[("one_per_wallet", 20)]
+    RESULTS.mkdir(exist_ok=True)
+    out = {
+        "block_time_s": BLOCK_TIME_S,
+        "copy": "Standard BUY: pull, fill, push, all mined",
+        "copies_per_s_pipelined": pipelined,
+        "copies_per_s_one_per_wallet": baseline,
+        "pipelined_over_one_per_wallet": round(pipelined / baseline, 2),
+        "runs": rows,
+    }
+    (RESULTS / "engine.json").write_text(json.dumps(out, indent=2) + "\n")
+    assert pipelined >= 5 * baseline, out
