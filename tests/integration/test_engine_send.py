@@ -6,8 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterator
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -16,11 +20,13 @@ from aiohttp import web
 from engine_world import FAST, World, engine, fresh_world, job, stop, store_at, until, with_
 
 from polyhunter.chain.anvil import free_port
-from polyhunter.models import TradeStatus
+from polyhunter.models import CopyJob, TradeStatus
 from polyhunter.shared.redis import RedisSharedState
 from polyhunter.store.base import StoreJournal
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio]
+
+HERE = Path(__file__).resolve().parent
 
 
 @pytest.fixture
@@ -147,3 +153,129 @@ async def test_two_engines_sharing_redis_never_share_a_wallet_and_a_lapsed_lease
         used += [(e.wallet, e.nonce) for e in record.journal]
     assert len(used) == len(set(used)) == 15
     await store.close()
+
+
+class EngineProcess:
+    """`engine_lease_child.py` in its own process, driven line by line."""
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+
+    @classmethod
+    async def spawn(
+        cls,
+        w: World,
+        tmp_path: Path,
+        name: str,
+        jobs: Sequence[CopyJob],
+        redis: tuple[str, str],
+        lease_ms: int,
+        *,
+        die: bool = False,
+    ) -> EngineProcess:
+        store = await store_at(tmp_path / f"{name}.db", jobs)
+        await store.close()
+        deployment = w.deployment.save(tmp_path / "deployment.json")
+        args = [str(deployment), str(tmp_path / f"{name}.db"), *redis, str(lease_ms), "2"]
+        args.append(",".join(j.key.hex() for j in jobs))
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            str(HERE / "engine_lease_child.py"),
+            *args,
+            *(["--die"] if die else []),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env={**os.environ, "PYTHONPATH": str(HERE)},
+        )
+        return cls(proc)
+
+    async def read(self) -> dict[str, Any]:
+        assert self.proc.stdout is not None
+        line = await asyncio.wait_for(self.proc.stdout.readline(), 120)
+        if not line:
+            assert self.proc.stderr is not None
+            raise AssertionError((await self.proc.stderr.read()).decode()[-3000:])
+        return json.loads(line)  # type: ignore[no-any-return]
+
+    def cue(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(b"\n")
+
+    async def end(self) -> tuple[int, str]:
+        assert self.proc.stderr is not None
+        err = await asyncio.wait_for(self.proc.stderr.read(), 120)
+        return await self.proc.wait(), err.decode()
+
+
+async def journal_of(path: Path, jobs: Sequence[CopyJob]) -> list[tuple[str, int]]:
+    store = await store_at(path)
+    used = []
+    for j in jobs:
+        record = await store.get_trade(j.key)
+        assert record is not None
+        assert record.status is TradeStatus.PENDING  # the worker, not the engine, settles a record
+        used += [(e.wallet, e.nonce) for e in record.journal]
+    await store.close()
+    return used
+
+
+async def test_two_engine_processes_take_turns_on_a_wallet_and_never_share_its_nonces(
+    w: World, redis_url: str, redis_prefix: str, tmp_path: Path
+) -> None:
+    wallets = [s.address for s in w.fleet(2)]
+    first = {a: w.nonce(a) for a in wallets}
+    jobs_a = [job(w, i % 6) for i in range(12)]
+    jobs_b = [job(w, 6 + i) for i in range(6)]
+    a = await EngineProcess.spawn(w, tmp_path, "a", jobs_a, (redis_url, redis_prefix), 3_000)
+    assert sorted((await a.read())["owned"]) == sorted(wallets)
+    b = await EngineProcess.spawn(w, tmp_path, "b", jobs_b, (redis_url, redis_prefix), 3_000)
+    assert (await b.read())["owned"] == []  # A is alive and renews: B owns nothing
+    a.cue()
+    b.cue()  # B's jobs wait for a wallet while A's are in flight
+    done_a = await a.read()
+    assert done_a["statuses"] == ["EXECUTED"] * 12, done_a["reasons"]
+    a.cue()  # A closes and releases its leases; B takes them on its next renewal
+    assert (await a.read())["event"] == "closed"
+    done_b = await b.read()
+    assert done_b["statuses"] == ["EXECUTED"] * 6, done_b["reasons"]
+    b.cue()
+    assert (await a.end())[0] == 0
+    assert (await b.end())[0] == 0
+    used_a = await journal_of(tmp_path / "a.db", jobs_a)
+    used_b = await journal_of(tmp_path / "b.db", jobs_b)
+    used = used_a + used_b
+    assert len(used) == len(set(used)) == 3 * 18
+    for wallet in wallets:
+        nonces = sorted(n for addr, n in used if addr == wallet)
+        # Every nonce each process used is on chain, with no gap and none used twice.
+        assert nonces == list(range(first[wallet], w.nonce(wallet)))
+        # A's turn came entirely before B's.
+        assert max(n for addr, n in used_a if addr == wallet) < min(
+            (n for addr, n in used_b if addr == wallet), default=2**64
+        )
+
+
+async def test_a_crashed_engine_process_leases_are_taken_over_at_once_on_its_host(
+    w: World, redis_url: str, redis_prefix: str, tmp_path: Path
+) -> None:
+    wallets = [s.address for s in w.fleet(2)]
+    jobs_a, jobs_b = [job(w, i) for i in range(4)], [job(w, 6 + i) for i in range(4)]
+    ten_minutes = 600_000
+    a = await EngineProcess.spawn(w, tmp_path, "a", jobs_a, (redis_url, redis_prefix), ten_minutes, die=True)
+    assert sorted((await a.read())["owned"]) == sorted(wallets)
+    a.cue()
+    assert (await a.read())["statuses"] == ["EXECUTED"] * 4
+    assert (await a.end())[0] == -signal.SIGKILL  # died holding both leases for ten more minutes
+    b = await EngineProcess.spawn(w, tmp_path, "b", jobs_b, (redis_url, redis_prefix), ten_minutes)
+    # A's pid no longer exists in this host's process table: B need not wait out the TTL.
+    assert sorted((await b.read())["owned"]) == sorted(wallets)
+    b.cue()
+    done_b = await b.read()
+    assert done_b["statuses"] == ["EXECUTED"] * 4, done_b["reasons"]
+    b.cue()
+    code, err = await b.end()
+    assert code == 0
+    assert "taken over from" in err
+    used = await journal_of(tmp_path / "a.db", jobs_a) + await journal_of(tmp_path / "b.db", jobs_b)
+    assert len(used) == len(set(used)) == 3 * 8

@@ -1,13 +1,20 @@
 """The engine's pure parts: the TxMonitor's fee bump against geth's replacement rule, the nonce allocator,
-the reading of nodes' send errors, and the slippage bound."""
+the reading of nodes' send errors, the slippage bound, and when a lease holder counts as dead."""
 
 from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from polyhunter.execution.fees import Fees, bump_fees, geth_accepts_replacement
+from polyhunter.execution.fleet import holder_is_dead, instance_id
 from polyhunter.execution.nonces import NonceAllocator
 from polyhunter.execution.preflight import beyond_slippage
 from polyhunter.execution.txmonitor import classify_send_error
@@ -114,3 +121,35 @@ def test_slippage_bound() -> None:
     assert beyond_slippage("BUY", 525_001, 500_000, 500)
     assert not beyond_slippage("SELL", 475_000, 500_000, 500)
     assert beyond_slippage("SELL", 474_999, 500_000, 500)
+
+
+def _with_pid(holder: str, pid: int) -> str:
+    host, space, _, tail = holder.split("/")
+    return f"{host}/{space}/{pid}/{tail}"
+
+
+def test_a_lease_holder_is_dead_only_when_its_pid_is_gone_from_this_hosts_process_table() -> None:
+    me = instance_id()
+    assert not holder_is_dead(me)  # ourselves
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        live = _with_pid(me, child.pid)
+        assert not holder_is_dead(live)
+        host, space, pid, tail = live.split("/")
+        # Nothing is ever judged dead across hosts, process tables, or for ids of another shape.
+        assert not holder_is_dead(f"{host}.other/{space}/{pid}/{tail}")
+        assert not holder_is_dead(f"{host}/other-boot.1/{pid}/{tail}")
+        assert not holder_is_dead(f"{host}//{pid}/{tail}")
+        assert not holder_is_dead("engine-a")
+        assert not holder_is_dead(f"{socket.gethostname()}:{pid}:{tail}")
+        child.kill()
+        # Exited but not reaped (a zombie still answers signal 0): dead.
+        deadline = time.monotonic() + 30
+        while not holder_is_dead(live):
+            assert time.monotonic() < deadline, "a killed, unreaped child never read as dead"
+            time.sleep(0.01)
+    finally:
+        child.kill()
+        child.wait()
+    assert holder_is_dead(live)  # reaped: its pid is gone
+    assert str(os.getpid()) in me

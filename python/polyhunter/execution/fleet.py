@@ -18,6 +18,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from polyhunter._core import Signer, derive_signers
 from polyhunter.chain.aiorpc import AsyncRpc
@@ -52,9 +53,52 @@ def fleet_signers(settings: Settings, default_mnemonic: str | None = None) -> li
     raise ConfigError("TRADING_MNEMONIC or TRADING_PRIVATE_KEY: no operator wallet configured")
 
 
+def _process_space() -> str:
+    """Which process table a pid belongs to: this boot of the kernel and this pid namespace ("" if unknown).
+
+    Two containers may share a host name but not both of these, so a pid is only ever judged in its own
+    table."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        pidns = os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        return ""
+    return f"{boot}.{pidns}"
+
+
 def instance_id() -> str:
-    """This process's lease holder id: host, pid and a random part (a restarted pid is someone else)."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    """This process's lease holder id: host, process table, pid, and a random part (a reused pid is
+    someone else)."""
+    return f"{socket.gethostname()}/{_process_space()}/{os.getpid()}/{uuid.uuid4().hex[:8]}"
+
+
+def holder_is_dead(holder: str) -> bool:
+    """True only when `holder` (an `instance_id`) is a process of this host's process table that no longer
+    exists: its leases can be taken over at once instead of after their TTL. Anything else (another host,
+    another container, an id of another shape, a pid that exists) is presumed alive."""
+    parts = holder.split("/")
+    if len(parts) != 4 or not parts[2].isdigit():
+        return False
+    host, space, pid = parts[0], parts[1], int(parts[2])
+    if not space or host != socket.gethostname() or space != _process_space() or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # exists, owned by someone else
+        return False
+    return _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    """A process that has exited but whose parent has not reaped it yet still answers signal 0."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    # The state follows the command name, which is in parentheses and may itself hold any character.
+    return stat[stat.rfind(")") + 2 : stat.rfind(")") + 3] == "Z"
 
 
 @dataclass(eq=False)
@@ -129,7 +173,7 @@ class WalletLeases:
             if wallet.owned and wallet.lease_until > asked:
                 ok = await self.shared.renew_lease(self.name(wallet), self.holder, self.ttl_ms)
             else:
-                ok = await self.shared.acquire_lease(self.name(wallet), self.holder, self.ttl_ms)
+                ok = await self._acquire(wallet)
                 if ok:
                     gained.append(wallet)
             if ok:
@@ -141,6 +185,23 @@ class WalletLeases:
                 wallet.owned = False
                 wallet.lease_until = 0.0
         return gained
+
+    async def _acquire(self, wallet: OperatorWallet) -> bool:
+        """Takes the lease if free, or at once from a crashed process of this host (see `holder_is_dead`)."""
+        assert self.shared is not None
+        name = self.name(wallet)
+        if await self.shared.acquire_lease(name, self.holder, self.ttl_ms):
+            return True
+        holder = await self.shared.lease_holder(name)
+        if holder is None or not holder_is_dead(holder):
+            return False
+        # Compare-and-delete: only the dead holder's lease goes, never one a live process took meanwhile.
+        if not await self.shared.release_lease(name, holder):
+            return False
+        log.warning(
+            "wallet %s: lease taken over from %s, a process that no longer exists", wallet.address, holder
+        )
+        return await self.shared.acquire_lease(name, self.holder, self.ttl_ms)
 
     def start(self, on_gain: OnGain | None = None) -> None:
         if self.shared is not None and self._task is None:

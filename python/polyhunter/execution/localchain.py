@@ -218,8 +218,14 @@ class LocalChainEngine:
     # ----------------------------------------------------------------- wallets
 
     async def checkout(self, timeout_s: float | None = None) -> OperatorWallet:
-        """The least busy wallet this instance owns, below the in-flight cap; waits for one."""
-        deadline = time.monotonic() + (timeout_s if timeout_s is not None else self.config.confirm_timeout_s)
+        """The least busy wallet this instance owns, below the in-flight cap; waits for one.
+
+        While this instance owns no wallet at all (another instance holds their leases, or a crashed one's
+        have not lapsed yet) it waits at most two lease TTLs, long enough for an abandoned lease to expire
+        and be taken, and then gives up: the job fails with nothing sent."""
+        now = time.monotonic()
+        deadline = now + (timeout_s if timeout_s is not None else self.config.confirm_timeout_s)
+        unowned_deadline = min(deadline, now + 2 * self.config.lease_ms / 1000)
         async with self._free:
             while True:
                 usable = [
@@ -227,7 +233,7 @@ class LocalChainEngine:
                     for w in self.wallets
                     if w.ready and w.may_send() and w.jobs < self.config.max_inflight_per_wallet
                 ]
-                if not any(w.may_send() for w in self.wallets):
+                if not any(w.may_send() for w in self.wallets) and time.monotonic() >= unowned_deadline:
                     raise ExecutionError("no operator wallet: this instance holds no wallet's lease")
                 if usable:
                     turn = next(self._rotation)
@@ -240,7 +246,7 @@ class LocalChainEngine:
                 if left <= 0:
                     raise ExecutionError("no operator wallet available (none owned, ready, or below its cap)")
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._free.wait(), min(left, 1.0))
+                    await asyncio.wait_for(self._free.wait(), min(left, 0.5))
 
     async def checkin(self, wallet: OperatorWallet) -> None:
         async with self._free:
