@@ -137,6 +137,9 @@ class Settings(BaseSettings):
     # A replacement raises both fee fields by this factor (ppm); geth refuses less than +10 %.
     copy_trading_fee_bump_ppm: int = Field(default=1_200_000, ge=1_100_000, le=10_000_000)
     copy_trading_tx_replace_after_ms: int = Field(default=15_000, ge=1)
+    # A wallet whose mined nonce has not moved this long (two Polygon blocks) with transactions in flight is
+    # checked for dropped ones, rebroadcast at once instead of after the replace interval.
+    copy_trading_tx_stall_ms: int = Field(default=4_000, ge=1)
     copy_trading_tx_poll_ms: int = Field(default=200, ge=1)
     copy_trading_confirm_timeout_ms: int = Field(default=300_000, ge=1)
     copy_trading_retry_backoff_ms: int = Field(default=250, ge=0)

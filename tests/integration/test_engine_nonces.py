@@ -11,9 +11,12 @@ from pathlib import Path
 import pytest
 from engine_world import FAST, USD, World, engine, fresh_world, job, stop, store_at, until, with_
 
+from polyhunter.execution.base import ExecutionResult
 from polyhunter.execution.fees import Fees, bump_fees
-from polyhunter.models import Step, TradeStatus
+from polyhunter.execution.localchain import LocalChainEngine
+from polyhunter.models import CopyJob, JournalEntry, Step, TradeStatus
 from polyhunter.store.base import StoreJournal
+from polyhunter.store.sqlite import SqliteStore
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio]
 
@@ -117,6 +120,26 @@ async def test_replacements_stop_at_the_fee_cap(w: World) -> None:
     assert bump_fees(attempts[-1].fees, 1_200_000, cap) is None  # stopped only because the cap leaves no room
 
 
+async def pulls_in_pool(
+    w: World, eng: LocalChainEngine, store: SqliteStore, jobs: list[CopyJob]
+) -> tuple[list[asyncio.Task[ExecutionResult]], list[JournalEntry]]:
+    """Starts `jobs` with mining off; returns once each one's pull is in the pool, with their journal."""
+    first = w.nonce(eng.wallets[0].address)
+    w.rpc("evm_setAutomine", [False])
+    tasks = [asyncio.create_task(eng.execute(j, StoreJournal(store, j.key))) for j in jobs]
+    await until(lambda: w.nonce(eng.wallets[0].address, "pending") >= first + len(jobs))
+    journal = [e for j in jobs if (r := await store.get_trade(j.key)) is not None for e in r.journal]
+    return tasks, journal
+
+
+async def mine_until_done(w: World, tasks: list[asyncio.Task[ExecutionResult]]) -> list[ExecutionResult]:
+    w.rpc("evm_setAutomine", [True])
+    while not all(t.done() for t in tasks):
+        w.mine()
+        await asyncio.sleep(0.05)
+    return [t.result() for t in tasks]
+
+
 async def test_dropped_transaction_is_resent_and_leaves_no_gap(w: World, tmp_path: Path) -> None:
     jobs = [job(w, i) for i in range(3)]
     store = await store_at(tmp_path / "s.db", jobs)
@@ -124,23 +147,50 @@ async def test_dropped_transaction_is_resent_and_leaves_no_gap(w: World, tmp_pat
     await eng.start()
     wallet = eng.wallets[0].address
     first = w.nonce(wallet)
-    w.rpc("evm_setAutomine", [False])
-    tasks = [asyncio.create_task(eng.execute(j, StoreJournal(store, j.key))) for j in jobs]
     try:
-        await until(lambda: w.nonce(wallet, "pending") >= first + 3)  # three pulls in the pool
+        tasks, journal = await pulls_in_pool(w, eng, store, jobs)
         # The three jobs race for the wallet: whichever took the first nonce, its transaction is dropped.
-        journal = [e for j in jobs if (r := await store.get_trade(j.key)) is not None for e in r.journal]
         dropped = next(e.tx_hash for e in journal if e.nonce == first)
         w.rpc("anvil_dropTransaction", ["0x" + dropped.hex()])
         await until(lambda: eng.monitor.rebroadcasts > 0)
-        w.rpc("evm_setAutomine", [True])
-        while not all(t.done() for t in tasks):
-            w.mine()
-            await asyncio.sleep(0.05)
-        results = [t.result() for t in tasks]
+        results = await mine_until_done(w, tasks)
     finally:
         await stop(eng)
     assert [r.status for r in results] == [TradeStatus.EXECUTED] * 3
     assert w.nonce(wallet) == first + 9  # every nonce mined, no hole
     assert w.nonce(wallet, "pending") == first + 9
+    await store.close()
+
+
+async def test_a_stalled_wallets_dropped_transactions_are_resent_without_waiting_to_replace(
+    w: World, tmp_path: Path
+) -> None:
+    # As anvil does when a burst overfills a block: a sender's later nonces leave the pool, nothing mines.
+    jobs = [job(w, i) for i in range(4)]
+    store = await store_at(tmp_path / "s.db", jobs)
+    eng = engine(w, wallets=1, config=with_(FAST, replace_after_s=3600.0, stall_s=0.3))
+    await eng.start()
+    wallet = eng.wallets[0].address
+    first = w.nonce(wallet)
+    try:
+        tasks, journal = await pulls_in_pool(w, eng, store, jobs)
+        w.rpc(
+            "anvil_dropTransaction", ["0x" + next(e.tx_hash for e in journal if e.nonce == first + 1).hex()]
+        )
+        # The pool lets the later nonces go with it.
+        gone = [
+            e.tx_hash for e in journal if w.rpc("eth_getTransactionByHash", ["0x" + e.tx_hash.hex()]) is None
+        ]
+        assert len(gone) >= 1
+        assert w.nonce(wallet, "pending") == first + 1
+        await until(lambda: eng.monitor.rebroadcasts == len(gone))
+        assert w.nonce(wallet, "pending") == first + 4  # back in the pool, in nonce order
+        results = await mine_until_done(w, tasks)
+    finally:
+        await stop(eng)
+    assert [r.status for r in results] == [TradeStatus.EXECUTED] * 4
+    assert eng.monitor.replacements == 0  # resent as they were: no fee bump, nothing new journaled
+    assert w.nonce(wallet) == first + 12
+    for tx_hash in gone:
+        assert w.chain.w3.eth.get_transaction_receipt(tx_hash)["status"] == 1
     await store.close()

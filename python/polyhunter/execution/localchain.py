@@ -47,6 +47,7 @@ class EngineConfig:
     max_fee_cap_wei: int = 1000 * GWEI
     bump_factor_ppm: int = 1_200_000
     replace_after_s: float = 15.0
+    stall_s: float = 4.0
     poll_s: float = 0.2
     confirm_timeout_s: float = 300.0
     max_retries: int = 3
@@ -70,6 +71,7 @@ class EngineConfig:
             max_fee_cap_wei=s.copy_trading_max_fee_gwei * GWEI,
             bump_factor_ppm=s.copy_trading_fee_bump_ppm,
             replace_after_s=s.copy_trading_tx_replace_after_ms / 1000,
+            stall_s=s.copy_trading_tx_stall_ms / 1000,
             poll_s=s.copy_trading_tx_poll_ms / 1000,
             confirm_timeout_s=s.copy_trading_confirm_timeout_ms / 1000,
             max_retries=s.copy_trading_max_retry_attempts,
@@ -131,6 +133,7 @@ class LocalChainEngine:
             rpc,
             poll_s=cfg.poll_s,
             replace_after_s=cfg.replace_after_s,
+            stall_s=cfg.stall_s,
             bump_factor_ppm=cfg.bump_factor_ppm,
             max_fee_cap=cfg.max_fee_cap_wei,
         )

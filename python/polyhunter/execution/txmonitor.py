@@ -4,8 +4,11 @@ It keeps every hash sent under a (wallet, nonce) — the first send and each rep
 may be the one that mines. One `eth_getTransactionCount(latest)` per wallet per poll tells which nonces are
 consumed; only those need receipts. A transaction still unmined `replace_after_s` after its last send is
 either rebroadcast (the node no longer knows it: dropped) or replaced with both fee fields bumped (see
-`fees.bump_fees`), each replacement journaled before broadcast. A nonce consumed by none of our hashes
-(another sender took it) fails its waiter with `NonceTaken`, so the caller re-sends under a new nonce.
+`fees.bump_fees`), each replacement journaled before broadcast. A wallet whose mined count has not moved for
+`stall_s` while it has transactions in flight is checked at once for dropped ones (a pool may evict a
+sender's later nonces when one of them does not fit a full block), which are rebroadcast in nonce order
+without waiting for `replace_after_s`. A nonce consumed by none of our hashes (another sender took it)
+fails its waiter with `NonceTaken`, so the caller re-sends under a new nonce.
 """
 
 from __future__ import annotations
@@ -99,10 +102,15 @@ class TxMonitor:
         replace_after_s: float = 15.0,
         bump_factor_ppm: int = 1_200_000,
         max_fee_cap: int | None = None,
+        stall_s: float = 4.0,
     ) -> None:
         self.rpc = rpc
         self.poll_s = poll_s
         self.replace_after_s = replace_after_s
+        self.stall_s = stall_s
+        self._progress: dict[str, tuple[int, float]] = {}
+        """Per wallet: its mined count and since when (monotonic) that count has not moved."""
+        self._stall_checked: dict[str, float] = {}
         self.bump_factor_ppm = bump_factor_ppm
         self.max_fee_cap = max_fee_cap
         self._tracked: dict[str, dict[int, Tracked]] = {}
@@ -177,6 +185,17 @@ class TxMonitor:
         except ChainError:
             return
         now = time.monotonic()
+        count, since = self._progress.get(address, (-1, now))
+        if mined != count:
+            self._progress[address] = (mined, now)
+            since = now
+        elif (
+            now - since >= self.stall_s
+            and now - self._stall_checked.get(address, 0.0) >= self.stall_s
+            and any(n >= mined for n in per_wallet)
+        ):
+            self._stall_checked[address] = now
+            await self._resend_dropped([per_wallet[n] for n in sorted(per_wallet) if n >= mined])
         for nonce in sorted(per_wallet):
             tracked = per_wallet[nonce]
             if tracked.future.done():
@@ -186,6 +205,33 @@ class TxMonitor:
                 await self._settle(tracked, per_wallet)
             elif now - tracked.last_sent >= self.replace_after_s:
                 await self._unstick(tracked, now)
+        if not per_wallet:
+            self._progress.pop(address, None)
+            self._stall_checked.pop(address, None)
+
+    async def _resend_dropped(self, waiting: list[Tracked]) -> None:
+        """Rebroadcasts, lowest nonce first, every one of `waiting` the node no longer knows."""
+        waiting = [t for t in waiting if not t.future.done() and t.wallet.may_send()]
+        try:
+            known = await asyncio.gather(
+                *(self.rpc.call("eth_getTransactionByHash", ["0x" + t.signed.hash.hex()]) for t in waiting)
+            )
+        except ChainError:
+            return
+        dropped = [t for t, k in zip(waiting, known, strict=True) if k is None]
+        if dropped:
+            log.warning(
+                "wallet %s stalled, %d of its %d pending transactions dropped (nonces %d..%d): rebroadcast",
+                dropped[0].wallet.address,
+                len(dropped),
+                len(waiting),
+                dropped[0].nonce,
+                dropped[-1].nonce,
+            )
+        for tracked in dropped:
+            self.rebroadcasts += 1
+            tracked.last_sent = time.monotonic()
+            await self._broadcast(tracked.signed)
 
     async def _receipt(self, tx_hash: bytes) -> Receipt | None:
         receipt = await self.rpc.call("eth_getTransactionReceipt", ["0x" + tx_hash.hex()])
