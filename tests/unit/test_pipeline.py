@@ -324,3 +324,37 @@ async def test_a_log_removed_by_a_reorg_and_mined_again_is_copied(store: SqliteS
     await _run_until(pipeline, 3)
     assert len(venue.jobs) == 3
     assert await store.count_trades(TradeStatus.EXECUTED) == 3
+
+
+class RaisingVenue(RecordingVenue):
+    """Raises out of `execute`, after journaling a transaction for the first job only."""
+
+    async def execute(self, job: CopyJob, journal: JobJournal) -> ExecutionResult:
+        self.jobs.append(job)
+        if len(self.jobs) == 1:
+            await journal.record_tx("pulled", "0x" + "77" * 20, 0, b"\x01" * 32)
+        raise RuntimeError("engine bug")
+
+
+@pytest.mark.asyncio
+async def test_an_engine_that_raises_after_journaling_leaves_the_copy_to_recovery(store: SqliteStore) -> None:
+    from polyhunter.supervisor.guardrails import utc_day
+
+    venue = RaisingVenue()
+    pipeline, shared = await _pipeline(
+        store, venue, followers=2, guardrails=Guardrails(daily_cap_usd=100 * USD)
+    )
+    await pipeline.on_raw(notification(LEADER, 42, TX, 7, 50 * USD, 100 * USD), "ws")
+    await _run_until(pipeline, 2)
+    first, second = [await store.get_trade(j.key) for j in venue.jobs]
+    assert first is not None
+    assert second is not None
+    # A transaction may be on chain: FAILED as unconfirmed, which the recovery loop re-reads from the chain.
+    assert first.status is TradeStatus.FAILED
+    assert (first.reason or "").startswith("unconfirmed: engine_error: RuntimeError: engine bug")
+    assert [e.step for e in first.journal] == ["pulled"]
+    # Nothing was sent for the other: a plain failure.
+    assert second.status is TradeStatus.FAILED
+    assert second.reason == "engine_error: RuntimeError: engine bug"
+    # Only the copy that surely did not happen gave its $10 back to the daily cap.
+    assert await shared.counter(f"daily:{utc_day()}") == 10 * USD

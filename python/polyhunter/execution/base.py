@@ -15,6 +15,9 @@ from polyhunter.models import CopyJob, DebtRecord, TradeStatus
 PRICE_SCALE = 1_000_000
 """Prices are ppm of $1; amounts are base units (6 decimals)."""
 
+UNCONFIRMED = "unconfirmed"
+"""Reason prefix of a FAILED record whose transactions may still have effects: recovery re-reads it."""
+
 
 class JobJournal(Protocol):
     """Where an engine records what it does for one job, durably, before doing it."""

@@ -21,14 +21,18 @@ from dataclasses import dataclass
 
 from polyhunter.errors import ChainError, ExecutionError
 from polyhunter.execution import calls
-from polyhunter.execution.base import PRICE_SCALE, ExecutionResult, JobJournal, tokens_for_usd, usd_for_tokens
+from polyhunter.execution.base import (
+    PRICE_SCALE,
+    UNCONFIRMED,
+    ExecutionResult,
+    JobJournal,
+    tokens_for_usd,
+    usd_for_tokens,
+)
 from polyhunter.execution.faults import faultpoint
 from polyhunter.execution.fleet import LeaseLost, OperatorWallet
 from polyhunter.execution.sender import SendFailed, TxReverted, TxSender
 from polyhunter.models import CopyJob, Step, TradeStatus
-
-UNCONFIRMED = "unconfirmed"
-"""Reason prefix of a FAILED record whose transactions may still have effects: recovery re-reads it."""
 
 # Gas limits ~1.5x what these calls use on the local contracts (pull ~83k cold, fill ~121k, push ~71k; a
 # batch adds ~45k per Proxy). Blocks are packed by limit, not use: tight limits let more copies per block.

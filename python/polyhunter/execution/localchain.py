@@ -22,9 +22,9 @@ from polyhunter._core import Signer
 from polyhunter.chain.aiorpc import AsyncRpc
 from polyhunter.chain.deployment import Deployment
 from polyhunter.errors import ChainError, ExecutionError
-from polyhunter.execution.base import PRICE_SCALE, ExecutionResult, JobJournal
+from polyhunter.execution.base import PRICE_SCALE, UNCONFIRMED, ExecutionResult, JobJournal
 from polyhunter.execution.fleet import OperatorWallet, WalletLeases, check_fleet
-from polyhunter.execution.flows import UNCONFIRMED, BatchPullReverted, Flows, Leg, Venue, leg_amounts
+from polyhunter.execution.flows import BatchPullReverted, Flows, Leg, Venue, leg_amounts
 from polyhunter.execution.preflight import Preflight, QuoteSource, beyond_slippage
 from polyhunter.execution.refuel import Refueler
 from polyhunter.execution.sender import FeeOracle, TxSender

@@ -26,9 +26,9 @@ from eth_abi.abi import decode
 
 from polyhunter.errors import ChainError, DecodeError, ExecutionError
 from polyhunter.execution import calls
-from polyhunter.execution.base import PRICE_SCALE
+from polyhunter.execution.base import PRICE_SCALE, UNCONFIRMED
 from polyhunter.execution.fleet import OperatorWallet
-from polyhunter.execution.flows import GAS_SINGLE, UNCONFIRMED, batch_gas, leg_amounts
+from polyhunter.execution.flows import GAS_SINGLE, batch_gas, leg_amounts
 from polyhunter.execution.localchain import LocalChainEngine
 from polyhunter.models import DebtRecord, DebtStatus, JournalEntry, Step, TradeRecord, TradeStatus, now_ms
 from polyhunter.shared.base import SharedState

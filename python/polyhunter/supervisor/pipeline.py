@@ -27,7 +27,7 @@ from typing import Any
 
 from polyhunter._core import DedupCache, FanoutIndex, LogDecoder, Signal, shard_of
 from polyhunter.errors import DecodeError, ExecutionError
-from polyhunter.execution.base import ExecutionEngine, ExecutionResult
+from polyhunter.execution.base import UNCONFIRMED, ExecutionEngine, ExecutionResult
 from polyhunter.models import CopyJob, SkipReason, TradeStatus, now_ms
 from polyhunter.shared.base import Delivery, Reservation, SharedState
 from polyhunter.store.base import Store, StoreJournal
@@ -504,11 +504,15 @@ class Pipeline:
             job = local.job if local is not None else CopyJob.from_bytes(delivery.payload)
             if local is not None:
                 self.stats.lag_ms.append((time.monotonic() - local.enqueued_at) * 1000)
+            journal = _LiveJournal(self.store, job.key)
             try:
-                result = await self.engine.execute(job, _LiveJournal(self.store, job.key))
+                result = await self.engine.execute(job, journal)
             except Exception as exc:
                 log.exception("engine %s failed job %s", self.engine.name, job.key.hex())
-                result = ExecutionResult(TradeStatus.FAILED, f"engine_error: {type(exc).__name__}: {exc}")
+                reason = f"engine_error: {type(exc).__name__}: {exc}"
+                if journal.recorded:  # something may be on chain: recovery settles it from the journal
+                    reason = f"{UNCONFIRMED}: {reason}"
+                result = ExecutionResult(TradeStatus.FAILED, reason)
             # Recording the outcome does not hold an execution slot; the key stays "running" until acked.
             holding = False
             self._release_slot()
@@ -548,7 +552,8 @@ class Pipeline:
             self.stats.failed += 1
         else:
             self.stats.skipped[result.reason or "unknown"] += 1
-        if result.status is not TradeStatus.EXECUTED:
+        # An unconfirmed failure may yet turn out executed (recovery reads the chain): its reservation stays.
+        if result.status is not TradeStatus.EXECUTED and not (result.reason or "").startswith(UNCONFIRMED):
             # A job queued by another instance carries no local reservations: derive them (the day is
             # today's, which is off only for a job reserved before midnight and run after it).
             await self._release(
@@ -591,6 +596,8 @@ class _LiveJournal(StoreJournal):
     def __init__(self, store: Store, key: bytes) -> None:
         super().__init__(store, key)
         self._checked = False
+        self.recorded = False
+        """True once a transaction of the job was journaled: it may be on chain."""
 
     async def record_tx(self, step: str, wallet: str, nonce: int, tx_hash: bytes | str) -> None:
         if not self._checked:
@@ -598,6 +605,7 @@ class _LiveJournal(StoreJournal):
                 raise ExecutionError(f"job {self.key.hex()} is no longer PENDING (cancelled): nothing sent")
             self._checked = True
         await super().record_tx(step, wallet, nonce, tx_hash)
+        self.recorded = True
 
 
 def _price_ppm(signal: Signal) -> int | None:
