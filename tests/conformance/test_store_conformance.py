@@ -351,6 +351,49 @@ async def test_claims_let_one_worker_run_a_job_and_expire_only_when_stale(store:
 
 
 @pytest.mark.asyncio
+async def test_a_first_transaction_is_journaled_only_under_the_workers_own_claim(store: Store) -> None:
+    jobs = [job(i, config_id=7) for i in range(4)]
+    keys = [j.key for j in jobs]
+    await store.insert_pending(jobs, FAR)
+    assert await store.claim(keys[:3], "worker-a", stale_ms=60_000) == set(keys[:3])
+    assert await store.record_tx(keys[0], Step.PULLED, WORKER, 1, b"\x01" * 32, claimer="worker-a")
+    # worker-a was slow: its claim on keys[1] went stale and worker-b took the job over.
+    await asyncio.sleep(0.01)
+    assert await store.claim(keys[1:2], "worker-b", stale_ms=1) == {keys[1]}
+    assert not await store.record_tx(keys[1], Step.PULLED, WORKER, 2, b"\x02" * 32, claimer="worker-a")
+    assert await store.record_tx(keys[1], Step.PULLED, WORKER, 3, b"\x03" * 32, claimer="worker-b")
+    # A cancelled job journals nothing; an unclaimed one (a self-test run) may be journaled.
+    await store.mark(keys[2], TradeStatus.CANCELLED, "reorged")
+    assert not await store.record_tx(keys[2], Step.PULLED, WORKER, 4, b"\x04" * 32, claimer="worker-a")
+    assert await store.record_tx(keys[3], Step.PULLED, WORKER, 5, b"\x05" * 32, claimer="worker-c")
+    journals = [await store.get_trade(k) for k in keys]
+    assert [[e.nonce for e in r.journal] for r in journals if r is not None] == [[1], [3], [], [5]]
+    # Journaled: nobody may claim it any more, not even as stale.
+    assert await store.claim(keys, "worker-d", stale_ms=0) == set()
+
+
+@pytest.mark.asyncio
+async def test_a_stale_claim_taken_over_while_its_worker_sends_lets_exactly_one_of_them_run(
+    store: Store, store_case: StoreCase
+) -> None:
+    jobs = [job(i, config_id=8) for i in range(200)]
+    keys = [j.key for j in jobs]
+    await store.insert_pending(jobs, FAR)
+    assert await store.claim(keys, "slow", stale_ms=60_000) == set(keys)
+    await asyncio.sleep(0.01)
+    async with store_case.make() as other:
+        sent, taken = await asyncio.gather(
+            asyncio.gather(
+                *(store.record_tx(k, Step.PULLED, WORKER, i, k, claimer="slow") for i, k in enumerate(keys))
+            ),
+            asyncio.gather(*(other.claim([k], "fast", stale_ms=1) for k in reversed(keys))),
+        )
+    taken_keys = set().union(*taken)
+    for key, journaled in zip(keys, sent, strict=True):
+        assert journaled != (key in taken_keys)  # one or the other, never both, never neither
+
+
+@pytest.mark.asyncio
 async def test_two_connections_racing_claims_split_the_jobs(store: Store, store_case: StoreCase) -> None:
     jobs = [job(i, config_id=4) for i in range(300)]
     keys = [j.key for j in jobs]

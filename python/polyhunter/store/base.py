@@ -48,6 +48,9 @@ class RecordTx:
     wallet: str
     nonce: int
     tx_hash: bytes
+    claimer: str | None = None
+    """When set: journal only if the record is PENDING and unclaimed or `claimer`'s (the claim is refreshed in
+    the same transaction), so that a job claimed away from a slow worker is never sent by both."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -404,9 +407,24 @@ class Store(ABC):
         )
         return result
 
-    async def record_tx(self, key: bytes, step: str, wallet: str, nonce: int, tx_hash: bytes | str) -> None:
-        """Journal a signed transaction of job `key`; durable when this returns, so broadcast after it."""
-        await self._committer.submit(RecordTx(key, str(step), wallet.lower(), nonce, tx_bytes(tx_hash)))
+    async def record_tx(
+        self,
+        key: bytes,
+        step: str,
+        wallet: str,
+        nonce: int,
+        tx_hash: bytes | str,
+        *,
+        claimer: str | None = None,
+    ) -> bool:
+        """Journal a signed transaction of job `key`; durable when this returns, so broadcast after it.
+
+        With `claimer` (a worker's first transaction of a job) it journals only while the record is PENDING
+        and unclaimed or `claimer`'s, atomically with that check; False means nothing was journaled and
+        nothing may be sent."""
+        op = RecordTx(key, str(step), wallet.lower(), nonce, tx_bytes(tx_hash), claimer)
+        result: bool = await self._committer.submit(op)
+        return result
 
     async def mark(
         self,

@@ -63,6 +63,10 @@ _INSERT_JOURNAL = (
     "INSERT INTO trade_journal (key, step, wallet, nonce, tx_hash, recorded_at) "
     "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING"
 )
+_HOLD_CLAIM = (
+    "UPDATE copy_trades SET claimed_by = $1, claimed_at = $2 WHERE key = $3 AND status = 'PENDING' "
+    "AND (claimed_by IS NULL OR claimed_by = $1) RETURNING key"
+)
 _MIGRATION_LOCK = 0x706F6C7968756E74  # "polyhunt": one advisory lock key for every polyhunter migration
 
 
@@ -145,10 +149,17 @@ class PostgresStore(Store):
                 for index, keys in insert_results(inserts, inserted).items():
                     results[index] = keys
             if journal:
-                await conn.executemany(
-                    _INSERT_JOURNAL,
-                    [(op.key, op.step, op.wallet, op.nonce, op.tx_hash, now) for _, op in journal],
-                )
+                rows = []
+                for index, op in journal:
+                    if op.claimer is not None:
+                        # The row lock taken here orders this against a competing claim of the same record.
+                        held = await conn.fetchrow(_HOLD_CLAIM, op.claimer, now, op.key)
+                        results[index] = held is not None
+                    else:
+                        results[index] = True
+                    if results[index]:
+                        rows.append((op.key, op.step, op.wallet, op.nonce, op.tx_hash, now))
+                await conn.executemany(_INSERT_JOURNAL, rows)
             if marks:
                 locked = sorted({op.key for _, op in marks})  # one lock order for every process: no deadlock
                 current = {

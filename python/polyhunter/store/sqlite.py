@@ -60,6 +60,10 @@ _INSERT_JOURNAL = (
     "INSERT INTO trade_journal (key, step, wallet, nonce, tx_hash, recorded_at) VALUES (?, ?, ?, ?, ?, ?) "
     "ON CONFLICT DO NOTHING"
 )
+_HOLD_CLAIM = (
+    "UPDATE copy_trades SET claimed_by = ?, claimed_at = ? WHERE key = ? AND status = 'PENDING' "
+    "AND (claimed_by IS NULL OR claimed_by = ?) RETURNING key"
+)
 
 
 class SqliteStore(Store):
@@ -168,10 +172,16 @@ class SqliteStore(Store):
                 for index, inserted in insert_results(inserts, fresh).items():
                     results[index] = inserted
             if journal:
-                await conn.executemany(
-                    _INSERT_JOURNAL,
-                    [(op.key, op.step, op.wallet, op.nonce, op.tx_hash, now) for _, op in journal],
-                )
+                rows = []
+                for index, op in journal:
+                    if op.claimer is not None:
+                        async with conn.execute(_HOLD_CLAIM, (op.claimer, now, op.key, op.claimer)) as cursor:
+                            results[index] = await cursor.fetchone() is not None
+                    else:
+                        results[index] = True
+                    if results[index]:
+                        rows.append((op.key, op.step, op.wallet, op.nonce, op.tx_hash, now))
+                await conn.executemany(_INSERT_JOURNAL, rows)
             if marks:
                 current = await self._statuses(conn, list({op.key for _, op in marks}))
                 outcome, updates = plan_marks(marks, current, now)

@@ -504,7 +504,7 @@ class Pipeline:
             job = local.job if local is not None else CopyJob.from_bytes(delivery.payload)
             if local is not None:
                 self.stats.lag_ms.append((time.monotonic() - local.enqueued_at) * 1000)
-            journal = _LiveJournal(self.store, job.key)
+            journal = _LiveJournal(self.store, job.key, self.config.consumer)
             try:
                 result = await self.engine.execute(job, journal)
             except Exception as exc:
@@ -586,25 +586,29 @@ _EXECUTED_FROM = (TradeStatus.PENDING, TradeStatus.CANCELLED)
 
 
 class _LiveJournal(StoreJournal):
-    """A job's journal that refuses the job's first transaction once the job is no longer PENDING.
+    """A job's journal whose first transaction is journaled only while this worker still holds the job.
 
-    A job waits between its dequeue (when it was still executable) and its first broadcast, e.g. for a free
-    wallet; a reorg may cancel it meanwhile, and then nothing may be sent. One indexed read per job, and
-    only for engines that send transactions.
+    A job waits between its claim and its first broadcast, e.g. for a free wallet. Meanwhile a reorg may
+    cancel it, or, past `claim_idle_ms`, another instance may claim it; the first `record_tx` checks the
+    record is PENDING and still this worker's claim in the same store transaction that journals it (and
+    refreshes the claim), so at most one worker ever sends for a job.
     """
 
-    def __init__(self, store: Store, key: bytes) -> None:
+    def __init__(self, store: Store, key: bytes, claimer: str) -> None:
         super().__init__(store, key)
-        self._checked = False
+        self.claimer = claimer
         self.recorded = False
         """True once a transaction of the job was journaled: it may be on chain."""
 
     async def record_tx(self, step: str, wallet: str, nonce: int, tx_hash: bytes | str) -> None:
-        if not self._checked:
-            if self.key not in await self.store.executable([self.key]):
-                raise ExecutionError(f"job {self.key.hex()} is no longer PENDING (cancelled): nothing sent")
-            self._checked = True
-        await super().record_tx(step, wallet, nonce, tx_hash)
+        if self.recorded:
+            await super().record_tx(step, wallet, nonce, tx_hash)
+            return
+        if not await self.store.record_tx(self.key, step, wallet, nonce, tx_hash, claimer=self.claimer):
+            raise ExecutionError(
+                f"job {self.key.hex()} is no longer this worker's to run (cancelled or claimed elsewhere): "
+                "nothing sent"
+            )
         self.recorded = True
 
 
