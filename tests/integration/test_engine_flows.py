@@ -153,3 +153,40 @@ async def test_drained_worker_is_refuelled_and_keeps_executing(w: World, tmp_pat
     assert eng.refueler.refuels == 1
     assert int(w.rpc("eth_getBalance", [worker, "latest"]), 16) > 10**17
     await store.close()
+
+
+async def test_a_batch_leg_claimed_elsewhere_is_left_out_and_the_others_execute(
+    w: World, tmp_path: Path
+) -> None:
+    from polyhunter.supervisor.pipeline import _LiveJournal
+
+    jobs = [job(w, i, tag=2) for i in range(3)]  # one signal, three followers: one batch
+    store = await store_at(tmp_path / "s.db", jobs)
+    keys = [j.key for j in jobs]
+    assert await store.claim(keys, "instance-a", stale_ms=60_000) == set(keys)
+    # Job 1 waited too long: another instance took it over, and runs it.
+    assert await store.claim([keys[1]], "instance-b", stale_ms=-60_000) == {keys[1]}
+    before = [(w.chain.collateral_of(w.proxy(i)), w.chain.tokens_of(w.proxy(i), w.token)) for i in range(3)]
+    eng = engine(w, wallets=1, config=with_(FAST, coalesce_ms=50))
+    await eng.start()
+    try:
+        results = await asyncio.gather(
+            *(eng.execute(j, _LiveJournal(store, j.key, "instance-a")) for j in jobs)
+        )
+    finally:
+        await stop(eng)
+    assert [r.status for r in results] == [TradeStatus.EXECUTED, TradeStatus.PENDING, TradeStatus.EXECUTED]
+    assert (results[1].reason or "").startswith("relinquished")
+    assert results[1].tx_hashes == ()
+    taken = await store.get_trade(keys[1])
+    assert taken is not None
+    assert taken.status is TradeStatus.PENDING
+    assert not taken.journal
+    # Nothing moved for the leg left out; the other two bought their tokens.
+    assert (w.chain.collateral_of(w.proxy(1)), w.chain.tokens_of(w.proxy(1), w.token)) == before[1]
+    for i in (0, 2):
+        assert w.chain.collateral_of(w.proxy(i)) == before[i][0] - jobs[i].amount
+        assert w.chain.tokens_of(w.proxy(i), w.token) == before[i][1] + tokens_for_usd(
+            jobs[i].amount, jobs[i].limit_price_ppm
+        )
+    await store.close()

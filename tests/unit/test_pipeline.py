@@ -93,7 +93,7 @@ async def _run_until(pipeline: Pipeline, done: int) -> None:
 
         async def settled() -> None:
             s = pipeline.stats
-            while s.executed + s.failed < done:
+            while s.executed + s.failed + s.relinquished < done:
                 await asyncio.sleep(0.005)
 
         await asyncio.wait_for(settled(), 10)
@@ -358,3 +358,40 @@ async def test_an_engine_that_raises_after_journaling_leaves_the_copy_to_recover
     assert second.reason == "engine_error: RuntimeError: engine bug"
     # Only the copy that surely did not happen gave its $10 back to the daily cap.
     assert await shared.counter(f"daily:{utc_day()}") == 10 * USD
+
+
+class TakenOverVenue(RecordingVenue):
+    """Each job is claimed by another instance while it waits (its claim went stale), then tries to send."""
+
+    def __init__(self, store: SqliteStore) -> None:
+        super().__init__()
+        self.store = store
+
+    async def execute(self, job: CopyJob, journal: JobJournal) -> ExecutionResult:
+        self.jobs.append(job)
+        assert await self.store.claim([job.key], "other-instance", stale_ms=-60_000) == {job.key}
+        await journal.record_tx("pulled", "0x" + "77" * 20, 0, b"\x01" * 32)
+        return ExecutionResult(TradeStatus.EXECUTED, fill_price_ppm=job.limit_price_ppm, fill_size=1)
+
+
+@pytest.mark.asyncio
+async def test_a_job_claimed_elsewhere_before_its_first_transaction_is_left_to_the_new_holder(
+    store: SqliteStore,
+) -> None:
+    from polyhunter.supervisor.guardrails import utc_day
+
+    venue = TakenOverVenue(store)
+    pipeline, shared = await _pipeline(
+        store, venue, followers=2, guardrails=Guardrails(daily_cap_usd=100 * USD)
+    )
+    await pipeline.on_raw(notification(LEADER, 42, TX, 7, 50 * USD, 100 * USD), "ws")
+    await _run_until(pipeline, 2)
+    assert pipeline.stats.relinquished == 2
+    assert pipeline.stats.failed == pipeline.stats.executed == 0
+    for j in venue.jobs:
+        record = await store.get_trade(j.key)
+        assert record is not None
+        assert record.status is TradeStatus.PENDING  # not marked by the worker that lost it
+        assert not record.journal  # its transaction was refused before it could be sent
+    # The reservations stay with the copies, which the other instance still runs.
+    assert await shared.counter(f"daily:{utc_day()}") == 20 * USD

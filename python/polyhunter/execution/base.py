@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from polyhunter.errors import ExecutionError
 from polyhunter.models import CopyJob, DebtRecord, TradeStatus
 
 PRICE_SCALE = 1_000_000
@@ -17,6 +18,14 @@ PRICE_SCALE = 1_000_000
 
 UNCONFIRMED = "unconfirmed"
 """Reason prefix of a FAILED record whose transactions may still have effects: recovery re-reads it."""
+
+RELINQUISHED = "relinquished"
+"""Reason of a result with status PENDING: the job was no longer this worker's (cancelled, or claimed by
+another instance) before anything was sent; its record is left to whoever holds it now."""
+
+
+class JobRelinquished(ExecutionError):
+    """Raised by a journal refusing a job's first transaction: the job is not this worker's any more."""
 
 
 class JobJournal(Protocol):
@@ -29,7 +38,8 @@ class JobJournal(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class ExecutionResult:
-    """What an execution did: EXECUTED, FAILED or SKIPPED (with `reason`), and its outcome."""
+    """What an execution did: EXECUTED, FAILED or SKIPPED (with `reason`), and its outcome; PENDING with
+    reason `RELINQUISHED` when it did nothing because the job was no longer its to run."""
 
     status: TradeStatus
     reason: str | None = None

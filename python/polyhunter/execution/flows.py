@@ -23,9 +23,11 @@ from polyhunter.errors import ChainError, ExecutionError
 from polyhunter.execution import calls
 from polyhunter.execution.base import (
     PRICE_SCALE,
+    RELINQUISHED,
     UNCONFIRMED,
     ExecutionResult,
     JobJournal,
+    JobRelinquished,
     tokens_for_usd,
     usd_for_tokens,
 )
@@ -128,9 +130,11 @@ class Flows:
 
         try:
             sent = await s.send(wallet, Step.PULLED, v.executor, pull, journals, gas=batch_gas(n))
-        except TxReverted as exc:
-            if n > 1:
+        except (TxReverted, JobRelinquished) as exc:
+            if n > 1:  # one leg refused: the others go one by one, and the refused one does nothing
                 raise BatchPullReverted(str(exc)) from exc
+            if isinstance(exc, JobRelinquished):
+                return [ExecutionResult(TradeStatus.PENDING, f"{RELINQUISHED}: {exc}")]
             return results(TradeStatus.FAILED, f"pull: {exc}")
         except (SendFailed, LeaseLost, ChainError) as exc:
             return results(TradeStatus.FAILED, _reason("pull", exc))
@@ -176,6 +180,8 @@ class Flows:
                 journals,
                 gas=GAS_FILL,
             )
+        except JobRelinquished as exc:
+            return ExecutionResult(TradeStatus.PENDING, f"{RELINQUISHED}: {exc}")
         except (TxReverted, SendFailed, LeaseLost, ChainError) as exc:
             return ExecutionResult(TradeStatus.FAILED, _reason("fill", exc), worker=wallet.address)
         hashes.append(sent.tx_hash)

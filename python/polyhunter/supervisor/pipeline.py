@@ -26,8 +26,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from polyhunter._core import DedupCache, FanoutIndex, LogDecoder, Signal, shard_of
-from polyhunter.errors import DecodeError, ExecutionError
-from polyhunter.execution.base import UNCONFIRMED, ExecutionEngine, ExecutionResult
+from polyhunter.errors import DecodeError
+from polyhunter.execution.base import (
+    RELINQUISHED,
+    UNCONFIRMED,
+    ExecutionEngine,
+    ExecutionResult,
+    JobRelinquished,
+)
 from polyhunter.models import CopyJob, SkipReason, TradeStatus, now_ms
 from polyhunter.shared.base import Delivery, Reservation, SharedState
 from polyhunter.store.base import Store, StoreJournal
@@ -68,6 +74,8 @@ class PipelineStats:
     skipped: Counter[str] = field(default_factory=Counter)
     executed: int = 0
     failed: int = 0
+    relinquished: int = 0
+    """Jobs dropped by a worker because they were cancelled or claimed elsewhere before anything was sent."""
     cancelled: int = 0
     reorged: int = 0
     redelivered_dropped: int = 0
@@ -507,6 +515,8 @@ class Pipeline:
             journal = _LiveJournal(self.store, job.key, self.config.consumer)
             try:
                 result = await self.engine.execute(job, journal)
+            except JobRelinquished as exc:
+                result = ExecutionResult(TradeStatus.PENDING, f"{RELINQUISHED}: {exc}")
             except Exception as exc:
                 log.exception("engine %s failed job %s", self.engine.name, job.key.hex())
                 reason = f"engine_error: {type(exc).__name__}: {exc}"
@@ -533,6 +543,11 @@ class Pipeline:
         await self._run_one(delivery)
 
     async def _finish(self, job: CopyJob, result: ExecutionResult, local: _Local | None) -> None:
+        if result.status is TradeStatus.PENDING:
+            # Nothing was sent; the record (and its cap reservation) belong to whoever holds the job now.
+            log.info("job %s: %s", job.key.hex(), result.reason)
+            self.stats.relinquished += 1
+            return
         moved = await self.store.mark(
             job.key,
             result.status,
@@ -605,7 +620,7 @@ class _LiveJournal(StoreJournal):
             await super().record_tx(step, wallet, nonce, tx_hash)
             return
         if not await self.store.record_tx(self.key, step, wallet, nonce, tx_hash, claimer=self.claimer):
-            raise ExecutionError(
+            raise JobRelinquished(
                 f"job {self.key.hex()} is no longer this worker's to run (cancelled or claimed elsewhere): "
                 "nothing sent"
             )
