@@ -6,8 +6,7 @@ nonces from the local allocator) and one job per wallet at a time (the earlier s
 transaction in flight per wallet). Writes `benches/results/engine.json`; the figures of record are those
 for 20 wallets. The journal is in memory: this measures the engine and the chain, not the store.
 
-The world is deployed on automine and then switched to interval mining every 2 s (`evm_setIntervalMining`,
-the mode `anvil --block-time 2` starts in), so that deploying does not take a block per transaction.
+The world is deployed on an automining anvil and its state loaded into one started with `--block-time 2`.
 """
 
 from __future__ import annotations
@@ -15,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -106,21 +106,22 @@ async def run(deployment: Deployment, chain: LocalChain, wallets: int, mode: str
 
 
 @pytest.fixture(scope="module")
-def world() -> Any:
-    with Anvil() as node:
-        w3 = Web3(Web3.HTTPProvider(node.rpc_url))
+def world(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    # Deployed on an automining anvil (a block per transaction), whose state is then loaded into the anvil
+    # the copies run on: `--block-time 2`, like Polygon.
+    state = tmp_path_factory.mktemp("engine") / "state.json"
+    with Anvil(extra_args=["--dump-state", str(state)]) as node:
         accounts = LocalAccounts(fleet_size=FLEET, leader_count=1, follower_count=FOLLOWERS)
-        deployment = deploy_local(
-            w3,
+        deployed = deploy_local(
+            Web3(Web3.HTTPProvider(node.rpc_url)),
             rpc_url=node.rpc_url,
             ws_url=node.ws_url,
             accounts=accounts,
             config=LocalWorldConfig(markets=1),
         )
-        # The world is deployed on automine; copies then run on 2-second blocks, as `--block-time 2` would.
-        w3.provider.make_request("evm_setAutomine", [False])  # type: ignore[arg-type]
-        w3.provider.make_request("evm_setIntervalMining", [BLOCK_TIME_S])  # type: ignore[arg-type]
-        yield deployment, LocalChain(w3, deployment, accounts)
+    with Anvil(block_time=BLOCK_TIME_S, extra_args=["--load-state", str(state)]) as node:
+        deployment = replace(deployed, rpc_url=node.rpc_url, ws_url=node.ws_url)
+        yield deployment, LocalChain(Web3(Web3.HTTPProvider(node.rpc_url)), deployment, accounts)
 
 
 def test_engine_copies_per_second(benchmark: Any, world: Any) -> None:
