@@ -395,3 +395,38 @@ async def test_a_job_claimed_elsewhere_before_its_first_transaction_is_left_to_t
         assert not record.journal  # its transaction was refused before it could be sent
     # The reservations stay with the copies, which the other instance still runs.
     assert await shared.counter(f"daily:{utc_day()}") == 20 * USD
+
+
+class CancelledMeanwhileVenue(RecordingVenue):
+    """Each job is cancelled (its leader's log was reorged away) while it waits, then tries to send."""
+
+    def __init__(self, store: SqliteStore) -> None:
+        super().__init__()
+        self.store = store
+
+    async def execute(self, job: CopyJob, journal: JobJournal) -> ExecutionResult:
+        self.jobs.append(job)
+        assert await self.store.mark(job.key, TradeStatus.CANCELLED, "reorged")
+        await journal.record_tx("pulled", "0x" + "77" * 20, 0, b"\x01" * 32)
+        return ExecutionResult(TradeStatus.EXECUTED, fill_price_ppm=job.limit_price_ppm, fill_size=1)
+
+
+@pytest.mark.asyncio
+async def test_a_job_cancelled_before_its_first_transaction_sends_nothing_and_gives_its_cap_back(
+    store: SqliteStore,
+) -> None:
+    from polyhunter.supervisor.guardrails import utc_day
+
+    venue = CancelledMeanwhileVenue(store)
+    pipeline, shared = await _pipeline(
+        store, venue, followers=2, guardrails=Guardrails(daily_cap_usd=100 * USD)
+    )
+    await pipeline.on_raw(notification(LEADER, 42, TX, 7, 50 * USD, 100 * USD), "ws")
+    await _run_until(pipeline, 2)
+    assert pipeline.stats.relinquished == 2
+    for j in venue.jobs:
+        record = await store.get_trade(j.key)
+        assert record is not None
+        assert record.status is TradeStatus.CANCELLED
+        assert not record.journal
+    assert await shared.counter(f"daily:{utc_day()}") == 0

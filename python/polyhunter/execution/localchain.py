@@ -366,7 +366,12 @@ class LocalChainEngine:
     async def _run_batch(self, batch: _Batch) -> None:
         legs = [leg for leg, _ in batch.legs]
         try:
-            wallet = await self.checkout()
+            try:
+                wallet = await self.checkout()
+            except ExecutionError as exc:  # nothing was sent
+                results = [ExecutionResult(TradeStatus.FAILED, f"no_wallet: {exc}")] * len(legs)
+                self._answer(batch, results)
+                return
             try:
                 try:
                     results = await self.flows.standard(wallet, legs, batch.token_id, batch.side, batch.price)
@@ -380,6 +385,10 @@ class LocalChainEngine:
         except Exception as exc:  # every waiter gets an answer, whatever happened
             log.exception("batch of %d failed", len(legs))
             results = [ExecutionResult(TradeStatus.FAILED, f"{UNCONFIRMED}: engine: {exc}")] * len(legs)
+        self._answer(batch, results)
+
+    @staticmethod
+    def _answer(batch: _Batch, results: Sequence[ExecutionResult]) -> None:
         for (_, future), result in zip(batch.legs, results, strict=True):
             if not future.done():
                 future.set_result(result)

@@ -230,8 +230,9 @@ class TxMonitor:
             )
         for tracked in dropped:
             self.rebroadcasts += 1
-            tracked.last_sent = time.monotonic()
-            await self._broadcast(tracked.signed)
+            if await self._broadcast(tracked.signed) != "rejected":
+                # Refused (e.g. evicted as underpriced): the replace timer keeps running and bumps the fees.
+                tracked.last_sent = time.monotonic()
 
     async def _receipt(self, tx_hash: bytes) -> Receipt | None:
         receipt = await self.rpc.call("eth_getTransactionReceipt", ["0x" + tx_hash.hex()])

@@ -150,7 +150,8 @@ class PostgresStore(Store):
                     results[index] = keys
             if journal:
                 rows = []
-                for index, op in journal:
+                # Rows locked in key order, as marks and claims lock them: no deadlock between instances.
+                for index, op in sorted(journal, key=lambda item: item[1].key):
                     if op.claimer is not None:
                         # The row lock taken here orders this against a competing claim of the same record.
                         held = await conn.fetchrow(_HOLD_CLAIM, op.claimer, now, op.key)

@@ -542,11 +542,19 @@ class Pipeline:
         self._running.add(delivery.key)
         await self._run_one(delivery)
 
+    def _reservations(self, job: CopyJob, local: _Local | None) -> list[Reservation]:
+        return local.reservations if local is not None else self.guardrails.reservations(job, utc_day())
+
     async def _finish(self, job: CopyJob, result: ExecutionResult, local: _Local | None) -> None:
         if result.status is TradeStatus.PENDING:
-            # Nothing was sent; the record (and its cap reservation) belong to whoever holds the job now.
+            # Nothing was sent here. Claimed by another worker, the record and its cap reservation are that
+            # worker's now; cancelled or expired meanwhile, the copy will not happen: the cap is given back.
             log.info("job %s: %s", job.key.hex(), result.reason)
             self.stats.relinquished += 1
+            record = await self.store.get_trade(job.key)
+            gone = (TradeStatus.CANCELLED, TradeStatus.FAILED)
+            if record is not None and record.status in gone and not record.journal:
+                await self._release(self._reservations(job, local))
             return
         moved = await self.store.mark(
             job.key,
@@ -571,9 +579,7 @@ class Pipeline:
         if result.status is not TradeStatus.EXECUTED and not (result.reason or "").startswith(UNCONFIRMED):
             # A job queued by another instance carries no local reservations: derive them (the day is
             # today's, which is off only for a job reserved before midnight and run after it).
-            await self._release(
-                local.reservations if local is not None else self.guardrails.reservations(job, utc_day())
-            )
+            await self._release(self._reservations(job, local))
         latency_ms = None
         if local is not None and local.seen_at_ns:
             latency_ms = (time.time_ns() - local.seen_at_ns) / 1e6
