@@ -360,16 +360,20 @@ async def test_an_engine_that_raises_after_journaling_leaves_the_copy_to_recover
     assert await shared.counter(f"daily:{utc_day()}") == 10 * USD
 
 
-class TakenOverVenue(RecordingVenue):
-    """Each job is claimed by another instance while it waits (its claim went stale), then tries to send."""
+class InterruptedVenue(RecordingVenue):
+    """Something happens to each job while it waits (`interrupt`), then it tries to send."""
 
-    def __init__(self, store: SqliteStore) -> None:
+    def __init__(self, store: SqliteStore, interrupt: str) -> None:
         super().__init__()
         self.store = store
+        self.interrupt = interrupt
 
     async def execute(self, job: CopyJob, journal: JobJournal) -> ExecutionResult:
         self.jobs.append(job)
-        assert await self.store.claim([job.key], "other-instance", stale_ms=-60_000) == {job.key}
+        if self.interrupt == "claimed":  # its claim went stale and another instance took it over
+            assert await self.store.claim([job.key], "other-instance", stale_ms=-60_000) == {job.key}
+        else:  # its leader's log was reorged away
+            assert await self.store.mark(job.key, TradeStatus.CANCELLED, "reorged")
         await journal.record_tx("pulled", "0x" + "77" * 20, 0, b"\x01" * 32)
         return ExecutionResult(TradeStatus.EXECUTED, fill_price_ppm=job.limit_price_ppm, fill_size=1)
 
@@ -380,7 +384,7 @@ async def test_a_job_claimed_elsewhere_before_its_first_transaction_is_left_to_t
 ) -> None:
     from polyhunter.supervisor.guardrails import utc_day
 
-    venue = TakenOverVenue(store)
+    venue = InterruptedVenue(store, "claimed")
     pipeline, shared = await _pipeline(
         store, venue, followers=2, guardrails=Guardrails(daily_cap_usd=100 * USD)
     )
@@ -397,27 +401,13 @@ async def test_a_job_claimed_elsewhere_before_its_first_transaction_is_left_to_t
     assert await shared.counter(f"daily:{utc_day()}") == 20 * USD
 
 
-class CancelledMeanwhileVenue(RecordingVenue):
-    """Each job is cancelled (its leader's log was reorged away) while it waits, then tries to send."""
-
-    def __init__(self, store: SqliteStore) -> None:
-        super().__init__()
-        self.store = store
-
-    async def execute(self, job: CopyJob, journal: JobJournal) -> ExecutionResult:
-        self.jobs.append(job)
-        assert await self.store.mark(job.key, TradeStatus.CANCELLED, "reorged")
-        await journal.record_tx("pulled", "0x" + "77" * 20, 0, b"\x01" * 32)
-        return ExecutionResult(TradeStatus.EXECUTED, fill_price_ppm=job.limit_price_ppm, fill_size=1)
-
-
 @pytest.mark.asyncio
 async def test_a_job_cancelled_before_its_first_transaction_sends_nothing_and_gives_its_cap_back(
     store: SqliteStore,
 ) -> None:
     from polyhunter.supervisor.guardrails import utc_day
 
-    venue = CancelledMeanwhileVenue(store)
+    venue = InterruptedVenue(store, "cancelled")
     pipeline, shared = await _pipeline(
         store, venue, followers=2, guardrails=Guardrails(daily_cap_usd=100 * USD)
     )
