@@ -38,6 +38,10 @@ log = logging.getLogger(__name__)
 GWEI = 10**9
 
 
+class NoWallet(ExecutionError):
+    """No operator wallet could be checked out for a job: nothing was sent for it."""
+
+
 @dataclass(frozen=True)
 class EngineConfig:
     """The engine's knobs (settings `COPY_TRADING_*`, see settings.py)."""
@@ -237,7 +241,7 @@ class LocalChainEngine:
                     if w.ready and w.may_send() and w.jobs < self.config.max_inflight_per_wallet
                 ]
                 if not any(w.may_send() for w in self.wallets) and time.monotonic() >= unowned_deadline:
-                    raise ExecutionError("no operator wallet: this instance holds no wallet's lease")
+                    raise NoWallet("no operator wallet: this instance holds no wallet's lease")
                 if usable:
                     turn = next(self._rotation)
                     wallet = min(
@@ -247,7 +251,7 @@ class LocalChainEngine:
                     return wallet
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise ExecutionError("no operator wallet available (none owned, ready, or below its cap)")
+                    raise NoWallet("no operator wallet available (none owned, ready, or below its cap)")
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._free.wait(), min(left, 0.5))
 
@@ -294,7 +298,7 @@ class LocalChainEngine:
         except ChainError as exc:
             self.preflight.forget(job.proxy, token)
             return ExecutionResult(TradeStatus.FAILED, f"preflight: {exc}")
-        except ExecutionError as exc:  # no wallet to run it: nothing was sent
+        except NoWallet as exc:  # nothing was sent
             self.preflight.forget(job.proxy, token)
             return ExecutionResult(TradeStatus.FAILED, f"no_wallet: {exc}")
         finally:
@@ -368,7 +372,7 @@ class LocalChainEngine:
         try:
             try:
                 wallet = await self.checkout()
-            except ExecutionError as exc:  # nothing was sent
+            except NoWallet as exc:  # nothing was sent
                 results = [ExecutionResult(TradeStatus.FAILED, f"no_wallet: {exc}")] * len(legs)
                 self._answer(batch, results)
                 return
