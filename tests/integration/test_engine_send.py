@@ -137,6 +137,7 @@ async def test_two_engines_sharing_redis_never_share_a_wallet_and_a_lapsed_lease
         sent_by_a = a.sent
         late = await a.execute(jobs[3], StoreJournal(store, jobs[3].key))
         assert late.status is TradeStatus.FAILED
+        assert (late.reason or "").startswith("no_wallet")  # a plain failure: nothing was sent
         assert a.sent == sent_by_a  # the old holder sent nothing
         done_b = await asyncio.gather(*(b.execute(j, StoreJournal(store, j.key)) for j in jobs[4:]))
         assert [r.status for r in done_b] == [TradeStatus.EXECUTED] * 2
