@@ -379,12 +379,21 @@ class InterruptedVenue(RecordingVenue):
 
 
 @pytest.mark.asyncio
-async def test_a_job_claimed_elsewhere_before_its_first_transaction_is_left_to_the_new_holder(
-    store: SqliteStore,
+@pytest.mark.parametrize(
+    ("interrupt", "status", "reserved"),
+    [
+        # Claimed elsewhere: the record is left to the new holder, the reservations stay with the copies.
+        ("claimed", TradeStatus.PENDING, 20 * USD),
+        # Cancelled by a reorg: the copies will not happen, the cap is given back.
+        ("cancelled", TradeStatus.CANCELLED, 0),
+    ],
+)
+async def test_a_job_no_longer_the_workers_before_its_first_transaction_sends_nothing(
+    store: SqliteStore, interrupt: str, status: TradeStatus, reserved: int
 ) -> None:
     from polyhunter.supervisor.guardrails import utc_day
 
-    venue = InterruptedVenue(store, "claimed")
+    venue = InterruptedVenue(store, interrupt)
     pipeline, shared = await _pipeline(
         store, venue, followers=2, guardrails=Guardrails(daily_cap_usd=100 * USD)
     )
@@ -395,28 +404,6 @@ async def test_a_job_claimed_elsewhere_before_its_first_transaction_is_left_to_t
     for j in venue.jobs:
         record = await store.get_trade(j.key)
         assert record is not None
-        assert record.status is TradeStatus.PENDING  # not marked by the worker that lost it
+        assert record.status is status  # not marked by the worker that lost it
         assert not record.journal  # its transaction was refused before it could be sent
-    # The reservations stay with the copies, which the other instance still runs.
-    assert await shared.counter(f"daily:{utc_day()}") == 20 * USD
-
-
-@pytest.mark.asyncio
-async def test_a_job_cancelled_before_its_first_transaction_sends_nothing_and_gives_its_cap_back(
-    store: SqliteStore,
-) -> None:
-    from polyhunter.supervisor.guardrails import utc_day
-
-    venue = InterruptedVenue(store, "cancelled")
-    pipeline, shared = await _pipeline(
-        store, venue, followers=2, guardrails=Guardrails(daily_cap_usd=100 * USD)
-    )
-    await pipeline.on_raw(notification(LEADER, 42, TX, 7, 50 * USD, 100 * USD), "ws")
-    await _run_until(pipeline, 2)
-    assert pipeline.stats.relinquished == 2
-    for j in venue.jobs:
-        record = await store.get_trade(j.key)
-        assert record is not None
-        assert record.status is TradeStatus.CANCELLED
-        assert not record.journal
-    assert await shared.counter(f"daily:{utc_day()}") == 0
+    assert await shared.counter(f"daily:{utc_day()}") == reserved
