@@ -105,6 +105,13 @@ async def _run_until(pipeline: Pipeline, done: int) -> None:
 TX = "0x" + "ab" * 32
 
 
+def _log_with(raw: bytes, **fields: object) -> bytes:
+    """The log notification `raw` with some of its log's fields changed (e.g. `removed` by a reorg)."""
+    message = json.loads(raw)
+    message["params"]["result"].update(fields)
+    return json.dumps(message).encode()
+
+
 @pytest.mark.asyncio
 async def test_one_fill_one_copy_per_follower_even_when_delivered_twice(store: SqliteStore) -> None:
     venue = RecordingVenue()
@@ -183,9 +190,7 @@ async def test_a_removed_log_cancels_copies_not_yet_executed(store: SqliteStore)
     pipeline, _ = await _pipeline(store, venue)
     raw = notification(LEADER, 42, TX, 7, 50 * USD, 100 * USD)
     await pipeline.on_raw(raw, "ws")
-    message = json.loads(raw)
-    message["params"]["result"]["removed"] = True
-    await pipeline.on_raw(json.dumps(message).encode(), "ws")
+    await pipeline.on_raw(_log_with(raw, removed=True), "ws")
     assert pipeline.stats.cancelled == 3
     assert await store.count_trades(TradeStatus.CANCELLED) == 3
     # The queued deliveries are dropped, never executed.
@@ -205,9 +210,7 @@ async def test_a_removed_log_after_execution_flags_reorged(store: SqliteStore) -
     raw = notification(LEADER, 42, TX, 7, 50 * USD, 100 * USD)
     await pipeline.on_raw(raw, "ws")
     await _run_until(pipeline, 3)
-    message = json.loads(raw)
-    message["params"]["result"]["removed"] = True
-    await pipeline.on_raw(json.dumps(message).encode(), "ws")
+    await pipeline.on_raw(_log_with(raw, removed=True), "ws")
     trades = await store.list_trades(TradeStatus.EXECUTED)
     assert len(trades) == 3
     assert all(t.reorged for t in trades)
@@ -313,14 +316,10 @@ async def test_a_log_removed_by_a_reorg_and_mined_again_is_copied(store: SqliteS
     pipeline, _ = await _pipeline(store, venue)
     raw = notification(LEADER, 42, TX, 7, 50 * USD, 100 * USD)
     await pipeline.on_raw(raw, "ws")
-    message = json.loads(raw)
-    message["params"]["result"]["removed"] = True
-    await pipeline.on_raw(json.dumps(message).encode(), "ws")
+    await pipeline.on_raw(_log_with(raw, removed=True), "ws")
     assert pipeline.stats.cancelled == 3
     # The same transaction lands in the new canonical block with the same log index.
-    message["params"]["result"]["removed"] = False
-    message["params"]["result"]["blockNumber"] = hex(8)
-    await pipeline.on_raw(json.dumps(message).encode(), "ws")
+    await pipeline.on_raw(_log_with(raw, removed=False, blockNumber=hex(8)), "ws")
     await _run_until(pipeline, 3)
     assert len(venue.jobs) == 3
     assert await store.count_trades(TradeStatus.EXECUTED) == 3
