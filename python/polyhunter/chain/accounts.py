@@ -15,6 +15,8 @@ from eth_account.signers.local import LocalAccount
 from polyhunter.chain.anvil import TEST_MNEMONIC
 
 OWNER_INDEX = 100
+OPERATOR_INDEX = 101  # the local CLOB's operator: the only account that may call matchOrders
+MARKET_MAKER_INDEX = 102  # the local CLOB's market maker (trades through its deposit wallet)
 LEADER_BASE = 200
 FOLLOWER_BASE = 300
 
@@ -29,7 +31,8 @@ def derive(index: int, mnemonic: str = TEST_MNEMONIC) -> LocalAccount:
 
 @dataclass(frozen=True)
 class LocalAccounts:
-    """Who is who on the local chain: owner (deployer, market maker, oracle), fleet, leaders, followers."""
+    """Who is who on the local chain: owner (deployer, LocalExchange's market maker, oracle), the CLOB's
+    operator and market maker, fleet, leaders, followers."""
 
     fleet_size: int = 4
     leader_count: int = 2
@@ -38,6 +41,14 @@ class LocalAccounts:
     @property
     def owner(self) -> LocalAccount:
         return derive(OWNER_INDEX)
+
+    @property
+    def operator(self) -> LocalAccount:
+        return derive(OPERATOR_INDEX)
+
+    @property
+    def market_maker(self) -> LocalAccount:
+        return derive(MARKET_MAKER_INDEX)
 
     @property
     def fleet(self) -> list[LocalAccount]:
@@ -52,7 +63,7 @@ class LocalAccounts:
         return [derive(FOLLOWER_BASE + i) for i in range(self.follower_count)]
 
     def all(self) -> list[LocalAccount]:
-        return [self.owner, *self.fleet, *self.leaders, *self.followers]
+        return [self.owner, self.operator, self.market_maker, *self.fleet, *self.leaders, *self.followers]
 
     def signer(self, address: str) -> LocalAccount:
         """The account with this address, or `KeyError`."""
