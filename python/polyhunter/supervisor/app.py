@@ -111,7 +111,11 @@ class Supervisor:
         self.store = await open_store(s)
         self.shared = await open_shared_state(s)
         index = FanoutIndex()
-        exchanges = [d.contracts.local_exchange] if d.contracts.local_exchange else []
+        # Every exchange that emits V2 `OrderFilled` rows: Polymarket's two V2 exchanges (on the local world,
+        # ours behind the local CLOB) and, on local chains, LocalExchange where the engine fills copies.
+        exchanges = [*d.contracts.v2_exchanges]
+        if d.contracts.local_exchange:
+            exchanges.append(d.contracts.local_exchange)
         decoder = LogDecoder(ctf=d.contracts.ctf, v2_exchanges=exchanges, leaders=[])
         self.sync = ConfigSync(
             self.store,
