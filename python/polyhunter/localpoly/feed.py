@@ -443,7 +443,7 @@ class ActivityFeed:
     def _discard(self, client: _Client) -> None:
         client.dropped = True
         self._clients.discard(client)
-        if client.writer is not None:
+        if client.writer is not None and client.writer is not asyncio.current_task():
             client.writer.cancel()
 
     def _spawn(self, coro: Any) -> None:
@@ -470,7 +470,7 @@ class ActivityFeed:
                 if msg.type == WSMsgType.TEXT:
                     self._on_text(client, msg.data)
                 elif msg.type == WSMsgType.PING:
-                    self._on_ping(client, _PONG, msg.data)
+                    self._on_ping(client, _PONG, bytes(msg.data))
                 elif msg.type == WSMsgType.BINARY:
                     self._reject(client, "binary frames are not accepted; send JSON text")
         finally:
@@ -528,6 +528,11 @@ class ActivityFeed:
         except (ConnectionError, RuntimeError):
             # The peer went away mid-send; the reader side notices too and cleans up.
             self._discard(client)
+        except Exception:
+            # A writer must never die silently and leave a socket that looks alive but gets nothing.
+            log.exception("activity feed: writer failed; dropping connection %s", client.connection_id)
+            self._discard(client)
+            await _close(client, WSCloseCode.INTERNAL_ERROR, b"internal error")
 
 
 async def _close(client: _Client, code: int, message: bytes) -> None:
