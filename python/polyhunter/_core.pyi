@@ -7,6 +7,7 @@ __all__ = [
     "DEDUP_KEY_LEN",
     "EXCHANGE_DOMAIN_NAME",
     "FLEET_ACCOUNT_PATH",
+    "POLY1271_WRAP_LEN",
     "TOPIC_ORDER_FILLED_V1",
     "TOPIC_ORDER_FILLED_V2",
     "TOPIC_TRANSFER_BATCH",
@@ -33,6 +34,7 @@ __all__ = [
     "derive_signers",
     "keccak256",
     "recover_address",
+    "recover_poly1271_owner",
     "shard_of",
 ]
 
@@ -391,6 +393,8 @@ class FanoutIndex:
 
 EXCHANGE_DOMAIN_NAME: str
 FLEET_ACCOUNT_PATH: str
+POLY1271_WRAP_LEN: int
+"""Length of a POLY_1271 order signature (the deposit wallet's wrap): 317 bytes."""
 
 @final
 class Signer:
@@ -418,13 +422,17 @@ class Signer:
         """Signs many transactions in one call, in order, the GIL released throughout."""
 
     def sign_order(self, domain: ExchangeDomain, order: OrderV1 | OrderV2) -> SignedTypedData:
-        """Signs a CLOB order under `domain` (whose version must match the order's). V2 signature type 3
-        (POLY_1271) raises `InvalidInputError`: it needs an ERC-7739 wrapper this does not make."""
+        """Signs a CLOB order under `domain` (whose version must match the order's).
+
+        A V2 order of signature type 3 (POLY_1271) is a deposit wallet's: this key is the wallet's owner,
+        `order.signer == order.maker ==` the wallet (else `InvalidInputError`), and the signature is the
+        ERC-7739 wrap py-clob-client-v2 makes (`POLY1271_WRAP_LEN` bytes); `hash` stays the order hash."""
 
     def sign_orders(
         self, domain: ExchangeDomain, orders: Sequence[OrderV1 | OrderV2]
     ) -> list[SignedTypedData]:
-        """Signs many orders in one call, the GIL released throughout; one bad order fails the batch."""
+        """Signs many orders in one call (type 3 wrapped as in `sign_order`), the GIL released throughout;
+        one bad order fails the batch."""
 
     def sign_clob_auth(
         self, chain_id: int, timestamp: int | str, nonce: int | None = None
@@ -604,14 +612,22 @@ class SignedTypedData:
 
     @property
     def signature(self) -> bytes:
-        """r ‖ s ‖ v, 65 bytes, v = 27/28."""
+        """r ‖ s ‖ v, 65 bytes, v = 27/28; for a POLY_1271 order the wallet's wrap, 317 bytes."""
 
     @property
     def signature_hex(self) -> str:
-        """`0x` + 130 hex digits, as the CLOB API takes it."""
+        """`0x` + hex digits (130, or 634 for a POLY_1271 wrap), as the CLOB API takes it."""
 
 def recover_address(digest: bytes | str, signature: bytes) -> str:
     """The lower-case address whose key made `signature` (65 bytes, v = 0/1/27/28) over `digest`."""
+
+def recover_poly1271_owner(wrap: bytes, wallet: str, chain_id: int, order_hash: bytes | str) -> str:
+    """The lower-case address that signed a POLY_1271 `wrap` for `order_hash`, checked the way the deposit
+    wallet `wallet` on `chain_id` checks it in `isValidSignature`; compare it with the wallet's owner.
+
+    A malformed wrap (length, type string, length suffix) raises `DecodeError`; a wrap made for another
+    order hash (another order, exchange or chain) or a signature no key recovers from raises
+    `InvalidInputError`. A wrap signed for another wallet or chain id recovers to another address."""
 
 def derive_signers(mnemonic: str, count: int, *, passphrase: str = "", start: int = 0) -> list[Signer]:
     """Signers at m/44'/60'/0'/0/start … start+count-1 of an English BIP-39 mnemonic (+ passphrase), GIL

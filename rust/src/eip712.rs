@@ -9,7 +9,8 @@ use alloy_primitives::{keccak256, Address, Keccak256, B256, U256};
 use alloy_sol_types::{Eip712Domain, SolStruct};
 
 use crate::error::{CoreError, CoreResult};
-use crate::signer::{Signer, SIGNATURE_LEN};
+use crate::poly1271;
+use crate::signer::Signer;
 
 /// The EIP-712 domain name of Polymarket's CTF exchanges (V1, V2, and their NegRisk twins).
 pub const EXCHANGE_DOMAIN_NAME: &str = "Polymarket CTF Exchange";
@@ -97,7 +98,7 @@ impl OrderRef<'_> {
     }
 
     /// EIP-712 `hashStruct`, with the type hash taken from the once-computed static.
-    fn struct_hash(self) -> B256 {
+    pub(crate) fn struct_hash(self) -> B256 {
         let mut hasher = Keccak256::new();
         match self {
             OrderRef::V1(order) => {
@@ -154,14 +155,16 @@ impl ExchangeDomain {
     }
 }
 
-/// A signed EIP-712 message: its digest and the 65-byte `r ‖ s ‖ v` signature (v = 27/28).
+/// A signed EIP-712 message: its digest and its signature, the 65-byte `r ‖ s ‖ v` (v = 27/28), or for a
+/// POLY_1271 order the [`poly1271::WRAP_LEN`]-byte wrap of the wallet owner's signature.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignedTypedData {
     pub hash: B256,
-    pub signature: [u8; SIGNATURE_LEN],
+    pub signature: Vec<u8>,
 }
 
-/// Signs one order under `domain`.
+/// Signs one order under `domain`. A V2 order of signature type 3 (POLY_1271) gets the deposit wallet's
+/// wrap ([`poly1271::sign_order`]): `signer` is then the wallet's owner and `order.signer` the wallet.
 pub fn sign_order(
     signer: &Signer,
     domain: &ExchangeDomain,
@@ -169,14 +172,11 @@ pub fn sign_order(
 ) -> CoreResult<SignedTypedData> {
     if let OrderRef::V2(o) = order {
         if o.signatureType == SIGNATURE_TYPE_POLY_1271 {
-            return Err(CoreError::InvalidInput(
-                "signature type 3 (POLY_1271) needs an ERC-7739 wrapped signature, which sign_order does not make"
-                    .into(),
-            ));
+            return poly1271::sign_order(signer, domain, o);
         }
     }
     let hash = domain.order_hash(order)?;
-    Ok(SignedTypedData { hash, signature: signer.sign_hash_rsv(&hash) })
+    Ok(SignedTypedData { hash, signature: signer.sign_hash_rsv(&hash).to_vec() })
 }
 
 /// Signs many orders under one domain, in order; the first bad order fails the whole batch.
@@ -209,10 +209,11 @@ pub fn clob_auth_hash(chain_id: u64, address: Address, timestamp: &str, nonce: U
 /// Signs the `ClobAuth` message that proves control of the signer's address (Polymarket's L1 auth).
 pub fn sign_clob_auth(signer: &Signer, chain_id: u64, timestamp: &str, nonce: U256) -> SignedTypedData {
     let hash = clob_auth_hash(chain_id, signer.address(), timestamp, nonce);
-    SignedTypedData { hash, signature: signer.sign_hash_rsv(&hash) }
+    SignedTypedData { hash, signature: signer.sign_hash_rsv(&hash).to_vec() }
 }
 
-fn typed_digest(separator: &B256, struct_hash: &B256) -> B256 {
+/// `keccak256(0x1901 ‖ separator ‖ struct_hash)`: the EIP-712 digest.
+pub(crate) fn typed_digest(separator: &B256, struct_hash: &B256) -> B256 {
     let mut input = [0u8; 66];
     input[..2].copy_from_slice(&[0x19, 0x01]);
     input[2..34].copy_from_slice(separator.as_slice());
@@ -281,7 +282,7 @@ mod tests {
         // What py-order-utils calls the "struct hash" is the full EIP-712 digest.
         assert_eq!(signed.hash, b256!("02ca1d1aa31103804173ad1acd70066cb6c1258a4be6dada055111f9a7ea4e55"));
         assert_eq!(
-            hex::encode(signed.signature),
+            hex::encode(&signed.signature),
             "302cd9abd0b5fcaa202a344437ec0b6660da984e24ae9ad915a592a90facf5a51bb8a873cd8d270f070217fea1986531d5eec66f1162a81f66e026db653bf7ce1c"
         );
         assert_eq!(recover_address(&signed.hash, &signed.signature).unwrap(), ANVIL_ADDR_0);
@@ -315,7 +316,7 @@ mod tests {
         let signed = sign_order(&signer(), &domain, OrderRef::V2(&order)).unwrap();
         assert_eq!(signed.hash, b256!("ea9a4861bed5cea55c06799c61d1164f5929e390bfa3549f51281ddc7784a47f"));
         assert_eq!(
-            hex::encode(signed.signature),
+            hex::encode(&signed.signature),
             "b4426321e3faaa9a12a7f8a2234633eae07dba091834caddb4714f0c9b403fb21f5829f07734d50ad909d8b989160e1f4aac03b17d617f4df050335db7a167fa1c"
         );
     }
@@ -325,19 +326,29 @@ mod tests {
     fn clob_auth_matches_py_clob_client_vector() {
         let signed = sign_clob_auth(&signer(), 80_002, "10000000", U256::from(23));
         assert_eq!(
-            hex::encode(signed.signature),
+            hex::encode(&signed.signature),
             "f62319a987514da40e57e2f4d7529f7bac38f0355bd88bb5adbb3768d80de6c1682518e0af677d5260366425f4361e7b70c25ae232aff0ab2331e2b164a1aedc1b"
         );
     }
 
     #[test]
-    fn version_mismatch_and_poly_1271_are_refused() {
+    fn version_mismatch_and_bad_poly_1271_orders_are_refused() {
         let domain = ExchangeDomain::new(Address::ZERO, 137, 2, EXCHANGE_DOMAIN_NAME).unwrap();
         let v1_order = v1::Order::default();
         assert!(sign_order(&signer(), &domain, OrderRef::V1(&v1_order)).is_err());
-        let v2_order = v2::Order { signatureType: SIGNATURE_TYPE_POLY_1271, ..Default::default() };
+        // Type 3 is the deposit wallet's wrap, which needs the wallet as both maker and signer.
+        let v2_order = v2::Order {
+            signatureType: SIGNATURE_TYPE_POLY_1271,
+            signer: Address::repeat_byte(1),
+            ..Default::default()
+        };
         let err = sign_order(&signer(), &domain, OrderRef::V2(&v2_order)).unwrap_err();
         assert!(err.to_string().contains("POLY_1271"));
+        let wallet = Address::repeat_byte(1);
+        let v2_order = v2::Order { maker: wallet, ..v2_order };
+        let signed = sign_order(&signer(), &domain, OrderRef::V2(&v2_order)).unwrap();
+        assert_eq!(signed.signature.len(), poly1271::WRAP_LEN);
+        assert_eq!(signed.hash, domain.order_hash(OrderRef::V2(&v2_order)).unwrap());
         assert!(ExchangeDomain::new(Address::ZERO, 137, 3, EXCHANGE_DOMAIN_NAME).is_err());
     }
 

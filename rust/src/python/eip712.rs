@@ -1,4 +1,5 @@
-//! Bindings of `crate::eip712`: `ExchangeDomain`, `OrderV1`, `OrderV2` and the `SignedTypedData` result.
+//! Bindings of `crate::eip712` and `crate::poly1271`: `ExchangeDomain`, `OrderV1`, `OrderV2`, the
+//! `SignedTypedData` result, and the POLY_1271 wrap's verifier.
 
 use alloy_primitives::{Address, B256};
 use pyo3::exceptions::PyTypeError;
@@ -6,10 +7,11 @@ use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
 use super::signer::{address_arg, address_str, bytes32_arg, invalid, u64_arg, uint256_arg, uint256_to_py};
-use super::to_py_err;
+use super::{to_py_err, without_gil};
 use crate::eip712::{
     v1, v2, ExchangeDomain, OrderRef, SignedTypedData, EXCHANGE_DOMAIN_NAME, SIDE_BUY, SIDE_SELL,
 };
+use crate::poly1271;
 
 fn side_arg(side: &str) -> PyResult<u8> {
     match side {
@@ -290,7 +292,8 @@ order_methods!(PyOrderV1, "OrderV1", {
     }
 });
 
-/// A signed EIP-712 message (an order or a ClobAuth): its digest and r ‖ s ‖ v signature (v = 27/28).
+/// A signed EIP-712 message (an order or a ClobAuth): its digest and its signature, r ‖ s ‖ v (v = 27/28) or,
+/// for a POLY_1271 order, the deposit wallet's wrap.
 #[pyclass(frozen, name = "SignedTypedData", module = "polyhunter._core")]
 pub struct PySignedTypedData {
     inner: SignedTypedData,
@@ -310,16 +313,16 @@ impl PySignedTypedData {
         PyBytes::new(py, self.inner.hash.as_slice())
     }
 
-    /// r ‖ s ‖ v, 65 bytes.
+    /// r ‖ s ‖ v (65 bytes), or a POLY_1271 order's wrap (317 bytes).
     #[getter]
     fn signature<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
         PyBytes::new(py, &self.inner.signature)
     }
 
-    /// `0x` + 130 hex digits, as the CLOB API takes it.
+    /// `0x` + hex digits (130, or 634 for a wrap), as the CLOB API takes it.
     #[getter]
     fn signature_hex(&self) -> String {
-        format!("0x{}", alloy_primitives::hex::encode(self.inner.signature))
+        format!("0x{}", alloy_primitives::hex::encode(&self.inner.signature))
     }
 
     fn __repr__(&self) -> String {
@@ -331,11 +334,31 @@ impl PySignedTypedData {
     }
 }
 
+/// The address that signed a POLY_1271 `wrap` for `order_hash`, checked as the deposit wallet `wallet` on
+/// `chain_id` checks it; a malformed wrap or one made for another order hash is refused.
+#[pyfunction]
+fn recover_poly1271_owner(
+    py: Python<'_>,
+    wrap: &[u8],
+    wallet: &str,
+    chain_id: &Bound<'_, PyAny>,
+    order_hash: &Bound<'_, PyAny>,
+) -> PyResult<String> {
+    let wallet = address_arg(wallet)?;
+    let chain_id = u64_arg(chain_id, "chain_id")?;
+    let order_hash = bytes32_arg(order_hash, "order_hash")?;
+    without_gil(py, || poly1271::recover_owner(wrap, wallet, chain_id, &order_hash))
+        .map(|owner| address_str(&owner))
+        .map_err(to_py_err)
+}
+
 pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyExchangeDomain>()?;
     m.add_class::<PyOrderV1>()?;
     m.add_class::<PyOrderV2>()?;
     m.add_class::<PySignedTypedData>()?;
     m.add("EXCHANGE_DOMAIN_NAME", EXCHANGE_DOMAIN_NAME)?;
+    m.add("POLY1271_WRAP_LEN", poly1271::WRAP_LEN)?;
+    m.add_function(wrap_pyfunction!(recover_poly1271_owner, m)?)?;
     Ok(())
 }
