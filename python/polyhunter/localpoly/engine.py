@@ -1,0 +1,381 @@
+"""The matching engine: admits a signed order (market rules, maker gating, signature, cached balance),
+matches it price-time against the book of its token, rests what is left, and hands every match to the
+settlement worker.
+
+A match is COMPLEMENTARY (a BUY against SELLs of the same token or the reverse), at the maker's price.
+Every amount is an integer in base units; every price an exact `Fraction`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any
+
+from polyhunter._core import recover_address
+from polyhunter.localpoly import errors as e
+from polyhunter.localpoly.balances import COLLATERAL, BalanceCache
+from polyhunter.localpoly.book import OrderBook, RestingOrder
+from polyhunter.localpoly.config import ClobSettings
+from polyhunter.localpoly.errors import ClobApiError, bad_request
+from polyhunter.localpoly.onchain import ChainGateway
+from polyhunter.localpoly.orders import (
+    MarketRules,
+    OrderRequest,
+    SignedOrder,
+    check_marketable_buy,
+    check_rules,
+    exchange_domain_separator,
+    shares_text,
+)
+from polyhunter.localpoly.trades import Trade, taker_fee
+from polyhunter.localpoly.world import ClobMarket, ClobWorld
+
+#: Shares below this (1/100 of a share) are dust: an order with less left is done.
+DUST_SHARES = 10_000
+
+
+@dataclass
+class Fill:
+    """One maker order's part of a match, in base units."""
+
+    maker: RestingOrder
+    shares: int  # tokens that change hands
+    collateral: int  # collateral that changes hands (before fees)
+    maker_fill: int  # in the maker order's maker-amount terms
+    taker_part: int  # in the taker order's maker-amount terms
+    price: Fraction  # the maker's price
+
+
+@dataclass(eq=False)
+class Settlement:
+    """One `matchOrders` call: a taker order against the maker orders it filled."""
+
+    market: ClobMarket
+    exchange: str
+    taker: RestingOrder
+    fills: list[Fill]
+    taker_fill: int
+    taker_fee: int
+    trades: list[Trade]
+    attempts: int = 0
+
+
+Listener = Callable[[Settlement, bool], Awaitable[None]]
+
+
+class MatchEngine:
+    """Books, orders and trades of every market of one local world."""
+
+    def __init__(
+        self,
+        world: ClobWorld,
+        settings: Callable[[], ClobSettings],
+        chain: ChainGateway,
+        balances: BalanceCache,
+    ) -> None:
+        self.world = world
+        self._settings = settings
+        self.chain = chain
+        self.balances = balances
+        self.markets: dict[int, ClobMarket] = {}
+        for market in world.markets:
+            for token in market.token_ids:
+                self.markets[token] = market
+        self.books: dict[int, OrderBook] = {token: OrderBook(token) for token in self.markets}
+        self.orders: dict[str, RestingOrder] = {}
+        self.trades: dict[str, Trade] = {}
+        self.last_trade: dict[int, tuple[Fraction, str]] = {}
+        self.pending_out: dict[tuple[str, str], int] = {}
+        self.settlements: asyncio.Queue[Settlement] = asyncio.Queue()
+        self.listeners: list[Listener] = []
+        self._lock = asyncio.Lock()
+        self._seq = 0
+        self._domains: dict[str, bytes] = {}
+        self._wallet_owners: dict[str, str | None] = {}
+
+    @property
+    def settings(self) -> ClobSettings:
+        return self._settings()
+
+    # ------------------------------------------------------------------ lookups
+
+    def market_of(self, token_id: int) -> ClobMarket:
+        market = self.markets.get(token_id)
+        if market is None:
+            raise bad_request(e.NO_ORDERBOOK)
+        return market
+
+    def market_by_condition(self, condition_id: str) -> ClobMarket:
+        for market in self.world.markets:
+            if market.condition_id == condition_id.lower():
+                return market
+        raise ClobApiError(404, e.MARKET_NOT_FOUND)
+
+    def domain(self, exchange: str) -> bytes:
+        if exchange not in self._domains:
+            self._domains[exchange] = exchange_domain_separator(exchange, self.world.chain_id)
+        return self._domains[exchange]
+
+    async def wallet_owner(self, wallet: str) -> str | None:
+        if wallet not in self._wallet_owners:
+            self._wallet_owners[wallet] = await self.chain.wallet_owner(wallet)
+        return self._wallet_owners[wallet]
+
+    # ------------------------------------------------------------------ admission
+
+    async def _check_maker(self, order: SignedOrder, owner_address: str) -> None:
+        settings = self.settings
+        if order.signature_type == 0:
+            if order.signer != order.maker or order.signer != owner_address:
+                raise bad_request(e.SIGNER_NOT_API_KEY)
+            if not settings.allow_plain_eoa_makers and order.maker not in settings.eoa_allowlist:
+                raise bad_request(e.MAKER_NOT_ALLOWED)
+        elif order.signature_type == 3:
+            if order.signer != order.maker:
+                raise bad_request(e.SIGNER_NOT_API_KEY)
+            if await self.wallet_owner(order.maker) != owner_address:
+                raise bad_request(e.SIGNER_NOT_API_KEY)
+        else:  # proxy and Safe makers: refused in production since 2026-05
+            raise bad_request(e.MAKER_NOT_ALLOWED)
+
+    async def _check_signature(self, order: SignedOrder, order_hash: bytes) -> None:
+        if order.signature_type == 0:
+            try:
+                ok = (
+                    len(order.signature) == 65
+                    and recover_address(order_hash, order.signature) == order.signer
+                )
+            except Exception:  # malformed r/s/v: the Rust edge raises InvalidInputError
+                ok = False
+        else:
+            ok = await self.chain.is_valid_signature(order.maker, order_hash, order.signature)
+        if not ok:
+            raise bad_request(e.INVALID_SIGNATURE)
+
+    def _reserved(self, address: str, asset: str) -> int:
+        total = self.pending_out.get((address, asset), 0)
+        for order in self.orders.values():
+            if order.live and order.maker == address and _asset(order.signed) == asset:
+                total += order.remaining
+        return total
+
+    async def _check_funds(self, order: SignedOrder, exchange: str, needed: int) -> None:
+        asset = _asset(order)
+        balance = await self.balances.balance(order.maker, asset)
+        allowance = await self.balances.allowance(order.maker, asset, exchange)
+        reserved = self._reserved(order.maker, asset)
+        if balance - reserved < needed or allowance < needed + reserved:
+            raise bad_request(e.NOT_ENOUGH_BALANCE)
+
+    # ------------------------------------------------------------------ matching
+
+    def _plan(self, order: SignedOrder, remaining: int, book: OrderBook) -> list[Fill]:
+        fills: list[Fill] = []
+        for maker in book.crossing(order.side, order.price):
+            if maker.maker == order.maker or not maker.live:
+                continue
+            if maker.order_type == "GTD" and 0 < maker.expiration <= time.time():
+                continue
+            avail = _available(order, remaining)
+            if avail == 0:
+                break
+            shares = min(avail, maker.available_shares())
+            m = maker.signed
+            if order.side == "BUY":  # maker SELLs tokens; its fill is in tokens, its taking is collateral
+                collateral = shares * m.taker_amount // m.maker_amount
+                if collateral == 0:
+                    break
+                fill = Fill(maker, shares, collateral, shares, collateral, m.price)
+            else:  # maker BUYs: its fill is collateral, its taking is tokens
+                collateral = shares * m.maker_amount // m.taker_amount
+                moved = collateral * m.taker_amount // m.maker_amount
+                if collateral == 0 or moved == 0:
+                    break
+                fill = Fill(maker, moved, collateral, collateral, moved, m.price)
+            fills.append(fill)
+            remaining -= fill.taker_part
+        return fills
+
+    async def place(
+        self, req: OrderRequest, owner_key: str, owner_address: str, *, check_owner: bool = True
+    ) -> dict[str, Any]:
+        """Admits, matches and rests one order; the JSON `POST /order` answers with."""
+        settings = self.settings
+        order = req.order
+        if check_owner and req.owner != owner_key:
+            raise bad_request("the order owner has to be the owner of the API KEY")
+        market = self.market_of(order.token_id)
+        rules = MarketRules(market.tick_size, market.min_order_size)
+        caps = (
+            settings.buy_maker_decimals,
+            settings.buy_taker_decimals,
+            settings.sell_maker_decimals,
+            settings.sell_taker_decimals,
+        )
+        check_rules(
+            order,
+            req.order_type,
+            rules,
+            exact_tick_ratio=settings.exact_tick_ratio,
+            market_decimals=caps if settings.enforce_market_decimals else None,
+            limit_decimals=caps if settings.enforce_limit_decimals else None,
+        )
+        if req.order_type == "GTD" and req.expiration <= time.time():
+            raise bad_request(e.EXPIRED)
+        await self._check_maker(order, owner_address)
+        exchange = self.world.exchange_for(market)
+        order_hash = order.order_hash(self.domain(exchange))
+        order_id = "0x" + order_hash.hex()
+        await self._check_signature(order, order_hash)
+        async with self._lock:
+            if order_id in self.orders:
+                raise bad_request(e.DUPLICATE_ORDER)
+            book = self.books[order.token_id]
+            fills = self._plan(order, order.maker_amount, book)
+            if req.post_only and fills:
+                raise bad_request(e.POST_ONLY_CROSSES)
+            if fills or req.order_type in ("FOK", "FAK"):
+                check_marketable_buy(order, settings.min_marketable_buy_usd)
+            remaining = order.maker_amount - sum(f.taker_part for f in fills)
+            left = _available(order, remaining)
+            if req.order_type == "FOK" and left >= DUST_SHARES:
+                raise bad_request(e.FOK_NOT_FILLED)
+            if req.order_type == "FAK" and not fills:
+                raise bad_request(e.FAK_NO_MATCH)
+            fee = sum(
+                taker_fee(f.shares, f.price, market.taker_fee_rate_bps, market.fee_exponent) for f in fills
+            )
+            rests = req.order_type in ("GTC", "GTD") and left >= DUST_SHARES
+            needed = (order.maker_amount if rests else order.maker_amount - remaining) + (
+                fee if order.side == "BUY" else 0
+            )
+            await self._check_funds(order, exchange, needed)
+            self._seq += 1
+            taker = RestingOrder(
+                order_id=order_id,
+                signed=order,
+                owner_key=owner_key,
+                owner_address=owner_address,
+                condition_id=market.condition_id,
+                order_type=req.order_type,
+                expiration=req.expiration,
+                created_at=int(time.time()),
+                seq=self._seq,
+                remaining=remaining,
+                status="LIVE" if rests else ("MATCHED" if fills else "CANCELED"),
+            )
+            self.orders[order_id] = taker
+            if rests:
+                book.add(taker)
+            trades = self._apply(market, exchange, taker, fills, fee) if fills else []
+        taking = sum(f.shares if order.side == "BUY" else f.collateral for f in fills)
+        return {
+            "success": True,
+            "errorMsg": "",
+            "orderID": order_id,
+            "status": "matched" if fills else "live",
+            "makingAmount": shares_text(order.maker_amount - remaining) if fills else "",
+            "takingAmount": shares_text(taking) if fills else "",
+            "transactionsHashes": [],
+            "tradeIDs": [t.trade_id for t in trades],
+        }
+
+    def _apply(
+        self, market: ClobMarket, exchange: str, taker: RestingOrder, fills: list[Fill], fee: int
+    ) -> list[Trade]:
+        trades: list[Trade] = []
+        for fill in fills:
+            maker = fill.maker
+            maker.remaining -= fill.maker_fill
+            maker.matched_shares += fill.shares
+            taker.matched_shares += fill.shares
+            if maker.available_shares() < DUST_SHARES:
+                maker.status = "MATCHED"
+                self.books[maker.token_id].remove(maker)
+            trade = Trade(
+                trade_id=str(uuid.uuid4()),
+                market=market,
+                taker=taker,
+                maker=maker,
+                shares=fill.shares,
+                price=fill.price,
+                maker_price=fill.price,
+                maker_fill=fill.maker_fill,
+                fee=taker_fee(fill.shares, fill.price, market.taker_fee_rate_bps, market.fee_exponent),
+            )
+            maker.trade_ids.append(trade.trade_id)
+            taker.trade_ids.append(trade.trade_id)
+            self.trades[trade.trade_id] = trade
+            trades.append(trade)
+            self._add_pending(maker.signed, fill.maker_fill, +1)
+            self.last_trade[taker.token_id] = (fill.price, taker.side)
+        taker_fill = sum(f.taker_part for f in fills)
+        self._add_pending(taker.signed, taker_fill + (fee if taker.side == "BUY" else 0), +1)
+        self.settlements.put_nowait(Settlement(market, exchange, taker, fills, taker_fill, fee, trades))
+        return trades
+
+    def _add_pending(self, order: SignedOrder, amount: int, sign: int) -> None:
+        key = (order.maker, _asset(order))
+        value = self.pending_out.get(key, 0) + sign * amount
+        if value:
+            self.pending_out[key] = value
+        else:
+            self.pending_out.pop(key, None)
+
+    def settled(self, settlement: Settlement, ok: bool) -> None:
+        """Releases what a settlement held and forgets the cached funds of everyone it touched."""
+        taker = settlement.taker
+        fee = settlement.taker_fee if taker.side == "BUY" else 0
+        self._add_pending(taker.signed, settlement.taker_fill + fee, -1)
+        self.balances.forget(taker.maker)
+        for fill in settlement.fills:
+            self._add_pending(fill.maker.signed, fill.maker_fill, -1)
+            self.balances.forget(fill.maker.maker)
+            if not ok:
+                # The makers' orders were not consumed on chain: give them their remainder back.
+                maker = fill.maker
+                maker.remaining += fill.maker_fill
+                maker.matched_shares -= fill.shares
+                if maker.status == "MATCHED":
+                    maker.status = "LIVE"
+                    self.books[maker.token_id].add(maker)
+
+    # ------------------------------------------------------------------ cancels
+
+    def cancel(self, order_ids: list[str], owner_address: str) -> dict[str, Any]:
+        canceled: list[str] = []
+        not_canceled: dict[str, str] = {}
+        for order_id in order_ids:
+            order = self.orders.get(order_id)
+            if order is None or order.owner_address != owner_address:
+                not_canceled[order_id] = "Order not found or already canceled"
+            elif not order.live:
+                not_canceled[order_id] = "Order already canceled or matched"
+            else:
+                order.status = "CANCELED"
+                self.books[order.token_id].remove(order)
+                canceled.append(order_id)
+        return {"canceled": canceled, "not_canceled": not_canceled}
+
+    def live_orders_of(self, owner_address: str) -> list[RestingOrder]:
+        return [o for o in self.orders.values() if o.live and o.owner_address == owner_address]
+
+
+def _asset(order: SignedOrder) -> str:
+    return COLLATERAL if order.side == "BUY" else str(order.token_id)
+
+
+def _available(order: SignedOrder, remaining: int) -> int:
+    if order.side == "SELL":
+        return remaining
+    return remaining * order.taker_amount // order.maker_amount
+
+
+def decimal_price(price: Fraction) -> Decimal:
+    return Decimal(price.numerator) / Decimal(price.denominator)
