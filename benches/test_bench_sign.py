@@ -1,4 +1,4 @@
-"""Signing: ours beside eth-account (and Polymarket's V2 order builder) in the same run.
+"""Signing: ours beside eth-account (and Polymarket's V2 order builder, POLY_1271 included) in the same run.
 
 Each of ours starts from the same plain fields the reference gets, so the conversion into Rust is timed too.
 eth-account runs on coincurve (a dev dependency), its fastest backend, as in DESIGN.md §6's reference timings.
@@ -6,6 +6,7 @@ eth-account runs on coincurve (a dev dependency), its fastest backend, as in DES
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from eth_account import Account
@@ -114,6 +115,38 @@ def test_sign_order_v2_eth_account(benchmark: Any, ratios: Any) -> None:
     benchmark(_eth_account_order_v2)
     ratios.record("sign_order_v2_eth_account", benchmark)
     ratios.pair("sign_order_v2_vs_eth_account", "sign_order_v2_eth_account", "sign_order_v2_ours")
+
+
+# POLY_1271: the same order made by a deposit wallet, this key its owner; the signature is the ERC-7739 wrap.
+WALLET = "0x1111111111111111111111111111111111111111"
+POLY_1271_FIELDS: dict[str, Any] = {**ORDER_FIELDS, "maker": WALLET, "signer": WALLET, "signature_type": 3}
+REF_POLY_1271_ORDER = dataclasses.replace(
+    REF_ORDER, maker=WALLET, signer=WALLET, signatureType=SignatureTypeV2.POLY_1271
+)
+
+
+def _ours_order_v2_poly_1271() -> str:
+    return SIGNER.sign_order(DOMAIN, OrderV2(**POLY_1271_FIELDS)).signature_hex
+
+
+def _py_clob_client_v2_order_v2_poly_1271() -> str:
+    # What py-clob-client-v2's builder does per order: typed data → the nested TypedDataSign wrap.
+    return str(REF_BUILDER.build_order_signature(REF_BUILDER.build_order_typed_data(REF_POLY_1271_ORDER)))
+
+
+def test_sign_order_v2_poly_1271_ours(benchmark: Any, ratios: Any) -> None:
+    assert benchmark(_ours_order_v2_poly_1271) == _py_clob_client_v2_order_v2_poly_1271()
+    ratios.record("sign_order_v2_poly_1271_ours", benchmark)
+
+
+def test_sign_order_v2_poly_1271_py_clob_client_v2(benchmark: Any, ratios: Any) -> None:
+    benchmark(_py_clob_client_v2_order_v2_poly_1271)
+    ratios.record("sign_order_v2_poly_1271_py_clob_client_v2", benchmark)
+    ratios.pair(
+        "sign_order_v2_poly_1271_vs_py_clob_client_v2",
+        "sign_order_v2_poly_1271_py_clob_client_v2",
+        "sign_order_v2_poly_1271_ours",
+    )
 
 
 ORDERS = [OrderV2(**{**ORDER_FIELDS, "salt": i}) for i in range(BATCH)]
