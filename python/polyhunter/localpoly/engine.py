@@ -183,7 +183,7 @@ class MatchEngine:
             if maker.order_type == "GTD" and 0 < maker.expiration <= time.time():
                 continue
             avail = _available(order, remaining)
-            if avail == 0:
+            if avail < DUST_SHARES:
                 break
             shares = min(avail, maker.available_shares())
             m = maker.signed

@@ -122,6 +122,7 @@ class MarketMaker:
 
     async def refill(self) -> None:
         """Tops every slot back up to `size` shares with a new order for what fills took."""
+        await self._fund_tokens()
         size = int(self.settings.size * UNIT)
         for slot, ids in self.slots.items():
             token, side, price = slot
