@@ -506,3 +506,41 @@ def test_registry_is_admin_only_and_both_ways(world: V2World) -> None:
         send(world.w3, world.operator, ex.functions.registerToken(1, 2, b"\x01" * 32))
     with v2_reverts("AlreadyRegistered"):
         send(world.w3, world.admin, ex.functions.registerToken(world.yes, 7, b"\x01" * 32))
+
+
+def test_seller_fees_come_out_of_proceeds_in_complementary_and_merge_legs(world: V2World) -> None:
+    alice, bob, carol, admin = (
+        world.wallets["alice"],
+        world.wallets["bob"],
+        world.wallets["carol"],
+        world.admin.address.lower(),
+    )
+    # A maker SELL's fee: the buyer pays the seller's price, the seller gets it less the fee.
+    bob_sell = wallet_sell(world, "bob", world.yes, 100 * USD, 40 * USD)
+    alice_buy = wallet_buy(world, "alice", world.yes, 40 * USD, 100 * USD)
+    before = snapshot_balances(world, [alice, bob, admin])
+    match(world, alice_buy, [bob_sell], 40 * USD, [100 * USD], maker_fees=[400_000])
+    assert deltas(world, before) == {
+        alice: (-40 * USD, 100 * USD, 0),
+        bob: (39_600_000, -100 * USD, 0),
+        admin: (400_000, 0, 0),
+    }
+    # MERGE with a fee on each side: both come out of what each seller receives.
+    bob_sell_yes = wallet_sell(world, "bob", world.yes, 100 * USD, 50 * USD)
+    carol_sell_no = wallet_sell(world, "carol", world.no, 100 * USD, 45 * USD)
+    before = snapshot_balances(world, [bob, carol, admin])
+    receipt = match(
+        world, bob_sell_yes, [carol_sell_no], 100 * USD, [100 * USD], taker_fee=550_000, maker_fees=[450_000]
+    )
+    assert deltas(world, before) == {
+        bob: (54_450_000, -100 * USD, 0),
+        carol: (44_550_000, 0, -100 * USD),
+        admin: (1 * USD, 0, 0),
+    }
+    charged = [e["amount"] for e in events(world.exchange, "FeeCharged", receipt)]
+    assert charged == [450_000, 550_000]
+    with v2_reverts("FeeExceedsProceeds"):  # with no max rate, a seller's fee is still capped by its proceeds
+        send(world.w3, world.admin, world.exchange.functions.setMaxFeeRate(0))
+        sell = wallet_sell(world, "bob", world.yes, 10 * USD, 1 * USD)
+        buy = wallet_buy(world, "alice", world.yes, 1 * USD, 10 * USD)
+        match(world, buy, [sell], 1 * USD, [10 * USD], maker_fees=[1_000_001])
