@@ -15,14 +15,20 @@ import random
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 from eth_account import Account
+from localpoly_world import USD, World, build_world, running_clob
+from web3 import Web3
 
 from polyhunter._core import ExchangeDomain, OrderV2, Signer, recover_poly1271_owner
+from polyhunter.chain.anvil import Anvil
 from polyhunter.errors import DecodeError, InvalidInputError
+from polyhunter.localpoly import ClobSettings
 
 pytestmark = pytest.mark.integration
 
@@ -178,3 +184,119 @@ def test_a_session_key_wrap_is_not_a_deposit_wallet_signature_we_accept(
     domain, order = _rust_order(spec)
     with pytest.raises((DecodeError, InvalidInputError)):
         recover_poly1271_owner(session, spec["maker"], CHAIN_ID, domain.order_hash(order))
+
+
+# --- the client's flows against the local CLOB -------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def world() -> Iterator[World]:
+    with Anvil() as node:
+        yield build_world(node)
+
+
+def test_the_second_client_trades_on_the_local_clob(
+    judge2_python: Path, world: World, tmp_path: Path
+) -> None:
+    market = world.market
+    token = market.yes_token_id
+    settings = ClobSettings(eoa_allowlist=frozenset({world.eoa.address.lower()}))
+    accounts = [
+        {
+            "label": "eoa",
+            "key": "0x" + bytes(world.eoa.key).hex(),
+            "wallet": world.eoa.address,
+            "wallet_type": "EOA",
+            "gtc_price": "0.05",
+            "gtc_size": "10",
+            "fok_amount": "2",
+        },
+        {
+            "label": "deposit_wallet",
+            "key": "0x" + bytes(world.trader.key).hex(),
+            "wallet": Web3.to_checksum_address(world.trader_wallet),
+            "wallet_type": "DEPOSIT_WALLET",
+            "gtc_price": "0.06",
+            "gtc_size": "10",
+            "fok_amount": "3",
+        },
+    ]
+    outsider = {
+        "label": "outsider",
+        "key": "0x" + bytes(world.outsider.key).hex(),
+        "wallet": world.outsider.address,
+        "wallet_type": "EOA",
+        "gtc_price": "0.05",
+        "gtc_size": "10",
+        "fok_amount": "2",
+    }
+    with running_clob(world, settings) as clob:
+        pusd_before = {a["label"]: world.pusd(a["wallet"]) for a in accounts}
+        tokens_before = {a["label"]: world.tokens(a["wallet"], token) for a in accounts}
+        outsider_pusd = world.pusd(world.outsider.address)
+        request = {
+            "chain_id": world.clob_world.chain_id,
+            "clob_url": clob.url,
+            "rpc_url": world.node.rpc_url,
+            "exchange": world.pm.exchange,
+            "neg_risk_exchange": world.pm.neg_risk_exchange,
+            "collateral": world.pm.pusd,
+            "ctf": world.pm.ctf,
+            "token_id": str(token),
+            "accounts": [*accounts, outsider],
+        }
+        judged = run_judge(judge2_python, "clob", request, tmp_path)
+        # Checked before the block ends: the world's chain is reverted when the CLOB stops.
+
+        assert judged["book"]["ok"], judged["book"]
+        book = judged["book"]["value"]
+        assert book["asks"], book
+        assert book["bids"], book
+        assert judged["midpoint"] == {"ok": True, "value": "0.5"}
+        # An EOA maker that is not allowlisted gets production's refusal through this client too.
+        refused = judged["outsider"]
+        assert refused["create"]["ok"], refused["create"]
+        for name in ("gtc", "fok"):
+            assert not refused[name]["ok"], refused[name]
+            assert "maker address not allowed, please use the deposit wallet flow" in refused[name]["message"]
+        assert world.pusd(world.outsider.address) == outsider_pusd
+        for account in accounts:
+            label = account["label"]
+            flows = judged[label]
+            for name in (
+                "create",
+                "derive_again",
+                "gtc",
+                "gtc_read",
+                "cancel",
+                "gtc_after_cancel",
+                "fok",
+                "fok_settled",
+            ):
+                assert flows[name]["ok"], (label, name, flows[name])
+            assert flows["wallet_type"] == account["wallet_type"]
+            assert flows["same_key_derived"] is True
+            assert flows["gtc_read"]["value"]["status"] in ("LIVE", "ORDER_STATUS_LIVE"), flows["gtc_read"]
+            assert "CANCEL" in str(flows["gtc_after_cancel"]["value"]["status"]).upper()
+            tx_hashes = flows["fok_settled"]["value"]
+            assert tx_hashes, flows["fok_settled"]
+            receipt = world.w3.eth.get_transaction_receipt(tx_hashes[0])
+            assert receipt["status"] == 1
+            open_ids = [o["id"] for o in flows["open_orders"]["value"]]
+            assert flows["gtc"]["value"]["order_id"] in open_ids
+            fok = flows["fok"]["value"]
+            trades = [t for t in flows["trades"]["value"] if t["taker_order_id"] == fok["order_id"]]
+            assert len(trades) == 1, flows["trades"]
+            trade = trades[0]
+            assert (trade["status"], trade["side"], trade["transaction_hash"]) == (
+                "CONFIRMED",
+                "BUY",
+                tx_hashes[0],
+            )
+            spent, got = Decimal(fok["making_amount"]), Decimal(fok["taking_amount"])
+            assert Decimal(trade["size"]) == got
+            assert Decimal(trade["size"]) * Decimal(trade["price"]) == spent  # no fee on this market
+            # On chain, exactly: the FOK's pUSD left the account's own wallet and its shares arrived there;
+            # the cancelled GTC moved nothing.
+            assert pusd_before[label] - world.pusd(account["wallet"]) == int(spent * USD)
+            assert world.tokens(account["wallet"], token) - tokens_before[label] == int(got * USD)

@@ -146,6 +146,11 @@ def plain(value: Any) -> Any:
     return str(value)
 
 
+def every(paginator: Any) -> list[Any]:
+    """All items of the client's paginator (it yields pages)."""
+    return [item for page in paginator for item in page.items]
+
+
 def secure_client(environment: Environment, key: str, wallet: str, wallet_type: str) -> SecureClient:
     """A SecureClient acting for `wallet`.
 
@@ -221,7 +226,7 @@ def clob(request: dict[str, Any]) -> dict[str, Any]:
         order_id = getattr(gtc, "order_id", None) or getattr(gtc, "id", None)
         if order_id:
             step(results, "gtc_read", lambda c=client, o=order_id: c.get_order(order_id=o))
-            step(results, "open_orders", lambda c=client: list(c.list_open_orders(token_id=token)))
+            step(results, "open_orders", lambda c=client: every(c.list_open_orders(token_id=token)))
             step(results, "cancel", lambda c=client, o=order_id: c.cancel_order(order_id=o))
             step(results, "gtc_after_cancel", lambda c=client, o=order_id: c.get_order(order_id=o))
         fok = step(
@@ -237,7 +242,7 @@ def clob(request: dict[str, Any]) -> dict[str, Any]:
                 "fok_settled",
                 lambda c=client, f=fok: c.wait_for_order_fill_settlement(f, timeout_s=60),
             )
-            step(results, "trades", lambda c=client: list(c.list_account_trades(token_id=token)))
+            step(results, "trades", lambda c=client: every(c.list_account_trades(token_id=token)))
     return out
 
 
