@@ -7,6 +7,8 @@ import os
 import signal
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -34,8 +36,11 @@ def _cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
 def home(tmp_path: Path) -> Iterator[Path]:
     yield tmp_path
     state = tmp_path / "anvil.json"
-    if state.exists():  # a failed test must not leave anvil running
-        stop_pid(int(json.loads(state.read_text())["pid"]))
+    if state.exists():  # a failed test must not leave anvil or the local CLOB running
+        pids = json.loads(state.read_text())
+        if "clob_pid" in pids:
+            stop_pid(int(pids["clob_pid"]), marker=b"polyhunter.localpoly")
+        stop_pid(int(pids["pid"]))
 
 
 def test_chain_up_detach_status_down(home: Path) -> None:
@@ -60,16 +65,31 @@ def test_chain_up_detach_status_down(home: Path) -> None:
         "proxy_init_code_hash",
         "markets",
         "accounts",
+        "deposit_wallet_init_code_hash",
+        "clob_url",
+        "rtds_url",
     }
     assert isinstance(raw["markets"][0]["yes_token_id"], str)
+    assert [m.neg_risk for m in deployment.markets] == [False, False, True]
+    # The local Polymarket answers beside anvil, on loopback, at the URLs written into deployment.json.
+    assert (deployment.clob_url or "").startswith("http://127.0.0.1:")
+    assert (deployment.rtds_url or "").startswith("ws://127.0.0.1:")
+    with urllib.request.urlopen(f"{deployment.clob_url}/version", timeout=5) as reply:
+        assert json.loads(reply.read()) == {"version": 2}
+    leader = deployment.accounts.leaders[0]
+    assert deployment.accounts.deposit_wallet(leader) != leader
 
     status = _cli(home, "chain", "status")
     assert status.returncode == 0, status.stderr
     assert f"executor {deployment.contracts.executor}: deployed" in status.stdout
+    assert f"local CLOB {deployment.clob_url}: answers" in status.stdout
 
     down = _cli(home, "chain", "down")
     assert down.returncode == 0, down.stderr
     assert "anvil stopped" in down.stdout
+    assert "local CLOB stopped" in down.stdout
+    with pytest.raises(urllib.error.URLError, match="Connection refused"):
+        urllib.request.urlopen(f"{deployment.clob_url}/version", timeout=2)
     assert not (home / "anvil.json").exists()
     assert not (home / "deployment.json").exists()
     assert _cli(home, "chain", "status").returncode == 1

@@ -179,13 +179,14 @@ class Anvil:
         self.stop()
 
 
-def stop_pid(pid: int, timeout: float = 10.0) -> bool:
-    """Stops a detached anvil by pid; returns False when no anvil with that pid was running."""
+def stop_pid(pid: int, timeout: float = 10.0, *, marker: bytes = b"anvil") -> bool:
+    """Stops a detached process of ours by pid (anvil, or with `marker=b"polyhunter.localpoly"` the local
+    CLOB); returns False when no such process with that pid was running."""
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return False
-    if b"anvil" not in cmdline:  # the pid was reused by another program: leave it alone
+    if marker not in cmdline:  # the pid was reused by another program: leave it alone
         return False
     try:
         os.kill(pid, signal.SIGTERM)

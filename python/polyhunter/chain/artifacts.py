@@ -19,10 +19,16 @@ from polyhunter.errors import ToolchainError
 
 #: Every contract the local world deploys or the tests use.
 CONTRACT_NAMES = (
+    "CTFExchangeV2",
+    "CollateralOfframp",
+    "CollateralOnramp",
     "ConditionalTokens",
+    "DepositWallet",
+    "DepositWalletFactory",
     "Executor",
     "LocalExchange",
     "MockCollateral",
+    "PolyUSD",
     "Proxy",
     "ProxyFactory",
     "ReentrantWorker",

@@ -213,11 +213,21 @@ class ClobTrader:
             raise ClobRequestError(400, str(reply.get("errorMsg", reply)))
         return reply
 
+    async def refresh_balance(self, token_id: int | None = None) -> dict[str, Any]:
+        """GET /balance-allowance/update: the CLOB caches balances and allowances until asked to reread
+        them, as production does; pUSD (COLLATERAL) without a token, else that outcome token."""
+        asset = f"CONDITIONAL&token_id={token_id}" if token_id is not None else "COLLATERAL"
+        signature_type = SIGNATURE_TYPE_POLY_1271 if self.wallet else SIGNATURE_TYPE_EOA
+        query = f"?asset_type={asset}&signature_type={signature_type}"
+        reply: dict[str, Any] = await self._l2("GET", "/balance-allowance/update", query=query) or {}
+        return reply
+
     async def market_buy(
         self, token_id: int, usd: int, price: Decimal, order_type: str = "FOK"
     ) -> dict[str, Any]:
         """Spends `usd` base units for at least `usd / price` shares (`price` the worst accepted)."""
         shares = _floor_units(Decimal(usd) / price)
+        await self.refresh_balance()
         return await self.post(self.sign(token_id, "BUY", usd, shares), order_type)
 
     async def market_sell(
@@ -225,6 +235,7 @@ class ClobTrader:
     ) -> dict[str, Any]:
         """Sells `shares` base units for at least `shares × price`."""
         usd = _floor_units(Decimal(shares) * price)
+        await self.refresh_balance(token_id)
         return await self.post(self.sign(token_id, "SELL", shares, usd), order_type)
 
     async def trades(self, trade_id: str) -> list[dict[str, Any]]:

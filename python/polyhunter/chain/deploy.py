@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
+from web3.contract.contract import ContractFunction
 
 from polyhunter._core import keccak256
 from polyhunter.chain import ctf as ctf_ids
@@ -38,9 +39,17 @@ class CoreAddresses:
 
 @dataclass(frozen=True)
 class LocalWorldConfig:
-    """Sizes and balances of the local world (amounts in base units)."""
+    """Sizes and balances of the local world (amounts in base units). `markets` standard markets are traded
+    on the V2 exchange, then `neg_risk_markets` more on the neg-risk V2 exchange."""
 
     markets: int = 2
+    neg_risk_markets: int = 1
+    tick_size: str = "0.01"
+    min_order_size: str = "5"
+    taker_fee_rate_bps: int = 0
+    market_maker_tokens_per_market: int = 100_000 * USD
+    market_maker_collateral: int = 100_000 * USD
+    leader_wallet_collateral: int = 100_000 * USD
     eth_per_account: int = 1_000 * 10**18
     maker_tokens_per_market: int = 500_000 * USD
     maker_collateral: int = 500_000 * USD
@@ -107,18 +116,32 @@ def deploy_local(
 ) -> Deployment:
     """Builds the local world on an anvil node and returns its `Deployment` (not saved).
 
-    The owner deploys everything, is the markets' oracle and the LocalExchange's market maker (it splits
-    collateral into YES/NO and deposits both, plus collateral). Fleet wallets are authorised on the
-    Executor and approve the Executor (for pushes) and the exchange (to trade). Leaders approve the
-    exchange. Each follower creates its Proxy with limits and deposits collateral into it.
+    Polymarket V2 as it runs on Polygon, with our own contracts: a mock USDC.e, pUSD wrapped from it 1:1 by
+    the CollateralOnramp (and unwrapped by the offramp), the real Gnosis CTF with positions over pUSD, the
+    V2 exchange and the neg-risk V2 exchange (the operator account may call `matchOrders`), and the
+    deposit-wallet factory. pUSD is the collateral everywhere: the Executor's allowlist, the Proxies, the
+    LocalExchange on which the engine still fills copies.
+
+    The owner deploys everything, is the markets' oracle and LocalExchange's market maker. Leaders and the
+    CLOB's market maker get deposit wallets holding pUSD made through the onramp, with the wallets' own
+    approvals for both exchanges; the market maker's wallet also holds both outcomes of every market (split
+    from pUSD). Fleet wallets are authorised on the Executor and approve the Executor and LocalExchange.
+    Leaders keep pUSD on their EOAs too, for LocalExchange. Each follower wraps USDC.e into pUSD, creates its
+    Proxy with limits and deposits into it.
     """
+    from polyhunter.chain import polymarket
+
     layout = accounts or LocalAccounts()
     cfg = config or LocalWorldConfig()
     owner = layout.owner
     fund_eth(w3, [a.address for a in layout.all()], cfg.eth_per_account)
 
-    collateral_address = deploy(w3, owner, "MockCollateral")
+    usdce_address = deploy(w3, owner, "MockCollateral")
     ctf_address = deploy(w3, owner, "ConditionalTokens")
+    pm = polymarket.deploy_polymarket(
+        w3, owner, usdce=usdce_address, ctf=ctf_address, operators=[layout.operator.address]
+    )
+    collateral_address = pm.pusd
     core = deploy_core(
         w3,
         owner,
@@ -130,29 +153,44 @@ def deploy_local(
     exchange_address = deploy(
         w3, owner, "LocalExchange", _checksum(collateral_address), _checksum(ctf_address)
     )
-    collateral = contract(w3, "MockCollateral", collateral_address)
+    collateral = contract(w3, "PolyUSD", collateral_address)
     ctf = contract(w3, "ConditionalTokens", ctf_address)
     exchange = contract(w3, "LocalExchange", exchange_address)
     executor = _checksum(core.executor)
 
+    def wrap(payer: LocalAccount, to: str, amount: int) -> None:
+        polymarket.wrap_usdce(w3, pm, owner, payer, to, amount)
+
     markets = []
-    for i in range(cfg.markets):
+    for i in range(cfg.markets + cfg.neg_risk_markets):
+        neg_risk = i >= cfg.markets
         question_id = keccak256(f"polyhunter local market {i}".encode())
         send(w3, owner, ctf.functions.prepareCondition(owner.address, question_id, 2))
         condition = ctf_ids.condition_id(owner.address, question_id)
         yes, no = ctf_ids.binary_token_ids(collateral_address, condition)
-        markets.append(
-            Market("0x" + condition.hex(), "0x" + question_id.hex(), owner.address.lower(), yes, no)
+        market = Market(
+            "0x" + condition.hex(),
+            "0x" + question_id.hex(),
+            owner.address.lower(),
+            yes,
+            no,
+            neg_risk=neg_risk,
+            tick_size=cfg.tick_size,
+            min_order_size=cfg.min_order_size,
+            taker_fee_rate_bps=cfg.taker_fee_rate_bps,
         )
+        markets.append(market)
+        venue = pm.neg_risk_exchange if neg_risk else pm.exchange
+        polymarket.register_market(w3, pm, owner, venue, market.condition_id, yes, no)
 
-    # The market maker: tokens for every market, plus collateral to buy tokens back.
-    split_total = cfg.maker_tokens_per_market * cfg.markets
-    send(w3, owner, collateral.functions.mint(owner.address, split_total + cfg.maker_collateral))
+    # LocalExchange's market maker (the owner): tokens for every market, plus collateral to buy them back.
+    split_total = cfg.maker_tokens_per_market * len(markets)
+    wrap(owner, owner.address, split_total + cfg.maker_collateral)
     send(w3, owner, collateral.functions.approve(_checksum(ctf_address), MAX_UINT256))
     send(w3, owner, collateral.functions.approve(_checksum(exchange_address), MAX_UINT256))
     send(w3, owner, ctf.functions.setApprovalForAll(_checksum(exchange_address), True))
+    partition = [ctf_ids.YES_INDEX_SET, ctf_ids.NO_INDEX_SET]
     for market in markets:
-        partition = [ctf_ids.YES_INDEX_SET, ctf_ids.NO_INDEX_SET]
         send(
             w3,
             owner,
@@ -164,22 +202,54 @@ def deploy_local(
                 cfg.maker_tokens_per_market,
             ),
         )
-        for token_id in (market.yes_token_id, market.no_token_id):
+        for token_id in market.token_ids:
             send(w3, owner, exchange.functions.depositTokens(token_id, cfg.maker_tokens_per_market))
     send(w3, owner, exchange.functions.depositCollateral(cfg.maker_collateral))
 
+    # Deposit wallets: the CLOB's market maker and every leader trade through one, as on Polygon.
+    deposit_wallets: dict[str, str] = {}
+    market_maker = layout.market_maker
+    for account in (market_maker, *layout.leaders):
+        wallet = polymarket.create_deposit_wallet(w3, pm, account)
+        polymarket.approve_for_trading(w3, pm, account, wallet)
+        deposit_wallets[account.address.lower()] = wallet.lower()
+    mm_wallet = deposit_wallets[market_maker.address.lower()]
+    mm_split = cfg.market_maker_tokens_per_market * len(markets)
+    wrap(market_maker, mm_wallet, mm_split + cfg.market_maker_collateral)
+    split_calls: list[tuple[str, int, bytes]] = [
+        (collateral_address, 0, _calldata(collateral.functions.approve(_checksum(ctf_address), MAX_UINT256)))
+    ]
+    for market in markets:
+        split_calls.append(
+            (
+                ctf_address,
+                0,
+                _calldata(
+                    ctf.functions.splitPosition(
+                        _checksum(collateral_address),
+                        bytes(32),
+                        market.condition_id,
+                        partition,
+                        cfg.market_maker_tokens_per_market,
+                    )
+                ),
+            )
+        )
+    polymarket.wallet_execute(w3, market_maker, mm_wallet, split_calls)
+
     for worker in layout.fleet:
-        send(w3, owner, collateral.functions.mint(worker.address, cfg.fleet_float))
+        wrap(worker, worker.address, cfg.fleet_float)
         for spender in (executor, _checksum(exchange_address)):
             send(w3, worker, collateral.functions.approve(spender, MAX_UINT256))
             send(w3, worker, ctf.functions.setApprovalForAll(spender, True))
     for leader in layout.leaders:
-        send(w3, owner, collateral.functions.mint(leader.address, cfg.leader_collateral))
+        wrap(leader, deposit_wallets[leader.address.lower()], cfg.leader_wallet_collateral)
+        wrap(leader, leader.address, cfg.leader_collateral)
         send(w3, leader, collateral.functions.approve(_checksum(exchange_address), MAX_UINT256))
         send(w3, leader, ctf.functions.setApprovalForAll(_checksum(exchange_address), True))
     factory = contract(w3, "ProxyFactory", core.proxy_factory)
     for follower in layout.followers:
-        send(w3, owner, collateral.functions.mint(follower.address, cfg.follower_collateral))
+        wrap(follower, follower.address, cfg.follower_collateral)
         send(w3, follower, factory.functions.createProxy(cfg.proxy_max_per_trade, cfg.proxy_max_per_day))
         proxy_address = factory.functions.predict(follower.address).call()
         proxy = contract(w3, "Proxy", proxy_address)
@@ -194,9 +264,16 @@ def deploy_local(
             executor=core.executor,
             proxy_factory=core.proxy_factory,
             treasury=core.treasury,
-            collateral=collateral_address,
+            collateral=collateral_address.lower(),
             ctf=ctf_address,
             local_exchange=exchange_address,
+            usdce=pm.usdce,
+            pusd=pm.pusd,
+            onramp=pm.onramp,
+            offramp=pm.offramp,
+            ctf_exchange_v2=pm.exchange,
+            neg_risk_exchange_v2=pm.neg_risk_exchange,
+            deposit_wallet_factory=pm.wallet_factory,
         ),
         proxy_init_code_hash=core.proxy_init_code_hash,
         accounts=Accounts(
@@ -204,6 +281,15 @@ def deploy_local(
             fleet=[a.address.lower() for a in layout.fleet],
             leaders=[a.address.lower() for a in layout.leaders],
             followers=[a.address.lower() for a in layout.followers],
+            operator=layout.operator.address.lower(),
+            market_maker=market_maker.address.lower(),
+            deposit_wallets=deposit_wallets,
         ),
         markets=markets,
+        deposit_wallet_init_code_hash=pm.wallet_init_code_hash,
     )
+
+
+def _calldata(call: ContractFunction) -> bytes:
+    """The ABI-encoded calldata of a web3 contract call (for a deposit wallet's `execute`)."""
+    return bytes.fromhex(call._encode_transaction_data()[2:])

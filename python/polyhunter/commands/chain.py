@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import signal
 import time
+import urllib.request
 from pathlib import Path
 
 import click
 
 from polyhunter.chain.anvil import DEFAULT_CHAIN_ID, Anvil, stop_pid
 from polyhunter.chain.deployment import Deployment, default_path
+from polyhunter.chain.localclob import LocalClobProcess
 from polyhunter.chain.rpc import rpc_call
 from polyhunter.errors import ChainError, ConfigError, PolyhunterError
 from polyhunter.home import polyhunter_home
@@ -28,13 +31,19 @@ def summary(deployment: Deployment, path: Path) -> str:
         f"  treasury       {c.treasury}",
         f"  collateral     {c.collateral}   ctf {c.ctf}",
         f"  local exchange {c.local_exchange}",
-        f"  owner / market maker {a.owner}",
+        f"  pUSD {c.pusd}   USDC.e {c.usdce}   onramp {c.onramp}   offramp {c.offramp}",
+        f"  V2 exchange    {c.ctf_exchange_v2}   neg-risk V2 exchange {c.neg_risk_exchange_v2}",
+        f"  deposit-wallet factory {c.deposit_wallet_factory}",
+        f"  clob {deployment.clob_url}   activity feed {deployment.rtds_url}",
+        f"  owner {a.owner}   CLOB operator {a.operator}   CLOB market maker {a.market_maker}",
         f"  fleet ({len(a.fleet)}, authorised): {', '.join(a.fleet)}",
-        f"  leaders: {', '.join(a.leaders)}",
+        "  leaders (EOA -> deposit wallet): "
+        + ", ".join(f"{x} -> {a.deposit_wallets.get(x, '-')}" for x in a.leaders),
         f"  followers: {', '.join(a.followers)}",
     ]
     lines += [
-        f"  market {i}: YES {m.yes_token_id}  NO {m.no_token_id}" for i, m in enumerate(deployment.markets)
+        f"  market {i}{' (neg-risk)' if m.neg_risk else ''}: YES {m.yes_token_id}  NO {m.no_token_id}"
+        for i, m in enumerate(deployment.markets)
     ]
     lines.append(f"deployment written to {path}")
     return "\n".join(lines)
@@ -79,6 +88,11 @@ def chain() -> None:
 @click.option("--leaders", type=click.IntRange(0, 100), default=2, show_default=True)
 @click.option("--followers", type=click.IntRange(0, 100), default=4, show_default=True)
 @click.option("--markets", type=click.IntRange(1, 50), default=2, show_default=True)
+@click.option("--neg-risk-markets", type=click.IntRange(0, 50), default=1, show_default=True)
+@click.option("--clob-port", type=click.IntRange(0, 65535), default=0, help="Local CLOB port (0 picks one).")
+@click.option(
+    "--rtds-port", type=click.IntRange(0, 65535), default=0, help="Activity feed port (0 picks one)."
+)
 @click.option("--detach", is_flag=True, help="Start in the background; stop with `polyhunter chain down`.")
 def chain_up(
     port: int,
@@ -88,9 +102,13 @@ def chain_up(
     leaders: int,
     followers: int,
     markets: int,
+    neg_risk_markets: int,
+    clob_port: int,
+    rtds_port: int,
     detach: bool,
 ) -> None:
-    """Start anvil on loopback, deploy the local world and write deployment.json."""
+    """Start anvil on loopback, deploy the local world, start the local Polymarket (CLOB V2 server and
+    activity feed) and write deployment.json."""
     # web3 and the deploy tooling take a second to import: only this command pays for it.
     from web3 import Web3
 
@@ -106,41 +124,59 @@ def chain_up(
     except PolyhunterError as exc:
         raise click.ClickException(str(exc)) from exc
     assert node.process is not None
-    state = {"pid": node.process.pid, "rpc_url": node.rpc_url, "ws_url": node.ws_url, "chain_id": chain_id}
+    state: dict[str, object] = {
+        "pid": node.process.pid,
+        "rpc_url": node.rpc_url,
+        "ws_url": node.ws_url,
+        "chain_id": chain_id,
+    }
     state_path.write_text(json.dumps(state, indent=2) + "\n")
+    clob = LocalClobProcess(default_path(), port=clob_port, rtds_port=rtds_port, log_path=home / "clob.log")
+
+    def stop_all() -> None:
+        clob.stop()
+        node.stop()
+        state_path.unlink(missing_ok=True)
+
     try:
         deployment = deploy_local(
             Web3(Web3.HTTPProvider(node.rpc_url)),
             rpc_url=node.rpc_url,
             ws_url=node.ws_url,
             accounts=LocalAccounts(fleet_size=fleet_size, leader_count=leaders, follower_count=followers),
-            config=LocalWorldConfig(markets=markets),
+            config=LocalWorldConfig(markets=markets, neg_risk_markets=neg_risk_markets),
         )
+        # The server reads the deployment it trades on; its URLs are written in once it answers.
+        deployment.save()
+        clob.start(detach=detach)
+        assert clob.process is not None
+        deployment = dataclasses.replace(deployment, clob_url=clob.url, rtds_url=clob.rtds_url)
         path = deployment.save()
+        state["clob_pid"] = clob.process.pid
+        state_path.write_text(json.dumps(state, indent=2) + "\n")
     except (PolyhunterError, ValueError) as exc:
-        node.stop()
-        state_path.unlink(missing_ok=True)
-        raise click.ClickException(f"deploying the local world failed: {exc}") from exc
+        stop_all()
+        raise click.ClickException(f"starting the local world failed: {exc}") from exc
     except BaseException:
-        node.stop()
-        state_path.unlink(missing_ok=True)
+        stop_all()
         raise
     click.echo(summary(deployment, path))
-    click.echo(f"anvil pid {node.process.pid}")
+    click.echo(f"anvil pid {node.process.pid}, local CLOB pid {clob.process.pid} (log {home / 'clob.log'})")
     if detach:
         return
     click.echo("Ctrl-C stops it.")
     signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops it as cleanly as Ctrl-C
     try:
-        while node.process.poll() is None:
+        while node.process.poll() is None and clob.process.poll() is None:
             time.sleep(0.5)
+        if clob.process.poll() is not None:
+            click.echo(f"the local CLOB exited (code {clob.process.returncode}; see {home / 'clob.log'})")
     except KeyboardInterrupt:
         pass
     finally:
-        node.stop()
-        state_path.unlink(missing_ok=True)
+        stop_all()
         _forget_deployment(node.rpc_url)
-        click.echo("anvil stopped")
+        click.echo("anvil and the local CLOB stopped")
 
 
 @chain.command("status")
@@ -165,6 +201,13 @@ def chain_status() -> None:
     code = rpc_call(state["rpc_url"], "eth_getCode", [deployment.contracts.executor, "latest"], timeout=2.0)
     deployed = isinstance(code, str) and len(code) > 2
     click.echo(f"executor {deployment.contracts.executor}: {'deployed' if deployed else 'NO CODE'}")
+    if deployment.clob_url:
+        try:
+            with urllib.request.urlopen(deployment.clob_url + "/time", timeout=2.0):  # noqa: S310 - loopback
+                answers = "answers"
+        except OSError:
+            answers = "DOES NOT ANSWER"
+        click.echo(f"local CLOB {deployment.clob_url}: {answers} (activity feed {deployment.rtds_url})")
 
 
 @chain.command("down")
@@ -175,6 +218,9 @@ def chain_down() -> None:
         click.echo("no local chain running")
         return
     state = json.loads(state_path.read_text())
+    if "clob_pid" in state:
+        clob_stopped = stop_pid(int(state["clob_pid"]), marker=b"polyhunter.localpoly")
+        click.echo("local CLOB stopped" if clob_stopped else "the local CLOB was not running")
     stopped = stop_pid(int(state["pid"]))
     state_path.unlink()
     _forget_deployment(state["rpc_url"])
