@@ -124,7 +124,9 @@ def build_world(node: Anvil) -> World:
         markets=markets,
         market_maker_wallet=wallets[mm.address],
     )
-    return World(node, w3, pm, world, admin, trader, wallets[trader.address], eoa, outsider, wallets[mm.address])
+    return World(
+        node, w3, pm, world, admin, trader, wallets[trader.address], eoa, outsider, wallets[mm.address]
+    )
 
 
 @contextmanager
@@ -180,12 +182,30 @@ class ClobThread:
             self.loop.close()
 
 
+_THREADS: dict[int, ClobThread] = {}
+
+
+def wait_settled(clob: LocalClob) -> None:
+    """Blocks until the CLOB has settled every match so far (its trades MINED/CONFIRMED or FAILED)."""
+    _THREADS[id(clob)].run(clob.settled())
+
+
+def wait_drained(clob: LocalClob) -> None:
+    """Blocks until every queued match went through the settlement worker (mined or failed)."""
+    _THREADS[id(clob)].run(clob.engine.settlements.join())
+
+
 @contextmanager
 def running_clob(world: World, settings: ClobSettings | None = None) -> Iterator[LocalClob]:
     """A fresh CLOB on the world, its chain state reverted afterwards."""
     snapshot = world.w3.provider.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]
     try:
-        with ClobThread(LocalClob(world.clob_world, settings)) as clob:
-            yield clob
+        thread = ClobThread(LocalClob(world.clob_world, settings))
+        with thread as clob:
+            _THREADS[id(clob)] = thread
+            try:
+                yield clob
+            finally:
+                del _THREADS[id(clob)]
     finally:
         world.w3.provider.make_request("evm_revert", [snapshot])  # type: ignore[arg-type]

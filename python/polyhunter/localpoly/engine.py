@@ -176,13 +176,18 @@ class MatchEngine:
     # ------------------------------------------------------------------ matching
 
     def _plan(self, order: SignedOrder, remaining: int, book: OrderBook) -> list[Fill]:
+        """Fills for `order` (with `remaining` in its maker terms) against `book`, best price first.
+
+        Matching counts shares: a BUY takes at most its takerAmount in shares and keeps any price
+        improvement; a SELL gives at most its remaining tokens."""
         fills: list[Fill] = []
+        wanted = _available(order, remaining)
         for maker in book.crossing(order.side, order.price):
             if maker.maker == order.maker or not maker.live:
                 continue
             if maker.order_type == "GTD" and 0 < maker.expiration <= time.time():
                 continue
-            avail = _available(order, remaining)
+            avail = wanted - sum(f.shares for f in fills)
             if avail < DUST_SHARES:
                 break
             shares = min(avail, maker.available_shares())
@@ -199,7 +204,6 @@ class MatchEngine:
                     break
                 fill = Fill(maker, moved, collateral, collateral, moved, m.price)
             fills.append(fill)
-            remaining -= fill.taker_part
         return fills
 
     async def place(
@@ -242,8 +246,9 @@ class MatchEngine:
                 raise bad_request(e.POST_ONLY_CROSSES)
             if fills or req.order_type in ("FOK", "FAK"):
                 check_marketable_buy(order, settings.min_marketable_buy_usd)
-            remaining = order.maker_amount - sum(f.taker_part for f in fills)
-            left = _available(order, remaining)
+            left = order.shares - sum(f.shares for f in fills)
+            # What is left, in maker terms at the order's own ratio (a BUY keeps its price improvement).
+            remaining = left if order.side == "SELL" else left * order.maker_amount // order.taker_amount
             if req.order_type == "FOK" and left >= DUST_SHARES:
                 raise bad_request(e.FOK_NOT_FILLED)
             if req.order_type == "FAK" and not fills:
@@ -252,9 +257,8 @@ class MatchEngine:
                 taker_fee(f.shares, f.price, market.taker_fee_rate_bps, market.fee_exponent) for f in fills
             )
             rests = req.order_type in ("GTC", "GTD") and left >= DUST_SHARES
-            needed = (order.maker_amount if rests else order.maker_amount - remaining) + (
-                fee if order.side == "BUY" else 0
-            )
+            needed = sum(f.taker_part for f in fills) + (remaining if rests else 0)
+            needed += fee if order.side == "BUY" else 0
             await self._check_funds(order, exchange, needed)
             self._seq += 1
             taker = RestingOrder(
@@ -280,7 +284,7 @@ class MatchEngine:
             "errorMsg": "",
             "orderID": order_id,
             "status": "matched" if fills else "live",
-            "makingAmount": shares_text(order.maker_amount - remaining) if fills else "",
+            "makingAmount": shares_text(sum(f.taker_part for f in fills)) if fills else "",
             "takingAmount": shares_text(taking) if fills else "",
             "transactionsHashes": [],
             "tradeIDs": [t.trade_id for t in trades],

@@ -170,6 +170,10 @@ class LocalClob:
     ) -> None:
         await self.stop()
 
+    async def settled(self) -> None:
+        """Waits until every match so far is settled on chain (or failed) and its trades are final."""
+        await self.worker.idle()
+
     @property
     def rtds_url(self) -> str | None:
         url = getattr(self.feed, "url", None)

@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
 from decimal import Decimal
 from typing import Protocol
 
@@ -28,8 +27,6 @@ from polyhunter.localpoly.world import ClobWorld
 
 log = logging.getLogger(__name__)
 
-#: Gas that cannot cover `matchOrders`: the failure switch sends with it so the chain itself fails the tx.
-_STARVED_GAS = 60_000
 _RECEIPT_POLL_S = 0.05
 
 
@@ -51,7 +48,8 @@ class SettlementWorker:
         self._confirm_task: asyncio.Task[None] | None = None
         self._to_confirm: list[tuple[int, list[Trade]]] = []
         self._wake = asyncio.Event()
-        self.on_done: list[Callable[[Settlement, bool], None]] = []
+        self._confirmed = asyncio.Event()
+        self._confirmed.set()
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="clob-settlement")
@@ -76,14 +74,20 @@ class SettlementWorker:
                 ok = False
                 for trade in settlement.trades:
                     trade.set_status(FAILED)
-            self.engine.settled(settlement, ok)
-            for callback in self.on_done:
-                callback(settlement, ok)
-            for listener in self.engine.listeners:
-                try:
-                    await listener(settlement, ok)
-                except Exception:
-                    log.exception("settlement listener failed")
+            try:
+                self.engine.settled(settlement, ok)
+                for listener in self.engine.listeners:
+                    try:
+                        await listener(settlement, ok)
+                    except Exception:
+                        log.exception("settlement listener failed")
+            finally:
+                self.engine.settlements.task_done()
+
+    async def idle(self) -> None:
+        """Returns once every queued match is settled (or failed) and every mined one is CONFIRMED."""
+        await self.engine.settlements.join()
+        await self._confirmed.wait()
 
     async def _settle(self, s: Settlement) -> bool:
         settings = self.engine.settings
@@ -103,9 +107,7 @@ class SettlementWorker:
                 self._consume_failure_switch()
             status = 0
             try:
-                tx_hash = await self.engine.chain.send(
-                    self._operator, s.exchange, calldata, gas=_STARVED_GAS if starve else None
-                )
+                tx_hash = await self.engine.chain.send(self._operator, s.exchange, calldata, starve=starve)
             except (ContractLogicError, ChainError) as exc:
                 log.warning("matchOrders refused before broadcast: %s", exc)
             else:
@@ -124,6 +126,7 @@ class SettlementWorker:
                             trade.set_status(CONFIRMED)
                     else:
                         self._to_confirm.append((block + settings.confirmations - 1, list(s.trades)))
+                        self._confirmed.clear()
                         self._wake.set()
                     return True
             if s.attempts > self.engine.settings.settle_retries:
@@ -150,7 +153,9 @@ class SettlementWorker:
                 else:
                     still.append((target, trades))
             self._to_confirm = still
-            if still:
+            if not still:
+                self._confirmed.set()
+            else:
                 await asyncio.sleep(0.1)
 
     def _publish(self, s: Settlement, tx_hash: str) -> None:
