@@ -196,11 +196,11 @@ def wait_drained(clob: LocalClob) -> None:
 
 
 @contextmanager
-def running_clob(world: World, settings: ClobSettings | None = None) -> Iterator[LocalClob]:
+def running_clob(world: World, settings: ClobSettings | None = None, feed: Any = None) -> Iterator[LocalClob]:
     """A fresh CLOB on the world, its chain state reverted afterwards."""
     snapshot = world.w3.provider.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]
     try:
-        thread = ClobThread(LocalClob(world.clob_world, settings))
+        thread = ClobThread(LocalClob(world.clob_world, settings, feed=feed))
         with thread as clob:
             _THREADS[id(clob)] = thread
             try:

@@ -466,3 +466,34 @@ def test_confirmations_and_a_settlement_pending_in_the_mempool(clob: LocalClob, 
     world.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
     assert settled_trade(client, trade.trade_id)["status"] == "CONFIRMED"
     assert trade.history == ["MATCHED", "MINED", "CONFIRMED"]
+
+
+class RecordingFeed:
+    def __init__(self) -> None:
+        self.trades: list[Any] = []
+
+    def publish(self, trade: Any) -> None:
+        self.trades.append(trade)
+
+
+def test_each_filled_order_is_published_to_the_feed_with_its_transaction(world: World) -> None:
+    from decimal import Decimal
+
+    feed = RecordingFeed()
+    with running_clob(world, ClobSettings(), feed=feed) as server, client_contracts(world):
+        CURRENT[:] = [server]
+        client = make_client(server, world.trader, world.trader_wallet)
+        token = world.market.yes_token_id
+        answer = client.create_and_post_order(
+            OrderArgsV2(token_id=str(token), price=0.51, size=10, side="BUY"), order_type=OrderType.FOK
+        )
+        trade = settled_trade(client, answer["tradeIDs"][0])
+    published = sorted((t.proxy_wallet, t.side, t.size, t.price, t.transaction_hash) for t in feed.trades)
+    tx = trade["transaction_hash"]
+    assert published == sorted(
+        [
+            (world.trader_wallet, "BUY", Decimal(10), Decimal("0.51"), tx),
+            (world.mm_wallet, "SELL", Decimal(10), Decimal("0.51"), tx),
+        ]
+    )
+    assert {t.asset for t in feed.trades} == {str(token)}
