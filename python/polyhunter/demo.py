@@ -1,22 +1,28 @@
 """`make demo` → `polyhunter demo`: real copy trading on a local chain, verified to the base unit.
 
-From nothing: start anvil, deploy the local world (real CTF, Executor, Proxies, LocalExchange), give four
-followers different rules for one leader (fixed $25, ratio 0.5x, 2 % of balance, and one whose filter excludes
-every trade of the scenario), start the supervisor on embedded defaults (SQLite + in-process shared state),
-make a series of leader trades on LocalExchange, show live what is detected, fanned out, skipped and executed,
-and at the end compare every follower's Proxy balances with the values written below. The expected values were
-worked out by hand from the rules (see each comment), not computed by the sizing code.
+From nothing: start anvil, deploy the local world (real CTF, Executor, Proxies, pUSD, the V2 exchanges,
+deposit wallets, LocalExchange), start the local Polymarket CLOB with its market maker, give four followers
+different rules for one leader's deposit wallet (fixed $25, ratio 0.5x, 2 % of balance, and one whose filter
+excludes every trade of the scenario), start the supervisor on embedded defaults (SQLite + in-process shared
+state), and let the leader trade: each trade is a signed CLOB V2 order (FOK, POLY_1271 from the leader's
+deposit wallet) posted over HTTP, matched against the market maker's ladder and settled on chain by the
+operator's `matchOrders`, so the `OrderFilled` rows the supervisor copies come from real signed orders. The
+copies themselves still fill on LocalExchange (the CLOB venue is the next step). Everything detected, fanned
+out, skipped and executed is shown live; at the end every follower's Proxy balances are compared with the
+values written below, worked out by hand from the rules (see each comment), not computed by the sizing code.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -25,10 +31,14 @@ from rich.console import Console
 from rich.table import Table
 from web3 import Web3
 
+from polyhunter._core import Signer
 from polyhunter.chain.anvil import Anvil
+from polyhunter.chain.clobtrader import ClobTrader
 from polyhunter.chain.deploy import deploy_local
 from polyhunter.chain.deployment import Deployment
 from polyhunter.chain.local import LocalChain
+from polyhunter.localpoly.config import ClobSettings, MarketMakerSettings
+from polyhunter.localpoly.server import LocalClob
 from polyhunter.models import CopyConfig, Side, TradeStatus
 from polyhunter.settings import load_settings
 from polyhunter.store import open_store
@@ -45,15 +55,21 @@ class LeaderTrade:
     market: int
     tokens: int
     collateral: int
+    #: The market maker's mid for the market's YES token when the trade is made (its ladder is one tick
+    #: either side of it: best ask mid + 0.01, best bid mid - 0.01), and so the price the leader gets.
+    yes_mid: Decimal
 
 
-# The leader's trades: BUY 200 YES of market 0 at $0.50, BUY 100 YES of market 1 at $0.40, SELL 100 YES of
-# market 0 at $0.60.
+# The leader's trades, each a FOK order against the market maker's best level: BUY 200 YES of market 0 at
+# $0.50 (best ask of a 0.49 mid), BUY 100 YES of market 1 at $0.40 (a 0.39 mid), then market 0's YES moves to
+# a 0.61 mid and the leader SELLs 100 YES at $0.60 (best bid).
 SCENARIO = [
-    LeaderTrade("BUY", 0, 200 * SHARE, 100 * USD),
-    LeaderTrade("BUY", 1, 100 * SHARE, 40 * USD),
-    LeaderTrade("SELL", 0, 100 * SHARE, 60 * USD),
+    LeaderTrade("BUY", 0, 200 * SHARE, 100 * USD, Decimal("0.49")),
+    LeaderTrade("BUY", 1, 100 * SHARE, 40 * USD, Decimal("0.39")),
+    LeaderTrade("SELL", 0, 100 * SHARE, 60 * USD, Decimal("0.61")),
 ]
+# Shares per ladder level: every leader trade above fits in the best level, so it fills at one price.
+LADDER_SIZE = Decimal(1000)
 
 # Follower rules, in the order of the deployment's followers. Each Proxy starts with $5,000.00.
 RULES: list[dict[str, Any]] = [
@@ -82,6 +98,10 @@ EXPECTED: list[tuple[int, int, int]] = [
     (5_000_000_000, 0, 0),
 ]
 EXPECTED_COPIES = 9  # 3 trades x 3 matching followers
+# The leader's deposit wallet (pUSD, YES m0, YES m1), funded with $100,000 by the onramp: it paid $100 and $40
+# and received $60 (no taker fee on these markets): 100,000 - 100 - 40 + 60 = 99,920; it holds 200 - 100 YES
+# of market 0 and 100 YES of market 1.
+EXPECTED_LEADER: tuple[int, int, int] = (99_920 * USD, 100 * SHARE, 100 * SHARE)
 
 
 class Feed:
@@ -147,66 +167,29 @@ async def run_demo(home: Path, console: Console | None = None) -> bool:
         )
         deployment.save(home / "deployment.json")
         chain = LocalChain(w3, deployment)
-        leader = deployment.accounts.leaders[0]
+        leader_key = deployment.accounts.leaders[0]
+        # A follower follows the leader's deposit wallet: the maker of its orders and of its OrderFilled rows.
+        leader = deployment.accounts.deposit_wallet(leader_key)
         followers = deployment.accounts.followers[: len(RULES)]
         proxies = [chain.proxy_of(f) for f in followers]
         names = {p: RULES[i]["name"] for i, p in enumerate(proxies)}
-        console.print(
-            f"anvil {node.rpc_url}, chain {deployment.chain_id}; Executor {deployment.contracts.executor}, "
-            f"LocalExchange {deployment.contracts.local_exchange}; fleet of {len(deployment.accounts.fleet)}"
-        )
-        # Embedded defaults whatever the environment or .env say: the demo never touches an operator's
-        # store, Redis, keys or trading switch.
-        settings = load_settings(
-            polyhunter_home=home,
-            chain_id=deployment.chain_id,
-            database_url=None,
-            redis_url=None,
-            supervisor_redis_url=None,
-            trading_mnemonic=None,
-            trading_private_key=None,
-            dry_run=False,
-            copy_trading_rpc_url=None,
-            copy_trading_rpc_urls=[],
-            copy_trading_ws_url=None,
-            copy_trading_execution_allowlist=[],
-            copy_trading_max_trade_usd=None,
-            copy_trading_daily_cap_usd=None,
-            copy_trading_wallet_daily_cap_usd=None,
-        )
-        store = await open_store(settings)
+        clob = LocalClob(deployment, _clob_settings(deployment), rtds_port=0)
+        await clob.start()
         try:
-            for follower, proxy, rule in zip(followers, proxies, RULES, strict=True):
-                fields = {k: v for k, v in rule.items() if k != "name"}
-                config = await store.add_config(
-                    CopyConfig(follower=follower, proxy=proxy, leader=leader, **fields)
-                )
-                who = f"follower {follower[:10]}… proxy {proxy[:10]}…"
-                console.print(f"{who}: {rule['name']} (config {config.config_id})")
+            deployment = dataclasses.replace(deployment, clob_url=clob.url, rtds_url=clob.rtds_url)
+            deployment.save(home / "deployment.json")
+            console.print(
+                f"anvil {node.rpc_url}, chain {deployment.chain_id}; "
+                f"Executor {deployment.contracts.executor}; "
+                f"V2 exchange {deployment.contracts.ctf_exchange_v2}; local CLOB {clob.url}; "
+                f"fleet of {len(deployment.accounts.fleet)}"
+            )
+            console.print(f"leader {leader_key} trades through its deposit wallet {leader}")
+            supervisor = await _run_scenario(console, home, deployment, chain, clob, leader_key, names)
         finally:
-            await store.close()
+            await clob.stop()
 
-        feed = Feed(console, names)
-        supervisor = Supervisor(settings, deployment, on_event=feed)
-        await supervisor.start()
-        try:
-            await supervisor.wait_connected()
-            tokens = [m.yes_token_id for m in deployment.markets]
-            for number, trade in enumerate(SCENARIO, 1):
-                before = feed.done
-                console.rule(
-                    f"leader trade {number}: {trade.side} {format_usd(trade.tokens)} YES of market "
-                    f"{trade.market} for ${format_usd(trade.collateral)}"
-                )
-                await asyncio.to_thread(
-                    chain.trade, leader, trade.side, tokens[trade.market], trade.tokens, trade.collateral
-                )
-                await _wait(partial(_reached, feed, before + 3), 60, f"the copies of trade {number}")
-                # Percent sizing reads balances: refresh them now rather than wait for the 2 s cycle.
-                await supervisor.balances.refresh(supervisor.percent_proxies())
-        finally:
-            await supervisor.stop()
-
+        tokens = [m.yes_token_id for m in deployment.markets]
         table = Table(title="Proxy balances after the scenario (expected values written in the scenario)")
         for column in ("follower rule", "collateral", "YES m0", "YES m1", "expected", "match"):
             table.add_column(column)
@@ -228,6 +211,20 @@ async def run_demo(home: Path, console: Console | None = None) -> bool:
                 "[green]yes[/]" if ok else "[red]NO[/]",
             )
         console.print(table)
+        leader_wallet = deployment.accounts.deposit_wallet(deployment.accounts.leaders[0])
+        leader_actual = (
+            chain.collateral_of(leader_wallet),
+            chain.tokens_of(leader_wallet, tokens[0]),
+            chain.tokens_of(leader_wallet, tokens[1]),
+        )
+        leader_ok = leader_actual == EXPECTED_LEADER
+        all_ok &= leader_ok
+        console.print(
+            f"leader's deposit wallet after its CLOB trades: "
+            f"{' / '.join(format_usd(v) for v in leader_actual)} "
+            f"(expected {' / '.join(format_usd(v) for v in EXPECTED_LEADER)}) "
+            + ("[green]yes[/]" if leader_ok else "[red]NO[/]")
+        )
         stats = supervisor.pipeline.stats
         copies_ok = stats.executed == EXPECTED_COPIES
         all_ok &= copies_ok
@@ -237,6 +234,99 @@ async def run_demo(home: Path, console: Console | None = None) -> bool:
         )
         console.print("[bold green]demo passed[/]" if all_ok else "[bold red]demo FAILED[/]")
         return all_ok
+
+
+def _clob_settings(deployment: Deployment) -> ClobSettings:
+    """The CLOB's market maker quotes a ladder around each YES token's mid from the scenario (its NO token
+    around 1 - mid), `LADDER_SIZE` shares a level."""
+    mids: dict[int, Decimal] = {}
+    for trade in SCENARIO:
+        market = deployment.markets[trade.market]
+        if market.yes_token_id not in mids:
+            mids[market.yes_token_id] = trade.yes_mid
+            mids[market.no_token_id] = 1 - trade.yes_mid
+    return ClobSettings(market_maker=MarketMakerSettings(size=LADDER_SIZE, mids=mids))
+
+
+async def _run_scenario(
+    console: Console,
+    home: Path,
+    deployment: Deployment,
+    chain: LocalChain,
+    clob: LocalClob,
+    leader_key: str,
+    names: dict[str, str],
+) -> Supervisor:
+    """Configures the followers, runs the supervisor and makes the leader's trades on the CLOB."""
+    leader = deployment.accounts.deposit_wallet(leader_key)
+    followers = deployment.accounts.followers[: len(RULES)]
+    proxies = [chain.proxy_of(f) for f in followers]
+    # Embedded defaults whatever the environment or .env say: the demo never touches an operator's
+    # store, Redis, keys or trading switch.
+    settings = load_settings(
+        polyhunter_home=home,
+        chain_id=deployment.chain_id,
+        database_url=None,
+        redis_url=None,
+        supervisor_redis_url=None,
+        trading_mnemonic=None,
+        trading_private_key=None,
+        dry_run=False,
+        copy_trading_rpc_url=None,
+        copy_trading_rpc_urls=[],
+        copy_trading_ws_url=None,
+        copy_trading_execution_allowlist=[],
+        copy_trading_max_trade_usd=None,
+        copy_trading_daily_cap_usd=None,
+        copy_trading_wallet_daily_cap_usd=None,
+    )
+    store = await open_store(settings)
+    try:
+        for follower, proxy, rule in zip(followers, proxies, RULES, strict=True):
+            fields = {k: v for k, v in rule.items() if k != "name"}
+            config = await store.add_config(
+                CopyConfig(follower=follower, proxy=proxy, leader=leader, **fields)
+            )
+            who = f"follower {follower[:10]}… proxy {proxy[:10]}…"
+            console.print(f"{who}: {rule['name']} (config {config.config_id})")
+    finally:
+        await store.close()
+
+    feed = Feed(console, names)
+    supervisor = Supervisor(settings, deployment, on_event=feed)
+    exchanges = {t: deployment.exchange_for(m) for m in deployment.markets for t in m.token_ids}
+    signer = Signer(bytes(chain.signer(leader_key).key))
+    await supervisor.start()
+    try:
+        await supervisor.wait_connected()
+        async with ClobTrader(
+            clob.url, deployment.chain_id, signer, wallet=leader, exchanges=exchanges
+        ) as trader:
+            for number, trade in enumerate(SCENARIO, 1):
+                market = deployment.markets[trade.market]
+                before = feed.done
+                await clob.market_maker.set_mid(market.yes_token_id, trade.yes_mid)
+                await clob.market_maker.set_mid(market.no_token_id, 1 - trade.yes_mid)
+                console.rule(
+                    f"leader trade {number}: {trade.side} {format_usd(trade.tokens)} YES of market "
+                    f"{trade.market} for ${format_usd(trade.collateral)} (a FOK order on the local CLOB)"
+                )
+                price = Decimal(trade.collateral) / Decimal(trade.tokens)
+                if trade.side == "BUY":
+                    reply = await trader.market_buy(market.yes_token_id, trade.collateral, price)
+                else:
+                    reply = await trader.market_sell(market.yes_token_id, trade.tokens, price)
+                settled = await trader.wait_trades(list(reply.get("tradeIDs") or []))
+                hashes = ", ".join(str(t.get("transaction_hash", "?"))[:12] + "…" for t in settled)
+                console.print(
+                    f"order {str(reply['orderID'])[:12]}… {reply['status']}; settled in tx {hashes}"
+                )
+                await _wait(partial(_reached, feed, before + 3), 60, f"the copies of trade {number}")
+                # Percent sizing reads balances: refresh them now rather than wait for the 2 s cycle.
+                await supervisor.balances.refresh(supervisor.percent_proxies())
+    finally:
+        await supervisor.stop()
+    return supervisor
 
 
 def main(home: str | None = None) -> bool:

@@ -143,6 +143,20 @@ class MarketMaker:
                 continue
             self.slots[slot].append(str(result["orderID"]))
 
+    async def set_mid(self, token: int, mid: Decimal) -> None:
+        """Moves `token`'s ladder to a new mid (the market moved): its resting orders are cancelled and the
+        ladder is quoted again around `mid`. A no-op when the mid is already `mid`."""
+        if Fraction(self.settings.mids.get(token, self.settings.default_mid)) == Fraction(mid):
+            return
+        market = self.engine.market_of(token)
+        stale = [slot for slot in self.slots if slot[0] == token]
+        ids = [order_id for slot in stale for order_id in self.slots.pop(slot)]
+        self.engine.cancel(ids, self.owner)
+        self.settings.mids[token] = mid
+        for slot in self.ladder(market, token):
+            self.slots[slot] = []
+        await self.refill()
+
     async def _on_settled(self, settlement: Settlement, ok: bool) -> None:
         ours = any(f.maker.owner_key == OWNER_KEY for f in settlement.fills)
         if ours or settlement.taker.owner_key == OWNER_KEY:
