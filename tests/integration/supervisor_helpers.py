@@ -118,8 +118,8 @@ class World:
 
     @property
     def yes(self) -> list[int]:
-        """The YES token id of each market."""
-        return [m.yes_token_id for m in self.deployment.markets]
+        """The YES token id of each standard market (the neg-risk one is not traded on LocalExchange here)."""
+        return [m.yes_token_id for m in self.deployment.markets if not m.neg_risk]
 
     def settings(self, **overrides: Any) -> Settings:
         """Settings from `env` only (the caller's own back-end variables never leak in)."""
