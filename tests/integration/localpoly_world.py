@@ -16,8 +16,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
+import pytest
+from eth_abi.abi import decode
 from eth_account.signers.local import LocalAccount
-from py_clob_client_v2.clob_types import ContractConfig
+from py_clob_client_v2 import ClobClient
+from py_clob_client_v2.clob_types import ContractConfig, TradeParams
+from py_clob_client_v2.exceptions import PolyApiException
 from py_clob_client_v2.order_builder import builder as client_builder
 from web3 import Web3
 
@@ -209,3 +214,68 @@ def running_clob(world: World, settings: ClobSettings | None = None, feed: Any =
                 del _THREADS[id(clob)]
     finally:
         world.w3.provider.make_request("evm_revert", [snapshot])  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------------- helpers the CLOB tests share
+
+ORDER_FILLED = keccak256(
+    b"OrderFilled(bytes32,address,address,uint8,uint256,uint256,uint256,uint256,bytes32,bytes32)"
+)
+ORDERS_MATCHED = keccak256(b"OrdersMatched(bytes32,address,uint8,uint256,uint256,uint256)")
+
+
+def make_client(clob: LocalClob, account: LocalAccount, wallet: str | None = None) -> ClobClient:
+    """The official client for `account`: a deposit-wallet trader (type 3) when `wallet`, else an EOA."""
+    sig_type, funder = (3, wallet) if wallet else (0, account.address)
+    client = ClobClient(
+        clob.url, clob.world.chain_id, key=account.key.hex(), signature_type=sig_type, funder=funder
+    )
+    client.set_api_creds(client.create_or_derive_api_key())
+    return client
+
+
+def refused(call: Any) -> tuple[int | None, Any]:
+    """(status, body) of the refusal `call` must raise."""
+    with pytest.raises(PolyApiException) as info:
+        call()
+    return info.value.status_code, info.value.error_msg
+
+
+def admin(clob: LocalClob, **changes: Any) -> None:
+    resp = httpx.post(f"{clob.url}/_local/settings", json=changes)
+    assert resp.status_code == 200, resp.text
+
+
+def fills_of(world: World, tx_hash: str) -> list[dict[str, Any]]:
+    """The OrderFilled rows (maker, taker, side, token, making, taking, fee) and OrdersMatched of a tx."""
+    receipt = world.w3.eth.get_transaction_receipt(tx_hash)  # type: ignore[arg-type]
+    rows: list[dict[str, Any]] = []
+    for log in receipt["logs"]:
+        topics = [bytes(t) for t in log["topics"]]
+        if topics[0] == ORDER_FILLED:
+            side, token, making, taking, fee, _b, _m = decode(
+                ["uint8", "uint256", "uint256", "uint256", "uint256", "bytes32", "bytes32"],
+                bytes(log["data"]),
+            )
+            rows.append(
+                {
+                    "maker": "0x" + topics[2][12:].hex(),
+                    "taker": "0x" + topics[3][12:].hex(),
+                    "side": side,
+                    "token": token,
+                    "making": making,
+                    "taking": taking,
+                    "fee": fee,
+                }
+            )
+        elif topics[0] == ORDERS_MATCHED:
+            rows.append({"matched": "0x" + topics[2][12:].hex()})
+    return rows
+
+
+def trade_after_settlement(clob: LocalClob, client: ClobClient, trade_id: str) -> dict[str, Any]:
+    """The trade as `/data/trades` shows it once the CLOB has settled everything so far."""
+    wait_settled(clob)
+    trades = client.get_trades(TradeParams(id=trade_id))
+    assert len(trades) == 1
+    return dict(trades[0])

@@ -12,14 +12,17 @@ from typing import Any
 
 import httpx
 import pytest
-from eth_abi.abi import decode
-from eth_account.signers.local import LocalAccount
 from localpoly_world import (
     USD,
     World,
+    admin,
     build_world,
     client_contracts,
+    fills_of,
+    make_client,
+    refused,
     running_clob,
+    trade_after_settlement,
     wait_drained,
     wait_settled,
 )
@@ -31,21 +34,13 @@ from py_clob_client_v2.clob_types import (
     OrderArgsV2,
     OrderPayload,
     OrderType,
-    TradeParams,
 )
-from py_clob_client_v2.exceptions import PolyApiException
 
-from polyhunter._core import keccak256
 from polyhunter.chain.anvil import Anvil
 from polyhunter.localpoly import ClobSettings, LocalClob
 from polyhunter.localpoly import errors as e
 
 pytestmark = pytest.mark.integration
-
-ORDER_FILLED = keccak256(
-    b"OrderFilled(bytes32,address,address,uint8,uint256,uint256,uint256,uint256,bytes32,bytes32)"
-)
-ORDERS_MATCHED = keccak256(b"OrdersMatched(bytes32,address,uint8,uint256,uint256,uint256)")
 
 
 @pytest.fixture(scope="module")
@@ -65,57 +60,8 @@ def clob(world: World) -> Iterator[LocalClob]:
         yield server
 
 
-def make_client(clob: LocalClob, account: LocalAccount, wallet: str | None = None) -> ClobClient:
-    sig_type, funder = (3, wallet) if wallet else (0, account.address)
-    client = ClobClient(
-        clob.url, clob.world.chain_id, key=account.key.hex(), signature_type=sig_type, funder=funder
-    )
-    client.set_api_creds(client.create_or_derive_api_key())
-    return client
-
-
-def refused(call: Any) -> tuple[int | None, Any]:
-    with pytest.raises(PolyApiException) as info:
-        call()
-    return info.value.status_code, info.value.error_msg
-
-
-def admin(clob: LocalClob, **changes: Any) -> None:
-    resp = httpx.post(f"{clob.url}/_local/settings", json=changes)
-    assert resp.status_code == 200, resp.text
-
-
-def fills_of(world: World, tx_hash: str) -> list[dict[str, Any]]:
-    receipt = world.w3.eth.get_transaction_receipt(tx_hash)  # type: ignore[arg-type]
-    rows = []
-    for log in receipt["logs"]:
-        topics = [bytes(t) for t in log["topics"]]
-        if topics[0] == ORDER_FILLED:
-            side, token, making, taking, fee, _b, _m = decode(
-                ["uint8", "uint256", "uint256", "uint256", "uint256", "bytes32", "bytes32"],
-                bytes(log["data"]),
-            )
-            rows.append(
-                {
-                    "maker": "0x" + topics[2][12:].hex(),
-                    "taker": "0x" + topics[3][12:].hex(),
-                    "side": side,
-                    "token": token,
-                    "making": making,
-                    "taking": taking,
-                    "fee": fee,
-                }
-            )
-        elif topics[0] == ORDERS_MATCHED:
-            rows.append({"matched": "0x" + topics[2][12:].hex()})
-    return rows
-
-
 def settled_trade(client: ClobClient, trade_id: str) -> dict[str, Any]:
-    wait_settled(CURRENT[0])
-    trades = client.get_trades(TradeParams(id=trade_id))
-    assert len(trades) == 1
-    return trades[0]
+    return trade_after_settlement(CURRENT[0], client, trade_id)
 
 
 # ---------------------------------------------------------------------- auth and reads
@@ -221,18 +167,23 @@ def test_allowlisted_eoa_buys_then_sells_back(clob: LocalClob, world: World) -> 
     buy = client.create_and_post_order(
         OrderArgsV2(token_id=str(token), price=0.52, size=150, side="BUY"), order_type=OrderType.FOK
     )
-    # 100 at 0.51 then 50 at 0.52, one matchOrders with two makers, two trades.
+    # 100 from the YES ask at 0.51, then 50 minted against the NO bid at 0.49 (also 0.51 for YES, and older
+    # than the 0.52 ask): one matchOrders mixing a COMPLEMENTARY and a MINT leg, two trades.
     assert len(buy["tradeIDs"]) == 2
-    prices = sorted(settled_trade(client, t)["price"] for t in buy["tradeIDs"])
-    assert prices == ["0.51", "0.52"]
+    rows = [settled_trade(client, t) for t in buy["tradeIDs"]]
+    trades = sorted((t["type"], t["price"], t["size"]) for t in rows)
+    assert trades == [("COMPLEMENTARY", "0.51", "100"), ("MINT", "0.51", "50")]
     assert world.tokens(eoa, token) == 150 * USD
-    assert world.pusd(eoa) == pusd0 - (51 + 26) * USD
+    assert world.pusd(eoa) == pusd0 - 76_500_000
     sell = client.create_and_post_market_order(
         MarketOrderArgsV2(token_id=str(token), amount=150, side="SELL", price=0.48), order_type=OrderType.FOK
     )
-    assert sorted(settled_trade(client, t)["price"] for t in sell["tradeIDs"]) == ["0.48", "0.49"]
+    # 100 to the YES bid at 0.49, 50 merged with the NO ask at 0.51 (0.49 for YES).
+    rows = [settled_trade(client, t) for t in sell["tradeIDs"]]
+    trades = sorted((t["type"], t["price"]) for t in rows)
+    assert trades == [("COMPLEMENTARY", "0.49"), ("MERGE", "0.49")]
     assert world.tokens(eoa, token) == 0
-    assert world.pusd(eoa) == pusd0 - (51 + 26) * USD + (49 + 24) * USD
+    assert world.pusd(eoa) == pusd0 - 76_500_000 + 73_500_000
 
 
 def test_taker_fee_is_charged_on_chain(clob: LocalClob, world: World) -> None:

@@ -68,6 +68,10 @@ class ClobSettings:
     max_batch: int = 15
     max_body_bytes: int = 256 * 1024
     max_clock_skew_s: int = 300
+    #: A GTD order leaves the book this long before its stated expiration (production's security threshold).
+    gtd_security_s: int = 60
+    #: A GTD order must expire at least this long after it is posted (production's docs: 3 minutes).
+    gtd_min_lifetime_s: int = 180
 
     # --- who may trade
     eoa_allowlist: frozenset[str] = frozenset()

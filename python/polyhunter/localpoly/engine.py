@@ -2,20 +2,24 @@
 matches it price-time against the book of its token, rests what is left, and hands every match to the
 settlement worker.
 
-A match is COMPLEMENTARY (a BUY against SELLs of the same token or the reverse), at the maker's price.
-Every amount is an integer in base units; every price an exact `Fraction`.
+A taker crosses both books of its market, best price for it first, then oldest: COMPLEMENTARY (a BUY
+against SELLs of the same token, or the reverse), MINT (a BUY of one outcome against BUYs of the other whose
+prices sum to at least 1: the exchange splits collateral) and MERGE (two SELLs whose prices sum to at most 1:
+it merges them); one `matchOrders` may mix them. Every fill is at the maker's price (1 - its price for MINT
+and MERGE). Every amount is an integer in base units; every price an exact `Fraction`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import heapq
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
-from typing import Any
+from typing import Any, Literal
 
 from polyhunter._core import recover_address
 from polyhunter.localpoly import errors as e
@@ -27,6 +31,7 @@ from polyhunter.localpoly.onchain import ChainGateway
 from polyhunter.localpoly.orders import (
     MarketRules,
     OrderRequest,
+    Side,
     SignedOrder,
     check_marketable_buy,
     check_rules,
@@ -39,6 +44,8 @@ from polyhunter.localpoly.world import ClobMarket, ClobWorld
 #: Shares below this (1/100 of a share) are dust: an order with less left is done.
 DUST_SHARES = 10_000
 
+MatchType = Literal["COMPLEMENTARY", "MINT", "MERGE"]
+
 
 @dataclass
 class Fill:
@@ -49,7 +56,8 @@ class Fill:
     collateral: int  # collateral that changes hands (before fees)
     maker_fill: int  # in the maker order's maker-amount terms
     taker_part: int  # in the taker order's maker-amount terms
-    price: Fraction  # the maker's price
+    price: Fraction  # per share of the taker's token: the maker's price, or 1 - it for MINT and MERGE
+    kind: MatchType = "COMPLEMENTARY"
 
 
 @dataclass(eq=False)
@@ -98,6 +106,9 @@ class MatchEngine:
         self._seq = 0
         self._domains: dict[str, bytes] = {}
         self._wallet_owners: dict[str, str | None] = {}
+        self._gtd: set[RestingOrder] = set()
+        #: The engine's clock (unix seconds) for GTD expiry; tests move it instead of sleeping.
+        self.clock: Callable[[], float] = time.time
 
     @property
     def settings(self) -> ClobSettings:
@@ -173,36 +184,80 @@ class MatchEngine:
         if balance - reserved < needed or allowance < needed + reserved:
             raise bad_request(e.NOT_ENOUGH_BALANCE)
 
+    # ------------------------------------------------------------------ GTD expiry
+
+    def _check_expiration(self, expiration: int) -> None:
+        now = self.clock()
+        if expiration <= now:
+            raise bad_request(e.EXPIRED)
+        minimum = self.settings.gtd_min_lifetime_s
+        if expiration < now + minimum:
+            raise bad_request(e.EXPIRES_TOO_SOON.format(seconds=minimum))
+
+    def _expired(self, order: RestingOrder, now: float) -> bool:
+        # Production expires a GTD order a security threshold before its stated expiration.
+        return (
+            order.order_type == "GTD"
+            and order.expiration > 0
+            and order.expiration - self.settings.gtd_security_s <= now
+        )
+
+    def _expire_due(self) -> None:
+        now = self.clock()
+        for order in [o for o in self._gtd if not o.live or self._expired(o, now)]:
+            self._gtd.discard(order)
+            if order.live:
+                order.status = "CANCELED"
+                self.books[order.token_id].remove(order)
+
+    async def expire_due(self) -> None:
+        """Takes every GTD order past its expiry (less the security threshold) off the book."""
+        async with self._lock:
+            self._expire_due()
+
     # ------------------------------------------------------------------ matching
 
-    def _plan(self, order: SignedOrder, remaining: int, book: OrderBook) -> list[Fill]:
-        """Fills for `order` (with `remaining` in its maker terms) against `book`, best price first.
+    def _candidates(self, order: SignedOrder) -> Iterator[tuple[RestingOrder, MatchType, Fraction]]:
+        """Resting orders `order` crosses, with the match type and the price per share of `order`'s
+        token each gives, best price first and oldest first at one price, across both books of the
+        market: the same token's opposite side (COMPLEMENTARY) and the complement's same side (a BUY of
+        YES at p crosses a BUY of NO at q when p + q >= 1: MINT; two SELLs when p + q <= 1: MERGE)."""
+        market = self.markets[order.token_id]
+        other = self.books[market.complement(order.token_id)]
+        buying = order.side == "BUY"
+        own = self.books[order.token_id]
+        same: Iterator[tuple[RestingOrder, MatchType, Fraction]] = (
+            (o, "COMPLEMENTARY", o.price) for o in own.crossing(order.side, order.price)
+        )
+        # The complement's book seen from this token: its bids are asks at 1 - q, its asks bids at 1 - q.
+        crossing_side: Side = "SELL" if buying else "BUY"
+        kind: MatchType = "MINT" if buying else "MERGE"
+        cross: Iterator[tuple[RestingOrder, MatchType, Fraction]] = (
+            (o, kind, 1 - o.price) for o in other.crossing(crossing_side, 1 - order.price)
+        )
+
+        def priority(item: tuple[RestingOrder, MatchType, Fraction]) -> tuple[Fraction, int]:
+            return (item[2] if buying else -item[2], item[0].seq)
+
+        return heapq.merge(same, cross, key=priority)
+
+    def _plan(self, order: SignedOrder, remaining: int) -> list[Fill]:
+        """Fills for `order` (with `remaining` in its maker terms), best price for it first.
 
         Matching counts shares: a BUY takes at most its takerAmount in shares and keeps any price
         improvement; a SELL gives at most its remaining tokens."""
         fills: list[Fill] = []
         wanted = _available(order, remaining)
-        for maker in book.crossing(order.side, order.price):
-            if maker.maker == order.maker or not maker.live:
-                continue
-            if maker.order_type == "GTD" and 0 < maker.expiration <= time.time():
+        now = self.clock()
+        for maker, kind, price in self._candidates(order):
+            if maker.maker == order.maker or not maker.live or self._expired(maker, now):
                 continue
             avail = wanted - sum(f.shares for f in fills)
             if avail < DUST_SHARES:
                 break
-            shares = min(avail, maker.available_shares())
-            m = maker.signed
-            if order.side == "BUY":  # maker SELLs tokens; its fill is in tokens, its taking is collateral
-                collateral = shares * m.taker_amount // m.maker_amount
-                if collateral == 0:
-                    break
-                fill = Fill(maker, shares, collateral, shares, collateral, m.price)
-            else:  # maker BUYs: its fill is collateral, its taking is tokens
-                collateral = shares * m.maker_amount // m.taker_amount
-                moved = collateral * m.taker_amount // m.maker_amount
-                if collateral == 0 or moved == 0:
-                    break
-                fill = Fill(maker, moved, collateral, collateral, moved, m.price)
+            fill = _fill(order.side, kind, maker, min(avail, maker.available_shares()), price)
+            if fill is None:
+                break
             fills.append(fill)
         return fills
 
@@ -230,8 +285,8 @@ class MatchEngine:
             market_decimals=caps if settings.enforce_market_decimals else None,
             limit_decimals=caps if settings.enforce_limit_decimals else None,
         )
-        if req.order_type == "GTD" and req.expiration <= time.time():
-            raise bad_request(e.EXPIRED)
+        if req.order_type == "GTD":
+            self._check_expiration(req.expiration)
         await self._check_maker(order, owner_address)
         exchange = self.world.exchange_for(market)
         order_hash = order.order_hash(self.domain(exchange))
@@ -240,8 +295,9 @@ class MatchEngine:
         async with self._lock:
             if order_id in self.orders:
                 raise bad_request(e.DUPLICATE_ORDER)
+            self._expire_due()
             book = self.books[order.token_id]
-            fills = self._plan(order, order.maker_amount, book)
+            fills = self._plan(order, order.maker_amount)
             if req.post_only and fills:
                 raise bad_request(e.POST_ONLY_CROSSES)
             if fills or req.order_type in ("FOK", "FAK"):
@@ -269,7 +325,7 @@ class MatchEngine:
                 condition_id=market.condition_id,
                 order_type=req.order_type,
                 expiration=req.expiration,
-                created_at=int(time.time()),
+                created_at=int(self.clock()),
                 seq=self._seq,
                 remaining=remaining,
                 status="LIVE" if rests else ("MATCHED" if fills else "CANCELED"),
@@ -277,6 +333,8 @@ class MatchEngine:
             self.orders[order_id] = taker
             if rests:
                 book.add(taker)
+                if req.order_type == "GTD":
+                    self._gtd.add(taker)
             trades = self._apply(market, exchange, taker, fills, fee) if fills else []
         taking = sum(f.shares if order.side == "BUY" else f.collateral for f in fills)
         return {
@@ -309,9 +367,10 @@ class MatchEngine:
                 maker=maker,
                 shares=fill.shares,
                 price=fill.price,
-                maker_price=fill.price,
+                maker_price=maker.price,
                 maker_fill=fill.maker_fill,
                 fee=taker_fee(fill.shares, fill.price, market.taker_fee_rate_bps, market.fee_exponent),
+                match_type=fill.kind,
             )
             maker.trade_ids.append(trade.trade_id)
             taker.trade_ids.append(trade.trade_id)
@@ -319,6 +378,8 @@ class MatchEngine:
             trades.append(trade)
             self._add_pending(maker.signed, fill.maker_fill, +1)
             self.last_trade[taker.token_id] = (fill.price, taker.side)
+            if fill.kind != "COMPLEMENTARY":
+                self.last_trade[maker.token_id] = (maker.price, maker.side)
         taker_fill = sum(f.taker_part for f in fills)
         self._add_pending(taker.signed, taker_fill + (fee if taker.side == "BUY" else 0), +1)
         self.settlements.put_nowait(Settlement(market, exchange, taker, fills, taker_fill, fee, trades))
@@ -333,11 +394,21 @@ class MatchEngine:
             self.pending_out.pop(key, None)
 
     def settled(self, settlement: Settlement, ok: bool) -> None:
-        """Releases what a settlement held and forgets the cached funds of everyone it touched."""
+        """Releases what a settlement held and forgets the cached funds of everyone it touched.
+
+        After a FAILED settlement the makers' orders get back what the match took (they rest again), and
+        the taker's order is cancelled: it took liquidity that is back on the book, so resting what it
+        failed to trade would leave a crossed book, and a retry is the client's decision."""
         taker = settlement.taker
         fee = settlement.taker_fee if taker.side == "BUY" else 0
         self._add_pending(taker.signed, settlement.taker_fill + fee, -1)
         self.balances.forget(taker.maker)
+        if not ok:
+            taker.matched_shares -= sum(f.shares for f in settlement.fills)
+            if taker.live:
+                self.books[taker.token_id].remove(taker)
+            if taker.status in ("LIVE", "MATCHED"):
+                taker.status = "CANCELED"
         for fill in settlement.fills:
             self._add_pending(fill.maker.signed, fill.maker_fill, -1)
             self.balances.forget(fill.maker.maker)
@@ -349,6 +420,8 @@ class MatchEngine:
                 if maker.status == "MATCHED":
                     maker.status = "LIVE"
                     self.books[maker.token_id].add(maker)
+                    if maker.order_type == "GTD":
+                        self._gtd.add(maker)
 
     # ------------------------------------------------------------------ cancels
 
@@ -383,3 +456,34 @@ def _available(order: SignedOrder, remaining: int) -> int:
 
 def decimal_price(price: Fraction) -> Decimal:
     return Decimal(price.numerator) / Decimal(price.denominator)
+
+
+def _fill(side: Side, kind: MatchType, maker: RestingOrder, shares: int, price: Fraction) -> Fill | None:
+    """`shares` of the taker's token against `maker`, in the exchange's fill terms (taking = making ×
+    takerAmount / makerAmount, floored); None when rounding leaves nothing to trade."""
+    m = maker.signed
+    if kind == "COMPLEMENTARY" and side == "BUY":  # maker SELLs the token: fill in tokens, taking collateral
+        collateral = shares * m.taker_amount // m.maker_amount
+        if collateral == 0:
+            return None
+        return Fill(maker, shares, collateral, shares, collateral, price, kind)
+    if kind == "COMPLEMENTARY":  # maker BUYs the token: its fill is collateral, its taking tokens
+        collateral = shares * m.maker_amount // m.taker_amount
+        moved = collateral * m.taker_amount // m.maker_amount
+        if collateral == 0 or moved == 0:
+            return None
+        return Fill(maker, moved, collateral, collateral, moved, price, kind)
+    if kind == "MINT":
+        # The maker pays its collateral for `minted` complement tokens; the taker pays the rest of the
+        # split (one pUSD a pair) and gets as many of its own token.
+        paid = shares * m.maker_amount // m.taker_amount
+        minted = paid * m.taker_amount // m.maker_amount
+        if paid == 0 or minted == 0 or minted <= paid:
+            return None
+        return Fill(maker, minted, minted - paid, paid, minted - paid, price, kind)
+    # MERGE: both sides give `shares` tokens; the maker takes its price out of the merged collateral and
+    # the taker the rest.
+    earned = shares * m.taker_amount // m.maker_amount
+    if earned == 0 or earned >= shares:
+        return None
+    return Fill(maker, shares, shares - earned, shares, shares, price, kind)

@@ -35,6 +35,9 @@ MARKET_NOT_FOUND = "market not found"
 NO_ORDERBOOK = "No orderbook exists for the requested token id"
 TOO_MANY_ORDERS = "too many orders in payload, max allowed: {max}"
 EXPIRED = "invalid expiration value, the order is already expired"
+# Production's text for these two is not published; ours say what was wrong.
+EXPIRES_TOO_SOON = "invalid expiration value, a GTD order must expire at least {seconds} seconds from now"
+DEFER_EXEC_UNSUPPORTED = "deferExec is not supported by the local CLOB: post without it"
 BODY_TOO_LARGE = "request body too large"
 
 

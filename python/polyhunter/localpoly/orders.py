@@ -262,6 +262,9 @@ def parse_order_request(raw: Any) -> OrderRequest:
     defer_exec = raw.get("deferExec", False)
     if not isinstance(post_only, bool) or not isinstance(defer_exec, bool):
         raise bad_request("invalid payload: postOnly and deferExec must be booleans")
+    if defer_exec:
+        # Production has not published what deferred execution does; refusing beats silently ignoring.
+        raise bad_request(e.DEFER_EXEC_UNSUPPORTED)
     if post_only and order_type in ("FOK", "FAK"):
         raise bad_request("invalid post-only order: FOK and FAK orders cannot be post-only")
     expiration = _uint(raw["order"].get("expiration", "0"), "expiration")

@@ -206,6 +206,8 @@ class LocalClob:
                     retry = max(1, int(self.settings.restart_until - time.time()) + 1)
                     raise ClobApiError(425, e.RESTARTING, headers={"Retry-After": str(retry)})
                 self._rate_limit(request)
+                # GTD orders expire without a timer: every request first takes the expired off the book.
+                await self.engine.expire_due()
             response: web.StreamResponse = await handler(request)
             return response
         except ClobApiError as exc:

@@ -164,7 +164,8 @@ class SettlementWorker:
         now = int(time.time())
         market = s.market
         for fill, trade in zip(s.fills, s.trades, strict=True):
-            for order in (s.taker, fill.maker):
+            # MINT and MERGE makers trade the other outcome, at their own price.
+            for order, price in ((s.taker, fill.price), (fill.maker, fill.maker.price)):
                 outcome, index = market.outcome(order.token_id)
                 try:
                     self.feed.publish(
@@ -174,7 +175,7 @@ class SettlementWorker:
                             asset=str(order.token_id),
                             condition_id=market.condition_id,
                             size=Decimal(trade.shares) / UNIT,
-                            price=Decimal(fill.price.numerator) / Decimal(fill.price.denominator),
+                            price=Decimal(price.numerator) / Decimal(price.denominator),
                             timestamp=now,
                             transaction_hash=tx_hash,
                             outcome=outcome,
