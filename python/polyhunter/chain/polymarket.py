@@ -65,7 +65,9 @@ def deploy_polymarket(
     """Deploys pUSD, the onramp (USDC.e allowed) and offramp, the deposit-wallet factory and both exchanges
     (collateral pUSD, fee receiver and admin `admin`), all owned by `admin`; `operators` may settle matches.
 
-    pUSD's minters are the onramp and `admin`; the offramp needs no role (it burns its own pUSD).
+    pUSD's only minter is the onramp, so every pUSD is backed by the onramp's reserve: the deployer's own
+    minter role is revoked once the onramp has it (a deployer able to mint could unwrap unbacked pUSD and
+    drain the reserve). The offramp needs no role (it burns its own pUSD).
     """
     usdce_cs = _checksum(usdce, "USDC.e")
     ctf_cs = _checksum(ctf, "CTF")
@@ -81,6 +83,7 @@ def deploy_polymarket(
     pusd_c = contract(w3, "PolyUSD", pusd)
     onramp_c = contract(w3, "CollateralOnramp", onramp)
     send(w3, admin, pusd_c.functions.setMinter(Web3.to_checksum_address(onramp), True))
+    send(w3, admin, pusd_c.functions.setMinter(admin.address, False))
     send(w3, admin, onramp_c.functions.setAsset(usdce_cs, True))
     send(w3, admin, onramp_c.functions.setOfframp(Web3.to_checksum_address(offramp)))
 
