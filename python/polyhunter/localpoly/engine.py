@@ -155,7 +155,7 @@ class MatchEngine:
         else:  # proxy and Safe makers: refused in production since 2026-05
             raise bad_request(e.MAKER_NOT_ALLOWED)
 
-    async def _check_signature(self, order: SignedOrder, order_hash: bytes) -> None:
+    async def _check_signature(self, order: SignedOrder, order_hash: bytes, exchange: str) -> None:
         if order.signature_type == 0:
             try:
                 ok = (
@@ -167,7 +167,25 @@ class MatchEngine:
         else:
             ok = await self.chain.is_valid_signature(order.maker, order_hash, order.signature)
         if not ok:
-            raise bad_request(e.INVALID_SIGNATURE)
+            raise bad_request(self._signature_error(order, exchange))
+
+    def _signature_error(self, order: SignedOrder, exchange: str) -> str:
+        """Production's "invalid signature", made clear when the order was signed for the other exchange
+        (the standard one for a neg-risk market, or the reverse): the commonest cause."""
+        other = self.world.neg_risk_exchange if exchange == self.world.exchange else self.world.exchange
+        other_domain = self.domain(other)
+        if order.signature_type == 3:
+            # The POLY_1271 wrap carries the exchange domain its owner signed under.
+            wrong = order.signature[65:97] == other_domain
+        else:
+            try:
+                wrong = recover_address(order.order_hash(other_domain), order.signature) == order.signer
+            except Exception:  # malformed r/s/v: the Rust edge raises InvalidInputError
+                wrong = False
+        if not wrong:
+            return e.INVALID_SIGNATURE
+        names = {self.world.exchange: "standard", self.world.neg_risk_exchange: "neg-risk"}
+        return e.WRONG_EXCHANGE.format(signed=names[other], expected=names[exchange])
 
     def _reserved(self, address: str, asset: str) -> int:
         total = self.pending_out.get((address, asset), 0)
@@ -291,7 +309,7 @@ class MatchEngine:
         exchange = self.world.exchange_for(market)
         order_hash = order.order_hash(self.domain(exchange))
         order_id = "0x" + order_hash.hex()
-        await self._check_signature(order, order_hash)
+        await self._check_signature(order, order_hash, exchange)
         async with self._lock:
             if order_id in self.orders:
                 raise bad_request(e.DUPLICATE_ORDER)

@@ -37,6 +37,10 @@ TOO_MANY_ORDERS = "too many orders in payload, max allowed: {max}"
 EXPIRED = "invalid expiration value, the order is already expired"
 # Production's text for these two is not published; ours say what was wrong.
 EXPIRES_TOO_SOON = "invalid expiration value, a GTD order must expire at least {seconds} seconds from now"
+WRONG_EXCHANGE = (
+    "invalid signature: the order is signed for the {signed} exchange, this market trades on the {expected} "
+    "exchange"
+)
 DEFER_EXEC_UNSUPPORTED = "deferExec is not supported by the local CLOB: post without it"
 BODY_TOO_LARGE = "request body too large"
 
