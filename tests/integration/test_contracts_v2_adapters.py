@@ -24,6 +24,8 @@ from polyhunter.chain.accounts import derive
 from polyhunter.chain.anvil import Anvil
 from polyhunter.chain.artifacts import load_artifact
 from polyhunter.chain.deploy import fund_eth
+from polyhunter.chain.deployment import Deployment
+from polyhunter.chain.local import LocalChain
 from polyhunter.chain.polymarket import PolymarketContracts
 from polyhunter.chain.tx import ContractReverted, contract, deploy, send
 from polyhunter.errors import InvalidInputError
@@ -565,3 +567,46 @@ def test_neg_risk_collateral_adapter_moves_only_the_callers_positions(world: Wor
 
     assert world.pusd(world.mallory.address) == 0
     assert world.tokens(world.bob.address, *q[0].token_ids) == [100 * USD, 100 * USD]
+
+
+# --- the local world ---------------------------------------------------------------------------------------
+
+
+def test_local_world_has_the_adapters_and_their_markets(local_chain: LocalChain) -> None:
+    """`deploy_local` records the adapters; their markets, derived off chain, are prepared on chain; a
+    follower's pUSD goes through the collateral adapter into USDC.e positions and back."""
+    w3, deployment = local_chain.w3, local_chain.deployment
+    c = deployment.contracts
+    assert c.collateral_adapter
+    assert c.neg_risk_adapter
+    assert c.neg_risk_collateral_adapter
+    for address in (c.collateral_adapter, c.neg_risk_adapter, c.neg_risk_collateral_adapter):
+        assert w3.eth.get_code(cs(address))
+    assert Deployment.from_json(deployment.to_json()).contracts == c
+    assert c.usdce is not None
+    assert c.pusd is not None
+    markets = adapters.local_adapter_markets(
+        oracle=deployment.accounts.owner, usdce=c.usdce, neg_risk_adapter=c.neg_risk_adapter
+    )
+    ctf = local_chain.ctf
+    assert ctf.functions.getOutcomeSlotCount(markets.usdce_market.condition_id).call() == 2
+    neg = contract(w3, "NegRiskAdapter", c.neg_risk_adapter)
+    assert neg.functions.getQuestionCount(markets.neg_risk_market.market_id).call() == 3
+    for question in markets.neg_risk_market.questions:
+        assert neg.functions.getPositionId(question.question_id, True).call() == question.yes_token_id
+        assert ctf.functions.getOutcomeSlotCount(question.condition_id).call() == 2
+    # None of the pinned markets moved onto the new collateral.
+    for market in deployment.markets:
+        assert adapters.collateral_of(market.yes_token_id, market.condition_id, [c.usdce, c.pusd]) == c.pusd
+
+    follower = local_chain.accounts.followers[0]
+    pusd = contract(w3, "PolyUSD", c.pusd)
+    before = int(pusd.functions.balanceOf(follower.address).call())
+    adapters.approve_adapter(w3, follower, c.collateral_adapter, collateral=c.pusd, ctf=c.ctf)
+    condition = markets.usdce_market.condition_id
+    adapters.split(w3, follower, c.collateral_adapter, condition, 10 * USD)
+    assert [local_chain.tokens_of(follower.address, t) for t in markets.usdce_market.token_ids] == [
+        10 * USD
+    ] * 2
+    adapters.merge(w3, follower, c.collateral_adapter, condition, 10 * USD)
+    assert int(pusd.functions.balanceOf(follower.address).call()) == before

@@ -99,6 +99,28 @@ def _hex(raw: bytes) -> str:
     return "0x" + raw.hex()
 
 
+#: The local world's extra markets (beside, never among, the pinned `Deployment.markets`): one binary market
+#: over USDC.e (oracle: the owner) for the CtfCollateralAdapter, one neg-risk market of three questions.
+LOCAL_USDCE_QUESTION_ID = keccak256(b"polyhunter local usdce market 0")
+LOCAL_NEG_RISK_DATA = b"polyhunter local neg-risk market 0"
+LOCAL_NEG_RISK_QUESTIONS = 3
+
+
+@dataclass(frozen=True)
+class LocalAdapterMarkets:
+    """The local world's adapter markets, as `local_adapter_markets` derives them."""
+
+    usdce_market: BinaryCondition
+    neg_risk_market: NegRiskMarket
+
+
+def wrapped_collateral_address(neg_risk_adapter: str) -> str:
+    """The WrappedCollateral a NegRiskAdapter deploys in its constructor: CREATE from the adapter at nonce 1
+    (EIP-161 starts a contract's nonce at 1), so `keccak256(rlp([adapter, 1]))[12:]`."""
+    raw = _checksum(neg_risk_adapter, "NegRiskAdapter")
+    return "0x" + keccak256(b"\xd6\x94" + bytes.fromhex(raw[2:]) + b"\x01")[12:].hex()
+
+
 def deploy_adapters(
     w3: Web3, admin: LocalAccount, pm: PolymarketContracts, *, vault: str | None = None
 ) -> AdapterContracts:
@@ -114,11 +136,46 @@ def deploy_adapters(
     onramp, offramp = _checksum(pm.onramp, "onramp"), _checksum(pm.offramp, "offramp")
     neg_risk = deploy(w3, admin, "NegRiskAdapter", ctf, ramps[1], _checksum(vault or admin.address, "vault"))
     wcol = str(contract(w3, "NegRiskAdapter", neg_risk).functions.wcol().call()).lower()
+    if wcol != wrapped_collateral_address(neg_risk):
+        raise ChainError(
+            f"NegRiskAdapter {neg_risk} made its WrappedCollateral at {wcol}, not at the CREATE address"
+        )
     plain = deploy(w3, admin, "CtfCollateralAdapter", ctf, *ramps, onramp, offramp)
     neg_risk_plain = deploy(
         w3, admin, "NegRiskCtfCollateralAdapter", ctf, *ramps, onramp, offramp, _checksum(neg_risk, "adapter")
     )
     return AdapterContracts(plain, neg_risk, neg_risk_plain, wcol)
+
+
+def deploy_local_adapters(w3: Web3, owner: LocalAccount, pm: PolymarketContracts) -> AdapterContracts:
+    """The local world's adapters (fees to `owner`) and their two markets, `owner` the oracle of both."""
+    deployed = deploy_adapters(w3, owner, pm)
+    prepare_condition(w3, owner, pm.ctf, pm.usdce, LOCAL_USDCE_QUESTION_ID)
+    prepare_neg_risk_market(
+        w3, owner, deployed.neg_risk_adapter, questions=LOCAL_NEG_RISK_QUESTIONS, data=LOCAL_NEG_RISK_DATA
+    )
+    return deployed
+
+
+def local_adapter_markets(*, oracle: str, usdce: str, neg_risk_adapter: str) -> LocalAdapterMarkets:
+    """The markets `deploy_local_adapters` prepared, derived off chain from the deployment's addresses
+    (`oracle` = the owner, `usdce`, `neg_risk_adapter`)."""
+    condition = ctf_ids.condition_id(oracle, LOCAL_USDCE_QUESTION_ID)
+    yes, no = ctf_ids.binary_token_ids(usdce, condition)
+    usdce_market = BinaryCondition(
+        _hex(condition), _hex(LOCAL_USDCE_QUESTION_ID), oracle.lower(), usdce.lower(), yes, no
+    )
+    market_id = neg_risk_market_id(oracle, 0, LOCAL_NEG_RISK_DATA)
+    wcol = wrapped_collateral_address(neg_risk_adapter)
+    questions = []
+    for index in range(LOCAL_NEG_RISK_QUESTIONS):
+        question = (int(market_id, 16) + index).to_bytes(32, "big")
+        condition = ctf_ids.condition_id(neg_risk_adapter, question)
+        yes, no = ctf_ids.binary_token_ids(wcol, condition)
+        questions.append(
+            BinaryCondition(_hex(condition), _hex(question), neg_risk_adapter.lower(), wcol, yes, no)
+        )
+    return LocalAdapterMarkets(usdce_market, NegRiskMarket(market_id, oracle.lower(), 0, tuple(questions)))
 
 
 def prepare_condition(

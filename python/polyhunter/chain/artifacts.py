@@ -23,16 +23,20 @@ CONTRACT_NAMES = (
     "CollateralOfframp",
     "CollateralOnramp",
     "ConditionalTokens",
+    "CtfCollateralAdapter",
     "DepositWallet",
     "DepositWalletFactory",
     "Executor",
     "LocalExchange",
     "MockCollateral",
+    "NegRiskAdapter",
+    "NegRiskCtfCollateralAdapter",
     "PolyUSD",
     "Proxy",
     "ProxyFactory",
     "ReentrantWorker",
     "Treasury",
+    "WrappedCollateral",
 )
 
 

@@ -127,9 +127,10 @@ def deploy_local(
     approvals for both exchanges; the market maker's wallet also holds both outcomes of every market (split
     from pUSD). Fleet wallets are authorised on the Executor and approve the Executor and LocalExchange.
     Leaders keep pUSD on their EOAs too, for LocalExchange. Each follower wraps USDC.e into pUSD, creates its
-    Proxy with limits and deposits into it.
+    Proxy with limits and deposits into it. Last come Polymarket V2's collateral adapters and the
+    NegRiskAdapter, with two markets of their own beside `markets` (`adapters.local_adapter_markets`).
     """
-    from polyhunter.chain import polymarket
+    from polyhunter.chain import adapters, polymarket
 
     layout = accounts or LocalAccounts()
     cfg = config or LocalWorldConfig()
@@ -256,6 +257,9 @@ def deploy_local(
         send(w3, follower, collateral.functions.approve(proxy_address, cfg.follower_deposit))
         send(w3, follower, proxy.functions.deposit(_checksum(collateral_address), cfg.follower_deposit))
 
+    # Last, so that no address or token id above moves: the collateral adapters and their own markets.
+    extra = adapters.deploy_local_adapters(w3, owner, pm)
+
     return Deployment(
         chain_id=w3.eth.chain_id,
         rpc_url=rpc_url,
@@ -274,6 +278,9 @@ def deploy_local(
             ctf_exchange_v2=pm.exchange,
             neg_risk_exchange_v2=pm.neg_risk_exchange,
             deposit_wallet_factory=pm.wallet_factory,
+            collateral_adapter=extra.collateral_adapter,
+            neg_risk_adapter=extra.neg_risk_adapter,
+            neg_risk_collateral_adapter=extra.neg_risk_collateral_adapter,
         ),
         proxy_init_code_hash=core.proxy_init_code_hash,
         accounts=Accounts(

@@ -77,6 +77,9 @@ _OPTIONAL_CONTRACTS = (
     "ctf_exchange_v2",
     "neg_risk_exchange_v2",
     "deposit_wallet_factory",
+    "collateral_adapter",
+    "neg_risk_adapter",
+    "neg_risk_collateral_adapter",
 )
 
 
@@ -84,7 +87,9 @@ _OPTIONAL_CONTRACTS = (
 class Contracts:
     """Contract addresses. `collateral` is what Proxies hold and the Executor allowlists (pUSD on the local
     world). The rest is optional: `local_exchange` (local chains only), Polymarket V2's collateral (`usdce`,
-    `pusd`, `onramp`, `offramp`), its two V2 exchanges and the deposit-wallet factory."""
+    `pusd`, `onramp`, `offramp`), its two V2 exchanges, the deposit-wallet factory, and the adapters that
+    split, merge, redeem (and convert) with pUSD: `collateral_adapter` (positions over USDC.e),
+    `neg_risk_adapter` (positions over its wrapped USDC.e) and `neg_risk_collateral_adapter`."""
 
     executor: str
     proxy_factory: str
@@ -99,6 +104,9 @@ class Contracts:
     ctf_exchange_v2: str | None = None
     neg_risk_exchange_v2: str | None = None
     deposit_wallet_factory: str | None = None
+    collateral_adapter: str | None = None
+    neg_risk_adapter: str | None = None
+    neg_risk_collateral_adapter: str | None = None
 
     def to_json(self) -> dict[str, str]:
         out = {
