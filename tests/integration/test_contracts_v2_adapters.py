@@ -206,6 +206,28 @@ def test_market_id_is_computed_off_chain_as_the_adapter_does(world: World) -> No
     assert int(world.market.market_id, 16) & 0xFF == 0
 
 
+def test_helpers_refuse_bad_input_before_sending(world: World) -> None:
+    w3, alice, adapter = world.w3, world.alice, world.ad.collateral_adapter
+    nonce = w3.eth.get_transaction_count(alice.address)
+    with pytest.raises(InvalidInputError, match="positive integer"):
+        adapters.split(w3, alice, adapter, world.binary.condition_id, 0)
+    with pytest.raises(InvalidInputError, match="positive integer"):
+        adapters.merge(w3, alice, adapter, world.binary.condition_id, True)
+    with pytest.raises(InvalidInputError, match="32 bytes"):
+        adapters.redeem(w3, alice, adapter, "0x1234")
+    with pytest.raises(InvalidInputError, match="not hex"):
+        adapters.redeem(w3, alice, adapter, "0x" + "zz" * 32)
+    with pytest.raises(InvalidInputError, match="outcome must be a bool"):
+        adapters.report_outcome(
+            w3, world.admin, world.ad.neg_risk_adapter, world.market.questions[0].question_id, 1
+        )  # type: ignore[arg-type]
+    with pytest.raises(InvalidInputError, match="amounts"):
+        adapters.neg_risk_redeem(w3, alice, world.ad.neg_risk_adapter, world.binary.condition_id, (1, -1))
+    with pytest.raises(InvalidInputError, match="questions"):
+        adapters.prepare_neg_risk_market(w3, world.admin, world.ad.neg_risk_adapter, questions=257, data=b"x")
+    assert w3.eth.get_transaction_count(alice.address) == nonce
+
+
 # --- CtfCollateralAdapter ---------------------------------------------------------------------------------
 
 
