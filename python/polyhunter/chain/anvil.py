@@ -156,13 +156,7 @@ class Anvil:
     def stop(self, timeout: float = 10.0) -> None:
         """Stops anvil (SIGTERM, then SIGKILL after `timeout`); safe to call twice."""
         process, self.process = self.process, None
-        if process is not None and process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        terminate(process, timeout)
         if self._log is not None:
             self._log.close()
             self._log = None
@@ -177,6 +171,17 @@ class Anvil:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def terminate(process: subprocess.Popen[bytes] | None, timeout: float = 10.0) -> None:
+    """Stops a child process of ours: SIGTERM, then SIGKILL after `timeout`; nothing if it already exited."""
+    if process is not None and process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def stop_pid(pid: int, timeout: float = 10.0, *, marker: bytes = b"anvil") -> bool:

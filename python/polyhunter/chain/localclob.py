@@ -7,7 +7,6 @@ a command line or an environment. It binds loopback only; this helper waits unti
 
 from __future__ import annotations
 
-import signal
 import subprocess
 import sys
 import time
@@ -18,7 +17,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Self
 
-from polyhunter.chain.anvil import LOOPBACK, free_port
+from polyhunter.chain.anvil import LOOPBACK, free_port, terminate
 from polyhunter.errors import ToolchainError
 
 
@@ -94,13 +93,7 @@ class LocalClobProcess:
     def stop(self, timeout: float = 10.0) -> None:
         """Stops the server (SIGTERM, then SIGKILL after `timeout`); safe to call twice."""
         process, self.process = self.process, None
-        if process is not None and process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        terminate(process, timeout)
         if self._log is not None:
             self._log.close()
             self._log = None
