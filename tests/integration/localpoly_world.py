@@ -10,6 +10,7 @@ exchanges for the local chain id (its code is not modified).
 from __future__ import annotations
 
 import asyncio
+import io
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -171,7 +172,21 @@ class ClobThread:
         self._thread = threading.Thread(target=self.loop.run_forever, name="localclob", daemon=True)
 
     def run(self, coro: Any, timeout: float = 60) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+        future = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        try:
+            return future.result(timeout)
+        except TimeoutError:
+            future.cancel()
+            raise TimeoutError(
+                f"the CLOB did not answer in {timeout} s; its tasks:\n{self.task_stacks()}"
+            ) from None
+
+    def task_stacks(self) -> str:
+        """Where every task of the CLOB's loop is waiting (what a hang is stuck on)."""
+        out = io.StringIO()
+        for task in asyncio.all_tasks(self.loop):
+            task.print_stack(file=out)
+        return out.getvalue()
 
     def __enter__(self) -> LocalClob:
         self._thread.start()

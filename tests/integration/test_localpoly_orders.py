@@ -281,3 +281,32 @@ def test_restart_window_answers_425_with_production_body(clob: LocalClob, world:
     resp = httpx.get(f"{clob.url}/book", params={"token_id": str(world.market.yes_token_id)})
     assert (resp.status_code, resp.json()) == (425, {"error": e.RESTARTING})
     assert int(resp.headers["Retry-After"]) >= 1
+
+
+def test_a_dropped_settlement_transaction_is_sent_again(clob: LocalClob, world: World) -> None:
+    client = make_client(clob, world.trader, world.trader_wallet)
+    wallet, token = world.trader_wallet, world.market.yes_token_id
+    pusd0 = world.pusd(wallet)
+    rpc = world.w3.provider.make_request
+    rpc("evm_setAutomine", [False])  # type: ignore[arg-type]
+    try:
+        answer = client.post_order(
+            client.create_order(OrderArgsV2(token_id=str(token), price=0.51, size=10, side="BUY")),
+            OrderType.FOK,
+        )
+        trade = clob.engine.trades[answer["tradeIDs"][0]]
+        deadline = time.monotonic() + 30
+        while not trade.transaction_hash and time.monotonic() < deadline:
+            time.sleep(0.02)
+        dropped = trade.transaction_hash
+        assert dropped
+        # The node forgets the pending matchOrders (as a node may after a restart or a reorg).
+        assert rpc("anvil_dropTransaction", [dropped])["result"] == dropped  # type: ignore[arg-type]
+    finally:
+        rpc("evm_setAutomine", [True])  # type: ignore[arg-type]
+    rpc("evm_mine", [])  # type: ignore[arg-type]
+    assert trade_after_settlement(clob, client, trade.trade_id)["status"] == "CONFIRMED"
+    assert trade.history == ["MATCHED", "RETRYING", "MINED", "CONFIRMED"]
+    assert trade.transaction_hash != dropped
+    assert world.pusd(wallet) == pusd0 - 5_100_000
+    assert world.tokens(wallet, token) == 10 * USD

@@ -30,6 +30,10 @@ MATCH_ORDERS_SELECTOR = keccak256(MATCH_ORDERS_SIGNATURE.encode())[:4]
 ERC1271_MAGIC = bytes.fromhex("1626ba7e")
 
 
+class TransactionDropped(ChainError):
+    """A broadcast transaction the node no longer knows: neither mined nor pending."""
+
+
 def _selector(signature: str) -> bytes:
     return keccak256(signature.encode())[:4]
 
@@ -186,10 +190,27 @@ class ChainGateway:
         """(status, block number) once mined, else None."""
         return await self._run(self._reads, self._receipt_sync, tx_hash)
 
+    def _known_sync(self, tx_hash: str) -> bool:
+        try:
+            self.w3.eth.get_transaction(tx_hash)  # type: ignore[arg-type]
+        except TransactionNotFound:
+            return False
+        return True
+
     async def wait_receipt(self, tx_hash: str, poll_s: float = 0.05) -> tuple[int, int]:
-        """(status, block number) once `tx_hash` is mined; waits as long as it takes."""
+        """(status, block number) once `tx_hash` is mined; waits as long as the node still holds it (a
+        pending transaction may wait for a block as long as it takes). `TransactionDropped` when the node
+        no longer knows it: waiting for it would hang the caller for ever."""
         while True:
             receipt = await self.receipt(tx_hash)
             if receipt is not None:
                 return receipt
+            if not await self._run(self._reads, self._known_sync, tx_hash):
+                # It may have been mined between the two reads.
+                receipt = await self.receipt(tx_hash)
+                if receipt is not None:
+                    return receipt
+                raise TransactionDropped(
+                    f"transaction {tx_hash} is neither mined nor pending on {self._rpc_url}"
+                )
             await asyncio.sleep(poll_s)

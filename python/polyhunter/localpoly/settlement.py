@@ -20,7 +20,7 @@ from web3.exceptions import ContractLogicError
 from polyhunter.errors import ChainError
 from polyhunter.localpoly.engine import MatchEngine, Settlement
 from polyhunter.localpoly.feed import FeedTrade
-from polyhunter.localpoly.onchain import match_orders_calldata
+from polyhunter.localpoly.onchain import TransactionDropped, match_orders_calldata
 from polyhunter.localpoly.orders import UNIT
 from polyhunter.localpoly.trades import CONFIRMED, FAILED, MINED, RETRYING, Trade
 from polyhunter.localpoly.world import ClobWorld
@@ -75,7 +75,10 @@ class SettlementWorker:
                 for trade in settlement.trades:
                     trade.set_status(FAILED)
             try:
-                self.engine.settled(settlement, ok)
+                try:
+                    self.engine.settled(settlement, ok)
+                except Exception:  # a dead worker would leave every later match (and `idle`) waiting
+                    log.exception("releasing a settlement failed")
                 for listener in self.engine.listeners:
                     try:
                         await listener(settlement, ok)
@@ -116,7 +119,12 @@ class SettlementWorker:
                     trade.transaction_hash = tx_hash
                 if first:
                     self._publish(s, tx_hash)
-                status, block = await self.engine.chain.wait_receipt(tx_hash, _RECEIPT_POLL_S)
+                try:
+                    status, block = await self.engine.chain.wait_receipt(tx_hash, _RECEIPT_POLL_S)
+                except TransactionDropped as exc:
+                    # A dropped attempt is a failed one: the next goes out with a fresh nonce.
+                    log.warning("matchOrders attempt %d lost: %s", s.attempts, exc)
+                    status, block = 0, 0
                 if status == 1:
                     for trade in s.trades:
                         trade.block_number = block
