@@ -10,6 +10,7 @@ exchanges for the local chain id (its code is not modified).
 from __future__ import annotations
 
 import asyncio
+import copy
 import io
 import threading
 from collections.abc import Iterator
@@ -220,7 +221,8 @@ def running_clob(world: World, settings: ClobSettings | None = None, feed: Any =
     """A fresh CLOB on the world, its chain state reverted afterwards."""
     snapshot = world.w3.provider.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]
     try:
-        thread = ClobThread(LocalClob(world.clob_world, settings, feed=feed))
+        # A copy of the world: a live tick-size change stays with this CLOB, not the next test's.
+        thread = ClobThread(LocalClob(copy.deepcopy(world.clob_world), settings, feed=feed))
         with thread as clob:
             _THREADS[id(clob)] = thread
             try:
