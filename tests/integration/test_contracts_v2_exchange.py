@@ -3,7 +3,6 @@ balances and events, fees, cancels, and the attacks that must revert."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -19,16 +18,13 @@ from v2_helpers import (
     USD,
     V2World,
     as_tuple,
-    build_world,
     client_hash,
     cs,
     sign,
     v2_reverts,
 )
-from web3 import Web3
 from web3.types import TxReceipt
 
-from polyhunter.chain.anvil import Anvil
 from polyhunter.chain.tx import send
 
 pytestmark = pytest.mark.integration
@@ -36,20 +32,10 @@ pytestmark = pytest.mark.integration
 ORDER_TUPLE = "(uint256,address,address,uint256,uint256,uint256,uint8,uint8,uint256,bytes32,bytes32,bytes)"
 
 
-@pytest.fixture(scope="module")
-def world_once(anvil: Anvil) -> Iterator[V2World]:
-    """The V2 world on the session's anvil; the node is put back as it was after the module."""
-    w3 = Web3(Web3.HTTPProvider(anvil.rpc_url))
-    before = w3.provider.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]
-    yield build_world(anvil.rpc_url)
-    w3.provider.make_request("evm_revert", [before])  # type: ignore[arg-type]
-
-
 @pytest.fixture
-def world(world_once: V2World) -> Iterator[V2World]:
-    snapshot = world_once.w3.provider.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]
-    yield world_once
-    world_once.w3.provider.make_request("evm_revert", [snapshot])  # type: ignore[arg-type]
+def world(v2_world: V2World) -> V2World:
+    """The V2 world (tests/integration/conftest.py), reverted after each test."""
+    return v2_world
 
 
 def match(

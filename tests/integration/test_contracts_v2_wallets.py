@@ -3,8 +3,6 @@ what each accepts, and the signatures, callers and withdrawals each must refuse.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from chain_helpers import events
 from eth_abi.abi import decode
@@ -18,7 +16,6 @@ from v2_helpers import (
     USD,
     V2World,
     as_tuple,
-    build_world,
     client_hash,
     cs,
     nested_wrap,
@@ -27,30 +24,18 @@ from v2_helpers import (
     v2_error_names,
     v2_reverts,
 )
-from web3 import Web3
 
 from polyhunter.chain import polymarket
 from polyhunter.chain.accounts import derive
-from polyhunter.chain.anvil import Anvil
 from polyhunter.chain.tx import ContractReverted, contract, deploy, send
 
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
-def world_once(anvil: Anvil) -> Iterator[V2World]:
-    """The V2 world on the session's anvil; the node is put back as it was after the module."""
-    w3 = Web3(Web3.HTTPProvider(anvil.rpc_url))
-    before = w3.provider.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]
-    yield build_world(anvil.rpc_url)
-    w3.provider.make_request("evm_revert", [before])  # type: ignore[arg-type]
-
-
 @pytest.fixture
-def world(world_once: V2World) -> Iterator[V2World]:
-    snapshot = world_once.w3.provider.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]
-    yield world_once
-    world_once.w3.provider.make_request("evm_revert", [snapshot])  # type: ignore[arg-type]
+def world(v2_world: V2World) -> V2World:
+    """The V2 world (tests/integration/conftest.py), reverted after each test."""
+    return v2_world
 
 
 def alice_order(world: V2World, signer_name: str = "alice") -> object:

@@ -4,32 +4,19 @@ variant (another owner, another wallet, another chain id, another exchange, a fl
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-from v2_helpers import INVALID, MAGIC, SELL, USD, V2World, as_tuple, build_world, cs, sign, v2_reverts
-from web3 import Web3
+from v2_helpers import INVALID, MAGIC, SELL, USD, V2World, as_tuple, cs, sign, v2_reverts
 
 from polyhunter._core import ExchangeDomain, OrderV2, Signer, recover_poly1271_owner
-from polyhunter.chain.anvil import Anvil
 from polyhunter.chain.tx import contract, send
 
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
-def world_once(anvil: Anvil) -> Iterator[V2World]:
-    w3 = Web3(Web3.HTTPProvider(anvil.rpc_url))
-    before = w3.provider.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]
-    yield build_world(anvil.rpc_url)
-    w3.provider.make_request("evm_revert", [before])  # type: ignore[arg-type]
-
-
 @pytest.fixture
-def world(world_once: V2World) -> Iterator[V2World]:
-    snapshot = world_once.w3.provider.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]
-    yield world_once
-    world_once.w3.provider.make_request("evm_revert", [snapshot])  # type: ignore[arg-type]
+def world(v2_world: V2World) -> V2World:
+    """The V2 world (tests/integration/conftest.py), reverted after each test."""
+    return v2_world
 
 
 def _order(world: V2World, wallet: str, side: str, maker_amount: int, taker_amount: int) -> OrderV2:
