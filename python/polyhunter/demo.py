@@ -305,8 +305,10 @@ async def _run_scenario(
             for number, trade in enumerate(SCENARIO, 1):
                 market = deployment.markets[trade.market]
                 before = feed.done
-                await clob.market_maker.set_mid(market.yes_token_id, trade.yes_mid)
-                await clob.market_maker.set_mid(market.no_token_id, 1 - trade.yes_mid)
+                # Both outcomes move together: one at a time, the maker's own quotes would cross.
+                await clob.set_mids(
+                    {market.yes_token_id: trade.yes_mid, market.no_token_id: 1 - trade.yes_mid}
+                )
                 console.rule(
                     f"leader trade {number}: {trade.side} {format_usd(trade.tokens)} YES of market "
                     f"{trade.market} for ${format_usd(trade.collateral)} (a FOK order on the local CLOB)"

@@ -13,37 +13,31 @@ the local world (keys come from the test mnemonic); the supervisor's CLOB venue 
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
-import hmac
 import json
 import secrets
 import time
-from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
 import aiohttp
 
 from polyhunter._core import ExchangeDomain, OrderV2, Signer
+from polyhunter.clobauth import (
+    POLY_ADDRESS,
+    POLY_API_KEY,
+    POLY_NONCE,
+    POLY_PASSPHRASE,
+    POLY_SIGNATURE,
+    POLY_TIMESTAMP,
+    ApiCreds,
+    hmac_signature,
+)
 from polyhunter.errors import ExecutionError, InvalidInputError
 
 UNIT = 1_000_000  # base units per dollar or share
 SIGNATURE_TYPE_EOA = 0
 SIGNATURE_TYPE_POLY_1271 = 3
 TERMINAL_TRADE_STATUSES = {"CONFIRMED", "FAILED"}
-
-
-@dataclass(frozen=True)
-class ApiCreds:
-    """An API key of the CLOB. `repr` never shows the secret or the passphrase."""
-
-    api_key: str
-    secret: str
-    passphrase: str
-
-    def __repr__(self) -> str:
-        return f"ApiCreds(api_key={self.api_key!r})"
 
 
 class ClobRequestError(ExecutionError):
@@ -53,14 +47,6 @@ class ClobRequestError(ExecutionError):
         super().__init__(f"CLOB answered {status}: {message}")
         self.status = status
         self.message = message
-
-
-def hmac_signature(secret: str, timestamp: str, method: str, path: str, body: str) -> str:
-    """Polymarket's L2 signature: URL-safe base64 (padded) HMAC-SHA256 under the base64url-decoded secret
-    over `timestamp + METHOD + path + body`, where body is exactly the bytes sent."""
-    message = f"{timestamp}{method}{path}{body}".encode()
-    digest = hmac.new(base64.urlsafe_b64decode(secret), message, hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(digest).decode()
 
 
 def _floor_units(value: Decimal) -> int:
@@ -129,10 +115,10 @@ class ClobTrader:
         timestamp = str(int(time.time()))
         signed = self.signer.sign_clob_auth(self.chain_id, timestamp, nonce)
         return {
-            "POLY_ADDRESS": self.signer.checksum_address,
-            "POLY_SIGNATURE": signed.signature_hex,
-            "POLY_TIMESTAMP": timestamp,
-            "POLY_NONCE": str(nonce),
+            POLY_ADDRESS: self.signer.checksum_address,
+            POLY_SIGNATURE: signed.signature_hex,
+            POLY_TIMESTAMP: timestamp,
+            POLY_NONCE: str(nonce),
         }
 
     def _l2_headers(self, method: str, path: str, body: str) -> dict[str, str]:
@@ -140,11 +126,11 @@ class ClobTrader:
             raise InvalidInputError("no API key yet")
         timestamp = str(int(time.time()))
         return {
-            "POLY_ADDRESS": self.signer.checksum_address,
-            "POLY_API_KEY": self.creds.api_key,
-            "POLY_PASSPHRASE": self.creds.passphrase,
-            "POLY_TIMESTAMP": timestamp,
-            "POLY_SIGNATURE": hmac_signature(self.creds.secret, timestamp, method, path, body),
+            POLY_ADDRESS: self.signer.checksum_address,
+            POLY_API_KEY: self.creds.api_key,
+            POLY_PASSPHRASE: self.creds.passphrase,
+            POLY_TIMESTAMP: timestamp,
+            POLY_SIGNATURE: hmac_signature(self.creds.secret, timestamp, method, path, body),
         }
 
     async def _l2(self, method: str, path: str, body: Any = None, query: str = "") -> Any:

@@ -19,9 +19,19 @@ from dataclasses import dataclass
 from eth_abi.abi import encode
 
 from polyhunter._core import keccak256, recover_address
+from polyhunter.clobauth import (
+    CLOB_AUTH_MESSAGE,
+    POLY_ADDRESS,
+    POLY_API_KEY,
+    POLY_NONCE,
+    POLY_PASSPHRASE,
+    POLY_SIGNATURE,
+    POLY_TIMESTAMP,
+    ApiCreds,
+    hmac_signature,
+)
 from polyhunter.localpoly.errors import DERIVE_FAILED, UNAUTHORIZED, ClobApiError, bad_request
 
-CLOB_AUTH_MESSAGE = "This message attests that I control the given wallet"
 _DOMAIN_TYPEHASH = keccak256(b"EIP712Domain(string name,string version,uint256 chainId)")
 _CLOB_AUTH_TYPEHASH = keccak256(b"ClobAuth(address address,string timestamp,uint256 nonce,string message)")
 
@@ -49,32 +59,15 @@ def clob_auth_digest(chain_id: int, address: str, timestamp: str, nonce: int) ->
     return keccak256(b"\x19\x01" + domain + struct)
 
 
-def hmac_signature(secret: str, timestamp: str, method: str, path: str, body: str) -> str:
-    """URL-safe base64 (padded) HMAC-SHA256 under the b64url `secret` over timestamp+METHOD+path+body.
-
-    The official client replaces single quotes by double quotes in the signed body (a leftover of
-    signing Python reprs), so the server does the same to agree with it byte for byte.
-    """
-    message = f"{timestamp}{method}{path}{body.replace(chr(39), chr(34))}"
-    digest = hmac.new(base64.urlsafe_b64decode(secret), message.encode(), hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(digest).decode()
-
-
-@dataclass(frozen=True)
-class ApiCreds:
-    """One API key: bound to the EOA that made it (`address`, lower-case)."""
+@dataclass(frozen=True, repr=False)
+class IssuedCreds(ApiCreds):
+    """An API key the server issued: bound to the EOA that made it (`address`, lower-case) and its nonce."""
 
     address: str
     nonce: int
-    api_key: str
-    secret: str
-    passphrase: str
-
-    def to_json(self) -> dict[str, str]:
-        return {"apiKey": self.api_key, "secret": self.secret, "passphrase": self.passphrase}
 
     def __repr__(self) -> str:  # never show the secret or passphrase
-        return f"ApiCreds(address={self.address}, api_key={self.api_key})"
+        return f"IssuedCreds(address={self.address}, api_key={self.api_key})"
 
 
 def _header(headers: Mapping[str, str], name: str) -> str:
@@ -91,8 +84,8 @@ class Authenticator:
         self.chain_id = chain_id
         self.max_skew_s = max_skew_s
         self._root = os.urandom(32)
-        self._by_key: dict[str, ApiCreds] = {}
-        self._by_owner: dict[tuple[str, int], ApiCreds] = {}
+        self._by_key: dict[str, IssuedCreds] = {}
+        self._by_owner: dict[tuple[str, int], IssuedCreds] = {}
 
     def _check_clock(self, timestamp: str) -> None:
         try:
@@ -102,10 +95,10 @@ class Authenticator:
         if abs(time.time() - ts) > self.max_skew_s:
             raise ClobApiError(401, UNAUTHORIZED)
 
-    def _derive(self, address: str, nonce: int) -> ApiCreds:
+    def _derive(self, address: str, nonce: int) -> IssuedCreds:
         seed = hmac.new(self._root, f"{address}:{nonce}".encode(), hashlib.sha256).digest()
         more = hashlib.sha256(seed + b"secret").digest()
-        return ApiCreds(
+        return IssuedCreds(
             address=address,
             nonce=nonce,
             api_key=str(uuid.UUID(bytes=seed[:16], version=4)),
@@ -115,10 +108,10 @@ class Authenticator:
 
     def verify_l1(self, headers: Mapping[str, str]) -> tuple[str, int]:
         """Checks L1 headers; returns (address lower-case, nonce) or raises 401."""
-        address = _header(headers, "POLY_ADDRESS")
-        signature = _header(headers, "POLY_SIGNATURE")
-        timestamp = _header(headers, "POLY_TIMESTAMP")
-        raw_nonce = headers.get("POLY_NONCE") or "0"
+        address = _header(headers, POLY_ADDRESS)
+        signature = _header(headers, POLY_SIGNATURE)
+        timestamp = _header(headers, POLY_TIMESTAMP)
+        raw_nonce = headers.get(POLY_NONCE) or "0"
         self._check_clock(timestamp)
         try:
             nonce = int(raw_nonce)
@@ -135,7 +128,7 @@ class Authenticator:
             raise ClobApiError(401, UNAUTHORIZED)
         return signer, nonce
 
-    def create(self, headers: Mapping[str, str]) -> ApiCreds:
+    def create(self, headers: Mapping[str, str]) -> IssuedCreds:
         """`POST /auth/api-key`: the key of (address, nonce), registered (idempotent)."""
         address, nonce = self.verify_l1(headers)
         creds = self._derive(address, nonce)
@@ -143,7 +136,7 @@ class Authenticator:
         self._by_owner[(address, nonce)] = creds
         return creds
 
-    def derive(self, headers: Mapping[str, str]) -> ApiCreds:
+    def derive(self, headers: Mapping[str, str]) -> IssuedCreds:
         """`GET /auth/derive-api-key`: the key `create` made for (address, nonce), else 400."""
         address, nonce = self.verify_l1(headers)
         creds = self._by_owner.get((address, nonce))
@@ -154,17 +147,17 @@ class Authenticator:
     def keys_of(self, address: str) -> list[str]:
         return [c.api_key for c in self._by_key.values() if c.address == address]
 
-    def delete(self, creds: ApiCreds) -> None:
+    def delete(self, creds: IssuedCreds) -> None:
         self._by_key.pop(creds.api_key, None)
         self._by_owner.pop((creds.address, creds.nonce), None)
 
-    def verify_l2(self, headers: Mapping[str, str], method: str, path: str, body: str) -> ApiCreds:
+    def verify_l2(self, headers: Mapping[str, str], method: str, path: str, body: str) -> IssuedCreds:
         """Checks L2 headers against the request as received; returns the key's creds or raises 401."""
-        address = _header(headers, "POLY_ADDRESS").lower()
-        api_key = _header(headers, "POLY_API_KEY")
-        passphrase = _header(headers, "POLY_PASSPHRASE")
-        timestamp = _header(headers, "POLY_TIMESTAMP")
-        signature = _header(headers, "POLY_SIGNATURE")
+        address = _header(headers, POLY_ADDRESS).lower()
+        api_key = _header(headers, POLY_API_KEY)
+        passphrase = _header(headers, POLY_PASSPHRASE)
+        timestamp = _header(headers, POLY_TIMESTAMP)
+        signature = _header(headers, POLY_SIGNATURE)
         creds = self._by_key.get(api_key)
         if creds is None or creds.address != address:
             raise ClobApiError(401, UNAUTHORIZED)

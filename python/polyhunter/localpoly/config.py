@@ -6,6 +6,7 @@ Every field has a production-like default; tests flip fields at start or live th
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, fields, replace
 from decimal import Decimal
 from typing import Any, Literal
@@ -14,6 +15,8 @@ from polyhunter.errors import ConfigError
 
 #: The chain ids of Polygon mainnet and Amoy: the local CLOB never settles there.
 REFUSED_CHAIN_IDS = frozenset({137, 80002})
+
+_ADDRESS = re.compile(r"0x[0-9a-f]{40}")
 
 TradingMode = Literal["normal", "cancel_only", "disabled", "post_only"]
 
@@ -81,9 +84,9 @@ class ClobSettings:
     confirmations: int = 1
     settle_retries: int = 2
     #: Settlements that will fail on chain before the next one succeeds (MATCHED -> RETRYING -> FAILED).
+    #: (A `matchOrders` pending in the mempool is the node's mode, not ours: anvil's `--block-time` or
+    #: `evm_setAutomine false`; the worker waits for the receipt while the node holds the transaction.)
     fail_next_settlements: int = 0
-    #: Send `matchOrders` without waiting for automine: it sits pending until a block is made.
-    pending_settlement: bool = False
 
     # --- modes and faults
     trading_mode: TradingMode = "normal"
@@ -107,6 +110,20 @@ class ClobSettings:
         return replace(self, **coerced)
 
 
+def _addresses(value: Any) -> frozenset[str]:
+    """An address list from one address, a comma-separated string of them, or a list; lower-cased."""
+    items = value.split(",") if isinstance(value, str) else list(value)
+    out: set[str] = set()
+    for item in items:
+        text = str(item).strip().lower()
+        if not text and isinstance(value, str):
+            continue  # "a,,b" or a trailing comma
+        if not _ADDRESS.fullmatch(text):
+            raise ValueError(f"{text!r} is not a 0x-prefixed 20-byte address")
+        out.add(text)
+    return frozenset(out)
+
+
 def _coerce(name: str, current: Any, value: Any) -> Any:
     try:
         if isinstance(current, bool):
@@ -124,7 +141,7 @@ def _coerce(name: str, current: Any, value: Any) -> Any:
         if isinstance(current, Decimal):
             return Decimal(str(value))
         if isinstance(current, frozenset):
-            return frozenset(str(v).lower() for v in value)
+            return _addresses(value)
         if name == "trading_mode":
             if value not in ("normal", "cancel_only", "disabled", "post_only"):
                 raise ValueError(f"unknown trading mode {value!r}")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import heapq
+import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
@@ -22,6 +23,7 @@ from fractions import Fraction
 from typing import Any, Literal
 
 from polyhunter._core import recover_address
+from polyhunter.errors import ChainError
 from polyhunter.localpoly import errors as e
 from polyhunter.localpoly.balances import COLLATERAL, BalanceCache
 from polyhunter.localpoly.book import OrderBook, RestingOrder
@@ -38,11 +40,15 @@ from polyhunter.localpoly.orders import (
     exchange_domain_separator,
     shares_text,
 )
-from polyhunter.localpoly.trades import Trade, taker_fee
+from polyhunter.localpoly.trades import Trade, capped_fee, taker_fee
 from polyhunter.localpoly.world import ClobMarket, ClobWorld
+
+log = logging.getLogger(__name__)
 
 #: Shares below this (1/100 of a share) are dust: an order with less left is done.
 DUST_SHARES = 10_000
+#: secp256k1's n / 2: the exchange's `_recover` refuses a larger s (a malleable twin of a valid signature).
+HALF_N = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0
 
 MatchType = Literal["COMPLEMENTARY", "MINT", "MERGE"]
 
@@ -107,6 +113,8 @@ class MatchEngine:
         self._domains: dict[str, bytes] = {}
         self._wallet_owners: dict[str, str | None] = {}
         self._gtd: set[RestingOrder] = set()
+        #: Each exchange's `getMaxFeeRate` (bps of notional), read at start; 0 = no cap, as on chain.
+        self.max_fee_bps: dict[str, int] = {}
         #: The engine's clock (unix seconds) for GTD expiry; tests move it instead of sleeping.
         self.clock: Callable[[], float] = time.time
 
@@ -159,7 +167,7 @@ class MatchEngine:
         if order.signature_type == 0:
             try:
                 ok = (
-                    len(order.signature) == 65
+                    _canonical_eoa_signature(order.signature)
                     and recover_address(order_hash, order.signature) == order.signer
                 )
             except Exception:  # malformed r/s/v: the Rust edge raises InvalidInputError
@@ -327,9 +335,7 @@ class MatchEngine:
                 raise bad_request(e.FOK_NOT_FILLED)
             if req.order_type == "FAK" and not fills:
                 raise bad_request(e.FAK_NO_MATCH)
-            fee = sum(
-                taker_fee(f.shares, f.price, market.taker_fee_rate_bps, market.fee_exponent) for f in fills
-            )
+            fee = sum(self._fee(market, exchange, f) for f in fills)
             rests = req.order_type in ("GTC", "GTD") and left >= DUST_SHARES
             needed = sum(f.taker_part for f in fills) + (remaining if rests else 0)
             needed += fee if order.side == "BUY" else 0
@@ -387,7 +393,7 @@ class MatchEngine:
                 price=fill.price,
                 maker_price=maker.price,
                 maker_fill=fill.maker_fill,
-                fee=taker_fee(fill.shares, fill.price, market.taker_fee_rate_bps, market.fee_exponent),
+                fee=self._fee(market, exchange, fill),
                 match_type=fill.kind,
             )
             maker.trade_ids.append(trade.trade_id)
@@ -403,6 +409,13 @@ class MatchEngine:
         self.settlements.put_nowait(Settlement(market, exchange, taker, fills, taker_fill, fee, trades))
         return trades
 
+    def _fee(self, market: ClobMarket, exchange: str, fill: Fill) -> int:
+        """The taker's fee on `fill`, clamped to the exchange's cap on the fill's notional (the collateral
+        that changes hands): the sum of the clamped fees stays within the cap on the taker's total, which
+        is what `matchOrders` checks."""
+        fee = taker_fee(fill.shares, fill.price, market.taker_fee_rate_bps, market.fee_exponent)
+        return capped_fee(fee, fill.collateral, self.max_fee_bps.get(exchange, 0))
+
     def _add_pending(self, order: SignedOrder, amount: int, sign: int) -> None:
         key = (order.maker, _asset(order))
         value = self.pending_out.get(key, 0) + sign * amount
@@ -411,55 +424,102 @@ class MatchEngine:
         else:
             self.pending_out.pop(key, None)
 
-    def settled(self, settlement: Settlement, ok: bool) -> None:
+    async def settled(self, settlement: Settlement, ok: bool) -> None:
         """Releases what a settlement held and forgets the cached funds of everyone it touched.
 
-        After a FAILED settlement the makers' orders get back what the match took (they rest again), and
-        the taker's order is cancelled: it took liquidity that is back on the book, so resting what it
-        failed to trade would leave a crossed book, and a retry is the client's decision."""
-        taker = settlement.taker
-        fee = settlement.taker_fee if taker.side == "BUY" else 0
-        self._add_pending(taker.signed, settlement.taker_fill + fee, -1)
-        self.balances.forget(taker.maker)
-        if not ok:
+        After a FAILED settlement the taker's order is cancelled: it took liquidity that is back on the
+        book, so resting what it failed to trade would leave a crossed book, and a retry is the client's
+        decision. Each maker is asked again whether the chain would settle it (`validateOrder`, and its
+        balance and allowance read afresh): one that it refuses (the likely cause of the failure) is
+        cancelled; the others get back what the match took and rest again."""
+        async with self._lock:
+            taker = settlement.taker
+            fee = settlement.taker_fee if taker.side == "BUY" else 0
+            self._add_pending(taker.signed, settlement.taker_fill + fee, -1)
+            self.balances.forget(taker.maker)
+            for fill in settlement.fills:
+                self._add_pending(fill.maker.signed, fill.maker_fill, -1)
+                self.balances.forget(fill.maker.maker)
+            if ok:
+                return
             taker.matched_shares -= sum(f.shares for f in settlement.fills)
             if taker.live:
                 self.books[taker.token_id].remove(taker)
             if taker.status in ("LIVE", "MATCHED"):
                 taker.status = "CANCELED"
-        for fill in settlement.fills:
-            self._add_pending(fill.maker.signed, fill.maker_fill, -1)
-            self.balances.forget(fill.maker.maker)
-            if not ok:
-                # The makers' orders were not consumed on chain: give them their remainder back.
+            for fill in settlement.fills:
+                # The makers' orders were not consumed on chain: their remainder is theirs again.
                 maker = fill.maker
                 maker.remaining += fill.maker_fill
                 maker.matched_shares -= fill.shares
-                if maker.status == "MATCHED":
+            for maker in dict.fromkeys(f.maker for f in settlement.fills):
+                if maker.status not in ("LIVE", "MATCHED"):
+                    continue  # cancelled by its owner meanwhile
+                refusal = await self._maker_refusal(maker, settlement.exchange)
+                if refusal is not None:
+                    log.warning(
+                        "maker order %s cancelled after a failed settlement: %s", maker.order_id, refusal
+                    )
+                    if maker.live:
+                        self.books[maker.token_id].remove(maker)
+                    maker.status = "CANCELED"
+                elif maker.status == "MATCHED":
                     maker.status = "LIVE"
                     self.books[maker.token_id].add(maker)
                     if maker.order_type == "GTD":
                         self._gtd.add(maker)
 
+    async def _maker_refusal(self, maker: RestingOrder, exchange: str) -> str | None:
+        """Why the chain would not settle `maker`'s remainder now, or None. A node that cannot answer gives
+        no verdict: the order keeps its place rather than being cancelled on a guess."""
+        try:
+            refusal = await self.chain.order_refusal(exchange, maker.signed)
+            if refusal is not None:
+                return refusal
+            asset = _asset(maker.signed)
+            await self.balances.refresh(maker.maker, asset)
+            balance = await self.balances.balance(maker.maker, asset)
+            allowance = await self.balances.allowance(maker.maker, asset, exchange)
+        except ChainError as exc:
+            log.warning("could not re-validate maker order %s: %s", maker.order_id, exc)
+            return None
+        # Everything else the maker has resting or in flight, plus this order's remainder.
+        needed = self._reserved(maker.maker, asset) + (0 if maker.live else maker.remaining)
+        if balance < needed or allowance < needed:
+            return f"{e.NOT_ENOUGH_BALANCE} (balance {balance}, allowance {allowance}, needs {needed})"
+        return None
+
     # ------------------------------------------------------------------ cancels
 
-    def cancel(self, order_ids: list[str], owner_address: str) -> dict[str, Any]:
-        canceled: list[str] = []
-        not_canceled: dict[str, str] = {}
-        for order_id in order_ids:
-            order = self.orders.get(order_id)
-            if order is None or order.owner_address != owner_address:
-                not_canceled[order_id] = "Order not found or already canceled"
-            elif not order.live:
-                not_canceled[order_id] = "Order already canceled or matched"
-            else:
-                order.status = "CANCELED"
-                self.books[order.token_id].remove(order)
-                canceled.append(order_id)
-        return {"canceled": canceled, "not_canceled": not_canceled}
+    async def cancel(self, order_ids: list[str], owner_address: str) -> dict[str, Any]:
+        """Cancels `owner_address`'s live orders among `order_ids`. It waits for the engine's lock, so it
+        never lands while `place` is between planning a fill and handing it to settlement: an order told
+        "canceled" can no longer fill."""
+        async with self._lock:
+            canceled: list[str] = []
+            not_canceled: dict[str, str] = {}
+            for order_id in order_ids:
+                order = self.orders.get(order_id)
+                if order is None or order.owner_address != owner_address:
+                    not_canceled[order_id] = "Order not found or already canceled"
+                elif not order.live:
+                    not_canceled[order_id] = "Order already canceled or matched"
+                else:
+                    order.status = "CANCELED"
+                    self.books[order.token_id].remove(order)
+                    canceled.append(order_id)
+            return {"canceled": canceled, "not_canceled": not_canceled}
 
     def live_orders_of(self, owner_address: str) -> list[RestingOrder]:
         return [o for o in self.orders.values() if o.live and o.owner_address == owner_address]
+
+
+def _canonical_eoa_signature(signature: bytes) -> bool:
+    """65 bytes with v 27 or 28 and a low s: the only EOA signatures the exchange's `_recover` accepts
+    (a recoverer that also takes v 0/1 or a high s would admit orders the chain then refuses)."""
+    if len(signature) != 65 or signature[64] not in (27, 28):
+        return False
+    return int.from_bytes(signature[32:64], "big") <= HALF_N
 
 
 def _asset(order: SignedOrder) -> str:

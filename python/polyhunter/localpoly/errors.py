@@ -43,6 +43,8 @@ WRONG_EXCHANGE = (
 )
 DEFER_EXEC_UNSUPPORTED = "deferExec is not supported by the local CLOB: post without it"
 BODY_TOO_LARGE = "request body too large"
+CHAIN_UNAVAILABLE = "the chain node is unavailable, retry later"
+ADMIN_REFUSED = "the /_local admin endpoints are refused on a server that allows remote clients"
 
 
 class ClobApiError(PolyhunterError):

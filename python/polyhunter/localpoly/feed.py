@@ -43,9 +43,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import dataclasses
-import ipaddress
 import json
 import logging
 import os
@@ -60,6 +58,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from web3 import Web3
 
 from polyhunter.errors import ConfigError, InvalidInputError
+from polyhunter.localpoly.httputil import is_loopback
 
 log = logging.getLogger(__name__)
 
@@ -371,7 +370,7 @@ class ActivityFeed:
         """Listen on host:port (port 0 = a free one); refuses a non-loopback host unless allowed."""
         if self._runner is not None:
             raise RuntimeError("the activity feed is already started")
-        if not allow_remote and not _is_loopback(host):
+        if not allow_remote and not is_loopback(host):
             raise ConfigError(f"activity feed host {host!r} is not a loopback address (allow_remote=False)")
         app = web.Application()
         app.router.add_get("/", self._handle)
@@ -548,14 +547,6 @@ async def _close(client: _Client, code: int, message: bytes) -> None:
 def _connection_id() -> str:
     # Production ids look like 'gXseIO-NQWeIKEhJwA==': url-safe base64 of 14 random bytes.
     return base64.urlsafe_b64encode(os.urandom(14)).decode()
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    with contextlib.suppress(ValueError):
-        return ipaddress.ip_address(host).is_loopback
-    return False
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:

@@ -14,12 +14,9 @@ from aiohttp import web
 from polyhunter.localpoly import errors as e
 from polyhunter.localpoly.engine import MatchEngine
 from polyhunter.localpoly.errors import ClobApiError, bad_request
+from polyhunter.localpoly.httputil import body_json, json_response
 from polyhunter.localpoly.orders import price_text, shares_text
 from polyhunter.localpoly.world import ClobMarket
-
-
-def _json(data: Any) -> web.Response:
-    return web.Response(text=json.dumps(data, separators=(",", ":")), content_type="application/json")
 
 
 def _decimal_text(value: Any) -> str:
@@ -63,7 +60,7 @@ class MarketData:
         token = _token_param(request.query.get("token_id", ""))
         return token, self.engine.market_of(token)
 
-    def book_json(self, token: int) -> dict[str, Any]:
+    def bookjson_response(self, token: int) -> dict[str, Any]:
         market = self.engine.market_of(token)
         book = self.engine.books[token]
         tick = market.tick_size
@@ -98,10 +95,7 @@ class MarketData:
         return (bid + ask) / 2
 
     async def _params(self, request: web.Request) -> list[dict[str, Any]]:
-        try:
-            body = json.loads(await request.text() or "null")
-        except json.JSONDecodeError:
-            raise bad_request("Invalid JSON payload") from None
+        body = await body_json(request)
         if not isinstance(body, list) or not all(isinstance(p, dict) for p in body):
             raise bad_request("Invalid payload: expected a list of {token_id}")
         return body
@@ -110,13 +104,13 @@ class MarketData:
 
     async def h_book(self, request: web.Request) -> web.Response:
         token, _ = self._market(request)
-        return _json(self.book_json(token))
+        return json_response(self.bookjson_response(token))
 
     async def h_books(self, request: web.Request) -> web.Response:
         params = await self._params(request)
-        return _json([self.book_json(_token_param(p.get("token_id"))) for p in params])
+        return json_response([self.bookjson_response(_token_param(p.get("token_id"))) for p in params])
 
-    def _price_json(self, token: int, side: Any) -> dict[str, str]:
+    def _pricejson_response(self, token: int, side: Any) -> dict[str, str]:
         if side not in ("BUY", "SELL"):
             raise bad_request("Invalid side")
         market = self.engine.market_of(token)
@@ -127,22 +121,22 @@ class MarketData:
 
     async def h_price(self, request: web.Request) -> web.Response:
         token, _ = self._market(request)
-        return _json(self._price_json(token, request.query.get("side")))
+        return json_response(self._pricejson_response(token, request.query.get("side")))
 
     async def h_prices(self, request: web.Request) -> web.Response:
         out: dict[str, dict[str, str]] = {}
         for p in await self._params(request):
             token = _token_param(p.get("token_id"))
             side = p.get("side")
-            out.setdefault(str(token), {})[str(side)] = self._price_json(token, side)["price"]
-        return _json(out)
+            out.setdefault(str(token), {})[str(side)] = self._pricejson_response(token, side)["price"]
+        return json_response(out)
 
     async def h_midpoint(self, request: web.Request) -> web.Response:
         token, market = self._market(request)
         mid = self._mid(token)
         if mid is None:
             raise ClobApiError(404, e.NO_ORDERBOOK)
-        return _json({"mid": price_text(mid, market.tick_size)})
+        return json_response({"mid": price_text(mid, market.tick_size)})
 
     async def h_midpoints(self, request: web.Request) -> web.Response:
         out: dict[str, str] = {}
@@ -151,7 +145,7 @@ class MarketData:
             mid = self._mid(token)
             if mid is not None:
                 out[str(token)] = price_text(mid, self.engine.market_of(token).tick_size)
-        return _json(out)
+        return json_response(out)
 
     async def h_spread(self, request: web.Request) -> web.Response:
         token, market = self._market(request)
@@ -159,29 +153,29 @@ class MarketData:
         bid, ask = book.best_bid(), book.best_ask()
         if bid is None or ask is None:
             raise ClobApiError(404, e.NO_ORDERBOOK)
-        return _json({"spread": price_text(ask - bid, market.tick_size)})
+        return json_response({"spread": price_text(ask - bid, market.tick_size)})
 
     async def h_tick_size(self, request: web.Request) -> web.Response:
         _, market = self._market(request)
         # A JSON number, as production sends it; the client's str() of it must be a key like "0.01".
-        return _json({"minimum_tick_size": float(market.tick_size)})
+        return json_response({"minimum_tick_size": float(market.tick_size)})
 
     async def h_neg_risk(self, request: web.Request) -> web.Response:
         _, market = self._market(request)
-        return _json({"neg_risk": market.neg_risk})
+        return json_response({"neg_risk": market.neg_risk})
 
     async def h_fee_rate(self, request: web.Request) -> web.Response:
         _, market = self._market(request)
-        return _json({"base_fee": market.taker_fee_rate_bps})
+        return json_response({"base_fee": market.taker_fee_rate_bps})
 
     async def h_last_trade_price(self, request: web.Request) -> web.Response:
         token, market = self._market(request)
         last = self.engine.last_trade.get(token)
         if last is None:
-            return _json({"price": "0.5", "side": ""})
-        return _json({"price": price_text(last[0], market.tick_size), "side": last[1]})
+            return json_response({"price": "0.5", "side": ""})
+        return json_response({"price": price_text(last[0], market.tick_size), "side": last[1]})
 
-    def _clob_market_json(self, market: ClobMarket) -> dict[str, Any]:
+    def _clob_marketjson_response(self, market: ClobMarket) -> dict[str, Any]:
         return {
             "c": market.condition_id,
             "t": [{"t": str(market.yes_token_id), "o": "Yes"}, {"t": str(market.no_token_id), "o": "No"}],
@@ -196,12 +190,12 @@ class MarketData:
 
     async def h_clob_market(self, request: web.Request) -> web.Response:
         market = self.engine.market_by_condition(request.match_info["condition_id"])
-        return _json(self._clob_market_json(market))
+        return json_response(self._clob_marketjson_response(market))
 
     async def h_market_by_token(self, request: web.Request) -> web.Response:
         token = _token_param(request.match_info["token_id"])
         market = self.engine.market_of(token)
-        return _json(
+        return json_response(
             {
                 "condition_id": market.condition_id,
                 "primary_token_id": str(market.yes_token_id),
@@ -209,7 +203,7 @@ class MarketData:
             }
         )
 
-    def _market_json(self, market: ClobMarket) -> dict[str, Any]:
+    def _marketjson_response(self, market: ClobMarket) -> dict[str, Any]:
         def token(token_id: int, outcome: str) -> dict[str, Any]:
             mid = self._mid(token_id)
             return {
@@ -237,8 +231,8 @@ class MarketData:
 
     async def h_market(self, request: web.Request) -> web.Response:
         market = self.engine.market_by_condition(request.match_info["condition_id"])
-        return _json(self._market_json(market))
+        return json_response(self._marketjson_response(market))
 
     async def h_markets(self, request: web.Request) -> web.Response:
-        data = [self._market_json(m) for m in self.engine.world.markets]
-        return _json({"data": data, "next_cursor": "LTE=", "limit": len(data), "count": len(data)})
+        data = [self._marketjson_response(m) for m in self.engine.world.markets]
+        return json_response({"data": data, "next_cursor": "LTE=", "limit": len(data), "count": len(data)})

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import secrets
 import time
+from collections.abc import Mapping
 from decimal import Decimal
 from fractions import Fraction
 
@@ -47,6 +48,7 @@ class MarketMaker:
         self.wallet = world.market_maker_wallet
         self._signer = Signer(bytes(self.account.key))
         self.slots: dict[Slot, list[str]] = {}
+        self._stopped = False
 
     def ladder(self, market: ClobMarket, token: int) -> list[Slot]:
         tick = Fraction(market.tick_size)
@@ -121,43 +123,73 @@ class MarketMaker:
         return SignedOrder(**{**unsigned.__dict__, "signature": poly1271_wrap(sig65, unsigned, domain)})
 
     async def refill(self) -> None:
-        """Tops every slot back up to `size` shares with a new order for what fills took."""
+        """Tops every slot back up to `size` shares with a new order for what fills took. A slot that
+        cannot be quoted is logged and skipped: the others are still refilled, now and next time."""
+        if self._stopped:
+            return
         await self._fund_tokens()
         size = int(self.settings.size * UNIT)
-        for slot, ids in self.slots.items():
+        for slot, ids in list(self.slots.items()):
             token, side, price = slot
             live = [
                 self.engine.orders[i] for i in ids if i in self.engine.orders and self.engine.orders[i].live
             ]
             self.slots[slot] = [o.order_id for o in live]
-            missing = size - sum(o.available_shares() for o in live)
-            if missing < int(Decimal(1) * UNIT):
+            missing = whole_units(size - sum(o.available_shares() for o in live), price)
+            if missing < UNIT:
                 continue
-            market = self.engine.market_of(token)
-            order = self._sign(market, token, side, price, missing)
-            req = OrderRequest(order, OWNER_KEY, "GTC", post_only=True, defer_exec=False, expiration=0)
             try:
+                market = self.engine.market_of(token)
+                order = self._sign(market, token, side, price, missing)
+                req = OrderRequest(order, OWNER_KEY, "GTC", post_only=True, defer_exec=False, expiration=0)
                 result = await self.engine.place(req, OWNER_KEY, self.owner, check_owner=False)
             except ClobApiError as exc:
                 log.warning("market maker order %s %s @ %s refused: %s", side, token, price, exc.message)
                 continue
+            except Exception:  # one bad slot (or a node blip) must not stop the ladder for ever
+                log.exception("market maker could not quote %s %s @ %s", side, token, price)
+                continue
             self.slots[slot].append(str(result["orderID"]))
 
     async def set_mid(self, token: int, mid: Decimal) -> None:
-        """Moves `token`'s ladder to a new mid (the market moved): its resting orders are cancelled and the
-        ladder is quoted again around `mid`. A no-op when the mid is already `mid`."""
-        if Fraction(self.settings.mids.get(token, self.settings.default_mid)) == Fraction(mid):
+        """Moves one token's ladder to `mid` (see `set_mids`; move both outcomes of a market together)."""
+        await self.set_mids({token: mid})
+
+    async def set_mids(self, mids: Mapping[int, Decimal]) -> None:
+        """Moves the ladders of the tokens in `mids` (the market moved): every named token's resting orders
+        are cancelled first, then all are quoted again. Moving YES and NO one at a time would leave the
+        maker's own new YES bids facing its old NO bids (a sum of 1 or more, which MINT matching would
+        cross); tokens whose mid is unchanged keep their orders."""
+        changed = {
+            token: mid
+            for token, mid in mids.items()
+            if Fraction(self.settings.mids.get(token, self.settings.default_mid)) != Fraction(mid)
+        }
+        if not changed:
             return
-        market = self.engine.market_of(token)
-        stale = [slot for slot in self.slots if slot[0] == token]
+        markets = {token: self.engine.market_of(token) for token in changed}
+        stale = [slot for slot in self.slots if slot[0] in changed]
         ids = [order_id for slot in stale for order_id in self.slots.pop(slot)]
-        self.engine.cancel(ids, self.owner)
-        self.settings.mids[token] = mid
-        for slot in self.ladder(market, token):
-            self.slots[slot] = []
+        await self.engine.cancel(ids, self.owner)
+        for token, mid in changed.items():
+            self.settings.mids[token] = mid
+            for slot in self.ladder(markets[token], token):
+                self.slots[slot] = []
         await self.refill()
+
+    def stop(self) -> None:
+        """No more refills: a stopped CLOB's maker must not place orders from a late settlement."""
+        self._stopped = True
+        if self._on_settled in self.engine.listeners:
+            self.engine.listeners.remove(self._on_settled)
 
     async def _on_settled(self, settlement: Settlement, ok: bool) -> None:
         ours = any(f.maker.owner_key == OWNER_KEY for f in settlement.fills)
         if ours or settlement.taker.owner_key == OWNER_KEY:
             await self.refill()
+
+
+def whole_units(shares: int, price: Fraction) -> int:
+    """`shares` rounded down to a multiple that makes `shares × price` whole base units of collateral (the
+    order's other amount must be an integer)."""
+    return shares - shares % price.denominator

@@ -45,6 +45,8 @@ _APPROVED_FOR_ALL = _selector("isApprovedForAll(address,address)")
 _OWNER = _selector("owner()")
 _IS_VALID_SIGNATURE = _selector("isValidSignature(bytes32,bytes)")
 _PREDICT = _selector("predict(address)")
+_MAX_FEE_RATE = _selector("getMaxFeeRate()")
+_VALIDATE_ORDER = _selector(f"validateOrder({ORDER_TUPLE})")
 
 
 def match_orders_calldata(
@@ -153,6 +155,19 @@ class ChainGateway:
         except ContractLogicError:
             return False
         return out[:4] == ERC1271_MAGIC
+
+    async def max_fee_rate_bps(self, exchange: str) -> int:
+        """The exchange's `getMaxFeeRate()`: the cap (bps of a fill's notional) on every fee it settles."""
+        return await self._uint(exchange, _MAX_FEE_RATE)
+
+    async def order_refusal(self, exchange: str, order: SignedOrder) -> str | None:
+        """Why the exchange's `validateOrder` refuses `order` now (its revert, e.g. a bad signature or an
+        order cancelled or filled on chain), or None when it would settle it. The chain is the judge."""
+        try:
+            await self.call(exchange, _VALIDATE_ORDER + encode([ORDER_TUPLE], [order.as_abi()]))
+        except ContractLogicError as exc:
+            return str(exc) or "validateOrder reverted"
+        return None
 
     # ------------------------------------------------------------------ the operator's transactions
 

@@ -7,54 +7,39 @@ malformed request answered with Polymarket's 400 `{"error": ...}`, headers and s
 
 from __future__ import annotations
 
-import ipaddress
-import json
 import logging
 import time
 from collections import deque
+from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
 from types import TracebackType
 from typing import Any, Self
 
 from aiohttp import web
 
 from polyhunter.chain.deployment import Deployment
-from polyhunter.errors import ConfigError
+from polyhunter.errors import ChainError, ConfigError
 from polyhunter.localpoly import errors as e
-from polyhunter.localpoly.auth import ApiCreds, Authenticator
+from polyhunter.localpoly.auth import Authenticator, IssuedCreds
 from polyhunter.localpoly.balances import COLLATERAL, BalanceCache
 from polyhunter.localpoly.config import REFUSED_CHAIN_IDS, ClobSettings
 from polyhunter.localpoly.engine import MatchEngine
 from polyhunter.localpoly.errors import ClobApiError, bad_request
+from polyhunter.localpoly.httputil import body_json, body_text, is_loopback
+from polyhunter.localpoly.httputil import json_response as _json
 from polyhunter.localpoly.marketdata import MarketData
+from polyhunter.localpoly.marketmaker import MarketMaker
 from polyhunter.localpoly.onchain import ChainGateway
 from polyhunter.localpoly.orders import parse_order_request
 from polyhunter.localpoly.settlement import SettlementWorker, TradeSink
 from polyhunter.localpoly.trades import order_json
-from polyhunter.localpoly.world import ClobWorld, world_from_deployment
+from polyhunter.localpoly.world import VALID_TICKS, ClobWorld, world_from_deployment
 
 log = logging.getLogger(__name__)
 
 END_CURSOR = "LTE="
 _ORDER_PATHS = frozenset({"/order", "/orders"})
 _CANCEL_PATHS = frozenset({"/order", "/orders", "/cancel-all", "/cancel-market-orders"})
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(
-        text=json.dumps(data, separators=(",", ":")),
-        status=status,
-        content_type="application/json",
-        headers=headers,
-    )
 
 
 def _query(request: web.Request, name: str) -> str:
@@ -69,14 +54,6 @@ def _token(request: web.Request) -> int:
     if not raw.isdigit() or not raw.isascii():
         raise bad_request("invalid token id")
     return int(raw)
-
-
-async def _body_json(request: web.Request) -> Any:
-    text = await request.text()
-    try:
-        return json.loads(text) if text else None
-    except json.JSONDecodeError:
-        raise bad_request("Invalid JSON payload") from None
 
 
 class LocalClob:
@@ -114,7 +91,8 @@ class LocalClob:
         self.engine = MatchEngine(self.world, lambda: self.settings, self.chain, self.balances)
         self.worker = SettlementWorker(self.engine, self.world, feed)
         self.data = MarketData(self.engine)
-        self.market_maker: Any = None
+        self.market_maker: MarketMaker | None = None
+        self.allow_remote = allow_remote
         self._runner: web.AppRunner | None = None
         self._hits: dict[str, deque[float]] = {}
         self.url = ""
@@ -122,38 +100,62 @@ class LocalClob:
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> Self:
+        """Checks the chain, binds, and starts the settlement worker, the market maker and the feed. When any
+        step fails, whatever already started is stopped before the error propagates."""
+        try:
+            await self._start()
+        except BaseException:
+            await self.stop()
+            raise
+        return self
+
+    async def _start(self) -> None:
         chain_id = await self.chain.chain_id()
         if chain_id in REFUSED_CHAIN_IDS or chain_id != self.world.chain_id:
             raise ConfigError(
                 f"RPC chain id {chain_id} refused (deployment says {self.world.chain_id}; 137/80002 never)"
             )
+        await self._read_fee_caps()
         if self.feed is None and self.rtds_port is not None:
             from polyhunter.localpoly.feed import ActivityFeed
 
             feed = ActivityFeed()
-            await feed.start(self.host, self.rtds_port)
             self.feed = feed
             self.worker.feed = feed
             self._own_feed = True
+            await feed.start(self.host, self.rtds_port, allow_remote=self.allow_remote)
         app = web.Application(client_max_size=self.settings.max_body_bytes, middlewares=[self._middleware])
         self._routes(app)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
-        server = site._server
-        sockets = getattr(server, "sockets", None) or []
-        self.port = int(sockets[0].getsockname()[1]) if sockets else self.port
+        self.port = int(self._runner.addresses[0][1])
         self.url = f"http://{self.host}:{self.port}"
         self.worker.start()
         if self.settings.market_maker.enabled and self.world.market_maker_wallet:
-            from polyhunter.localpoly.marketmaker import MarketMaker
-
             self.market_maker = MarketMaker(self.engine, self.world, self.settings.market_maker)
             await self.market_maker.start()
-        return self
+
+    async def _read_fee_caps(self) -> None:
+        """Reads each exchange's `getMaxFeeRate`; a market whose taker fee rate is above its exchange's cap
+        would have every fee-paying match reverted after the order was answered "matched"."""
+        for exchange in (self.world.exchange, self.world.neg_risk_exchange):
+            self.engine.max_fee_bps[exchange] = await self.chain.max_fee_rate_bps(exchange)
+        for market in self.world.markets:
+            exchange = self.world.exchange_for(market)
+            cap = self.engine.max_fee_bps[exchange]
+            if cap and market.taker_fee_rate_bps > cap:
+                raise ConfigError(
+                    f"market {market.condition_id}: taker fee rate {market.taker_fee_rate_bps} bps is above "
+                    f"the exchange {exchange}'s maxFeeRate of {cap} bps; matchOrders would revert"
+                )
 
     async def stop(self) -> None:
+        """Stops the market maker, the settlement worker, the HTTP server and an own feed; safe to call on
+        a server that started only in part (or not at all)."""
+        if self.market_maker is not None:
+            self.market_maker.stop()
         await self.worker.stop()
         if self._runner is not None:
             await self._runner.cleanup()
@@ -173,6 +175,13 @@ class LocalClob:
     async def settled(self) -> None:
         """Waits until every match so far is settled on chain (or failed) and its trades are final."""
         await self.worker.idle()
+
+    async def set_mids(self, mids: Mapping[int, Decimal]) -> None:
+        """Moves the market maker's ladders to new mids (`MarketMaker.set_mids`: give both outcomes of a
+        market together). ConfigError when this CLOB runs no market maker."""
+        if self.market_maker is None:
+            raise ConfigError("this local CLOB runs no market maker (disabled, or no market-maker wallet)")
+        await self.market_maker.set_mids(mids)
 
     @property
     def rtds_url(self) -> str | None:
@@ -212,6 +221,12 @@ class LocalClob:
             return response
         except ClobApiError as exc:
             return _json(exc.body(), exc.status, exc.headers)
+        except ChainError as exc:
+            # The node is down or refused a read: the client may retry; the detail (the RPC URL) stays here.
+            log.warning("chain unavailable on %s %s: %s", request.method, request.path, exc)
+            return _json(
+                {"error": e.CHAIN_UNAVAILABLE}, 503, {"Retry-After": str(self.settings.retry_after_s)}
+            )
         except web.HTTPRequestEntityTooLarge:
             return _json({"error": e.BODY_TOO_LARGE}, 413)
         except web.HTTPException as exc:
@@ -220,8 +235,8 @@ class LocalClob:
             log.exception("unexpected error on %s %s", request.method, request.path)
             return _json({"error": "internal error"}, 500)
 
-    async def _l2(self, request: web.Request) -> ApiCreds:
-        body = await request.text()
+    async def _l2(self, request: web.Request) -> IssuedCreds:
+        body = await body_text(request)
         return self.auth.verify_l2(request.headers, request.method, request.path, body)
 
     def _trading_gate(self, post_only: bool) -> None:
@@ -292,7 +307,7 @@ class LocalClob:
 
     async def h_post_order(self, request: web.Request) -> web.Response:
         creds = await self._l2(request)
-        body = await _body_json(request)
+        body = await body_json(request)
         if not isinstance(body, dict):
             raise bad_request("Invalid order payload")
         req = parse_order_request(body)
@@ -305,7 +320,7 @@ class LocalClob:
 
     async def h_post_orders(self, request: web.Request) -> web.Response:
         creds = await self._l2(request)
-        body = await _body_json(request)
+        body = await body_json(request)
         if not isinstance(body, list) or not body:
             raise bad_request("Invalid orders payload: expected a non-empty list")
         if len(body) > self.settings.max_batch:
@@ -328,29 +343,29 @@ class LocalClob:
     async def h_cancel(self, request: web.Request) -> web.Response:
         creds = await self._l2(request)
         self._cancel_gate()
-        body = await _body_json(request)
+        body = await body_json(request)
         if not isinstance(body, dict) or not isinstance(body.get("orderID"), str):
             raise bad_request("Invalid payload: orderID must be a string")
-        return _json(self.engine.cancel([body["orderID"]], creds.address))
+        return _json(await self.engine.cancel([body["orderID"]], creds.address))
 
     async def h_cancel_many(self, request: web.Request) -> web.Response:
         creds = await self._l2(request)
         self._cancel_gate()
-        body = await _body_json(request)
+        body = await body_json(request)
         if not isinstance(body, list) or not all(isinstance(i, str) for i in body):
             raise bad_request("Invalid payload: expected a list of order ids")
-        return _json(self.engine.cancel(body, creds.address))
+        return _json(await self.engine.cancel(body, creds.address))
 
     async def h_cancel_all(self, request: web.Request) -> web.Response:
         creds = await self._l2(request)
         self._cancel_gate()
         ids = [o.order_id for o in self.engine.live_orders_of(creds.address)]
-        return _json(self.engine.cancel(ids, creds.address))
+        return _json(await self.engine.cancel(ids, creds.address))
 
     async def h_cancel_market(self, request: web.Request) -> web.Response:
         creds = await self._l2(request)
         self._cancel_gate()
-        body = await _body_json(request) or {}
+        body = await body_json(request) or {}
         if not isinstance(body, dict):
             raise bad_request("Invalid payload: expected an object")
         market, asset = body.get("market"), body.get("asset_id")
@@ -360,7 +375,7 @@ class LocalClob:
             if (not market or o.condition_id == str(market).lower())
             and (not asset or str(o.token_id) == asset)
         ]
-        return _json(self.engine.cancel(ids, creds.address))
+        return _json(await self.engine.cancel(ids, creds.address))
 
     async def h_order(self, request: web.Request) -> web.Response:
         creds = await self._l2(request)
@@ -409,7 +424,7 @@ class LocalClob:
             out.append(trade.to_json(creds.address))
         return _json({"data": out, "next_cursor": END_CURSOR, "limit": len(out), "count": len(out)})
 
-    async def _funder(self, request: web.Request, creds: ApiCreds) -> tuple[str, str]:
+    async def _funder(self, request: web.Request, creds: IssuedCreds) -> tuple[str, str]:
         q = request.query
         sig_type = q.get("signature_type", "0")
         asset_type = q.get("asset_type", COLLATERAL)
@@ -448,8 +463,15 @@ class LocalClob:
 
     # ------------------------------------------------------------------ test switches
 
+    def _admin_gate(self) -> None:
+        if self.allow_remote:
+            raise ClobApiError(403, e.ADMIN_REFUSED)
+
     async def h_admin_settings(self, request: web.Request) -> web.Response:
-        body = await _body_json(request)
+        """`POST /_local/settings`: switches for tests. Unauthenticated, so a server started with
+        `allow_remote` refuses it (403) entirely; on loopback only this machine's tests can reach it."""
+        self._admin_gate()
+        body = await body_json(request)
         if not isinstance(body, dict):
             raise bad_request("expected an object of settings")
         try:
@@ -459,11 +481,9 @@ class LocalClob:
         return _json({"ok": True})
 
     async def h_admin_tick(self, request: web.Request) -> web.Response:
-        from decimal import Decimal, InvalidOperation
-
-        from polyhunter.localpoly.world import VALID_TICKS
-
-        body = await _body_json(request)
+        """`POST /_local/tick-size`: a live tick-size change. Refused (403) with `allow_remote`, as above."""
+        self._admin_gate()
+        body = await body_json(request)
         if not isinstance(body, dict):
             raise bad_request("expected {condition_id, tick_size}")
         market = self.engine.market_by_condition(str(body.get("condition_id", "")))

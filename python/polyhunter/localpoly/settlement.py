@@ -13,7 +13,7 @@ import contextlib
 import logging
 import time
 from decimal import Decimal
-from typing import Protocol
+from typing import Any, Protocol
 
 from web3.exceptions import ContractLogicError
 
@@ -28,6 +28,15 @@ from polyhunter.localpoly.world import ClobWorld
 log = logging.getLogger(__name__)
 
 _RECEIPT_POLL_S = 0.05
+_CONFIRM_POLL_S = 0.1
+#: How long the confirmation loop waits after a failed read of the chain head before trying again.
+_CONFIRM_RETRY_S = 0.5
+
+
+def _report_death(task: asyncio.Task[None]) -> None:
+    """A worker task must never end quietly: every later match (and `idle`) would wait for ever."""
+    if not task.cancelled() and task.exception() is not None:
+        log.error("%s died", task.get_name(), exc_info=task.exception())
 
 
 class TradeSink(Protocol):
@@ -54,6 +63,8 @@ class SettlementWorker:
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="clob-settlement")
         self._confirm_task = asyncio.create_task(self._confirm_loop(), name="clob-confirm")
+        for task in (self._task, self._confirm_task):
+            task.add_done_callback(_report_death)
 
     async def stop(self) -> None:
         for task in (self._task, self._confirm_task):
@@ -76,7 +87,7 @@ class SettlementWorker:
                     trade.set_status(FAILED)
             try:
                 try:
-                    self.engine.settled(settlement, ok)
+                    await self.engine.settled(settlement, ok)
                 except Exception:  # a dead worker would leave every later match (and `idle`) waiting
                     log.exception("releasing a settlement failed")
                 for listener in self.engine.listeners:
@@ -88,9 +99,23 @@ class SettlementWorker:
                 self.engine.settlements.task_done()
 
     async def idle(self) -> None:
-        """Returns once every queued match is settled (or failed) and every mined one is CONFIRMED."""
-        await self.engine.settlements.join()
-        await self._confirmed.wait()
+        """Returns once every queued match is settled (or failed) and every mined one is CONFIRMED.
+        Raises `RuntimeError` when the worker is not running (never started, stopped, or dead): nothing
+        would ever settle, and waiting would hang the caller for ever."""
+        await self._until(self.engine.settlements.join())
+        await self._until(self._confirmed.wait())
+
+    async def _until(self, waiting: Any) -> None:
+        tasks = [t for t in (self._task, self._confirm_task) if t is not None]
+        wait = asyncio.ensure_future(waiting)
+        try:
+            if len(tasks) < 2 or any(t.done() for t in tasks):
+                raise RuntimeError("the settlement worker is not running")
+            await asyncio.wait([wait, *tasks], return_when=asyncio.FIRST_COMPLETED)
+            if not wait.done():
+                raise RuntimeError("the settlement worker stopped; see the log for why")
+        finally:
+            wait.cancel()
 
     async def _settle(self, s: Settlement) -> bool:
         settings = self.engine.settings
@@ -152,7 +177,12 @@ class SettlementWorker:
             if not self._to_confirm:
                 self._wake.clear()
                 await self._wake.wait()
-            head = await self.engine.chain.block_number()
+            try:
+                head = await self.engine.chain.block_number()
+            except Exception as exc:  # a node that blips must not strand every trade short of CONFIRMED
+                log.warning("confirmations: reading the chain head failed, retrying: %s", exc)
+                await asyncio.sleep(_CONFIRM_RETRY_S)
+                continue
             still: list[tuple[int, list[Trade]]] = []
             for target, trades in self._to_confirm:
                 if head >= target:
@@ -164,7 +194,7 @@ class SettlementWorker:
             if not still:
                 self._confirmed.set()
             else:
-                await asyncio.sleep(0.1)
+                await asyncio.sleep(_CONFIRM_POLL_S)
 
     def _publish(self, s: Settlement, tx_hash: str) -> None:
         if self.feed is None:

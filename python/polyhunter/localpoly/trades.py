@@ -26,6 +26,14 @@ def taker_fee(shares: int, price: Fraction, rate_bps: int, exponent: int = 1) ->
     return int(rounded) * FEE_QUANTUM
 
 
+def capped_fee(fee: int, notional: int, max_fee_bps: int) -> int:
+    """`fee` clamped to the exchange's cap, `notional × maxFeeRate / 10 000` floored as the exchange
+    computes it (`_checkFee`); a cap of 0 means no cap there, so none here."""
+    if max_fee_bps == 0:
+        return fee
+    return min(fee, notional * max_fee_bps // 10_000)
+
+
 @dataclass(eq=False)
 class Trade:
     """One fill between a taker order and one maker order, at the maker's price."""
@@ -126,4 +134,15 @@ def usd_text(base_units: int) -> str:
     return shares_text(base_units) if base_units else "0"
 
 
-__all__ = ["CONFIRMED", "FAILED", "MATCHED", "MINED", "RETRYING", "UNIT", "Trade", "order_json", "taker_fee"]
+__all__ = [
+    "CONFIRMED",
+    "FAILED",
+    "MATCHED",
+    "MINED",
+    "RETRYING",
+    "UNIT",
+    "Trade",
+    "capped_fee",
+    "order_json",
+    "taker_fee",
+]
