@@ -206,6 +206,11 @@ class ClobThread:
 _THREADS: dict[int, ClobThread] = {}
 
 
+def run_on(clob: LocalClob, coro: Any, timeout: float = 60) -> Any:
+    """Runs `coro` on the CLOB's own event loop (where its engine lives) and returns its result."""
+    return _THREADS[id(clob)].run(coro, timeout)
+
+
 def wait_settled(clob: LocalClob) -> None:
     """Blocks until the CLOB has settled every match so far (its trades MINED/CONFIRMED or FAILED)."""
     _THREADS[id(clob)].run(clob.settled())
@@ -217,12 +222,14 @@ def wait_drained(clob: LocalClob) -> None:
 
 
 @contextmanager
-def running_clob(world: World, settings: ClobSettings | None = None, feed: Any = None) -> Iterator[LocalClob]:
-    """A fresh CLOB on the world, its chain state reverted afterwards."""
+def running_clob(
+    world: World, settings: ClobSettings | None = None, feed: Any = None, **options: Any
+) -> Iterator[LocalClob]:
+    """A fresh CLOB on the world (`options` go to `LocalClob`), its chain state reverted afterwards."""
     snapshot = world.w3.provider.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]
     try:
         # A copy of the world: a live tick-size change stays with this CLOB, not the next test's.
-        thread = ClobThread(LocalClob(copy.deepcopy(world.clob_world), settings, feed=feed))
+        thread = ClobThread(LocalClob(copy.deepcopy(world.clob_world), settings, feed=feed, **options))
         with thread as clob:
             _THREADS[id(clob)] = thread
             try:

@@ -9,6 +9,8 @@ from fractions import Fraction
 
 import pytest
 from eth_account import Account
+from py_clob_client_v2 import ClobClient
+from py_clob_client_v2.constants import ORDER_VERSION_MISMATCH_ERROR
 from py_clob_client_v2.headers.headers import create_level_1_headers
 from py_clob_client_v2.order_utils.exchange_order_builder_v2 import ExchangeOrderBuilderV2
 from py_clob_client_v2.order_utils.model.order_data_v2 import OrderDataV2, order_to_json_v2
@@ -18,9 +20,11 @@ from py_clob_client_v2.signer import Signer as ClientSigner
 from py_clob_client_v2.signing.hmac import build_hmac_signature
 
 from polyhunter._core import Signer
+from polyhunter.clobauth import ApiCreds
+from polyhunter.clobauth import hmac_signature as shared_hmac
 from polyhunter.errors import ConfigError
 from polyhunter.localpoly import errors as e
-from polyhunter.localpoly.auth import Authenticator, hmac_signature
+from polyhunter.localpoly.auth import Authenticator, IssuedCreds, hmac_signature
 from polyhunter.localpoly.book import OrderBook, RestingOrder
 from polyhunter.localpoly.config import ClobSettings
 from polyhunter.localpoly.errors import ClobApiError
@@ -33,7 +37,7 @@ from polyhunter.localpoly.orders import (
     poly1271_digest,
     poly1271_wrap,
 )
-from polyhunter.localpoly.trades import taker_fee
+from polyhunter.localpoly.trades import capped_fee, taker_fee
 
 KEY = "0x" + "11" * 32
 CHAIN = 31337
@@ -152,9 +156,52 @@ def test_book_levels_worst_first_and_price_time_priority() -> None:
 
 def test_taker_fee_rounds_half_up_to_ten_base_units() -> None:
     assert taker_fee(20_000_000, Fraction(51, 100), 200) == 99_960
+    # Exactly 25 base units = 2.5 quanta of 10: half up gives 30 (half-even or floor would give 20).
+    assert taker_fee(1_000_000, Fraction(1, 2), 1) == 30
+    # Exactly 15 = 1.5 quanta: 20; just under a half rounds down.
+    assert taker_fee(600_000, Fraction(1, 2), 1) == 20
+    assert taker_fee(599_999, Fraction(1, 2), 1) == 10
     assert taker_fee(1_000_000, Fraction(1, 2), 100) == 2_500
     assert taker_fee(5, Fraction(1, 2), 200) == 0
     assert taker_fee(10**6, Fraction(1, 2), 0) == 0
+
+
+def test_fee_is_clamped_to_the_exchanges_cap_as_it_floors_it() -> None:
+    # 500 bps of 380 base units is 19 (floored, as the exchange's `_checkFee`): a fee of 20 would revert.
+    assert capped_fee(20, 380, 500) == 19
+    assert capped_fee(10, 380, 500) == 10
+    assert capped_fee(20, 380, 0) == 20  # a cap of 0 is no cap on chain
+
+
+def test_invalid_version_carries_production_text_and_the_clients_marker() -> None:
+    assert e.INVALID_VERSION.startswith("invalid order version, please use the latest clob-client")
+    assert ORDER_VERSION_MISMATCH_ERROR in e.INVALID_VERSION
+    client = ClobClient("http://127.0.0.1:1", CHAIN)
+    assert client._is_order_version_mismatch({"error": e.INVALID_VERSION})
+
+
+def test_eoa_allowlist_from_a_string_is_addresses_not_characters() -> None:
+    a, b = "0x" + "Ab" * 20, "0x" + "cd" * 20
+    assert ClobSettings().updated({"eoa_allowlist": a}).eoa_allowlist == frozenset({a.lower()})
+    assert ClobSettings().updated({"eoa_allowlist": f"{a}, {b},"}).eoa_allowlist == frozenset({a.lower(), b})
+    assert ClobSettings().updated({"eoa_allowlist": [a, b]}).eoa_allowlist == frozenset({a.lower(), b})
+    for bad in ("0x12", [a, "nope"]):
+        with pytest.raises(ConfigError, match="eoa_allowlist"):
+            ClobSettings().updated({"eoa_allowlist": bad})
+
+
+def test_shared_clob_auth_signs_like_the_client_and_hides_secrets() -> None:
+    secret = base64.urlsafe_b64encode(b"s" * 32).decode()
+    body = '{"note":"it\'s"}'
+    assert shared_hmac(secret, "1", "POST", "/order", body) == build_hmac_signature(
+        secret, "1", "POST", "/order", body
+    )
+    creds = ApiCreds("key-1", secret, "pass-phrase")
+    issued = IssuedCreds("key-2", secret, "pass-phrase", "0x" + "ab" * 20, 0)
+    for shown in (repr(creds), repr(issued), str(creds), str(issued)):
+        assert secret not in shown
+        assert "pass-phrase" not in shown
+    assert creds.to_json() == {"apiKey": "key-1", "secret": secret, "passphrase": "pass-phrase"}
 
 
 def test_settings_updates_are_typed() -> None:

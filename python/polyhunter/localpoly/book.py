@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import bisect
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 
@@ -60,6 +60,10 @@ class RestingOrder:
         return self.status == "LIVE"
 
 
+#: Which resting orders count (the engine's view: e.g. a GTD order past its expiry does not).
+Keep = Callable[[RestingOrder], bool]
+
+
 class _Side:
     """One side of a book: price levels kept sorted ascending, each a FIFO queue."""
 
@@ -94,9 +98,12 @@ class _Side:
         for price in reversed(list(self.prices)):
             yield from list(self.levels.get(price, ()))
 
-    def depth(self) -> list[tuple[Fraction, int]]:
-        """(price, shares) per level, ascending."""
-        return [(p, sum(o.available_shares() for o in self.levels[p])) for p in self.prices]
+    def depth(self, keep: Keep | None = None) -> list[tuple[Fraction, int]]:
+        """(price, shares) per level, ascending, counting only the orders `keep` accepts (all when None)."""
+        return [
+            (p, sum(o.available_shares() for o in self.levels[p] if keep is None or keep(o)))
+            for p in self.prices
+        ]
 
 
 class OrderBook:
@@ -135,10 +142,10 @@ class OrderBook:
                     return
                 yield order
 
-    def bid_levels(self) -> list[tuple[Fraction, int]]:
-        """Bids worst-first (lowest price first, the best bid last)."""
-        return [lvl for lvl in self.bids.depth() if lvl[1] > 0]
+    def bid_levels(self, keep: Keep | None = None) -> list[tuple[Fraction, int]]:
+        """Bids worst-first (lowest price first, the best bid last), of the orders `keep` accepts."""
+        return [lvl for lvl in self.bids.depth(keep) if lvl[1] > 0]
 
-    def ask_levels(self) -> list[tuple[Fraction, int]]:
-        """Asks worst-first (highest price first, the best ask last)."""
-        return [lvl for lvl in reversed(self.asks.depth()) if lvl[1] > 0]
+    def ask_levels(self, keep: Keep | None = None) -> list[tuple[Fraction, int]]:
+        """Asks worst-first (highest price first, the best ask last), of the orders `keep` accepts."""
+        return [lvl for lvl in reversed(self.asks.depth(keep)) if lvl[1] > 0]

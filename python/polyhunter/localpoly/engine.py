@@ -228,6 +228,10 @@ class MatchEngine:
             and order.expiration - self.settings.gtd_security_s <= now
         )
 
+    def tradable(self, order: RestingOrder) -> bool:
+        """Live and not past its GTD expiry by the engine's clock: what the book shows and matching takes."""
+        return order.live and not self._expired(order, self.clock())
+
     def _expire_due(self) -> None:
         now = self.clock()
         for order in [o for o in self._gtd if not o.live or self._expired(o, now)]:

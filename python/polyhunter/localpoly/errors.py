@@ -18,7 +18,9 @@ FOK_NOT_FILLED = "order couldn't be fully filled. FOK orders are fully filled or
 FAK_NO_MATCH = (
     "no orders found to match with FAK order. FAK orders are partially filled or killed if no match is found."
 )
-INVALID_VERSION = "invalid order version, please use the latest clob-client"
+# Production's text, plus the marker py-clob-client-v2 looks for (`ORDER_VERSION_MISMATCH_ERROR` in the
+# `error` of an answer) to refresh the version it signs for.
+INVALID_VERSION = "invalid order version, please use the latest clob-client (order_version_mismatch)"
 UNAUTHORIZED = "Unauthorized/Invalid api key"
 INVALID_SIGNATURE = "invalid signature"
 ORDER_TIMED_OUT = "order timed out"

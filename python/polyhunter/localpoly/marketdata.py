@@ -60,18 +60,20 @@ class MarketData:
         token = _token_param(request.query.get("token_id", ""))
         return token, self.engine.market_of(token)
 
-    def bookjson_response(self, token: int) -> dict[str, Any]:
+    def book_json(self, token: int) -> dict[str, Any]:
         market = self.engine.market_of(token)
         book = self.engine.books[token]
         tick = market.tick_size
         last = self.engine.last_trade.get(token)
+        # An expired GTD order is not depth, even before a request's sweep has taken it off the book.
+        bids, asks = book.bid_levels(self.engine.tradable), book.ask_levels(self.engine.tradable)
         out: dict[str, Any] = {
             "market": market.condition_id,
             "asset_id": str(token),
             "timestamp": str(int(time.time() * 1000)),
             "hash": "",
-            "bids": [{"price": price_text(p, tick), "size": shares_text(s)} for p, s in book.bid_levels()],
-            "asks": [{"price": price_text(p, tick), "size": shares_text(s)} for p, s in book.ask_levels()],
+            "bids": [{"price": price_text(p, tick), "size": shares_text(s)} for p, s in bids],
+            "asks": [{"price": price_text(p, tick), "size": shares_text(s)} for p, s in asks],
             "min_order_size": _decimal_text(market.min_order_size),
             "tick_size": _decimal_text(tick),
             "neg_risk": market.neg_risk,
@@ -85,11 +87,13 @@ class MarketData:
 
     def _best(self, token: int, side: str) -> Fraction | None:
         book = self.engine.books[token]
-        return book.best_bid() if side == "BUY" else book.best_ask()
+        levels = (
+            book.bid_levels(self.engine.tradable) if side == "BUY" else book.ask_levels(self.engine.tradable)
+        )
+        return levels[-1][0] if levels else None
 
     def _mid(self, token: int) -> Fraction | None:
-        book = self.engine.books[token]
-        bid, ask = book.best_bid(), book.best_ask()
+        bid, ask = self._best(token, "BUY"), self._best(token, "SELL")
         if bid is None or ask is None:
             return None
         return (bid + ask) / 2
@@ -104,13 +108,13 @@ class MarketData:
 
     async def h_book(self, request: web.Request) -> web.Response:
         token, _ = self._market(request)
-        return json_response(self.bookjson_response(token))
+        return json_response(self.book_json(token))
 
     async def h_books(self, request: web.Request) -> web.Response:
         params = await self._params(request)
-        return json_response([self.bookjson_response(_token_param(p.get("token_id"))) for p in params])
+        return json_response([self.book_json(_token_param(p.get("token_id"))) for p in params])
 
-    def _pricejson_response(self, token: int, side: Any) -> dict[str, str]:
+    def _price_json(self, token: int, side: Any) -> dict[str, str]:
         if side not in ("BUY", "SELL"):
             raise bad_request("Invalid side")
         market = self.engine.market_of(token)
@@ -121,14 +125,14 @@ class MarketData:
 
     async def h_price(self, request: web.Request) -> web.Response:
         token, _ = self._market(request)
-        return json_response(self._pricejson_response(token, request.query.get("side")))
+        return json_response(self._price_json(token, request.query.get("side")))
 
     async def h_prices(self, request: web.Request) -> web.Response:
         out: dict[str, dict[str, str]] = {}
         for p in await self._params(request):
             token = _token_param(p.get("token_id"))
             side = p.get("side")
-            out.setdefault(str(token), {})[str(side)] = self._pricejson_response(token, side)["price"]
+            out.setdefault(str(token), {})[str(side)] = self._price_json(token, side)["price"]
         return json_response(out)
 
     async def h_midpoint(self, request: web.Request) -> web.Response:
@@ -149,8 +153,7 @@ class MarketData:
 
     async def h_spread(self, request: web.Request) -> web.Response:
         token, market = self._market(request)
-        book = self.engine.books[token]
-        bid, ask = book.best_bid(), book.best_ask()
+        bid, ask = self._best(token, "BUY"), self._best(token, "SELL")
         if bid is None or ask is None:
             raise ClobApiError(404, e.NO_ORDERBOOK)
         return json_response({"spread": price_text(ask - bid, market.tick_size)})
@@ -175,7 +178,7 @@ class MarketData:
             return json_response({"price": "0.5", "side": ""})
         return json_response({"price": price_text(last[0], market.tick_size), "side": last[1]})
 
-    def _clob_marketjson_response(self, market: ClobMarket) -> dict[str, Any]:
+    def _clob_market_json(self, market: ClobMarket) -> dict[str, Any]:
         return {
             "c": market.condition_id,
             "t": [{"t": str(market.yes_token_id), "o": "Yes"}, {"t": str(market.no_token_id), "o": "No"}],
@@ -190,7 +193,7 @@ class MarketData:
 
     async def h_clob_market(self, request: web.Request) -> web.Response:
         market = self.engine.market_by_condition(request.match_info["condition_id"])
-        return json_response(self._clob_marketjson_response(market))
+        return json_response(self._clob_market_json(market))
 
     async def h_market_by_token(self, request: web.Request) -> web.Response:
         token = _token_param(request.match_info["token_id"])
@@ -203,7 +206,7 @@ class MarketData:
             }
         )
 
-    def _marketjson_response(self, market: ClobMarket) -> dict[str, Any]:
+    def _market_json(self, market: ClobMarket) -> dict[str, Any]:
         def token(token_id: int, outcome: str) -> dict[str, Any]:
             mid = self._mid(token_id)
             return {
@@ -231,8 +234,8 @@ class MarketData:
 
     async def h_market(self, request: web.Request) -> web.Response:
         market = self.engine.market_by_condition(request.match_info["condition_id"])
-        return json_response(self._marketjson_response(market))
+        return json_response(self._market_json(market))
 
     async def h_markets(self, request: web.Request) -> web.Response:
-        data = [self._marketjson_response(m) for m in self.engine.world.markets]
+        data = [self._market_json(m) for m in self.engine.world.markets]
         return json_response({"data": data, "next_cursor": "LTE=", "limit": len(data), "count": len(data)})

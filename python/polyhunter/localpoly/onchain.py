@@ -18,6 +18,7 @@ from web3 import Web3
 from web3.exceptions import ContractLogicError, TransactionNotFound
 
 from polyhunter._core import keccak256
+from polyhunter.chain.tx import describe_revert
 from polyhunter.errors import ChainError
 from polyhunter.localpoly.orders import ORDER_TUPLE, SignedOrder
 
@@ -166,7 +167,11 @@ class ChainGateway:
         try:
             await self.call(exchange, _VALIDATE_ORDER + encode([ORDER_TUPLE], [order.as_abi()]))
         except ContractLogicError as exc:
-            return str(exc) or "validateOrder reverted"
+            data: Any = exc.data
+            if isinstance(data, dict):
+                data = data.get("data")
+            raw = bytes.fromhex(data[2:]) if isinstance(data, str) and data.startswith("0x") else b""
+            return f"validateOrder reverted: {describe_revert(raw)}"
         return None
 
     # ------------------------------------------------------------------ the operator's transactions
