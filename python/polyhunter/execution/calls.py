@@ -2,6 +2,10 @@
 
 Recovery reads the amounts a journaled transaction moved back from its input (`decode_pull`), so that an
 interrupted flow is finished or undone with exactly what was pulled.
+
+The `..._to` / `..._from` encoders are the Executor's worker-wallet variants: a pull to, or a push from, the
+calling worker or its registered trading wallet (`Executor.setWorkerWallet`); `decode_pull_to` reads back
+where such a pull sent the funds.
 """
 
 from __future__ import annotations
@@ -35,6 +39,24 @@ BALANCE_OF_20 = selector("balanceOf(address)")
 IS_WORKER = selector("isWorker(address)")
 REMAINING_TODAY = selector("remainingToday()")
 DEBT_REPAID_TOPIC = keccak256(b"DebtRepaid(address,address,address,uint256,uint256,bytes32,address)")
+
+PULL_ERC20_TO = selector("pullERC20To(address,address,uint256,address)")
+PULL_ERC1155_TO = selector("pullERC1155To(address,address,uint256,uint256,address)")
+PUSH_ERC20_FROM = selector("pushERC20From(address,address,uint256,address)")
+PUSH_ERC1155_FROM = selector("pushERC1155From(address,address,uint256,uint256,address)")
+PULL_ERC20_BATCH_TO = selector("pullERC20BatchTo(address[],address,uint256[],address)")
+PULL_ERC1155_BATCH_TO = selector("pullERC1155BatchTo(address[],address,uint256[],uint256[],address)")
+PUSH_ERC20_BATCH_FROM = selector("pushERC20BatchFrom(address[],address,uint256[],address)")
+PUSH_ERC1155_BATCH_FROM = selector("pushERC1155BatchFrom(address[],address,uint256[],uint256[],address)")
+REPAY_DEBT_TO = selector("repayDebtTo(address,address,uint256,address,address,bytes32)")
+REPAY_DEBT_BATCH_TO = selector("repayDebtBatchTo(address[],address,uint256[],address,address,bytes32[])")
+SET_WORKER_WALLET = selector("setWorkerWallet(address,address)")
+WALLET_OF = selector("walletOf(address)")
+# Indexed like DebtRepaid (proxy, creditor, token): a filter on [[DEBT_REPAID_TOPIC, DEBT_REPAID_TO_TOPIC],
+# proxy, creditor] finds a debt's repayment whichever way it was paid.
+DEBT_REPAID_TO_TOPIC = keccak256(
+    b"DebtRepaidTo(address,address,address,uint256,uint256,bytes32,address,address)"
+)
 
 
 def pull_erc20(proxies: Sequence[str], token: str, amounts: Sequence[int]) -> bytes:
@@ -92,6 +114,81 @@ def repay_debt_batch(
     )
 
 
+def pull_erc20_to(proxies: Sequence[str], token: str, amounts: Sequence[int], to: str) -> bytes:
+    """Proxies -> `to` (the calling worker or its wallet). One Proxy: `pullERC20To`; several: the batch."""
+    if len(proxies) == 1:
+        return PULL_ERC20_TO + encode(
+            ["address", "address", "uint256", "address"], [proxies[0], token, amounts[0], to]
+        )
+    return PULL_ERC20_BATCH_TO + encode(
+        ["address[]", "address", "uint256[]", "address"], [list(proxies), token, list(amounts), to]
+    )
+
+
+def pull_erc1155_to(
+    proxies: Sequence[str], token: str, token_id: int, amounts: Sequence[int], to: str
+) -> bytes:
+    if len(proxies) == 1:
+        return PULL_ERC1155_TO + encode(
+            ["address", "address", "uint256", "uint256", "address"],
+            [proxies[0], token, token_id, amounts[0], to],
+        )
+    return PULL_ERC1155_BATCH_TO + encode(
+        ["address[]", "address", "uint256[]", "uint256[]", "address"],
+        [list(proxies), token, [token_id] * len(proxies), list(amounts), to],
+    )
+
+
+def push_erc20_from(proxies: Sequence[str], token: str, amounts: Sequence[int], source: str) -> bytes:
+    """`source` (the calling worker or its wallet, which approved the Executor) -> Proxies."""
+    if len(proxies) == 1:
+        return PUSH_ERC20_FROM + encode(
+            ["address", "address", "uint256", "address"], [proxies[0], token, amounts[0], source]
+        )
+    return PUSH_ERC20_BATCH_FROM + encode(
+        ["address[]", "address", "uint256[]", "address"], [list(proxies), token, list(amounts), source]
+    )
+
+
+def push_erc1155_from(
+    proxies: Sequence[str], token: str, token_id: int, amounts: Sequence[int], source: str
+) -> bytes:
+    if len(proxies) == 1:
+        return PUSH_ERC1155_FROM + encode(
+            ["address", "address", "uint256", "uint256", "address"],
+            [proxies[0], token, token_id, amounts[0], source],
+        )
+    return PUSH_ERC1155_BATCH_FROM + encode(
+        ["address[]", "address", "uint256[]", "uint256[]", "address"],
+        [list(proxies), token, [token_id] * len(proxies), list(amounts), source],
+    )
+
+
+def repay_debt_batch_to(
+    proxies: Sequence[str],
+    token: str,
+    amounts: Sequence[int],
+    creditor: str,
+    to: str,
+    debt_ids: Sequence[int],
+) -> bytes:
+    """Debts paid to `to`: the authorised `creditor` itself or its registered wallet."""
+    return REPAY_DEBT_BATCH_TO + encode(
+        ["address[]", "address", "uint256[]", "address", "address", "bytes32[]"],
+        [list(proxies), token, list(amounts), creditor, to, [debt_id_bytes(d) for d in debt_ids]],
+    )
+
+
+def set_worker_wallet(worker: str, wallet: str) -> bytes:
+    """Owner only: `wallet` becomes `worker`'s trading wallet (the zero address clears it)."""
+    return SET_WORKER_WALLET + encode(["address", "address"], [worker, wallet])
+
+
+def wallet_of(worker: str) -> bytes:
+    """The `eth_call` data of `walletOf(worker)`; the reply is one address word (zero: none)."""
+    return WALLET_OF + encode(["address"], [worker])
+
+
 def debt_id_bytes(debt_id: int) -> bytes:
     """A DebtRecord's id as the bytes32 the Executor's `DebtRepaid` event carries."""
     return debt_id.to_bytes(32, "big")
@@ -120,7 +217,36 @@ def decode_pull(data: bytes, proxy: str) -> int:
         if total == 0:
             raise DecodeError(f"the batch pull did not move anything from {proxy}")
         return total
+    if head in _PULL_TO_TYPES:
+        return decode_pull_to(data, proxy)[0]
     raise DecodeError(f"not a pull: selector 0x{head.hex()}")
+
+
+_PULL_TO_TYPES: dict[bytes, list[str]] = {
+    PULL_ERC20_TO: ["address", "address", "uint256", "address"],
+    PULL_ERC1155_TO: ["address", "address", "uint256", "uint256", "address"],
+    PULL_ERC20_BATCH_TO: ["address[]", "address", "uint256[]", "address"],
+    PULL_ERC1155_BATCH_TO: ["address[]", "address", "uint256[]", "uint256[]", "address"],
+}
+
+
+def decode_pull_to(data: bytes, proxy: str) -> tuple[int, str]:
+    """(amount moved from `proxy`, destination) of a `...To` pull, single or batch, from its calldata;
+    the destination lower-case."""
+    head, body = data[:4], data[4:]
+    types = _PULL_TO_TYPES.get(head)
+    if types is None:
+        raise DecodeError(f"not a pull to a wallet: selector 0x{head.hex()}")
+    values = decode(types, body)
+    proxy, to = proxy.lower(), str(values[-1]).lower()
+    if head in (PULL_ERC20_TO, PULL_ERC1155_TO):
+        if str(values[0]).lower() != proxy:
+            raise DecodeError(f"the pull moved from {values[0]}, not {proxy}")
+        return int(values[-2]), to
+    total = sum(int(a) for p, a in zip(values[0], values[-2], strict=True) if str(p).lower() == proxy)
+    if total == 0:
+        raise DecodeError(f"the batch pull did not move anything from {proxy}")
+    return total, to
 
 
 def address_arg(address: str) -> bytes:
