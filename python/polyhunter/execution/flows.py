@@ -1,16 +1,18 @@
-"""The on-chain copy flows, each step journaled before broadcast (DESIGN.md §1 step 7).
+"""The copy flows: funds moved by the Executor around one trade on a `Venue`, each step journaled first.
 
 - Standard BUY: pull collateral from the Proxies → buy on the venue → push the tokens to the Proxies.
 - Standard SELL: pull tokens (never more than held; the caller cuts) → sell → push the collateral.
 - Smart Buffer BUY: the worker fronts the buy from its own float → push the tokens → a DebtRecord.
 One leg per Proxy; several legs of one signal (same token, side and price) go through the Executor's batch
-calls in three transactions in all. Amounts per leg are what a single copy would move: tokens =
-`tokens_for_usd(usd, price)` for a BUY, collateral = `usd_for_tokens(tokens, price)` for a SELL, so recovery
-recomputes them from the job and the pull's calldata.
+calls and one venue order. The order asks for what the legs would move as single copies: tokens =
+`tokens_for_usd(usd, price)` for a BUY, collateral = `usd_for_tokens(tokens, price)` for a SELL. What the
+venue fills is split among the legs pro rata to what each asked (exactly its ask for a complete fill), and
+what a partial fill left untraded goes back to each Proxy it came from.
 
-A definitive failure after the pull (the fill reverted, or never happened) returns the pulled funds at once
-(step RETURNED). An unknown outcome (not confirmed in time, lease lost) is left to recovery, which reads the
-chain: it finishes the flow or returns the funds, so a Proxy never ends short.
+The venue's outcome decides the rest (venues.py): a refusal before the pull is SKIPPED with nothing moved;
+a refusal after it, or a definitive failure, returns the pulled funds at once (step RETURNED) and is SKIPPED
+or FAILED; an unknown outcome is left to recovery, which asks the venue and the chain and then finishes the
+flow or returns the funds, so a Proxy never ends short.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from polyhunter.errors import ChainError, ExecutionError
+from polyhunter.errors import ChainError, ExecutionError, InvalidInputError
 from polyhunter.execution import calls
 from polyhunter.execution.base import (
     PRICE_SCALE,
@@ -34,12 +36,21 @@ from polyhunter.execution.base import (
 from polyhunter.execution.faults import faultpoint
 from polyhunter.execution.fleet import LeaseLost, OperatorWallet
 from polyhunter.execution.sender import SendFailed, TxReverted, TxSender
-from polyhunter.models import CopyJob, Step, TradeStatus
+from polyhunter.execution.venues import (
+    Failed,
+    Fill,
+    Order,
+    OrderKind,
+    Refusal,
+    Refused,
+    Venue,
+    split_pro_rata,
+)
+from polyhunter.models import CopyJob, Side, Step, TradeStatus
 
-# Gas limits ~1.5x what these calls use on the local contracts (pull ~83k cold, fill ~121k, push ~71k; a
-# batch adds ~45k per Proxy). Blocks are packed by limit, not use: tight limits let more copies per block.
+# Gas limits ~1.5x what these calls use on the local contracts (pull ~83k cold, push ~71k; a batch adds
+# ~45k per Proxy). Blocks are packed by limit, not use: tight limits let more copies per block.
 GAS_SINGLE = 130_000
-GAS_FILL = 200_000
 GAS_BATCH_BASE = 60_000
 GAS_BATCH_PER_PROXY = 75_000
 
@@ -67,12 +78,11 @@ class BatchPullReverted(ExecutionError):
 
 
 @dataclass(frozen=True, slots=True)
-class Venue:
-    """Where the flows trade and what they move: the Executor, the venue (LocalExchange) and its maker."""
+class Custody:
+    """Where the funds live between trades: the Executor moving them between Proxies and workers, and the
+    collateral and outcome-token (CTF) contracts."""
 
     executor: str
-    exchange: str
-    maker: str
     collateral: str
     ctf: str
 
@@ -85,112 +95,166 @@ def leg_amounts(side: str, amount: int, price_ppm: int) -> tuple[int, int]:
 
 
 class Flows:
-    """Runs flows with a `TxSender` on the venue."""
+    """Runs flows with a `TxSender` for the Executor's moves and a `Venue` for the trade."""
 
-    def __init__(self, sender: TxSender, venue: Venue) -> None:
+    def __init__(
+        self, sender: TxSender, venue: Venue, custody: Custody, *, kind: OrderKind = OrderKind.FOK
+    ) -> None:
         self.sender = sender
         self.venue = venue
+        self.custody = custody
+        self.kind = kind
 
     async def standard(
         self, wallet: OperatorWallet, legs: Sequence[Leg], token_id: int, side: str, price_ppm: int
     ) -> list[ExecutionResult]:
-        """Pull → fill → push for one or several legs (batch calls when several)."""
-        v, s = self.venue, self.sender
+        """Pull → trade → push for one or several legs (batch calls when several)."""
+        c, s = self.custody, self.sender
         journals = [leg.journal for leg in legs]
         proxies = [leg.proxy for leg in legs]
         amounts = [leg_amounts(side, leg.amount, price_ppm) for leg in legs]
         usds = [a[0] for a in amounts]
         tokens = [a[1] for a in amounts]
         n = len(legs)
+        order = Order(token_id, _side(side), sum(tokens), sum(usds), price_ppm, self.kind)
+        refused = await self.venue.admit(order)
+        if refused is not None:  # nothing pulled yet
+            return [ExecutionResult(TradeStatus.SKIPPED, refused.reason.value, worker=wallet.address)] * n
         if side == "BUY":
-            pull = calls.pull_erc20(proxies, v.collateral, usds)
-            fill = calls.fill(v.maker, calls.SIDE_BUY, token_id, sum(tokens), sum(usds))
-            push = calls.push_erc1155(proxies, v.ctf, token_id, tokens)
-            give_back = calls.push_erc20(proxies, v.collateral, usds)
+            pull = calls.pull_erc20(proxies, c.collateral, usds)
         else:
-            pull = calls.pull_erc1155(proxies, v.ctf, token_id, tokens)
-            fill = calls.fill(v.maker, calls.SIDE_SELL, token_id, sum(tokens), sum(usds))
-            push = calls.push_erc20(proxies, v.collateral, usds)
-            give_back = calls.push_erc1155(proxies, v.ctf, token_id, tokens)
+            pull = calls.pull_erc1155(proxies, c.ctf, token_id, tokens)
+        pulled = usds if side == "BUY" else tokens
         hashes: list[bytes] = []
 
-        def results(status: TradeStatus, reason: str | None) -> list[ExecutionResult]:
-            executed = status is TradeStatus.EXECUTED
-            return [
-                ExecutionResult(
-                    status,
-                    reason,
-                    tuple(hashes),
-                    fill_price_ppm=usd * PRICE_SCALE // tok if executed and tok else None,
-                    fill_size=tok if executed else None,
-                    worker=wallet.address,
-                )
-                for usd, tok in zip(usds, tokens, strict=True)
-            ]
+        def failed(reason: str) -> list[ExecutionResult]:
+            return [ExecutionResult(TradeStatus.FAILED, reason, tuple(hashes), worker=wallet.address)] * n
 
         try:
-            sent = await s.send(wallet, Step.PULLED, v.executor, pull, journals, gas=batch_gas(n))
+            sent = await s.send(wallet, Step.PULLED, c.executor, pull, journals, gas=batch_gas(n))
         except (TxReverted, JobRelinquished) as exc:
             if n > 1:  # one leg refused: the others go one by one, and the refused one does nothing
                 raise BatchPullReverted(str(exc)) from exc
             if isinstance(exc, JobRelinquished):
                 return [ExecutionResult(TradeStatus.PENDING, f"{RELINQUISHED}: {exc}")]
-            return results(TradeStatus.FAILED, f"pull: {exc}")
+            return failed(f"pull: {exc}")
         except (SendFailed, LeaseLost, ChainError) as exc:
-            return results(TradeStatus.FAILED, _reason("pull", exc))
+            return failed(_exc_reason("pull", exc))
         hashes.append(sent.tx_hash)
         faultpoint("after_pull")
-        try:
-            sent = await s.send(wallet, Step.FILLED, v.exchange, fill, journals, gas=GAS_FILL)
-        except (TxReverted, SendFailed, LeaseLost, ChainError) as exc:
-            if _unknown(exc):
-                return results(TradeStatus.FAILED, _reason("fill", exc))
-            # Pulled, certainly not filled: the funds go back before the job is called failed.
+        outcome = await self.venue.trade(wallet, order, journals)
+        if isinstance(outcome, Failed) and outcome.unknown:
+            return failed(_reason("fill", outcome.detail, unknown=True))  # recovery asks the venue
+        if not isinstance(outcome, Fill):
+            # Pulled, certainly not traded: the funds go back before the job is called failed or skipped.
             try:
-                sent = await s.send(wallet, Step.RETURNED, v.executor, give_back, journals, gas=batch_gas(n))
+                sent = await s.send(
+                    wallet, Step.RETURNED, c.executor, self._give_back(side, proxies, token_id, pulled),
+                    journals, gas=batch_gas(n),
+                )  # fmt: skip
             except (TxReverted, SendFailed, LeaseLost, ChainError) as again:
-                return results(TradeStatus.FAILED, _reason("return", again, force_unconfirmed=True))
+                return failed(_exc_reason("return", again, force_unconfirmed=True))
             hashes.append(sent.tx_hash)
-            return results(TradeStatus.FAILED, f"fill: {exc}; funds returned")
-        hashes.append(sent.tx_hash)
+            if isinstance(outcome, Refused):
+                return [
+                    ExecutionResult(
+                        TradeStatus.SKIPPED, outcome.reason.value, tuple(hashes), worker=wallet.address
+                    )
+                ] * n
+            return failed(f"fill: {outcome.detail}; funds returned")
+        fill = outcome
+        hashes.extend(fill.tx_hashes)
+        beyond = _beyond_order(order, fill)
+        if beyond:  # a venue defect: what it moved is left to an operator, never guessed at
+            return failed(f"{UNCONFIRMED}: fill: {beyond}")
+        # Each leg gets its share of the order, pro rata to what it asked; exact for a complete fill.
+        shares = split_pro_rata(fill.shares, tokens)
+        gross = split_pro_rata(fill.collateral, usds)
+        moved = split_pro_rata(fill.spent(order.side), usds)
+        if side == "BUY":
+            push = _push(c.ctf, proxies, shares, token_id)
+            back = _push(c.collateral, proxies, [p - m for p, m in zip(pulled, moved, strict=True)])
+        else:
+            push = _push(c.collateral, proxies, moved)
+            back = _push(c.ctf, proxies, [p - m for p, m in zip(pulled, shares, strict=True)], token_id)
         try:
-            sent = await s.send(
-                wallet, Step.PUSHED, v.executor, push, journals, gas=batch_gas(n), fault="after_broadcast"
-            )
+            if push is not None:
+                sent = await s.send(
+                    wallet, Step.PUSHED, c.executor, push[0], journals, gas=batch_gas(push[1]),
+                    fault="after_broadcast",
+                )  # fmt: skip
+                hashes.append(sent.tx_hash)
         except (TxReverted, SendFailed, LeaseLost, ChainError) as exc:
-            # Filled: what was bought sits with the worker; recovery pushes it.
-            return results(TradeStatus.FAILED, _reason("push", exc, force_unconfirmed=True))
-        hashes.append(sent.tx_hash)
-        return results(TradeStatus.EXECUTED, None)
+            # Traded: what was bought sits with the worker; recovery pushes it.
+            return failed(_exc_reason("push", exc, force_unconfirmed=True))
+        if back is not None:  # a partial fill: what was not traded goes home
+            try:
+                sent = await s.send(
+                    wallet, Step.RETURNED, c.executor, back[0], journals, gas=batch_gas(back[1])
+                )
+            except (TxReverted, SendFailed, LeaseLost, ChainError) as exc:
+                return failed(_exc_reason("return", exc, force_unconfirmed=True))
+            hashes.append(sent.tx_hash)
+        unfilled = Refusal.FOK_NOT_FILLED if self.kind is OrderKind.FOK else Refusal.FAK_NOT_FILLED
+        return [
+            ExecutionResult(
+                TradeStatus.EXECUTED,
+                None,
+                tuple(hashes),
+                fill_price_ppm=usd * PRICE_SCALE // tok,
+                fill_size=tok,
+                worker=wallet.address,
+            )
+            if tok
+            else ExecutionResult(TradeStatus.SKIPPED, unfilled.value, tuple(hashes), worker=wallet.address)
+            for usd, tok in zip(gross, shares, strict=True)
+        ]
+
+    def _give_back(self, side: str, proxies: Sequence[str], token_id: int, pulled: Sequence[int]) -> bytes:
+        c = self.custody
+        if side == "BUY":
+            return calls.push_erc20(proxies, c.collateral, pulled)
+        return calls.push_erc1155(proxies, c.ctf, token_id, pulled)
 
     async def buffered(
         self, wallet: OperatorWallet, leg: Leg, token_id: int, price_ppm: int
     ) -> ExecutionResult:
         """Smart Buffer BUY: the worker buys with its own float, pushes the tokens, records the debt."""
-        v, s = self.venue, self.sender
+        c, s = self.custody, self.sender
         usd, tokens = leg_amounts("BUY", leg.amount, price_ppm)
         journals = [leg.journal]
-        hashes: list[bytes] = []
+        order = Order(token_id, "BUY", tokens, usd, price_ppm, self.kind)
+        refused = await self.venue.admit(order)
+        if refused is not None:
+            return ExecutionResult(TradeStatus.SKIPPED, refused.reason.value, worker=wallet.address)
         try:
-            sent = await s.send(
-                wallet,
-                Step.FILLED,
-                v.exchange,
-                calls.fill(v.maker, calls.SIDE_BUY, token_id, tokens, usd),
-                journals,
-                gas=GAS_FILL,
-            )
+            outcome = await self.venue.trade(wallet, order, journals)
         except JobRelinquished as exc:
             return ExecutionResult(TradeStatus.PENDING, f"{RELINQUISHED}: {exc}")
-        except (TxReverted, SendFailed, LeaseLost, ChainError) as exc:
-            return ExecutionResult(TradeStatus.FAILED, _reason("fill", exc), worker=wallet.address)
-        hashes.append(sent.tx_hash)
+        if isinstance(outcome, Refused):  # the worker's own float never left it
+            return ExecutionResult(TradeStatus.SKIPPED, outcome.reason.value, worker=wallet.address)
+        if isinstance(outcome, Failed):
+            return ExecutionResult(
+                TradeStatus.FAILED,
+                _reason("fill", outcome.detail, unknown=outcome.unknown),
+                worker=wallet.address,
+            )
+        fill = outcome
+        hashes = list(fill.tx_hashes)
+        beyond = _beyond_order(order, fill)
+        if beyond or fill.shares == 0:
+            return ExecutionResult(
+                TradeStatus.FAILED,
+                f"{UNCONFIRMED}: fill: {beyond or 'no shares'}",
+                tuple(hashes),
+                worker=wallet.address,
+            )
         try:
             sent = await s.send(
                 wallet,
                 Step.PUSHED,
-                v.executor,
-                calls.push_erc1155([leg.proxy], v.ctf, token_id, [tokens]),
+                c.executor,
+                calls.push_erc1155([leg.proxy], c.ctf, token_id, [fill.shares]),
                 journals,
                 gas=GAS_SINGLE,
                 fault="after_broadcast",
@@ -198,18 +262,18 @@ class Flows:
         except (TxReverted, SendFailed, LeaseLost, ChainError) as exc:
             return ExecutionResult(
                 TradeStatus.FAILED,
-                _reason("push", exc, force_unconfirmed=True),
+                _exc_reason("push", exc, force_unconfirmed=True),
                 tuple(hashes),
                 worker=wallet.address,
             )
         hashes.append(sent.tx_hash)
-        await leg.journal.add_debt(leg.proxy, wallet.address, usd)
+        await leg.journal.add_debt(leg.proxy, wallet.address, fill.spent("BUY"))
         return ExecutionResult(
             TradeStatus.EXECUTED,
             None,
             tuple(hashes),
-            fill_price_ppm=usd * PRICE_SCALE // tokens,
-            fill_size=tokens,
+            fill_price_ppm=fill.collateral * PRICE_SCALE // fill.shares,
+            fill_size=fill.shares,
             worker=wallet.address,
         )
 
@@ -221,14 +285,51 @@ class Flows:
         return [r[0] for r in out]
 
 
+def _side(side: str) -> Side:
+    if side not in ("BUY", "SELL"):
+        raise InvalidInputError(f"side must be BUY or SELL, got {side!r}")
+    return "BUY" if side == "BUY" else "SELL"
+
+
+def _push(
+    token: str, proxies: Sequence[str], amounts: Sequence[int], token_id: int | None = None
+) -> tuple[bytes, int] | None:
+    """A push of the non-zero `amounts` (ERC-1155 when `token_id` is given) and how many Proxies it pays."""
+    paid = [(p, a) for p, a in zip(proxies, amounts, strict=True) if a > 0]
+    if not paid:
+        return None
+    to, values = [p for p, _ in paid], [a for _, a in paid]
+    data = (
+        calls.push_erc20(to, token, values)
+        if token_id is None
+        else calls.push_erc1155(to, token, token_id, values)
+    )
+    return data, len(paid)
+
+
+def _beyond_order(order: Order, fill: Fill) -> str | None:
+    """Why `fill` moved more than `order` allowed (None: it did not)."""
+    if min(fill.shares, fill.collateral, fill.fee) < 0:
+        return f"negative amounts in {fill}"
+    if order.side == "BUY" and fill.spent("BUY") > order.collateral:
+        return f"spent {fill.spent('BUY')} of {order.collateral} collateral"
+    if order.side == "SELL" and (fill.shares > order.shares or fill.fee > fill.collateral):
+        return f"sold {fill.shares} of {order.shares} shares for {fill.collateral} with fee {fill.fee}"
+    return None
+
+
 def _unknown(exc: BaseException) -> bool:
     return isinstance(exc, LeaseLost | ChainError) or (isinstance(exc, SendFailed) and exc.unconfirmed)
 
 
-def _reason(step: str, exc: BaseException, *, force_unconfirmed: bool = False) -> str:
-    text = f"{step}: {exc}"
-    if (force_unconfirmed or _unknown(exc)) and not str(exc).startswith(UNCONFIRMED):
-        return f"{UNCONFIRMED}: {text}"
-    if str(exc).startswith(UNCONFIRMED):
-        return f"{UNCONFIRMED}: {step}: {str(exc).removeprefix(UNCONFIRMED + ': ')}"
-    return text
+def _exc_reason(step: str, exc: BaseException, *, force_unconfirmed: bool = False) -> str:
+    return _reason(step, str(exc), unknown=force_unconfirmed or _unknown(exc))
+
+
+def _reason(step: str, detail: str, *, unknown: bool) -> str:
+    """`step: detail`, prefixed `unconfirmed:` (once) when the step's effect is not known."""
+    if detail.startswith(UNCONFIRMED):
+        return f"{UNCONFIRMED}: {step}: {detail.removeprefix(UNCONFIRMED + ': ')}"
+    if unknown:
+        return f"{UNCONFIRMED}: {step}: {detail}"
+    return f"{step}: {detail}"

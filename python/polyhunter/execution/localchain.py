@@ -5,7 +5,8 @@ balances and quote, slippage bound, a mutex per Proxy), then a flow (`flows.py`)
 jobs share a wallet at once (up to `COPY_TRADING_MAX_INFLIGHT_PER_WALLET`), each holding its own nonces
 from the wallet's allocator; with 1 this is the earlier supervisor's one-job-per-wallet model. Jobs of one
 signal (same token, side and price) arriving within `COPY_TRADING_COALESCE_MS` go through the Executor's
-batch calls together. The venue here is LocalExchange (local chains); the CLOB venue plugs in at `Flows`.
+batch calls together. The flows trade through the `Venue` protocol (venues.py): LocalExchange by default
+(local chains), or the venue given to the engine (`venue=`, built on the engine's sender).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import contextlib
 import itertools
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from polyhunter._core import Signer
@@ -24,11 +25,13 @@ from polyhunter.chain.deployment import Deployment
 from polyhunter.errors import ChainError, ExecutionError
 from polyhunter.execution.base import PRICE_SCALE, UNCONFIRMED, ExecutionResult, JobJournal
 from polyhunter.execution.fleet import OperatorWallet, WalletLeases, check_fleet
-from polyhunter.execution.flows import BatchPullReverted, Flows, Leg, Venue, leg_amounts
+from polyhunter.execution.flows import BatchPullReverted, Custody, Flows, Leg, leg_amounts
+from polyhunter.execution.localexchange import LocalExchangeVenue
 from polyhunter.execution.preflight import Preflight, QuoteSource, beyond_slippage
 from polyhunter.execution.refuel import Refueler
 from polyhunter.execution.sender import FeeOracle, TxSender
 from polyhunter.execution.txmonitor import TxMonitor
+from polyhunter.execution.venues import Venue
 from polyhunter.models import CopyJob, SkipReason, TradeStatus
 from polyhunter.settings import Settings
 from polyhunter.shared.base import SharedState
@@ -104,7 +107,7 @@ class _Batch:
 
 
 class LocalChainEngine:
-    """Executes copies on chain with the operator fleet (LocalExchange as the venue)."""
+    """Executes copies on chain with the operator fleet, trading on a `Venue` (LocalExchange by default)."""
 
     name = "local-chain"
 
@@ -119,18 +122,19 @@ class LocalChainEngine:
         quotes: QuoteSource | None = None,
         funder: Signer | None = None,
         lease_holder: str | None = None,
+        venue: Callable[[TxSender], Venue] | None = None,
     ) -> None:
         if not fleet:
             raise ExecutionError("the local-chain engine needs at least one operator wallet")
         exchange = deployment.contracts.local_exchange
-        if not exchange:
+        if venue is None and not exchange:
             raise ExecutionError("the deployment has no LocalExchange (local chains only)")
         cfg = config or EngineConfig()
         self.config = cfg
         self.rpc = rpc
         self.deployment = deployment
         c = deployment.contracts
-        self.venue = Venue(c.executor, exchange, deployment.accounts.owner, c.collateral, c.ctf)
+        self.custody = Custody(c.executor, c.collateral, c.ctf)
         self.wallets = [OperatorWallet(s) for s in fleet]
         self.by_address = {w.address: w for w in self.wallets}
         self.monitor = TxMonitor(
@@ -167,14 +171,19 @@ class LocalChainEngine:
             confirm_timeout_s=cfg.confirm_timeout_s,
             on_no_funds=self.refueler.refuel if self.refueler is not None else None,
         )
-        self.flows = Flows(self.sender, self.venue)
+        if venue is not None:
+            self.venue: Venue = venue(self.sender)
+        else:
+            assert exchange  # checked above
+            self.venue = LocalExchangeVenue(self.sender, rpc, exchange, deployment.accounts.owner, quotes)
+        self.flows = Flows(self.sender, self.venue, self.custody)
         self.preflight = Preflight(
             rpc,
             collateral=c.collateral,
             ctf=c.ctf,
             proxy_factory=c.proxy_factory,
             proxy_init_code_hash=deployment.proxy_init_code_hash,
-            quotes=quotes,
+            quotes=self.venue,
         )
         self.leases = WalletLeases(
             shared, self.wallets, chain_id=deployment.chain_id, ttl_ms=cfg.lease_ms, holder=lease_holder
@@ -197,7 +206,7 @@ class LocalChainEngine:
         owned = [w for w in self.wallets if w.owned]
         if self.refueler is not None:
             await self.refueler.check_all()
-        await check_fleet(self.rpc, self.venue.executor, owned, self.config.min_gas_wei)
+        await check_fleet(self.rpc, self.custody.executor, owned, self.config.min_gas_wei)
         await asyncio.gather(*(self.sender.resync(w) for w in owned))
         self.monitor.start()
         self.leases.start(self._gained)

@@ -2,8 +2,9 @@
 
 - **stale**: PENDING past `expires_at` → FAILED if nothing of it is on chain, else reconciled from the chain.
 - **reconcile**: PENDING records with a journal that no execution here is running (a crash between broadcast
-  and bookkeeping), and FAILED records whose outcome was `unconfirmed`: the chain says how far the flow got;
-  an interrupted flow is finished (filled → push) or undone (pulled, not filled → funds back to the Proxy).
+  and bookkeeping), and FAILED records whose outcome was `unconfirmed`: the chain (the Executor's moves) and
+  the venue (`Venue.resolve`, the trade) say how far the flow got; an interrupted flow is finished
+  (traded → push) or undone (pulled, not traded → funds back to the Proxy).
 - **debts**: OPEN DebtRecords repaid from their Proxy (batched per creditor) where the Proxy can pay → REPAID.
 
 Safety across instances: a record moves only from the status it was read in (`mark(expect=…)`), a
@@ -30,13 +31,12 @@ from polyhunter.execution.base import PRICE_SCALE, UNCONFIRMED
 from polyhunter.execution.fleet import OperatorWallet
 from polyhunter.execution.flows import GAS_SINGLE, batch_gas, leg_amounts
 from polyhunter.execution.localchain import LocalChainEngine
+from polyhunter.execution.onchain import OK, PENDING, REVERTED, VOID, journaled_tx_state
 from polyhunter.models import DebtRecord, DebtStatus, JournalEntry, Step, TradeRecord, TradeStatus, now_ms
 from polyhunter.shared.base import SharedState
 from polyhunter.store.base import Store, StoreJournal
 
 log = logging.getLogger(__name__)
-
-OK, REVERTED, PENDING, VOID = "ok", "reverted", "pending", "void"
 
 
 @dataclass
@@ -142,21 +142,11 @@ class Recovery:
     # ------------------------------------------------------------ one record
 
     async def _entry_state(self, entry: JournalEntry, mined_counts: dict[str, int]) -> tuple[str, bytes]:
-        rpc = self.engine.rpc
-        tx = "0x" + entry.tx_hash.hex()
-        receipt = await rpc.call("eth_getTransactionReceipt", [tx])
-        if receipt:
-            return (OK if int(receipt["status"], 16) == 1 else REVERTED), entry.tx_hash
-        if entry.wallet not in mined_counts:
-            mined_counts[entry.wallet] = int(
-                await rpc.call("eth_getTransactionCount", [entry.wallet, "latest"]), 16
-            )
-        if mined_counts[entry.wallet] > entry.nonce:
-            return VOID, entry.tx_hash  # the nonce went to another transaction: this one can never mine
-        if await rpc.call("eth_getTransactionByHash", [tx]) is not None:
-            return PENDING, entry.tx_hash
-        # Journaled but unknown to the node: never broadcast (crash before it), and only we held the bytes.
-        return VOID, entry.tx_hash
+        """The Executor's moves are read from the chain; the trade is the venue's to answer for."""
+        if entry.step == self.engine.venue.trade_step:
+            settled = await self.engine.venue.resolve(entry, mined_counts)
+            return settled.state, settled.reference
+        return await journaled_tx_state(self.engine.rpc, entry, mined_counts), entry.tx_hash
 
     async def _steps(self, record: TradeRecord) -> dict[str, tuple[str, bytes | None]]:
         """Each journaled step's state: ok if any of its hashes mined fine, pending while one may still."""
@@ -185,7 +175,8 @@ class Recovery:
         ok = {step: h for step, (state, h) in steps.items() if state == OK and h is not None}
         wallets = {e.wallet for e in record.journal}
         wallet = self.engine.by_address.get(next(iter(wallets))) if len(wallets) == 1 else None
-        hashes = [ok[s] for s in (Step.PULLED, Step.FILLED, Step.PUSHED, Step.RETURNED) if s in ok]
+        trade = self.engine.venue.trade_step
+        hashes = [ok[s] for s in (Step.PULLED, trade, Step.PUSHED, Step.RETURNED) if s in ok]
         key = record.key
         try:
             amounts = await self._amounts(record, ok)
@@ -193,15 +184,15 @@ class Recovery:
             log.warning("recovery of %s: cannot read the pull: %s", key.hex(), exc)
             return False
         usd, tokens = amounts
-        buffered = Step.FILLED in ok and not any(e.step == Step.PULLED for e in record.journal)
-        if Step.FILLED in ok:
+        buffered = trade in ok and not any(e.step == Step.PULLED for e in record.journal)
+        if trade in ok:
             if Step.PUSHED not in ok:
                 if wallet is None or not wallet.may_send():
                     return False  # the wallet holding the goods belongs to another instance now
                 data = (
-                    calls.push_erc1155([record.proxy], self.engine.venue.ctf, record.token_id, [tokens])
+                    calls.push_erc1155([record.proxy], self.engine.custody.ctf, record.token_id, [tokens])
                     if record.side == "BUY"
-                    else calls.push_erc20([record.proxy], self.engine.venue.collateral, [usd])
+                    else calls.push_erc20([record.proxy], self.engine.custody.collateral, [usd])
                 )
                 sent = await self._send(wallet, record, Step.PUSHED, data)
                 if sent is None:
@@ -226,9 +217,11 @@ class Recovery:
                 if wallet is None or not wallet.may_send():
                     return False
                 data = (
-                    calls.push_erc20([record.proxy], self.engine.venue.collateral, [usd])
+                    calls.push_erc20([record.proxy], self.engine.custody.collateral, [usd])
                     if record.side == "BUY"
-                    else calls.push_erc1155([record.proxy], self.engine.venue.ctf, record.token_id, [tokens])
+                    else calls.push_erc1155(
+                        [record.proxy], self.engine.custody.ctf, record.token_id, [tokens]
+                    )
                 )
                 sent = await self._send(wallet, record, Step.RETURNED, data)
                 if sent is None:
@@ -268,7 +261,7 @@ class Recovery:
             sent = await self.engine.sender.send(
                 wallet,
                 step,
-                self.engine.venue.executor,
+                self.engine.custody.executor,
                 data,
                 [StoreJournal(self.store, record.key)],
                 gas=GAS_SINGLE,
@@ -310,7 +303,7 @@ class Recovery:
             "eth_getLogs",
             [
                 {
-                    "address": self.engine.venue.executor,
+                    "address": self.engine.custody.executor,
                     "fromBlock": "0x0",
                     "toBlock": "latest",
                     "topics": ["0x" + calls.DEBT_REPAID_TOPIC.hex(), _topic(proxy), _topic(creditor)],
@@ -351,14 +344,14 @@ class Recovery:
         try:
             data = calls.repay_debt_batch(
                 [d.proxy for d in payable],
-                engine.venue.collateral,
+                engine.custody.collateral,
                 [d.amount for d in payable],
                 creditor,
                 [d.debt_id for d in payable],
             )
             journals = [StoreJournal(self.store, d.trade_key) for d in payable if d.trade_key is not None]
             sent = await engine.sender.send(
-                wallet, Step.REPAID, engine.venue.executor, data, journals, gas=batch_gas(len(payable))
+                wallet, Step.REPAID, engine.custody.executor, data, journals, gas=batch_gas(len(payable))
             )
         except (ExecutionError, ChainError) as exc:
             log.warning("repaying %d debts to %s failed: %s", len(payable), creditor, exc)
