@@ -16,6 +16,7 @@ pub mod signal;
 // Signing and the fleet (issue 3, items 6-7).
 pub mod eip712;
 pub mod fleet;
+pub mod orders;
 pub mod poly1271;
 pub mod signer;
 pub mod tx;
