@@ -219,7 +219,8 @@ async def test_each_refusal_is_its_type_and_nothing_is_placed(clob: LocalClob, w
             with pytest.raises(cls) as info:
                 await client.post_order(prepared)
             assert type(info.value) is cls, info.value
-            assert isinstance(info.value, ValueError) and info.value.status == 400
+            assert isinstance(info.value, ValueError)
+            assert info.value.status == 400
             # Refused means not placed: the venue does not know the order.
             assert (await client.resolve(prepared.order_hash)).placed is False
         assert await client.orders() == []
@@ -260,7 +261,8 @@ async def test_unauthorized_with_a_wrong_secret(clob: LocalClob, world: World) -
         )
         with pytest.raises(Unauthorized) as info:
             await client.orders()
-        assert isinstance(info.value, PermissionError) and info.value.status == 401
+        assert isinstance(info.value, PermissionError)
+        assert info.value.status == 401
         with pytest.raises(Unauthorized):
             await client.post_order(buy_10_at_51(client, world))
 
@@ -302,11 +304,14 @@ async def test_restarting_post_is_resent_with_the_same_bytes_within_the_deadline
         admin(clob, restart_until=time.time() + 100)
         with pytest.raises(Restarting) as info:
             await client.post_order(prepared, deadline=time.monotonic() + 10)
-        assert info.value.retry_after is not None and info.value.retry_after > 10
+        assert info.value.retry_after is not None
+        assert info.value.retry_after > 10
         assert waits == []  # a wait past the deadline is not started
         placed = await client.post_order(prepared, deadline=time.monotonic() + 1_000)
-        assert waits and waits[0] > 10
-        assert placed.order_id == prepared.order_hash and placed.status == "matched"
+        assert waits
+        assert waits[0] > 10
+        assert placed.order_id == prepared.order_hash
+        assert placed.status == "matched"
 
 
 @pytest.mark.asyncio
@@ -322,10 +327,12 @@ async def test_rate_limited_reads_wait_retry_after_then_succeed(clob: LocalClob,
         await client.book(world.market.yes_token_id)
         with pytest.raises(RateLimited) as info:
             await client.book(world.market.yes_token_id, deadline=time.monotonic())
-        assert isinstance(info.value, ConnectionError) and info.value.retry_after is not None
+        assert isinstance(info.value, ConnectionError)
+        assert info.value.retry_after is not None
         assert waits == []
         book = await client.book(world.market.yes_token_id, deadline=time.monotonic() + 1_000)
-        assert len(waits) == 1 and 1 <= waits[0] <= 11
+        assert len(waits) == 1
+        assert 1 <= waits[0] <= 11
         assert book.asks[0].price == Decimal("0.51")
 
 
@@ -344,7 +351,8 @@ async def test_timed_out_post_is_found_by_resolve_and_never_doubled(clob: LocalC
             await client.post_order(PreparedOrder(unknown.body, unknown.order_hash))
         wait_settled(clob)
         found = await client.resolve(unknown.order_hash)
-        assert found.placed and found.order is not None
+        assert found.placed
+        assert found.order is not None
         assert (found.order.status, found.order.size_matched) == ("MATCHED", 10 * USD)
         assert [(t.taker_order_id, t.status, t.size) for t in found.trades] == [
             (prepared.order_hash, "CONFIRMED", 10 * USD)
@@ -370,7 +378,8 @@ async def test_transport_failure_on_a_post_is_outcome_unknown(world: World) -> N
     async with client:
         with pytest.raises(TransportError) as read:
             await client.version()
-        assert isinstance(read.value, ConnectionError) and read.value.status == 0
+        assert isinstance(read.value, ConnectionError)
+        assert read.value.status == 0
         prepared = order_of(client, world, maker_amount=5_100_000, taker_amount=10 * USD)
         with pytest.raises(OrderOutcomeUnknown) as post:
             await client.post_order(prepared)
@@ -389,7 +398,8 @@ async def test_server_checks_l2_over_the_exact_bytes(clob: LocalClob, world: Wor
         headers["Content-Type"] = "application/json"
         # The same JSON value serialized differently (spaces after separators): another HMAC message.
         respaced = json.dumps(json.loads(prepared.body)).encode()
-        assert json.loads(respaced) == json.loads(prepared.body) and respaced != prepared.body
+        assert json.loads(respaced) == json.loads(prepared.body)
+        assert respaced != prepared.body
         async with http.post(f"{clob.url}/order", data=respaced, headers=headers) as resp:
             assert resp.status == 401
         assert (await client.resolve(prepared.order_hash)).placed is False
