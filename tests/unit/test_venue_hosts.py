@@ -1,0 +1,60 @@
+"""CLOB hosts: https anywhere, http on loopback only (the L2 headers carry the passphrase)."""
+
+from __future__ import annotations
+
+import pytest
+
+from polyhunter._core import Signer
+from polyhunter.errors import ConfigError
+from polyhunter.venue import PRODUCTION_HOST, ClobClient, check_host
+
+KEY = "0x" + "11" * 32
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        (PRODUCTION_HOST, "https://clob.polymarket.com"),
+        ("https://clob.polymarket.com/", "https://clob.polymarket.com"),
+        ("https://10.0.0.5:8443", "https://10.0.0.5:8443"),
+        ("http://127.0.0.1:8080", "http://127.0.0.1:8080"),
+        ("http://127.1.2.3", "http://127.1.2.3"),
+        ("http://localhost:1", "http://localhost:1"),
+        ("http://[::1]:9000/", "http://[::1]:9000"),
+    ],
+)
+def test_accepted_hosts(url: str, expected: str) -> None:
+    assert check_host(url) == expected
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("http://clob.polymarket.com", "plain http is refused off loopback"),
+        ("http://10.0.0.5:8080", "plain http is refused off loopback"),
+        ("http://localhost.example.com", "plain http is refused off loopback"),
+        ("http://0.0.0.0:80", "plain http is refused off loopback"),
+        ("ws://127.0.0.1", "scheme 'ws' refused"),
+        ("clob.polymarket.com", "has no host name"),
+        ("https://user:hunter2@clob.polymarket.com", "credentials in the URL are refused"),
+        ("https://clob.polymarket.com/?key=1", "a query or fragment is refused"),
+        ("https://clob.polymarket.com:99999", "is not a URL"),
+    ],
+)
+def test_refused_hosts(url: str, says: str) -> None:
+    with pytest.raises(ConfigError, match=says) as info:
+        check_host(url)
+    assert "hunter2" not in str(info.value)
+
+
+def test_the_client_refuses_before_any_session() -> None:
+    with pytest.raises(ConfigError, match="plain http"):
+        ClobClient("http://clob.polymarket.com", 137, Signer(KEY))
+    with pytest.raises(ConfigError, match="signature type 5"):
+        ClobClient(PRODUCTION_HOST, 137, Signer(KEY), signature_type=5)
+    client = ClobClient(PRODUCTION_HOST, 137, Signer(KEY), signature_type=3, funder="0x" + "AB" * 20)
+    assert client.funder == "0x" + "ab" * 20
+    assert (
+        repr(client)
+        == f"ClobClient(host='https://clob.polymarket.com', address={client.signer.address}, api_key=None)"
+    )
