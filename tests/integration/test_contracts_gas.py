@@ -1,4 +1,7 @@
-"""Gas of each Executor operation, single and batched (per Proxy); prints the table the README records."""
+"""Gas of each Executor operation, single and batched (per Proxy); prints the table the README records.
+
+The `...To` / `...From` rows move through the worker's registered deposit wallet, which holds a collateral
+float and no outcome tokens, as the worker itself does in the other rows."""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ from collections.abc import Callable
 import pytest
 from chain_helpers import cs
 from eth_utils import keccak
+from wallet_helpers import register_wallet, wallet_approving
 from web3.contract.contract import ContractFunction
 
 from polyhunter.chain.local import LocalChain
@@ -28,6 +32,13 @@ def test_gas_table_single_and_batched(local_chain: LocalChain, capsys: pytest.Ca
     x = local_chain.executor.functions
     collateral, ctf, ps = cs(d.contracts.collateral), cs(d.contracts.ctf), [cs(p) for p in proxies]
     debt_ids = [keccak(bytes([i])) for i in range(n)]
+    wallet = cs(wallet_approving(local_chain, worker))
+    register_wallet(local_chain, worker, wallet)
+    send(
+        local_chain.w3,
+        local_chain.signer(worker),
+        local_chain.collateral.functions.transfer(wallet, 100 * USD),
+    )
     operations: list[tuple[str, Callable[[], ContractFunction], Callable[[], ContractFunction]]] = [
         (
             "pullERC20 (collateral, BUY)",
@@ -53,6 +64,31 @@ def test_gas_table_single_and_batched(local_chain: LocalChain, capsys: pytest.Ca
             "repayDebt (Smart Buffer)",
             lambda: x.repayDebt(ps[0], collateral, USD, cs(creditor), debt_ids[0]),
             lambda: x.repayDebtBatch(ps, collateral, [USD] * n, cs(creditor), debt_ids),
+        ),
+        (
+            "pullERC20To (collateral, BUY, to the wallet)",
+            lambda: x.pullERC20To(ps[0], collateral, USD, wallet),
+            lambda: x.pullERC20BatchTo(ps, collateral, [USD] * n, wallet),
+        ),
+        (
+            "pullERC1155To (outcome tokens, SELL, to the wallet)",
+            lambda: x.pullERC1155To(ps[0], ctf, YES_0, USD, wallet),
+            lambda: x.pullERC1155BatchTo(ps, ctf, [YES_0] * n, [USD] * n, wallet),
+        ),
+        (
+            "pushERC1155From (outcome tokens, BUY, from the wallet)",
+            lambda: x.pushERC1155From(ps[0], ctf, YES_0, USD, wallet),
+            lambda: x.pushERC1155BatchFrom(ps, ctf, [YES_0] * n, [USD] * n, wallet),
+        ),
+        (
+            "pushERC20From (collateral, SELL, from the wallet)",
+            lambda: x.pushERC20From(ps[0], collateral, USD, wallet),
+            lambda: x.pushERC20BatchFrom(ps, collateral, [USD] * n, wallet),
+        ),
+        (
+            "repayDebtTo (Smart Buffer, to the wallet)",
+            lambda: x.repayDebtTo(ps[0], collateral, USD, cs(worker), wallet, debt_ids[0]),
+            lambda: x.repayDebtBatchTo(ps, collateral, [USD] * n, cs(worker), wallet, debt_ids),
         ),
     ]
     signer = local_chain.signer(worker)
