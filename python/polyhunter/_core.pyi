@@ -21,10 +21,13 @@ __all__ = [
     "Intents",
     "IntentsIter",
     "LogDecoder",
+    "MarketOrderAmounts",
+    "MarketOrderBuilder",
     "OrderV1",
     "OrderV2",
     "Reject",
     "Signal",
+    "SignedMarketOrder",
     "SignedTx",
     "SignedTypedData",
     "Signer",
@@ -33,6 +36,7 @@ __all__ = [
     "dedup_key",
     "derive_signers",
     "keccak256",
+    "market_order_amounts",
     "recover_address",
     "recover_poly1271_owner",
     "shard_of",
@@ -632,3 +636,122 @@ def recover_poly1271_owner(wrap: bytes, wallet: str, chain_id: int, order_hash: 
 def derive_signers(mnemonic: str, count: int, *, passphrase: str = "", start: int = 0) -> list[Signer]:
     """Signers at m/44'/60'/0'/0/start … start+count-1 of an English BIP-39 mnemonic (+ passphrase), GIL
     released. A bad phrase raises `InvalidInputError` that never contains it."""
+
+# --- CLOB V2 market orders (issue 12) ---
+
+_AmountRule = Literal["cents", "lots", "legacy"]
+
+@final
+class MarketOrderAmounts:
+    """A market order's amounts in 6-decimal base units. BUY: maker = collateral paid, taker = shares
+    received; SELL: maker = shares sold, taker = collateral received."""
+
+    @property
+    def side(self) -> Literal["BUY", "SELL"]: ...
+    @property
+    def maker_amount(self) -> int: ...
+    @property
+    def taker_amount(self) -> int: ...
+    @property
+    def shares(self) -> int:
+        """Shares the order trades in full."""
+
+    @property
+    def usd(self) -> int:
+        """Collateral the order trades in full, before the fee."""
+
+    @property
+    def price_ppm(self) -> int:
+        """The worst acceptable price the amounts were built for."""
+
+    @property
+    def fee(self) -> int:
+        """The taker fee if the whole order fills at the limit (BUY: paid on top, within the budget; SELL:
+        out of the proceeds), rounded half up to 10 base units as the operator rounds it."""
+
+    @property
+    def below_minimum(self) -> bool:
+        """Nothing tradeable survives rounding, or less than `min_usd` (BUY) / `min_shares` (SELL)."""
+
+    @property
+    def rule(self) -> _AmountRule: ...
+
+def market_order_amounts(
+    side: Literal["BUY", "SELL"],
+    amount: int,
+    price_ppm: int,
+    tick_ppm: int,
+    *,
+    rule: _AmountRule = "cents",
+    min_usd: int | None = None,
+    min_shares: int | None = None,
+    fee_rate_bps: int | None = None,
+    fee_exponent: int | None = None,
+) -> MarketOrderAmounts:
+    """A market order's amounts: `amount` is the BUY budget (the taker fee included) or the shares a SELL
+    may sell; `price_ppm` the worst acceptable price, on the tick (`tick_ppm`, e.g. 10_000 for 0.01).
+
+    Amounts round down: a BUY's `usd + fee` never exceeds `amount`, a SELL's `shares` never does.
+    `rule` is `CLOB_AMOUNT_RULE`: "cents" (maker ≤ 2 decimals, taker ≤ 4, exact price ratio), "lots"
+    (exact ratio, any base unit), "legacy" (2/4 decimals, price rounded within a tick). `min_usd`
+    defaults to $1 (1_000_000), `min_shares` to 0, `fee_rate_bps` to 0, `fee_exponent` to 1 (1..3).
+    A price off the tick or outside (0, 1), or a bad tick, raises `InvalidInputError`."""
+
+@final
+class SignedMarketOrder:
+    """A market order built and signed in one call."""
+
+    @property
+    def order(self) -> OrderV2: ...
+    @property
+    def signed(self) -> SignedTypedData:
+        """The order hash and the signature (65 bytes for type 0, the 317-byte wrap for type 3)."""
+
+    @property
+    def amounts(self) -> MarketOrderAmounts: ...
+
+@final
+class MarketOrderBuilder:
+    """Builds and signs one wallet's market orders on one exchange: build once per (key, wallet,
+    exchange, rule), then `build` per order.
+
+    `signature_type` 0: the signer's own orders (`maker` omitted or the signer's address). 3 (POLY_1271):
+    `maker` is the deposit wallet the signer owns (order.signer = order.maker = wallet). Anything else
+    raises `InvalidInputError`."""
+
+    def __new__(
+        cls,
+        signer: Signer,
+        domain: ExchangeDomain,
+        *,
+        maker: str | None = None,
+        signature_type: int = 0,
+        rule: _AmountRule = "cents",
+        metadata: bytes | str | None = None,
+        builder: bytes | str | None = None,
+    ) -> MarketOrderBuilder: ...
+    @property
+    def maker(self) -> str: ...
+    @property
+    def signature_type(self) -> int: ...
+    @property
+    def rule(self) -> _AmountRule: ...
+    def build(
+        self,
+        *,
+        token_id: int,
+        side: Literal["BUY", "SELL"],
+        amount: int,
+        price_ppm: int,
+        tick_ppm: int,
+        salt: int,
+        timestamp: int,
+        min_usd: int | None = None,
+        min_shares: int | None = None,
+        fee_rate_bps: int | None = None,
+        fee_exponent: int | None = None,
+    ) -> SignedMarketOrder:
+        """`market_order_amounts` + the `OrderV2` + its signature, in one call with the GIL released.
+
+        `timestamp` is in ms. Below the minimum raises `GuardrailRejected` with reason "below_min_size"
+        (nothing is signed); bad input raises `InvalidInputError`."""

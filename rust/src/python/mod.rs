@@ -14,6 +14,7 @@ mod primitives;
 // Signing and the fleet (issue 3, items 6-7).
 mod eip712;
 mod fleet;
+mod orders;
 mod signer;
 mod tx;
 
@@ -43,5 +44,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     tx::register(m)?;
     eip712::register(m)?;
     fleet::register(m)?;
+    // CLOB V2 market orders (issue 12).
+    orders::register(m)?;
     Ok(())
 }
