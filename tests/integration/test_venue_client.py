@@ -21,6 +21,7 @@ from web3 import Web3
 
 from polyhunter._core import ExchangeDomain, OrderV2, Signer
 from polyhunter.chain.anvil import Anvil
+from polyhunter.chain.polymarket import wrap_usdce
 from polyhunter.clobauth import ApiCreds
 from polyhunter.localpoly import ClobSettings, LocalClob
 from polyhunter.venue import (
@@ -432,3 +433,26 @@ async def test_secrets_absent_from_reprs_errors_and_logs(
             assert creds.passphrase not in text
         assert creds.api_key in repr(client)
         assert Web3.to_checksum_address(world.trader.address) not in caplog.text  # no header dumped
+
+
+@pytest.mark.asyncio
+async def test_stale_balance_refused_then_refreshed_once_and_the_same_bytes_accepted(
+    clob: LocalClob, world: World
+) -> None:
+    async with await trader(clob, world) as client:
+        assert (await client.balance_allowance()).balance == 1_000 * USD
+        # A resting BUY of 3000 at 0.45 needs $1350: more than the wallet holds.
+        prepared = order_of(
+            client, world, maker_amount=1_350 * USD, taker_amount=3_000 * USD, order_type="GTC"
+        )
+        with pytest.raises(InsufficientBalance):
+            await client.post_order(prepared)
+        wrap_usdce(world.w3, world.pm, world.admin, world.admin, world.trader_wallet, 500 * USD)
+        # Funded on chain, but the venue's cache still says 1000 until it is told to look again.
+        with pytest.raises(InsufficientBalance):
+            await client.post_order(prepared)
+        refreshed = await client.update_balance_allowance()
+        assert refreshed.balance == world.pusd(world.trader_wallet) == 1_500 * USD
+        placed = await client.post_order(prepared)
+        assert placed.order_id == prepared.order_hash
+        assert placed.status == "live"
