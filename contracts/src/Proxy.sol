@@ -16,8 +16,8 @@ interface IProxyDeployer {
 
 /// @title Proxy
 /// @notice A follower's wallet. The owner deposits and withdraws at any time (also while paused); the Executor
-/// may only send tokens out to its worker, within the owner's per-trade and per-day limits, and only while
-/// neither side is paused. There is no generic call, no approval and no delegatecall: nothing here can be
+/// may only send tokens out to its worker (or that worker's registered trading wallet), within the owner's
+/// per-trade and per-day limits, and only while neither side is paused. There is no generic call, no approval and no delegatecall: nothing here can be
 /// made to grant anyone an allowance.
 contract Proxy is ReentrancyGuard, IERC1155Receiver {
     using SafeERC20 for IERC20;
@@ -107,7 +107,8 @@ contract Proxy is ReentrancyGuard, IERC1155Receiver {
     // ------------------------------------------------------------- executor
 
     /// @notice Sends `amount` of `token` to the Executor's worker `to` and `fee` to `feeTo`; both count
-    /// against the limits. The Executor checks the token allowlist and that `to` is an authorised worker.
+    /// against the limits. The Executor checks the token allowlist and that `to` is an authorised worker or
+    /// its registered wallet.
     function executorTransferERC20(address token, address to, uint256 amount, address feeTo, uint256 fee)
         external
         onlyExecutor
