@@ -17,8 +17,8 @@ interface IProxyDeployer {
 /// @title Proxy
 /// @notice A follower's wallet. The owner deposits and withdraws at any time (also while paused); the Executor
 /// may only send tokens out to its worker (or that worker's registered trading wallet), within the owner's
-/// per-trade and per-day limits, and only while neither side is paused. There is no generic call, no approval and no delegatecall: nothing here can be
-/// made to grant anyone an allowance.
+/// per-trade and per-day limits, and only while neither side is paused. There is no generic call, no approval
+/// and no delegatecall: nothing here can be made to grant anyone an allowance.
 contract Proxy is ReentrancyGuard, IERC1155Receiver {
     using SafeERC20 for IERC20;
 
