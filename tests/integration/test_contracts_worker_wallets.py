@@ -14,6 +14,7 @@ from wallet_helpers import calldata, register_wallet, wallet_approving
 from polyhunter.chain import polymarket
 from polyhunter.chain.local import LocalChain
 from polyhunter.chain.tx import ContractReverted, send
+from polyhunter.errors import DecodeError
 from polyhunter.execution import calls
 
 pytestmark = pytest.mark.integration
@@ -482,3 +483,20 @@ def test_the_encoders_name_the_contracts_functions(world: World) -> None:
     assert calldata(world.chain.executor.functions.walletOf(cs(world.worker))) == calls.wallet_of(
         world.worker
     )
+
+
+def test_decode_pull_to_refuses_what_is_not_a_pull_from_that_proxy() -> None:
+    proxy, other, wallet = "0x" + "aa" * 20, "0x" + "bb" * 20, "0x" + "cc" * 20
+    single = calls.pull_erc1155_to([proxy], "0x" + "dd" * 20, YES_0, [7], wallet)
+    assert calls.decode_pull_to(single, proxy) == (7, wallet)
+    assert calls.decode_pull(single, proxy.upper().replace("0X", "0x")) == 7
+    with pytest.raises(DecodeError, match="not 0x" + "bb" * 20):
+        calls.decode_pull_to(single, other)
+    batch = calls.pull_erc20_to([proxy, other, proxy], "0x" + "dd" * 20, [1, 2, 3], wallet)
+    assert calls.decode_pull_to(batch, proxy) == (4, wallet)
+    with pytest.raises(DecodeError, match="did not move anything"):
+        calls.decode_pull_to(batch, wallet)
+    with pytest.raises(DecodeError, match="not a pull to a wallet"):
+        calls.decode_pull_to(calls.pull_erc20([proxy], "0x" + "dd" * 20, [1]), proxy)
+    with pytest.raises(DecodeError, match="not a pull"):
+        calls.decode_pull(calls.push_erc20_from([proxy], "0x" + "dd" * 20, [1], wallet), proxy)
