@@ -50,6 +50,12 @@ class SkipReason(StrEnum):
     BELOW_MIN_SIZE = "below_min_size"
     FILTERED = "filtered"
     DRY_RUN = "dry_run"
+    # What a venue answers that is not a fault (execution.venues.Refusal; docs/seams.md).
+    FOK_NOT_FILLED = "fok_not_filled"
+    FAK_NOT_FILLED = "fak_not_filled"
+    VENUE_FAILED = "venue_failed"
+    VENUE_UNAVAILABLE = "venue_unavailable"
+    MARKET_CLOSED = "market_closed"
 
 
 class Step(StrEnum):
@@ -57,6 +63,7 @@ class Step(StrEnum):
 
     PULLED = "PULLED"
     FILLED = "FILLED"
+    ORDER_POSTED = "ORDER_POSTED"  # a venue's posted order (the CLOB): its hash, journaled before posting
     PUSHED = "PUSHED"
     RETURNED = "RETURNED"
     REPAID = "REPAID"

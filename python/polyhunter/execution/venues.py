@@ -28,9 +28,9 @@ from typing import Literal, Protocol
 
 from polyhunter.execution.base import JobJournal
 from polyhunter.execution.fleet import OperatorWallet
-from polyhunter.models import JournalEntry, Side
+from polyhunter.models import JournalEntry, Side, SkipReason, Step
 
-ORDER_POSTED = "ORDER_POSTED"
+ORDER_POSTED = Step.ORDER_POSTED
 """Journal step of a venue whose trade is a posted order (the CLOB): its hash and exact bytes, stored
 before posting, so that after a crash the same order is asked about and never re-signed."""
 
@@ -43,16 +43,17 @@ class OrderKind(StrEnum):
 
 
 class Refusal(StrEnum):
-    """Why a venue did not trade, when that is not a fault: these are the copy's SKIPPED reasons."""
+    """Why a venue did not trade, when that is not a fault: these are the copy's SKIPPED reasons (each value
+    is a `models.SkipReason`)."""
 
-    FOK_NOT_FILLED = "fok_not_filled"
-    FAK_NOT_FILLED = "fak_not_filled"
-    VENUE_FAILED = "venue_failed"
+    FOK_NOT_FILLED = SkipReason.FOK_NOT_FILLED.value
+    FAK_NOT_FILLED = SkipReason.FAK_NOT_FILLED.value
+    VENUE_FAILED = SkipReason.VENUE_FAILED.value
     """Matched, then the settlement failed on chain: nothing moved."""
-    VENUE_UNAVAILABLE = "venue_unavailable"
+    VENUE_UNAVAILABLE = SkipReason.VENUE_UNAVAILABLE.value
     """Cancel-only, trading disabled, or post-only beyond the job's deadline."""
-    MARKET_CLOSED = "market_closed"
-    BELOW_MIN_SIZE = "below_min_size"
+    MARKET_CLOSED = SkipReason.MARKET_CLOSED.value
+    BELOW_MIN_SIZE = SkipReason.BELOW_MIN_SIZE.value
 
 
 @dataclass(frozen=True, slots=True)
