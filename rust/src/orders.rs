@@ -36,8 +36,6 @@ pub const MAX_AMOUNT: u128 = 1_000_000_000_000_000_000_000_000_000_000;
 /// Base units in one step of a 2-decimal amount and of a 4-decimal amount.
 const CENT: u128 = 10_000;
 const TAKER_QUANTUM: u128 = 100;
-/// How far the fee-adjusted BUY climbs back up towards its budget, in maker steps.
-const MAX_CLIMB: usize = 1_000;
 
 /// The precision regime an order's amounts follow (the setting `CLOB_AMOUNT_RULE`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -339,28 +337,28 @@ pub fn market_order_amounts(
         }
         Side::Buy => {
             let (maker, taker, step) = amounts_within(side, amount, &price, tick, rule);
-            let fee = fee_of(taker);
-            if maker + fee <= amount {
+            if maker + fee_of(taker) <= amount {
                 (maker, taker)
             } else {
-                // Cut the budget by the fee of the uncut order: that order's fee is at least the cut one's,
-                // so the cut order fits; then climb back while a larger order still fits with its fee.
-                let (mut maker, mut taker, _) = amounts_within(side, amount - fee, &price, tick, rule);
-                let mut limit = maker;
-                for _ in 0..MAX_CLIMB {
-                    limit += step;
-                    if limit > amount {
-                        break;
-                    }
-                    let (m, t, _) = amounts_within(side, limit, &price, tick, rule);
-                    if m + fee_of(t) > amount {
-                        break;
-                    }
-                    if m > maker {
-                        (maker, taker) = (m, t);
+                // Spend + fee grows with the maker, so the largest whole number of maker steps that fits is
+                // found by bisection (a low price's fee is a large share of the spend: no fixed cut works).
+                let fits = |steps: u128| {
+                    let (m, t, _) = amounts_within(side, steps * step, &price, tick, rule);
+                    (m + fee_of(t) <= amount).then_some((m, t))
+                };
+                let (mut lo, mut hi) = (0u128, amount / step);
+                let mut best = (0, 0);
+                while lo < hi {
+                    let mid = lo + (hi - lo).div_ceil(2);
+                    match fits(mid) {
+                        Some(found) => {
+                            best = found;
+                            lo = mid;
+                        }
+                        None => hi = mid - 1,
                     }
                 }
-                (maker, taker)
+                best
             }
         }
     };
@@ -654,6 +652,14 @@ mod tests {
         ));
     }
 
+    fn p_num(price: u64) -> u128 {
+        Price::new(price, 100).unwrap().num
+    }
+
+    fn p_den(price: u64) -> u128 {
+        Price::new(price, 100).unwrap().den
+    }
+
     const TICKS: [u64; 6] = [100, 1_000, 2_500, 5_000, 10_000, 100_000];
 
     fn rules() -> impl Strategy<Value = AmountRule> {
@@ -705,10 +711,12 @@ mod tests {
             if rule != AmountRule::Lots {
                 prop_assert!(decimals(maker) <= 2 && decimals(taker) <= 4);
             }
-            // Nothing larger under the same rule fits: one maker step more overshoots.
-            if rule != AmountRule::Legacy && fee_rate == 0 {
+            // Nothing larger under the same rule fits: one maker step more overshoots, fee included.
+            if rule != AmountRule::Legacy {
                 let step = Shape::new(side, &Price::new(price, tick).unwrap(), rule).exact_step();
-                prop_assert!(maker + step > amount);
+                let bigger = maker + step;
+                let extra = if buy { taker_fee(bigger / p_num(price) * p_den(price), price, fee_rate, 1) } else { 0 };
+                prop_assert!(bigger + extra > amount);
             }
         }
     }
