@@ -11,13 +11,23 @@ from typing import Any
 
 from eth_account import Account
 from eth_account.messages import encode_typed_data
+from py_clob_client_v2.clob_types import CreateOrderOptions, MarketOrderArgsV2
+from py_clob_client_v2.order_builder.builder import OrderBuilder
 from py_clob_client_v2.order_utils.exchange_order_builder_v2 import ExchangeOrderBuilderV2
 from py_clob_client_v2.order_utils.model.order_data_v2 import OrderV2 as RefOrderV2
 from py_clob_client_v2.order_utils.model.side import Side
 from py_clob_client_v2.order_utils.model.signature_type_v2 import SignatureTypeV2
 from py_clob_client_v2.signer import Signer as RefSigner
 
-from polyhunter._core import Eip1559Tx, ExchangeDomain, OrderV2, Signer, derive_signers
+from polyhunter._core import (
+    POLY1271_WRAP_LEN,
+    Eip1559Tx,
+    ExchangeDomain,
+    MarketOrderBuilder,
+    OrderV2,
+    Signer,
+    derive_signers,
+)
 
 KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
 EXCHANGE = "0xE111180000d2663C0091e4f400237545B87B996B"
@@ -180,3 +190,47 @@ def test_derive_fleet_10_eth_account(benchmark: Any, ratios: Any) -> None:
     benchmark.pedantic(_eth_account_fleet_10, rounds=5, iterations=1)
     ratios.record("derive_fleet_10_eth_account", benchmark)
     ratios.pair("derive_fleet_10_vs_eth_account", "derive_fleet_10_eth_account", "derive_fleet_10_ours")
+
+
+# A market order from its inputs (budget, worst price, tick) to its signed bytes: amounts, struct, signature.
+# Ours under the "legacy" rule, which rounds as py-clob-client-v2 does, so both build the same order.
+MARKET_BUILDER = MarketOrderBuilder(SIGNER, DOMAIN, maker=WALLET, signature_type=3, rule="legacy")
+REF_MARKET_BUILDER = OrderBuilder(RefSigner(KEY, 137), SignatureTypeV2.POLY_1271, WALLET)
+REF_MARKET_ARGS = MarketOrderArgsV2(token_id=str(TOKEN_ID), amount=25.0, side="BUY", price=0.5)
+REF_MARKET_OPTIONS = CreateOrderOptions(tick_size="0.01", neg_risk=False)
+
+
+def _ours_market_order() -> tuple[int, int, str]:
+    built = MARKET_BUILDER.build(
+        token_id=TOKEN_ID,
+        side="BUY",
+        amount=25_000_000,
+        price_ppm=500_000,
+        tick_ppm=10_000,
+        salt=479249096354,
+        timestamp=1_714_000_000_000,
+    )
+    return built.order.maker_amount, built.order.taker_amount, built.signed.signature_hex
+
+
+def _py_clob_client_market_order() -> tuple[int, int, str]:
+    signed = REF_MARKET_BUILDER.build_market_order(REF_MARKET_ARGS, REF_MARKET_OPTIONS)
+    return int(signed.makerAmount), int(signed.takerAmount), str(signed.signature)
+
+
+def test_build_and_sign_market_order_ours(benchmark: Any, ratios: Any) -> None:
+    maker, taker, signature = benchmark(_ours_market_order)
+    ref_maker, ref_taker, ref_signature = _py_clob_client_market_order()
+    assert (maker, taker) == (ref_maker, ref_taker) == (25_000_000, 50_000_000)
+    assert len(signature) == len(ref_signature) == 2 + 2 * POLY1271_WRAP_LEN
+    ratios.record("build_and_sign_market_order_ours", benchmark)
+
+
+def test_build_and_sign_market_order_py_clob_client(benchmark: Any, ratios: Any) -> None:
+    benchmark(_py_clob_client_market_order)
+    ratios.record("build_and_sign_market_order_py_clob_client", benchmark)
+    ratios.pair(
+        "build_and_sign_market_order_vs_py_clob_client",
+        "build_and_sign_market_order_py_clob_client",
+        "build_and_sign_market_order_ours",
+    )
