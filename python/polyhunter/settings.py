@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import AfterValidator, Field, SecretStr, ValidationError, field_validator, model_validator
@@ -155,6 +155,19 @@ class Settings(BaseSettings):
     copy_trading_stale_scan_ms: int = Field(default=120_000, ge=1)
     copy_trading_reconcile_ms: int = Field(default=60_000, ge=1)
     copy_trading_debt_repay_ms: int = Field(default=300_000, ge=1)
+
+    # The venue copies trade on (issue 12): LocalExchange (local chains) or Polymarket's CLOB V2.
+    copy_trading_venue: Literal["local_exchange", "clob"] = "local_exchange"
+    # The CLOB's URL: default the local CLOB of the deployment (`clob_url`), Polymarket's on chain 137.
+    clob_host: str | None = None
+    # 3 = POLY_1271 (each fleet wallet trades through its deposit wallet, production's default); 0 = the
+    # fleet EOA itself, where the venue allowlists it.
+    clob_signature_type: Literal[0, 3] = 3
+    # Market-order amount regime (polyhunter._core.market_order_amounts): cents | lots | legacy.
+    clob_amount_rule: Literal["cents", "lots", "legacy"] = "cents"
+    copy_trading_order_type: Literal["FOK", "FAK"] = "FOK"
+    # Blocks on top of a copy's OrderFilled before its tokens go to the Proxy (or the trade is CONFIRMED).
+    copy_trading_clob_confirmations: int = Field(default=1, ge=0, le=1000)
 
     @field_validator(
         "copy_trading_max_trade_usd",
