@@ -36,7 +36,7 @@ def _owner(chain: LocalChain, call: Any) -> Any:
 
 class World:
     """fleet[0] (`worker`) with its deposit wallet `wallet`, fleet[1] (`other`) with `other_wallet`, both
-    registered; the first two followers' Proxies."""
+    registered; fleet[2] (`spare`) with none registered; the first two followers' Proxies."""
 
     def __init__(self, chain: LocalChain) -> None:
         d = chain.deployment
@@ -50,6 +50,8 @@ class World:
         self.other_wallet = wallet_approving(chain, self.other)
         register_wallet(chain, self.worker, self.wallet)
         register_wallet(chain, self.other, self.other_wallet)
+        # The local world registers every fleet wallet's deposit wallet; `spare` is the unregistered case.
+        register_wallet(chain, self.spare, "0x" + "00" * 20)
 
     def pull_to(self, caller: str, to: str, amount: int, proxy: str | None = None) -> Any:
         return _x(self.chain, caller, calls.pull_erc20_to([proxy or self.proxy], self.pusd, [amount], to))
@@ -293,12 +295,12 @@ def test_moving_a_worker_to_another_wallet_leaves_the_old_one_bound_to_it(world:
     chain, worker, wallet, proxy = world.chain, world.worker, world.wallet, world.proxy
     x = chain.executor.functions
     world.pull_to(worker, wallet, 7 * USD)
-    # A contract wallet never registered before (here the spare worker's deposit wallet, by mistake).
-    new_wallet = wallet_approving(chain, world.spare)
+    # A contract wallet never registered before (here a leader's deposit wallet, by mistake).
+    new_wallet = chain.deployment.accounts.deposit_wallet(chain.deployment.accounts.leaders[1])
     _owner(chain, x.setWorkerWallet(cs(worker), cs(new_wallet)))
     with reverts("NotOwnWallet"):
         world.push_from(worker, wallet, 7 * USD)
-    with reverts("WalletTaken"):  # the mistaken wallet is now the worker's, never the spare's
+    with reverts("WalletTaken"):  # the mistaken wallet is now the worker's, never another worker's
         _owner(chain, x.setWorkerWallet(cs(world.spare), cs(new_wallet)))
     _owner(chain, x.setWorkerWallet(cs(worker), cs(wallet)))
     world.push_from(worker, wallet, 7 * USD)

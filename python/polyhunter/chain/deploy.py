@@ -127,8 +127,10 @@ def deploy_local(
     approvals for both exchanges; the market maker's wallet also holds both outcomes of every market (split
     from pUSD). Fleet wallets are authorised on the Executor and approve the Executor and LocalExchange.
     Leaders keep pUSD on their EOAs too, for LocalExchange. Each follower wraps USDC.e into pUSD, creates its
-    Proxy with limits and deposits into it. Last come Polymarket V2's collateral adapters and the
-    NegRiskAdapter, with two markets of their own beside `markets` (`adapters.local_adapter_markets`).
+    Proxy with limits and deposits into it. Then come Polymarket V2's collateral adapters and the
+    NegRiskAdapter, with two markets of their own beside `markets` (`adapters.local_adapter_markets`), and
+    last each fleet wallet's deposit wallet (empty, approved for both exchanges and the Executor, registered
+    on the Executor as the worker's trading wallet).
     """
     from polyhunter.chain import adapters, polymarket
 
@@ -259,6 +261,25 @@ def deploy_local(
 
     # Last, so that no address or token id above moves: the collateral adapters and their own markets.
     extra = adapters.deploy_local_adapters(w3, owner, pm)
+
+    # The fleet's deposit wallets (CLOB_SIGNATURE_TYPE=3): each worker's own trading wallet, approved for both
+    # V2 exchanges and the Executor (which pushes from it), and registered on the Executor as that worker's
+    # wallet (pulls may go to it, pushes may spend from it). Empty: a copy's money comes from the Proxies.
+    executor_contract = contract(w3, "Executor", core.executor)
+    for worker in layout.fleet:
+        wallet = polymarket.create_deposit_wallet(w3, pm, worker)
+        polymarket.approve_for_trading(w3, pm, worker, wallet)
+        polymarket.wallet_execute(
+            w3,
+            worker,
+            wallet,
+            [
+                (collateral_address, 0, _calldata(collateral.functions.approve(executor, MAX_UINT256))),
+                (ctf_address, 0, _calldata(ctf.functions.setApprovalForAll(executor, True))),
+            ],
+        )
+        send(w3, owner, executor_contract.functions.setWorkerWallet(worker.address, _checksum(wallet)))
+        deposit_wallets[worker.address.lower()] = wallet.lower()
 
     return Deployment(
         chain_id=w3.eth.chain_id,
