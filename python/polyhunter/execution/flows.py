@@ -120,10 +120,19 @@ class Flows:
         refused = await self.venue.admit(order)
         if refused is not None:  # nothing pulled yet
             return [ExecutionResult(TradeStatus.SKIPPED, refused.reason.value, worker=wallet.address)] * n
+        at = funds_at(self.venue, wallet)
         if side == "BUY":
-            pull = calls.pull_erc20(proxies, c.collateral, usds)
+            pull = (
+                calls.pull_erc20(proxies, c.collateral, usds)
+                if at is None
+                else calls.pull_erc20_to(proxies, c.collateral, usds, at)
+            )
         else:
-            pull = calls.pull_erc1155(proxies, c.ctf, token_id, tokens)
+            pull = (
+                calls.pull_erc1155(proxies, c.ctf, token_id, tokens)
+                if at is None
+                else calls.pull_erc1155_to(proxies, c.ctf, token_id, tokens, at)
+            )
         pulled = usds if side == "BUY" else tokens
         hashes: list[bytes] = []
 
@@ -149,7 +158,7 @@ class Flows:
             # Pulled, certainly not traded: the funds go back before the job is called failed or skipped.
             try:
                 sent = await s.send(
-                    wallet, Step.RETURNED, c.executor, self._give_back(side, proxies, token_id, pulled),
+                    wallet, Step.RETURNED, c.executor, self._give_back(side, proxies, token_id, pulled, at),
                     journals, gas=batch_gas(n),
                 )  # fmt: skip
             except (TxReverted, SendFailed, LeaseLost, ChainError) as again:
@@ -172,11 +181,15 @@ class Flows:
         gross = split_pro_rata(fill.collateral, usds)
         moved = split_pro_rata(fill.spent(order.side), usds)
         if side == "BUY":
-            push = _push(c.ctf, proxies, shares, token_id)
-            back = _push(c.collateral, proxies, [p - m for p, m in zip(pulled, moved, strict=True)])
+            push = _push(c.ctf, proxies, shares, token_id, source=at)
+            back = _push(
+                c.collateral, proxies, [p - m for p, m in zip(pulled, moved, strict=True)], source=at
+            )
         else:
-            push = _push(c.collateral, proxies, moved)
-            back = _push(c.ctf, proxies, [p - m for p, m in zip(pulled, shares, strict=True)], token_id)
+            push = _push(c.collateral, proxies, moved, source=at)
+            back = _push(
+                c.ctf, proxies, [p - m for p, m in zip(pulled, shares, strict=True)], token_id, source=at
+            )
         try:
             if push is not None:
                 sent = await s.send(
@@ -210,8 +223,14 @@ class Flows:
             for usd, tok in zip(gross, shares, strict=True)
         ]
 
-    def _give_back(self, side: str, proxies: Sequence[str], token_id: int, pulled: Sequence[int]) -> bytes:
+    def _give_back(
+        self, side: str, proxies: Sequence[str], token_id: int, pulled: Sequence[int], at: str | None
+    ) -> bytes:
         c = self.custody
+        if at is not None:
+            if side == "BUY":
+                return calls.push_erc20_from(proxies, c.collateral, pulled, at)
+            return calls.push_erc1155_from(proxies, c.ctf, token_id, pulled, at)
         if side == "BUY":
             return calls.push_erc20(proxies, c.collateral, pulled)
         return calls.push_erc1155(proxies, c.ctf, token_id, pulled)
@@ -249,12 +268,14 @@ class Flows:
                 tuple(hashes),
                 worker=wallet.address,
             )
+        push = _push(c.ctf, [leg.proxy], [fill.shares], token_id, source=funds_at(self.venue, wallet))
+        assert push is not None  # fill.shares > 0 checked above
         try:
             sent = await s.send(
                 wallet,
                 Step.PUSHED,
                 c.executor,
-                calls.push_erc1155([leg.proxy], c.ctf, token_id, [fill.shares]),
+                push[0],
                 journals,
                 gas=GAS_SINGLE,
                 fault="after_broadcast",
@@ -291,19 +312,42 @@ def _side(side: str) -> Side:
     return "BUY" if side == "BUY" else "SELL"
 
 
+def funds_at(venue: Venue, wallet: OperatorWallet) -> str | None:
+    """The worker's trading wallet when the venue trades from one (the CLOB's deposit wallet), else None:
+    the worker itself holds a trade's funds."""
+    at = getattr(venue, "funds_at", None)
+    if at is None:
+        return None
+    address = str(at(wallet)).lower()
+    return None if address == wallet.address.lower() else address
+
+
 def _push(
-    token: str, proxies: Sequence[str], amounts: Sequence[int], token_id: int | None = None
+    token: str,
+    proxies: Sequence[str],
+    amounts: Sequence[int],
+    token_id: int | None = None,
+    *,
+    source: str | None = None,
 ) -> tuple[bytes, int] | None:
-    """A push of the non-zero `amounts` (ERC-1155 when `token_id` is given) and how many Proxies it pays."""
+    """A push of the non-zero `amounts` (ERC-1155 when `token_id` is given) and how many Proxies it pays,
+    from the worker or, given `source`, from its registered trading wallet."""
     paid = [(p, a) for p, a in zip(proxies, amounts, strict=True) if a > 0]
     if not paid:
         return None
     to, values = [p for p, _ in paid], [a for _, a in paid]
-    data = (
-        calls.push_erc20(to, token, values)
-        if token_id is None
-        else calls.push_erc1155(to, token, token_id, values)
-    )
+    if source is not None:
+        data = (
+            calls.push_erc20_from(to, token, values, source)
+            if token_id is None
+            else calls.push_erc1155_from(to, token, token_id, values, source)
+        )
+    else:
+        data = (
+            calls.push_erc20(to, token, values)
+            if token_id is None
+            else calls.push_erc1155(to, token, token_id, values)
+        )
     return data, len(paid)
 
 

@@ -31,7 +31,7 @@ from polyhunter.execution.preflight import Preflight, QuoteSource, beyond_slippa
 from polyhunter.execution.refuel import Refueler
 from polyhunter.execution.sender import FeeOracle, TxSender
 from polyhunter.execution.txmonitor import TxMonitor
-from polyhunter.execution.venues import Venue
+from polyhunter.execution.venues import OrderKind, Venue
 from polyhunter.models import CopyJob, SkipReason, TradeStatus
 from polyhunter.settings import Settings
 from polyhunter.shared.base import SharedState
@@ -65,6 +65,7 @@ class EngineConfig:
     coalesce_ms: int = 5
     max_batch: int = 50
     lease_ms: int = 30_000
+    order_kind: OrderKind = OrderKind.FOK
     min_gas_wei: int = 10**15
     refuel_below_wei: int = 10**17
     refuel_amount_wei: int = 10**18
@@ -89,6 +90,7 @@ class EngineConfig:
             coalesce_ms=s.copy_trading_coalesce_ms,
             max_batch=s.copy_trading_max_batch,
             lease_ms=s.copy_trading_wallet_lease_ms,
+            order_kind=OrderKind(s.copy_trading_order_type),
             min_gas_wei=s.copy_trading_min_gas_wei,
             refuel_below_wei=s.copy_trading_refuel_below_wei,
             refuel_amount_wei=s.copy_trading_refuel_amount_wei,
@@ -176,7 +178,7 @@ class LocalChainEngine:
         else:
             assert exchange  # checked above
             self.venue = LocalExchangeVenue(self.sender, rpc, exchange, deployment.accounts.owner, quotes)
-        self.flows = Flows(self.sender, self.venue, self.custody)
+        self.flows = Flows(self.sender, self.venue, self.custody, kind=cfg.order_kind)
         self.preflight = Preflight(
             rpc,
             collateral=c.collateral,
@@ -208,6 +210,9 @@ class LocalChainEngine:
             await self.refueler.check_all()
         await check_fleet(self.rpc, self.custody.executor, owned, self.config.min_gas_wei)
         await asyncio.gather(*(self.sender.resync(w) for w in owned))
+        starting = getattr(self.venue, "start", None)
+        if starting is not None:  # a venue with per-wallet sessions (the CLOB's API keys, derived by L1)
+            await starting(self.wallets)
         self.monitor.start()
         self.leases.start(self._gained)
         if self.refueler is not None:
@@ -228,6 +233,9 @@ class LocalChainEngine:
             await self.refueler.close()
             await self.refueler.sender.close()
         await self.sender.close()
+        closing = getattr(self.venue, "close", None)
+        if closing is not None:
+            await closing()
         await self.leases.close()
         await self.monitor.close()
 

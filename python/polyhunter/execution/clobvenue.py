@@ -1,0 +1,618 @@
+"""ClobVenue: the venue protocol on Polymarket's CLOB V2 (a signed market order per flow, followed on chain).
+
+A trade is one FOK (or FAK) market order of the worker's trading wallet: its deposit wallet (signature
+type 3) or the worker itself (type 0). The order is built and signed in Rust (`MarketOrderBuilder`) at the
+worst price the book walk accepts, bounded by `max_slippage_bps` around the leader's price; its exact
+bytes and hash are journaled (`ORDER_POSTED`) to every leg before the post, and only those bytes are
+ever posted for it. After a 5xx, a timeout or a broken connection nothing is posted before
+`ClobClient.resolve` answered; the same bytes go again only when the venue does not know the order.
+
+Settlement is read from the chain: the `OrderFilled` rows of our order hash on its V2 exchange give the
+amounts filled, paid and the fee; a fill counts once it has `confirmations` blocks on top. The venue's
+trade records (`/data/trades`, rate-limited hard in production) are asked only as a fallback, at most once
+per `trades_every_s`: a FAILED trade is `venue_failed` (nothing moved on chain), a CONFIRMED one without
+logs yet keeps the poll going. Normal refusals are `Refused` outcomes (see docs/seams.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Literal
+
+from eth_abi.abi import decode
+
+from polyhunter._core import (
+    TOPIC_ORDER_FILLED_V2,
+    ExchangeDomain,
+    MarketOrderBuilder,
+    Signer,
+    market_order_amounts,
+)
+from polyhunter.chain.aiorpc import AsyncRpc
+from polyhunter.chain.deployment import Deployment
+from polyhunter.errors import ChainError, ConfigError, GuardrailRejected, InvalidInputError
+from polyhunter.execution.base import PRICE_SCALE, JobJournal
+from polyhunter.execution.fleet import OperatorWallet
+from polyhunter.execution.sender import TxSender
+from polyhunter.execution.venues import (
+    ORDER_POSTED,
+    Failed,
+    Fill,
+    Order,
+    OrderKind,
+    Refusal,
+    Refused,
+    Settlement,
+    TradeOutcome,
+)
+from polyhunter.models import JournalEntry, Side
+from polyhunter.settings import Settings
+from polyhunter.venue import (
+    BelowMinSize,
+    ClobClient,
+    DuplicateOrder,
+    FakNotFilled,
+    FokNotFilled,
+    InsufficientBalance,
+    MarketableBuyTooSmall,
+    MarketClosed,
+    OrderBook,
+    OrderOutcomeUnknown,
+    OrderRefused,
+    PreparedOrder,
+    TickSizeViolation,
+    VenueError,
+    VenueUnavailable,
+)
+from polyhunter.venue.errors import RetryLater
+
+log = logging.getLogger(__name__)
+
+AmountRule = Literal["cents", "lots", "legacy"]
+BPS = 10_000
+
+
+@dataclass(frozen=True)
+class MarketMeta:
+    """What an order of one token needs from the venue, cached per token for `meta_ttl_s`."""
+
+    token_id: int
+    condition_id: str
+    tick_ppm: int
+    min_shares: int
+    neg_risk: bool
+    fee_rate_bps: int
+    fee_exponent: int
+    fetched_at: float
+
+
+@dataclass(frozen=True)
+class OnChainFill:
+    """Our order's `OrderFilled` rows summed: maker amount given, taker amount received, fee; the highest
+    block they were mined in and their transactions."""
+
+    making: int
+    taking: int
+    fee: int
+    last_block: int
+    tx_hashes: tuple[bytes, ...]
+
+    def as_fill(self, side: Side, reference: bytes, complete: bool) -> Fill:
+        # BUY: making is collateral, taking shares; SELL the reverse.
+        shares, collateral = (self.taking, self.making) if side == "BUY" else (self.making, self.taking)
+        return Fill(shares, collateral, self.fee, reference, self.tx_hashes, complete)
+
+
+def ppm_of(value: Decimal) -> int:
+    """A price or tick as exact ppm of $1 (a value finer than 1 ppm is refused, never rounded)."""
+    scaled = value * PRICE_SCALE
+    if scaled != scaled.to_integral_value():
+        raise InvalidInputError(f"{value} is finer than 1 ppm")
+    return int(scaled)
+
+
+def worst_price(book: OrderBook, side: Side, amount: int, bound_ppm: int, tick_ppm: int) -> int:
+    """The price a market order must accept to fill `amount` (BUY: collateral, SELL: shares) from `book`,
+    walked best level first; never beyond `bound_ppm` (the slippage bound). When the book cannot fill it
+    within the bound, the bound: a FOK is then killed by the venue, a FAK takes what there is."""
+    levels = book.asks if side == "BUY" else book.bids
+    left = amount
+    for level in levels:
+        price = ppm_of(level.price)
+        if (side == "BUY" and price > bound_ppm) or (side == "SELL" and price < bound_ppm):
+            break
+        # Whole shares at this level cost size·price; a BUY budget is collateral.
+        left -= level.size * price // PRICE_SCALE if side == "BUY" else level.size
+        if left <= 0:
+            return price
+    return bound_ppm
+
+
+def slippage_bound(side: Side, price_ppm: int, bps: int, tick_ppm: int) -> int:
+    """The leader's price moved by `bps` against us, onto the tick (inward), within (0, 1)."""
+    if side == "BUY":
+        raw = price_ppm * (BPS + bps) // BPS
+        bound = raw // tick_ppm * tick_ppm
+        return min(bound, PRICE_SCALE - tick_ppm)
+    raw = -(-price_ppm * (BPS - bps) // BPS)
+    bound = -(-raw // tick_ppm) * tick_ppm
+    return max(bound, tick_ppm)
+
+
+class ClobVenue:
+    """Trades each flow as one CLOB V2 market order of the worker's trading wallet.
+
+    `wallets` maps a worker address to its deposit wallet (needed for signature type 3); `clients` are
+    made per worker at `start` (API credentials derived by L1, kept in memory only)."""
+
+    name = "clob"
+    trade_step: str = ORDER_POSTED
+
+    def __init__(
+        self,
+        rpc: AsyncRpc,
+        host: str,
+        chain_id: int,
+        *,
+        exchange: str,
+        neg_risk_exchange: str,
+        signature_type: int = 3,
+        wallets: dict[str, str] | None = None,
+        amount_rule: AmountRule = "cents",
+        max_slippage_bps: int = 500,
+        confirmations: int = 1,
+        deadline_s: float = 60.0,
+        poll_s: float = 0.1,
+        trades_every_s: float = 2.0,
+        meta_ttl_s: float = 300.0,
+        client_timeout_s: float = 10.0,
+    ) -> None:
+        if signature_type not in (0, 3):
+            raise ConfigError(f"CLOB signature type {signature_type}: the fleet trades with 0 or 3")
+        self.rpc = rpc
+        self.host = host
+        self.chain_id = chain_id
+        self.exchanges = (exchange.lower(), neg_risk_exchange.lower())
+        self.signature_type = signature_type
+        self.wallets = {k.lower(): v.lower() for k, v in (wallets or {}).items()}
+        self.amount_rule: AmountRule = amount_rule
+        self.max_slippage_bps = max_slippage_bps
+        self.confirmations = confirmations
+        self.deadline_s = deadline_s
+        self.poll_s = poll_s
+        self.trades_every_s = trades_every_s
+        self.meta_ttl_s = meta_ttl_s
+        self.client_timeout_s = client_timeout_s
+        self.clients: dict[str, ClobClient] = {}
+        self._builders: dict[tuple[str, str], MarketOrderBuilder] = {}
+        self._meta: dict[int, MarketMeta] = {}
+        self._public: ClobClient | None = None
+        self.posts = 0
+        self.balance_refreshes = 0
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def funds_at(self, wallet: OperatorWallet) -> str:
+        """Where a worker's trade funds must be: its deposit wallet (type 3) or the worker itself."""
+        if self.signature_type == 0:
+            return wallet.address.lower()
+        try:
+            return self.wallets[wallet.address.lower()]
+        except KeyError:
+            raise ConfigError(
+                f"worker {wallet.address} has no deposit wallet (CLOB_SIGNATURE_TYPE=3)"
+            ) from None
+
+    def client_of(self, wallet: OperatorWallet) -> ClobClient:
+        client = self.clients.get(wallet.address.lower())
+        if client is None:
+            client = ClobClient(
+                self.host,
+                self.chain_id,
+                wallet.signer,
+                signature_type=self.signature_type,
+                funder=self.funds_at(wallet),
+                timeout_s=self.client_timeout_s,
+                retry_s=self.deadline_s,
+            )
+            self.clients[wallet.address.lower()] = client
+        return client
+
+    async def start(self, wallets: Sequence[OperatorWallet]) -> None:
+        """Derives (or creates) each worker's API credentials, in memory only."""
+        await asyncio.gather(*(self.client_of(w).create_or_derive_api_key() for w in wallets))
+
+    async def close(self) -> None:
+        for client in self.clients.values():
+            await client.close()
+        if self._public is not None:
+            await self._public.close()
+
+    def _reader(self) -> ClobClient:
+        if self.clients:
+            return next(iter(self.clients.values()))
+        if self._public is None:
+            # Public reads need no key: any signer will do, none is used.
+            self._public = ClobClient(self.host, self.chain_id, Signer(secrets.token_bytes(32).hex()))
+        return self._public
+
+    # ------------------------------------------------------------------ market data
+
+    async def meta(self, token_id: int, *, fresh: bool = False) -> MarketMeta:
+        """Tick, minimum, neg-risk and fee data of `token_id`'s market, cached `meta_ttl_s`."""
+        cached = self._meta.get(token_id)
+        if cached is not None and not fresh and time.monotonic() - cached.fetched_at < self.meta_ttl_s:
+            return cached
+        reader = self._reader()
+        book = await reader.book(token_id)
+        market = await reader.market(book.market)
+        meta = MarketMeta(
+            token_id=token_id,
+            condition_id=market.condition_id,
+            tick_ppm=ppm_of(market.tick_size),
+            min_shares=ppm_of(market.min_order_size),
+            neg_risk=market.neg_risk,
+            fee_rate_bps=market.taker_base_fee_bps,
+            fee_exponent=market.fee_exponent,
+            fetched_at=time.monotonic(),
+        )
+        self._meta[token_id] = meta
+        return meta
+
+    def exchange_of(self, meta: MarketMeta) -> str:
+        return self.exchanges[1] if meta.neg_risk else self.exchanges[0]
+
+    async def quote(self, token_id: int, side: Side) -> int | None:
+        """The best price we would take: best ask for a BUY, best bid for a SELL."""
+        try:
+            book = await self._reader().book(token_id)
+        except MarketClosed:
+            return None
+        except VenueError as exc:
+            raise ChainError(f"CLOB book of {token_id}: {exc}") from exc
+        levels = book.asks if side == "BUY" else book.bids
+        return ppm_of(levels[0].price) if levels else None
+
+    async def admit(self, order: Order) -> Refused | None:
+        """Closed market, cancel-only or disabled trading, and below the minimum: refused before the pull."""
+        try:
+            meta = await self.meta(order.token_id)
+        except MarketClosed as exc:
+            return Refused(Refusal.MARKET_CLOSED, str(exc))
+        except VenueUnavailable as exc:
+            return Refused(Refusal.VENUE_UNAVAILABLE, str(exc))
+        except VenueError as exc:
+            return Refused(Refusal.VENUE_UNAVAILABLE, f"market data: {exc}")
+        try:
+            price = _on_tick(order.price_ppm, meta.tick_ppm, order.side)
+            amounts = market_order_amounts(
+                order.side,
+                order.collateral if order.side == "BUY" else order.shares,
+                price,
+                meta.tick_ppm,
+                rule=self.amount_rule,
+                min_shares=meta.min_shares if order.side == "SELL" else None,
+                fee_rate_bps=meta.fee_rate_bps,
+                fee_exponent=meta.fee_exponent,
+            )
+        except InvalidInputError as exc:
+            return Refused(Refusal.BELOW_MIN_SIZE, str(exc))
+        if amounts.below_minimum:
+            return Refused(
+                Refusal.BELOW_MIN_SIZE, f"{order.side} {order.collateral}/{order.shares} at {price}"
+            )
+        return None
+
+    # ------------------------------------------------------------------ trading
+
+    def _builder(self, wallet: OperatorWallet, exchange: str) -> MarketOrderBuilder:
+        key = (wallet.address.lower(), exchange)
+        builder = self._builders.get(key)
+        if builder is None:
+            builder = MarketOrderBuilder(
+                wallet.signer,
+                ExchangeDomain(exchange, self.chain_id),
+                maker=self.funds_at(wallet) if self.signature_type == 3 else None,
+                signature_type=self.signature_type,
+                rule=self.amount_rule,
+            )
+            self._builders[key] = builder
+        return builder
+
+    async def _build(self, wallet: OperatorWallet, order: Order, meta: MarketMeta) -> PreparedOrder | Refused:
+        side = order.side
+        amount = order.collateral if side == "BUY" else order.shares
+        bound = slippage_bound(side, order.price_ppm, self.max_slippage_bps, meta.tick_ppm)
+        book = await self._reader().book(order.token_id)
+        price = worst_price(book, side, amount, bound, meta.tick_ppm)
+        try:
+            signed = self._builder(wallet, self.exchange_of(meta)).build(
+                token_id=order.token_id,
+                side=side,
+                amount=amount,
+                price_ppm=price,
+                tick_ppm=meta.tick_ppm,
+                salt=secrets.randbits(62),
+                timestamp=int(time.time() * 1000),
+                min_shares=meta.min_shares if side == "SELL" else None,
+                fee_rate_bps=meta.fee_rate_bps,
+                fee_exponent=meta.fee_exponent,
+            )
+        except GuardrailRejected as exc:
+            return Refused(Refusal.BELOW_MIN_SIZE, str(exc))
+        kind: Literal["FOK", "FAK"] = "FAK" if order.kind is OrderKind.FAK else "FOK"
+        return self.client_of(wallet).prepare(signed.order, signed.signed, order_type=kind)
+
+    async def trade(
+        self, wallet: OperatorWallet, order: Order, journals: Sequence[JobJournal]
+    ) -> TradeOutcome:
+        deadline = time.monotonic() + self.deadline_s
+        client = self.client_of(wallet)
+        try:
+            meta = await self.meta(order.token_id)
+            built = await self._build(wallet, order, meta)
+        except MarketClosed as exc:
+            return Refused(Refusal.MARKET_CLOSED, str(exc))
+        except VenueError as exc:
+            return Failed(f"before posting: {exc}")
+        if isinstance(built, Refused):
+            return built
+        exchange = self.exchange_of(meta)
+        start_block = await self._block()
+        await _journal(journals, wallet.address, built)
+        outcome = await self._post(client, built, order, deadline, wallet, journals, meta)
+        if outcome is not None:
+            return outcome
+        return await self._follow(client, built, order, exchange, start_block, deadline)
+
+    async def _post(
+        self,
+        client: ClobClient,
+        prepared: PreparedOrder,
+        order: Order,
+        deadline: float,
+        wallet: OperatorWallet,
+        journals: Sequence[JobJournal],
+        meta: MarketMeta,
+    ) -> TradeOutcome | None:
+        """Posts the order; None when it was placed (follow it), else the outcome. Only `prepared`'s bytes
+        are re-sent; a tick-size refusal (nothing placed) is the one case that signs a new order."""
+        refreshed = retick = False
+        while True:
+            try:
+                self.posts += 1
+                await client.post_order(prepared, deadline=deadline)
+                return None
+            except OrderOutcomeUnknown as exc:
+                placed = await self._resolve_placed(client, prepared, deadline)
+                if placed is None:
+                    return Failed(f"post: {exc}; the venue's answer is still unknown", unknown=True)
+                if placed:
+                    return None
+                if time.monotonic() >= deadline:
+                    return Failed(f"post: {exc}; never placed, deadline reached")
+                continue  # never placed: the same bytes again
+            except DuplicateOrder:
+                return None  # an earlier send of these bytes placed it
+            except FokNotFilled as exc:
+                return Refused(Refusal.FOK_NOT_FILLED, exc.message)
+            except FakNotFilled as exc:
+                return Refused(Refusal.FAK_NOT_FILLED, exc.message)
+            except (BelowMinSize, MarketableBuyTooSmall) as exc:
+                return Refused(Refusal.BELOW_MIN_SIZE, exc.message)
+            except MarketClosed as exc:
+                return Refused(Refusal.MARKET_CLOSED, exc.message)
+            except InsufficientBalance as exc:
+                if refreshed:
+                    return Failed(f"post: {exc} after a balance refresh")
+                refreshed = True
+                await self._refresh(client, order)
+            except TickSizeViolation as exc:
+                if retick:
+                    return Failed(f"post: {exc}")
+                retick = True
+                meta = await self.meta(order.token_id, fresh=True)
+                built = await self._build(wallet, order, meta)
+                if isinstance(built, Refused):
+                    return built
+                prepared = built
+                await _journal(journals, wallet.address, prepared)
+            except VenueUnavailable as exc:
+                return Refused(Refusal.VENUE_UNAVAILABLE, exc.message)
+            except RetryLater as exc:  # 425/429 past the job's deadline: certainly not placed
+                return Failed(f"post: {exc}")
+            except OrderRefused as exc:
+                return Failed(f"post refused: {exc}")
+            except VenueError as exc:
+                return Failed(f"post: {exc}", unknown=True)
+
+    async def _refresh(self, client: ClobClient, order: Order) -> None:
+        self.balance_refreshes += 1
+        if order.side == "BUY":
+            await client.update_balance_allowance("COLLATERAL")
+        else:
+            await client.update_balance_allowance("CONDITIONAL", order.token_id)
+
+    async def _resolve_placed(
+        self, client: ClobClient, prepared: PreparedOrder, deadline: float
+    ) -> bool | None:
+        """Whether the venue placed `prepared` (None: it would not say before `deadline`)."""
+        while True:
+            try:
+                return (await client.resolve(prepared.order_hash, deadline=deadline)).placed
+            except VenueError:
+                if time.monotonic() + self.poll_s >= deadline:
+                    return None
+                await asyncio.sleep(self.poll_s)
+
+    async def _follow(
+        self,
+        client: ClobClient,
+        prepared: PreparedOrder,
+        order: Order,
+        exchange: str,
+        from_block: int,
+        deadline: float,
+    ) -> TradeOutcome:
+        """Waits for our order's OrderFilled rows to have `confirmations` blocks on top (or the venue to say
+        its trade FAILED); the trade records only as a throttled fallback."""
+        reference = bytes.fromhex(prepared.order_hash[2:])
+        next_trades = time.monotonic() + self.trades_every_s
+        while True:
+            try:
+                filled = await self.fills(exchange, reference, from_block)
+                head = await self._block()
+            except ChainError as exc:
+                log.warning("order %s: chain read failed: %s", prepared.order_hash, exc)
+                filled, head = None, 0
+            if filled is not None and head - filled.last_block + 1 >= self.confirmations:
+                complete = order.kind is OrderKind.FOK or _complete(order, filled)
+                return filled.as_fill(order.side, reference, complete)
+            now = time.monotonic()
+            if filled is None and now >= next_trades:
+                next_trades = now + self.trades_every_s
+                state = await self._venue_state(client, prepared.order_hash, deadline)
+                if state == "failed":
+                    return Refused(Refusal.VENUE_FAILED, f"order {prepared.order_hash}: settlement failed")
+                if state == "none":
+                    return Refused(
+                        Refusal.FAK_NOT_FILLED if order.kind is OrderKind.FAK else Refusal.FOK_NOT_FILLED,
+                        f"order {prepared.order_hash}: placed, nothing matched",
+                    )
+            if now + self.poll_s >= deadline:
+                return Failed(f"order {prepared.order_hash}: not settled within the deadline", unknown=True)
+            await asyncio.sleep(self.poll_s)
+
+    async def _venue_state(self, client: ClobClient, order_hash: str, deadline: float) -> str:
+        """ "failed" (every trade FAILED), "none" (placed, matched nothing, no longer live), else "open"."""
+        try:
+            found = await client.resolve(order_hash, deadline=deadline)
+        except VenueError:
+            return "open"
+        if found.order is None:
+            return "open"
+        statuses = {t.status.upper() for t in found.trades}
+        if statuses and statuses <= {"FAILED"}:
+            return "failed"
+        if not found.trades and found.order.size_matched == 0 and found.order.status.upper() != "LIVE":
+            return "none"
+        return "open"
+
+    async def fills(self, exchange: str, order_hash: bytes, from_block: int = 0) -> OnChainFill | None:
+        """Our order's OrderFilled rows on `exchange` since `from_block`, summed (None: none yet)."""
+        logs = await self.rpc.call(
+            "eth_getLogs",
+            [
+                {
+                    "address": exchange,
+                    "fromBlock": hex(from_block),
+                    "toBlock": "latest",
+                    "topics": [TOPIC_ORDER_FILLED_V2, "0x" + order_hash.hex()],
+                }
+            ],
+        )
+        rows = [e for e in logs or [] if not e.get("removed")]
+        if not rows:
+            return None
+        making = taking = fee = last = 0
+        txs: list[bytes] = []
+        for entry in rows:
+            _side, _token, made, took, paid, _builder, _meta = decode(
+                ["uint8", "uint256", "uint256", "uint256", "uint256", "bytes32", "bytes32"],
+                bytes.fromhex(str(entry["data"]).removeprefix("0x")),
+            )
+            making, taking, fee = making + made, taking + took, fee + paid
+            last = max(last, int(entry["blockNumber"], 16))
+            tx = bytes.fromhex(str(entry["transactionHash"]).removeprefix("0x"))
+            if tx not in txs:
+                txs.append(tx)
+        return OnChainFill(making, taking, fee, last, tuple(txs))
+
+    async def _block(self) -> int:
+        return int(await self.rpc.call("eth_blockNumber", []), 16)
+
+    # ------------------------------------------------------------------ recovery
+
+    async def resolve(self, entry: JournalEntry, nonces: dict[str, int]) -> Settlement:
+        """An ORDER_POSTED entry: ok when its OrderFilled rows are on chain (either exchange), void when the
+        venue does not know the order or it matched nothing, reverted when its trades FAILED, else
+        pending."""
+        reference = entry.tx_hash
+        for exchange in self.exchanges:
+            if await self.fills(exchange, reference) is not None:
+                return Settlement("ok", reference)
+        client = self.clients.get(entry.wallet.lower())
+        if client is None:
+            return Settlement("pending", reference)
+        try:
+            found = await client.resolve("0x" + reference.hex())
+        except VenueError:
+            return Settlement("pending", reference)
+        if found.order is None:
+            return Settlement("void", reference)
+        statuses = {t.status.upper() for t in found.trades}
+        if statuses and statuses <= {"FAILED"}:
+            return Settlement("reverted", reference)
+        if not found.trades and found.order.status.upper() != "LIVE":
+            return Settlement("void", reference)
+        return Settlement("pending", reference)
+
+
+def _on_tick(price_ppm: int, tick_ppm: int, side: Side) -> int:
+    """The leader's price onto the tick, inward (a BUY never above it, a SELL never below)."""
+    down = price_ppm // tick_ppm * tick_ppm
+    price = down if side == "BUY" or down == price_ppm else down + tick_ppm
+    return min(max(price, tick_ppm), PRICE_SCALE - tick_ppm)
+
+
+def _complete(order: Order, filled: OnChainFill) -> bool:
+    if order.side == "BUY":
+        return filled.making + filled.fee >= order.collateral
+    return filled.making >= order.shares
+
+
+async def _journal(journals: Sequence[JobJournal], wallet: str, prepared: PreparedOrder) -> None:
+    """The order's hash and exact bytes, durable in every leg's journal before the post."""
+    order_hash = bytes.fromhex(prepared.order_hash[2:])
+    for journal in journals:
+        record = getattr(journal, "record_order", None)
+        if record is not None:
+            await record(wallet, order_hash, prepared.body)
+        else:  # until JobJournal.record_order lands: the hash alone (recovery asks the venue by it)
+            await journal.record_tx(ORDER_POSTED, wallet, -1, order_hash)
+
+
+def clob_venue_factory(
+    deployment: Deployment, settings: Settings, *, host: str | None = None
+) -> Callable[[TxSender], ClobVenue]:
+    """`LocalChainEngine(venue=...)` for `COPY_TRADING_VENUE=clob`: the CLOB at `host`, else `CLOB_HOST`,
+    else the deployment's local CLOB; exchanges and deposit wallets from the deployment."""
+    url = host or settings.clob_host or deployment.clob_url
+    if not url:
+        raise ConfigError("COPY_TRADING_VENUE=clob needs CLOB_HOST (or a deployment with a local CLOB)")
+    c = deployment.contracts
+    if c.ctf_exchange_v2 is None or c.neg_risk_exchange_v2 is None:
+        raise ConfigError("COPY_TRADING_VENUE=clob: the deployment has no V2 exchanges")
+    exchange, neg_risk_exchange = c.ctf_exchange_v2, c.neg_risk_exchange_v2
+
+    def build(sender: TxSender) -> ClobVenue:
+        return ClobVenue(
+            sender.rpc,
+            url,
+            deployment.chain_id,
+            exchange=exchange,
+            neg_risk_exchange=neg_risk_exchange,
+            signature_type=settings.clob_signature_type,
+            wallets=deployment.accounts.deposit_wallets,
+            amount_rule=settings.clob_amount_rule,
+            max_slippage_bps=settings.copy_trading_max_slippage_bps,
+            confirmations=settings.copy_trading_clob_confirmations,
+        )
+
+    return build
