@@ -40,11 +40,36 @@ _SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD036414
 Address = Annotated[str, AfterValidator(lambda value: normalize_address(value, "the address"))]
 UsdCap = int | None
 
+POLYGON_CHAIN_ID = 137
+AMOY_CHAIN_ID = 80002
+
 
 def _split_list(value: Any) -> Any:
     if isinstance(value, str):
         return [item.strip() for item in value.split(",") if item.strip()]
     return value
+
+
+def _deposit_wallet_pairs(value: Any) -> Any:
+    """`worker:wallet,worker:wallet` → {worker: wallet}, both lower-case addresses."""
+    if isinstance(value, dict):
+        items = list(value.items())
+    elif isinstance(value, str):
+        items = []
+        for pair in _split_list(value):
+            worker, sep, wallet = pair.partition(":")
+            if not sep:
+                raise ValueError(f"each entry must be worker:wallet (got {pair!r})")
+            items.append((worker.strip(), wallet.strip()))
+    else:
+        return value
+    out: dict[str, str] = {}
+    for worker, wallet in items:
+        w = normalize_address(str(worker), "a worker")
+        if w in out:
+            raise ValueError(f"worker {w} is given twice (got {value!r})")
+        out[w] = normalize_address(str(wallet), f"the wallet of worker {w}")
+    return out
 
 
 def _check_url(url: str, schemes: tuple[str, ...]) -> str:
@@ -168,6 +193,9 @@ class Settings(BaseSettings):
     copy_trading_order_type: Literal["FOK", "FAK"] = "FOK"
     # Blocks on top of a copy's OrderFilled before its tokens go to the Proxy (or the trade is CONFIRMED).
     copy_trading_clob_confirmations: int = Field(default=1, ge=0, le=1000)
+    # Each fleet EOA's deposit wallet in production (worker:wallet pairs): Polymarket's relayer makes those
+    # wallets, so their addresses are given, never computed with our own CREATE2.
+    clob_deposit_wallets: Annotated[dict[str, str], NoDecode] = {}
 
     @field_validator(
         "copy_trading_max_trade_usd",
@@ -190,6 +218,26 @@ class Settings(BaseSettings):
     @classmethod
     def _comma_list(cls, value: Any) -> Any:
         return _split_list(value)
+
+    @field_validator("clob_deposit_wallets", mode="before")
+    @classmethod
+    def _deposit_wallets(cls, value: Any) -> Any:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return {}
+        return _deposit_wallet_pairs(value)
+
+    @field_validator("clob_host")
+    @classmethod
+    def _clob_host(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        # The venue's own rule (http on loopback only: the L2 headers carry the passphrase), checked at start.
+        from polyhunter.venue.hosts import check_host
+
+        try:
+            return check_host(value)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
 
     @field_validator("trading_private_key", "owner_private_key", "funder_private_key")
     @classmethod
@@ -283,6 +331,17 @@ class Settings(BaseSettings):
         if not urls and self.copy_trading_rpc_url is not None:
             urls = [self.copy_trading_rpc_url.get_secret_value()]
         return urls
+
+    @property
+    def clob_url(self) -> str | None:
+        """`CLOB_HOST`, else Polymarket's CLOB on chain 137, else None (the deployment's local CLOB)."""
+        if self.clob_host is not None:
+            return self.clob_host
+        if self.chain_id != POLYGON_CHAIN_ID:
+            return None
+        from polyhunter.venue.hosts import PRODUCTION_HOST
+
+        return PRODUCTION_HOST
 
     def is_dry_run(self, local_chain: bool) -> bool:
         """DRY_RUN=true wins; a local chain trades for real; elsewhere only with ENABLE_REAL_TRADING=true."""

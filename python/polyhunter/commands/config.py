@@ -6,8 +6,11 @@ import asyncio
 
 import click
 
+from polyhunter.chain.aiorpc import AsyncRpc
+from polyhunter.chain.profile import chain_profile, check_profile, is_production_chain
 from polyhunter.commands._common import echo_json, settings_or_exit
 from polyhunter.errors import PolyhunterError
+from polyhunter.settings import Settings
 from polyhunter.shared import open_shared_state
 from polyhunter.store import open_store
 
@@ -30,25 +33,67 @@ def config_show(as_json: bool) -> None:
         click.echo(f"{name}={shown}")
 
 
+async def check_chain(settings: Settings) -> tuple[str, list[str]]:
+    """On a production chain: (a summary, one line per problem), the problems being a missing setting, a
+    wrong chain id or an address the profile uses without code. Elsewhere: what the RPC serves, if set."""
+    http = [u for u in settings.rpc_urls if u.startswith("http")]
+    if not is_production_chain(settings.chain_id):
+        if not http:
+            return "chain from deployment.json", []
+        async with AsyncRpc(http) as rpc:
+            served = await rpc.chain_id()
+        if is_production_chain(served) and settings.chain_id is None:
+            return "", [f"CHAIN_ID: unset, but the RPC serves chain {served}: set CHAIN_ID={served}"]
+        if settings.chain_id is not None and served != settings.chain_id:
+            return "", [f"CHAIN_ID: {settings.chain_id}, but the RPC serves chain {served}"]
+        return f"chain {served}", []
+    try:
+        profile = chain_profile(settings)
+    except PolyhunterError as exc:
+        return "", [str(exc)]
+    if not http:
+        return "", [f"COPY_TRADING_RPC_URLS: required on chain {profile.chain_id} (an http or https URL)"]
+    async with AsyncRpc(http) as rpc:
+        checked = await check_profile(profile, rpc)
+    if not checked.ok:
+        return "", checked.missing
+    adapters = [
+        f"{e.role} {e.address}" for e in checked.profile.entries if e.source.endswith("(the one with code)")
+    ]
+    summary = f"chain {profile.chain_id}: code at all {len(profile.uses())} addresses used"
+    return summary + "".join(f", {a}" for a in adapters), []
+
+
 @config.command("check")
 def config_check() -> None:
-    """Validate the settings and reach the store and the shared state, as start-up does."""
+    """Validate the settings, find code at every contract address used, reach the store and the shared
+    state, as start-up does. Prints one line per problem and exits 1 if there is any."""
     settings = settings_or_exit()
 
-    async def check() -> str:
+    async def check() -> tuple[list[str], list[str]]:
+        chain, problems = await check_chain(settings)
         store = await open_store(settings)
         try:
             state = await open_shared_state(settings)
             await state.close()
             version = await store.schema_version()
-            return f"store {store.backend} (schema v{version}), shared state {state.backend}"
         finally:
             await store.close()
+        parts = [chain, f"store {store.backend} (schema v{version})", f"shared state {state.backend}"]
+        if is_production_chain(settings.chain_id):
+            real = not settings.is_dry_run(local_chain=False)
+            parts.append("REAL TRADING" if real else "DRY_RUN (ENABLE_REAL_TRADING=true to trade)")
+        return [p for p in parts if p], problems
 
     try:
-        click.echo(f"ok: {asyncio.run(check())}")
+        summary, problems = asyncio.run(check())
     except PolyhunterError as exc:
         raise click.ClickException(str(exc)) from None
+    for line in problems:
+        click.echo(f"error: {line}", err=True)
+    if problems:
+        raise SystemExit(1)
+    click.echo(f"ok: {', '.join(summary)}")
 
 
 COMMANDS = [config]

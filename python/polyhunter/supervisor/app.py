@@ -16,6 +16,12 @@ from polyhunter._core import FanoutIndex, LogDecoder, Signer
 from polyhunter.chain.aiorpc import AsyncRpc
 from polyhunter.chain.anvil import TEST_MNEMONIC
 from polyhunter.chain.deployment import Deployment
+from polyhunter.chain.profile import (
+    chain_profile,
+    is_production_chain,
+    production_deployment,
+    resolve_profile,
+)
 from polyhunter.detector.chainlogs import ChainLogDetector
 from polyhunter.detector.filters import leader_filters
 from polyhunter.errors import ConfigError
@@ -39,6 +45,22 @@ from polyhunter.supervisor.pipeline import Pipeline, PipelineConfig
 log = logging.getLogger(__name__)
 
 LOCAL_CHAIN_IDS = frozenset({31337, 1337})
+
+
+async def load_deployment(settings: Settings) -> Deployment:
+    """What the supervisor runs on: with CHAIN_ID 137 or 80002 the production profile, every address checked
+    for code on the settings' RPC (Polymarket's contracts are never read from a file we wrote); elsewhere
+    `$POLYHUNTER_HOME/deployment.json`."""
+    if not is_production_chain(settings.chain_id):
+        return Deployment.load()
+    profile = chain_profile(settings)
+    urls = [u for u in settings.rpc_urls if u.startswith("http")]
+    if not urls:
+        raise ConfigError(
+            f"COPY_TRADING_RPC_URLS: required on chain {profile.chain_id} (an http or https URL)"
+        )
+    async with AsyncRpc(urls) as rpc:
+        return await production_deployment(settings, await resolve_profile(profile, rpc), rpc)
 
 
 @dataclass
