@@ -1,0 +1,169 @@
+"""The engine on the CLOB venue, end to end on the local Polymarket: real anvil, the real CLOB server with
+its market maker, the real client, orders of the workers' deposit wallets settled by the V2 exchange.
+
+Every scenario checks the Proxy's exact balances afterwards and that the worker's deposit wallet holds
+only what it held before (its own float): nothing of a follower's stays with a worker.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from engine_world import USD, World, engine, fresh_world, job, stop, store_at
+from localpoly_world import ClobThread
+
+from polyhunter.execution.clobvenue import ClobVenue
+from polyhunter.execution.localchain import LocalChainEngine
+from polyhunter.execution.sender import TxSender
+from polyhunter.localpoly import ClobSettings, LocalClob
+from polyhunter.models import Step, TradeStatus
+from polyhunter.store.base import StoreJournal
+
+pytestmark = [pytest.mark.integration, pytest.mark.asyncio]
+
+
+@pytest.fixture
+def w() -> Iterator[World]:
+    yield from fresh_world()
+
+
+@pytest.fixture
+def clob(w: World) -> Iterator[LocalClob]:
+    with ClobThread(LocalClob(w.deployment, ClobSettings())) as server:
+        yield server
+
+
+def admin(clob: LocalClob, **changes: object) -> None:
+    resp = httpx.post(f"{clob.url}/_local/settings", json=changes)
+    assert resp.status_code == 200, resp.text
+
+
+def clob_engine(w: World, clob: LocalClob, **options: object) -> tuple[LocalChainEngine, list[ClobVenue]]:
+    made: list[ClobVenue] = []
+    c = w.deployment.contracts
+    assert c.ctf_exchange_v2
+    assert c.neg_risk_exchange_v2
+
+    def build(sender: TxSender) -> ClobVenue:
+        venue = ClobVenue(
+            sender.rpc,
+            clob.url,
+            w.deployment.chain_id,
+            exchange=c.ctf_exchange_v2 or "",
+            neg_risk_exchange=c.neg_risk_exchange_v2 or "",
+            wallets=w.deployment.accounts.deposit_wallets,
+            poll_s=0.02,
+            trades_every_s=0.5,
+            **options,  # type: ignore[arg-type]
+        )
+        made.append(venue)
+        return venue
+
+    return engine(w, wallets=1, venue=build), made
+
+
+def holdings(w: World, address: str) -> tuple[int, int]:
+    return w.chain.collateral_of(address), w.chain.tokens_of(address, w.token)
+
+
+async def test_a_buy_and_the_sell_that_follows_it(w: World, clob: LocalClob, tmp_path: Path) -> None:
+    buy = job(w, 0, "BUY", 5 * USD)
+    sell = job(w, 0, "SELL", 9 * USD)
+    store = await store_at(tmp_path / "s.db", [buy, sell])
+    eng, (venue,) = clob_engine(w, clob)
+    proxy = w.proxy(0)
+    deposit = w.deployment.accounts.deposit_wallet(eng.wallets[0].address)
+    proxy_before, wallet_before = holdings(w, proxy), holdings(w, deposit)
+    await eng.start()
+    try:
+        bought = await eng.execute(buy, StoreJournal(store, buy.key))
+        # $5 at the best ask 0.51, maker in steps of $0.51 (whole cents, exact ratio): 9 shares for $4.59.
+        assert bought.status is TradeStatus.EXECUTED, bought.reason
+        assert bought.fill_size == 9 * USD
+        assert holdings(w, proxy) == (proxy_before[0] - 4_590_000, proxy_before[1] + 9 * USD)
+        assert holdings(w, deposit) == wallet_before
+        sold = await eng.execute(sell, StoreJournal(store, sell.key))
+        # 9 shares at the best bid 0.49: $4.41 back.
+        assert sold.status is TradeStatus.EXECUTED, sold.reason
+        assert sold.fill_size == 9 * USD
+        assert holdings(w, proxy) == (proxy_before[0] - 4_590_000 + 4_410_000, proxy_before[1])
+        assert holdings(w, deposit) == wallet_before
+    finally:
+        await stop(eng)
+    record = await store.get_trade(buy.key)
+    assert record is not None
+    assert [e.step for e in record.journal] == [Step.PULLED, Step.ORDER_POSTED, Step.PUSHED, Step.RETURNED]
+    assert venue.posts == 2
+    await store.close()
+
+
+async def test_a_fok_the_book_cannot_fill_is_skipped_and_the_funds_go_back(
+    w: World, clob: LocalClob, tmp_path: Path
+) -> None:
+    # $500 at most 0.52 (0.50 + 5 %, on the tick): the ladder holds 200 shares up to 0.52, ~$103.
+    big = job(w, 1, "BUY", 500 * USD)
+    store = await store_at(tmp_path / "s.db", [big])
+    eng, _ = clob_engine(w, clob)
+    proxy = w.proxy(1)
+    deposit = w.deployment.accounts.deposit_wallet(eng.wallets[0].address)
+    proxy_before, wallet_before = holdings(w, proxy), holdings(w, deposit)
+    await eng.start()
+    try:
+        result = await eng.execute(big, StoreJournal(store, big.key))
+    finally:
+        await stop(eng)
+    assert result.status is TradeStatus.SKIPPED
+    assert result.reason == "fok_not_filled"
+    assert holdings(w, proxy) == proxy_before
+    assert holdings(w, deposit) == wallet_before
+    record = await store.get_trade(big.key)
+    assert record is not None
+    assert [e.step for e in record.journal] == [Step.PULLED, Step.ORDER_POSTED, Step.RETURNED]
+    await store.close()
+
+
+async def test_cancel_only_is_venue_unavailable_with_the_funds_back(
+    w: World, clob: LocalClob, tmp_path: Path
+) -> None:
+    copy = job(w, 2, "BUY", 5 * USD)
+    store = await store_at(tmp_path / "s.db", [copy])
+    eng, _ = clob_engine(w, clob)
+    proxy = w.proxy(2)
+    deposit = w.deployment.accounts.deposit_wallet(eng.wallets[0].address)
+    proxy_before, wallet_before = holdings(w, proxy), holdings(w, deposit)
+    await eng.start()
+    admin(clob, trading_mode="cancel_only")
+    try:
+        result = await eng.execute(copy, StoreJournal(store, copy.key))
+    finally:
+        await stop(eng)
+    assert result.status is TradeStatus.SKIPPED
+    assert result.reason == "venue_unavailable"
+    assert holdings(w, proxy) == proxy_before
+    assert holdings(w, deposit) == wallet_before
+    await store.close()
+
+
+async def test_a_timed_out_post_is_resolved_and_never_doubled(
+    w: World, clob: LocalClob, tmp_path: Path
+) -> None:
+    copy = job(w, 3, "BUY", 5 * USD)
+    store = await store_at(tmp_path / "s.db", [copy])
+    eng, (venue,) = clob_engine(w, clob)
+    proxy = w.proxy(3)
+    deposit = w.deployment.accounts.deposit_wallet(eng.wallets[0].address)
+    proxy_before, wallet_before = holdings(w, proxy), holdings(w, deposit)
+    await eng.start()
+    admin(clob, timeout_next_posts=1)  # the order is placed, the answer is a 500
+    try:
+        result = await eng.execute(copy, StoreJournal(store, copy.key))
+    finally:
+        await stop(eng)
+    assert result.status is TradeStatus.EXECUTED, result.reason
+    assert venue.posts == 1  # resolved as placed: never posted again
+    assert holdings(w, proxy) == (proxy_before[0] - 4_590_000, proxy_before[1] + 9 * USD)
+    assert holdings(w, deposit) == wallet_before
+    await store.close()
