@@ -215,13 +215,19 @@ class CopyJob:
 
 @dataclass(frozen=True, slots=True)
 class JournalEntry:
-    """One signed transaction of an execution, stored before it was broadcast."""
+    """One signed transaction or posted order of an execution, stored before it was broadcast or posted.
+
+    An `ORDER_POSTED` entry has the order's hash as `tx_hash`, `nonce` -1 (no transaction) and the exact
+    bytes posted as `payload`: a re-post after a 500, a timeout or a crash sends those bytes, never a
+    re-signed order (a new salt or timestamp would be a second order). Transactions have an empty payload.
+    """
 
     step: str
     wallet: str
     nonce: int
     tx_hash: bytes
     recorded_at: int
+    payload: bytes = b""
 
 
 @dataclass(frozen=True, slots=True)

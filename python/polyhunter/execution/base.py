@@ -33,6 +33,11 @@ class JobJournal(Protocol):
 
     async def record_tx(self, step: str, wallet: str, nonce: int, tx_hash: bytes | str) -> None: ...
 
+    async def record_order(self, wallet: str, order_hash: bytes, body: bytes) -> None:
+        """Journal a signed order (`Step.ORDER_POSTED`, its hash and the exact bytes to post); durable when
+        this returns, so post after it. A job's first entry raises `JobRelinquished` as `record_tx` does."""
+        ...
+
     async def add_debt(self, proxy: str, worker: str, amount: int) -> DebtRecord: ...
 
 

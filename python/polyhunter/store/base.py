@@ -1,8 +1,9 @@
 """The store of record's interface (DESIGN.md §2 "Seams") and what its back ends share.
 
-Hot-path writes (`insert_pending`, `record_tx`, `mark`) are group-committed: the await returns only after the
-transaction holding the write has committed, so a caller may act on chain right after. Everything else is a
-plain transaction. Timestamps are integer ms since the epoch (`polyhunter.models.now_ms`).
+Hot-path writes (`insert_pending`, `record_tx`, `record_order`, `mark`) are group-committed: the await returns
+only after the transaction holding the write has committed, so a caller may act on chain right after.
+Everything else is a plain transaction. Timestamps are integer ms since the epoch
+(`polyhunter.models.now_ms`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Protocol
 
-from polyhunter.errors import StoreError
+from polyhunter.errors import InvalidInputError, StoreError
 from polyhunter.models import (
     ConfigChanges,
     CopyConfig,
@@ -22,6 +23,7 @@ from polyhunter.models import (
     DebtRecord,
     DebtStatus,
     JournalEntry,
+    Step,
     TradeRecord,
     TradeStatus,
     now_ms,
@@ -51,6 +53,8 @@ class RecordTx:
     claimer: str | None = None
     """When set: journal only if the record is PENDING and unclaimed or `claimer`'s (the claim is refreshed in
     the same transaction), so that a job claimed away from a slow worker is never sent by both."""
+    payload: bytes = b""
+    """The exact bytes of a posted order (`ORDER_POSTED`); empty for a transaction."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,9 +107,12 @@ DEBT_COLUMNS = "debt_id, proxy, worker, amount, trade_key, status, created_at, r
 
 def tx_bytes(tx_hash: bytes | str) -> bytes:
     """A tx hash as 32 bytes, from bytes or `0x` hex."""
-    raw = bytes.fromhex(tx_hash.removeprefix("0x")) if isinstance(tx_hash, str) else bytes(tx_hash)
+    try:
+        raw = bytes.fromhex(tx_hash.removeprefix("0x")) if isinstance(tx_hash, str) else bytes(tx_hash)
+    except (ValueError, TypeError) as exc:
+        raise InvalidInputError(f"a tx hash is 32 bytes of hex: {exc}") from None
     if len(raw) != 32:
-        raise ValueError(f"a tx hash is 32 bytes, got {len(raw)}")
+        raise InvalidInputError(f"a tx hash is 32 bytes, got {len(raw)}")
     return raw
 
 
@@ -180,11 +187,36 @@ def trade_from_row(row: Row, journal: Iterable[JournalEntry] = ()) -> TradeRecor
     )
 
 
+JOURNAL_COLUMNS = "step, wallet, nonce, tx_hash, recorded_at, payload"
+
+
 def journal_from_row(row: Row) -> JournalEntry:
-    """(step, wallet, nonce, tx_hash, recorded_at)."""
+    """A row of `JOURNAL_COLUMNS`."""
     return JournalEntry(
-        step=row[0], wallet=row[1], nonce=int(row[2]), tx_hash=bytes(row[3]), recorded_at=int(row[4])
+        step=row[0],
+        wallet=row[1],
+        nonce=int(row[2]),
+        tx_hash=bytes(row[3]),
+        recorded_at=int(row[4]),
+        payload=bytes(row[5]),
     )
+
+
+def journaled_orders(journal: Sequence[tuple[int, RecordTx]], results: Sequence[Any]) -> list[RecordTx]:
+    """The batch's posted orders that were journaled (not refused by their claim), to check after insert."""
+    return [op for index, op in journal if op.payload and results[index]]
+
+
+def check_payloads(orders: Sequence[RecordTx], stored: dict[tuple[bytes, bytes], bytes]) -> None:
+    """Refuse an order journaled again under its hash with other bytes (`stored`: (key, hash) → the bytes
+    read back after the insert): only the first bytes may ever be posted, so a second body is a bug upstream
+    (a re-signed order is a second order) and fails its write, its batch retried without it."""
+    for op in orders:
+        if stored.get((op.key, op.tx_hash)) != op.payload:
+            raise StoreError(
+                f"order 0x{op.tx_hash.hex()} of job {op.key.hex()} is already journaled with other bytes: "
+                "only the journaled bytes may be posted"
+            )
 
 
 def config_values(cfg: CopyConfig) -> tuple[Any, ...]:
@@ -426,6 +458,22 @@ class Store(ABC):
         result: bool = await self._committer.submit(op)
         return result
 
+    async def record_order(
+        self, key: bytes, wallet: str, order_hash: bytes, body: bytes, *, claimer: str | None = None
+    ) -> bool:
+        """Journal a signed order of job `key` as `Step.ORDER_POSTED` (its hash, nonce -1, the exact bytes to
+        post); durable when this returns, so post after it. `claimer` and the result are `record_tx`'s.
+
+        Journaling the same hash again is one entry; with other bytes it is a `StoreError`, nothing stored.
+        """
+        if not isinstance(body, bytes | bytearray | memoryview) or not body:
+            raise InvalidInputError("an order's journaled body is its non-empty signed bytes")
+        op = RecordTx(
+            key, Step.ORDER_POSTED.value, wallet.lower(), -1, tx_bytes(order_hash), claimer, bytes(body)
+        )
+        result: bool = await self._committer.submit(op)
+        return result
+
     async def mark(
         self,
         key: bytes,
@@ -592,6 +640,10 @@ class StoreJournal:
     async def record_tx(self, step: str, wallet: str, nonce: int, tx_hash: bytes | str) -> None:
         """Durable before broadcast."""
         await self.store.record_tx(self.key, step, wallet, nonce, tx_hash)
+
+    async def record_order(self, wallet: str, order_hash: bytes, body: bytes) -> None:
+        """Durable before posting."""
+        await self.store.record_order(self.key, wallet, order_hash, body)
 
     async def add_debt(self, proxy: str, worker: str, amount: int) -> DebtRecord:
         return await self.store.add_debt(

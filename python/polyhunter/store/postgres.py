@@ -25,16 +25,19 @@ from polyhunter.store.base import (
     CONFIG_COLUMNS,
     DAILY_NOTIONAL_SQL,
     DEBT_COLUMNS,
+    JOURNAL_COLUMNS,
     REVIVE_SET,
     REVIVE_WHERE,
     TRADE_COLUMNS,
     Op,
     Store,
+    check_payloads,
     config_from_row,
     config_values,
     debt_from_row,
     insert_results,
     journal_from_row,
+    journaled_orders,
     new_rows,
     plan_marks,
     revivable,
@@ -60,8 +63,8 @@ _UPDATE_MARK = (
     "slippage_bps = COALESCE($6, slippage_bps), worker = COALESCE($7, worker), updated_at = $8 WHERE key = $9"
 )
 _INSERT_JOURNAL = (
-    "INSERT INTO trade_journal (key, step, wallet, nonce, tx_hash, recorded_at) "
-    "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING"
+    "INSERT INTO trade_journal (key, step, wallet, nonce, tx_hash, recorded_at, payload) "
+    "VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING"
 )
 _HOLD_CLAIM = (
     "UPDATE copy_trades SET claimed_by = $1, claimed_at = $2 WHERE key = $3 AND status = 'PENDING' "
@@ -159,8 +162,20 @@ class PostgresStore(Store):
                     else:
                         results[index] = True
                     if results[index]:
-                        rows.append((op.key, op.step, op.wallet, op.nonce, op.tx_hash, now))
+                        rows.append((op.key, op.step, op.wallet, op.nonce, op.tx_hash, now, op.payload))
                 await conn.executemany(_INSERT_JOURNAL, rows)
+                orders = journaled_orders(journal, results)
+                if orders:
+                    # Read after the insert: a racing instance's conflicting row is committed and visible by
+                    # now (the insert waited for it), so differing bytes are never missed.
+                    found = await conn.fetch(
+                        "SELECT j.key, j.tx_hash, j.payload FROM trade_journal j "
+                        "JOIN unnest($1::bytea[], $2::bytea[]) AS o(key, tx_hash) "
+                        "ON j.key = o.key AND j.tx_hash = o.tx_hash",
+                        [op.key for op in orders],
+                        [op.tx_hash for op in orders],
+                    )
+                    check_payloads(orders, {(bytes(r[0]), bytes(r[1])): bytes(r[2]) for r in found})
             if marks:
                 locked = sorted({op.key for _, op in marks})  # one lock order for every process: no deadlock
                 current = {
@@ -197,8 +212,7 @@ class PostgresStore(Store):
     # Trades.
     async def _journal(self, key: bytes) -> list[Any]:
         rows = await self.pool.fetch(
-            "SELECT step, wallet, nonce, tx_hash, recorded_at FROM trade_journal WHERE key = $1 "
-            "ORDER BY recorded_at, nonce",
+            f"SELECT {JOURNAL_COLUMNS} FROM trade_journal WHERE key = $1 ORDER BY recorded_at, seq",
             key,
         )
         return [journal_from_row(r) for r in rows]

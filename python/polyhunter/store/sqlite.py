@@ -30,16 +30,19 @@ from polyhunter.store.base import (
     CONFIG_COLUMNS,
     DAILY_NOTIONAL_SQL,
     DEBT_COLUMNS,
+    JOURNAL_COLUMNS,
     REVIVE_SET,
     REVIVE_WHERE,
     TRADE_COLUMNS,
     Op,
     Store,
+    check_payloads,
     config_from_row,
     config_values,
     debt_from_row,
     insert_results,
     journal_from_row,
+    journaled_orders,
     new_rows,
     plan_marks,
     revivable,
@@ -57,8 +60,8 @@ _UPDATE_MARK = (
     "slippage_bps = COALESCE(?, slippage_bps), worker = COALESCE(?, worker), updated_at = ? WHERE key = ?"
 )
 _INSERT_JOURNAL = (
-    "INSERT INTO trade_journal (key, step, wallet, nonce, tx_hash, recorded_at) VALUES (?, ?, ?, ?, ?, ?) "
-    "ON CONFLICT DO NOTHING"
+    "INSERT INTO trade_journal (key, step, wallet, nonce, tx_hash, recorded_at, payload) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
 )
 _HOLD_CLAIM = (
     "UPDATE copy_trades SET claimed_by = ?, claimed_at = ? WHERE key = ? AND status = 'PENDING' "
@@ -180,8 +183,20 @@ class SqliteStore(Store):
                     else:
                         results[index] = True
                     if results[index]:
-                        rows.append((op.key, op.step, op.wallet, op.nonce, op.tx_hash, now))
+                        rows.append((op.key, op.step, op.wallet, op.nonce, op.tx_hash, now, op.payload))
                 await conn.executemany(_INSERT_JOURNAL, rows)
+                orders = journaled_orders(journal, results)
+                if orders:
+                    kept: dict[tuple[bytes, bytes], bytes] = {}
+                    for op in orders:
+                        async with conn.execute(
+                            "SELECT payload FROM trade_journal WHERE key = ? AND tx_hash = ?",
+                            (op.key, op.tx_hash),
+                        ) as cursor:
+                            found = await cursor.fetchone()
+                        if found is not None:
+                            kept[(op.key, op.tx_hash)] = bytes(found[0])
+                    check_payloads(orders, kept)
             if marks:
                 current = await self._statuses(conn, list({op.key for _, op in marks}))
                 outcome, updates = plan_marks(marks, current, now)
@@ -228,8 +243,7 @@ class SqliteStore(Store):
     # Trades.
     async def _journal(self, key: bytes) -> list[Any]:
         rows = await self._read(
-            "SELECT step, wallet, nonce, tx_hash, recorded_at FROM trade_journal WHERE key = ? "
-            "ORDER BY recorded_at, nonce",
+            f"SELECT {JOURNAL_COLUMNS} FROM trade_journal WHERE key = ? ORDER BY recorded_at, rowid",
             (key,),
         )
         return [journal_from_row(r) for r in rows]

@@ -632,6 +632,17 @@ class _LiveJournal(StoreJournal):
             )
         self.recorded = True
 
+    async def record_order(self, wallet: str, order_hash: bytes, body: bytes) -> None:
+        if self.recorded:
+            await super().record_order(wallet, order_hash, body)
+            return
+        if not await self.store.record_order(self.key, wallet, order_hash, body, claimer=self.claimer):
+            raise JobRelinquished(
+                f"job {self.key.hex()} is no longer this worker's to run (cancelled or claimed elsewhere): "
+                "nothing posted"
+            )
+        self.recorded = True
+
 
 def _price_ppm(signal: Signal) -> int | None:
     if not signal.price_den:
