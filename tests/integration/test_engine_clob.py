@@ -7,6 +7,7 @@ only what it held before (its own float): nothing of a follower's stays with a w
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +18,9 @@ from localpoly_world import ClobThread
 
 from polyhunter.execution.clobvenue import ClobVenue
 from polyhunter.execution.localchain import LocalChainEngine
+from polyhunter.execution.recovery import Recovery
 from polyhunter.execution.sender import TxSender
+from polyhunter.execution.venues import Failed, TradeOutcome
 from polyhunter.localpoly import ClobSettings, LocalClob
 from polyhunter.models import Step, TradeStatus
 from polyhunter.store.base import StoreJournal
@@ -41,14 +44,16 @@ def admin(clob: LocalClob, **changes: object) -> None:
     assert resp.status_code == 200, resp.text
 
 
-def clob_engine(w: World, clob: LocalClob, **options: object) -> tuple[LocalChainEngine, list[ClobVenue]]:
+def clob_engine(
+    w: World, clob: LocalClob, kind: type[ClobVenue] = ClobVenue, **options: object
+) -> tuple[LocalChainEngine, list[ClobVenue]]:
     made: list[ClobVenue] = []
     c = w.deployment.contracts
     assert c.ctf_exchange_v2
     assert c.neg_risk_exchange_v2
 
     def build(sender: TxSender) -> ClobVenue:
-        venue = ClobVenue(
+        venue = kind(
             sender.rpc,
             clob.url,
             w.deployment.chain_id,
@@ -166,4 +171,43 @@ async def test_a_timed_out_post_is_resolved_and_never_doubled(
     assert venue.posts == 1  # resolved as placed: never posted again
     assert holdings(w, proxy) == (proxy_before[0] - 4_590_000, proxy_before[1] + 9 * USD)
     assert holdings(w, deposit) == wallet_before
+    await store.close()
+
+
+class DyingVenue(ClobVenue):
+    """Posts the order, then never learns its outcome: the process died between the post and the push."""
+
+    async def _follow(self, *args: object, **kwargs: object) -> TradeOutcome:
+        return Failed("the engine died after posting", unknown=True)
+
+
+async def test_a_crash_after_posting_is_finished_by_recovery(
+    w: World, clob: LocalClob, tmp_path: Path
+) -> None:
+    copy = job(w, 4, "BUY", 5 * USD)
+    store = await store_at(tmp_path / "s.db", [copy])
+    eng, _ = clob_engine(w, clob, kind=DyingVenue)
+    proxy = w.proxy(4)
+    deposit = w.deployment.accounts.deposit_wallet(eng.wallets[0].address)
+    proxy_before, wallet_before = holdings(w, proxy), holdings(w, deposit)
+    await eng.start()
+    try:
+        result = await eng.execute(copy, StoreJournal(store, copy.key))
+        assert result.status is TradeStatus.FAILED
+        assert (result.reason or "").startswith("unconfirmed")
+        await store.mark(copy.key, result.status, result.reason, result.tx_hashes)
+        # The order traded: the Proxy paid, the tokens sit in the worker's deposit wallet.
+        assert holdings(w, proxy)[0] == proxy_before[0] - 5 * USD
+        recovery = Recovery(eng, store)
+        # The CLOB settles on its own schedule; recovery says False until the chain shows the fill.
+        while not await recovery.reconcile_failed():
+            await asyncio.sleep(0.05)
+    finally:
+        await stop(eng)
+    assert holdings(w, proxy) == (proxy_before[0] - 4_590_000, proxy_before[1] + 9 * USD)
+    assert holdings(w, deposit) == wallet_before
+    record = await store.get_trade(copy.key)
+    assert record is not None
+    assert record.status is TradeStatus.EXECUTED
+    assert [e.step for e in record.journal] == [Step.PULLED, Step.ORDER_POSTED, Step.PUSHED, Step.RETURNED]
     await store.close()

@@ -563,6 +563,31 @@ class ClobVenue:
             return Settlement("void", reference)
         return Settlement("pending", reference)
 
+    async def fill_of(self, entry: JournalEntry) -> Fill | None:
+        """What a journaled order moved, from its OrderFilled rows (either exchange); None: nothing."""
+        side: Side | None = None
+        for exchange in self.exchanges:
+            filled = await self.fills(exchange, entry.tx_hash)
+            if filled is not None:
+                side = await self._side_of(exchange, entry.tx_hash)
+                return filled.as_fill(side, entry.tx_hash, True)
+        return None
+
+    async def _side_of(self, exchange: str, order_hash: bytes) -> Side:
+        logs = await self.rpc.call(
+            "eth_getLogs",
+            [
+                {
+                    "address": exchange,
+                    "fromBlock": "0x0",
+                    "toBlock": "latest",
+                    "topics": [TOPIC_ORDER_FILLED_V2, "0x" + order_hash.hex()],
+                }
+            ],
+        )
+        raw = bytes.fromhex(str(logs[0]["data"]).removeprefix("0x"))
+        return "BUY" if int.from_bytes(raw[:32], "big") == 0 else "SELL"
+
 
 def _on_tick(price_ppm: int, tick_ppm: int, side: Side) -> int:
     """The leader's price onto the tick, inward (a BUY never above it, a SELL never below)."""

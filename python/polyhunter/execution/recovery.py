@@ -21,7 +21,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from eth_abi.abi import decode
 
@@ -29,9 +29,10 @@ from polyhunter.errors import ChainError, DecodeError, ExecutionError
 from polyhunter.execution import calls
 from polyhunter.execution.base import PRICE_SCALE, UNCONFIRMED
 from polyhunter.execution.fleet import OperatorWallet
-from polyhunter.execution.flows import GAS_SINGLE, batch_gas, leg_amounts
+from polyhunter.execution.flows import GAS_SINGLE, batch_gas, funds_at, leg_amounts
 from polyhunter.execution.localchain import LocalChainEngine
 from polyhunter.execution.onchain import OK, PENDING, REVERTED, VOID, journaled_tx_state
+from polyhunter.execution.venues import Fill
 from polyhunter.models import DebtRecord, DebtStatus, JournalEntry, Step, TradeRecord, TradeStatus, now_ms
 from polyhunter.shared.base import SharedState
 from polyhunter.store.base import Store, StoreJournal
@@ -185,20 +186,42 @@ class Recovery:
             return False
         usd, tokens = amounts
         buffered = trade in ok and not any(e.step == Step.PULLED for e in record.journal)
+        at = funds_at(self.engine.venue, wallet) if wallet is not None else None
         if trade in ok:
-            if Step.PUSHED not in ok:
+            # A venue that fills at its own amounts (the CLOB) is read for what it moved; the rest of the
+            # pull goes back. Else the fill was exactly the leg's amounts.
+            filled = await self._venue_fill(record)
+            back = 0
+            if filled is not None:
+                if filled is False:
+                    return False  # traded in a coalesced order: its split is left to an operator
+                if record.side == "BUY":
+                    push_amount, back = filled.shares, usd - filled.spent("BUY")
+                else:
+                    push_amount, back = filled.spent("SELL"), tokens - filled.shares
+                usd, tokens = filled.collateral, filled.shares
+                if back < 0:
+                    log.warning("recovery of %s: the fill moved more than the pull", key.hex())
+                    return False
+            else:
+                push_amount = tokens if record.side == "BUY" else usd
+            if Step.PUSHED not in ok and push_amount > 0:
                 if wallet is None or not wallet.may_send():
                     return False  # the wallet holding the goods belongs to another instance now
-                data = (
-                    calls.push_erc1155([record.proxy], self.engine.custody.ctf, record.token_id, [tokens])
-                    if record.side == "BUY"
-                    else calls.push_erc20([record.proxy], self.engine.custody.collateral, [usd])
-                )
+                data = self._move(record, "BUY" if record.side == "BUY" else "SELL", push_amount, at, True)
                 sent = await self._send(wallet, record, Step.PUSHED, data)
                 if sent is None:
                     return False
                 hashes.append(sent)
                 self.stats.completed += 1
+            if back > 0 and Step.RETURNED not in ok:
+                if wallet is None or not wallet.may_send():
+                    return False
+                data = self._move(record, record.side, back, at, False)
+                sent = await self._send(wallet, record, Step.RETURNED, data)
+                if sent is None:
+                    return False
+                hashes.append(sent)
             if buffered:
                 await self._ensure_debt(record, usd)
             moved = await self.store.mark(
@@ -216,13 +239,7 @@ class Recovery:
             if Step.RETURNED not in ok:
                 if wallet is None or not wallet.may_send():
                     return False
-                data = (
-                    calls.push_erc20([record.proxy], self.engine.custody.collateral, [usd])
-                    if record.side == "BUY"
-                    else calls.push_erc1155(
-                        [record.proxy], self.engine.custody.ctf, record.token_id, [tokens]
-                    )
-                )
+                data = self._move(record, record.side, usd if record.side == "BUY" else tokens, at, False)
                 sent = await self._send(wallet, record, Step.RETURNED, data)
                 if sent is None:
                     return False
@@ -241,6 +258,43 @@ class Recovery:
             self.stats.reconciled += 1
             log.info("recovered %s from the chain (steps mined: %s)", key.hex(), sorted(ok))
         return moved
+
+    def _move(self, record: TradeRecord, side: str, amount: int, source: str | None, goods: bool) -> bytes:
+        """A push to the record's Proxy from the worker or its trading wallet (`source`): what the trade
+        bought (`goods`: a BUY's tokens, a SELL's collateral) or what it did not use (the pull's asset)."""
+        c = self.engine.custody
+        erc20 = (side == "BUY") != goods
+        proxies = [record.proxy]
+        if erc20:
+            if source is not None:
+                return calls.push_erc20_from(proxies, c.collateral, [amount], source)
+            return calls.push_erc20(proxies, c.collateral, [amount])
+        if source is not None:
+            return calls.push_erc1155_from(proxies, c.ctf, record.token_id, [amount], source)
+        return calls.push_erc1155(proxies, c.ctf, record.token_id, [amount])
+
+    async def _venue_fill(self, record: TradeRecord) -> Fill | Literal[False] | None:
+        """What the venue's order moved for this record (None: the venue fills at the leg's amounts; False:
+        the order served several legs, so this record alone cannot say its share)."""
+        fill_of = getattr(self.engine.venue, "fill_of", None)
+        if fill_of is None:
+            return None
+        entries = [e for e in record.journal if e.step == self.engine.venue.trade_step]
+        if not entries:
+            return None
+        pull = next((e for e in record.journal if e.step == Step.PULLED), None)
+        if pull is not None and await self._batched(pull.tx_hash):
+            return False
+        for entry in reversed(entries):
+            fill = await fill_of(entry)
+            if isinstance(fill, Fill):
+                return fill
+        return None
+
+    async def _batched(self, tx_hash: bytes) -> bool:
+        tx = await self.engine.rpc.call("eth_getTransactionByHash", ["0x" + tx_hash.hex()])
+        data = bytes.fromhex(str((tx or {}).get("input", "0x")).removeprefix("0x"))
+        return data[:4] in _BATCH_PULLS
 
     async def _amounts(self, record: TradeRecord, ok: dict[str, bytes]) -> tuple[int, int]:
         """(collateral, tokens) of the record's leg: a BUY's from the job; a SELL's tokens from the pull's
@@ -364,6 +418,11 @@ class Recovery:
         self.stats.debts_repaid += len(payable)
         log.info("repaid %d debts to %s in tx 0x%s", len(payable), creditor, sent.tx_hash.hex())
         return len(payable)
+
+
+_BATCH_PULLS = frozenset(
+    {calls.PULL_ERC20_BATCH, calls.PULL_ERC1155_BATCH, calls.PULL_ERC20_BATCH_TO, calls.PULL_ERC1155_BATCH_TO}
+)
 
 
 def _topic(address: str) -> str:
