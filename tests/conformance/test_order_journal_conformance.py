@@ -109,6 +109,38 @@ async def test_an_order_journaled_again_with_other_bytes_is_refused_and_the_firs
 
 
 @pytest.mark.asyncio
+async def test_two_connections_journaling_one_order_hash_with_other_bytes_keep_exactly_one(
+    store: Store, store_case: StoreCase
+) -> None:
+    jobs = [job(40 + i, config_id=9) for i in range(50)]
+    await store.insert_pending(jobs, FAR)
+    mine = [bytes([1]) + BODY[1:] for _ in jobs]
+    theirs = [bytes([2]) + BODY[1:] for _ in jobs]
+    async with store_case.make() as other:
+        outcomes = await asyncio.gather(
+            asyncio.gather(
+                *(store.record_order(j.key, WALLET, ORDER_HASH, b) for j, b in zip(jobs, mine, strict=True)),
+                return_exceptions=True,
+            ),
+            asyncio.gather(
+                *(
+                    other.record_order(j.key, WALLET, ORDER_HASH, b)
+                    for j, b in zip(reversed(jobs), reversed(theirs), strict=True)
+                ),
+                return_exceptions=True,
+            ),
+        )
+    first, second = outcomes[0], list(reversed(outcomes[1]))
+    for copy, a, b in zip(jobs, first, second, strict=True):
+        record = await store.get_trade(copy.key)
+        assert record is not None
+        (entry,) = record.journal
+        # Exactly one write journaled its bytes; the other was told so, and those bytes are the stored ones.
+        assert {type(a), type(b)} == {bool, StoreError}
+        assert entry.payload[:1] == (b"\x01" if a is True else b"\x02")
+
+
+@pytest.mark.asyncio
 async def test_bad_order_input_is_a_typed_error(store: Store) -> None:
     copy = job(5)
     await store.insert_pending([copy], FAR)
