@@ -8,21 +8,24 @@ only what it held before (its own float): nothing of a follower's stays with a w
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
 import pytest
-from engine_world import USD, World, engine, fresh_world, job, stop, store_at
+from engine_world import FAST, USD, World, engine, fresh_world, job, stop, store_at, with_
 from localpoly_world import ClobThread
 
+from polyhunter.execution.base import ExecutionResult
 from polyhunter.execution.clobvenue import ClobVenue
-from polyhunter.execution.localchain import LocalChainEngine
+from polyhunter.execution.localchain import EngineConfig, LocalChainEngine
 from polyhunter.execution.recovery import Recovery
 from polyhunter.execution.sender import TxSender
-from polyhunter.execution.venues import Failed, TradeOutcome
+from polyhunter.execution.venues import Failed, OrderKind, TradeOutcome
 from polyhunter.localpoly import ClobSettings, LocalClob
-from polyhunter.models import Step, TradeStatus
+from polyhunter.models import CopyJob, Step, TradeStatus
 from polyhunter.store.base import StoreJournal
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio]
@@ -45,7 +48,11 @@ def admin(clob: LocalClob, **changes: object) -> None:
 
 
 def clob_engine(
-    w: World, clob: LocalClob, kind: type[ClobVenue] = ClobVenue, **options: object
+    w: World,
+    clob: LocalClob,
+    kind: type[ClobVenue] = ClobVenue,
+    config: EngineConfig = FAST,
+    **options: object,
 ) -> tuple[LocalChainEngine, list[ClobVenue]]:
     made: list[ClobVenue] = []
     c = w.deployment.contracts
@@ -67,7 +74,7 @@ def clob_engine(
         made.append(venue)
         return venue
 
-    return engine(w, wallets=1, venue=build), made
+    return engine(w, wallets=1, config=config, venue=build), made
 
 
 def holdings(w: World, address: str) -> tuple[int, int]:
@@ -211,3 +218,75 @@ async def test_a_crash_after_posting_is_finished_by_recovery(
     assert record.status is TradeStatus.EXECUTED
     assert [e.step for e in record.journal] == [Step.PULLED, Step.ORDER_POSTED, Step.PUSHED, Step.RETURNED]
     await store.close()
+
+
+async def one_copy(
+    w: World, clob: LocalClob, tmp_path: Path, copy: CopyJob, config: EngineConfig = FAST
+) -> tuple[ExecutionResult, tuple[int, int], tuple[int, int], ClobVenue]:
+    """Runs `copy`; (result, the Proxy's holdings before, the deposit wallet's before, the venue)."""
+    store = await store_at(tmp_path / "s.db", [copy])
+    eng, (venue,) = clob_engine(w, clob, config=config)
+    deposit = w.deployment.accounts.deposit_wallet(eng.wallets[0].address)
+    before = holdings(w, copy.proxy), holdings(w, deposit)
+    await eng.start()
+    try:
+        result = await eng.execute(copy, StoreJournal(store, copy.key))
+    finally:
+        await stop(eng)
+        await store.close()
+    assert holdings(w, deposit) == before[1]  # the worker's wallet keeps only its own float
+    return result, before[0], before[1], venue
+
+
+async def test_a_fak_partly_filled_executes_what_filled_and_returns_the_rest(
+    w: World, clob: LocalClob, tmp_path: Path
+) -> None:
+    # Within 0.52 the book offers 200 shares at 0.51 and 200 at 0.52 (the YES asks and, matched as
+    # complements, the NO bids at 0.49 and 0.48): 400 shares for $206, the rest of the $500 returned.
+    copy = job(w, 5, "BUY", 500 * USD)
+    result, proxy_before, _, _ = await one_copy(
+        w, clob, tmp_path, copy, with_(FAST, order_kind=OrderKind.FAK)
+    )
+    assert result.status is TradeStatus.EXECUTED, result.reason
+    assert result.fill_size == 400 * USD
+    assert result.fill_price_ppm == 515_000
+    assert holdings(w, copy.proxy) == (proxy_before[0] - 206 * USD, proxy_before[1] + 400 * USD)
+
+
+async def test_a_429_storm_past_the_deadline_fails_with_the_funds_back(
+    w: World, clob: LocalClob, tmp_path: Path
+) -> None:
+    admin(clob, rate_limits={"POST /order": 0}, rate_window_s=1.0)
+    copy = job(w, 6, "BUY", 5 * USD)
+    store = await store_at(tmp_path / "s.db", [copy])
+    eng, _ = clob_engine(w, clob, deadline_s=3.0)
+    proxy_before = holdings(w, copy.proxy)
+    await eng.start()
+    try:
+        result = await eng.execute(copy, StoreJournal(store, copy.key))
+    finally:
+        await stop(eng)
+        await store.close()
+    # Never accepted within the deadline: certainly not placed, so the funds went back.
+    assert result.status is TradeStatus.FAILED
+    assert holdings(w, copy.proxy) == proxy_before
+
+
+async def test_a_425_restart_is_retried_after_its_wait(w: World, clob: LocalClob, tmp_path: Path) -> None:
+    copy = job(w, 7, "BUY", 5 * USD)
+    admin(clob, restart_until=time.time() + 1.5)
+    result, proxy_before, _, _ = await one_copy(w, clob, tmp_path, copy)
+    assert result.status is TradeStatus.EXECUTED, result.reason
+    assert holdings(w, copy.proxy) == (proxy_before[0] - 4_590_000, proxy_before[1] + 9 * USD)
+
+
+async def test_a_neg_risk_market_trades_on_the_neg_risk_exchange(
+    w: World, clob: LocalClob, tmp_path: Path
+) -> None:
+    market = next(m for m in w.deployment.markets if m.neg_risk)
+    copy = replace(job(w, 8, "BUY", 5 * USD), token_id=market.yes_token_id)
+    before = w.chain.tokens_of(copy.proxy, market.yes_token_id)
+    result, proxy_before, _, _ = await one_copy(w, clob, tmp_path, copy)
+    assert result.status is TradeStatus.EXECUTED, result.reason
+    assert w.chain.collateral_of(copy.proxy) == proxy_before[0] - 4_590_000
+    assert w.chain.tokens_of(copy.proxy, market.yes_token_id) == before + 9 * USD
