@@ -11,9 +11,11 @@ from typing import Any
 import click
 
 from polyhunter.chain.deployment import Deployment
+from polyhunter.chain.profile import is_production_chain
 from polyhunter.commands._common import settings_or_exit
 from polyhunter.errors import PolyhunterError
-from polyhunter.supervisor.app import Supervisor
+from polyhunter.settings import Settings
+from polyhunter.supervisor.app import Supervisor, load_deployment
 from polyhunter.supervisor.selftest import run_selftest
 
 log = logging.getLogger("polyhunter.supervisor")
@@ -51,7 +53,13 @@ def log_event(kind: str, data: dict[str, Any]) -> None:
         )
 
 
-def _deployment(settings_home: object) -> Deployment:
+def _deployment(settings: Settings) -> Deployment:
+    """The production profile on CHAIN_ID 137/80002 (every address checked for code), else deployment.json."""
+    if is_production_chain(settings.chain_id):
+        try:
+            return asyncio.run(load_deployment(settings))
+        except PolyhunterError as exc:
+            raise click.ClickException(str(exc)) from None
     try:
         return Deployment.load()
     except (OSError, PolyhunterError, ValueError, KeyError) as exc:
@@ -97,7 +105,7 @@ def supervisor(selftest: bool, log_level: str) -> None:
     if selftest:
         ok = asyncio.run(run_selftest(settings))
         sys.exit(0 if ok else 1)
-    deployment = _deployment(settings.home)
+    deployment = _deployment(settings)
     try:
         clean = asyncio.run(_run(Supervisor(settings, deployment, on_event=log_event)))
     except PolyhunterError as exc:

@@ -111,6 +111,12 @@ class Supervisor:
         if not fleet:
             raise ConfigError("TRADING_MNEMONIC: none of its wallets is in the deployment's fleet")
         funder = self.settings.funder_private_key
+        venue = None
+        if self.settings.copy_trading_venue == "clob":
+            # Copies become CLOB V2 orders from each worker's deposit wallet (or its EOA with type 0).
+            from polyhunter.execution.clobvenue import clob_venue_factory
+
+            venue = clob_venue_factory(self.deployment, self.settings)
         return LocalChainEngine(
             self.rpc,
             self.deployment,
@@ -118,6 +124,7 @@ class Supervisor:
             config=EngineConfig.from_settings(self.settings),
             shared=self.shared,
             funder=Signer(funder.get_secret_value()) if funder is not None else None,
+            venue=venue,
         )
 
     async def start(self) -> None:
