@@ -7,9 +7,12 @@ excludes every trade of the scenario), start the supervisor on embedded defaults
 state), and let the leader trade: each trade is a signed CLOB V2 order (FOK, POLY_1271 from the leader's
 deposit wallet) posted over HTTP, matched against the market maker's ladder and settled on chain by the
 operator's `matchOrders`, so the `OrderFilled` rows the supervisor copies come from real signed orders. The
-copies themselves still fill on LocalExchange (the CLOB venue is the next step). Everything detected, fanned
-out, skipped and executed is shown live; at the end every follower's Proxy balances are compared with the
-values written below, worked out by hand from the rules (see each comment), not computed by the sizing code.
+copies are CLOB orders too: the Executor pulls pUSD (or shares) from each Proxy to a fleet wallet's deposit
+wallet, which posts a FOK order signed in Rust, and pushes what it bought (or the proceeds, and anything left)
+back into the Proxy once the trade settles. Everything detected, fanned out, skipped and executed is shown
+live; at the end every follower's Proxy balances are compared with the values written below, worked out by
+hand from the rules (see each comment), not computed by the sizing code, and the fleet's deposit wallets
+must hold nothing of the followers'.
 """
 
 from __future__ import annotations
@@ -85,15 +88,19 @@ RULES: list[dict[str, Any]] = [
 ]
 
 # Expected Proxy balances after the scenario: (collateral, YES of market 0, YES of market 1), base units.
+# Every copy is its own FOK order on the CLOB at the market maker's best level (the leader's price), under
+# the default amount rule: a SELL's shares in whole hundredths (2 decimals), so the proceeds are
+# shares x price exactly; the shares the rule leaves unsold go back to the Proxy.
 EXPECTED: list[tuple[int, int, int]] = [
-    # fixed $25: BUY $25 @0.50 = 50 sh; BUY $25 @0.40 = 62.5 sh; SELL $25 worth @0.60 = 41.666666 sh
-    # (rounded down) for $24.999999 (rounded down): 5000 - 25 - 25 + 24.999999 = 4974.999999.
-    (4_974_999_999, 8_333_334, 62_500_000),
+    # fixed $25: BUY $25 @0.50 = 50 sh; BUY $25 @0.40 = 62.5 sh; SELL $25 worth @0.60 = 41.666666 sh, of
+    # which 41.66 sh sell for 41.66 x 0.60 = $24.996: 5000 - 25 - 25 + 24.996 = 4974.996; 50 - 41.66 = 8.34.
+    (4_974_996_000, 8_340_000, 62_500_000),
     # ratio 0.5x: BUY $50 = 100 sh; BUY $20 = 50 sh; SELL 50 sh @0.60 = $30: 5000 - 50 - 20 + 30 = 4960.
     (4_960_000_000, 50_000_000, 50_000_000),
     # 2 % of balance: BUY 2 % of $5000 = $100 = 200 sh; BUY 2 % of $4900 = $98 = 245 sh; SELL 2 % of $4802
-    # = $96.04 worth @0.60 = 160.066666 sh for $96.039999: 5000 - 100 - 98 + 96.039999 = 4898.039999.
-    (4_898_039_999, 39_933_334, 245_000_000),
+    # = $96.04 worth @0.60 = 160.066666 sh, of which 160.06 sh sell for $96.036:
+    # 5000 - 100 - 98 + 96.036 = 4898.036; 200 - 160.06 = 39.94.
+    (4_898_036_000, 39_940_000, 245_000_000),
     # filtered out: every leader trade is below $1,000, so nothing moves.
     (5_000_000_000, 0, 0),
 ]
@@ -225,6 +232,18 @@ async def run_demo(home: Path, console: Console | None = None) -> bool:
             f"(expected {' / '.join(format_usd(v) for v in EXPECTED_LEADER)}) "
             + ("[green]yes[/]" if leader_ok else "[red]NO[/]")
         )
+        # The fleet's deposit wallets start empty and must end empty: nothing of a follower's stays there.
+        fleet_wallets = [deployment.accounts.deposit_wallet(w) for w in deployment.accounts.fleet]
+        left = {
+            w: (chain.collateral_of(w), chain.tokens_of(w, tokens[0]), chain.tokens_of(w, tokens[1]))
+            for w in fleet_wallets
+        }
+        wallets_ok = all(v == (0, 0, 0) for v in left.values())
+        all_ok &= wallets_ok
+        console.print(
+            "fleet deposit wallets hold nothing of the followers' "
+            + ("[green]yes[/]" if wallets_ok else f"[red]NO[/] {left}")
+        )
         stats = supervisor.pipeline.stats
         copies_ok = stats.executed == EXPECTED_COPIES
         all_ok &= copies_ok
@@ -279,6 +298,11 @@ async def _run_scenario(
         copy_trading_max_trade_usd=None,
         copy_trading_daily_cap_usd=None,
         copy_trading_wallet_daily_cap_usd=None,
+        # Copies are CLOB V2 orders from the fleet's deposit wallets, one order per copy (no coalescing) so
+        # that each follower's amounts follow the amount rule on their own and are worked out by hand above.
+        copy_trading_venue="clob",
+        clob_host=clob.url,
+        copy_trading_coalesce_ms=0,
     )
     store = await open_store(settings)
     try:

@@ -1,5 +1,5 @@
 """`make demo` end to end: `polyhunter demo` exits 0 only when every Proxy and the leader's deposit wallet
-hold the balances written in the scenario, its leader trades going through the local CLOB."""
+hold the balances written in the scenario, its leader trades and the copies going through the local CLOB."""
 
 from __future__ import annotations
 
@@ -29,3 +29,6 @@ def test_the_demo_passes_with_its_leader_trading_on_the_local_clob(tmp_path: Pat
     # Three leader trades, each a FOK order matched on the CLOB and settled in a transaction.
     assert out.count("matched; settled in tx 0x") == 3
     assert "copies executed 9 (expected 9)" in out
+    # The copies are CLOB orders too, settled on chain, and nothing of the followers' stays with the fleet.
+    assert out.count("EXECUTED") == 9
+    assert "fleet deposit wallets hold nothing of the followers' yes" in out
