@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -16,8 +17,9 @@ import pytest
 from web3 import Web3
 
 from polyhunter._core import Signer
-from polyhunter.chain.accounts import OWNER_INDEX, derive
-from polyhunter.chain.anvil import TEST_MNEMONIC, stop_pid
+from polyhunter.chain.accounts import OWNER_INDEX, LocalAccounts, derive
+from polyhunter.chain.anvil import TEST_MNEMONIC, Anvil, stop_pid
+from polyhunter.chain.deploy import deploy_local
 from polyhunter.chain.deployment import Deployment
 from polyhunter.chain.polymarket import MAX_UINT256, deposit_wallet_address
 from polyhunter.chain.tx import contract, send
@@ -272,3 +274,135 @@ def test_setup_refuses_a_bad_wrap_amount_and_a_bad_deposit_wallet(world: tuple[P
     bad_wallet = _cli(home, "fleet", "status", "--deposit-wallet", "0x1234")
     assert bad_wallet.returncode == 2
     assert "EOA=WALLET" in bad_wallet.stderr
+
+
+@pytest.fixture(scope="module")
+def polygon_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Deployment]]:
+    """The local world on an anvil with chain id 137, which setup treats as Polygon: wallets come from
+    Polymarket's relayer, never our CREATE2. The local CLOB refuses chain 137, so CLOB_HOST points at a
+    loopback port where nothing listens (the API key step fails apart from the chain steps)."""
+    home = tmp_path_factory.mktemp("fleet137")
+    with Anvil(chain_id=137) as node:
+        w3 = Web3(Web3.HTTPProvider(node.rpc_url))
+        deployment = deploy_local(
+            w3,
+            rpc_url=node.rpc_url,
+            ws_url=node.ws_url,
+            accounts=LocalAccounts(fleet_size=DEPLOYED, leader_count=1, follower_count=1),
+        )
+        deployment.save(home / "deployment.json")
+        yield home, deployment
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_on_polygon_writes_need_consent_and_wallets_come_from_the_operator(
+    polygon_world: tuple[Path, Deployment],
+) -> None:
+    home, deployment = polygon_world
+    nowhere = {"CLOB_HOST": f"http://127.0.0.1:{_closed_port()}"}
+    w3 = Web3(Web3.HTTPProvider(deployment.rpc_url))
+    assert w3.eth.chain_id == 137
+    eoas = [derive(i).address.lower() for i in range(FLEET)]
+
+    # Without --i-understand-mainnet: refused before any transaction (the deployed wallets lack the
+    # adapters' approvals, so setup has writes to make).
+    block = w3.eth.block_number
+    refused = _cli(home, "fleet", "setup", **nowhere)
+    assert refused.returncode == 1
+    lines = refused.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("Error: fleet setup would send ")
+    assert lines[0].endswith("rerun with --i-understand-mainnet")
+    assert w3.eth.block_number == block
+
+    # No wallet for the extra EOAs: never our CREATE2 prediction on Polygon.
+    status = _json(_cli(home, "fleet", "status", "--json", **nowhere))
+    assert status["world"]["deposit_wallet_factory"] is None
+    assert {w["api_key"] for w in status["wallets"]} == {"unreachable"}
+    assert [w["deposit_wallet"] is None for w in status["wallets"]] == [False] * DEPLOYED + [True] * 2
+
+    # With consent: the registered wallets are completed on chain, the others get the relayer step to do;
+    # the unreachable CLOB is reported per wallet and makes the command fail, after the chain work.
+    consent = _cli(home, "fleet", "setup", "--i-understand-mainnet", "--json", **nowhere)
+    assert consent.returncode == 1
+    done = json.loads(consent.stdout)
+    assert done["changed"] is True
+    for w in done["wallets"]:
+        assert len(w["errors"]) == 1
+        assert w["errors"][0].startswith("CLOB API key: ")
+        assert w["status"]["api_key"] == "unreachable"
+    for w in done["wallets"][:DEPLOYED]:
+        assert w["actions"] == [
+            "approved pUSD and CTF to neg_risk_adapter; pUSD and CTF to collateral_adapter; "
+            "pUSD and CTF to neg_risk_collateral_adapter"
+        ]
+        assert all(a["pusd"] and a["ctf"] for a in w["status"]["approvals"].values())
+        assert w["operator_steps"] == []
+    for w in done["wallets"][DEPLOYED:]:
+        assert w["actions"] == []
+        assert w["status"]["deposit_wallet"] is None
+        assert len(w["operator_steps"]) == 1
+        assert "only Polymarket's relayer deploys it on chain 137" in w["operator_steps"][0]
+        assert f"--deposit-wallet {w['eoa']}=<wallet>" in w["operator_steps"][0]
+
+    # The operator had the relayer make the wallet (here: the local factory) and passes it in.
+    from polyhunter.chain.polymarket import create_deposit_wallet
+    from polyhunter.fleetsetup.world import POLYMARKET_CHAINS
+
+    assert 137 in POLYMARKET_CHAINS
+    c = deployment.contracts
+    assert c.deposit_wallet_factory is not None
+    assert deployment.deposit_wallet_init_code_hash is not None
+    wallet = _relayer_made_wallet(w3, deployment, DEPLOYED, create_deposit_wallet)
+    given = f"{eoas[DEPLOYED]}={wallet}"
+    args = ("fleet", "setup", "--i-understand-mainnet", "--register", "--deposit-wallet", given, "--json")
+    made = _cli(home, *args, OWNER_PRIVATE_KEY=_owner_key(), **nowhere)
+    assert made.returncode == 1  # the CLOB is still unreachable
+    target = json.loads(made.stdout)["wallets"][DEPLOYED]
+    assert target["status"]["deposit_wallet"] == wallet
+    # Read back after registration: the Executor now names the wallet.
+    assert target["status"]["deposit_wallet_source"] == "executor"
+    assert "deployed deposit wallet" not in " ".join(target["actions"])
+    assert target["status"]["deployed"] is True
+    assert all(a["pusd"] and a["ctf"] for a in target["status"]["approvals"].values())
+    assert target["status"]["authorised"] is True
+    assert target["status"]["registered"] is True
+    assert f"registered {wallet} as its trading wallet on the Executor" in target["actions"]
+    # Without the option from here on: the Executor is the source.
+    after = _json(_cli(home, "fleet", "status", "--json", **nowhere))["wallets"][DEPLOYED]
+    assert (after["deposit_wallet"], after["deposit_wallet_source"], after["registered"]) == (
+        wallet,
+        "executor",
+        True,
+    )
+
+
+def _relayer_made_wallet(w3: Web3, deployment: Deployment, index: int, create: Any) -> str:
+    from polyhunter.chain.polymarket import PolymarketContracts
+
+    c = deployment.contracts
+    assert c.usdce is not None
+    assert c.pusd is not None
+    assert c.onramp is not None
+    assert c.offramp is not None
+    assert c.ctf_exchange_v2 is not None
+    assert c.neg_risk_exchange_v2 is not None
+    assert c.deposit_wallet_factory is not None
+    assert deployment.deposit_wallet_init_code_hash is not None
+    pm = PolymarketContracts(
+        usdce=c.usdce,
+        pusd=c.pusd,
+        onramp=c.onramp,
+        offramp=c.offramp,
+        ctf=c.ctf,
+        exchange=c.ctf_exchange_v2,
+        neg_risk_exchange=c.neg_risk_exchange_v2,
+        wallet_factory=c.deposit_wallet_factory,
+        wallet_init_code_hash=deployment.deposit_wallet_init_code_hash,
+    )
+    return str(create(w3, pm, derive(index))).lower()

@@ -146,9 +146,11 @@ def setup_wallet(
     status: WalletStatus,
     options: SetupOptions,
     owner: Signer | None,
+    result: SetupResult | None = None,
 ) -> SetupResult:
-    """Makes one wallet ready on chain, step by step, each step only if still needed."""
-    result = SetupResult(status.eoa)
+    """Makes one wallet ready on chain, step by step, each step only if still needed; each step done is
+    appended to `result` at once, so that a later failure leaves the record of what happened."""
+    result = result if result is not None else SetupResult(status.eoa)
     w3 = writer.w3
     wallet = status.wallet
     eoa_mode = status.wallet_source == "eoa"
@@ -274,7 +276,7 @@ async def ensure_api_key(world: FleetWorld, signer: Signer) -> str | None:
     when this returns. Returns the action taken ("created CLOB API key") or None."""
     if world.clob_host is None:
         raise ConfigError("no CLOB host: set CLOB_HOST (or run on a deployment with a local CLOB)")
-    async with ClobClient(world.clob_host, world.chain_id, signer, timeout_s=10.0, retry_s=5.0) as client:
+    async with ClobClient(world.clob_host, world.chain_id, signer, timeout_s=10.0, retry_s=2.0) as client:
         try:
             await client.derive_api_key()
         except VenueError as exc:
@@ -305,13 +307,19 @@ def run_setup(
     writer = ChainWriter(Web3(Web3.HTTPProvider(world.rpc_urls[0])), world.chain_id, options)
     results = []
     for signer, status in zip(signers, before, strict=True):
+        result = SetupResult(status.eoa)
+        # The chain steps and the API key fail apart: an unreachable CLOB must not hold back approvals.
+        try:
+            setup_wallet(writer, world, signer, status, options, owner, result)
+        except PolyhunterError as exc:
+            result.errors.append(str(exc))
         try:
             action = asyncio.run(ensure_api_key(world, signer))
-            result = setup_wallet(writer, world, signer, status, options, owner)
+        except PolyhunterError as exc:
+            result.errors.append(f"CLOB API key: {exc}")
+        else:
             if action is not None:
                 result.actions.insert(0, action)
-        except PolyhunterError as exc:
-            result = SetupResult(status.eoa, errors=[str(exc)])
         results.append(result)
     _world, after = asyncio.run(read_fleet(settings, deployment, signers, given))
     for result, status in zip(results, after, strict=True):

@@ -131,7 +131,7 @@ async def api_key_state(world: FleetWorld, signer: Signer) -> ApiKeyState:
     if world.clob_host is None:
         return "no_host"
     try:
-        async with ClobClient(world.clob_host, world.chain_id, signer, timeout_s=10.0, retry_s=5.0) as client:
+        async with ClobClient(world.clob_host, world.chain_id, signer, timeout_s=10.0, retry_s=2.0) as client:
             await client.derive_api_key()
     except VenueError as exc:
         return "none" if exc.status == 400 else "unreachable"
