@@ -360,6 +360,12 @@ def test_on_polygon_writes_need_consent_and_wallets_come_from_the_operator(
     assert deployment.deposit_wallet_init_code_hash is not None
     wallet = _relayer_made_wallet(w3, deployment, DEPLOYED, create_deposit_wallet)
     given = f"{eoas[DEPLOYED]}={wallet}"
+    # The setting names it as the option does.
+    from_setting = _json(
+        _cli(home, "fleet", "status", "--json", CLOB_DEPOSIT_WALLETS=given.replace("=", ":"), **nowhere)
+    )
+    assert from_setting["wallets"][DEPLOYED]["deposit_wallet"] == wallet
+    assert from_setting["wallets"][DEPLOYED]["deposit_wallet_source"] == "given"
     args = ("fleet", "setup", "--i-understand-mainnet", "--register", "--deposit-wallet", given, "--json")
     made = _cli(home, *args, OWNER_PRIVATE_KEY=_owner_key(), **nowhere)
     assert made.returncode == 1  # the CLOB is still unreachable

@@ -110,14 +110,18 @@ def _echo_table(world: FleetWorld, statuses: list[WalletStatus]) -> None:
     click.echo(f"Fleet: {ready}/{len(statuses)} ready for the CLOB")
 
 
-def _given(values: tuple[str, ...]) -> dict[str, str]:
+def _given(settings: Settings, values: tuple[str, ...]) -> dict[str, str]:
+    """CLOB_DEPOSIT_WALLETS, with `--deposit-wallet` options winning for the EOAs they name."""
     try:
-        return parse_given_wallets(values)
+        return {**settings.clob_deposit_wallets, **parse_given_wallets(values)}
     except PolyhunterError as exc:
         raise click.BadParameter(str(exc), param_hint="--deposit-wallet") from None
 
 
-DEPOSIT_WALLET_HELP = "EOA=WALLET: a fleet EOA's deposit wallet made by Polymarket (production; repeatable)."
+DEPOSIT_WALLET_HELP = (
+    "EOA=WALLET: a fleet EOA's deposit wallet made by Polymarket (production; repeatable; "
+    "adds to CLOB_DEPOSIT_WALLETS)."
+)
 
 
 @click.group()
@@ -131,7 +135,7 @@ def fleet() -> None:
 def fleet_status(given: tuple[str, ...], as_json: bool) -> None:
     """Show per fleet wallet: gas, deposit wallet, pUSD, approvals, registration and CLOB API key."""
     settings = settings_or_exit()
-    chosen = _given(given)
+    chosen = _given(settings, given)
     deployment = _deployment()
     try:
         world, statuses = asyncio.run(
@@ -185,7 +189,7 @@ def fleet_setup(
 ) -> None:
     """Make every fleet wallet ready for the CLOB; a second run changes nothing and says so."""
     settings = settings_or_exit()
-    chosen = _given(given)
+    chosen = _given(settings, given)
     deployment = _deployment()
     owner_key = settings.owner_private_key
     options = SetupOptions(
