@@ -2,8 +2,8 @@
 
 Twenty leader BUY fills, each copied by five followers, then twenty leader SELL fills the same way, all
 offered to the engine at once (the CLOB venue, coalescing on, 20 fleet wallets each trading from its deposit
-wallet), against the real LocalClob and its market maker on anvil. Afterwards the test works out, from our orders'
-`OrderFilled` rows on chain alone, what every Proxy must hold, and checks:
+wallet), against the real LocalClob and its market maker on anvil. Afterwards the test works out, from our
+orders' `OrderFilled` rows on chain alone, what every Proxy must hold, and checks:
 
 - every copy executed and journaled exactly one `ORDER_POSTED`; the orders journaled, the orders the CLOB
   holds from our deposit wallets, the orders posted and the orders filled on chain are one and the same set;
