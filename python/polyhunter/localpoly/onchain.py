@@ -2,7 +2,9 @@
 operator's `matchOrders` transactions.
 
 web3.py is synchronous, so every call runs in a worker thread and the event loop never blocks. Reads share a
-small pool; transactions go through one thread so the operator's nonces stay in order.
+small pool; transactions go through one thread so the operator's nonces stay in order. `send` picks the
+node's pending nonce (one transaction at a time); `send_at` takes the nonce from its caller, so that the
+settlement worker can keep many `matchOrders` in flight with consecutive nonces.
 """
 
 from __future__ import annotations
@@ -83,6 +85,7 @@ class ChainGateway:
         self.wallet_factory = Web3.to_checksum_address(wallet_factory)
         self._reads = ThreadPoolExecutor(max_workers=4, thread_name_prefix="clob-read")
         self._sender = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clob-settle")
+        self._chain_id_cache: int | None = None
 
     def close(self) -> None:
         self._reads.shutdown(wait=False, cancel_futures=True)
@@ -176,28 +179,91 @@ class ChainGateway:
 
     # ------------------------------------------------------------------ the operator's transactions
 
-    def _send_sync(self, account: LocalAccount, to: str, data: bytes, starve: bool) -> str:
+    def _chain_id(self) -> int:
+        if self._chain_id_cache is None:
+            self._chain_id_cache = int(self.w3.eth.chain_id)
+        return self._chain_id_cache
+
+    def _fees(self, tip_wei: int) -> dict[str, int]:
+        base_fee = int(self.w3.eth.get_block("latest").get("baseFeePerGas", 0))
+        # `tip_wei` makes a re-sent transaction differ from the one it replaces (a new hash) at no real cost.
+        return {"maxFeePerGas": 2 * base_fee + 10**9 + tip_wei, "maxPriorityFeePerGas": 10**9 + tip_wei}
+
+    def _sign_and_send(self, account: LocalAccount, tx: dict[str, Any]) -> str:
+        signed = account.sign_transaction(tx)
+        tx_hash = "0x" + bytes(signed.hash).hex()
+        try:
+            self.w3.eth.send_raw_transaction(signed.raw_transaction)
+        except Exception:
+            # The node may have taken it even though the answer was lost: then it is broadcast.
+            if self._known_sync(tx_hash):
+                return tx_hash
+            raise
+        return tx_hash
+
+    def _send_sync(
+        self, account: LocalAccount, to: str, data: bytes, starve: bool, nonce: int | None, tip_wei: int
+    ) -> str:
         w3 = self.w3
         tx: dict[str, Any] = {
             "from": account.address,
             "to": Web3.to_checksum_address(to),
             "data": data,
-            "nonce": w3.eth.get_transaction_count(account.address, "pending"),
-            "chainId": w3.eth.chain_id,
+            "nonce": w3.eth.get_transaction_count(account.address, "pending") if nonce is None else nonce,
+            "chainId": self._chain_id(),
+            **self._fees(tip_wei),
         }
-        base_fee = int(w3.eth.get_block("latest").get("baseFeePerGas", 0))
-        tx["maxFeePerGas"] = 2 * base_fee + 10**9
-        tx["maxPriorityFeePerGas"] = 10**9
-        estimate = int(w3.eth.estimate_gas(tx))  # type: ignore[arg-type]
+        # Estimated on the pending state: the operator's earlier matches still in flight run first on chain.
+        estimate = int(w3.eth.estimate_gas(tx, "pending"))  # type: ignore[arg-type]
         # `starve`: half the gas the call needs, so the chain itself runs it out of gas (a real failure).
         tx["gas"] = estimate // 2 if starve else estimate * 12 // 10 + 20_000
-        signed = account.sign_transaction(tx)
-        return "0x" + bytes(w3.eth.send_raw_transaction(signed.raw_transaction)).hex()
+        return self._sign_and_send(account, tx)
 
     async def send(self, account: LocalAccount, to: str, data: bytes, *, starve: bool = False) -> str:
-        """Signs and broadcasts from `account` in the single sender thread; returns the tx hash.
-        `ContractLogicError` when the call would revert (gas estimation)."""
-        return await self._run(self._sender, self._send_sync, account, to, data, starve)
+        """Signs and broadcasts from `account` in the single sender thread at the node's pending nonce;
+        returns the tx hash. `ContractLogicError` when the call would revert (gas estimation)."""
+        return await self._run(self._sender, self._send_sync, account, to, data, starve, None, 0)
+
+    async def send_at(
+        self,
+        account: LocalAccount,
+        to: str,
+        data: bytes,
+        nonce: int,
+        *,
+        starve: bool = False,
+        tip_wei: int = 0,
+    ) -> str:
+        """Like `send`, at `nonce` (the caller keeps the account's nonces), with the tip raised by
+        `tip_wei`. `ContractLogicError` when the call would revert after the account's pending
+        transactions; `ChainError` when the node did not take it (the nonce is then still free)."""
+        return await self._run(self._sender, self._send_sync, account, to, data, starve, nonce, tip_wei)
+
+    def _fill_sync(self, account: LocalAccount, nonce: int, tip_wei: int) -> str:
+        tx: dict[str, Any] = {
+            "from": account.address,
+            "to": account.address,
+            "value": 0,
+            "gas": 21_000,
+            "nonce": nonce,
+            "chainId": self._chain_id(),
+            **self._fees(tip_wei),
+        }
+        return self._sign_and_send(account, tx)
+
+    async def fill_nonce(self, account: LocalAccount, nonce: int, *, tip_wei: int = 0) -> str:
+        """A 0-value transfer from `account` to itself at `nonce`: it fills a hole that would otherwise
+        hold back every later transaction of the account."""
+        return await self._run(self._sender, self._fill_sync, account, nonce, tip_wei)
+
+    async def nonce(self, address: str, block: str = "latest") -> int:
+        """The account's transaction count at `block` ("latest": mined; "pending": with the mempool)."""
+        checksum = Web3.to_checksum_address(address)
+        return int(await self._run(self._reads, self.w3.eth.get_transaction_count, checksum, block))
+
+    async def known(self, tx_hash: str) -> bool:
+        """True while the node holds `tx_hash`, mined or pending."""
+        return await self._run(self._reads, self._known_sync, tx_hash)
 
     def _receipt_sync(self, tx_hash: str) -> tuple[int, int] | None:
         try:
@@ -225,7 +291,7 @@ class ChainGateway:
             receipt = await self.receipt(tx_hash)
             if receipt is not None:
                 return receipt
-            if not await self._run(self._reads, self._known_sync, tx_hash):
+            if not await self.known(tx_hash):
                 # It may have been mined between the two reads.
                 receipt = await self.receipt(tx_hash)
                 if receipt is not None:
