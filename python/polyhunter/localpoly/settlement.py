@@ -283,8 +283,13 @@ class SettlementWorker:
                 log.warning("matchOrders %s reverted in block %d", attempt.tx_hash, receipt[1])
                 self._attempt_failed(attempt.settlement)
         pending = [a for a in attempts if a.nonce >= mined_nonce]
-        # The lowest pending one holds back the rest; when the node forgot it, look at them all.
-        if not pending or await chain.known(pending[0].tx_hash):
+        # Two reads a pass, not one per transaction: anvil forgets every later transaction with a dropped
+        # one, so the highest shows a drop at once; a node that keeps them queued behind the hole shows it
+        # when the hole becomes the lowest pending nonce. When either end is gone, look at them all.
+        if not pending:
+            return
+        ends = await asyncio.gather(chain.known(pending[0].tx_hash), chain.known(pending[-1].tx_hash))
+        if all(ends):
             return
         known = await asyncio.gather(*(chain.known(a.tx_hash) for a in pending))
         for attempt, held in zip(pending, known, strict=True):
