@@ -130,7 +130,11 @@ def worst_price(book: OrderBook, side: Side, amount: int, bound_ppm: int, tick_p
         # Whole shares at this level cost size·price; a BUY budget is collateral.
         left -= level.size * price // PRICE_SCALE if side == "BUY" else level.size
         if left <= 0:
-            return price
+            # A level resting from before a tick change may sit off the current tick: the limit goes onto
+            # it outward (a BUY up, a SELL down), which still crosses the level and stays within the bound.
+            if side == "BUY":
+                return min(-(-price // tick_ppm) * tick_ppm, bound_ppm)
+            return max(price // tick_ppm * tick_ppm, bound_ppm)
     return bound_ppm
 
 
@@ -366,10 +370,11 @@ class ClobVenue:
         exchange = self.exchange_of(meta)
         start_block = await self._block()
         await _journal(journals, wallet.address, built)
-        outcome = await self._post(client, built, order, deadline, wallet, journals, meta)
+        outcome, posted = await self._post(client, built, order, deadline, wallet, journals, meta)
         if outcome is not None:
             return outcome
-        return await self._follow(client, built, order, exchange, start_block, deadline)
+        # `posted` may be a successor signed after a tick-size refusal, on the same exchange.
+        return await self._follow(client, posted, order, exchange, start_block, deadline)
 
     async def _post(
         self,
@@ -380,57 +385,58 @@ class ClobVenue:
         wallet: OperatorWallet,
         journals: Sequence[JobJournal],
         meta: MarketMeta,
-    ) -> TradeOutcome | None:
-        """Posts the order; None when it was placed (follow it), else the outcome. Only `prepared`'s bytes
-        are re-sent; a tick-size refusal (nothing placed) is the one case that signs a new order."""
+    ) -> tuple[TradeOutcome | None, PreparedOrder]:
+        """Posts the order; (None, the order placed) when it was placed (follow it), else (the outcome, the
+        last order tried). Only `prepared`'s bytes are re-sent; a tick-size refusal (nothing placed) is the
+        one case that signs a new order."""
         refreshed = retick = False
         while True:
             try:
                 self.posts += 1
                 await client.post_order(prepared, deadline=deadline)
-                return None
+                return None, prepared
             except OrderOutcomeUnknown as exc:
                 placed = await self._resolve_placed(client, prepared, deadline)
                 if placed is None:
-                    return Failed(f"post: {exc}; the venue's answer is still unknown", unknown=True)
+                    return Failed(f"post: {exc}; the venue's answer is still unknown", unknown=True), prepared
                 if placed:
-                    return None
+                    return None, prepared
                 if time.monotonic() >= deadline:
-                    return Failed(f"post: {exc}; never placed, deadline reached")
+                    return Failed(f"post: {exc}; never placed, deadline reached"), prepared
                 continue  # never placed: the same bytes again
             except DuplicateOrder:
-                return None  # an earlier send of these bytes placed it
+                return None, prepared  # an earlier send of these bytes placed it
             except FokNotFilled as exc:
-                return Refused(Refusal.FOK_NOT_FILLED, exc.message)
+                return Refused(Refusal.FOK_NOT_FILLED, exc.message), prepared
             except FakNotFilled as exc:
-                return Refused(Refusal.FAK_NOT_FILLED, exc.message)
+                return Refused(Refusal.FAK_NOT_FILLED, exc.message), prepared
             except (BelowMinSize, MarketableBuyTooSmall) as exc:
-                return Refused(Refusal.BELOW_MIN_SIZE, exc.message)
+                return Refused(Refusal.BELOW_MIN_SIZE, exc.message), prepared
             except MarketClosed as exc:
-                return Refused(Refusal.MARKET_CLOSED, exc.message)
+                return Refused(Refusal.MARKET_CLOSED, exc.message), prepared
             except InsufficientBalance as exc:
                 if refreshed:
-                    return Failed(f"post: {exc} after a balance refresh")
+                    return Failed(f"post: {exc} after a balance refresh"), prepared
                 refreshed = True
                 await self._refresh(client, order)
             except TickSizeViolation as exc:
                 if retick:
-                    return Failed(f"post: {exc}")
+                    return Failed(f"post: {exc}"), prepared
                 retick = True
                 meta = await self.meta(order.token_id, fresh=True)
                 built = await self._build(wallet, order, meta)
                 if isinstance(built, Refused):
-                    return built
+                    return built, prepared
                 prepared = built
                 await _journal(journals, wallet.address, prepared)
             except VenueUnavailable as exc:
-                return Refused(Refusal.VENUE_UNAVAILABLE, exc.message)
+                return Refused(Refusal.VENUE_UNAVAILABLE, exc.message), prepared
             except RetryLater as exc:  # 425/429 past the job's deadline: certainly not placed
-                return Failed(f"post: {exc}")
+                return Failed(f"post: {exc}"), prepared
             except OrderRefused as exc:
-                return Failed(f"post refused: {exc}")
+                return Failed(f"post refused: {exc}"), prepared
             except VenueError as exc:
-                return Failed(f"post: {exc}", unknown=True)
+                return Failed(f"post: {exc}", unknown=True), prepared
 
     async def _refresh(self, client: ClobClient, order: Order) -> None:
         self.balance_refreshes += 1
