@@ -195,8 +195,8 @@ async def run_clob(deployment: Deployment, chain: LocalChain, url: str) -> dict[
     config = EngineConfig(
         poll_s=0.1,
         replace_after_s=60.0,
-        # Coalescing as configured by default: the local CLOB settles one match per block (its operator
-        # waits for each receipt), so one order per copy would measure that queue, not the engine.
+        # Coalescing as configured by default (the supervisor's setting), so the figure is what a default
+        # instance does with a burst of copies of one fill.
         coalesce_ms=5,
         max_inflight_per_wallet=10_000,
     )
