@@ -75,14 +75,14 @@ class TickChangedBeforePost(ClobVenue):
     condition_id = ""
     tick = "0.1"
 
-    async def trade(self, wallet: Any, order: Order, journals: Any) -> TradeOutcome:
+    async def trade(self, wallet: Any, order: Order, journals: Any, legs: Any = ()) -> TradeOutcome:
         async with httpx.AsyncClient() as http:
             resp = await http.post(
                 f"{self.host}/_local/tick-size",
                 json={"condition_id": self.condition_id, "tick_size": self.tick},
             )
             assert resp.status_code == 200, resp.text
-        return await super().trade(wallet, order, journals)
+        return await super().trade(wallet, order, journals, legs)
 
 
 async def test_a_tick_size_change_that_keeps_the_price_in_range_is_accepted_as_signed(

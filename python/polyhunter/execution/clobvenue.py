@@ -17,11 +17,12 @@ logs yet keeps the poll going. Normal refusals are `Refused` outcomes (see docs/
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import secrets
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Literal
 
@@ -36,7 +37,7 @@ from polyhunter._core import (
 )
 from polyhunter.chain.aiorpc import AsyncRpc
 from polyhunter.chain.deployment import Deployment
-from polyhunter.errors import ChainError, ConfigError, GuardrailRejected, InvalidInputError
+from polyhunter.errors import ChainError, ConfigError, DecodeError, GuardrailRejected, InvalidInputError
 from polyhunter.execution.base import PRICE_SCALE, JobJournal
 from polyhunter.execution.fleet import OperatorWallet
 from polyhunter.execution.sender import TxSender
@@ -50,6 +51,7 @@ from polyhunter.execution.venues import (
     Refused,
     Settlement,
     TradeOutcome,
+    split_pro_rata,
 )
 from polyhunter.models import JournalEntry, Side
 from polyhunter.settings import Settings
@@ -76,6 +78,69 @@ log = logging.getLogger(__name__)
 
 AmountRule = Literal["cents", "lots", "legacy"]
 BPS = 10_000
+
+ENVELOPE_TAG = b"polyhunter-order/1\n"
+"""First bytes of a journaled order's envelope: a JSON header line, then the exact bytes posted."""
+
+#: Seconds before a legacy entry's `recorded_at` where the scan for its fills starts (clock skew between
+#: this host and the chain's block timestamps).
+RECORDED_AT_MARGIN_S = 120
+
+
+@dataclass(frozen=True)
+class LegShare:
+    """One leg of a (possibly coalesced) order: its job's key and what it asked, in the flow's weights
+    (tokens, collateral): a fill is split among the legs pro rata to these, as the flow splits it."""
+
+    key: bytes
+    tokens: int
+    collateral: int
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """A journaled ORDER_POSTED payload: the exact `body` posted, the chain head when it was signed (the
+    order's fills cannot be older: the scan starts there) and the legs it was posted for."""
+
+    body: bytes
+    block: int | None = None
+    legs: tuple[LegShare, ...] = ()
+
+    def encode(self) -> bytes:
+        header = {
+            "block": self.block,
+            "legs": [[leg.key.hex(), leg.tokens, leg.collateral] for leg in self.legs],
+        }
+        return ENVELOPE_TAG + json.dumps(header, separators=(",", ":")).encode() + b"\n" + self.body
+
+    @classmethod
+    def decode(cls, payload: bytes) -> Envelope:
+        """The envelope of `payload`; a bare body (journaled before envelopes) has no block and no legs."""
+        if not payload.startswith(ENVELOPE_TAG):
+            return cls(payload)
+        header, sep, body = payload[len(ENVELOPE_TAG) :].partition(b"\n")
+        try:
+            if not sep or not body:
+                raise ValueError("no body after the header")
+            data = json.loads(header)
+            block = data["block"]
+            legs = tuple(LegShare(bytes.fromhex(k), int(t), int(c)) for k, t, c in data["legs"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise DecodeError(f"journaled order envelope unreadable: {exc}") from None
+        return cls(body, None if block is None else int(block), legs)
+
+    @property
+    def side(self) -> Side | None:
+        """The order's side, from its body (None: unreadable)."""
+        try:
+            side = json.loads(self.body)["order"]["side"]
+        except (ValueError, KeyError, TypeError):
+            return None
+        if side in ("BUY", 0, "0"):
+            return "BUY"
+        if side in ("SELL", 1, "1"):
+            return "SELL"
+        return None
 
 
 @dataclass(frozen=True)
@@ -157,6 +222,8 @@ class ClobVenue:
 
     name = "clob"
     trade_step: str = ORDER_POSTED
+    journals_legs = True
+    """`Flows` passes each leg's weights to `trade` (journaled in the order's envelope)."""
 
     def __init__(
         self,
@@ -176,6 +243,7 @@ class ClobVenue:
         trades_every_s: float = 2.0,
         meta_ttl_s: float = 300.0,
         client_timeout_s: float = 10.0,
+        unavailable_ttl_s: float = 5.0,
     ) -> None:
         if signature_type not in (0, 3):
             raise ConfigError(f"CLOB signature type {signature_type}: the fleet trades with 0 or 3")
@@ -197,8 +265,13 @@ class ClobVenue:
         self._builders: dict[tuple[str, str], MarketOrderBuilder] = {}
         self._meta: dict[int, MarketMeta] = {}
         self._public: ClobClient | None = None
+        self.unavailable_ttl_s = unavailable_ttl_s
+        self._unavailable: tuple[str, float] | None = None
+        """The last lasting refusal of a post (cancel-only, trading disabled) and when it was seen."""
         self.posts = 0
         self.balance_refreshes = 0
+        self.admit_unavailable = 0
+        """Copies skipped `venue_unavailable` by `admit` on a recent refusal, nothing pulled."""
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -284,7 +357,18 @@ class ClobVenue:
         return ppm_of(levels[0].price) if levels else None
 
     async def admit(self, order: Order) -> Refused | None:
-        """Closed market, cancel-only or disabled trading, and below the minimum: refused before the pull."""
+        """Closed market, cancel-only or disabled trading, and below the minimum: refused before the pull.
+
+        Production publishes no trading-mode endpoint, so cancel-only and disabled trading are known from
+        the last post they refused, for `unavailable_ttl_s`: the copies after it are skipped without a
+        pull, and the first post after the window finds out whether the mode has ended."""
+        seen = self._unavailable
+        if seen is not None:
+            age = time.monotonic() - seen[1]
+            if age < self.unavailable_ttl_s:
+                self.admit_unavailable += 1
+                return Refused(Refusal.VENUE_UNAVAILABLE, f"{seen[0]} (a post refused {age:.1f} s ago)")
+            self._unavailable = None
         try:
             meta = await self.meta(order.token_id)
         except MarketClosed as exc:
@@ -354,8 +438,14 @@ class ClobVenue:
         return self.client_of(wallet).prepare(signed.order, signed.signed, order_type=kind)
 
     async def trade(
-        self, wallet: OperatorWallet, order: Order, journals: Sequence[JobJournal]
+        self,
+        wallet: OperatorWallet,
+        order: Order,
+        journals: Sequence[JobJournal],
+        legs: Sequence[tuple[bytes, int, int]] = (),
     ) -> TradeOutcome:
+        """`legs` (per job: its key and the flow's weights, tokens and collateral asked) are journaled with
+        the order, so that recovery can split an interrupted coalesced order's fill as the flow would."""
         deadline = time.monotonic() + self.deadline_s
         client = self.client_of(wallet)
         try:
@@ -369,8 +459,9 @@ class ClobVenue:
             return built
         exchange = self.exchange_of(meta)
         start_block = await self._block()
-        await _journal(journals, wallet.address, built)
-        outcome, posted = await self._post(client, built, order, deadline, wallet, journals, meta)
+        envelope = Envelope(built.body, start_block, tuple(LegShare(k, t, c) for k, t, c in legs))
+        await _journal(journals, wallet.address, built, envelope)
+        outcome, posted = await self._post(client, envelope, built, order, deadline, wallet, journals)
         if outcome is not None:
             return outcome
         # `posted` may be a successor signed after a tick-size refusal, on the same exchange.
@@ -379,12 +470,12 @@ class ClobVenue:
     async def _post(
         self,
         client: ClobClient,
+        envelope: Envelope,
         prepared: PreparedOrder,
         order: Order,
         deadline: float,
         wallet: OperatorWallet,
         journals: Sequence[JobJournal],
-        meta: MarketMeta,
     ) -> tuple[TradeOutcome | None, PreparedOrder]:
         """Posts the order; (None, the order placed) when it was placed (follow it), else (the outcome, the
         last order tried). Only `prepared`'s bytes are re-sent; a tick-size refusal (nothing placed) is the
@@ -394,6 +485,7 @@ class ClobVenue:
             try:
                 self.posts += 1
                 await client.post_order(prepared, deadline=deadline)
+                self._unavailable = None
                 return None, prepared
             except OrderOutcomeUnknown as exc:
                 placed = await self._resolve_placed(client, prepared, deadline)
@@ -423,13 +515,14 @@ class ClobVenue:
                 if retick:
                     return Failed(f"post: {exc}"), prepared
                 retick = True
-                meta = await self.meta(order.token_id, fresh=True)
-                built = await self._build(wallet, order, meta)
+                built = await self._build(wallet, order, await self.meta(order.token_id, fresh=True))
                 if isinstance(built, Refused):
                     return built, prepared
                 prepared = built
-                await _journal(journals, wallet.address, prepared)
+                await _journal(journals, wallet.address, prepared, replace(envelope, body=built.body))
             except VenueUnavailable as exc:
+                if not exc.retryable:  # cancel-only or disabled: it lasts, so `admit` remembers it
+                    self._unavailable = (exc.message, time.monotonic())
                 return Refused(Refusal.VENUE_UNAVAILABLE, exc.message), prepared
             except RetryLater as exc:  # 425/429 past the job's deadline: certainly not placed
                 return Failed(f"post: {exc}"), prepared
@@ -545,13 +638,36 @@ class ClobVenue:
 
     # ------------------------------------------------------------------ recovery
 
+    async def _scan_from(self, entry: JournalEntry) -> int:
+        """The first block an entry's fills can be in: the head journaled with the order, else (an entry
+        journaled before envelopes) the block at its `recorded_at` less a margin; never block 0 by default."""
+        envelope = Envelope.decode(entry.payload)
+        if envelope.block is not None:
+            return envelope.block
+        return await self.block_at(entry.recorded_at // 1000 - RECORDED_AT_MARGIN_S)
+
+    async def block_at(self, timestamp: int) -> int:
+        """The first block whose timestamp is at least `timestamp` (the head if none): a binary search."""
+        low, high = 0, await self._block()
+        while low < high:
+            mid = (low + high) // 2
+            block = await self.rpc.call("eth_getBlockByNumber", [hex(mid), False])
+            if block is None:
+                raise ChainError(f"block {mid} is not served by the node")
+            if int(block["timestamp"], 16) < timestamp:
+                low = mid + 1
+            else:
+                high = mid
+        return low
+
     async def resolve(self, entry: JournalEntry, nonces: dict[str, int]) -> Settlement:
-        """An ORDER_POSTED entry: ok when its OrderFilled rows are on chain (either exchange), void when the
-        venue does not know the order or it matched nothing, reverted when its trades FAILED, else
-        pending."""
+        """An ORDER_POSTED entry: ok when its OrderFilled rows are on chain (either exchange, scanned from
+        the block the order was signed at), void when the venue does not know the order or it matched
+        nothing, reverted when its trades FAILED, else pending."""
         reference = entry.tx_hash
+        start = await self._scan_from(entry)
         for exchange in self.exchanges:
-            if await self.fills(exchange, reference) is not None:
+            if await self.fills(exchange, reference, start) is not None:
                 return Settlement("ok", reference)
         client = self.clients.get(entry.wallet.lower())
         if client is None:
@@ -570,22 +686,25 @@ class ClobVenue:
         return Settlement("pending", reference)
 
     async def fill_of(self, entry: JournalEntry) -> Fill | None:
-        """What a journaled order moved, from its OrderFilled rows (either exchange); None: nothing."""
-        side: Side | None = None
+        """What a journaled order moved, from its OrderFilled rows (either exchange, scanned from the block
+        it was signed at); None: nothing."""
+        start = await self._scan_from(entry)
         for exchange in self.exchanges:
-            filled = await self.fills(exchange, entry.tx_hash)
+            filled = await self.fills(exchange, entry.tx_hash, start)
             if filled is not None:
-                side = await self._side_of(exchange, entry.tx_hash)
+                side = Envelope.decode(entry.payload).side or await self._side_of(
+                    exchange, entry.tx_hash, start
+                )
                 return filled.as_fill(side, entry.tx_hash, True)
         return None
 
-    async def _side_of(self, exchange: str, order_hash: bytes) -> Side:
+    async def _side_of(self, exchange: str, order_hash: bytes, from_block: int) -> Side:
         logs = await self.rpc.call(
             "eth_getLogs",
             [
                 {
                     "address": exchange,
-                    "fromBlock": "0x0",
+                    "fromBlock": hex(from_block),
                     "toBlock": "latest",
                     "topics": [TOPIC_ORDER_FILLED_V2, "0x" + order_hash.hex()],
                 }
@@ -593,6 +712,22 @@ class ClobVenue:
         )
         raw = bytes.fromhex(str(logs[0]["data"]).removeprefix("0x"))
         return "BUY" if int.from_bytes(raw[:32], "big") == 0 else "SELL"
+
+
+def leg_fill(fill: Fill, side: Side, legs: Sequence[LegShare], key: bytes) -> Fill | None:
+    """Job `key`'s share of a coalesced order's `fill`, split as the flow splits it (pro rata to what each
+    leg asked, rounding units to the largest remainders); None when `key` is not one of `legs`."""
+    index = next((i for i, leg in enumerate(legs) if leg.key == key), None)
+    if index is None:
+        return None
+    tokens = [leg.tokens for leg in legs]
+    usds = [leg.collateral for leg in legs]
+    shares = split_pro_rata(fill.shares, tokens)[index]
+    gross = split_pro_rata(fill.collateral, usds)[index]
+    moved = split_pro_rata(fill.spent(side), usds)[index]
+    # The fee is what makes `spent` equal the leg's moved share (BUY: on top, SELL: taken off).
+    fee = moved - gross if side == "BUY" else gross - moved
+    return Fill(shares, gross, fee, fill.reference, fill.tx_hashes, fill.complete)
 
 
 def _on_tick(price_ppm: int, tick_ppm: int, side: Side) -> int:
@@ -608,13 +743,17 @@ def _complete(order: Order, filled: OnChainFill) -> bool:
     return filled.making >= order.shares
 
 
-async def _journal(journals: Sequence[JobJournal], wallet: str, prepared: PreparedOrder) -> None:
-    """The order's hash and exact bytes, durable in every leg's journal before the post."""
+async def _journal(
+    journals: Sequence[JobJournal], wallet: str, prepared: PreparedOrder, envelope: Envelope
+) -> None:
+    """The order's hash and its envelope (exact bytes, head block, legs), durable in every leg's journal
+    before the post."""
     order_hash = bytes.fromhex(prepared.order_hash[2:])
+    payload = envelope.encode()
     for journal in journals:
         record = getattr(journal, "record_order", None)
         if record is not None:
-            await record(wallet, order_hash, prepared.body)
+            await record(wallet, order_hash, payload)
         else:  # until JobJournal.record_order lands: the hash alone (recovery asks the venue by it)
             await journal.record_tx(ORDER_POSTED, wallet, -1, order_hash)
 

@@ -43,6 +43,7 @@ from polyhunter.execution.venues import (
     OrderKind,
     Refusal,
     Refused,
+    TradeOutcome,
     Venue,
     split_pro_rata,
 )
@@ -151,7 +152,7 @@ class Flows:
             return failed(_exc_reason("pull", exc))
         hashes.append(sent.tx_hash)
         faultpoint("after_pull")
-        outcome = await self.venue.trade(wallet, order, journals)
+        outcome = await self._trade(wallet, order, journals, legs, tokens, usds)
         if isinstance(outcome, Failed) and outcome.unknown:
             return failed(_reason("fill", outcome.detail, unknown=True))  # recovery asks the venue
         if not isinstance(outcome, Fill):
@@ -222,6 +223,22 @@ class Flows:
             else ExecutionResult(TradeStatus.SKIPPED, unfilled.value, tuple(hashes), worker=wallet.address)
             for usd, tok in zip(gross, shares, strict=True)
         ]
+
+    async def _trade(
+        self,
+        wallet: OperatorWallet,
+        order: Order,
+        journals: Sequence[JobJournal],
+        legs: Sequence[Leg],
+        tokens: Sequence[int],
+        usds: Sequence[int],
+    ) -> TradeOutcome:
+        """The venue's trade; a venue that journals its legs' weights (the CLOB, so that recovery can split
+        an interrupted coalesced order as this flow would) is given them."""
+        if getattr(self.venue, "journals_legs", False):
+            shares = [(leg.job.key, t, u) for leg, t, u in zip(legs, tokens, usds, strict=True)]
+            return await self.venue.trade(wallet, order, journals, shares)  # type: ignore[call-arg]
+        return await self.venue.trade(wallet, order, journals)
 
     def _give_back(
         self, side: str, proxies: Sequence[str], token_id: int, pulled: Sequence[int], at: str | None

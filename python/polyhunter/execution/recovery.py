@@ -28,12 +28,22 @@ from eth_abi.abi import decode
 from polyhunter.errors import ChainError, DecodeError, ExecutionError
 from polyhunter.execution import calls
 from polyhunter.execution.base import PRICE_SCALE, UNCONFIRMED
+from polyhunter.execution.clobvenue import Envelope, leg_fill
 from polyhunter.execution.fleet import OperatorWallet
 from polyhunter.execution.flows import GAS_SINGLE, batch_gas, funds_at, leg_amounts
 from polyhunter.execution.localchain import LocalChainEngine
 from polyhunter.execution.onchain import OK, PENDING, REVERTED, VOID, journaled_tx_state
 from polyhunter.execution.venues import Fill
-from polyhunter.models import DebtRecord, DebtStatus, JournalEntry, Step, TradeRecord, TradeStatus, now_ms
+from polyhunter.models import (
+    DebtRecord,
+    DebtStatus,
+    JournalEntry,
+    Side,
+    Step,
+    TradeRecord,
+    TradeStatus,
+    now_ms,
+)
 from polyhunter.shared.base import SharedState
 from polyhunter.store.base import Store, StoreJournal
 
@@ -283,12 +293,19 @@ class Recovery:
         if not entries:
             return None
         pull = next((e for e in record.journal if e.step == Step.PULLED), None)
-        if pull is not None and await self._batched(pull.tx_hash):
-            return False
+        batched = pull is not None and await self._batched(pull.tx_hash)
         for entry in reversed(entries):
             fill = await fill_of(entry)
-            if isinstance(fill, Fill):
+            if not isinstance(fill, Fill):
+                continue
+            if not batched:
                 return fill
+            # A coalesced order: this record's share, split as the flow would have split it, from the
+            # legs journaled with the order (an order journaled without them cannot say: an operator's).
+            envelope = Envelope.decode(entry.payload)
+            side: Side = "BUY" if record.side == "BUY" else "SELL"
+            share = leg_fill(fill, side, envelope.legs, record.key) if envelope.legs else None
+            return share if share is not None else False
         return None
 
     async def _batched(self, tx_hash: bytes) -> bool:
