@@ -17,6 +17,7 @@ from engine_world import FAST, USD, World, fresh_world, job, stop, store_at, wit
 from localpoly_world import ClobThread
 from test_engine_clob import DyingVenue, admin, clob_engine, holdings
 
+from polyhunter.errors import ConfigError
 from polyhunter.execution.clobvenue import Envelope, OnChainFill
 from polyhunter.execution.recovery import Recovery
 from polyhunter.localpoly import ClobSettings, LocalClob
@@ -180,3 +181,12 @@ async def test_an_interrupted_coalesced_order_is_split_among_its_legs_by_recover
         ]
     assert holdings(w, deposit) == before[deposit]  # nothing of the order stays with the worker
     await store.close()
+
+
+async def test_smart_buffer_with_deposit_wallets_is_refused_at_start(w: World, clob: LocalClob) -> None:
+    # Type 3 spends the deposit wallet's pUSD while the buffer check reads the worker's: refused clearly.
+    with pytest.raises(ConfigError, match="SMART_BUFFER is not supported with CLOB_SIGNATURE_TYPE=3"):
+        clob_engine(w, clob, config=with_(FAST, smart_buffer=True))
+    eng, (venue,) = clob_engine(w, clob, config=with_(FAST, smart_buffer=True), signature_type=0)
+    assert venue.signature_type == 0  # type 0 trades from the worker itself: the buffer check holds
+    await stop(eng)

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from polyhunter._core import Signer
 from polyhunter.chain.aiorpc import AsyncRpc
 from polyhunter.chain.deployment import Deployment
-from polyhunter.errors import ChainError, ExecutionError
+from polyhunter.errors import ChainError, ConfigError, ExecutionError
 from polyhunter.execution.base import PRICE_SCALE, UNCONFIRMED, ExecutionResult, JobJournal
 from polyhunter.execution.fleet import OperatorWallet, WalletLeases, check_fleet
 from polyhunter.execution.flows import BatchPullReverted, Custody, Flows, Leg, leg_amounts
@@ -178,6 +178,13 @@ class LocalChainEngine:
         else:
             assert exchange  # checked above
             self.venue = LocalExchangeVenue(self.sender, rpc, exchange, deployment.accounts.owner, quotes)
+        if cfg.smart_buffer and getattr(self.venue, "signature_type", 0) == 3:
+            # The buffer check reads the worker's own pUSD, but a type-3 order spends its deposit wallet's:
+            # a fronted buy would spend float the check never saw. Refused at start, not mid-trade.
+            raise ConfigError(
+                "COPY_TRADING_SMART_BUFFER is not supported with CLOB_SIGNATURE_TYPE=3 (deposit wallets): "
+                "turn the Smart Buffer off or trade with signature type 0"
+            )
         self.flows = Flows(self.sender, self.venue, self.custody, kind=cfg.order_kind)
         self.preflight = Preflight(
             rpc,
