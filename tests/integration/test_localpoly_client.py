@@ -346,6 +346,11 @@ def test_modes_restart_and_rate_limits(clob: LocalClob, world: World) -> None:
     limited = httpx.get(f"{clob.url}/book", params={"token_id": token})
     assert limited.json() == {"error": e.RATE_LIMITED}
     assert int(limited.headers["Retry-After"]) >= 1
+    # A limit of 0 refuses every call with a 429 and a whole window to wait (not a 500).
+    admin(clob, rate_limits={"GET /book": 0}, rate_window_s=30.0)
+    blocked = httpx.get(f"{clob.url}/book", params={"token_id": token})
+    assert blocked.status_code == 429
+    assert 1 <= int(blocked.headers["Retry-After"]) <= 31
 
 
 def test_post_timing_out_still_places_the_order(clob: LocalClob, world: World) -> None:

@@ -203,7 +203,9 @@ class LocalClob:
         while window and window[0] <= now - self.settings.rate_window_s:
             window.popleft()
         if len(window) >= limit:
-            retry = max(1, int(window[0] + self.settings.rate_window_s - now) + 1)
+            # A limit of 0 refuses everything: the wait is then a whole window (there is no oldest hit).
+            oldest = window[0] if window else now
+            retry = max(1, int(oldest + self.settings.rate_window_s - now) + 1)
             raise ClobApiError(429, e.RATE_LIMITED, headers={"Retry-After": str(retry)})
         window.append(now)
 
