@@ -217,9 +217,11 @@ class CopyJob:
 class JournalEntry:
     """One signed transaction or posted order of an execution, stored before it was broadcast or posted.
 
-    An `ORDER_POSTED` entry has the order's hash as `tx_hash`, `nonce` -1 (no transaction) and the exact
-    bytes posted as `payload`: a re-post after a 500, a timeout or a crash sends those bytes, never a
-    re-signed order (a new salt or timestamp would be a second order). Transactions have an empty payload.
+    An `ORDER_POSTED` entry has the order's hash as `tx_hash`, `nonce` -1 (no transaction) and as `payload`
+    what the venue journaled: for the CLOB venue an envelope (`execution.clobvenue.Envelope`: the block it
+    was signed at, each leg's share, then the exact bytes posted). A re-post after a 500, a timeout or a
+    crash sends those bytes, never a re-signed order (a new salt or timestamp would be a second order).
+    Transactions have an empty payload.
     """
 
     step: str
