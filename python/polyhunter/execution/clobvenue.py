@@ -458,7 +458,10 @@ class ClobVenue:
         if isinstance(built, Refused):
             return built
         exchange = self.exchange_of(meta)
-        start_block = await self._block()
+        try:
+            start_block = await self._block()
+        except ChainError as exc:  # nothing journaled or posted yet: the pull can go back
+            return Failed(f"before posting: {exc}")
         envelope = Envelope(built.body, start_block, tuple(LegShare(k, t, c) for k, t, c in legs))
         await _journal(journals, wallet.address, built, envelope)
         outcome, posted = await self._post(client, envelope, built, order, deadline, wallet, journals)
@@ -479,57 +482,97 @@ class ClobVenue:
     ) -> tuple[TradeOutcome | None, PreparedOrder]:
         """Posts the order; (None, the order placed) when it was placed (follow it), else (the outcome, the
         last order tried). Only `prepared`'s bytes are re-sent; a tick-size refusal (nothing placed) is the
-        one case that signs a new order."""
-        refreshed = retick = False
+        one case that signs a new order. Once a send's outcome was unknown, no later answer proves that send
+        did not place the order (the venue may place it late), so any exit but "placed" is unknown too."""
+        outcome, prepared, uncertain = await self._post_attempts(
+            client, envelope, prepared, order, deadline, wallet, journals
+        )
+        if outcome is None or not uncertain or (isinstance(outcome, Failed) and outcome.unknown):
+            return outcome, prepared
+        if isinstance(outcome, Failed):
+            detail = outcome.detail
+        elif isinstance(outcome, Refused):
+            detail = f"{outcome.reason.value}: {outcome.detail}"
+        else:  # a fill is only ever followed, never returned by a post
+            return outcome, prepared
+        return Failed(f"{detail}; an earlier send's outcome is unknown", unknown=True), prepared
+
+    async def _post_attempts(
+        self,
+        client: ClobClient,
+        envelope: Envelope,
+        prepared: PreparedOrder,
+        order: Order,
+        deadline: float,
+        wallet: OperatorWallet,
+        journals: Sequence[JobJournal],
+    ) -> tuple[TradeOutcome | None, PreparedOrder, bool]:
+        """`_post`'s attempts; the flag: some send's outcome was unknown."""
+        refreshed = retick = uncertain = False
         while True:
+            if not wallet.may_send():  # another instance may own the wallet now: it must not sign twice
+                return (
+                    Failed(f"wallet {wallet.address}: lease lost, not posting", unknown=True),
+                    prepared,
+                    True,
+                )
             try:
                 self.posts += 1
                 await client.post_order(prepared, deadline=deadline)
                 self._unavailable = None
-                return None, prepared
+                return None, prepared, uncertain
             except OrderOutcomeUnknown as exc:
+                uncertain = True
                 placed = await self._resolve_placed(client, prepared, deadline)
                 if placed is None:
-                    return Failed(f"post: {exc}; the venue's answer is still unknown", unknown=True), prepared
+                    return (
+                        Failed(f"post: {exc}; the venue's answer is still unknown", unknown=True),
+                        prepared,
+                        True,
+                    )
                 if placed:
-                    return None, prepared
+                    return None, prepared, True
                 if time.monotonic() >= deadline:
-                    return Failed(f"post: {exc}; never placed, deadline reached"), prepared
-                continue  # never placed: the same bytes again
+                    return (
+                        Failed(f"post: {exc}; not placed yet, deadline reached", unknown=True),
+                        prepared,
+                        True,
+                    )
+                continue  # not placed (yet): the same bytes again
             except DuplicateOrder:
-                return None, prepared  # an earlier send of these bytes placed it
+                return None, prepared, uncertain  # an earlier send of these bytes placed it
             except FokNotFilled as exc:
-                return Refused(Refusal.FOK_NOT_FILLED, exc.message), prepared
+                return Refused(Refusal.FOK_NOT_FILLED, exc.message), prepared, uncertain
             except FakNotFilled as exc:
-                return Refused(Refusal.FAK_NOT_FILLED, exc.message), prepared
+                return Refused(Refusal.FAK_NOT_FILLED, exc.message), prepared, uncertain
             except (BelowMinSize, MarketableBuyTooSmall) as exc:
-                return Refused(Refusal.BELOW_MIN_SIZE, exc.message), prepared
+                return Refused(Refusal.BELOW_MIN_SIZE, exc.message), prepared, uncertain
             except MarketClosed as exc:
-                return Refused(Refusal.MARKET_CLOSED, exc.message), prepared
+                return Refused(Refusal.MARKET_CLOSED, exc.message), prepared, uncertain
             except InsufficientBalance as exc:
                 if refreshed:
-                    return Failed(f"post: {exc} after a balance refresh"), prepared
+                    return Failed(f"post: {exc} after a balance refresh"), prepared, uncertain
                 refreshed = True
                 await self._refresh(client, order)
             except TickSizeViolation as exc:
-                if retick:
-                    return Failed(f"post: {exc}"), prepared
+                if retick or uncertain:  # a new order beside bytes that may still be placed could trade twice
+                    return Failed(f"post: {exc}"), prepared, uncertain
                 retick = True
                 built = await self._build(wallet, order, await self.meta(order.token_id, fresh=True))
                 if isinstance(built, Refused):
-                    return built, prepared
+                    return built, prepared, uncertain
                 prepared = built
                 await _journal(journals, wallet.address, prepared, replace(envelope, body=built.body))
             except VenueUnavailable as exc:
                 if not exc.retryable:  # cancel-only or disabled: it lasts, so `admit` remembers it
                     self._unavailable = (exc.message, time.monotonic())
-                return Refused(Refusal.VENUE_UNAVAILABLE, exc.message), prepared
+                return Refused(Refusal.VENUE_UNAVAILABLE, exc.message), prepared, uncertain
             except RetryLater as exc:  # 425/429 past the job's deadline: certainly not placed
-                return Failed(f"post: {exc}"), prepared
+                return Failed(f"post: {exc}"), prepared, uncertain
             except OrderRefused as exc:
-                return Failed(f"post refused: {exc}"), prepared
+                return Failed(f"post refused: {exc}"), prepared, uncertain
             except VenueError as exc:
-                return Failed(f"post: {exc}", unknown=True), prepared
+                return Failed(f"post: {exc}", unknown=True), prepared, uncertain
 
     async def _refresh(self, client: ClobClient, order: Order) -> None:
         self.balance_refreshes += 1
@@ -599,7 +642,7 @@ class ClobVenue:
         statuses = {t.status.upper() for t in found.trades}
         if statuses and statuses <= {"FAILED"}:
             return "failed"
-        if not found.trades and found.order.size_matched == 0 and found.order.status.upper() != "LIVE":
+        if not found.trades and order_is_dead(found.order.status, found.order.size_matched):
             return "none"
         return "open"
 
@@ -681,7 +724,7 @@ class ClobVenue:
         statuses = {t.status.upper() for t in found.trades}
         if statuses and statuses <= {"FAILED"}:
             return Settlement("reverted", reference)
-        if not found.trades and found.order.status.upper() != "LIVE":
+        if not found.trades and order_is_dead(found.order.status, found.order.size_matched):
             return Settlement("void", reference)
         return Settlement("pending", reference)
 
@@ -712,6 +755,18 @@ class ClobVenue:
         )
         raw = bytes.fromhex(str(logs[0]["data"]).removeprefix("0x"))
         return "BUY" if int.from_bytes(raw[:32], "big") == 0 else "SELL"
+
+
+TERMINAL_STATUSES = frozenset({"CANCELED", "UNMATCHED", "INVALID", "CANCELED_MARKET_RESOLVED"})
+"""Order statuses after which an order can no longer match (any other, e.g. DELAYED, may match later)."""
+
+
+def order_is_dead(status: str, size_matched: int) -> bool:
+    """Whether an order the venue knows matched nothing and never will: a terminal status (with or
+    without the `ORDER_STATUS_` prefix, any case) and nothing matched. Production answers DELAYED (and
+    other non-terminal statuses) for marketable orders that match seconds later: those stay open."""
+    name = status.strip().upper().removeprefix("ORDER_STATUS_")
+    return name in TERMINAL_STATUSES and size_matched == 0
 
 
 def leg_fill(fill: Fill, side: Side, legs: Sequence[LegShare], key: bytes) -> Fill | None:
