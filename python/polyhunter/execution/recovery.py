@@ -200,7 +200,7 @@ class Recovery:
         if trade in ok:
             # A venue that fills at its own amounts (the CLOB) is read for what it moved; the rest of the
             # pull goes back. Else the fill was exactly the leg's amounts.
-            filled = await self._venue_fill(record)
+            filled = await self._venue_fill(record, ok.get(Step.PULLED))
             back = 0
             if filled is not None:
                 if filled is False:
@@ -283,26 +283,32 @@ class Recovery:
             return calls.push_erc1155_from(proxies, c.ctf, record.token_id, [amount], source)
         return calls.push_erc1155(proxies, c.ctf, record.token_id, [amount])
 
-    async def _venue_fill(self, record: TradeRecord) -> Fill | Literal[False] | None:
+    async def _venue_fill(
+        self, record: TradeRecord, mined_pull: bytes | None
+    ) -> Fill | Literal[False] | None:
         """What the venue's order moved for this record (None: the venue fills at the leg's amounts; False:
-        the order served several legs, so this record alone cannot say its share)."""
+        the order served several legs, so this record alone cannot say its share). Whether the order was
+        coalesced comes from the legs journaled with it, else from the pull that mined (`mined_pull`): the
+        first PULLED entry may be an attempt that was dropped."""
         fill_of = getattr(self.engine.venue, "fill_of", None)
         if fill_of is None:
             return None
         entries = [e for e in record.journal if e.step == self.engine.venue.trade_step]
         if not entries:
             return None
-        pull = next((e for e in record.journal if e.step == Step.PULLED), None)
-        batched = pull is not None and await self._batched(pull.tx_hash)
         for entry in reversed(entries):
             fill = await fill_of(entry)
             if not isinstance(fill, Fill):
                 continue
+            envelope = Envelope.decode(entry.payload)
+            if envelope.legs:
+                batched = len(envelope.legs) > 1
+            else:
+                batched = mined_pull is not None and await self._batched(mined_pull)
             if not batched:
                 return fill
             # A coalesced order: this record's share, split as the flow would have split it, from the
             # legs journaled with the order (an order journaled without them cannot say: an operator's).
-            envelope = Envelope.decode(entry.payload)
             side: Side = "BUY" if record.side == "BUY" else "SELL"
             share = leg_fill(fill, side, envelope.legs, record.key) if envelope.legs else None
             return share if share is not None else False
