@@ -1,8 +1,9 @@
 """Settings from the environment and `.env`, validated at start; errors name the variable, never a secret.
 
 Names are the earlier TypeScript supervisor's (`TRADING_MNEMONIC`, `COPY_TRADING_*`, `SUPERVISOR_*`, …) plus
-ours (`POLYHUNTER_HOME`, `COPY_TRADING_WS_URL`, `OWNER_PRIVATE_KEY`, `FUNDER_PRIVATE_KEY`); DESIGN.md §3 lists
-them with their defaults. USD caps are given as decimal USD and held as integer base units.
+ours (`POLYHUNTER_HOME`, `COPY_TRADING_WS_URL`, `OWNER_PRIVATE_KEY`, `FUNDER_PRIVATE_KEY`); the fields below
+hold their defaults and `polyhunter config show` prints them. USD caps are given as decimal USD and held as
+integer base units.
 """
 
 from __future__ import annotations

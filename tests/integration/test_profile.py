@@ -23,6 +23,7 @@ from polyhunter.chain.profile import ChainProfile, chain_profile, check_profile,
 from polyhunter.errors import ConfigError
 from polyhunter.settings import Settings, load_settings
 from polyhunter.supervisor.app import load_deployment
+from polyhunter.venue.hosts import PRODUCTION_HOST
 
 pytestmark = pytest.mark.integration
 
@@ -137,7 +138,7 @@ def _config_check(tmp_path: Path, env: dict[str, str]) -> subprocess.CompletedPr
 def test_chain_137_settings_resolve_to_polymarkets_addresses(chain: Chain137) -> None:
     profile = chain_profile(chain.settings())
     assert profile.chain_id == 137
-    assert profile.clob_host == "https://clob.polymarket.com"
+    assert profile.clob_host == PRODUCTION_HOST
     assert profile.address("executor") == chain.executor
     assert profile.address("proxy_factory") == chain.proxy_factory
     # pUSD is the collateral on V2.
@@ -265,7 +266,7 @@ async def test_the_supervisor_deployment_comes_from_the_profile(chain: Chain137)
     assert deployment.proxy_init_code_hash == proxy_init_code_hash()
     assert deployment.accounts.owner == Account.from_key(OWNER_KEY).address.lower()
     assert deployment.accounts.deposit_wallet(WORKER) == WALLET
-    assert deployment.clob_url == "https://clob.polymarket.com"
+    assert deployment.clob_url == PRODUCTION_HOST
     assert deployment.rpc_url == chain.node.rpc_url
     assert deployment.ws_url == chain.node.ws_url
 

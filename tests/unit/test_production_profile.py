@@ -15,6 +15,7 @@ from polyhunter.chain.polygon import POLYGON
 from polyhunter.chain.profile import chain_profile, is_production_chain
 from polyhunter.errors import ConfigError
 from polyhunter.settings import Settings, load_settings
+from polyhunter.venue.hosts import PRODUCTION_HOST
 
 EXECUTOR = "0x" + "e1" * 20
 FACTORY = "0x" + "f1" * 20
@@ -74,7 +75,7 @@ def test_https_or_loopback_clob_hosts_are_kept(
 
 
 def test_clob_host_defaults_to_polymarkets_on_137_only() -> None:
-    assert load_settings(chain_id=137).clob_url == "https://clob.polymarket.com"
+    assert load_settings(chain_id=137).clob_url == PRODUCTION_HOST
     assert load_settings(chain_id=80002).clob_url is None
     assert load_settings(chain_id=31337).clob_url is None
     assert load_settings().clob_url is None

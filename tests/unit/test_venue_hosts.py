@@ -8,14 +8,16 @@ from polyhunter._core import Signer
 from polyhunter.errors import ConfigError
 from polyhunter.venue import PRODUCTION_HOST, ClobClient, check_host
 
+PROD = PRODUCTION_HOST.removeprefix("https://")  # the host name alone; no test dials it
+
 KEY = "0x" + "11" * 32
 
 
 @pytest.mark.parametrize(
     ("url", "expected"),
     [
-        (PRODUCTION_HOST, "https://clob.polymarket.com"),
-        ("https://clob.polymarket.com/", "https://clob.polymarket.com"),
+        (PRODUCTION_HOST, PRODUCTION_HOST),
+        (PRODUCTION_HOST + "/", PRODUCTION_HOST),
         ("https://10.0.0.5:8443", "https://10.0.0.5:8443"),
         ("http://127.0.0.1:8080", "http://127.0.0.1:8080"),
         ("http://127.1.2.3", "http://127.1.2.3"),
@@ -30,15 +32,15 @@ def test_accepted_hosts(url: str, expected: str) -> None:
 @pytest.mark.parametrize(
     ("url", "says"),
     [
-        ("http://clob.polymarket.com", "plain http is refused off loopback"),
+        (f"http://{PROD}", "plain http is refused off loopback"),
         ("http://10.0.0.5:8080", "plain http is refused off loopback"),
         ("http://localhost.example.com", "plain http is refused off loopback"),
         ("http://0.0.0.0:80", "plain http is refused off loopback"),
         ("ws://127.0.0.1", "scheme 'ws' refused"),
-        ("clob.polymarket.com", "has no host name"),
-        ("https://user:hunter2@clob.polymarket.com", "credentials in the URL are refused"),
-        ("https://clob.polymarket.com/?key=1", "a query or fragment is refused"),
-        ("https://clob.polymarket.com:99999", "is not a URL"),
+        (PROD, "has no host name"),
+        (f"https://user:hunter2@{PROD}", "credentials in the URL are refused"),
+        (f"https://{PROD}/?key=1", "a query or fragment is refused"),
+        (f"https://{PROD}:99999", "is not a URL"),
     ],
 )
 def test_refused_hosts(url: str, says: str) -> None:
@@ -49,12 +51,11 @@ def test_refused_hosts(url: str, says: str) -> None:
 
 def test_the_client_refuses_before_any_session() -> None:
     with pytest.raises(ConfigError, match="plain http"):
-        ClobClient("http://clob.polymarket.com", 137, Signer(KEY))
+        ClobClient(f"http://{PROD}", 137, Signer(KEY))
     with pytest.raises(ConfigError, match="signature type 5"):
         ClobClient(PRODUCTION_HOST, 137, Signer(KEY), signature_type=5)
     client = ClobClient(PRODUCTION_HOST, 137, Signer(KEY), signature_type=3, funder="0x" + "AB" * 20)
     assert client.funder == "0x" + "ab" * 20
     assert (
-        repr(client)
-        == f"ClobClient(host='https://clob.polymarket.com', address={client.signer.address}, api_key=None)"
+        repr(client) == f"ClobClient(host='{PRODUCTION_HOST}', address={client.signer.address}, api_key=None)"
     )

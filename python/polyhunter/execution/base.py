@@ -1,4 +1,4 @@
-"""The execution seam of DESIGN.md §2: `async execute(job, journal) -> ExecutionResult`.
+"""The execution seam (docs/seams.md): `async execute(job, journal) -> ExecutionResult`.
 
 An engine receives a job that is already durable as PENDING; before it broadcasts any transaction it calls
 `journal.record_tx(step, wallet, nonce, tx_hash)`, which returns only once that is durable, so recovery can

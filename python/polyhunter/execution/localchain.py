@@ -1,6 +1,6 @@
 """The on-chain execution engine: Executor pull → venue fill → Executor push, signed in Rust, journaled.
 
-`execute(job, journal)` (the seam of DESIGN.md §2) runs preflight (Proxy address by CREATE2, cached
+`execute(job, journal)` (the seam of docs/seams.md) runs preflight (Proxy address by CREATE2, cached
 balances and quote, slippage bound, a mutex per Proxy), then a flow (`flows.py`) on a fleet wallet. Many
 jobs share a wallet at once (up to `COPY_TRADING_MAX_INFLIGHT_PER_WALLET`), each holding its own nonces
 from the wallet's allocator; with 1 this is the earlier supervisor's one-job-per-wallet model. Jobs of one

@@ -1,4 +1,4 @@
-"""Recovery loops (DESIGN.md §1 step 8): each safe to run on several instances at once.
+"""Recovery loops: each safe to run on several instances at once.
 
 - **stale**: PENDING past `expires_at` → FAILED if nothing of it is on chain, else reconciled from the chain.
 - **reconcile**: PENDING records with a journal that no execution here is running (a crash between broadcast

@@ -1,4 +1,4 @@
-"""The shared state's interface: dedup, guardrail counters, job queue, leases (DESIGN.md §1 steps 2, 5, 6).
+"""The shared state's interface: dedup, guardrail counters, job queue, leases.
 
 Two back ends keep identical semantics (one conformance suite proves it): in-process memory for one instance,
 Redis for many. The queue is at-least-once: a delivery stays in flight until acknowledged; one idle past a

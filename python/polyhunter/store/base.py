@@ -1,4 +1,4 @@
-"""The store of record's interface (DESIGN.md §2 "Seams") and what its back ends share.
+"""The store of record's interface (docs/seams.md) and what its back ends share.
 
 Hot-path writes (`insert_pending`, `record_tx`, `record_order`, `mark`) are group-committed: the await returns
 only after the transaction holding the write has committed, so a caller may act on chain right after.
@@ -631,7 +631,7 @@ class Store(ABC):
 
 
 class StoreJournal:
-    """The `JobJournal` of one job, backed by the store (DESIGN.md §2: `execute(job, journal)`)."""
+    """The `JobJournal` of one job, backed by the store (docs/seams.md: `execute(job, journal)`)."""
 
     def __init__(self, store: Store, key: bytes) -> None:
         self.store = store

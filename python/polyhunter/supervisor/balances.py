@@ -1,7 +1,7 @@
 """Collateral balances of the Proxies whose configs size by percent of balance, fed to the fan-out index.
 
 Read from the chain (`balanceOf` by `eth_call`, several at once) every `interval_ms` (2 s by default, the
-preflight cache of DESIGN.md §1 step 7) and recorded in the Rust index with `set_balances`, so that fan-out
+preflight cache of the execution engine) and recorded in the Rust index with `set_balances`, so that fan-out
 never waits on the chain.
 """
 

@@ -27,7 +27,7 @@ def utc_day(now: dt.datetime | None = None) -> str:
 
 @dataclass(frozen=True)
 class Guardrails:
-    """The caps of DESIGN.md §1 step 5; None means no cap."""
+    """The guardrails' caps (README, Configuration); None means no cap."""
 
     max_trade_usd: int | None = None
     daily_cap_usd: int | None = None
