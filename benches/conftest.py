@@ -19,7 +19,9 @@ class Ratios:
         self.pairs: dict[str, tuple[str, str]] = {}
 
     def record(self, name: str, benchmark: Any) -> None:
-        self.means[name] = float(benchmark.stats.stats.mean)
+        # Under --benchmark-disable (a quick run of the sanity checks) nothing was timed: nothing to record.
+        if benchmark.stats is not None:
+            self.means[name] = float(benchmark.stats.stats.mean)
 
     def pair(self, key: str, reference: str, ours: str) -> None:
         self.pairs[key] = (reference, ours)
