@@ -137,6 +137,8 @@ class ConfigChanges:
     removed: list[int]
     as_of: int
     """The largest `updated_at` seen (or the `since` asked); pass it as the next `since`."""
+    invalid: list[tuple[int, str]] = field(default_factory=list)
+    """Rows that are not a config at all (config id, why): reported, never allowed to hide the others."""
 
 
 def copy_key(dedup_key: bytes, config_id: int) -> bytes:

@@ -272,6 +272,24 @@ def config_from_row(row: Row) -> CopyConfig:
     )
 
 
+def changes_from_rows(rows: Sequence[Row], since: int) -> ConfigChanges:
+    """`configs_changed_since` from rows of `CONFIG_COLUMNS, removed_at`: a row that does not parse (written
+    around the constraints, or by an older version) goes to `invalid` instead of failing every other one."""
+    changed: list[CopyConfig] = []
+    removed: list[int] = []
+    invalid: list[tuple[int, str]] = []
+    for row in rows:
+        if row[20] is not None:
+            removed.append(int(row[0]))
+            continue
+        try:
+            changed.append(config_from_row(row))
+        except (ValueError, TypeError, KeyError) as exc:
+            invalid.append((int(row[0]), f"{type(exc).__name__}: {exc}"))
+    as_of = max([since, *(int(r[19]) for r in rows)])
+    return ConfigChanges(changed=changed, removed=removed, as_of=as_of, invalid=invalid)
+
+
 def debt_from_row(row: Row) -> DebtRecord:
     return DebtRecord(
         debt_id=int(row[0]),

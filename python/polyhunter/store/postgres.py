@@ -31,6 +31,7 @@ from polyhunter.store.base import (
     TRADE_COLUMNS,
     Op,
     Store,
+    changes_from_rows,
     check_payloads,
     config_from_row,
     config_values,
@@ -346,10 +347,7 @@ class PostgresStore(Store):
             "WHERE updated_at >= $1 ORDER BY config_id",
             since,
         )
-        changed = [config_from_row(r) for r in rows if r[20] is None]
-        removed = [int(r[0]) for r in rows if r[20] is not None]
-        as_of = max([since, *(int(r[19]) for r in rows)])
-        return ConfigChanges(changed=changed, removed=removed, as_of=as_of)
+        return changes_from_rows(rows, since)
 
     # Checkpoints.
     async def get_checkpoint(self, source: str) -> int | None:
