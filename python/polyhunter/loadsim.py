@@ -2,8 +2,15 @@
 
 Each event is a V2 `OrderFilled` notification in the exact JSON-RPC bytes a node sends, so it goes through
 the real Rust decoder, dedup, fan-out, guardrails, the PENDING prewrite in the store, the queue and the
-workers; only the venue is simulated (a fixed latency per execution). `tasks_per_s` is the number of
-EXECUTED rows in the store divided by the elapsed seconds, from the first event to the last execution.
+workers; only the venue is simulated (a fixed latency per execution).
+
+The events are made on their own thread, on its own clock, and handed to the measured event loop as a
+websocket reader would hand them over: so the offered rate is what was really offered (a saturated loop
+cannot slow the generator down), and both it and the achieved rate are reported. `tasks_per_s` is the number
+of EXECUTED rows in the store divided by the elapsed seconds, from the first event to the last execution.
+Every copy's hand-off latency is measured from the moment its log's raw bytes exist to the call of the
+engine's `execute`. A burst run (`burst` followers of one leader, one fill) reports the time from the log to
+the last copy handed to the venue.
 """
 
 from __future__ import annotations
@@ -14,7 +21,9 @@ import os
 import random
 import resource
 import statistics
+import threading
 import time
+from array import array
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -22,8 +31,9 @@ from typing import Any
 from polyhunter._core import TOPIC_ORDER_FILLED_V2, FanoutIndex, LogDecoder
 from polyhunter.detector.intake import BoundedIntake
 from polyhunter.errors import InvalidInputError
+from polyhunter.execution.base import ExecutionResult, JobJournal
 from polyhunter.execution.simulated import SimulatedVenueEngine
-from polyhunter.models import CopyConfig, TradeStatus
+from polyhunter.models import CopyConfig, CopyJob, TradeStatus
 from polyhunter.shared.base import SharedState
 from polyhunter.store.base import Store
 from polyhunter.supervisor.guardrails import Guardrails
@@ -45,6 +55,8 @@ class LoadSimParams:
     queue_max: int = 5000
     intake_concurrency: int = 25
     seed: int = 1
+    burst: int = 0
+    """When above 0: one leader with this many followers fills once (duration, rate and leaders unused)."""
 
 
 @dataclass
@@ -54,6 +66,7 @@ class LoadSimResult:
     elapsed_s: float
     events: int
     offered_tasks_per_s: float
+    """Measured: events the generator really made × followers ÷ the seconds it took to make them."""
     lag_p50_ms: float
     lag_p99_ms: float
     lag_max_ms: float
@@ -68,7 +81,18 @@ class LoadSimResult:
     store: str
     shared: str
     cpu_us_per_task: float = 0.0
-    """CPU time (user + system, all threads) per executed task: a load-independent cost figure."""
+    """CPU time (user + system, every thread but the generator's) per executed task."""
+    nominal_tasks_per_s: float = 0.0
+    """What the parameters ask for (events per second × followers)."""
+    offered_events_per_s: float = 0.0
+    handoff_p50_ms: float = 0.0
+    handoff_p99_ms: float = 0.0
+    handoff_max_ms: float = 0.0
+    """From a log's raw bytes to the engine's `execute` call, over every copy."""
+    burst_followers: int = 0
+    burst_first_handoff_ms: float | None = None
+    burst_last_handoff_ms: float | None = None
+    generator_cpu_s: float = 0.0
     timeline: list[dict[str, float]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
@@ -106,7 +130,7 @@ def notification(leader: str, token_id: int, tx_hash: str, block: int, usd: int,
     return json.dumps(message, separators=(",", ":")).encode()
 
 
-def _percentile(values: list[float], q: float) -> float:
+def _percentile(values: list[float] | array[float], q: float) -> float:
     if not values:
         return 0.0
     ordered = sorted(values)
@@ -130,6 +154,136 @@ async def seed_configs(store: Store, params: LoadSimParams, rng: random.Random) 
     return leaders
 
 
+Deliver = Callable[[bytes, bytes, int], None]
+
+
+class EventGenerator(threading.Thread):
+    """Makes leader fills on its own thread and clock, handing each (raw bytes, tx hash, birth ns) over.
+
+    It keeps its schedule whatever the measured loop is doing: events due while it waited are made at once,
+    never past the end. `count` bounds the events (a burst is one).
+    """
+
+    def __init__(
+        self,
+        deliver: Deliver,
+        leaders: list[str],
+        rng: random.Random,
+        events_per_s: float,
+        duration_s: float,
+        count: int | None = None,
+    ) -> None:
+        super().__init__(name="loadsim-generator", daemon=True)
+        self.deliver = deliver
+        self.leaders = leaders
+        self.rng = rng
+        self.interval = 1.0 / events_per_s
+        self.duration_s = duration_s
+        self.count = count
+        self.token_ids = [rng.getrandbits(255) for _ in range(8)]
+        self.events = 0
+        self.started_at = 0.0
+        self.span_s = 0.0
+        self.cpu_s = 0.0
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        cpu_start = time.thread_time()
+        try:
+            self._offer()
+        except BaseException as exc:  # reported by the run, which must not wait forever for a dead thread
+            self.error = exc
+        finally:
+            self.cpu_s = time.thread_time() - cpu_start
+
+    def _offer(self) -> None:
+        start = self.started_at = time.monotonic()
+        end = start + self.duration_s
+        next_at, block = start, 1
+        per_block = max(1, round(1.0 / self.interval))
+        while self.count is None or self.events < self.count:
+            now = time.monotonic()
+            if now >= end:
+                break
+            while next_at <= now and next_at < end and (self.count is None or self.events < self.count):
+                n = self.events
+                tx = self.rng.randbytes(32)
+                raw = notification(
+                    self.leaders[n % len(self.leaders)],
+                    self.token_ids[n % len(self.token_ids)],
+                    "0x" + tx.hex(),
+                    block,
+                    50 * USD,
+                    100 * USD,
+                )
+                self.deliver(raw, tx, time.monotonic_ns())
+                self.events = n + 1
+                next_at += self.interval
+                if self.events % per_block == 0:
+                    block += 1
+            time.sleep(max(0.0, min(next_at, end) - time.monotonic()))
+        self.span_s = time.monotonic() - start
+
+
+class HandoffClock:
+    """The engine the pipeline calls: notes when each copy reaches `execute`, then lets the venue run it."""
+
+    def __init__(self, venue: SimulatedVenueEngine) -> None:
+        self.venue = venue
+        self.name = venue.name
+        self.born: dict[bytes, int] = {}
+        self.handoff_ms: array[float] = array("d")
+        self.last_ns = 0
+        self.first_ns = 0
+
+    async def execute(self, job: CopyJob, journal: JobJournal) -> ExecutionResult:
+        now = time.monotonic_ns()
+        if not self.first_ns:
+            self.first_ns = now
+        self.last_ns = now
+        born = self.born.get(job.tx_hash)
+        if born is not None:
+            self.handoff_ms.append((now - born) / 1e6)
+        return await self.venue.execute(job, journal)
+
+    async def close(self) -> None:
+        await self.venue.close()
+
+
+async def _sample(
+    shared: SharedState,
+    pipeline: Pipeline,
+    start: float,
+    params: LoadSimParams,
+    timeline: list[dict[str, float]],
+    depth: list[int],
+    progress: Callable[[float, dict[str, float]], None] | None,
+) -> None:
+    """Queue depth every 100 ms, a timeline point every second, until cancelled."""
+    last_sample, last_executed = start, 0
+    while True:
+        await asyncio.sleep(0.1)
+        now = time.monotonic()
+        length = (await shared.queue_stats()).length
+        depth[0] = max(depth[0], length)
+        if now - last_sample < 1.0:
+            continue
+        executed = pipeline.stats.executed
+        window = pipeline.stats.lag_ms
+        recent = [window[i] for i in range(max(0, len(window) - 5000), len(window))]
+        sample = {
+            "t": round(now - start, 3),
+            "tasks_per_s": (executed - last_executed) / (now - last_sample),
+            "depth": length,
+            "lag_p50_ms": _percentile(recent, 0.5),
+            "lag_p99_ms": _percentile(recent, 0.99),
+        }
+        timeline.append(sample)
+        last_executed, last_sample = executed, now
+        if progress is not None:
+            progress(min(1.0, (now - start) / max(params.duration_s, 1e-9)), sample)
+
+
 async def run_loadsim(
     params: LoadSimParams,
     store: Store,
@@ -142,13 +296,15 @@ async def run_loadsim(
         raise InvalidInputError(
             "loadsim needs an empty store: give --database-url a fresh database or schema"
         )
+    if params.burst:
+        params = LoadSimParams(**{**asdict(params), "leaders": 1, "followers": params.burst})
     rng = random.Random(params.seed)  # noqa: S311 - synthetic load, not security
     leaders = await seed_configs(store, params, rng)
     index = FanoutIndex()
     for config in (await store.configs_changed_since(0)).changed:
         index.upsert(config)
     decoder = LogDecoder(ctf=CTF, v2_exchanges=[EXCHANGE], leaders=leaders)
-    engine = SimulatedVenueEngine(params.exec_latency_ms)
+    engine = HandoffClock(SimulatedVenueEngine(params.exec_latency_ms))
     pipeline = Pipeline(
         store=store,
         shared=shared,
@@ -160,81 +316,63 @@ async def run_loadsim(
     )
     # As the detector does: batches taken in concurrently, each awaited only for the checkpoint.
     intake = BoundedIntake(pipeline.on_raw, params.intake_concurrency)
+    inbox: asyncio.Queue[tuple[bytes, bytes, int] | None] = asyncio.Queue()
+    loop = asyncio.get_running_loop()
+
+    def deliver(raw: bytes, tx: bytes, born_ns: int) -> None:
+        loop.call_soon_threadsafe(inbox.put_nowait, (raw, tx, born_ns))
+
+    generator = EventGenerator(
+        deliver,
+        leaders,
+        rng,
+        events_per_s=params.events_per_s,
+        duration_s=params.duration_s if not params.burst else 3600.0,
+        count=1 if params.burst else None,
+    )
     stop_workers = asyncio.Event()
     workers = asyncio.create_task(pipeline.run_workers(stop_workers))
     timeline: list[dict[str, float]] = []
-    max_depth = 0
+    depth = [0]
     start = time.monotonic()
     cpu_start = time.process_time()
-    events = 0
-    interval = 1.0 / params.events_per_s
-    next_at = start
-    last_sample = start
-    last_executed = 0
-    block = 1
-    token_ids = [rng.getrandbits(255) for _ in range(8)]
-    while True:
-        now = time.monotonic()
-        if now - start >= params.duration_s:
-            break
-        # Offer the events due by now (catching up in a burst if the loop fell behind), never past the end.
-        while next_at <= now and next_at < start + params.duration_s:
-            leader = leaders[events % len(leaders)]
-            raw = notification(
-                leader,
-                token_ids[events % len(token_ids)],
-                "0x" + rng.randbytes(32).hex(),
-                block,
-                50 * USD,
-                100 * USD,
-            )
-            await intake.submit(raw, "loadsim")
-            events += 1
-            next_at += interval
-            if events % max(1, int(params.events_per_s)) == 0:
-                block += 1
-        if now - last_sample >= 1.0:
-            depth = (await shared.queue_stats()).length
-            max_depth = max(max_depth, depth)
-            executed = pipeline.stats.executed
-            window = pipeline.stats.lag_ms
-            recent = [window[i] for i in range(max(0, len(window) - 5000), len(window))]
-            sample = {
-                "t": round(now - start, 3),
-                "tasks_per_s": (executed - last_executed) / (now - last_sample),
-                "depth": depth,
-                "lag_p50_ms": _percentile(recent, 0.5),
-                "lag_p99_ms": _percentile(recent, 0.99),
-            }
-            timeline.append(sample)
-            last_executed, last_sample = executed, now
-            if progress is not None:
-                progress(min(1.0, (now - start) / params.duration_s), sample)
-        else:
-            depth = (await shared.queue_stats()).length if events % 50 == 0 else 0
-            max_depth = max(max_depth, depth)
-        await asyncio.sleep(max(0.0, min(next_at, start + params.duration_s) - time.monotonic()))
+    sampler = asyncio.create_task(_sample(shared, pipeline, start, params, timeline, depth, progress))
+    generator.start()
+    # The thread's end is awaited off the loop; the sentinel then follows every event it handed over.
+    ended = asyncio.ensure_future(asyncio.to_thread(generator.join))
+    ended.add_done_callback(lambda _: inbox.put_nowait(None))
+    while (item := await inbox.get()) is not None:
+        raw, tx, born_ns = item
+        engine.born[tx] = born_ns
+        await intake.submit(raw, "loadsim")
+    await ended
+    if generator.error is not None:
+        raise generator.error
     # Intake stops; the workers finish what was queued.
     await intake.drain()
     while (await shared.queue_stats()).length:  # noqa: ASYNC110 - the queue may be in another process
         await asyncio.sleep(0.02)
     stop_workers.set()
     await workers
+    sampler.cancel()
     elapsed = time.monotonic() - start
-    cpu = time.process_time() - cpu_start
+    cpu = time.process_time() - cpu_start - generator.cpu_s
     executed_rows = await store.count_trades(TradeStatus.EXECUTED)
     all_lags = list(pipeline.stats.lag_ms)
+    handoffs = engine.handoff_ms
     queue = await shared.queue_stats()
+    offered_events_per_s = generator.events / generator.span_s if generator.span_s > 0 else 0.0
+    born = min(engine.born.values(), default=0)
     return LoadSimResult(
         tasks_per_s=round(executed_rows / elapsed, 1),
         executed=executed_rows,
         elapsed_s=round(elapsed, 3),
-        events=events,
-        offered_tasks_per_s=params.events_per_s * params.followers,
+        events=generator.events,
+        offered_tasks_per_s=0.0 if params.burst else round(offered_events_per_s * params.followers, 1),
         lag_p50_ms=round(_percentile(all_lags, 0.5), 2),
         lag_p99_ms=round(_percentile(all_lags, 0.99), 2),
         lag_max_ms=round(max(all_lags, default=0.0), 2),
-        max_depth=max_depth,
+        max_depth=depth[0],
         dropped=queue.dropped,
         skipped=dict(pipeline.stats.skipped),
         peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
@@ -245,6 +383,15 @@ async def run_loadsim(
         store=store.backend,
         shared=shared.backend,
         cpu_us_per_task=round(cpu * 1e6 / max(1, executed_rows), 1),
+        nominal_tasks_per_s=0.0 if params.burst else params.events_per_s * params.followers,
+        offered_events_per_s=0.0 if params.burst else round(offered_events_per_s, 2),
+        handoff_p50_ms=round(_percentile(handoffs, 0.5), 2),
+        handoff_p99_ms=round(_percentile(handoffs, 0.99), 2),
+        handoff_max_ms=round(max(handoffs, default=0.0), 2),
+        burst_followers=params.burst,
+        burst_first_handoff_ms=round((engine.first_ns - born) / 1e6, 2) if params.burst else None,
+        burst_last_handoff_ms=round((engine.last_ns - born) / 1e6, 2) if params.burst else None,
+        generator_cpu_s=round(generator.cpu_s, 3),
         timeline=timeline,
     )
 

@@ -69,6 +69,12 @@ async def _simulate(
 @click.option(
     "--concurrency", type=int, default=None, help="Executions in flight (default: the supervisor's)."
 )
+@click.option(
+    "--burst",
+    type=int,
+    default=0,
+    help="One leader with this many followers fills once: time from the log to the last copy handed over.",
+)
 @click.option("--redis", help="Share state through this Redis (default: in-process memory).")
 @click.option("--database-url", help="Store in this PostgreSQL (default: a scratch SQLite file).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object as the last line.")
@@ -82,6 +88,7 @@ def loadsim(
     leaders: int,
     exec_latency_ms: float,
     concurrency: int | None,
+    burst: int,
     redis: str | None,
     database_url: str | None,
     as_json: bool,
@@ -98,7 +105,9 @@ def loadsim(
             leaders=leaders,
             exec_latency_ms=exec_latency_ms,
             concurrency=concurrency or defaults.supervisor_exec_concurrency,
-            queue_max=defaults.supervisor_queue_max_size,
+            # A burst is admitted whole: the queue is sized for its followers.
+            queue_max=max(defaults.supervisor_queue_max_size, burst),
+            burst=burst,
         )
         with tempfile.TemporaryDirectory(prefix="polyhunter-loadsim-") as scratch:
             result = asyncio.run(_simulate(params, Path(scratch), redis, database_url, as_json))
@@ -109,9 +118,17 @@ def loadsim(
 
         draw(result, plot)
     r = result
+    offered = (
+        f"burst of {r.burst_followers:,}: last copy handed over "
+        f"{r.burst_last_handoff_ms:,.1f} ms after the log"
+        if r.burst_followers
+        else f"offered {r.offered_tasks_per_s:,.0f}/s of {r.nominal_tasks_per_s:,.0f}/s asked"
+    )
     summary = (
         f"throughput {r.tasks_per_s:,.1f} tasks/s ({r.executed:,} EXECUTED in {r.elapsed_s:.1f}s; "
-        f"offered {r.offered_tasks_per_s:,.0f}/s) | concurrency {r.concurrency} | "
+        f"{offered}) | concurrency {r.concurrency} | "
+        f"hand-off p50 {r.handoff_p50_ms:.1f} ms p99 {r.handoff_p99_ms:.1f} ms | "
+        f"CPU {r.cpu_us_per_task:,.0f} us/task | "
         f"queue lag p50 {r.lag_p50_ms:.1f} ms p99 {r.lag_p99_ms:.1f} ms max {r.lag_max_ms:.1f} ms | "
         f"max depth {r.max_depth:,} | dropped {r.dropped:,} | peak RSS {r.peak_rss_mb:.0f} MB | "
         f"{r.store} + {r.shared}"
