@@ -41,6 +41,9 @@ class InsertPending:
     expires_at: int
     skipped: dict[bytes, str] | None = None
     """Keys inserted straight as SKIPPED, with their reasons (a refused copy is never PENDING)."""
+    intake: str = ""
+    """The intake attempt inserting these rows (stored with them): when the batch is retried after a COMMIT
+    whose reply was lost, rows already stored under the same token are reported inserted, not replays."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +79,27 @@ class Claim:
     claimer: str
     claimed_at: int
     stale_before: int
+    max_attempts: int | None = None
+    """A job already claimed this many times is dead-lettered instead of claimed again (None: no limit)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimOutcome:
+    runnable: set[bytes]
+    """Claimed now: this worker may run them."""
+    dead: set[bytes]
+    """Dead-lettered now: claimed `max_attempts` times already (a poison job); never queued again."""
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A job dead-lettered in the store of record, with its record as it is now."""
+
+    key: bytes
+    attempts: int
+    reason: str
+    dead_at: int
+    record: TradeRecord
 
 
 Op = InsertPending | RecordTx | Mark | Claim
@@ -97,6 +121,11 @@ CONFIG_COLUMNS = (
     "token_deny, side_filter, min_leader_usd, max_leader_usd, min_price_ppm, max_price_ppm, "
     "max_per_trade_usd, min_size_policy, enabled, updated_at"
 )
+DEAD_LETTER_REASON = "delivery_limit"
+DROPPED_REASON = "dead_letter_dropped"
+NOT_DEAD = "NOT EXISTS (SELECT 1 FROM dead_letters d WHERE d.key = t.key)"
+"""SQL: the record aliased `t` is not dead-lettered."""
+NOT_JOURNALED = "NOT EXISTS (SELECT 1 FROM trade_journal j WHERE j.key = t.key)"
 # `{}` is the dialect's placeholder for the `created_at` bound.
 DAILY_NOTIONAL_SQL = (
     "SELECT follower, SUM(CASE WHEN side = 'BUY' THEN amount ELSE amount * limit_price_ppm / 1000000 END) "
@@ -356,9 +385,10 @@ def split_ops(
 
 
 def new_rows(
-    inserts: Sequence[tuple[int, InsertPending]], existing: set[bytes], now: int
+    inserts: Sequence[tuple[int, InsertPending]], existing: set[bytes], now: int, with_intake: bool = True
 ) -> list[tuple[Any, ...]]:
-    """The rows to insert: jobs whose key is neither stored nor earlier in the batch (first one wins)."""
+    """The rows to insert: jobs whose key is neither stored nor earlier in the batch (first one wins); in
+    `TRADE_COLUMNS` order, then the intake token when `with_intake` (`INSERT_COLUMNS`)."""
     rows: list[tuple[Any, ...]] = []
     seen = set(existing)
     for _, op in inserts:
@@ -367,8 +397,24 @@ def new_rows(
                 seen.add(job.key)
                 reason = op.skipped.get(job.key) if op.skipped else None
                 status = TradeStatus.PENDING if reason is None else TradeStatus.SKIPPED
-                rows.append(job_row(job, now, op.expires_at, status, reason))
+                row = job_row(job, now, op.expires_at, status, reason)
+                rows.append((*row, op.intake or None) if with_intake else row)
     return rows
+
+
+INSERT_COLUMNS = TRADE_COLUMNS + ", intake"
+
+
+def own_retries(inserts: Sequence[tuple[int, InsertPending]], inserted: set[bytes]) -> dict[str, list[bytes]]:
+    """Intake token → PENDING-insert keys not inserted now: a retried batch whose first COMMIT did land
+    finds them stored under its own token (the caller looks), which makes them its own, not replays."""
+    out: dict[str, list[bytes]] = {}
+    for _, op in inserts:
+        if op.intake and not op.skipped:
+            missing = [j.key for j in op.jobs if j.key not in inserted]
+            if missing:
+                out.setdefault(op.intake, []).extend(missing)
+    return out
 
 
 def revivable(inserts: Sequence[tuple[int, InsertPending]], inserted: set[bytes]) -> tuple[list[bytes], int]:
@@ -401,6 +447,19 @@ def insert_results(
     return results
 
 
+def check_dead_letter(key: bytes, record: TradeRecord | None, dead: bool, action: str) -> None:
+    """Refuse `retry`/`drop` of `key` unless it is a dead letter the action applies to (see `Store`)."""
+    name = f"job {key.hex()}"
+    if record is None or not dead:
+        raise InvalidInputError(f"{name} is not in the dead-letter list")
+    if record.journal and record.status is TradeStatus.PENDING:
+        raise InvalidInputError(
+            f"{name} has {len(record.journal)} journaled transaction(s): recovery settles it from the chain"
+        )
+    if action == "retry" and record.status is not TradeStatus.PENDING:
+        raise InvalidInputError(f"{name} is {record.status.value}: nothing to retry (drop it from the list)")
+
+
 class Store(ABC):
     """The store of record: copy configs, copy trades and their journal, debts, checkpoints, daily usage."""
 
@@ -408,6 +467,8 @@ class Store(ABC):
 
     def __init__(self, group_commit_ms: float = 2.0, max_batch: int = 5000) -> None:
         self._committer = GroupCommitter(self._apply_batch, group_commit_ms / 1000, max_batch)
+        self._intake_column = True
+        """False on a schema older than v4 (only a test builds one): inserts then carry no intake token."""
 
     # Life cycle.
     async def open(self) -> None:
@@ -415,6 +476,7 @@ class Store(ABC):
         await self._connect()
         try:
             await self.migrate()
+            self._intake_column = await self.schema_version() >= 4
         except StoreError:
             raise
         except Exception as exc:
@@ -441,11 +503,16 @@ class Store(ABC):
         return self._committer.batches
 
     # Hot path, group-committed.
-    async def insert_pending(self, jobs: Sequence[CopyJob], expires_at: int) -> set[bytes]:
-        """Prewrite PENDING records; returns the keys actually inserted (a key already stored is not)."""
+    async def insert_pending(self, jobs: Sequence[CopyJob], expires_at: int, intake: str = "") -> set[bytes]:
+        """Prewrite PENDING records; returns the keys actually inserted (a key already stored is not).
+
+        `intake` (unique per call) is stored with the rows: a key already stored under the same token was
+        inserted by this call's own earlier attempt (a COMMIT whose reply was lost, retried) and counts as
+        inserted; `inserted_by` finds them after a call that raised."""
         if not jobs:
             return set()
-        result: set[bytes] = await self._committer.submit(InsertPending(tuple(jobs), expires_at))
+        op = InsertPending(tuple(jobs), expires_at, None, intake)
+        result: set[bytes] = await self._committer.submit(op)
         return result
 
     async def insert_skipped(self, refused: Sequence[tuple[CopyJob, str]]) -> set[bytes]:
@@ -526,14 +593,25 @@ class Store(ABC):
     async def claim(self, keys: Sequence[bytes], claimer: str, stale_ms: int) -> set[bytes]:
         """Claims for `claimer` those of `keys` that may run now; returns them. Group-committed.
 
-        A key is claimed when its record is PENDING, nothing is journaled for it, and it is unclaimed,
-        already `claimer`'s, or claimed more than `stale_ms` ago (its claimer died before sending anything).
-        Two workers never both claim one key within `stale_ms`, whichever instance they run in.
+        A key is claimed when its record is PENDING, nothing is journaled for it, it is not dead-lettered,
+        and it is unclaimed, already `claimer`'s, or claimed more than `stale_ms` ago (its claimer died
+        before sending anything). Two workers never both claim one key within `stale_ms`, whichever instance
+        they run in. Each claim counts one attempt of the job.
         """
+        return (await self.claim_jobs(keys, claimer, stale_ms)).runnable
+
+    async def claim_jobs(
+        self, keys: Sequence[bytes], claimer: str, stale_ms: int, max_attempts: int | None = None
+    ) -> ClaimOutcome:
+        """`claim`, and a claimable job already claimed `max_attempts` times is dead-lettered instead (in
+        the same transaction): it stays PENDING, holding its guardrail reservation, but no scan queues it
+        and no claim takes it until `retry_dead_letter`."""
         if not keys:
-            return set()
+            return ClaimOutcome(set(), set())
         now = now_ms()
-        result: set[bytes] = await self._committer.submit(Claim(tuple(keys), claimer, now, now - stale_ms))
+        result: ClaimOutcome = await self._committer.submit(
+            Claim(tuple(keys), claimer, now, now - stale_ms, max_attempts)
+        )
         return result
 
     # Back-end parts.
@@ -584,11 +662,39 @@ class Store(ABC):
 
     @abstractmethod
     async def stale_pending(self, now: int, limit: int = 1000) -> list[TradeRecord]:
-        """PENDING records whose `expires_at` is past `now`, with their journal (for recovery)."""
+        """PENDING records whose `expires_at` is past `now`, with their journal (for recovery); a dead
+        letter with nothing journaled is not stale (it waits for the operator, `retry` or `drop`)."""
 
     @abstractmethod
     async def unbroadcast_pending(self, limit: int = 10_000) -> list[TradeRecord]:
-        """PENDING records with no journaled transaction: safe to queue again on start."""
+        """PENDING records with no journaled transaction and not dead-lettered: safe to queue again."""
+
+    @abstractmethod
+    async def inserted_by(self, keys: Sequence[bytes], intake: str) -> set[bytes]:
+        """Those of `keys` stored PENDING by the intake attempt `intake` (after an insert whose outcome
+        is unknown: a COMMIT whose reply was lost)."""
+
+    # Dead letters.
+    @abstractmethod
+    async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        """Dead-lettered jobs, oldest first, with their records."""
+
+    @abstractmethod
+    async def count_dead_letters(self) -> int:
+        """How many jobs are dead-lettered now (a gauge for metrics)."""
+
+    @abstractmethod
+    async def retry_dead_letter(self, key: bytes, expires_at: int) -> TradeRecord:
+        """Take a dead-lettered job out of the list to be queued again (by the next scan of PENDING jobs
+        never broadcast), its attempts reset and its expiry moved to `expires_at`. Only a PENDING job with
+        nothing journaled; anything else is an `InvalidInputError` saying why."""
+
+    @abstractmethod
+    async def drop_dead_letter(self, key: bytes) -> tuple[TradeRecord, bool]:
+        """Remove a job from the list: a PENDING one with nothing journaled becomes FAILED
+        (`dead_letter_dropped`) and the second value is True (its guardrail reservation may be released);
+        a job already final just leaves the list. A job with a journal is refused (`InvalidInputError`):
+        recovery settles it from the chain."""
 
     @abstractmethod
     async def flag_reorged(self, tx_hash: bytes | str, log_index: int, sub_index: int = 0) -> list[bytes]:

@@ -24,14 +24,22 @@ from polyhunter.models import (
 from polyhunter.store.base import (
     CONFIG_COLUMNS,
     DAILY_NOTIONAL_SQL,
+    DEAD_LETTER_REASON,
     DEBT_COLUMNS,
+    DROPPED_REASON,
+    INSERT_COLUMNS,
     JOURNAL_COLUMNS,
+    NOT_DEAD,
+    NOT_JOURNALED,
     REVIVE_SET,
     REVIVE_WHERE,
     TRADE_COLUMNS,
+    ClaimOutcome,
+    DeadLetter,
     Op,
     Store,
     changes_from_rows,
+    check_dead_letter,
     check_payloads,
     config_from_row,
     config_values,
@@ -40,6 +48,7 @@ from polyhunter.store.base import (
     journal_from_row,
     journaled_orders,
     new_rows,
+    own_retries,
     plan_marks,
     revivable,
     split_ops,
@@ -54,9 +63,19 @@ _TRADE_TYPES = [
     *("text", "bigint", "bigint", "bigint"),
 ]
 _INSERT_TRADES = (
+    f"INSERT INTO copy_trades ({INSERT_COLUMNS}) SELECT * FROM unnest("
+    + ", ".join(f"${i + 1}::{t}[]" for i, t in enumerate([*_TRADE_TYPES, "text"]))
+    + ") ON CONFLICT (key) DO NOTHING RETURNING key"
+)
+_INSERT_TRADES_V3 = (
     f"INSERT INTO copy_trades ({TRADE_COLUMNS}) SELECT * FROM unnest("
     + ", ".join(f"${i + 1}::{t}[]" for i, t in enumerate(_TRADE_TYPES))
     + ") ON CONFLICT (key) DO NOTHING RETURNING key"
+)
+_OWN_ROWS = "SELECT key FROM copy_trades WHERE key = ANY($1::bytea[]) AND intake = $2 AND status = 'PENDING'"
+_CLAIMABLE = (
+    "t.key = ANY($1::bytea[]) AND t.status = 'PENDING' "
+    f"AND (t.claimed_by IS NULL OR t.claimed_by = $2 OR t.claimed_at < $4) AND {NOT_JOURNALED} AND {NOT_DEAD}"
 )
 _UPDATE_MARK = (
     "UPDATE copy_trades SET status = $1, reason = $2, tx_hashes = COALESCE($3, tx_hashes), "
@@ -137,9 +156,12 @@ class PostgresStore(Store):
         now = now_ms()
         async with self.pool.acquire() as conn, conn.transaction():
             if inserts:
-                rows = new_rows(inserts, set(), now)
+                rows = new_rows(inserts, set(), now, self._intake_column)
                 columns = [list(col) for col in zip(*rows, strict=True)]
-                inserted = {bytes(r[0]) for r in await conn.fetch(_INSERT_TRADES, *columns)}
+                sql = _INSERT_TRADES if self._intake_column else _INSERT_TRADES_V3
+                inserted = {bytes(r[0]) for r in await conn.fetch(sql, *columns)}
+                for intake, missing in own_retries(inserts, inserted).items():
+                    inserted.update(bytes(r[0]) for r in await conn.fetch(_OWN_ROWS, missing, intake))
                 stored, expires_at = revivable(inserts, inserted)
                 if stored:
                     revived = await conn.fetch(
@@ -198,16 +220,31 @@ class PostgresStore(Store):
                     "SELECT key FROM copy_trades WHERE key = ANY($1::bytea[]) ORDER BY key FOR UPDATE",
                     sorted(set(claim.keys)),
                 )
+                dead: set[bytes] = set()
+                if claim.max_attempts is not None:
+                    # A job claimed `max_attempts` times already is dead-lettered by the claim that would
+                    # have been one more, in the same transaction: no window where it runs again.
+                    buried = await conn.fetch(
+                        "INSERT INTO dead_letters (key, attempts, reason, dead_at) "
+                        f"SELECT t.key, t.attempts, $5, $3 FROM copy_trades t WHERE {_CLAIMABLE} "
+                        "AND t.attempts >= $6 ON CONFLICT (key) DO NOTHING RETURNING key",
+                        list(claim.keys),
+                        claim.claimer,
+                        claim.claimed_at,
+                        claim.stale_before,
+                        DEAD_LETTER_REASON,
+                        claim.max_attempts,
+                    )
+                    dead = {bytes(r[0]) for r in buried}
                 claimed = await conn.fetch(
-                    "UPDATE copy_trades t SET claimed_by = $2, claimed_at = $3 WHERE key = ANY($1::bytea[]) "
-                    "AND status = 'PENDING' AND (claimed_by IS NULL OR claimed_by = $2 OR claimed_at < $4) "
-                    "AND NOT EXISTS (SELECT 1 FROM trade_journal j WHERE j.key = t.key) RETURNING key",
+                    "UPDATE copy_trades t SET claimed_by = $2, claimed_at = $3, attempts = t.attempts + 1 "
+                    f"WHERE {_CLAIMABLE} RETURNING key",
                     list(claim.keys),
                     claim.claimer,
                     claim.claimed_at,
                     claim.stale_before,
                 )
-                results[index] = {bytes(r[0]) for r in claimed}
+                results[index] = ClaimOutcome({bytes(r[0]) for r in claimed}, dead)
         return results
 
     # Trades.
@@ -236,7 +273,8 @@ class PostgresStore(Store):
 
     async def stale_pending(self, now: int, limit: int = 1000) -> list[TradeRecord]:
         rows = await self.pool.fetch(
-            f"SELECT {TRADE_COLUMNS} FROM copy_trades WHERE status = 'PENDING' AND expires_at < $1 "
+            f"SELECT {TRADE_COLUMNS} FROM copy_trades t WHERE status = 'PENDING' AND expires_at < $1 "
+            f"AND ({NOT_DEAD} OR NOT {NOT_JOURNALED}) "
             "ORDER BY expires_at LIMIT $2",
             now,
             limit,
@@ -271,11 +309,74 @@ class PostgresStore(Store):
 
     async def unbroadcast_pending(self, limit: int = 10_000) -> list[TradeRecord]:
         rows = await self.pool.fetch(
-            f"SELECT {TRADE_COLUMNS} FROM copy_trades t WHERE status = 'PENDING' AND NOT EXISTS "
-            "(SELECT 1 FROM trade_journal j WHERE j.key = t.key) ORDER BY created_at LIMIT $1",
+            f"SELECT {TRADE_COLUMNS} FROM copy_trades t WHERE status = 'PENDING' AND {NOT_JOURNALED} "
+            f"AND {NOT_DEAD} ORDER BY created_at LIMIT $1",
             limit,
         )
         return [trade_from_row(r) for r in rows]
+
+    async def inserted_by(self, keys: Sequence[bytes], intake: str) -> set[bytes]:
+        return {bytes(r[0]) for r in await self.pool.fetch(_OWN_ROWS, list(keys), intake)}
+
+    # Dead letters.
+    async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        rows = await self.pool.fetch(
+            "SELECT key, attempts, reason, dead_at FROM dead_letters ORDER BY dead_at, key LIMIT $1", limit
+        )
+        out = []
+        for key, attempts, reason, dead_at in rows:
+            record = await self.get_trade(bytes(key))
+            if record is not None:
+                out.append(DeadLetter(bytes(key), int(attempts), str(reason), int(dead_at), record))
+        return out
+
+    async def count_dead_letters(self) -> int:
+        return int(await self.pool.fetchval("SELECT COUNT(*) FROM dead_letters"))
+
+    async def _locked(self, conn: Any, key: bytes) -> tuple[TradeRecord | None, bool]:
+        """The record (locked, as claims and journal writes lock it) and whether it is dead-lettered."""
+        row = await conn.fetchrow(f"SELECT {TRADE_COLUMNS} FROM copy_trades WHERE key = $1 FOR UPDATE", key)
+        if row is None:
+            return None, False
+        journal = await conn.fetch(
+            f"SELECT {JOURNAL_COLUMNS} FROM trade_journal WHERE key = $1 ORDER BY recorded_at, seq", key
+        )
+        dead = await conn.fetchval("SELECT 1 FROM dead_letters WHERE key = $1", key)
+        return trade_from_row(row, [journal_from_row(r) for r in journal]), dead is not None
+
+    async def retry_dead_letter(self, key: bytes, expires_at: int) -> TradeRecord:
+        async with self.pool.acquire() as conn, conn.transaction():
+            record, dead = await self._locked(conn, key)
+            check_dead_letter(key, record, dead, "retry")
+            await conn.execute("DELETE FROM dead_letters WHERE key = $1", key)
+            await conn.execute(
+                "UPDATE copy_trades SET attempts = 0, claimed_by = NULL, claimed_at = NULL, expires_at = $1, "
+                "updated_at = $2 WHERE key = $3",
+                expires_at,
+                now_ms(),
+                key,
+            )
+        record = await self.get_trade(key)
+        assert record is not None
+        return record
+
+    async def drop_dead_letter(self, key: bytes) -> tuple[TradeRecord, bool]:
+        async with self.pool.acquire() as conn, conn.transaction():
+            record, dead = await self._locked(conn, key)
+            check_dead_letter(key, record, dead, "drop")
+            assert record is not None
+            failed = record.status is TradeStatus.PENDING
+            if failed:
+                await conn.execute(
+                    "UPDATE copy_trades SET status = 'FAILED', reason = $1, updated_at = $2 WHERE key = $3",
+                    DROPPED_REASON,
+                    now_ms(),
+                    key,
+                )
+            await conn.execute("DELETE FROM dead_letters WHERE key = $1", key)
+        record = await self.get_trade(key)
+        assert record is not None
+        return record, failed
 
     async def flag_reorged(self, tx_hash: bytes | str, log_index: int, sub_index: int = 0) -> list[bytes]:
         rows = await self.pool.fetch(

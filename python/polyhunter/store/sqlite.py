@@ -29,14 +29,22 @@ from polyhunter.models import (
 from polyhunter.store.base import (
     CONFIG_COLUMNS,
     DAILY_NOTIONAL_SQL,
+    DEAD_LETTER_REASON,
     DEBT_COLUMNS,
+    DROPPED_REASON,
+    INSERT_COLUMNS,
     JOURNAL_COLUMNS,
+    NOT_DEAD,
+    NOT_JOURNALED,
     REVIVE_SET,
     REVIVE_WHERE,
     TRADE_COLUMNS,
+    ClaimOutcome,
+    DeadLetter,
     Op,
     Store,
     changes_from_rows,
+    check_dead_letter,
     check_payloads,
     config_from_row,
     config_values,
@@ -45,6 +53,7 @@ from polyhunter.store.base import (
     journal_from_row,
     journaled_orders,
     new_rows,
+    own_retries,
     plan_marks,
     revivable,
     split_ops,
@@ -54,7 +63,8 @@ from polyhunter.store.base import (
 from polyhunter.store.migrations import MIGRATIONS, SQLITE_VERSION_TABLE
 
 _CHUNK = 900  # stay far below SQLite's bound on host parameters per statement
-_INSERT_TRADE = f"INSERT INTO copy_trades ({TRADE_COLUMNS}) VALUES ({', '.join('?' * 26)})"
+_INSERT_TRADE = f"INSERT INTO copy_trades ({INSERT_COLUMNS}) VALUES ({', '.join('?' * 27)})"
+_INSERT_TRADE_V3 = f"INSERT INTO copy_trades ({TRADE_COLUMNS}) VALUES ({', '.join('?' * 26)})"
 _UPDATE_MARK = (
     "UPDATE copy_trades SET status = ?, reason = ?, tx_hashes = COALESCE(?, tx_hashes), "
     "copy_size = COALESCE(?, copy_size), copy_price_ppm = COALESCE(?, copy_price_ppm), "
@@ -160,9 +170,11 @@ class SqliteStore(Store):
             if inserts:
                 keys = list({job.key for _, op in inserts for job in op.jobs})
                 existing = await self._existing_keys(conn, keys)
-                rows = new_rows(inserts, existing, now)
-                await conn.executemany(_INSERT_TRADE, rows)
+                rows = new_rows(inserts, existing, now, self._intake_column)
+                await conn.executemany(_INSERT_TRADE if self._intake_column else _INSERT_TRADE_V3, rows)
                 fresh = {row[0] for row in rows}
+                for intake, missing in own_retries(inserts, fresh).items():
+                    fresh |= await self._own_rows(conn, missing, intake)
                 stored, expires_at = revivable(inserts, fresh)
                 for start in range(0, len(stored), _CHUNK):
                     chunk = stored[start : start + _CHUNK]
@@ -206,20 +218,47 @@ class SqliteStore(Store):
                     results[index] = moved
             for index, claim in claims:
                 won: set[bytes] = set()
+                dead: set[bytes] = set()
+                limit = -1 if claim.max_attempts is None else claim.max_attempts
                 for start in range(0, len(claim.keys), _CHUNK):
                     chunk = list(claim.keys[start : start + _CHUNK])
-                    sql = (
-                        "UPDATE copy_trades SET claimed_by = ?, claimed_at = ? "
-                        f"WHERE key IN ({', '.join('?' * len(chunk))}) AND status = 'PENDING' "
-                        "AND (claimed_by IS NULL OR claimed_by = ? OR claimed_at < ?) "
-                        "AND NOT EXISTS (SELECT 1 FROM trade_journal j WHERE j.key = copy_trades.key) "
-                        "RETURNING key"
+                    claimable = (
+                        f"t.key IN ({', '.join('?' * len(chunk))}) AND t.status = 'PENDING' "
+                        "AND (t.claimed_by IS NULL OR t.claimed_by = ? OR t.claimed_at < ?) "
+                        f"AND {NOT_JOURNALED} AND {NOT_DEAD}"
                     )
-                    params = [claim.claimer, claim.claimed_at, *chunk, claim.claimer, claim.stale_before]
-                    async with conn.execute(sql, params) as cursor:
+                    params = [*chunk, claim.claimer, claim.stale_before]
+                    if limit >= 0:
+                        # A job claimed `limit` times already is dead-lettered by the claim that would
+                        # have been one more, in the same transaction: no window where it runs again.
+                        async with conn.execute(
+                            "INSERT INTO dead_letters (key, attempts, reason, dead_at) "
+                            f"SELECT t.key, t.attempts, ?, ? FROM copy_trades t WHERE {claimable} "
+                            "AND t.attempts >= ? RETURNING key",
+                            [DEAD_LETTER_REASON, claim.claimed_at, *params, limit],
+                        ) as cursor:
+                            dead.update(bytes(row[0]) for row in await cursor.fetchall())
+                    sql = (
+                        "UPDATE copy_trades AS t SET claimed_by = ?, claimed_at = ?, "
+                        f"attempts = t.attempts + 1 WHERE {claimable} RETURNING key"
+                    )
+                    async with conn.execute(sql, [claim.claimer, claim.claimed_at, *params]) as cursor:
                         won.update(bytes(row[0]) for row in await cursor.fetchall())
-                results[index] = won
+                results[index] = ClaimOutcome(won, dead)
         return results
+
+    @staticmethod
+    async def _own_rows(conn: aiosqlite.Connection, keys: list[bytes], intake: str) -> set[bytes]:
+        found: set[bytes] = set()
+        for start in range(0, len(keys), _CHUNK):
+            chunk = keys[start : start + _CHUNK]
+            sql = (
+                f"SELECT key FROM copy_trades WHERE key IN ({', '.join('?' * len(chunk))}) "
+                "AND intake = ? AND status = 'PENDING'"
+            )
+            async with conn.execute(sql, [*chunk, intake]) as cursor:
+                found.update(bytes(row[0]) for row in await cursor.fetchall())
+        return found
 
     @staticmethod
     async def _existing_keys(conn: aiosqlite.Connection, keys: list[bytes]) -> set[bytes]:
@@ -265,7 +304,8 @@ class SqliteStore(Store):
 
     async def stale_pending(self, now: int, limit: int = 1000) -> list[TradeRecord]:
         rows = await self._read(
-            f"SELECT {TRADE_COLUMNS} FROM copy_trades WHERE status = 'PENDING' AND expires_at < ? "
+            f"SELECT {TRADE_COLUMNS} FROM copy_trades t WHERE status = 'PENDING' AND expires_at < ? "
+            f"AND ({NOT_DEAD} OR NOT {NOT_JOURNALED}) "
             "ORDER BY expires_at LIMIT ?",
             (now, limit),
         )
@@ -302,11 +342,86 @@ class SqliteStore(Store):
 
     async def unbroadcast_pending(self, limit: int = 10_000) -> list[TradeRecord]:
         rows = await self._read(
-            f"SELECT {TRADE_COLUMNS} FROM copy_trades t WHERE status = 'PENDING' AND NOT EXISTS "
-            "(SELECT 1 FROM trade_journal j WHERE j.key = t.key) ORDER BY created_at LIMIT ?",
+            f"SELECT {TRADE_COLUMNS} FROM copy_trades t WHERE status = 'PENDING' AND {NOT_JOURNALED} "
+            f"AND {NOT_DEAD} ORDER BY created_at LIMIT ?",
             (limit,),
         )
         return [trade_from_row(r) for r in rows]
+
+    async def inserted_by(self, keys: Sequence[bytes], intake: str) -> set[bytes]:
+        found: set[bytes] = set()
+        for start in range(0, len(keys), _CHUNK):
+            chunk = list(keys[start : start + _CHUNK])
+            rows = await self._read(
+                f"SELECT key FROM copy_trades WHERE key IN ({', '.join('?' * len(chunk))}) "
+                "AND intake = ? AND status = 'PENDING'",
+                [*chunk, intake],
+            )
+            found.update(bytes(r[0]) for r in rows)
+        return found
+
+    # Dead letters.
+    async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        rows = await self._read(
+            "SELECT key, attempts, reason, dead_at FROM dead_letters ORDER BY dead_at, key LIMIT ?", (limit,)
+        )
+        out = []
+        for key, attempts, reason, dead_at in rows:
+            record = await self.get_trade(bytes(key))
+            if record is not None:
+                out.append(DeadLetter(bytes(key), int(attempts), str(reason), int(dead_at), record))
+        return out
+
+    async def count_dead_letters(self) -> int:
+        rows = await self._read("SELECT COUNT(*) FROM dead_letters")
+        return int(rows[0][0])
+
+    @staticmethod
+    async def _dead(conn: aiosqlite.Connection, key: bytes) -> bool:
+        async with conn.execute("SELECT 1 FROM dead_letters WHERE key = ?", (key,)) as cursor:
+            return await cursor.fetchone() is not None
+
+    async def retry_dead_letter(self, key: bytes, expires_at: int) -> TradeRecord:
+        async with self._write() as conn:
+            # Read inside the write transaction: a worker cannot journal it between the check and the change.
+            check_dead_letter(key, await self._record(conn, key), await self._dead(conn, key), "retry")
+            await conn.execute("DELETE FROM dead_letters WHERE key = ?", (key,))
+            await conn.execute(
+                "UPDATE copy_trades SET attempts = 0, claimed_by = NULL, claimed_at = NULL, expires_at = ?, "
+                "updated_at = ? WHERE key = ?",
+                (expires_at, now_ms(), key),
+            )
+        record = await self.get_trade(key)
+        assert record is not None
+        return record
+
+    async def drop_dead_letter(self, key: bytes) -> tuple[TradeRecord, bool]:
+        async with self._write() as conn:
+            record = await self._record(conn, key)
+            check_dead_letter(key, record, await self._dead(conn, key), "drop")
+            assert record is not None
+            failed = record.status is TradeStatus.PENDING
+            if failed:
+                await conn.execute(
+                    "UPDATE copy_trades SET status = 'FAILED', reason = ?, updated_at = ? WHERE key = ?",
+                    (DROPPED_REASON, now_ms(), key),
+                )
+            await conn.execute("DELETE FROM dead_letters WHERE key = ?", (key,))
+        record = await self.get_trade(key)
+        assert record is not None
+        return record, failed
+
+    @staticmethod
+    async def _record(conn: aiosqlite.Connection, key: bytes) -> TradeRecord | None:
+        async with conn.execute(f"SELECT {TRADE_COLUMNS} FROM copy_trades WHERE key = ?", (key,)) as cursor:
+            row = await cursor.fetchone()
+        if row is None:
+            return None
+        async with conn.execute(
+            f"SELECT {JOURNAL_COLUMNS} FROM trade_journal WHERE key = ? ORDER BY recorded_at, rowid", (key,)
+        ) as cursor:
+            journal = [journal_from_row(r) for r in await cursor.fetchall()]
+        return trade_from_row(row, journal)
 
     async def flag_reorged(self, tx_hash: bytes | str, log_index: int, sub_index: int = 0) -> list[bytes]:
         async with (
