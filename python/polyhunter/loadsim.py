@@ -161,7 +161,7 @@ class EventGenerator(threading.Thread):
     """Makes leader fills on its own thread and clock, handing each (raw bytes, tx hash, birth ns) over.
 
     It keeps its schedule whatever the measured loop is doing: events due while it waited are made at once,
-    never past the end. `count` bounds the events (a burst is one).
+    and every event due before the end is made. `count` bounds the events (a burst is one).
     """
 
     def __init__(
@@ -177,7 +177,7 @@ class EventGenerator(threading.Thread):
         self.deliver = deliver
         self.leaders = leaders
         self.rng = rng
-        self.interval = 1.0 / events_per_s
+        self.events_per_s = events_per_s
         self.duration_s = duration_s
         self.count = count
         self.token_ids = [rng.getrandbits(255) for _ in range(8)]
@@ -199,29 +199,27 @@ class EventGenerator(threading.Thread):
     def _offer(self) -> None:
         start = self.started_at = time.monotonic()
         end = start + self.duration_s
-        next_at, block = start, 1
-        per_block = max(1, round(1.0 / self.interval))
-        while self.count is None or self.events < self.count:
+        per_block = max(1, round(self.events_per_s))
+        # Event n is due at start + n / rate (no drift from summing intervals); every event due before the end
+        # is made, late if the thread was kept waiting (its span then grows and the offered rate falls).
+        due = start
+        while due < end and (self.count is None or self.events < self.count):
             now = time.monotonic()
-            if now >= end:
-                break
-            while next_at <= now and next_at < end and (self.count is None or self.events < self.count):
+            while due <= now and due < end and (self.count is None or self.events < self.count):
                 n = self.events
                 tx = self.rng.randbytes(32)
                 raw = notification(
                     self.leaders[n % len(self.leaders)],
                     self.token_ids[n % len(self.token_ids)],
                     "0x" + tx.hex(),
-                    block,
+                    1 + n // per_block,
                     50 * USD,
                     100 * USD,
                 )
                 self.deliver(raw, tx, time.monotonic_ns())
                 self.events = n + 1
-                next_at += self.interval
-                if self.events % per_block == 0:
-                    block += 1
-            time.sleep(max(0.0, min(next_at, end) - time.monotonic()))
+                due = start + self.events / self.events_per_s
+            time.sleep(max(0.0, min(due, end) - time.monotonic()))
         self.span_s = time.monotonic() - start
 
 
