@@ -13,6 +13,8 @@ pub mod fanout;
 pub mod logs;
 pub mod shard;
 pub mod signal;
+// Pending `matchOrders` calls (issue 13).
+pub mod calldata;
 // Signing and the fleet (issue 3, items 6-7).
 pub mod eip712;
 pub mod fleet;
