@@ -5,18 +5,28 @@ Redis for many. The queue is at-least-once: a delivery stays in flight until ack
 timeout is claimed by another consumer; one delivered more than `max_deliveries` times goes to the dead-letter
 list instead. The queue's bound counts waiting and in-flight jobs, and a job over it is refused (and counted),
 never an older one evicted.
+
+A shared state that can lose its data (Redis restarted without persistence, a failover, `FLUSHALL`) notices
+it before the next reservation or queue operation, and restores itself from the store of record through the
+handlers given to `on_loss`: the guardrail counters are set to what the store says is held, the consumer
+group is made again, and the one instance that restored is told to refill the queue from PENDING rows.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 
 from polyhunter.errors import QueueFull
 
 DAY_MS = 86_400_000
+
+Seeds = Callable[[], Awaitable[Sequence["Reservation"]]]
+"""After a loss: each counter to restore (`counter`) with the value the store of record says is held."""
+Restored = Callable[[], None]
+"""After a loss, called in the instance that restored the state: the queue is empty, refill it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +70,15 @@ class SharedState(ABC):
     def __init__(self, max_queue: int = 5000, max_deliveries: int = 5) -> None:
         self.max_queue = max_queue
         self.max_deliveries = max_deliveries
+        self.resets = 0
+        """How many times this instance found the state lost and restored it (a metric)."""
+        self._seeds: Seeds | None = None
+        self._restored: Restored | None = None
+
+    def on_loss(self, seeds: Seeds, restored: Restored) -> None:
+        """Handlers for a loss of the shared data (see the module docstring); a back end that cannot lose
+        its data (memory) never calls them."""
+        self._seeds, self._restored = seeds, restored
 
     @abstractmethod
     async def open(self) -> None:

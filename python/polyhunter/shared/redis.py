@@ -5,10 +5,19 @@ is a Stream with one consumer group: `XREADGROUP` delivers, `XACK` + `XDEL` ackn
 exactly the jobs not yet acknowledged, and the bound checked before `XADD` never needs a trim), `XAUTOCLAIM`
 takes over idle deliveries and moves a job past `max_deliveries` to the dead-letter stream. Amounts in Lua
 are doubles: exact up to 2**53 base units (9 billion USD), far above any cap.
+
+A loss of Redis's data is seen by the missing `epoch` key (checked inside the reserve and enqueue scripts, so
+no reservation is ever made against counters that were wiped) or by `NOGROUP` from the queue. The first
+instance to see it restores, in one script, the counters from the store of record (`on_loss` seeds), the
+consumer group and the epoch; the epoch is set by that restore only, so a Redis that starts empty is seeded
+the same way as one that lost its data.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,23 +25,39 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
 from polyhunter.errors import StoreError
-from polyhunter.shared.base import Delivery, QueueStats, Reservation, SharedState
+from polyhunter.shared.base import DAY_MS, Delivery, QueueStats, Reservation, SharedState
+
+log = logging.getLogger(__name__)
 
 _GROUP = "workers"
+_LOST = -1
 
+# KEYS[1] is the epoch: without it the counters may have been wiped, and nothing is reserved (-1).
 _RESERVE = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
 local ttl = tonumber(ARGV[1])
-for i, key in ipairs(KEYS) do
-  local cap = tonumber(ARGV[2 * i + 1])
-  if cap >= 0 and tonumber(redis.call('GET', key) or '0') + tonumber(ARGV[2 * i]) > cap then
-    return i
+for i = 2, #KEYS do
+  local cap = tonumber(ARGV[2 * i - 1])
+  if cap >= 0 and tonumber(redis.call('GET', KEYS[i]) or '0') + tonumber(ARGV[2 * i - 2]) > cap then
+    return i - 1
   end
 end
-for i, key in ipairs(KEYS) do
-  redis.call('INCRBY', key, ARGV[2 * i])
-  redis.call('PEXPIRE', key, ttl)
+for i = 2, #KEYS do
+  redis.call('INCRBY', KEYS[i], ARGV[2 * i - 2])
+  redis.call('PEXPIRE', KEYS[i], ttl)
 end
 return 0
+"""
+
+# KEYS: epoch, stream, counters…; ARGV: new epoch, group, counter ttl, counter values…
+_RESTORE = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+for i = 3, #KEYS do
+  redis.call('SET', KEYS[i], ARGV[i + 1], 'PX', ARGV[3])
+end
+redis.pcall('XGROUP', 'CREATE', KEYS[2], ARGV[2], '0', 'MKSTREAM')
+redis.call('SET', KEYS[1], ARGV[1])
+return 1
 """
 
 _RELEASE = """
@@ -45,6 +70,7 @@ return 0
 """
 
 _ENQUEUE = """
+if redis.call('EXISTS', KEYS[3]) == 0 then return -1 end
 local max = tonumber(ARGV[1])
 local length = redis.call('XLEN', KEYS[1])
 local out = {}
@@ -139,8 +165,10 @@ class RedisSharedState(SharedState):
         self._stream = f"{self._tag}:jobs"
         self._dead = f"{self._tag}:jobs:dead"
         self._dropped = f"{self._tag}:jobs:dropped"
+        self._epoch = f"{self._tag}:epoch"
         self._client: aioredis.Redis | None = None
         self._scripts: dict[str, Any] = {}
+        self._restoring = asyncio.Lock()
 
     @property
     def client(self) -> aioredis.Redis:
@@ -167,6 +195,7 @@ class RedisSharedState(SharedState):
         self._client = client
         for name, source in {
             "reserve": _RESERVE,
+            "restore": _RESTORE,
             "release": _RELEASE,
             "enqueue": _ENQUEUE,
             "claim": _CLAIM,
@@ -185,6 +214,39 @@ class RedisSharedState(SharedState):
     async def _run(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
         return await self._scripts[name](keys=list(keys), args=list(args), client=self.client)
 
+    async def restore(self) -> bool:
+        """Restore a state that lost its data (no epoch): counters from the `on_loss` seeds, the consumer
+        group, a new epoch, in one script. True when this call restored it (then `restored` is called);
+        False when it was not lost or another instance restored it first. Errors of the seeds (the store
+        unreachable) propagate: nothing may be reserved until the counters are back."""
+        async with self._restoring:
+            if await self.client.exists(self._epoch):
+                return False
+            seeds = list(await self._seeds()) if self._seeds is not None else []
+            keys = [self._epoch, self._stream, *(self._counter_key(r.counter) for r in seeds)]
+            args = [uuid.uuid4().hex, _GROUP, 2 * DAY_MS, *(r.amount for r in seeds)]
+            if not int(await self._run("restore", keys, args)):
+                return False
+            self.resets += 1
+            log.warning(
+                "shared state: Redis had no epoch (empty, restarted without persistence, failed over or "
+                "flushed): %d guardrail counters restored from the store, consumer group recreated",
+                len(seeds),
+            )
+            if self._restored is not None:
+                self._restored()
+            return True
+
+    async def _queue_call(self, call: Any) -> Any:
+        """Runs a queue command; on NOGROUP (the stream and its group are gone) restores and runs it again."""
+        try:
+            return await call()
+        except ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+        await self.restore()
+        return await call()
+
     # Dedup.
     async def first_sightings(self, keys: Sequence[bytes], ttl_ms: int) -> list[bool]:
         async with self.client.pipeline(transaction=False) as pipe:
@@ -201,7 +263,13 @@ class RedisSharedState(SharedState):
         args: list[Any] = [ttl_ms]
         for r in reservations:
             args += [r.amount, -1 if r.cap is None else r.cap]
-        failed = int(await self._run("reserve", [self._counter_key(r.counter) for r in reservations], args))
+        keys = [self._epoch, *(self._counter_key(r.counter) for r in reservations)]
+        failed = int(await self._run("reserve", keys, args))
+        if failed == _LOST:
+            await self.restore()
+            failed = int(await self._run("reserve", keys, args))
+            if failed == _LOST:
+                raise StoreError("the Redis shared state lost its data again while being restored")
         return None if failed == 0 else reservations[failed - 1].reason
 
     async def release(self, reservations: Sequence[Reservation]) -> None:
@@ -218,12 +286,21 @@ class RedisSharedState(SharedState):
         args: list[Any] = [self.max_queue]
         for key, payload in items:
             args += [key, payload]
-        return [bool(x) for x in await self._run("enqueue", [self._stream, self._dropped], args)]
+        keys = [self._stream, self._dropped, self._epoch]
+        reply = await self._run("enqueue", keys, args)
+        if reply == _LOST:
+            await self.restore()
+            reply = await self._run("enqueue", keys, args)
+            if reply == _LOST:
+                raise StoreError("the Redis shared state lost its data again while being restored")
+        return [bool(x) for x in reply]
 
     async def dequeue(self, consumer: str, count: int = 1, block_ms: int = 0) -> list[Delivery]:
         # BLOCK 0 would wait forever in Redis; here 0 means do not wait.
-        reply: Any = await self.client.xreadgroup(
-            _GROUP, consumer, {self._stream: ">"}, count=count, block=block_ms or None
+        reply: Any = await self._queue_call(
+            lambda: self.client.xreadgroup(
+                _GROUP, consumer, {self._stream: ">"}, count=count, block=block_ms or None
+            )
         )
         out = []
         for _, entries in reply or []:
@@ -232,10 +309,12 @@ class RedisSharedState(SharedState):
         return out
 
     async def claim_stale(self, consumer: str, min_idle_ms: int, count: int = 100) -> list[Delivery]:
-        reply = await self._run(
-            "claim",
-            [self._stream, self._dead],
-            [_GROUP, consumer, min_idle_ms, count, self.max_deliveries],
+        reply = await self._queue_call(
+            lambda: self._run(
+                "claim",
+                [self._stream, self._dead],
+                [_GROUP, consumer, min_idle_ms, count, self.max_deliveries],
+            )
         )
         return [Delivery(_text(i), bytes(k), bytes(p), int(n)) for i, k, p, n in reply]
 
@@ -249,12 +328,16 @@ class RedisSharedState(SharedState):
         return [Delivery(_text(f[b"id"]), f[b"k"], f[b"p"], int(f[b"n"])) for _, f in entries]
 
     async def queue_stats(self) -> QueueStats:
-        async with self.client.pipeline(transaction=False) as pipe:
-            pipe.xlen(self._stream)
-            pipe.xpending(self._stream, _GROUP)
-            pipe.get(self._dropped)
-            pipe.xlen(self._dead)
-            length, pending, dropped, dead = await pipe.execute()
+        async def read() -> list[Any]:
+            async with self.client.pipeline(transaction=False) as pipe:
+                pipe.xlen(self._stream)
+                pipe.xpending(self._stream, _GROUP)
+                pipe.get(self._dropped)
+                pipe.xlen(self._dead)
+                result: list[Any] = await pipe.execute()
+                return result
+
+        length, pending, dropped, dead = await self._queue_call(read)
         return QueueStats(int(length), int(pending["pending"]), int(dropped or 0), int(dead))
 
     # Leases.
