@@ -7,6 +7,12 @@ advances to block N-1 when the header of block N arrives and every batch handed 
 accepted by the sink (whose await returns once the block's jobs are durably queued).
 
 Raw notification and `eth_getLogs` bytes go to the sink untouched: the Rust decoder parses them.
+
+Reorgs: the detector keeps the hashes of the last blocks it processed and the logs it handed over from them
+(`detector.reorgs.RecentBlocks`). On every (re)connect, and whenever a header does not extend the blocks
+it knows, it walks back to the fork point, hands the logs of the replaced blocks to the sink again with
+`removed: true` (origin "reorg": their copies are cancelled, or flagged when executed), lowers the
+checkpoint to the fork point and backfills from there, so the new blocks' fills are taken in once.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from polyhunter.chain.aiorpc import AsyncRpc, RpcError
 from polyhunter.detector.filters import LogFilter
 from polyhunter.detector.intake import BoundedIntake
+from polyhunter.detector.reorgs import DEFAULT_DEPTH, RecentBlocks
 from polyhunter.errors import ChainError
 
 log = logging.getLogger(__name__)
@@ -68,6 +75,12 @@ class DetectorStats:
     heads: int = 0
     last_head: int = 0
     checkpoint: int | None = None
+    reorgs: int = 0
+    """Reorgs found (a block we processed replaced), whether on a reconnect or live."""
+    retracted: int = 0
+    """Logs handed over again as `removed: true` because their block was replaced."""
+    deepest_reorg: int = 0
+    """Blocks replaced by the deepest reorg seen."""
 
 
 @dataclass
@@ -84,16 +97,21 @@ class ChainLogDetector:
     intake_limit: int = 25
     backoff_initial_s: float = 0.2
     backoff_max_s: float = 5.0
+    reorg_depth: int = DEFAULT_DEPTH
+    """How many recent blocks are remembered to undo a reorg (deeper ones are undone as far as this)."""
     stats: DetectorStats = field(default_factory=DetectorStats)
+    recent: RecentBlocks = field(init=False, repr=False)
     connected: asyncio.Event = field(default_factory=asyncio.Event)
     _resubscribe: asyncio.Event = field(default_factory=asyncio.Event)
     _ws: ClientConnection | None = field(default=None, init=False, repr=False)
     _queue: asyncio.Queue[str] = field(default_factory=asyncio.Queue, init=False, repr=False)
     _next_id: int = field(default=0, init=False, repr=False)
     _intake: BoundedIntake = field(init=False, repr=False)
+    _filters: list[LogFilter] = field(default_factory=list, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._intake = BoundedIntake(self.sink, self.intake_limit)
+        self.recent = RecentBlocks(self.reorg_depth)
 
     def resubscribe(self) -> None:
         """Asks for new subscriptions (the leader set changed); the gap is covered by backfill."""
@@ -133,11 +151,14 @@ class ChainLogDetector:
             self._resubscribe.clear()
             self._queue = asyncio.Queue()  # nothing of an earlier connection leaks into this one
             filters = list(self.filters())
+            self._filters = filters
             heads_id = await self._subscribe(ws, ["newHeads"])
             for flt in filters:
                 await self._subscribe(ws, ["logs", flt.params()])
             reader = asyncio.create_task(self._read(ws))
             try:
+                # Before reading anything new: undo what blocks replaced while we were away had caused.
+                await self._reconcile()
                 await self._backfill(filters)
                 self.connected.set()
                 log.info(
@@ -213,12 +234,26 @@ class ChainLogDetector:
             return  # a stray reply
         if sub_id == heads_id:
             head = json.loads(text)["params"]["result"]
-            await self._on_head(int(head["number"], 16))
+            await self._on_head(int(head["number"], 16), head.get("hash"), head.get("parentHash"))
             return
         self.stats.notifications += 1
+        self.recent.saw_notification(text)
         await self._intake.submit(text.encode(), "ws")
 
-    async def _on_head(self, number: int) -> None:
+    async def _on_head(self, number: int, block_hash: str | None = None, parent: str | None = None) -> None:
+        known_parent = self.recent.blocks.get(number - 1, {})
+        known_self = self.recent.blocks.get(number, {})
+        if (parent is not None and known_parent and set(known_parent) != {parent.lower()}) or (
+            block_hash is not None and known_self and set(known_self) != {block_hash.lower()}
+        ):
+            # This header does not extend the blocks we processed: a reorg the node did not report.
+            log.warning(
+                "detector: block %d does not extend the blocks processed; looking for the fork", number
+            )
+            if await self._reconcile() is not None:
+                await self._backfill(self._filters)
+        if block_hash is not None:
+            self.recent.saw_block(number, block_hash)
         self.stats.heads += 1
         self.stats.last_head = max(self.stats.last_head, number)
         # Every log of blocks < number was handed over before this header; once all of it is durable,
@@ -228,9 +263,46 @@ class ChainLogDetector:
             self.stats.checkpoint = number - 1
             await self.save_checkpoint(number - 1)
 
+    # -- reorgs -------------------------------------------------------------------------------------
+    async def _canonical_hash(self, number: int) -> str | None:
+        block = await self.rpc.call("eth_getBlockByNumber", [hex(number), False])
+        return str(block["hash"]).lower() if isinstance(block, dict) and block.get("hash") else None
+
+    async def _reconcile(self) -> int | None:
+        """Finds a reorg of the blocks we processed; if there is one, retracts the logs of the replaced
+        blocks (durably, before anything new is read) and lowers the checkpoint to the fork point, which
+        it returns (None: no reorg)."""
+        top = self.recent.top
+        found = await self.recent.find_replaced(self._canonical_hash)
+        if found is None:
+            return None
+        fork, chain = found
+        replaced = self.recent.drop_replaced(chain)
+        self.stats.reorgs += 1
+        self.stats.retracted += len(replaced)
+        self.stats.deepest_reorg = max(self.stats.deepest_reorg, top - fork)
+        log.warning(
+            "detector: reorg: blocks %d..%d replaced; retracting %d logs handed over from them",
+            fork + 1,
+            top,
+            len(replaced),
+        )
+        if replaced:
+            message = {"jsonrpc": "2.0", "id": 0, "result": replaced}
+            await self._intake.submit(json.dumps(message, separators=(",", ":")).encode(), "reorg")
+        await self._intake.drain()
+        if self.stats.checkpoint is None or self.stats.checkpoint > fork:
+            self.stats.checkpoint = fork
+            await self.save_checkpoint(fork)
+        return fork
+
     # -- backfill ------------------------------------------------------------------------------------
     async def _backfill(self, filters: Sequence[LogFilter]) -> None:
         head = await self.rpc.block_number()
+        head_hash = await self._canonical_hash(head)
+        if head_hash is not None:
+            # Known from the start, so that a reorg of blocks that held none of our logs is seen too.
+            self.recent.saw_block(head, head_hash)
         checkpoint = await self.load_checkpoint()
         if checkpoint is None:
             # First start: live from the current head, nothing older (a fresh operator copies from now on).
@@ -262,6 +334,7 @@ class ChainLogDetector:
                 continue
             for raw in raws:
                 self.stats.backfill_batches += 1
+                self.recent.saw_batch(raw)
                 await self._intake.submit(raw, "backfill")
             self.stats.backfilled_blocks += end - start + 1
             start = end + 1
