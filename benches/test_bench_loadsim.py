@@ -1,13 +1,16 @@
-"""The load simulation through the real pipeline (issue 6): tasks/s per instance, drops, lag and memory.
+"""The load simulation through the real pipeline: tasks/s per instance, drops, CPU, hand-off latency, a burst.
 
-Each run is its own `polyhunter loadsim --json` process (so peak RSS is that run's alone):
-- `embedded_20s`: 20 s at the default offered load (100 leader fills/s x 100 followers = 10,000 tasks/s),
-  30 ms venue latency, SQLite + in-process shared state. Target: >= 5,000 tasks/s (drops allowed, counted
-  and recorded SKIPPED(queue_full)).
-- `embedded_5k_20s`: the same offering 5,000 tasks/s (`--events-per-s 50`). Target: no drops.
-- `embedded_60s`: 60 s at the default load. Target: peak RSS within 20 % of the 20 s run's.
-- `postgres_redis_20s`: the 20 s default run on PostgreSQL + Redis, reported beside the embedded figure.
-Results go to `benches/results/loadsim.json`; the targets are recorded as booleans, not asserted.
+Each run is its own `polyhunter loadsim --json` process (so peak RSS is that run's alone); the events are made
+on their own thread, so the offered rate is measured, not nominal:
+- `embedded_20s`: 20 s at the defaults (100 leader fills/s x 100 followers = 10,000 tasks/s asked), 30 ms
+  venue latency, SQLite + in-process shared state. Targets: saturated >= 10,000 tasks/s, <= 100 us of CPU
+  per task (drops allowed, counted and recorded SKIPPED(queue_full)).
+- `embedded_6k_20s`: the same offering 6,000 tasks/s (`--events-per-s 60`). Target: no drops.
+- `embedded_60s`: 60 s at the defaults. Target: peak RSS within 20 % of the 20 s run's.
+- `postgres_redis_20s`: the 20 s default run on PostgreSQL + Redis, recorded beside the embedded figure.
+- `burst_10k`: one leader with 10,000 followers fills once. Target: the last copy handed to the venue within
+  1.0 s of the log's raw bytes.
+Results go to `benches/results/loadsim.json`; the targets are recorded with `met` booleans, never asserted.
 """
 
 from __future__ import annotations
@@ -45,19 +48,34 @@ def _loadsim(*args: str) -> dict[str, Any]:
 
 
 def _record(name: str, result: dict[str, Any]) -> None:
+    path = RESULTS / "loadsim.json"
+    if not _RUNS and path.exists():
+        # A partial run (`-k burst`) updates its own runs and keeps the others recorded before.
+        _RUNS.update(json.loads(path.read_text()).get("runs", {}))
     _RUNS[name] = result
-    a, b, c = (_RUNS.get(k) for k in ("embedded_20s", "embedded_5k_20s", "embedded_60s"))
-    summary: dict[str, Any] = {"runs": _RUNS}
-    if a:
-        summary["tasks_per_s"] = a["tasks_per_s"]
-        summary["meets_5000_tasks_per_s"] = a["tasks_per_s"] >= 5000
-    if b:
-        summary["no_drops_at_5000_offered"] = b["dropped"] == 0
-    if a and c:
-        summary["rss_60s_over_20s"] = round(c["peak_rss_mb"] / a["peak_rss_mb"], 3)
-        summary["memory_bounded"] = c["peak_rss_mb"] <= 1.2 * a["peak_rss_mb"]
+    saturated, six_k, long, burst = (
+        _RUNS.get(k) for k in ("embedded_20s", "embedded_6k_20s", "embedded_60s", "burst_10k")
+    )
+    targets: dict[str, dict[str, Any]] = {}
+    if saturated:
+        targets["saturated_tasks_per_s"] = _target(saturated["tasks_per_s"], ">=", 10_000)
+        targets["cpu_us_per_task"] = _target(saturated["cpu_us_per_task"], "<=", 100)
+    if six_k:
+        targets["dropped_at_6000_offered"] = _target(six_k["dropped"], "<=", 0)
+    if saturated and long:
+        targets["rss_60s_over_20s"] = _target(
+            round(long["peak_rss_mb"] / saturated["peak_rss_mb"], 3), "<=", 1.2
+        )
+    if burst:
+        targets["burst_10k_last_handoff_ms"] = _target(burst["burst_last_handoff_ms"], "<=", 1_000)
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "loadsim.json").write_text(json.dumps(summary, indent=2) + "\n")
+    summary = {"targets": targets, "runs": _RUNS}
+    path.write_text(json.dumps(summary, indent=2) + "\n")
+
+
+def _target(measured: float, op: str, bound: float) -> dict[str, Any]:
+    met = measured >= bound if op == ">=" else measured <= bound
+    return {"measured": measured, "target": f"{op} {bound:g}", "met": met}
 
 
 def test_loadsim_embedded_20s(benchmark: Any) -> None:
@@ -66,12 +84,12 @@ def test_loadsim_embedded_20s(benchmark: Any) -> None:
     _record("embedded_20s", result)
 
 
-def test_loadsim_embedded_5k_offered_20s(benchmark: Any) -> None:
+def test_loadsim_embedded_6k_offered_20s(benchmark: Any) -> None:
     result = benchmark.pedantic(
-        _loadsim, args=("--duration", "20", "--events-per-s", "50"), rounds=1, iterations=1
+        _loadsim, args=("--duration", "20", "--events-per-s", "60"), rounds=1, iterations=1
     )
     benchmark.extra_info.update(result)
-    _record("embedded_5k_20s", result)
+    _record("embedded_6k_20s", result)
 
 
 def test_loadsim_embedded_60s(benchmark: Any) -> None:
@@ -109,3 +127,10 @@ def test_loadsim_postgres_redis_20s(benchmark: Any) -> None:
         client.close()
     benchmark.extra_info.update(result)
     _record("postgres_redis_20s", result)
+
+
+def test_loadsim_burst_10k(benchmark: Any) -> None:
+    result = benchmark.pedantic(_loadsim, args=("--burst", "10000"), rounds=1, iterations=1)
+    assert result["executed"] == 10_000, result  # the burst is admitted whole: every follower copied
+    benchmark.extra_info.update(result)
+    _record("burst_10k", result)
