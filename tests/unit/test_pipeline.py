@@ -262,11 +262,11 @@ class FailingOnce:
     def __getattr__(self, name: str) -> object:
         return getattr(self.store, name)
 
-    async def insert_pending(self, jobs: list[CopyJob], expires_at: int) -> set[bytes]:
+    async def insert_pending(self, jobs: list[CopyJob], expires_at: int, intake: str = "") -> set[bytes]:
         if not self.failed:
             self.failed = True
             raise StoreError("database is locked")
-        return await self.store.insert_pending(jobs, expires_at)
+        return await self.store.insert_pending(jobs, expires_at, intake)
 
 
 @pytest.mark.asyncio

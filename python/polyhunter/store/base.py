@@ -129,7 +129,9 @@ NOT_JOURNALED = "NOT EXISTS (SELECT 1 FROM trade_journal j WHERE j.key = t.key)"
 # `{}` is the dialect's placeholder for the `created_at` bound.
 DAILY_NOTIONAL_SQL = (
     "SELECT follower, SUM(CASE WHEN side = 'BUY' THEN amount ELSE amount * limit_price_ppm / 1000000 END) "
-    "FROM copy_trades WHERE created_at >= {} AND status IN ('PENDING', 'EXECUTED') GROUP BY follower"
+    "FROM copy_trades WHERE created_at >= {} AND (status IN ('PENDING', 'EXECUTED') "
+    # A failure whose outcome on chain is unknown keeps its reservation (recovery may find it executed).
+    "OR (status = 'FAILED' AND reason LIKE 'unconfirmed%')) GROUP BY follower"
 )
 DEBT_COLUMNS = "debt_id, proxy, worker, amount, trade_key, status, created_at, repaid_at, repay_tx"
 
@@ -645,8 +647,8 @@ class Store(ABC):
     @abstractmethod
     async def daily_notional(self, since_ms: int) -> dict[str, int]:
         """Follower → collateral notional (base units) of copies created since `since_ms` that hold
-        their guardrail reservation (PENDING or EXECUTED): BUY amounts, SELL tokens × limit price, each
-        rounded down. Seeds the in-memory caps after a restart."""
+        their guardrail reservation (PENDING, EXECUTED, or FAILED `unconfirmed…`): BUY amounts, SELL tokens
+        × limit price, each rounded down. Seeds the caps after a restart (memory) or a loss (Redis)."""
 
     @abstractmethod
     async def count_trades(self, status: TradeStatus | None = None) -> int:

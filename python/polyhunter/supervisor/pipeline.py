@@ -11,6 +11,12 @@ acknowledge; a copy that did not happen gives its guardrail reservation back.
 
 A `removed: true` signal (a reorg retracted the leader's log) cancels the copies it caused that have not
 executed yet and flags the executed ones `reorged`.
+
+Caps follow the store: a PENDING or EXECUTED record holds its guardrail reservation, nothing else does. So an
+insert retried after a COMMIT whose reply was lost keeps the reservations of the rows it did store (known by
+their intake token) and queues them; a shared state that lost its counters is seeded from the store's
+PENDING and EXECUTED rows (plus the admissions in flight here); a job claimed past its delivery limit is
+dead-lettered in the store and keeps its reservation until `dlq retry` or `dlq drop`.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import contextlib
 import datetime as dt
 import logging
 import time
+import uuid
 from collections import Counter, deque
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
@@ -79,6 +86,10 @@ class PipelineStats:
     cancelled: int = 0
     reorged: int = 0
     redelivered_dropped: int = 0
+    dead_lettered: int = 0
+    """Jobs this instance dead-lettered (claimed past the delivery limit); the store counts them all."""
+    refills: int = 0
+    """Times the queue was refilled from the store after the shared state lost its data."""
     max_depth: int = 0
     lag_ms: deque[float] = field(default_factory=lambda: deque(maxlen=SAMPLES))
     """Queue lag of the latest executed jobs: from enqueue to the start of execution (bounded memory)."""
@@ -163,6 +174,14 @@ class Pipeline:
         self._slot_freed = asyncio.Event()
         self._wake = asyncio.Event()
         self._gate = IntakeGate()
+        # Reservations taken for jobs not yet known stored: counted in when a lost shared state is seeded.
+        self._admitting: dict[bytes, list[Reservation]] = {}
+        # Admissions whose insert had an unknown outcome and could not be settled at once.
+        self._unresolved: list[
+            tuple[str, list[CopyJob], dict[bytes, list[Reservation]], dict[bytes, int]]
+        ] = []
+        self._refill = False
+        shared.on_loss(self._loss_seeds, self._state_restored)
 
     def _emit(self, kind: str, **data: Any) -> None:
         if self.on_event is not None:
@@ -278,16 +297,26 @@ class Pipeline:
             else:
                 refused.append((job, reason))
         expires_at = now_ms() + self.config.pending_expiry_ms
+        # The token tells this call's rows from a replay's when a COMMIT's reply is lost and retried.
+        intake = uuid.uuid4().hex
+        self._admitting.update(held)
         try:
             # One group commit takes both: refused copies are SKIPPED from their first row, never PENDING.
             inserted, skipped = await asyncio.gather(
-                self.store.insert_pending(admitted, expires_at), self.store.insert_skipped(refused)
+                self.store.insert_pending(admitted, expires_at, intake), self.store.insert_skipped(refused)
             )
-        except BaseException:
-            for reservations in held.values():
-                await self._release(reservations)
+        except asyncio.CancelledError:
+            self._unresolved.append((intake, admitted, held, seen_at))
             raise
-        # A job already stored (a replay after a restart) is neither queued again nor re-reserved.
+        except Exception:
+            # Rows may be stored although the call failed: they keep their reservations and are queued.
+            await self._settle(intake, admitted, held, seen_at)
+            raise
+        finally:
+            for key in held:
+                self._admitting.pop(key, None)
+        # A job already stored (a replay after a restart) is neither queued again nor re-reserved: its
+        # record holds the reservation it was admitted with.
         for job in admitted:
             if job.key not in inserted:
                 await self._release(held.pop(job.key, []))
@@ -296,6 +325,46 @@ class Pipeline:
             if job.key in skipped:
                 self.stats.skipped[reason] += 1
                 self._emit("skip", config_id=job.config_id, reason=reason, job=job)
+        await self._queue(admitted, held, seen_at)
+
+    async def _settle(
+        self,
+        intake: str,
+        jobs: list[CopyJob],
+        held: dict[bytes, list[Reservation]],
+        seen_at: dict[bytes, int],
+    ) -> bool:
+        """After an insert with an unknown outcome: the jobs stored under `intake` are this call's (queued,
+        reservations kept), the others were never stored (released). False when the store cannot say yet
+        (kept for the idle loop to settle: meanwhile their reservations stay held, which errs safe)."""
+        try:
+            ours = await self.store.inserted_by([j.key for j in jobs], intake) if jobs else set()
+        except Exception as exc:
+            log.warning(
+                "intake %s: which of %d copies were stored is unknown yet: %s", intake, len(jobs), exc
+            )
+            self._unresolved.append((intake, jobs, held, seen_at))
+            return False
+        for job in jobs:
+            if job.key not in ours:
+                await self._release(held.pop(job.key, []))
+        if ours:
+            log.warning(
+                "intake %s: %d copies were stored although the insert failed; queued", intake, len(ours)
+            )
+        await self._queue([j for j in jobs if j.key in ours], held, seen_at)
+        return True
+
+    async def _settle_unresolved(self) -> None:
+        pending, self._unresolved = self._unresolved, []
+        for index, (intake, jobs, held, seen_at) in enumerate(pending):
+            if not await self._settle(intake, jobs, held, seen_at):
+                self._unresolved.extend(pending[index + 1 :])  # the store is still away: later
+                return
+
+    async def _queue(
+        self, admitted: list[CopyJob], held: dict[bytes, list[Reservation]], seen_at: dict[bytes, int]
+    ) -> None:
         if not admitted:
             return
         now = time.monotonic()
@@ -361,6 +430,42 @@ class Pipeline:
             "guardrails: today's usage so far %d base units over %d followers", seeds[0].amount, len(usage)
         )
 
+    async def _loss_seeds(self) -> list[Reservation]:
+        """What the counters hold by the store of record (today's PENDING and EXECUTED copies) plus the
+        reservations of admissions in flight here: the values a shared state that lost its data restores."""
+        g = self.guardrails
+        if g.daily_cap_usd is None and g.wallet_daily_cap_usd is None:
+            return []
+        day = utc_day()
+        midnight = int(dt.datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=dt.UTC).timestamp() * 1000)
+        usage = Counter(await self.store.daily_notional(midnight))
+        total = sum(usage.values())
+        for reservations in list(self._admitting.values()):
+            for r in reservations:
+                if r.counter == f"daily:{day}":
+                    total += r.amount
+                elif r.counter.startswith(f"wallet:{day}:"):
+                    usage[r.counter.removeprefix(f"wallet:{day}:")] += r.amount
+        seeds = []
+        if g.daily_cap_usd is not None:
+            seeds.append(Reservation(f"daily:{day}", total, None))
+        if g.wallet_daily_cap_usd is not None:
+            seeds += [Reservation(f"wallet:{day}:{follower}", usd, None) for follower, usd in usage.items()]
+        return seeds
+
+    def _state_restored(self) -> None:
+        """The shared state lost its queue: the workers refill it from the store at their next turn."""
+        self._refill = True
+        self._wake.set()
+
+    async def _refill_queue(self) -> None:
+        """Queues every PENDING job never broadcast that is not running here (the queue was wiped)."""
+        records = [r for r in await self.store.unbroadcast_pending() if r.key not in self._running]
+        accepted = await self.shared.enqueue_many([(r.key, r.to_job().to_bytes()) for r in records])
+        self._refill = False  # only once queued: a refill that failed is tried again at the next turn
+        self.stats.refills += 1
+        log.warning("shared state restored: %d PENDING jobs queued again from the store", sum(accepted))
+
     # -- workers -------------------------------------------------------------------------------------
     async def requeue_unbroadcast(self) -> int:
         """On start: PENDING records that were never broadcast go back to the queue (their job exists)."""
@@ -411,6 +516,8 @@ class Pipeline:
                 continue
             self._wake.clear()  # before the fetch: an enqueue after this point wakes the wait below
             try:
+                if self._refill:
+                    await self._refill_queue()
                 deliveries = await self.shared.dequeue(self.config.consumer, count=min(free, 512))
                 if time.monotonic() - last_claim > interval_s:
                     last_claim = time.monotonic()
@@ -429,6 +536,8 @@ class Pipeline:
             if not deliveries:
                 if time.monotonic() - last_orphan_scan > max(interval_s, ORPHAN_SCAN_S):
                     last_orphan_scan = time.monotonic()
+                    if self._unresolved:
+                        await self._settle_unresolved()
                     await self._requeue_orphans()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), interval_s)
@@ -448,15 +557,27 @@ class Pipeline:
         start, a redelivery) is claimed by one worker only; a cancelled, finished or already broadcast
         one by none (recovery reconciles broadcast ones from the chain).
         """
+        # A job running here is not claimed again: a second claim would count as one more attempt.
+        keys = [d.key for d in deliveries if d.key not in self._running]
         try:
-            runnable = await self.store.claim(
-                [d.key for d in deliveries], self.config.consumer, self.config.claim_idle_ms
+            outcome = await self.store.claim_jobs(
+                keys, self.config.consumer, self.config.claim_idle_ms, self.shared.max_deliveries
             )
         except Exception:
             log.exception("claiming %d jobs failed; they will be redelivered", len(deliveries))
             for _ in deliveries:
                 self._release_slot()
             return
+        runnable = outcome.runnable
+        if outcome.dead:
+            self.stats.dead_lettered += len(outcome.dead)
+            for key in outcome.dead:
+                log.error(
+                    "job %s dead-lettered after %d deliveries: `polyhunter dlq list` shows it",
+                    key.hex(),
+                    self.shared.max_deliveries,
+                )
+                self._emit("dead_letter", key=key)
         for delivery in deliveries:
             if delivery.key not in runnable or delivery.key in self._running:
                 self.stats.redelivered_dropped += 1
