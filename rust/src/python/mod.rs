@@ -14,6 +14,8 @@ mod primitives;
 // Signing and the fleet (issue 3, items 6-7).
 mod eip712;
 mod fleet;
+// Pending matchOrders calls (issue 13).
+mod calldata;
 mod orders;
 mod signer;
 mod tx;
@@ -46,5 +48,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     fleet::register(m)?;
     // CLOB V2 market orders (issue 12).
     orders::register(m)?;
+    // Pending matchOrders calls (issue 13).
+    calldata::register(m)?;
     Ok(())
 }
