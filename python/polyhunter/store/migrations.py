@@ -107,11 +107,72 @@ _V4_POSTGRES = (
         key BYTEA PRIMARY KEY, attempts BIGINT NOT NULL, reason TEXT NOT NULL, dead_at BIGINT NOT NULL)""",
 )
 
+# v5: one active rule per (follower, leader), a rule the fan-out index can apply, and the chain the store
+# belongs to. Duplicates an older version let in are tombstoned first, keeping the newest of each pair (the
+# config index reports them removed). The rule checks apply to active rows (enabled, not removed), so that
+# pausing or removing a bad row written by an older version always works while resuming it does not; on
+# PostgreSQL the CHECK is NOT VALID (existing rows are not rejected, new and updated ones are), on SQLite,
+# which cannot add a CHECK to a table, triggers do the same. Tier shapes live in JSON: `follow add` and the
+# index check those.
+_ZERO = "'0x0000000000000000000000000000000000000000'"
+_VALID_RULE = (
+    "{n}follower <> {n}leader AND {n}follower <> "
+    + _ZERO
+    + " AND {n}leader <> "
+    + _ZERO
+    + " AND {n}proxy <> "
+    + _ZERO
+    + " AND {n}mode IN ('fixed', 'ratio', 'percent', 'tiered') AND {n}fixed_usd >= 0 "
+    "AND {n}ratio_ppm >= 0 AND {n}percent_bps BETWEEN 0 AND 10000 "
+    "AND ({n}mode <> 'fixed' OR {n}fixed_usd > 0) "
+    "AND ({n}mode <> 'ratio' OR {n}ratio_ppm > 0) AND ({n}mode <> 'percent' OR {n}percent_bps > 0) "
+    "AND ({n}mode <> 'tiered' OR {n}tiers <> '[]') "
+    "AND ({n}min_leader_usd IS NULL OR {n}min_leader_usd >= 0) "
+    "AND ({n}min_leader_usd IS NULL OR {n}max_leader_usd IS NULL OR {n}min_leader_usd <= {n}max_leader_usd) "
+    "AND ({n}min_price_ppm IS NULL OR {n}min_price_ppm BETWEEN 0 AND 1000000) "
+    "AND ({n}max_price_ppm IS NULL OR {n}max_price_ppm BETWEEN 0 AND 1000000) "
+    "AND ({n}min_price_ppm IS NULL OR {n}max_price_ppm IS NULL OR {n}min_price_ppm <= {n}max_price_ppm) "
+    "AND ({n}max_per_trade_usd IS NULL OR {n}max_per_trade_usd > 0) "
+    "AND {n}min_size_policy IN ('skip', 'bump') "
+    "AND ({n}side_filter IS NULL OR {n}side_filter IN ('BUY', 'SELL'))"
+)
+_ACTIVE_OR_VALID = "({n}removed_at IS NOT NULL OR {n}enabled = 0 OR (" + _VALID_RULE + "))"
+_DEDUP = (
+    "UPDATE copy_configs SET removed_at = {now}, updated_at = {now}, enabled = 0 WHERE removed_at IS NULL "
+    "AND config_id NOT IN (SELECT MAX(config_id) FROM copy_configs WHERE removed_at IS NULL "
+    "GROUP BY follower, leader)"
+)
+_PAIR_INDEX = (
+    "CREATE UNIQUE INDEX copy_configs_pair ON copy_configs (follower, leader) WHERE removed_at IS NULL"
+)
+_IDENTITY = (
+    "CREATE TABLE chain_identity (only_row INTEGER PRIMARY KEY CHECK (only_row = 1), "
+    "chain_id {int} NOT NULL, genesis_hash TEXT NOT NULL, recorded_at {int} NOT NULL)"
+)
+_SQLITE_CHECK = _ACTIVE_OR_VALID.format(n="NEW.")
+_V5_SQLITE = (
+    _DEDUP.format(now="CAST(strftime('%s', 'now') AS INTEGER) * 1000"),
+    _PAIR_INDEX,
+    f"""CREATE TRIGGER copy_configs_valid_insert BEFORE INSERT ON copy_configs WHEN NOT {_SQLITE_CHECK}
+        BEGIN SELECT RAISE(ABORT, 'copy_configs_valid: the copy config breaks its rules'); END""",
+    f"""CREATE TRIGGER copy_configs_valid_update BEFORE UPDATE ON copy_configs WHEN NOT {_SQLITE_CHECK}
+        BEGIN SELECT RAISE(ABORT, 'copy_configs_valid: the copy config breaks its rules'); END""",
+    _IDENTITY.format(int="INTEGER"),
+)
+_V5_POSTGRES = (
+    _DEDUP.format(now="(EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT"),
+    _PAIR_INDEX,
+    "ALTER TABLE copy_configs ADD CONSTRAINT copy_configs_valid CHECK "
+    f"{_ACTIVE_OR_VALID.format(n='')} NOT VALID",
+    _IDENTITY.format(int="BIGINT"),
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial", _V1_SQLITE, _V1_POSTGRES),
     Migration(2, "claims", _V2_SQLITE, _V2_POSTGRES),
     Migration(3, "order payloads", _V3_SQLITE, _V3_POSTGRES),
     Migration(4, "intake tokens and dead letters", _V4_SQLITE, _V4_POSTGRES),
+    Migration(5, "config rules and chain identity", _V5_SQLITE, _V5_POSTGRES),
 )
 LATEST = MIGRATIONS[-1].version
 
