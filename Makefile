@@ -61,10 +61,11 @@ pytest: ## Python unit and integration tests (needs services and setup)
 test: services setup cargo-test lint wheel pytest ## Set everything up and pass every test
 
 .PHONY: bench
-bench: setup ## Benchmarks: ours beside each reference; writes benches/results/
+bench: setup ## Benchmarks: ours beside each reference; writes benches/results/ and README's tables from it
 	mkdir -p benches/results
 	$(BIN)/pytest benches -p no:cacheprovider --benchmark-columns=min,median,mean,ops \
 	  --benchmark-json=benches/results/benchmarks.json -o testpaths=benches
+	$(PY) scripts/bench_tables.py
 
 .PHONY: wheel
 wheel: $(PY) ## Build the release wheel into dist/
@@ -80,5 +81,5 @@ fmt: $(PY) ## Format Python and Rust in place
 
 .PHONY: clean
 clean: ## Remove build outputs, the venv, node_modules and local state
-	rm -rf target dist $(VENV) contracts/node_modules contracts/artifacts .polyhunter .pytest_cache .mypy_cache .ruff_cache .hypothesis benches/results
+	rm -rf target dist $(VENV) contracts/node_modules contracts/artifacts .polyhunter .pytest_cache .mypy_cache .ruff_cache .hypothesis
 	find python -name '*.so' -delete

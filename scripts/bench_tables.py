@@ -1,0 +1,197 @@
+"""Writes README's performance tables from benches/results/*.json, between `<!-- bench:NAME -->` markers.
+
+`make bench` runs it after the benchmarks; `--check` only compares (exit 1 when README differs), which is what
+tests/unit/test_bench_tables.py does with the committed results, so a hand edit of a measured number fails.
+Each table says which machine measured it and when (`machine.json`, stamped by benches/conftest.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benches" / "results"
+README = ROOT / "README.md"
+MARKER = re.compile(r"(<!-- bench:(?P<name>[a-z_]+) -->\n)(?P<body>.*?)(<!-- /bench:(?P=name) -->)", re.S)
+
+Json = dict[str, Any]
+
+
+class TablesError(Exception):
+    """A results file or a README marker is missing or malformed."""
+
+
+def _load(results: Path, name: str) -> Json:
+    path = results / name
+    try:
+        data: Json = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise TablesError(f"cannot read {path.name}: {exc}") from None
+    return data
+
+
+def _stamp(results: Path, *files: str) -> str:
+    stamps = _load(results, "machine.json")
+    seen = []
+    for name in files:
+        if name not in stamps:
+            raise TablesError(f"machine.json has no stamp for {name}: rerun its benchmark")
+        s = stamps[name]
+        text = f"{s['cpu']}, {s['cores']} cores, {s['date']}"
+        if text not in seen:
+            seen.append(text)
+    return f"_Measured on {'; '.join(seen)} (`{'`, `'.join(files)}`)._\n\n"
+
+
+def _n(value: float, digits: int = 0) -> str:
+    return f"{value:,.{digits}f}"
+
+
+def _met(flag: bool) -> str:
+    return "yes" if flag else "**no**"
+
+
+def ratios_table(results: Path) -> str:
+    ratios = _load(results, "ratios.json")
+    targets = _load(results, "ratio_targets.json")
+    lines = ["| key (reference ÷ ours) | target | measured | met |", "|---|---:|---:|---|"]
+    for key in sorted(ratios):
+        t = targets.get(key)
+        target = f"≥ {t['target']:g}" if t else "—"
+        met = _met(t["met"]) if t else "—"
+        lines.append(f"| `{key}` | {target} | {ratios[key]:g} | {met} |")
+    return _stamp(results, "ratios.json") + "\n".join(lines) + "\n"
+
+
+LOADSIM_RUNS = {
+    "embedded_20s": "SQLite + memory, 20 s, defaults",
+    "embedded_6k_20s": "SQLite + memory, 20 s, 6,000/s asked",
+    "embedded_60s": "SQLite + memory, 60 s, defaults",
+    "postgres_redis_20s": "PostgreSQL + Redis, 20 s, defaults",
+    "burst_10k": "SQLite + memory, burst: 1 fill × 10,000 followers",
+}
+
+
+def loadsim_table(results: Path) -> str:
+    data = _load(results, "loadsim.json")
+    runs = data.get("runs", {})
+    lines = [
+        "| run | offered tasks/s (asked) | tasks/s (EXECUTED ÷ elapsed) | dropped | CPU µs/task "
+        "| hand-off p50 / p99 | peak RSS |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, label in LOADSIM_RUNS.items():
+        r = runs.get(name)
+        if r is None:
+            continue
+        if r.get("burst_followers"):
+            offered = f"burst; last copy handed over {_n(r['burst_last_handoff_ms'])} ms after the log"
+        else:
+            offered = f"{_n(r['offered_tasks_per_s'])} ({_n(r['nominal_tasks_per_s'])})"
+        lines.append(
+            f"| {label} | {offered} | {_n(r['tasks_per_s'])} | {_n(r['dropped'])} "
+            f"| {_n(r['cpu_us_per_task'])} | {_n(r['handoff_p50_ms'], 1)} / {_n(r['handoff_p99_ms'], 1)} ms "
+            f"| {_n(r['peak_rss_mb'])} MB |"
+        )
+    lines += ["", "| target | measured | met |", "|---|---:|---|"]
+    for key, t in data.get("targets", {}).items():
+        lines.append(f"| `{key}` {t['target']} | {t['measured']:,g} | {_met(t['met'])} |")
+    return _stamp(results, "loadsim.json") + "\n".join(lines) + "\n"
+
+
+def latency_table(results: Path) -> str:
+    data = _load(results, "latency.json")
+    t = data["targets"]
+    lines = [
+        f"| case ({data['followers']} followers) | offered tasks/s | copies | p50 | p99 | max "
+        f"| met (p50 ≤ {t['p50_ms']:g} ms, p99 ≤ {t['p99_ms']:g} ms) |",
+        "|---|---:|---:|---:|---:|---:|---|",
+    ]
+    for case, c in data["cases"].items():
+        lines.append(
+            f"| `{case}` | {_n(c['offered_tasks_per_s'])} | {_n(c['copies'])} | {c['p50_ms']:g} ms "
+            f"| {c['p99_ms']:g} ms | {c['max_ms']:g} ms | {_met(c['met'])} |"
+        )
+    return _stamp(results, "latency.json") + "\n".join(lines) + "\n"
+
+
+def engine_table(results: Path) -> str:
+    data = _load(results, "engine.json")
+    by_wallets: dict[int, dict[str, Json]] = {}
+    for run in data["runs"]:
+        by_wallets.setdefault(run["wallets"], {})[run["mode"]] = run
+    lines = [
+        "| wallets | venue | one per wallet (copies/s) | pipelined (copies/s) | pipelined run |",
+        "|---:|---|---:|---:|---|",
+    ]
+    for wallets in sorted(by_wallets):
+        one, piped = by_wallets[wallets].get("one_per_wallet"), by_wallets[wallets].get("pipelined")
+        one_rate = f"{one['copies_per_s']:g}" if one else "—"
+        piped_rate = f"{piped['copies_per_s']:g}" if piped else "—"
+        run = f"{_n(piped['copies'])} copies in {piped['seconds']:g} s" if piped else "—"
+        lines.append(f"| {wallets} | LocalExchange | {one_rate} | {piped_rate} | {run} |")
+    clob = data.get("clob_run")
+    if clob:
+        lines.append(
+            f"| {clob['wallets']} | local CLOB, deposit wallets | — | {clob['copies_per_s']:g} "
+            f"| {_n(clob['copies'])} copies in {clob['seconds']:g} s, {clob['orders']} orders, "
+            f"{clob['transactions']} transactions |"
+        )
+    return _stamp(results, "engine.json") + "\n".join(lines) + "\n"
+
+
+TABLES: dict[str, Callable[[Path], str]] = {
+    "ratios": ratios_table,
+    "loadsim": loadsim_table,
+    "latency": latency_table,
+    "engine": engine_table,
+}
+
+
+def rewrite(readme: str, results: Path = RESULTS) -> str:
+    """README's text with every marked table regenerated from `results`; every table must be marked once."""
+    found = [m.group("name") for m in MARKER.finditer(readme)]
+    for name in TABLES:
+        if found.count(name) != 1:
+            raise TablesError(f"README must hold exactly one <!-- bench:{name} --> block, found {found}")
+
+    def table(match: re.Match[str]) -> str:
+        name = match.group("name")
+        if name not in TABLES:
+            raise TablesError(f"README has a bench:{name} block this script does not know")
+        return f"{match.group(1)}{TABLES[name](results)}{match.group(4)}"
+
+    return MARKER.sub(table, readme)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--check", action="store_true", help="Only compare; exit 1 when README differs.")
+    args = parser.parse_args(argv)
+    try:
+        current = README.read_text()
+        wanted = rewrite(current)
+    except TablesError as exc:
+        print(f"bench_tables: {exc}", file=sys.stderr)
+        return 2
+    if wanted == current:
+        return 0
+    if args.check:
+        print(
+            "bench_tables: README's tables differ from benches/results: run scripts/bench_tables.py",
+            file=sys.stderr,
+        )
+        return 1
+    README.write_text(wanted)
+    print("bench_tables: README's tables rewritten from benches/results")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
