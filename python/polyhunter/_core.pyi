@@ -7,6 +7,8 @@ __all__ = [
     "DEDUP_KEY_LEN",
     "EXCHANGE_DOMAIN_NAME",
     "FLEET_ACCOUNT_PATH",
+    "MATCH_ORDERS_SELECTOR",
+    "NO_LOG_INDEX",
     "POLY1271_WRAP_LEN",
     "TOPIC_ORDER_FILLED_V1",
     "TOPIC_ORDER_FILLED_V2",
@@ -23,8 +25,13 @@ __all__ = [
     "LogDecoder",
     "MarketOrderAmounts",
     "MarketOrderBuilder",
+    "MatchCall",
+    "MatchDecoder",
+    "OrderFill",
     "OrderV1",
     "OrderV2",
+    "PendingMatch",
+    "PendingTransactions",
     "Reject",
     "Signal",
     "SignedMarketOrder",
@@ -755,3 +762,160 @@ class MarketOrderBuilder:
 
         `timestamp` is in ms. Below the minimum raises `GuardrailRejected` with reason "below_min_size"
         (nothing is signed); bad input raises `InvalidInputError`."""
+
+# ---------------------------------------------------------------------------------------------------------
+# Pending matchOrders calls (issue 13). Amounts are uint256 base units; addresses come out lower-case.
+
+MATCH_ORDERS_SELECTOR: str
+"""`"0x3c2b4399"`: `matchOrders` of Polymarket's V2 exchanges."""
+NO_LOG_INDEX: int
+"""The log index of a pending fill's signal (2**64 - 1): it has no log yet."""
+
+_SignatureStatus = Literal["valid", "needs_owner", "invalid", "unsupported", "unchecked"]
+
+@final
+class OrderFill:
+    """One order of a `matchOrders` call: the order, its EIP-712 hash under the exchange's domain, what it
+    executes (as its `OrderFilled` row will report it) and the check of its signature."""
+
+    @property
+    def position(self) -> int:
+        """Emission order: makers 0..n-1 in calldata order, the taker n."""
+    @property
+    def is_taker(self) -> bool: ...
+    @property
+    def match_type(self) -> Literal["COMPLEMENTARY", "MINT", "MERGE"] | None:
+        """How a maker meets the taker; None for the taker."""
+    @property
+    def maker(self) -> str: ...
+    @property
+    def signer(self) -> str: ...
+    @property
+    def token_id(self) -> int: ...
+    @property
+    def side(self) -> Literal["BUY", "SELL"]: ...
+    @property
+    def maker_amount(self) -> int: ...
+    @property
+    def taker_amount(self) -> int: ...
+    @property
+    def salt(self) -> int: ...
+    @property
+    def timestamp(self) -> int: ...
+    @property
+    def metadata(self) -> bytes: ...
+    @property
+    def builder(self) -> bytes: ...
+    @property
+    def signature_type(self) -> int: ...
+    @property
+    def signature(self) -> bytes: ...
+    @property
+    def order_hash(self) -> bytes: ...
+    @property
+    def fill_amount(self) -> int:
+        """The fill the calldata names, in maker-amount terms (`makerFillAmounts[i]` / `takerFillAmount`)."""
+    @property
+    def making(self) -> int:
+        """What the order executes in maker-amount terms (its `OrderFilled.makerAmountFilled`)."""
+    @property
+    def taking(self) -> int:
+        """What the order receives (its `OrderFilled.takerAmountFilled`)."""
+    @property
+    def fee(self) -> int: ...
+    @property
+    def size(self) -> int:
+        """Outcome tokens the fill moves."""
+    @property
+    def usd(self) -> int:
+        """Collateral the fill moves, before fees."""
+    @property
+    def price(self) -> tuple[int, int]:
+        """The fill's exact price (collateral, tokens), not reduced."""
+    @property
+    def limit_price(self) -> tuple[int, int]:
+        """The order's own limit (collateral, tokens), not reduced."""
+    @property
+    def signature_status(self) -> _SignatureStatus:
+        """`valid`: an EOA order the maker signed (ecrecover as the exchange does it); `needs_owner`: a
+        well-formed POLY_1271 wrap for this order, valid if `wrap_signer` owns the maker wallet; `invalid`
+        (see `signature_error`); `unsupported` (proxy and Safe wallets); `unchecked` (maker not watched)."""
+    @property
+    def wrap_signer(self) -> str | None: ...
+    @property
+    def signature_error(self) -> str | None: ...
+    @property
+    def watched(self) -> bool:
+        """Whether the maker is a tracked leader."""
+    def signal(self) -> Signal:
+        """The `mempool` signal of this fill: leader = maker, its side, token, size, exact price, the
+        transaction's hash, `log_index = NO_LOG_INDEX`, `sub_index = position`, no block."""
+
+@final
+class MatchCall:
+    """A decoded `matchOrders` call."""
+
+    @property
+    def exchange(self) -> str: ...
+    @property
+    def condition_id(self) -> bytes: ...
+    @property
+    def taker_fill_amount(self) -> int: ...
+    @property
+    def fills(self) -> list[OrderFill]:
+        """Makers in calldata order, then the taker (the order of the `OrderFilled` rows)."""
+
+@final
+class PendingMatch:
+    """A pending transaction calling `matchOrders` on a watched exchange."""
+
+    @property
+    def tx_hash(self) -> bytes: ...
+    @property
+    def sender(self) -> str: ...
+    @property
+    def nonce(self) -> int | None: ...
+    @property
+    def call(self) -> MatchCall: ...
+    @property
+    def seen_at_ns(self) -> int: ...
+
+@final
+class PendingTransactions:
+    """What `MatchDecoder.decode_transactions` returns."""
+
+    @property
+    def matches(self) -> list[PendingMatch]: ...
+    @property
+    def rejects(self) -> list[tuple[int, str]]:
+        """(index in the input, reason) of matchOrders calls that do not decode or would revert."""
+    @property
+    def ignored(self) -> int:
+        """Transactions that are not matchOrders calls to a watched exchange."""
+    @property
+    def hashes(self) -> list[bytes]:
+        """Entries that carried only a transaction hash (fetch them by hash)."""
+
+@final
+class MatchDecoder:
+    """Decodes `matchOrders` calls to Polymarket's V2 exchanges on one chain; built once."""
+
+    def __new__(
+        cls, *, chain_id: int, exchanges: Iterable[str], leaders: Iterable[str] | None = None
+    ) -> MatchDecoder:
+        """`leaders=None` tracks every maker; no exchange raises `InvalidInputError`."""
+    def decode_call(self, exchange: str, data: bytes, *, tx_hash: bytes | str | None = None) -> MatchCall:
+        """One call's input (selector included). Calldata that does not decode raises `DecodeError`; one
+        that would revert (zero amounts, overflow, prices that do not cross, taker fill exceeded) raises
+        `InvalidInputError`."""
+    def decode_transactions(self, raw: bytes | str) -> PendingTransactions:
+        """Pending transactions as JSON, with the GIL released: one transaction, an `eth_subscription`
+        notification (full object or hash), an array, a JSON-RPC response (transaction, null, array or
+        `txpool_content`) or a batch of responses. Input of none of these shapes raises `DecodeError`."""
+    def set_leaders(self, leaders: Iterable[str] | None) -> None: ...
+    @property
+    def leaders(self) -> list[str] | None: ...
+    @property
+    def exchanges(self) -> list[str]: ...
+    @property
+    def chain_id(self) -> int: ...
