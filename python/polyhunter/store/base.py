@@ -321,6 +321,18 @@ def changes_from_rows(rows: Sequence[Row], since: int) -> ConfigChanges:
     return ConfigChanges(changed=changed, removed=removed, as_of=as_of, invalid=invalid)
 
 
+def config_refused(exc: Exception, config: CopyConfig | None = None) -> InvalidInputError:
+    """The typed error for a config row the store's rules (migration 5) refuse."""
+    text = str(exc)
+    if "copy_configs_pair" in text or "UNIQUE" in text.upper():
+        who = f"follower {config.follower} already has" if config is not None else "there is already"
+        leader = f" leader {config.leader}" if config is not None else " this leader"
+        return InvalidInputError(
+            f"{who} a copy rule for{leader}: one rule per pair (`polyhunter follow edit` changes it)"
+        )
+    return InvalidInputError(f"the store refuses this copy config (copy_configs_valid): {text}")
+
+
 def debt_from_row(row: Row) -> DebtRecord:
     return DebtRecord(
         debt_id=int(row[0]),
@@ -708,6 +720,11 @@ class Store(ABC):
         """Store a new config; returns it with its `config_id` and `updated_at`."""
 
     @abstractmethod
+    async def update_config(self, config: CopyConfig) -> CopyConfig | None:
+        """Replace the rule of active config `config.config_id` (its enabled flag included); None if absent.
+        A rule the store's checks refuse, or a pair taken by another config, is an `InvalidInputError`."""
+
+    @abstractmethod
     async def get_config(self, config_id: int) -> CopyConfig | None: ...
 
     @abstractmethod
@@ -726,6 +743,14 @@ class Store(ABC):
     @abstractmethod
     async def configs_changed_since(self, since: int) -> ConfigChanges:
         """Configs with `updated_at >= since` and ids removed since then (for incremental refresh)."""
+
+    # The chain this store's ledger belongs to (`polyhunter.store.identity`).
+    @abstractmethod
+    async def chain_identity(self) -> tuple[int, str] | None:
+        """(chain id, genesis block hash) recorded for this store, or None before the first binding."""
+
+    @abstractmethod
+    async def set_chain_identity(self, chain_id: int, genesis_hash: str) -> None: ...
 
     # Checkpoints.
     @abstractmethod

@@ -42,6 +42,7 @@ from polyhunter.store.base import (
     check_dead_letter,
     check_payloads,
     config_from_row,
+    config_refused,
     config_values,
     debt_from_row,
     insert_results,
@@ -392,15 +393,34 @@ class PostgresStore(Store):
     # Configs.
     async def add_config(self, config: CopyConfig) -> CopyConfig:
         now = now_ms()
-        row = await self.pool.fetchrow(
-            f"INSERT INTO copy_configs ({CONFIG_COLUMNS.removeprefix('config_id, ')}, created_at) "
-            f"VALUES ({', '.join(f'${i}' for i in range(1, 21))}) RETURNING {CONFIG_COLUMNS}",
-            *config_values(config),
-            now,
-            now,
-        )
+        try:
+            row = await self.pool.fetchrow(
+                f"INSERT INTO copy_configs ({CONFIG_COLUMNS.removeprefix('config_id, ')}, created_at) "
+                f"VALUES ({', '.join(f'${i}' for i in range(1, 21))}) RETURNING {CONFIG_COLUMNS}",
+                *config_values(config),
+                now,
+                now,
+            )
+        except asyncpg.IntegrityConstraintViolationError as exc:
+            raise config_refused(exc, config) from None
         assert row is not None
         return config_from_row(row)
+
+    async def update_config(self, config: CopyConfig) -> CopyConfig | None:
+        columns = CONFIG_COLUMNS.removeprefix("config_id, ").removesuffix(", updated_at").split(", ")
+        sets = ", ".join(f"{c} = ${i}" for i, c in enumerate(columns, start=1))
+        n = len(columns)
+        try:
+            row = await self.pool.fetchrow(
+                f"UPDATE copy_configs SET {sets}, updated_at = ${n + 1} "
+                f"WHERE config_id = ${n + 2} AND removed_at IS NULL RETURNING {CONFIG_COLUMNS}",
+                *config_values(config),
+                now_ms(),
+                config.config_id,
+            )
+        except asyncpg.IntegrityConstraintViolationError as exc:
+            raise config_refused(exc, config) from None
+        return config_from_row(row) if row is not None else None
 
     async def get_config(self, config_id: int) -> CopyConfig | None:
         row = await self.pool.fetchrow(
@@ -423,13 +443,16 @@ class PostgresStore(Store):
         return [config_from_row(r) for r in rows]
 
     async def set_enabled(self, config_id: int, enabled: bool) -> CopyConfig | None:
-        row = await self.pool.fetchrow(
-            "UPDATE copy_configs SET enabled = $1, updated_at = $2 "
-            f"WHERE config_id = $3 AND removed_at IS NULL RETURNING {CONFIG_COLUMNS}",
-            int(enabled),
-            now_ms(),
-            config_id,
-        )
+        try:
+            row = await self.pool.fetchrow(
+                "UPDATE copy_configs SET enabled = $1, updated_at = $2 "
+                f"WHERE config_id = $3 AND removed_at IS NULL RETURNING {CONFIG_COLUMNS}",
+                int(enabled),
+                now_ms(),
+                config_id,
+            )
+        except asyncpg.IntegrityConstraintViolationError as exc:
+            raise config_refused(exc) from None
         return config_from_row(row) if row is not None else None
 
     async def remove_config(self, config_id: int) -> bool:
@@ -449,6 +472,22 @@ class PostgresStore(Store):
             since,
         )
         return changes_from_rows(rows, since)
+
+    # Chain identity.
+    async def chain_identity(self) -> tuple[int, str] | None:
+        row = await self.pool.fetchrow("SELECT chain_id, genesis_hash FROM chain_identity WHERE only_row = 1")
+        return (int(row[0]), str(row[1])) if row is not None else None
+
+    async def set_chain_identity(self, chain_id: int, genesis_hash: str) -> None:
+        await self.pool.execute(
+            "INSERT INTO chain_identity (only_row, chain_id, genesis_hash, recorded_at) "
+            "VALUES (1, $1, $2, $3) "
+            "ON CONFLICT (only_row) DO UPDATE SET chain_id = excluded.chain_id, "
+            "genesis_hash = excluded.genesis_hash, recorded_at = excluded.recorded_at",
+            chain_id,
+            genesis_hash.lower(),
+            now_ms(),
+        )
 
     # Checkpoints.
     async def get_checkpoint(self, source: str) -> int | None:

@@ -47,6 +47,7 @@ from polyhunter.store.base import (
     check_dead_letter,
     check_payloads,
     config_from_row,
+    config_refused,
     config_values,
     debt_from_row,
     insert_results,
@@ -437,17 +438,33 @@ class SqliteStore(Store):
     # Configs.
     async def add_config(self, config: CopyConfig) -> CopyConfig:
         now = now_ms()
-        async with self._write() as conn:
-            cursor = await conn.execute(
-                f"INSERT INTO copy_configs ({CONFIG_COLUMNS.removeprefix('config_id, ')}, created_at) "
-                f"VALUES ({', '.join('?' * 20)})",
-                (*config_values(config), now, now),
-            )
-            config_id = cursor.lastrowid
-            await cursor.close()
+        try:
+            async with self._write() as conn:
+                cursor = await conn.execute(
+                    f"INSERT INTO copy_configs ({CONFIG_COLUMNS.removeprefix('config_id, ')}, created_at) "
+                    f"VALUES ({', '.join('?' * 20)})",
+                    (*config_values(config), now, now),
+                )
+                config_id = cursor.lastrowid
+                await cursor.close()
+        except sqlite3.IntegrityError as exc:
+            raise config_refused(exc, config) from None
         stored = await self.get_config(int(config_id or 0))
         assert stored is not None
         return stored
+
+    async def update_config(self, config: CopyConfig) -> CopyConfig | None:
+        columns = CONFIG_COLUMNS.removeprefix("config_id, ").removesuffix(", updated_at").split(", ")
+        try:
+            async with self._write() as conn:
+                await conn.execute(
+                    f"UPDATE copy_configs SET {', '.join(f'{c} = ?' for c in columns)}, updated_at = ? "
+                    "WHERE config_id = ? AND removed_at IS NULL",
+                    (*config_values(config), now_ms(), config.config_id),
+                )
+        except sqlite3.IntegrityError as exc:
+            raise config_refused(exc, config) from None
+        return await self.get_config(config.config_id)
 
     async def get_config(self, config_id: int) -> CopyConfig | None:
         rows = await self._read(
@@ -475,12 +492,15 @@ class SqliteStore(Store):
         return [config_from_row(r) for r in rows]
 
     async def set_enabled(self, config_id: int, enabled: bool) -> CopyConfig | None:
-        async with self._write() as conn:
-            await conn.execute(
-                "UPDATE copy_configs SET enabled = ?, updated_at = ? "
-                "WHERE config_id = ? AND removed_at IS NULL",
-                (int(enabled), now_ms(), config_id),
-            )
+        try:
+            async with self._write() as conn:
+                await conn.execute(
+                    "UPDATE copy_configs SET enabled = ?, updated_at = ? "
+                    "WHERE config_id = ? AND removed_at IS NULL",
+                    (int(enabled), now_ms(), config_id),
+                )
+        except sqlite3.IntegrityError as exc:
+            raise config_refused(exc) from None
         return await self.get_config(config_id)
 
     async def remove_config(self, config_id: int) -> bool:
@@ -501,6 +521,21 @@ class SqliteStore(Store):
             (since,),
         )
         return changes_from_rows(rows, since)
+
+    # Chain identity.
+    async def chain_identity(self) -> tuple[int, str] | None:
+        rows = await self._read("SELECT chain_id, genesis_hash FROM chain_identity WHERE only_row = 1")
+        return (int(rows[0][0]), str(rows[0][1])) if rows else None
+
+    async def set_chain_identity(self, chain_id: int, genesis_hash: str) -> None:
+        async with self._write() as conn:
+            await conn.execute(
+                "INSERT INTO chain_identity (only_row, chain_id, genesis_hash, recorded_at) "
+                "VALUES (1, ?, ?, ?) "
+                "ON CONFLICT (only_row) DO UPDATE SET chain_id = excluded.chain_id, "
+                "genesis_hash = excluded.genesis_hash, recorded_at = excluded.recorded_at",
+                (chain_id, genesis_hash.lower(), now_ms()),
+            )
 
     # Checkpoints.
     async def get_checkpoint(self, source: str) -> int | None:
