@@ -20,6 +20,7 @@ pytestmark = pytest.mark.integration
 FOLLOWER = "0x" + "Ab" * 20
 LEADER = "0x" + "c3" * 20
 PROXY = "0x" + "d4" * 20
+OTHER_LEADERS = ["0x" + f"{n:02x}" * 20 for n in (0xC4, 0xC5, 0xC6)]  # one rule per pair
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -80,7 +81,7 @@ def test_follow_add_then_list_json_round_trips(cli_env: dict[str, str]) -> None:
         "--follower",
         FOLLOWER,
         "--leader",
-        LEADER,
+        OTHER_LEADERS[0],
         "--proxy",
         PROXY,
         "--mode",
@@ -94,7 +95,7 @@ def test_follow_add_then_list_json_round_trips(cli_env: dict[str, str]) -> None:
         "--follower",
         FOLLOWER,
         "--leader",
-        LEADER,
+        OTHER_LEADERS[1],
         "--proxy",
         PROXY,
         "--mode",
@@ -109,7 +110,7 @@ def test_follow_add_then_list_json_round_trips(cli_env: dict[str, str]) -> None:
         "--follower",
         FOLLOWER,
         "--leader",
-        LEADER,
+        OTHER_LEADERS[2],
         "--proxy",
         PROXY,
         "--mode",

@@ -1,7 +1,15 @@
-"""`polyhunter follow add|list|remove|pause|resume`: followers' copy configs in the store."""
+"""`polyhunter follow add|edit|list|remove|pause|resume`: followers' copy configs in the store.
+
+What the fan-out index would refuse is refused here first, with the flag to fix: one rule per (follower,
+leader) pair (`edit` changes it), no follower copying itself or the zero address, a Proxy that is the
+follower's own, a band whose minimum is not above its maximum, tiers that neither overlap nor leave gaps, and
+sizes beyond sane bounds only with `--i-mean-it`.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 import json
 from typing import Any, get_args
 
@@ -16,6 +24,11 @@ from polyhunter.store import Store
 from polyhunter.units import PPM, format_usd, normalize_address, parse_percent_bps, parse_ppm, parse_usd
 
 DEPLOYMENT = "deployment.json"
+ZERO_ADDRESS = "0x" + "00" * 20
+#: Sizes past these are refused unless `--i-mean-it`: a typo of one digit should not copy at 100x.
+SANE_MAX_RATIO_PPM = 10 * PPM
+SANE_MAX_PERCENT_BPS = 5_000
+SANE_MAX_TIER_MULTIPLIER_PPM = 10 * PPM
 
 
 def _address(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -101,6 +114,76 @@ def _sizing(mode: str, amount: str | None, tiers: tuple[Tier, ...]) -> dict[str,
     return {field: value}
 
 
+def check_tiers(tiers: tuple[Tier, ...]) -> None:
+    """Tiers sorted by minimum must tile the leader sizes they cover: each one ends where the next begins,
+    and only the last may be open-ended (a gap copies nothing, an overlap is ambiguous)."""
+    for (low, high, _), (next_low, _, _) in itertools.pairwise(tiers):
+        if high is None:
+            raise click.BadParameter(
+                f"only the last tier may have no maximum; the tier from {format_usd(low)} is open-ended",
+                param_hint="--tier",
+            )
+        if high > next_low:
+            raise click.BadParameter(
+                f"tiers overlap: one ends at {format_usd(high)}, the next starts at {format_usd(next_low)}",
+                param_hint="--tier",
+            )
+        if high < next_low:
+            raise click.BadParameter(
+                f"tiers leave a gap from {format_usd(high)} to {format_usd(next_low)}: make one end where "
+                "the next begins",
+                param_hint="--tier",
+            )
+
+
+def check_rule(config: CopyConfig, *, i_mean_it: bool) -> None:
+    """Refuses what the index or the store would refuse, naming the flag; sizes past sane bounds need
+    `--i-mean-it`."""
+    if config.follower == config.leader:
+        raise click.UsageError("a follower cannot copy itself: --follower and --leader are the same address")
+    for flag, value in (
+        ("--follower", config.follower),
+        ("--leader", config.leader),
+        ("--proxy", config.proxy),
+    ):
+        if value == ZERO_ADDRESS:
+            raise click.BadParameter("the zero address is nobody's wallet", param_hint=flag)
+    band = (config.min_leader_usd, config.max_leader_usd)
+    if band[0] is not None and band[1] is not None and band[0] > band[1]:
+        raise click.UsageError("--min-leader-usd is above --max-leader-usd")
+    if (
+        config.min_price_ppm is not None
+        and config.max_price_ppm is not None
+        and config.min_price_ppm > config.max_price_ppm
+    ):
+        raise click.UsageError("--min-price is above --max-price")
+    check_tiers(config.tiers)
+    if i_mean_it:
+        return
+    wild = ""
+    if config.mode == "ratio" and config.ratio_ppm > SANE_MAX_RATIO_PPM:
+        wild = f"a ratio of {config.ratio_ppm / PPM:g}x (above {SANE_MAX_RATIO_PPM // PPM}x)"
+    elif config.mode == "percent" and config.percent_bps > SANE_MAX_PERCENT_BPS:
+        wild = f"{config.percent_bps / 100:g}% of the balance per copy (above {SANE_MAX_PERCENT_BPS // 100}%)"
+    elif config.mode == "tiered" and any(m > SANE_MAX_TIER_MULTIPLIER_PPM for _, _, m in config.tiers):
+        wild = f"a tier multiplier above {SANE_MAX_TIER_MULTIPLIER_PPM // PPM}x"
+    if wild:
+        raise click.UsageError(f"{wild} is past the sane bound: add --i-mean-it if that is what you want")
+
+
+def check_proxy(settings: Settings, follower: str, proxy: str) -> None:
+    """A `--proxy` must be the follower's own (by CREATE2 from the deployment), when the deployment is
+    known; without one there is nothing to compare with."""
+    if not (settings.home / DEPLOYMENT).exists():
+        return
+    expected = deployed_proxy(settings, follower)
+    if proxy != expected.lower():
+        raise click.BadParameter(
+            f"{proxy} is not the Proxy of follower {follower} (the deployment's factory makes {expected})",
+            param_hint="--proxy",
+        )
+
+
 def deployed_proxy(settings: Settings, follower: str) -> str:
     """The follower's Proxy address by CREATE2 from `$POLYHUNTER_HOME/deployment.json` (no chain needed)."""
     path = settings.home / DEPLOYMENT
@@ -159,6 +242,9 @@ def follow() -> None:
 @click.option("--max-per-trade-usd", callback=_usd, help="Cap on one copy (USD).")
 @click.option("--min-size-policy", type=click.Choice(["skip", "bump"]), default="skip", show_default=True)
 @click.option("--paused", is_flag=True, help="Store it paused.")
+@click.option(
+    "--i-mean-it", is_flag=True, help="Accept a ratio above 10x, a percent above 50%, and the like."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the stored config as JSON.")
 def follow_add(
     follower: str,
@@ -177,16 +263,17 @@ def follow_add(
     max_per_trade_usd: int | None,
     min_size_policy: str,
     paused: bool,
+    i_mean_it: bool,
     as_json: bool,
 ) -> None:
-    """Make FOLLOWER copy LEADER."""
+    """Make FOLLOWER copy LEADER (one rule per pair: `follow edit` changes it)."""
     settings = settings_or_exit()
     sizing = _sizing(mode, amount, tiers)
-    if min_price is not None and max_price is not None and min_price > max_price:
-        raise click.UsageError("--min-price is above --max-price")
+    if proxy is not None:
+        check_proxy(settings, follower, proxy)
     config = CopyConfig(
         follower=follower,
-        proxy=proxy or deployed_proxy(settings, follower),
+        proxy=proxy or deployed_proxy(settings, follower).lower(),
         leader=leader,
         mode=mode,  # type: ignore[arg-type]
         token_allow=token_allow,
@@ -201,8 +288,15 @@ def follow_add(
         enabled=not paused,
         **sizing,
     )
+    check_rule(config, i_mean_it=i_mean_it)
 
     async def add(store: Store) -> CopyConfig:
+        taken = await store.list_configs(follower=follower, leader=leader)
+        if taken:
+            raise InvalidInputError(
+                f"follower {follower} already copies leader {leader} with config #{taken[0].config_id}: "
+                f"change it with `polyhunter follow edit {taken[0].config_id}`"
+            )
         return await store.add_config(config)
 
     stored = run_with_store(add, settings)
@@ -210,6 +304,82 @@ def follow_add(
         echo_json(stored.to_json())
     else:
         click.echo(f"added {_describe(stored)}")
+
+
+@follow.command("edit")
+@click.argument("config_id", type=click.IntRange(min=1))
+@click.option("--mode", type=click.Choice(SIZING_MODES), help="A new sizing mode (give --amount or --tier).")
+@click.option("--amount", help="USD per copy (fixed), multiplier (ratio), percent of balance (percent).")
+@click.option("--tier", "tiers", multiple=True, callback=_tiers, help="tiered: MIN_USD:MAX_USD:MULTIPLIER.")
+@click.option("--side", type=click.Choice([*get_args(Side), "both"]), help="Copy only this side, or both.")
+@click.option("--token", "token_allow", multiple=True, callback=_token_ids, help="Copy only these token ids.")
+@click.option("--deny-token", "token_deny", multiple=True, callback=_token_ids, help="Never copy these.")
+@click.option("--min-leader-usd", callback=_usd, help="Ignore leader trades below this size (USD).")
+@click.option("--max-leader-usd", callback=_usd, help="Ignore leader trades above this size (USD).")
+@click.option("--min-price", callback=_price, help="Ignore trades below this price (USD per share).")
+@click.option("--max-price", callback=_price, help="Ignore trades above this price (USD per share).")
+@click.option("--max-per-trade-usd", callback=_usd, help="Cap on one copy (USD).")
+@click.option("--min-size-policy", type=click.Choice(["skip", "bump"]))
+@click.option(
+    "--i-mean-it", is_flag=True, help="Accept a ratio above 10x, a percent above 50%, and the like."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the stored config as JSON.")
+def follow_edit(
+    config_id: int,
+    mode: str | None,
+    amount: str | None,
+    tiers: tuple[Tier, ...],
+    side: str | None,
+    token_allow: frozenset[int],
+    token_deny: frozenset[int],
+    min_leader_usd: int | None,
+    max_leader_usd: int | None,
+    min_price: int | None,
+    max_price: int | None,
+    max_per_trade_usd: int | None,
+    min_size_policy: str | None,
+    i_mean_it: bool,
+    as_json: bool,
+) -> None:
+    """Change the rule of config CONFIG_ID (what is not given stays as it is)."""
+    settings = settings_or_exit()
+
+    async def edit(store: Store) -> CopyConfig:
+        current = await store.get_config(config_id)
+        if current is None:
+            raise InvalidInputError(f"no copy config #{config_id}")
+        changes: dict[str, Any] = {}
+        if mode is not None or amount is not None or tiers:
+            new_mode = mode or current.mode
+            changes = {"mode": new_mode, "fixed_usd": 0, "ratio_ppm": 0, "percent_bps": 0, "tiers": ()}
+            changes.update(_sizing(new_mode, amount, tiers))
+        if side is not None:
+            changes["side_filter"] = None if side == "both" else side
+        named = {
+            "token_allow": token_allow or None,
+            "token_deny": token_deny or None,
+            "min_leader_usd": min_leader_usd,
+            "max_leader_usd": max_leader_usd,
+            "min_price_ppm": min_price,
+            "max_price_ppm": max_price,
+            "max_per_trade_usd": max_per_trade_usd,
+            "min_size_policy": min_size_policy,
+        }
+        changes.update({k: v for k, v in named.items() if v is not None})
+        if not changes:
+            raise click.UsageError("nothing to change: give at least one option")
+        config = dataclasses.replace(current, **changes)
+        check_rule(config, i_mean_it=i_mean_it)
+        stored = await store.update_config(config)
+        if stored is None:
+            raise InvalidInputError(f"no copy config #{config_id}")
+        return stored
+
+    stored = run_with_store(edit, settings)
+    if as_json:
+        echo_json(stored.to_json())
+    else:
+        click.echo(f"changed {_describe(stored)}")
 
 
 @follow.command("list")
