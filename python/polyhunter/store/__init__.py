@@ -37,11 +37,23 @@ def create_store(settings: Settings) -> Store:
 async def open_store(settings: Settings) -> Store:
     """Create, connect and migrate the store; a store that cannot be reached is a `ConfigError` naming it."""
     store = create_store(settings)
+    where = "DATABASE_URL" if settings.store_url else "POLYHUNTER_HOME"
     try:
         await store.open()
     except StoreError as exc:
         await store.close()
-        where = "DATABASE_URL" if settings.store_url else "POLYHUNTER_HOME"
         shown = mask_url(settings.store_url) if settings.store_url else str(settings.home)
         raise ConfigError(f"{where}: {exc} ({shown})") from None
+    # The ledger belongs to one chain (store.identity): bound whenever the configured chain answers.
+    from polyhunter.store.identity import bind_to_chain, chain_identity, rpc_urls_of
+
+    chain = await chain_identity(rpc_urls_of(settings))
+    if chain is not None:
+        try:
+            store = await bind_to_chain(
+                store, chain, where=where, group_commit_ms=settings.polyhunter_group_commit_ms
+            )
+        except StoreError as exc:
+            await store.close()
+            raise ConfigError(f"{where}: {exc}") from None
     return store
