@@ -41,6 +41,11 @@ _SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD036414
 Address = Annotated[str, AfterValidator(lambda value: normalize_address(value, "the address"))]
 UsdCap = int | None
 
+MAX_SHARDS = 1024
+MAX_QUEUE_SIZE = 10_000_000
+"""Beyond this a bounded queue is no longer bounded in any useful sense (memory, drain time)."""
+MAX_FEE_GWEI = 100_000
+
 POLYGON_CHAIN_ID = 137
 AMOY_CHAIN_ID = 80002
 
@@ -97,7 +102,13 @@ class Settings(BaseSettings):
     """The effective settings of one polyhunter process."""
 
     model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False, frozen=True
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=False,
+        frozen=True,
+        # `nan` or `inf` is never a sensible number of anything: refused with "must be a finite number".
+        allow_inf_nan=False,
     )
 
     # Local files and chain.
@@ -138,18 +149,18 @@ class Settings(BaseSettings):
     copy_trading_pending_expiry_ms: int = Field(default=300_000, gt=0)
 
     # Supervisor.
-    supervisor_shard_count: int = Field(default=1, ge=1)
+    supervisor_shard_count: int = Field(default=1, ge=1, le=MAX_SHARDS)
     supervisor_shard_index: int = Field(default=0, ge=0)
     supervisor_ws_filter_by_address: bool = True
-    supervisor_fanout_concurrency: int = Field(default=25, ge=1)
-    supervisor_queue_max_size: int = Field(default=5000, ge=1)
+    supervisor_fanout_concurrency: int = Field(default=25, ge=1, le=10_000)
+    supervisor_queue_max_size: int = Field(default=5000, ge=1, le=MAX_QUEUE_SIZE)
     supervisor_queue_drain_interval_ms: int = Field(default=500, ge=1)
     supervisor_queue_claim_idle_ms: int = Field(default=30_000, ge=1)
-    supervisor_queue_max_deliveries: int = Field(default=5, ge=1)
+    supervisor_queue_max_deliveries: int = Field(default=5, ge=1, le=1000)
     supervisor_dedup_ttl_ms: int = Field(default=60_000, ge=1)
     supervisor_guardrail_cache_ttl_ms: int = Field(default=5000, ge=0)
     supervisor_market_meta_ttl_ms: int = Field(default=300_000, ge=0)
-    supervisor_worker_pool_size: int = Field(default=20, ge=1)
+    supervisor_worker_pool_size: int = Field(default=20, ge=1, le=10_000)
     # Executions in flight per instance. At 30 ms per execution, 20 one-at-a-time workers cap at ~666/s (the
     # earlier supervisor's ceiling); reaching thousands per second needs hundreds in flight.
     supervisor_exec_concurrency: int = Field(default=1024, ge=1, le=100_000)
@@ -158,8 +169,8 @@ class Settings(BaseSettings):
 
     # Execution engine (issue 7). Fees in gwei, gas balances in wei, intervals in ms.
     copy_trading_max_inflight_per_wallet: int = Field(default=16, ge=1, le=1000)
-    copy_trading_priority_fee_gwei: int = Field(default=30, ge=0)
-    copy_trading_max_fee_gwei: int = Field(default=1000, ge=1)
+    copy_trading_priority_fee_gwei: int = Field(default=30, ge=0, le=MAX_FEE_GWEI)
+    copy_trading_max_fee_gwei: int = Field(default=1000, ge=1, le=MAX_FEE_GWEI)
     # A replacement raises both fee fields by this factor (ppm); geth refuses less than +10 %.
     copy_trading_fee_bump_ppm: int = Field(default=1_200_000, ge=1_100_000, le=10_000_000)
     copy_trading_tx_replace_after_ms: int = Field(default=15_000, ge=1)
@@ -272,7 +283,14 @@ class Settings(BaseSettings):
     def _database_url(cls, value: SecretStr | None) -> SecretStr | None:
         if value is None or not value.get_secret_value().strip():
             return None
-        _check_url(value.get_secret_value().strip(), ("postgresql", "postgres", "sqlite"))
+        url = value.get_secret_value().strip()
+        parts = urlsplit(url)
+        if parts.scheme == "sqlite":
+            # A SQLite file has no host: sqlite:///absolute/path (the store opens the URL's path).
+            if parts.netloc or not parts.path.startswith("/") or parts.path == "/" or parts.query:
+                raise ValueError("a SQLite URL must be sqlite:///absolute/path/to/file.db")
+            return SecretStr(url)
+        _check_url(url, ("postgresql", "postgres", "sqlite"))
         return value
 
     @field_validator("redis_url", "supervisor_redis_url")
@@ -297,6 +315,36 @@ class Settings(BaseSettings):
         for url in value:
             _check_url(url.get_secret_value(), ("http", "https", "ws", "wss"))
         return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty(cls, data: Any) -> Any:
+        """`NAME=` with nothing after it: unset where the default is unset (no cap, no URL), else refused.
+
+        A template that left a value out must not silently run with a default (two instances both shard 0)."""
+        if not isinstance(data, dict):
+            return data
+        kept: dict[Any, Any] = {}
+        for key, value in data.items():
+            field = cls.model_fields.get(str(key).lower())
+            if field is not None and isinstance(value, str) and not value.strip():
+                if field.default is None:
+                    continue  # unset
+                if field.default not in ([], {}):
+                    raise ValueError(
+                        f"{str(key).upper()}: is empty; give a value, or remove it for the default"
+                    )
+            kept[key] = value
+        return kept
+
+    @model_validator(mode="after")
+    def _fees(self) -> Settings:
+        if self.copy_trading_priority_fee_gwei > self.copy_trading_max_fee_gwei:
+            raise ValueError(
+                f"COPY_TRADING_PRIORITY_FEE_GWEI ({self.copy_trading_priority_fee_gwei}) must not exceed "
+                f"COPY_TRADING_MAX_FEE_GWEI ({self.copy_trading_max_fee_gwei})"
+            )
+        return self
 
     @model_validator(mode="after")
     def _shard(self) -> Settings:
@@ -380,6 +428,12 @@ def load_settings(**overrides: Any) -> Settings:
         return Settings(**overrides)
     except ValidationError as exc:
         raise ConfigError(describe_validation_error(exc)) from None
+    except UnicodeDecodeError as exc:
+        env_file = Settings.model_config.get("env_file")
+        raise ConfigError(
+            f"{env_file}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start}); "
+            "save it as UTF-8"
+        ) from None
 
 
 def describe_validation_error(exc: ValidationError) -> str:

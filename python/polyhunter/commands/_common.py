@@ -1,44 +1,74 @@
-"""What the state commands share: settings loaded once, a store opened for one command, errors as one line."""
+"""What the commands share: settings loaded once, one async runner that closes everything a command opened
+(on every path, errors included), errors as one line.
+
+A command's async body receives an `AsyncExitStack` and opens its store, shared state and RPC clients through
+it (`enter_store`, `enter_shared`, `stack.push_async_callback(x.close)`): whatever fails afterwards, each is
+closed before the process exits, so no aiosqlite thread or aiohttp session outlives the command.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
 from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
 from typing import Any, TypeVar
 
 import click
 
 from polyhunter.errors import PolyhunterError
 from polyhunter.settings import Settings, load_settings
+from polyhunter.shared import open_shared_state
+from polyhunter.shared.base import SharedState
 from polyhunter.store import Store, open_store
 
 T = TypeVar("T")
 
 
-def settings_or_exit() -> Settings:
+def settings_or_exit(**overrides: Any) -> Settings:
     """The settings, or exit 1 with one line naming the bad variable."""
     try:
-        return load_settings()
+        return load_settings(**overrides)
     except PolyhunterError as exc:
         raise click.ClickException(str(exc)) from None
+
+
+def run_async(body: Callable[[AsyncExitStack], Awaitable[T]]) -> T:
+    """Run `body` on a fresh event loop with an exit stack it registers its resources on; every one is
+    closed (last opened first) however the body ends. A `PolyhunterError` exits 1 with one line."""
+
+    async def main() -> T:
+        async with AsyncExitStack() as stack:
+            return await body(stack)
+
+    try:
+        return asyncio.run(main())
+    except PolyhunterError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+async def enter_store(stack: AsyncExitStack, settings: Settings) -> Store:
+    """Open (and migrate) the configured store, closed when `stack` unwinds."""
+    store = await open_store(settings)
+    stack.push_async_callback(store.close)
+    return store
+
+
+async def enter_shared(stack: AsyncExitStack, settings: Settings) -> SharedState:
+    """Open the configured shared state, closed when `stack` unwinds."""
+    shared = await open_shared_state(settings)
+    stack.push_async_callback(shared.close)
+    return shared
 
 
 def run_with_store(work: Callable[[Store], Awaitable[T]], settings: Settings | None = None) -> T:
     """Open the configured store (migrating it), run `work`, close it; an error exits 1 with one line."""
     chosen = settings or settings_or_exit()
 
-    async def main() -> T:
-        store = await open_store(chosen)
-        try:
-            return await work(store)
-        finally:
-            await store.close()
+    async def body(stack: AsyncExitStack) -> T:
+        return await work(await enter_store(stack, chosen))
 
-    try:
-        return asyncio.run(main())
-    except PolyhunterError as exc:
-        raise click.ClickException(str(exc)) from None
+    return run_async(body)
 
 
 def echo_json(value: Any) -> None:

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
+from contextlib import AsyncExitStack
 
 import click
 
 from polyhunter.chain.aiorpc import AsyncRpc
 from polyhunter.chain.profile import chain_profile, check_profile, is_production_chain
-from polyhunter.commands._common import echo_json, settings_or_exit
+from polyhunter.commands._common import echo_json, enter_shared, enter_store, run_async, settings_or_exit
 from polyhunter.errors import PolyhunterError
 from polyhunter.settings import Settings
-from polyhunter.shared import open_shared_state
-from polyhunter.store import open_store
 
 
 @click.group()
@@ -70,25 +68,18 @@ def config_check() -> None:
     state, as start-up does. Prints one line per problem and exits 1 if there is any."""
     settings = settings_or_exit()
 
-    async def check() -> tuple[list[str], list[str]]:
+    async def check(stack: AsyncExitStack) -> tuple[list[str], list[str]]:
         chain, problems = await check_chain(settings)
-        store = await open_store(settings)
-        try:
-            state = await open_shared_state(settings)
-            await state.close()
-            version = await store.schema_version()
-        finally:
-            await store.close()
+        store = await enter_store(stack, settings)
+        state = await enter_shared(stack, settings)
+        version = await store.schema_version()
         parts = [chain, f"store {store.backend} (schema v{version})", f"shared state {state.backend}"]
         if is_production_chain(settings.chain_id):
             real = not settings.is_dry_run(local_chain=False)
             parts.append("REAL TRADING" if real else "DRY_RUN (ENABLE_REAL_TRADING=true to trade)")
         return [p for p in parts if p], problems
 
-    try:
-        summary, problems = asyncio.run(check())
-    except PolyhunterError as exc:
-        raise click.ClickException(str(exc)) from None
+    summary, problems = run_async(check)
     for line in problems:
         click.echo(f"error: {line}", err=True)
     if problems:

@@ -5,22 +5,64 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import tempfile
+from collections.abc import Callable
+from contextlib import AsyncExitStack
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-from polyhunter.errors import PolyhunterError
+from polyhunter.commands._common import enter_store
+from polyhunter.errors import ConfigError, PolyhunterError, StoreError
 from polyhunter.loadsim import LoadSimParams, LoadSimResult, run_loadsim
-from polyhunter.settings import load_settings
-from polyhunter.shared import open_shared_state
-from polyhunter.store import open_store
+from polyhunter.settings import Settings, load_settings, mask_url
+from polyhunter.shared import create_shared_state
+
+T = TypeVar("T")
+
+_FLAGS = {"SUPERVISOR_REDIS_URL": "--redis", "DATABASE_URL": "--database-url"}
+"""Settings the flags fill in: an error about one of them names the flag the user typed."""
+
+
+class FiniteRange(click.FloatRange):
+    """A float range that also refuses nan and inf (which compare false against any bound)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return number
+
+
+def _flag_error(make: Callable[[], T]) -> T:
+    try:
+        return make()
+    except ConfigError as exc:
+        message = str(exc)
+        for variable, flag in _FLAGS.items():
+            if message.startswith(variable + ":"):
+                raise ConfigError(flag + message.removeprefix(variable)) from None
+        raise
 
 
 async def _simulate(
     params: LoadSimParams, home: Path, redis: str | None, database_url: str | None, quiet: bool
+) -> LoadSimResult:
+    async with AsyncExitStack() as stack:
+        return await _simulate_in(stack, params, home, redis, database_url, quiet)
+
+
+async def _simulate_in(
+    stack: AsyncExitStack,
+    params: LoadSimParams,
+    home: Path,
+    redis: str | None,
+    database_url: str | None,
+    quiet: bool,
 ) -> LoadSimResult:
     overrides: dict[str, object] = {"polyhunter_home": home, "supervisor_queue_max_size": params.queue_max}
     if redis:
@@ -28,50 +70,76 @@ async def _simulate(
         overrides["supervisor_redis_prefix"] = f"loadsim:{home.name}"
     if database_url:
         overrides["database_url"] = database_url
-    settings = load_settings(**overrides)
-    store = await open_store(settings)
-    shared = await open_shared_state(settings)
-    console = Console(stderr=True)
+    settings: Settings = _flag_error(lambda: load_settings(**overrides))
+    store = await enter_store(stack, settings)
+    shared = create_shared_state(settings)
     try:
-        with Progress(
-            TextColumn("[bold]loadsim"),
-            BarColumn(),
-            TextColumn("{task.fields[status]}"),
-            TimeRemainingColumn(),
-            console=console,
-            disable=quiet,
-        ) as progress:
-            task = progress.add_task("run", total=1.0, status="")
+        await shared.open()
+    except StoreError as exc:
+        # The URL came from the flag, not from SUPERVISOR_REDIS_URL: the message names the flag.
+        raise ConfigError(f"--redis: {exc} ({mask_url(redis or '')})") from None
+    stack.push_async_callback(shared.close)
+    console = Console(stderr=True)
+    with Progress(
+        TextColumn("[bold]loadsim"),
+        BarColumn(),
+        TextColumn("{task.fields[status]}"),
+        TimeRemainingColumn(),
+        console=console,
+        disable=quiet,
+    ) as progress:
+        task = progress.add_task("run", total=1.0, status="")
 
-            def update(fraction: float, sample: dict[str, float]) -> None:
-                status = (
-                    f"{sample['tasks_per_s']:,.0f} tasks/s  depth {sample['depth']:,.0f}  "
-                    f"lag p50 {sample['lag_p50_ms']:.1f} ms"
-                )
-                progress.update(task, completed=fraction, status=status)
+        def update(fraction: float, sample: dict[str, float]) -> None:
+            status = (
+                f"{sample['tasks_per_s']:,.0f} tasks/s  depth {sample['depth']:,.0f}  "
+                f"lag p50 {sample['lag_p50_ms']:.1f} ms"
+            )
+            progress.update(task, completed=fraction, status=status)
 
-            return await run_loadsim(params, store, shared, update)
-    finally:
-        await shared.close()
-        await store.close()
+        return await run_loadsim(params, store, shared, update)
 
 
 @click.command("loadsim")
 @click.option(
-    "--duration", "duration_s", type=float, default=20.0, show_default=True, help="Seconds of offered load."
+    "--duration",
+    "duration_s",
+    type=FiniteRange(0, 86_400, min_open=True),
+    default=20.0,
+    show_default=True,
+    help="Seconds of offered load.",
 )
-@click.option("--events-per-s", type=float, default=100.0, show_default=True, help="Leader fills per second.")
-@click.option("--followers", type=int, default=100, show_default=True, help="Followers per leader.")
-@click.option("--leaders", type=int, default=10, show_default=True)
 @click.option(
-    "--exec-latency-ms", type=float, default=30.0, show_default=True, help="Simulated venue latency."
+    "--events-per-s",
+    type=FiniteRange(0, 1_000_000, min_open=True),
+    default=100.0,
+    show_default=True,
+    help="Leader fills per second.",
 )
 @click.option(
-    "--concurrency", type=int, default=None, help="Executions in flight (default: the supervisor's)."
+    "--followers",
+    type=click.IntRange(1, 1_000_000),
+    default=100,
+    show_default=True,
+    help="Followers per leader.",
+)
+@click.option("--leaders", type=click.IntRange(1, 100_000), default=10, show_default=True)
+@click.option(
+    "--exec-latency-ms",
+    type=FiniteRange(0, 600_000),
+    default=30.0,
+    show_default=True,
+    help="Simulated venue latency.",
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 100_000),
+    default=None,
+    help="Executions in flight (default: the supervisor's).",
 )
 @click.option(
     "--burst",
-    type=int,
+    type=click.IntRange(0, 1_000_000),
     default=0,
     help="One leader with this many followers fills once: time from the log to the last copy handed over.",
 )

@@ -12,7 +12,7 @@ import click
 
 from polyhunter.chain.deployment import Deployment
 from polyhunter.chain.profile import is_production_chain
-from polyhunter.commands._common import settings_or_exit
+from polyhunter.commands._common import run_async, settings_or_exit
 from polyhunter.errors import PolyhunterError
 from polyhunter.settings import Settings
 from polyhunter.supervisor.app import Supervisor, load_deployment
@@ -56,13 +56,10 @@ def log_event(kind: str, data: dict[str, Any]) -> None:
 def _deployment(settings: Settings) -> Deployment:
     """The production profile on CHAIN_ID 137/80002 (every address checked for code), else deployment.json."""
     if is_production_chain(settings.chain_id):
-        try:
-            return asyncio.run(load_deployment(settings))
-        except PolyhunterError as exc:
-            raise click.ClickException(str(exc)) from None
+        return run_async(lambda _stack: load_deployment(settings))
     try:
         return Deployment.load()
-    except (OSError, PolyhunterError, ValueError, KeyError) as exc:
+    except (OSError, PolyhunterError, ValueError, KeyError, TypeError) as exc:
         raise click.ClickException(
             f"no usable deployment.json under POLYHUNTER_HOME ({exc}); run `polyhunter chain up` or "
             "`polyhunter deploy` first"
@@ -75,7 +72,7 @@ async def _run(supervisor: Supervisor) -> bool:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await supervisor.start()
+    await supervisor.start()  # closes what it opened if it fails
     try:
         signalled = asyncio.create_task(stop.wait())
         broken = asyncio.create_task(supervisor.failed.wait())
@@ -91,11 +88,16 @@ async def _run(supervisor: Supervisor) -> bool:
         await supervisor.stop()
 
 
+LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
+
+
 @click.command("supervisor")
 @click.option(
     "--selftest", is_flag=True, help="Boot everything, push one synthetic signal in DRY_RUN, exit 0/1."
 )
-@click.option("--log-level", default="INFO", show_default=True)
+@click.option(
+    "--log-level", type=click.Choice(LOG_LEVELS, case_sensitive=False), default="INFO", show_default=True
+)
 def supervisor(selftest: bool, log_level: str) -> None:
     """Run the copy-trading supervisor on the configured chain, store and shared state."""
     logging.basicConfig(
@@ -103,13 +105,10 @@ def supervisor(selftest: bool, log_level: str) -> None:
     )
     settings = settings_or_exit()
     if selftest:
-        ok = asyncio.run(run_selftest(settings))
+        ok = run_async(lambda _stack: run_selftest(settings))
         sys.exit(0 if ok else 1)
     deployment = _deployment(settings)
-    try:
-        clean = asyncio.run(_run(Supervisor(settings, deployment, on_event=log_event)))
-    except PolyhunterError as exc:
-        raise click.ClickException(str(exc)) from None
+    clean = run_async(lambda _stack: _run(Supervisor(settings, deployment, on_event=log_event)))
     if not clean:
         sys.exit(1)
 

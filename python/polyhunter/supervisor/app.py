@@ -9,6 +9,7 @@ import logging
 import socket
 import uuid
 from collections.abc import Callable
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +42,7 @@ from polyhunter.supervisor.configs import ConfigSync
 from polyhunter.supervisor.guardrails import Guardrails
 from polyhunter.supervisor.market import MarketBook
 from polyhunter.supervisor.pipeline import Pipeline, PipelineConfig
+from polyhunter.supervisor.startup import apply_address_settings, verify_chain, verify_contracts
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +83,9 @@ class Supervisor:
     _stop_workers: asyncio.Event = field(default_factory=asyncio.Event, init=False)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list, init=False)
     _extra: list[asyncio.Task[None]] = field(default_factory=list, init=False)
+    _resources: AsyncExitStack = field(default_factory=AsyncExitStack, init=False)
+    """What `start` opened (RPC, store, shared state, engine), closed last-opened-first by `stop` or by a
+    `start` that fails half way: no aiosqlite thread or aiohttp session outlives a failed start."""
     failed: asyncio.Event = field(default_factory=asyncio.Event, init=False)
     """Set when a long-running part ended unexpectedly: `polyhunter supervisor` then exits non-zero."""
 
@@ -128,17 +133,31 @@ class Supervisor:
         )
 
     async def start(self) -> None:
+        """Checks the chain, opens everything and starts the long-running parts; if any step fails, what the
+        earlier steps opened is closed before the error propagates."""
+        try:
+            await self._start()
+        except BaseException:
+            for task in [*self._tasks, *self._extra]:
+                task.cancel()
+            await asyncio.gather(*self._tasks, *self._extra, return_exceptions=True)
+            await self._resources.aclose()
+            raise
+
+    async def _start(self) -> None:
         s = self.settings
-        d = self.deployment
-        urls = s.rpc_urls or [d.rpc_url]
-        self.rpc = AsyncRpc([u for u in urls if u.startswith("http")] or [d.rpc_url])
+        await verify_chain(s, self.deployment)
+        urls = s.rpc_urls or [self.deployment.rpc_url]
+        self.rpc = AsyncRpc([u for u in urls if u.startswith("http")] or [self.deployment.rpc_url])
+        self._resources.push_async_callback(self.rpc.close)
         chain_id = await self.rpc.chain_id()
-        if chain_id != d.chain_id:
-            raise ConfigError(
-                f"CHAIN_ID: the RPC serves chain {chain_id}, the deployment is for {d.chain_id}"
-            )
+        self.deployment = await apply_address_settings(s, self.deployment, self.rpc)
+        await verify_contracts(self.deployment, self.rpc)
+        d = self.deployment
         self.store = await open_store(s)
+        self._resources.push_async_callback(self.store.close)
         self.shared = await open_shared_state(s)
+        self._resources.push_async_callback(self.shared.close)
         index = FanoutIndex()
         # Every exchange that emits V2 `OrderFilled` rows: Polymarket's two V2 exchanges (on the local world,
         # ours behind the local CLOB) and, on local chains, LocalExchange where the engine fills copies.
@@ -157,6 +176,7 @@ class Supervisor:
         decoder.set_leaders(self.sync.leaders)
         if self.engine is None:
             self.engine = self._engine()
+        self._resources.push_async_callback(self.engine.close)
         if isinstance(self.engine, LocalChainEngine):
             await self.engine.start()
         self.pipeline = Pipeline(
@@ -284,8 +304,4 @@ class Supervisor:
         for task in [*workers, *self._extra]:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        if self.engine is not None:
-            await self.engine.close()
-        await self.shared.close()
-        await self.store.close()
-        await self.rpc.close()
+        await self._resources.aclose()

@@ -16,7 +16,8 @@ import click
 
 from polyhunter._core import FanoutIndex, LogDecoder
 from polyhunter.chain.aiorpc import AsyncRpc
-from polyhunter.chain.deployment import Deployment
+from polyhunter.chain.deployment import Deployment, default_path
+from polyhunter.errors import ConfigError
 from polyhunter.execution.simulated import DryRunEngine
 from polyhunter.loadsim import CTF, EXCHANGE, notification
 from polyhunter.models import CopyConfig, TradeStatus
@@ -27,6 +28,7 @@ from polyhunter.store import open_store
 from polyhunter.store.sqlite import SqliteStore
 from polyhunter.supervisor.guardrails import Guardrails
 from polyhunter.supervisor.pipeline import Pipeline, PipelineConfig
+from polyhunter.supervisor.startup import apply_address_settings, verify_chain, verify_contracts
 
 LEADER = "0x" + "1e" * 20
 FOLLOWER = "0x" + "f0" * 20
@@ -63,16 +65,22 @@ async def run_selftest(settings: Settings, echo: Callable[[str], None] = click.e
             await shared.close()
 
     async def chain_check() -> str:
+        path = default_path()
+        if not path.exists():
+            return f"no deployment.json under {path.parent} (skipped)"
+        # A file that exists but cannot be read is a failure: the supervisor would refuse to start on it.
         try:
-            deployment = Deployment.load()
-        except (OSError, ValueError, KeyError):
-            return "no deployment.json (skipped)"
+            deployment = Deployment.load(path)
+        except ConfigError:
+            raise
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise ConfigError(f"deployment file {path} is malformed: {type(exc).__name__}: {exc}") from None
+        await verify_chain(settings, deployment)
         async with AsyncRpc(settings.rpc_urls or [deployment.rpc_url]) as rpc:
             chain_id = await rpc.chain_id()
             head = await rpc.block_number()
-        if chain_id != deployment.chain_id:
-            raise RuntimeError(f"RPC serves chain {chain_id}, deployment is for {deployment.chain_id}")
-        return f"chain {chain_id}, head {head}"
+            await verify_contracts(await apply_address_settings(settings, deployment, rpc), rpc)
+        return f"chain {chain_id}, head {head}, contracts have code"
 
     async def pipeline_check() -> str:
         with tempfile.TemporaryDirectory() as scratch:
