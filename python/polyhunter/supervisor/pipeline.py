@@ -52,6 +52,8 @@ log = logging.getLogger(__name__)
 PRICE_SCALE = 1_000_000
 LOCAL_SWEEP_S = 60.0  # jobs queued here but run elsewhere are forgotten after this long
 ORPHAN_SCAN_S = 5.0  # how often an idle worker looks in the store for PENDING jobs no queue holds
+ZERO_SIZE = "zero_size"  # a leader fill of no tokens: counted, never copied
+ZERO_PRICE = "zero_price"  # a leader fill at a price of 0: counted, never copied
 SAMPLES = 200_000  # latency samples kept for percentiles; older ones are dropped so memory stays bounded
 
 
@@ -246,6 +248,9 @@ class Pipeline:
             self.stats.duplicates += len(shared_firsts) - len(fresh)
         if not fresh:
             return
+        fresh = self._sane(fresh)
+        if not fresh:
+            return
         self.market.observe(fresh)
         fresh = self.market.priced(fresh)
         for signal in fresh:
@@ -283,6 +288,22 @@ class Pipeline:
             self._emit("skip", config_id=config_id, reason=reason, signal=fresh[signal_index])
         if jobs:
             await self._admit(jobs, seen_at)
+
+    def _sane(self, signals: list[Signal]) -> list[Signal]:
+        """Drops fills that cannot be right before anything is sized or reserved: no tokens, or a known
+        price of zero (a log of zero amounts is valid on chain but is no trade to copy). Counted."""
+        kept: list[Signal] = []
+        for signal in signals:
+            if signal.size == 0:
+                reason = ZERO_SIZE
+            elif signal.price_den and not signal.price_num:
+                reason = ZERO_PRICE
+            else:
+                kept.append(signal)
+                continue
+            self.stats.skipped[reason] += 1
+            self._emit("skip", config_id=0, reason=reason, signal=signal)
+        return kept
 
     async def _admit(self, jobs: list[CopyJob], seen_at: dict[bytes, int]) -> None:
         day = utc_day()
