@@ -59,6 +59,18 @@ def find_anvil() -> Path:
     )
 
 
+def port_in_use(port: int) -> bool:
+    """Whether something already listens on loopback `port` (a socket lingering in TIME_WAIT does not count,
+    as anvil itself would bind over it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((LOOPBACK, port))
+        except OSError:
+            return True
+        return False
+
+
 def free_port() -> int:
     """A TCP port on loopback that was free a moment ago."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -117,6 +129,13 @@ class Anvil:
         if self.process is not None:
             raise ToolchainError("anvil is already started")
         pick_port = self.port == 0
+        if not pick_port and port_in_use(self.port):
+            # Anvil would fail to bind and exit, but the node already there answers eth_chainId: without this
+            # check the caller would deploy into that other chain and report a dead process as running.
+            raise ToolchainError(
+                f"port {self.port} on {LOOPBACK} is already in use: stop what listens there, or pick another "
+                "port (0 picks a free one)"
+            )
         for _attempt in range(3):
             if pick_port:
                 self.port = free_port()
@@ -150,7 +169,8 @@ class Anvil:
                 continue
             if chain_id != self.chain_id:
                 raise ToolchainError(f"{self.rpc_url} answers chain id {chain_id}, not {self.chain_id}")
-            return True
+            # An answer from a node that is not ours (we lost the port in a race) comes with our process gone.
+            return self.process.poll() is None
         return False
 
     def stop(self, timeout: float = 10.0) -> None:
