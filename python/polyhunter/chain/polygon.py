@@ -37,6 +37,8 @@ POLYGON: dict[str, Published] = {
         Published("ctf", ("0x4D97DCd97eC945f40cF65F87097ACe5EA0476045",), "every client"),
         Published("usdce", ("0x2791Bca1f2de4661ED88A30C99A7a9449Aa84174",), "every client"),
         Published("pusd", ("0xC011a7E12a19f7B1f670d46F03B03f3342E82DFB",), "ctf-exchange-v2, clients"),
+        Published("ctf_exchange_v1", ("0x4bFb41d5B3570DeFd03C39a9A4D8dE6Bd8B8982E",), "every V1 client"),
+        Published("neg_risk_exchange_v1", ("0xC5d563A36AE78145C45a50134d48A1215220f80a",), "every V1 client"),
         Published(
             "ctf_exchange_v2", ("0xE111180000d2663C0091e4f400237545B87B996B",), "ctf-exchange-v2, clients"
         ),
@@ -65,6 +67,37 @@ POLYGON: dict[str, Published] = {
         ),
     )
 }
+
+
+# The entries each rule of the log decoder (rust/src/logs) and the pending-transaction decoder
+# (rust/src/calldata) relies on, by the `LogDecoder` / `MatchDecoder` argument that carries them.
+DECODER_ROLES: dict[str, tuple[str, ...]] = {
+    # TransferSingle / TransferBatch are read from it.
+    "ctf": ("ctf",),
+    # V1 OrderFilled: a signal for the maker row; the exchange's own CTF transfers are not a second one.
+    "v1_exchanges": ("ctf_exchange_v1", "neg_risk_exchange_v1"),
+    # V2 OrderFilled, and the pending matchOrders calls whose orders are hashed under each one's domain.
+    "v2_exchanges": ("ctf_exchange_v2", "neg_risk_exchange_v2"),
+    # Never a trade: transfers they operate (V1 neg-risk fills go through the NegRiskAdapter), send or
+    # receive are splits, merges, conversions and redemptions.
+    "non_trading": (
+        "neg_risk_adapter",
+        "collateral_adapter",
+        "neg_risk_collateral_adapter",
+        "onramp",
+        "offramp",
+    ),
+}
+
+
+def decoder_addresses(table: dict[str, Published] | None = None) -> dict[str, list[str]]:
+    """Every published candidate (lower-case) of each decoder role: a role's rule may hold an address
+    that has no code on the chain in use, since it only ever matches what that chain's logs name."""
+    entries = table or POLYGON
+    return {
+        role: [a.lower() for name in names for a in entries[name].candidates]
+        for role, names in DECODER_ROLES.items()
+    }
 
 
 async def has_code(rpc: AsyncRpc, address: str) -> bool:
