@@ -143,7 +143,8 @@ class Signal:
         """Wall-clock nanoseconds since the epoch when the signal was decoded."""
     @property
     def dedup_key(self) -> bytes:
-        """`dedup_key(tx_hash, log_index, sub_index)`."""
+        """`dedup_key(tx_hash, log_index, sub_index)`; for a `ctf` signal keccak256(tx_hash ‖ be64(log_index)
+        ‖ be32(sub_index) ‖ leader), so both leaders of one transfer keep their fill."""
     def to_dict(self) -> dict[str, Any]:
         """Every field above as a dict."""
 
@@ -175,7 +176,9 @@ class LogDecoder:
     order's row whose topic 3 is the exchange; a leader only in topic 3 yields nothing. CTF `TransferSingle`
     / `TransferBatch` yield one signal per id (sub index = position): SELL for a tracked sender, BUY for a
     tracked receiver, price unknown; nothing when the operator is a watched exchange, for mints/burns (zero
-    address), self-transfers and zero values. `leaders=None` tracks every address.
+    address), self-transfers and zero values. `non_trading` (Polymarket's adapters and ramps): a transfer
+    one of them operates, sends or receives is a split, merge, conversion, redemption or a V1 neg-risk fill
+    already in its `OrderFilled`, never a trade. `leaders=None` tracks every address.
     """
 
     def __new__(
@@ -185,6 +188,7 @@ class LogDecoder:
         v1_exchanges: Iterable[str] | None = None,
         v2_exchanges: Iterable[str] | None = None,
         leaders: Iterable[str] | None = None,
+        non_trading: Iterable[str] | None = None,
     ) -> LogDecoder:
         """An address may hold one role only, else `InvalidInputError`."""
     def decode(self, raw: bytes | str) -> DecodedLogs:

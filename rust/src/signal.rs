@@ -102,15 +102,30 @@ pub struct Signal {
 }
 
 impl Signal {
-    /// `dedup_key(tx_hash, log_index, sub_index)`.
+    /// `dedup_key(tx_hash, log_index, sub_index)`; for a CTF transfer
+    /// `keccak256(tx_hash ‖ be64(log_index) ‖ be32(sub_index) ‖ leader)`, because one transfer between two
+    /// leaders is two fills (the sender's SELL, the receiver's BUY) that must not drop each other.
     pub fn dedup_key(&self) -> [u8; 32] {
-        hash::dedup_key(&self.tx_hash.0, self.log_index, self.sub_index)
+        match self.source {
+            Source::Ctf => party_dedup_key(&self.tx_hash.0, self.log_index, self.sub_index, &self.leader),
+            _ => hash::dedup_key(&self.tx_hash.0, self.log_index, self.sub_index),
+        }
     }
 
     /// Whether the price is known (`price_den > 0`).
     pub fn has_price(&self) -> bool {
         !self.price_den.is_zero()
     }
+}
+
+/// The dedup key of one party's side of a CTF transfer: `dedup_key`'s fields followed by the party.
+pub fn party_dedup_key(tx_hash: &[u8; 32], log_index: u64, sub_index: u32, party: &Address) -> [u8; 32] {
+    let mut buf = [0u8; 64];
+    buf[..32].copy_from_slice(tx_hash);
+    buf[32..40].copy_from_slice(&log_index.to_be_bytes());
+    buf[40..44].copy_from_slice(&sub_index.to_be_bytes());
+    buf[44..].copy_from_slice(party.as_slice());
+    hash::keccak256(&buf)
 }
 
 /// Parses an address given as `0x` + 40 hex digits, any case.

@@ -5,9 +5,18 @@
 //!   the row of a taker order whose topic 3 is the exchange itself. A leader present only in topic 3 is the
 //!   counterparty of someone else's fill: no signal, or the fill would be counted twice.
 //! - CTF `TransferSingle` / `TransferBatch` yield one signal per id (sub index = position in the batch): SELL
-//!   for a tracked sender, BUY for a tracked receiver, price unknown. No signal when the operator (topic 1)
-//!   is a watched exchange (its `OrderFilled` already describes the fill), for mints and burns (zero address:
-//!   splits and merges, not trades), for self-transfers and for zero values.
+//!   for a tracked sender, BUY for a tracked receiver, price unknown. A transfer between two tracked leaders
+//!   gives both signals, each with its own dedup key (`Signal::dedup_key` binds a CTF signal to its party).
+//!   No signal when the operator (topic 1) is a watched exchange (its `OrderFilled` already describes the
+//!   fill), for mints and burns (zero address: splits and merges, not trades), for self-transfers and for
+//!   zero values.
+//! - Polymarket's plumbing (the `non_trading` addresses: in the Polygon table, `neg_risk_adapter`,
+//!   `collateral_adapter`, `neg_risk_collateral_adapter`, `onramp`, `offramp`) never trades. A CTF transfer
+//!   it operates gives no signal: V1's neg-risk exchange (`neg_risk_exchange_v1`) moves a fill's tokens
+//!   through the NegRiskAdapter, whose transfer would otherwise become a second signal beside that fill's
+//!   `OrderFilled`, and the adapter's own transfers are splits, merges, conversions and redemptions. For
+//!   the same reason a transfer to or from any of them is not a trade: no signal (a leader's redemption is
+//!   a position change, not a SELL).
 //! - A `removed: true` log decodes like any other and carries the flag, so the caller can undo what the
 //!   original caused.
 
@@ -48,6 +57,8 @@ pub struct LogDecoder {
     v2: AddressSet,
     /// v1 ∪ v2: the operators whose CTF transfers are already described by an `OrderFilled`.
     exchanges: AddressSet,
+    /// Adapters and ramps: neither an operator nor a party of a CTF transfer that is a trade.
+    non_trading: AddressSet,
     /// `None`: every maker / transfer party is tracked. Swapped whole, so a decode sees one consistent set.
     leaders: RwLock<Option<Arc<AddressSet>>>,
 }
@@ -73,7 +84,29 @@ impl LogDecoder {
             )));
         }
         let exchanges = v1.union(&v2).copied().collect();
-        Ok(Self { ctf, v1, v2, exchanges, leaders: RwLock::new(leaders.map(Arc::new)) })
+        Ok(Self {
+            ctf,
+            v1,
+            v2,
+            exchanges,
+            non_trading: AddressSet::default(),
+            leaders: RwLock::new(leaders.map(Arc::new)),
+        })
+    }
+
+    /// Adds Polymarket's adapters and ramps, whose CTF transfers are never trades (see the module rules).
+    /// An exchange or the CTF itself cannot be one.
+    pub fn with_non_trading(mut self, addresses: impl IntoIterator<Item = Address>) -> CoreResult<Self> {
+        for address in addresses {
+            if address == self.ctf || self.exchanges.contains(&address) {
+                return Err(CoreError::InvalidInput(format!(
+                    "address {} is given two roles (non-trading and the CTF or an exchange)",
+                    address_hex(&address)
+                )));
+            }
+            self.non_trading.insert(address);
+        }
+        Ok(self)
     }
 
     /// Replaces the tracked leaders (`None`: track everyone). Decodes in flight keep the set they started with.
@@ -138,7 +171,15 @@ impl LogDecoder {
             } else {
                 return Err(unknown(topic0, "the CTF", rec.address));
             };
-            if self.exchanges.contains(&operator) || from.is_zero() || to.is_zero() || from == to {
+            let plumbing = |a: &Address| self.non_trading.contains(a);
+            if self.exchanges.contains(&operator)
+                || plumbing(&operator)
+                || plumbing(&from)
+                || plumbing(&to)
+                || from.is_zero()
+                || to.is_zero()
+                || from == to
+            {
                 return Ok(());
             }
             for (sub, (token_id, size)) in items.into_iter().enumerate() {

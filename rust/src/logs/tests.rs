@@ -233,3 +233,122 @@ proptest! {
         }
     }
 }
+
+/// Polymarket's contracts on Polygon, and a decoder watching them as production does.
+mod polymarket {
+    use super::*;
+
+    pub const V1_NEG_RISK: Address = address!("c5d563a36ae78145c45a50134d48a1215220f80a");
+    pub const V2_NEG_RISK: Address = address!("e2222d279d744050d28e00520010520000310f59");
+    pub const NEG_RISK_ADAPTER: Address = address!("d91e80cf2e7be2e162c6513ced06f1dd0da35296");
+    pub const COLLATERAL_ADAPTER: Address = address!("ada100874d00e3331d00f2007a9c336a65009718");
+    pub const NEG_RISK_COLLATERAL_ADAPTER: Address = address!("ada200001000ef00d07553cee7006808f895c6f1");
+    pub const ONRAMP: Address = address!("93070a847efef7f70739046a929d47a521f5b8ee");
+
+    pub fn decoder(leaders: &[Address]) -> LogDecoder {
+        LogDecoder::new(CTF, [V1X, V1_NEG_RISK], [V2X, V2_NEG_RISK], Some(leaders.iter().copied().collect()))
+            .unwrap()
+            .with_non_trading([NEG_RISK_ADAPTER, COLLATERAL_ADAPTER, NEG_RISK_COLLATERAL_ADAPTER, ONRAMP])
+            .unwrap()
+    }
+
+    pub fn decode(d: &LogDecoder, logs: &[(Address, LogData)]) -> Vec<Signal> {
+        let body: Vec<String> = logs.iter().map(|(a, l)| log_json(*a, l, false)).collect();
+        let out = d.decode(format!("[{}]", body.join(",")).as_bytes(), 1).unwrap();
+        assert!(out.rejects.is_empty(), "{:?}", out.rejects);
+        out.signals
+    }
+}
+
+#[test]
+fn v1_neg_risk_fill_moved_by_the_adapter_is_one_signal() {
+    use polymarket::*;
+    // The neg-risk exchange's fill: the adapter moves the tokens (operator = adapter), then OrderFilled.
+    let transfer =
+        ctf::TransferSingle { operator: NEG_RISK_ADAPTER, from: OTHER, to: LEADER, id: u(5), value: u(10) };
+    let signals = decode(
+        &decoder(&[LEADER]),
+        &[(CTF, transfer.encode_log_data()), (V1_NEG_RISK, v1_fill(LEADER, OTHER, 0, 5, 4, 10))],
+    );
+    assert_eq!(signals.len(), 1);
+    assert_eq!((signals[0].source, signals[0].side, signals[0].size), (Source::V1, Side::Buy, u(10)));
+}
+
+#[rstest]
+#[case::split_through_the_neg_risk_adapter(
+    polymarket::NEG_RISK_ADAPTER,
+    polymarket::NEG_RISK_ADAPTER,
+    LEADER
+)]
+#[case::conversion_into_the_adapter(polymarket::NEG_RISK_ADAPTER, LEADER, polymarket::NEG_RISK_ADAPTER)]
+#[case::merge_through_the_collateral_adapter(LEADER, LEADER, polymarket::COLLATERAL_ADAPTER)]
+#[case::split_out_of_the_neg_risk_collateral_adapter(
+    polymarket::NEG_RISK_COLLATERAL_ADAPTER,
+    polymarket::NEG_RISK_COLLATERAL_ADAPTER,
+    LEADER
+)]
+#[case::approved_operator_sends_to_the_onramp(OTHER, LEADER, polymarket::ONRAMP)]
+#[case::adapter_operates_between_users(polymarket::NEG_RISK_ADAPTER, OTHER, LEADER)]
+fn plumbing_transfers_are_not_trades(#[case] operator: Address, #[case] from: Address, #[case] to: Address) {
+    let single = ctf::TransferSingle { operator, from, to, id: u(1), value: u(10) }.encode_log_data();
+    let d = polymarket::decoder(&[LEADER, OTHER]);
+    assert!(polymarket::decode(&d, &[(CTF, single), (CTF, batch(operator, from, to, &[1, 2], &[3, 4]))])
+        .is_empty());
+    // Without the plumbing table, the same logs would have been trades.
+    let bare = LogDecoder::new(CTF, [V1X], [V2X], None).unwrap();
+    let single = ctf::TransferSingle { operator, from, to, id: u(1), value: u(10) }.encode_log_data();
+    assert!(!polymarket::decode(&bare, &[(CTF, single)]).is_empty());
+}
+
+#[test]
+fn a_transfer_between_two_leaders_is_two_fills_with_two_keys() {
+    let d = polymarket::decoder(&[LEADER, OTHER]);
+    let logs = [
+        (
+            CTF,
+            ctf::TransferSingle { operator: LEADER, from: LEADER, to: OTHER, id: u(1), value: u(10) }
+                .encode_log_data(),
+        ),
+        (CTF, batch(OTHER, OTHER, LEADER, &[1, 2], &[3, 4])),
+    ];
+    let signals = polymarket::decode(&d, &logs);
+    let sides: Vec<(Address, Side, u32)> = signals.iter().map(|s| (s.leader, s.side, s.sub_index)).collect();
+    assert_eq!(
+        sides,
+        vec![
+            (LEADER, Side::Sell, 0),
+            (OTHER, Side::Buy, 0),
+            (OTHER, Side::Sell, 0),
+            (LEADER, Side::Buy, 0),
+            (OTHER, Side::Sell, 1),
+            (LEADER, Side::Buy, 1),
+        ]
+    );
+    // (The helper gives every log index 7: keys are compared within one log, as the chain numbers logs.)
+    for one_log in [&signals[..2], &signals[2..]] {
+        let keys: std::collections::HashSet<[u8; 32]> = one_log.iter().map(Signal::dedup_key).collect();
+        assert_eq!(keys.len(), one_log.len());
+    }
+    let signals = &signals[..2];
+    let mut cache = crate::dedup::DedupCache::new(60_000, 100).unwrap();
+    let fresh = cache.check_and_insert(&signals.iter().map(Signal::dedup_key).collect::<Vec<_>>(), 0);
+    assert!(fresh.iter().all(|f| *f));
+    // A retraction of the same log carries the same keys, party by party.
+    let removed = d.decode(log_json(CTF, &logs[0].1, true).as_bytes(), 2).unwrap().signals;
+    assert_eq!(
+        removed.iter().map(Signal::dedup_key).collect::<Vec<_>>(),
+        vec![signals[0].dedup_key(), signals[1].dedup_key()]
+    );
+}
+
+#[test]
+fn order_filled_keys_stay_tx_log_sub() {
+    let s = &decode_one(V2X, &v2_fill(LEADER, OTHER, 0, 5, 10)).unwrap()[0];
+    assert_eq!(s.dedup_key(), crate::hash::dedup_key(&TX.0, 7, 0));
+}
+
+#[test]
+fn plumbing_cannot_be_an_exchange_or_the_ctf() {
+    assert!(LogDecoder::new(CTF, [V1X], [V2X], None).unwrap().with_non_trading([V2X]).is_err());
+    assert!(LogDecoder::new(CTF, [V1X], [V2X], None).unwrap().with_non_trading([CTF]).is_err());
+}

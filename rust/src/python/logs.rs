@@ -227,20 +227,23 @@ pub struct PyLogDecoder(logs::LogDecoder);
 #[pymethods]
 impl PyLogDecoder {
     #[new]
-    #[pyo3(signature = (*, ctf, v1_exchanges = None, v2_exchanges = None, leaders = None))]
+    #[pyo3(signature = (*, ctf, v1_exchanges = None, v2_exchanges = None, leaders = None, non_trading = None))]
     fn new(
         ctf: &Bound<'_, PyAny>,
         v1_exchanges: Option<&Bound<'_, PyAny>>,
         v2_exchanges: Option<&Bound<'_, PyAny>>,
         leaders: Option<&Bound<'_, PyAny>>,
+        non_trading: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let list = |o: Option<&Bound<'_, PyAny>>| o.map_or(Ok(Vec::new()), addresses_arg);
+        let non_trading = list(non_trading)?;
         logs::LogDecoder::new(
             address_arg(ctf)?,
             list(v1_exchanges)?,
             list(v2_exchanges)?,
             address_set(leaders)?,
         )
+        .and_then(|decoder| decoder.with_non_trading(non_trading))
         .map(Self)
         .map_err(to_py_err)
     }
