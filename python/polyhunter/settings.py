@@ -149,6 +149,9 @@ class Settings(BaseSettings):
     copy_trading_pending_expiry_ms: int = Field(default=300_000, gt=0)
 
     # Supervisor.
+    # This instance's name in the job queue's consumer group (default: unique per process). A configured
+    # name is held as a lease in the shared state while the instance runs: a second instance refuses it.
+    supervisor_consumer_name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.:-]{1,128}$")
     supervisor_shard_count: int = Field(default=1, ge=1, le=MAX_SHARDS)
     supervisor_shard_index: int = Field(default=0, ge=0)
     supervisor_ws_filter_by_address: bool = True

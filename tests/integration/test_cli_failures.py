@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -272,3 +274,61 @@ def test_selftest_passes_on_the_local_world(tmp_path: Path, deployed_home: Path)
     done = cli(tmp_path, deployed_home, "supervisor", "--selftest", "--log-level", "warning")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "ok   chain: chain 31337" in done.stdout
+
+
+# --- consumer names ---------------------------------------------------------------------------------------
+
+
+def _wait_for(path: Path, text: str, process: subprocess.Popen[bytes]) -> None:
+    """Until `text` appears in the log at `path`; fails if the process ends first or the deadline passes."""
+    deadline = time.monotonic() + DEADLINE_S
+    while time.monotonic() < deadline:
+        if text in path.read_text(errors="replace"):
+            return
+        assert process.poll() is None, path.read_text(errors="replace")
+        time.sleep(0.1)
+    raise AssertionError(f"{text!r} not seen within {DEADLINE_S:.0f}s: {path.read_text(errors='replace')}")
+
+
+def test_a_consumer_name_in_use_is_refused(
+    tmp_path: Path, deployed_home: Path, redis_url: str, redis_prefix: str
+) -> None:
+    """Two supervisors configured with one consumer name on one Redis: the second refuses to start, and the
+    name is free again once the first stops."""
+    env = {
+        "REDIS_URL": redis_url,
+        "SUPERVISOR_REDIS_PREFIX": redis_prefix,
+        "SUPERVISOR_CONSUMER_NAME": "east-1",
+    }
+    log = tmp_path / "first.log"
+    with log.open("wb") as sink:
+        first = subprocess.Popen(
+            [sys.executable, "-m", "polyhunter.cli", "supervisor"],
+            cwd=tmp_path,
+            env=_clean_env(deployed_home, **env),
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        _wait_for(log, "supervisor up", first)
+        second = cli(tmp_path, deployed_home, "supervisor", **env)
+        line = error_line(second)
+        assert line.startswith(
+            "Error: SUPERVISOR_CONSUMER_NAME: 'east-1' is in use by another running instance"
+        )
+        assert first.poll() is None  # the first one is untouched
+        assert "consumer:east-1" in _lease_keys(redis_url, redis_prefix)
+    finally:
+        first.send_signal(signal.SIGTERM)
+        assert first.wait(DEADLINE_S) == 0, log.read_text(errors="replace")
+    assert "consumer:east-1" not in _lease_keys(redis_url, redis_prefix)  # released on a clean stop
+
+
+def _lease_keys(redis_url: str, prefix: str) -> str:
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    try:
+        return " ".join(k.decode() for k in client.scan_iter(match=f"*{prefix}*lease*", count=1000))
+    finally:
+        client.close()

@@ -48,6 +48,10 @@ log = logging.getLogger(__name__)
 
 LOCAL_CHAIN_IDS = frozenset({31337, 1337})
 
+CONSUMER_LEASE_TTL_MS = 15_000
+"""How long a configured consumer name stays taken after its instance stops renewing it (a crash)."""
+CONSUMER_LEASE_RENEW_S = 5.0
+
 
 async def load_deployment(settings: Settings) -> Deployment:
     """What the supervisor runs on: with CHAIN_ID 137 or 80002 the production profile, every address checked
@@ -86,6 +90,8 @@ class Supervisor:
     _resources: AsyncExitStack = field(default_factory=AsyncExitStack, init=False)
     """What `start` opened (RPC, store, shared state, engine), closed last-opened-first by `stop` or by a
     `start` that fails half way: no aiosqlite thread or aiohttp session outlives a failed start."""
+    _holder: str = field(default_factory=lambda: uuid.uuid4().hex, init=False)
+    """This process's identity as the holder of its consumer name's lease."""
     failed: asyncio.Event = field(default_factory=asyncio.Event, init=False)
     """Set when a long-running part ended unexpectedly: `polyhunter supervisor` then exits non-zero."""
 
@@ -158,6 +164,7 @@ class Supervisor:
         self._resources.push_async_callback(self.store.close)
         self.shared = await open_shared_state(s)
         self._resources.push_async_callback(self.shared.close)
+        consumer = await self._take_consumer_name()
         index = FanoutIndex()
         # Every exchange that emits V2 `OrderFilled` rows: Polymarket's two V2 exchanges (on the local world,
         # ours behind the local CLOB) and, on local chains, LocalExchange where the engine fills copies.
@@ -198,10 +205,7 @@ class Supervisor:
                 exec_concurrency=s.supervisor_exec_concurrency,
                 drain_interval_ms=s.supervisor_queue_drain_interval_ms,
                 claim_idle_ms=s.supervisor_queue_claim_idle_ms,
-                # Unique per process even where every replica is PID 1 in its container: claims tell
-                # workers apart by this name.
-                consumer=self.consumer
-                or f"supervisor-{s.supervisor_shard_index}-{socket.gethostname()}-{uuid.uuid4().hex[:8]}",
+                consumer=consumer,
             ),
             decoder=decoder,
             on_event=self.on_event,
@@ -263,6 +267,45 @@ class Supervisor:
             self.shared.backend,
             requeued,
         )
+
+    async def _take_consumer_name(self) -> str:
+        """The consumer name: generated unique per process, or the configured one, then held as a lease in the
+        shared state (renewed while this instance runs), so that two instances can never both claim one job
+        under one name: the second refuses to start."""
+        s = self.settings
+        name = self.consumer or s.supervisor_consumer_name
+        if not name:
+            # Unique per process even where every replica is PID 1 in its container: claims tell workers
+            # apart by this name.
+            return f"supervisor-{s.supervisor_shard_index}-{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
+        lease = f"consumer:{name}"
+        if not await self.shared.acquire_lease(lease, self._holder, CONSUMER_LEASE_TTL_MS):
+            raise ConfigError(
+                f"SUPERVISOR_CONSUMER_NAME: {name!r} is in use by another running instance; give each "
+                "instance its own name, or leave it unset for a unique one"
+            )
+        self._resources.push_async_callback(self.shared.release_lease, lease, self._holder)
+        keeper = asyncio.create_task(self._keep_consumer_name(name, lease), name="consumer-lease")
+        keeper.add_done_callback(self._task_ended)
+        self._extra.append(keeper)
+        return name
+
+    async def _keep_consumer_name(self, name: str, lease: str) -> None:
+        """Renews the name's lease until the workers stop; if another instance holds it (ours expired while
+        the shared state was unreachable), this one stops rather than share the name."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop_workers.wait(), CONSUMER_LEASE_RENEW_S)
+            if self._stop_workers.is_set():
+                return
+            try:
+                # acquire, not renew: once the shared state lost its data the name is free and taken again.
+                held = await self.shared.acquire_lease(lease, self._holder, CONSUMER_LEASE_TTL_MS)
+            except Exception as exc:  # the shared state is down for now: keep trying while the lease lasts
+                log.warning("cannot renew the lease of consumer name %r: %s", name, exc)
+                continue
+            if not held:
+                raise ConfigError(f"SUPERVISOR_CONSUMER_NAME: {name!r} was taken by another instance")
 
     def _task_ended(self, task: asyncio.Task[None]) -> None:
         """A long-running part ended: normal at shutdown, a loud error otherwise (it must not go unseen)."""
