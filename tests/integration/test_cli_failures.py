@@ -332,3 +332,40 @@ def _lease_keys(redis_url: str, prefix: str) -> str:
         return " ".join(k.decode() for k in client.scan_iter(match=f"*{prefix}*lease*", count=1000))
     finally:
         client.close()
+
+
+# --- deploy -----------------------------------------------------------------------------------------------
+
+
+def test_deploy_reads_dotenv_and_never_keeps_the_rpc_secret(tmp_path: Path, home: Path) -> None:
+    """OWNER_PRIVATE_KEY, COPY_TRADING_RPC_URLS, USDC_ADDRESS and CTF_ADDRESS from `.env` alone; the RPC URL's
+    API key appears neither in the output nor in deployment.json."""
+    from web3 import Web3
+
+    from polyhunter.chain.accounts import derive
+    from polyhunter.chain.tx import deploy
+
+    owner = derive(151)
+    with Anvil() as node:
+        w3 = Web3(Web3.HTTPProvider(node.rpc_url))
+        w3.provider.make_request("anvil_setBalance", [owner.address, hex(10**20)])  # type: ignore[arg-type]
+        collateral = deploy(w3, owner, "MockCollateral")
+        ctf = deploy(w3, owner, "ConditionalTokens")
+        (tmp_path / ".env").write_text(
+            f"OWNER_PRIVATE_KEY={owner.key.hex()}\n"
+            f"COPY_TRADING_RPC_URLS={node.rpc_url}/?apikey=hunter2\n"
+            f"USDC_ADDRESS={collateral}\nCTF_ADDRESS={ctf}\n"
+        )
+        done = cli(tmp_path, home, "deploy", "--fleet-size", "0")
+        assert done.returncode == 0, done.stdout + done.stderr
+        stored = (home / "deployment.json").read_text()
+        deployment = Deployment.load(home / "deployment.json")
+        assert w3.eth.get_code(Web3.to_checksum_address(deployment.contracts.executor)) != b""
+    assert deployment.contracts.collateral == collateral.lower()
+    assert deployment.contracts.ctf == ctf.lower()
+    assert deployment.accounts.owner == owner.address.lower()
+    for text in (done.stdout, done.stderr, stored):
+        assert "hunter2" not in text
+        assert owner.key.hex().removeprefix("0x") not in text
+    assert deployment.rpc_url == f"{node.rpc_url}/?***"
+    assert "set COPY_TRADING_RPC_URLS" in done.stdout
