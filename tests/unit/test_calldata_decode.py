@@ -5,6 +5,7 @@ calldata is a typed error, never a crash."""
 from __future__ import annotations
 
 import contextlib
+import json
 from typing import Any
 
 import pytest
@@ -217,3 +218,59 @@ def test_an_unwatched_exchange_and_no_exchange_are_refused() -> None:
         decoder().decode_call("0x" + "11" * 20, calldata(signed(0, 5, BUY, 50, 100, 1), [], 0, [], []))
     with pytest.raises(InvalidInputError, match="at least one V2 exchange"):
         MatchDecoder(chain_id=CHAIN_ID, exchanges=[])
+
+
+def _tx(to: str, data: bytes, tx_hash: bytes = b"\x01" * 32) -> dict[str, Any]:
+    return {
+        "hash": "0x" + tx_hash.hex(),
+        "from": ADDRESSES[3],
+        "to": to,
+        "nonce": "0x1",
+        "input": "0x" + data.hex(),
+    }
+
+
+def test_transactions_in_every_framing_and_the_ones_set_aside() -> None:
+    good = calldata(signed(0, 5, BUY, 50, 100, 1), [signed(1, 5, SELL, 100, 40, 2)], 50, [100], [0])
+    txs = [
+        _tx(EXCHANGE, good, b"\x01" * 32),
+        _tx(EXCHANGE, good[:-7], b"\x02" * 32),  # truncated: a reject
+        _tx("0x" + "22" * 20, good, b"\x03" * 32),  # another contract: ignored
+        _tx(EXCHANGE, b"\xa9\x05\x9c\xbb", b"\x04" * 32),  # another function: ignored
+    ]
+    pool = {"jsonrpc": "2.0", "id": 1, "result": {"pending": {ADDRESSES[3]: {"1": txs[0]}}, "queued": {}}}
+    note = {
+        "jsonrpc": "2.0",
+        "method": "eth_subscription",
+        "params": {"subscription": "0x1", "result": "0x" + "ab" * 32},
+    }
+    out = decoder().decode_transactions(json.dumps([*txs, pool, note]))
+    assert [m.tx_hash for m in out.matches] == [b"\x01" * 32, b"\x01" * 32]
+    assert [index for index, _ in out.rejects] == [1]
+    assert "0x" + "02" * 32 in out.rejects[0][1]
+    assert (out.ignored, out.hashes) == (2, [b"\xab" * 32])
+    assert (out.matches[0].sender, out.matches[0].nonce) == (ADDRESSES[3], 1)
+    assert out.matches[0].call.fills[1].signal().tx_hash == b"\x01" * 32
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(max_size=70),
+        lambda inner: (
+            st.lists(inner, max_size=4)
+            | st.dictionaries(
+                st.sampled_from(
+                    ["hash", "from", "to", "input", "data", "nonce", "result", "params", "pending"]
+                ),
+                inner,
+                max_size=5,
+            )
+        ),
+        max_leaves=20,
+    )
+)
+def test_any_json_is_decoded_or_a_decode_error(value: Any) -> None:
+    with contextlib.suppress(DecodeError):
+        out = decoder().decode_transactions(json.dumps(value))
+        assert out.matches == []
