@@ -178,6 +178,19 @@ async def test_non_operators_and_signatures_that_do_not_hold_give_nothing(
                 world, world.operator, forged, [order(world, "bob", SELL, 100 * USD, 40 * USD)], [100 * USD]
             )
             await until(lambda: src.stats.bad_signatures == 1, "the forged wrap refused")
+            # Calldata that does not decode: a counted reject, not a crash.
+            junk = {
+                "from": world.operator.address,
+                "to": world.exchange.address,
+                "data": "0x3c2b4399" + "00" * 37,
+                "nonce": world.w3.eth.get_transaction_count(world.operator.address, "pending"),
+                "gas": 100_000,
+                "maxFeePerGas": 10**10,
+                "maxPriorityFeePerGas": 10**9,
+                "chainId": world.w3.eth.chain_id,
+            }
+            world.w3.eth.send_raw_transaction(world.operator.sign_transaction(junk).raw_transaction)
+            await until(lambda: src.stats.rejected_calldata == 1, "the undecodable call counted")
             # A real one after them is still taken: the source keeps going.
             real = order(world, "alice", BUY, 75 * USD, 150 * USD)
             broadcast(
@@ -189,4 +202,5 @@ async def test_non_operators_and_signatures_that_do_not_hold_give_nothing(
             await consumer
     assert got[0].signal.leader == world.wallets["alice"]
     assert src.stats.matches == 3
+    assert src.stats.errors == 0
     mine(world.w3)
