@@ -152,6 +152,11 @@ class Supervisor:
 
     async def _start(self) -> None:
         s = self.settings
+        for name in ("supervisor_fanout_concurrency", "supervisor_guardrail_cache_ttl_ms"):
+            if name in s.model_fields_set:
+                # The earlier supervisor's knobs: fan-out is one Rust call per fill, and cap counters are
+                # reserved atomically, never cached. Saying so beats ignoring an operator's setting silently.
+                log.warning("%s is set but has no effect in this supervisor", name.upper())
         await verify_chain(s, self.deployment)
         urls = s.rpc_urls or [self.deployment.rpc_url]
         self.rpc = AsyncRpc([u for u in urls if u.startswith("http")] or [self.deployment.rpc_url])

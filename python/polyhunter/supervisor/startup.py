@@ -70,7 +70,15 @@ def rpc_urls_to_check(settings: Settings, deployment: Deployment) -> list[str]:
     """The RPCs the supervisor will use: the configured ones (every failover endpoint and the WS URL), else
     deployment.json's."""
     urls = list(settings.rpc_urls) or [deployment.rpc_url]
+    if not settings.rpc_urls and "***" in deployment.rpc_url:
+        raise ConfigError(
+            "COPY_TRADING_RPC_URLS: required, as deployment.json keeps its RPC URL without the secret part"
+        )
     configured = settings.copy_trading_ws_url
+    if configured is None and "***" in deployment.ws_url:
+        raise ConfigError(
+            "COPY_TRADING_WS_URL: required, as deployment.json keeps its WS URL without the secret part"
+        )
     ws = configured.get_secret_value() if configured is not None else deployment.ws_url
     return [*urls, ws] if ws and ws not in urls else urls
 
