@@ -306,10 +306,10 @@ class MempoolSource:
         return self.decoder.decode_transactions(b"[" + b",".join(bodies) + b"]")
 
     # -- checks -------------------------------------------------------------------------------------
-    def _first_sighting(self, tx_hash: bytes) -> bool:
-        if tx_hash in self._seen:
+    def _first_sighting(self, key: bytes) -> bool:
+        if key in self._seen:
             return False
-        self._seen[tx_hash] = None
+        self._seen[key] = None
         while len(self._seen) > self.seen_limit:
             self._seen.popitem(last=False)
         return True
@@ -317,8 +317,10 @@ class MempoolSource:
     async def _accept(self, decoded: PendingTransactions) -> list[PendingFill]:
         self.stats.transactions += decoded.ignored + len(decoded.matches) + len(decoded.rejects)
         for index, reason in decoded.rejects:
-            self.stats.rejected_calldata += 1
-            log.info("mempool: rejected transaction #%d: %s", index, reason)
+            # The reason names the transaction: a pool polled again does not count it twice.
+            if self._first_sighting(reason.encode()):
+                self.stats.rejected_calldata += 1
+                log.info("mempool: rejected transaction #%d: %s", index, reason)
         out: list[PendingFill] = []
         for match in decoded.matches:
             if not self._first_sighting(match.tx_hash):
