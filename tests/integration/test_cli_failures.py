@@ -155,10 +155,18 @@ def test_every_rpc_must_serve_the_chain(
             COPY_TRADING_RPC_URLS=f"{node.rpc_url},{secret}",
             CHAIN_ID="31337",
         )
+        check = cli(
+            tmp_path, deployed_home, "config", "check", COPY_TRADING_RPC_URLS=f"{node.rpc_url},{secret}"
+        )
     line = error_line(done)
     assert line.startswith(f"Error: CHAIN_ID is chain 31337, but {other.rpc_url}")
     assert line.endswith("serves chain 1337")
-    assert "hunter2" not in done.stderr + done.stdout
+    assert check.returncode == 1
+    assert check.stderr.splitlines() == [
+        f"error: {other.rpc_url}/?*** serves chain 1337, {node.rpc_url} chain 31337"
+    ]
+    for output in (done.stderr, done.stdout, check.stderr, check.stdout):
+        assert "hunter2" not in output
 
 
 def test_chain_up_refuses_a_port_in_use(tmp_path: Path, home: Path) -> None:

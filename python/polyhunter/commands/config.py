@@ -11,6 +11,7 @@ from polyhunter.chain.profile import chain_profile, check_profile, is_production
 from polyhunter.commands._common import echo_json, enter_shared, enter_store, run_async, settings_or_exit
 from polyhunter.errors import PolyhunterError
 from polyhunter.settings import Settings
+from polyhunter.supervisor.startup import served_chain_id, shown
 
 
 @click.group()
@@ -36,15 +37,26 @@ async def check_chain(settings: Settings) -> tuple[str, list[str]]:
     wrong chain id or an address the profile uses without code. Elsewhere: what the RPC serves, if set."""
     http = [u for u in settings.rpc_urls if u.startswith("http")]
     if not is_production_chain(settings.chain_id):
-        if not http:
+        ws = settings.copy_trading_ws_url
+        urls = [*settings.rpc_urls, *([ws.get_secret_value()] if ws is not None else [])]
+        if not urls:
             return "chain from deployment.json", []
-        async with AsyncRpc(http) as rpc:
-            served = await rpc.chain_id()
-        if is_production_chain(served) and settings.chain_id is None:
-            return "", [f"CHAIN_ID: unset, but the RPC serves chain {served}: set CHAIN_ID={served}"]
-        if settings.chain_id is not None and served != settings.chain_id:
-            return "", [f"CHAIN_ID: {settings.chain_id}, but the RPC serves chain {served}"]
-        return f"chain {served}", []
+        # Every endpoint, not only the first that answers: a failover RPC on another chain would otherwise
+        # show up only the day the first one fails.
+        served = {url: await served_chain_id(url) for url in urls}
+        first = served[urls[0]]
+        problems = [
+            f"{shown(url)} serves chain {chain}, {shown(urls[0])} chain {first}"
+            for url, chain in served.items()
+            if chain != first
+        ]
+        if problems:
+            return "", problems
+        if is_production_chain(first) and settings.chain_id is None:
+            return "", [f"CHAIN_ID: unset, but the RPC serves chain {first}: set CHAIN_ID={first}"]
+        if settings.chain_id is not None and first != settings.chain_id:
+            return "", [f"CHAIN_ID: {settings.chain_id}, but the RPC serves chain {first}"]
+        return f"chain {first} ({len(urls)} endpoint{'s' if len(urls) > 1 else ''})", []
     try:
         profile = chain_profile(settings)
     except PolyhunterError as exc:
