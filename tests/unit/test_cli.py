@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
+import click
 from click.testing import CliRunner
 
 import polyhunter
@@ -31,3 +35,42 @@ def test_chain_status_without_a_chain_is_a_clear_error(tmp_path: Path, monkeypat
     result = CliRunner(env={"POLYHUNTER_HOME": str(tmp_path)}).invoke(main, ["chain", "status"])
     assert result.exit_code == 1
     assert "no local chain" in result.output
+
+
+def test_a_typed_error_escaping_a_command_is_one_line() -> None:
+    """The root group turns any `PolyhunterError` a command lets through into `Error: …` and exit 1."""
+    from polyhunter.cli import PolyhunterGroup
+    from polyhunter.errors import ConfigError
+
+    @click.group(cls=PolyhunterGroup)
+    def root() -> None:
+        pass
+
+    @root.command()
+    def broken() -> None:
+        raise ConfigError("SOME_SETTING: is wrong (got 'x')")
+
+    result = CliRunner().invoke(root, ["broken"])
+    assert result.exit_code == 1
+    assert result.output == "Error: SOME_SETTING: is wrong (got 'x')\n"
+
+
+def test_the_process_exits_although_a_thread_was_left_running(tmp_path: Path) -> None:
+    """A non-daemon thread nobody stops (what an unclosed aiosqlite connection leaves) used to keep the
+    interpreter alive forever after the command's error line; the entry point ends the process instead."""
+    script = (
+        "import sys, threading\n"
+        "from polyhunter.cli import main\n"
+        "threading.Thread(target=threading.Event().wait, name='left-behind').start()\n"
+        "sys.argv = ['polyhunter', 'chain', 'status']\n"
+        "main()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        env={**os.environ, "POLYHUNTER_HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=60,  # only a hang reaches it
+    )
+    assert done.returncode == 1
+    assert done.stderr == "Error: no local chain (polyhunter chain up --detach)\n"
