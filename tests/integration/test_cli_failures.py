@@ -5,6 +5,7 @@ that only a hang would reach."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import signal
 import socket
@@ -188,6 +189,26 @@ def test_chain_up_refuses_the_port_of_another_running_chain(tmp_path: Path, home
         assert other.process is not None
         assert other.process.poll() is None  # the chain already there is left alone
     assert not (home / "deployment.json").exists()
+
+
+def test_chain_status_does_not_report_a_dead_anvil_as_running(
+    tmp_path: Path, home: Path, local_deployment: tuple[Anvil, Deployment]
+) -> None:
+    """anvil.json names a process that is gone while another chain answers at its URL."""
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    node = local_deployment[0]
+    state = {"pid": gone.pid, "rpc_url": node.rpc_url, "ws_url": node.ws_url, "chain_id": 31337}
+    (home / "anvil.json").write_text(json.dumps(state))
+    line = error_line(cli(tmp_path, home, "chain", "status"))
+    assert line.startswith(f"Error: the local chain's anvil (pid {gone.pid}) is not running")
+
+
+def test_an_unreadable_chain_state_is_one_line(tmp_path: Path, home: Path) -> None:
+    (home / "anvil.json").write_text('{"pid": 1')
+    for command in (["chain", "status"], ["chain", "down"], ["chain", "up", "--port", "0"]):
+        line = error_line(cli(tmp_path, home, *command))
+        assert line.startswith(f"Error: {home / 'anvil.json'} is unreadable (JSONDecodeError"), line
 
 
 # --- bad input --------------------------------------------------------------------------------------------

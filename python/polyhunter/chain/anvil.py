@@ -204,6 +204,14 @@ def terminate(process: subprocess.Popen[bytes] | None, timeout: float = 10.0) ->
             process.wait()
 
 
+def is_running(pid: int, marker: bytes = b"anvil") -> bool:
+    """Whether `pid` is a live process whose command line holds `marker` (not a reused pid)."""
+    try:
+        return marker in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
 def stop_pid(pid: int, timeout: float = 10.0, *, marker: bytes = b"anvil") -> bool:
     """Stops a detached process of ours by pid (anvil, or with `marker=b"polyhunter.localpoly"` the local
     CLOB); returns False when no such process with that pid was running."""

@@ -8,10 +8,11 @@ import signal
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import click
 
-from polyhunter.chain.anvil import DEFAULT_CHAIN_ID, Anvil, stop_pid
+from polyhunter.chain.anvil import DEFAULT_CHAIN_ID, Anvil, is_running, stop_pid
 from polyhunter.chain.deployment import Deployment, default_path
 from polyhunter.chain.localclob import LocalClobProcess
 from polyhunter.chain.rpc import rpc_call
@@ -49,10 +50,26 @@ def summary(deployment: Deployment, path: Path) -> str:
     return "\n".join(lines)
 
 
+def _read_state(state_path: Path) -> dict[str, Any]:
+    """The local chain's state file, or one line saying it is unreadable (never a traceback)."""
+    try:
+        state = json.loads(state_path.read_text())
+        problem = "" if isinstance(state, dict) else "not a JSON object"
+    except (OSError, ValueError) as exc:
+        state, problem = {}, f"{type(exc).__name__}: {exc}"
+    missing = [key for key in ("pid", "rpc_url", "chain_id") if not problem and key not in state]
+    if problem or missing:
+        raise click.ClickException(
+            f"{state_path} is unreadable ({problem or 'no ' + ', '.join(missing)}); stop the chain it "
+            "describes, if any, and remove the file"
+        )
+    return dict(state)
+
+
 def _refuse_if_running(state_path: Path) -> None:
     if not state_path.exists():
         return
-    state = json.loads(state_path.read_text())
+    state = _read_state(state_path)
     try:
         rpc_call(state["rpc_url"], "eth_chainId", timeout=1.0)
     except ChainError:
@@ -185,7 +202,11 @@ def chain_status() -> None:
     state_path = polyhunter_home() / CHAIN_STATE
     if not state_path.exists():
         raise click.ClickException("no local chain (polyhunter chain up --detach)")
-    state = json.loads(state_path.read_text())
+    state = _read_state(state_path)
+    if not is_running(int(state["pid"])):
+        raise click.ClickException(
+            f"the local chain's anvil (pid {state['pid']}) is not running; `polyhunter chain down` cleans up"
+        )
     try:
         block = int(rpc_call(state["rpc_url"], "eth_blockNumber", timeout=2.0), 16)
     except ChainError as exc:
@@ -217,7 +238,7 @@ def chain_down() -> None:
     if not state_path.exists():
         click.echo("no local chain running")
         return
-    state = json.loads(state_path.read_text())
+    state = _read_state(state_path)
     if "clob_pid" in state:
         clob_stopped = stop_pid(int(state["clob_pid"]), marker=b"polyhunter.localpoly")
         click.echo("local CLOB stopped" if clob_stopped else "the local CLOB was not running")
