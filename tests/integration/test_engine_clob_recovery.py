@@ -79,9 +79,11 @@ class ScanRecorder(DyingVenue):
 
     scans: list[int]
 
-    async def fills(self, exchange: str, order_hash: bytes, from_block: int = 0) -> OnChainFill | None:
+    async def fills(
+        self, exchange: str, order_hash: bytes, from_block: int = 0, head: int | None = None
+    ) -> OnChainFill | None:
         self.scans.append(from_block)
-        return await super().fills(exchange, order_hash, from_block)
+        return await super().fills(exchange, order_hash, from_block, head)
 
 
 async def test_recovery_scans_from_the_block_the_order_was_signed_at(

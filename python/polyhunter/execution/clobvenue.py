@@ -24,14 +24,15 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
-from eth_abi.abi import decode
+from eth_abi.abi import decode, encode
 
 from polyhunter._core import (
     TOPIC_ORDER_FILLED_V2,
     ExchangeDomain,
     MarketOrderBuilder,
+    SignedMarketOrder,
     Signer,
     market_order_amounts,
 )
@@ -68,6 +69,7 @@ from polyhunter.venue import (
     OrderOutcomeUnknown,
     OrderRefused,
     PreparedOrder,
+    Resolution,
     TickSizeViolation,
     VenueError,
     VenueUnavailable,
@@ -78,6 +80,10 @@ log = logging.getLogger(__name__)
 
 AmountRule = Literal["cents", "lots", "legacy"]
 BPS = 10_000
+
+IS_VALID_SIGNATURE = bytes.fromhex("1626ba7e")
+"""ERC-1271 `isValidSignature(bytes32,bytes)`: its selector, and the magic value a wallet answers."""
+ERC1271_MAGIC = IS_VALID_SIGNATURE
 
 ENVELOPE_TAG = b"polyhunter-order/1\n"
 """First bytes of a journaled order's envelope: a JSON header line, then the exact bytes posted."""
@@ -168,10 +174,58 @@ class OnChainFill:
     last_block: int
     tx_hashes: tuple[bytes, ...]
 
+    def shares(self, side: Side) -> int:
+        """The outcome tokens our order bought (BUY) or sold (SELL)."""
+        return self.taking if side == "BUY" else self.making
+
     def as_fill(self, side: Side, reference: bytes, complete: bool) -> Fill:
         # BUY: making is collateral, taking shares; SELL the reverse.
         shares, collateral = (self.taking, self.making) if side == "BUY" else (self.making, self.taking)
         return Fill(shares, collateral, self.fee, reference, self.tx_hashes, complete)
+
+
+FINAL_TRADE_STATUSES = frozenset({"CONFIRMED", "FAILED"})
+"""Trade statuses after which a trade's transaction will not change."""
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What the venue says of one order's trades: `state` "failed" (every trade FAILED), "none" (placed,
+    matched nothing, no longer live) or "open"; `matched` the shares it matched (None: unknown);
+    `trades` (status, transaction hash) of each; `placed` False when the venue does not know the order
+    (an unanswered question leaves it True: the order may be placed)."""
+
+    state: Literal["open", "failed", "none"]
+    matched: int | None = None
+    trades: tuple[tuple[str, str], ...] = ()
+    placed: bool = True
+
+    def settled_by(self, tx_hashes: Sequence[bytes]) -> bool:
+        """Whether every trade is final and the transaction of each that did not fail is one of
+        `tx_hashes` (our confirmed OrderFilled rows): no bucket is still to come. A MINED trade counts once
+        its transaction is among them (our own confirmation count applies, not the venue's)."""
+        if not self.trades:
+            return False
+        ours = {"0x" + tx.hex() for tx in tx_hashes}
+        for status, tx in self.trades:
+            if status == "FAILED":
+                continue
+            if status not in ("CONFIRMED", "MINED") or tx.lower() not in ours:
+                return False
+        return True
+
+
+def progress_of(found: Resolution) -> Progress:
+    """The `Progress` of a venue's `Resolution` of our order."""
+    if found.order is None:
+        return Progress("open", placed=False)
+    trades = tuple((t.status.upper(), t.transaction_hash) for t in found.trades)
+    statuses = {status for status, _tx in trades}
+    if statuses and statuses <= {"FAILED"}:
+        return Progress("failed", 0, trades)
+    if not trades and order_is_dead(found.order.status, found.order.size_matched):
+        return Progress("none", 0, trades)
+    return Progress("open", found.order.size_matched or None, trades)
 
 
 def ppm_of(value: Decimal) -> int:
@@ -244,6 +298,7 @@ class ClobVenue:
         meta_ttl_s: float = 300.0,
         client_timeout_s: float = 10.0,
         unavailable_ttl_s: float = 5.0,
+        log_window: int = 2_000,
     ) -> None:
         if signature_type not in (0, 3):
             raise ConfigError(f"CLOB signature type {signature_type}: the fleet trades with 0 or 3")
@@ -261,6 +316,9 @@ class ClobVenue:
         self.trades_every_s = trades_every_s
         self.meta_ttl_s = meta_ttl_s
         self.client_timeout_s = client_timeout_s
+        if log_window < 1:
+            raise ConfigError(f"log window {log_window}: at least one block")
+        self.log_window = log_window
         self.clients: dict[str, ClobClient] = {}
         self._builders: dict[tuple[str, str], MarketOrderBuilder] = {}
         self._meta: dict[int, MarketMeta] = {}
@@ -302,8 +360,42 @@ class ClobVenue:
         return client
 
     async def start(self, wallets: Sequence[OperatorWallet]) -> None:
-        """Derives (or creates) each worker's API credentials, in memory only."""
+        """Checks that each worker's deposit wallet accepts its orders, then derives (or creates) each
+        worker's API credentials, in memory only."""
+        await asyncio.gather(*(self.check_wallet(w) for w in wallets))
         await asyncio.gather(*(self.client_of(w).create_or_derive_api_key() for w in wallets))
+
+    async def check_wallet(self, wallet: OperatorWallet) -> None:
+        """Type 3: the worker's deposit wallet must accept an order the worker signs for it, asked of the
+        wallet itself (ERC-1271 `isValidSignature` by `eth_call`): a wallet not deployed, owned by another
+        key or of another build is found here, before any follower's funds are pulled into it, not by the
+        venue's refusal of the first order. Nothing is signed that could be posted: the probe order's
+        amounts and timestamp are zero-priced placeholders no venue accepts."""
+        if self.signature_type != 3:
+            return
+        deposit = self.funds_at(wallet)
+        probe = self._builder(wallet, self.exchanges[0]).build(
+            token_id=1,
+            side="BUY",
+            amount=PRICE_SCALE,
+            price_ppm=PRICE_SCALE // 2,
+            tick_ppm=PRICE_SCALE // 100,
+            salt=0,
+            timestamp=0,
+        )
+        data = IS_VALID_SIGNATURE + encode(["bytes32", "bytes"], [probe.signed.hash, probe.signed.signature])
+        try:
+            out = await self.rpc.call("eth_call", [{"to": deposit, "data": "0x" + data.hex()}, "latest"])
+        except ChainError as exc:
+            raise ConfigError(
+                f"deposit wallet {deposit} of worker {wallet.address} refused its orders: {exc}"
+            ) from None
+        answer = bytes.fromhex(str(out or "0x").removeprefix("0x"))
+        if answer[:4] != ERC1271_MAGIC:
+            raise ConfigError(
+                f"deposit wallet {deposit} of worker {wallet.address} does not accept its orders "
+                "(not deployed, another owner, or another wallet build): see `polyhunter fleet status`"
+            )
 
     async def close(self) -> None:
         for client in self.clients.values():
@@ -413,14 +505,17 @@ class ClobVenue:
             self._builders[key] = builder
         return builder
 
-    async def _build(self, wallet: OperatorWallet, order: Order, meta: MarketMeta) -> PreparedOrder | Refused:
+    async def _sign(
+        self, wallet: OperatorWallet, order: Order, meta: MarketMeta
+    ) -> SignedMarketOrder | Refused:
+        """The order signed at the worst price the book walk accepts within the slippage bound."""
         side = order.side
         amount = order.collateral if side == "BUY" else order.shares
         bound = slippage_bound(side, order.price_ppm, self.max_slippage_bps, meta.tick_ppm)
         book = await self._reader().book(order.token_id)
         price = worst_price(book, side, amount, bound, meta.tick_ppm)
         try:
-            signed = self._builder(wallet, self.exchange_of(meta)).build(
+            return self._builder(wallet, self.exchange_of(meta)).build(
                 token_id=order.token_id,
                 side=side,
                 amount=amount,
@@ -434,8 +529,21 @@ class ClobVenue:
             )
         except GuardrailRejected as exc:
             return Refused(Refusal.BELOW_MIN_SIZE, str(exc))
+
+    async def _build(self, wallet: OperatorWallet, order: Order, meta: MarketMeta) -> PreparedOrder | Refused:
+        signed = await self._sign(wallet, order, meta)
+        if isinstance(signed, Refused):
+            return signed
         kind: Literal["FOK", "FAK"] = "FAK" if order.kind is OrderKind.FAK else "FOK"
         return self.client_of(wallet).prepare(signed.order, signed.signed, order_type=kind)
+
+    async def sign(self, wallet: OperatorWallet, order: Order) -> SignedMarketOrder | Refused:
+        """The order `trade` would post now, signed and not posted (DRY_RUN): no API key, no journal."""
+        try:
+            meta = await self.meta(order.token_id)
+        except MarketClosed as exc:
+            return Refused(Refusal.MARKET_CLOSED, str(exc))
+        return await self._sign(wallet, order, meta)
 
     async def trade(
         self,
@@ -464,11 +572,13 @@ class ClobVenue:
             return Failed(f"before posting: {exc}")
         envelope = Envelope(built.body, start_block, tuple(LegShare(k, t, c) for k, t, c in legs))
         await _journal(journals, wallet.address, built, envelope)
-        outcome, posted = await self._post(client, envelope, built, order, deadline, wallet, journals)
+        outcome, posted, matched = await self._post(
+            client, envelope, built, order, deadline, wallet, journals
+        )
         if outcome is not None:
             return outcome
         # `posted` may be a successor signed after a tick-size refusal, on the same exchange.
-        return await self._follow(client, posted, order, exchange, start_block, deadline)
+        return await self._follow(client, posted, order, exchange, start_block, deadline, matched)
 
     async def _post(
         self,
@@ -479,23 +589,24 @@ class ClobVenue:
         deadline: float,
         wallet: OperatorWallet,
         journals: Sequence[JobJournal],
-    ) -> tuple[TradeOutcome | None, PreparedOrder]:
-        """Posts the order; (None, the order placed) when it was placed (follow it), else (the outcome, the
-        last order tried). Only `prepared`'s bytes are re-sent; a tick-size refusal (nothing placed) is the
-        one case that signs a new order. Once a send's outcome was unknown, no later answer proves that send
-        did not place the order (the venue may place it late), so any exit but "placed" is unknown too."""
-        outcome, prepared, uncertain = await self._post_attempts(
+    ) -> tuple[TradeOutcome | None, PreparedOrder, int | None]:
+        """Posts the order; (None, the order placed, the shares the venue said it matched, None when it did
+        not say) when it was placed (follow it), else (the outcome, the last order tried, None). Only
+        `prepared`'s bytes are re-sent; a tick-size refusal (nothing placed) is the one case that signs a
+        new order. Once a send's outcome was unknown, no later answer proves that send did not place the
+        order (the venue may place it late), so any exit but "placed" is unknown too."""
+        outcome, prepared, uncertain, matched = await self._post_attempts(
             client, envelope, prepared, order, deadline, wallet, journals
         )
         if outcome is None or not uncertain or (isinstance(outcome, Failed) and outcome.unknown):
-            return outcome, prepared
+            return outcome, prepared, matched
         if isinstance(outcome, Failed):
             detail = outcome.detail
         elif isinstance(outcome, Refused):
             detail = f"{outcome.reason.value}: {outcome.detail}"
         else:  # a fill is only ever followed, never returned by a post
-            return outcome, prepared
-        return Failed(f"{detail}; an earlier send's outcome is unknown", unknown=True), prepared
+            return outcome, prepared, None
+        return Failed(f"{detail}; an earlier send's outcome is unknown", unknown=True), prepared, None
 
     async def _post_attempts(
         self,
@@ -506,8 +617,9 @@ class ClobVenue:
         deadline: float,
         wallet: OperatorWallet,
         journals: Sequence[JobJournal],
-    ) -> tuple[TradeOutcome | None, PreparedOrder, bool]:
-        """`_post`'s attempts; the flag: some send's outcome was unknown."""
+    ) -> tuple[TradeOutcome | None, PreparedOrder, bool, int | None]:
+        """`_post`'s attempts; the flag: some send's outcome was unknown; the shares matched (None:
+        not said)."""
         refreshed = retick = uncertain = False
         while True:
             if not wallet.may_send():  # another instance may own the wallet now: it must not sign twice
@@ -515,12 +627,16 @@ class ClobVenue:
                     Failed(f"wallet {wallet.address}: lease lost, not posting", unknown=True),
                     prepared,
                     True,
+                    None,
                 )
             try:
                 self.posts += 1
-                await client.post_order(prepared, deadline=deadline)
+                placement = await client.post_order(prepared, deadline=deadline)
                 self._unavailable = None
-                return None, prepared, uncertain
+                # The shares matched, when the answer says (a "delayed" answer carries no amounts).
+                matched = placement.taking if order.side == "BUY" else placement.making
+                known = placement.status.lower() == "matched" and matched > 0
+                return None, prepared, uncertain, matched if known else None
             except OrderOutcomeUnknown as exc:
                 uncertain = True
                 placed = await self._resolve_placed(client, prepared, deadline)
@@ -529,50 +645,52 @@ class ClobVenue:
                         Failed(f"post: {exc}; the venue's answer is still unknown", unknown=True),
                         prepared,
                         True,
+                        None,
                     )
                 if placed:
-                    return None, prepared, True
+                    return None, prepared, True, None
                 if time.monotonic() >= deadline:
                     return (
                         Failed(f"post: {exc}; not placed yet, deadline reached", unknown=True),
                         prepared,
                         True,
+                        None,
                     )
                 continue  # not placed (yet): the same bytes again
             except DuplicateOrder:
-                return None, prepared, uncertain  # an earlier send of these bytes placed it
+                return None, prepared, uncertain, None  # an earlier send of these bytes placed it
             except FokNotFilled as exc:
-                return Refused(Refusal.FOK_NOT_FILLED, exc.message), prepared, uncertain
+                return Refused(Refusal.FOK_NOT_FILLED, exc.message), prepared, uncertain, None
             except FakNotFilled as exc:
-                return Refused(Refusal.FAK_NOT_FILLED, exc.message), prepared, uncertain
+                return Refused(Refusal.FAK_NOT_FILLED, exc.message), prepared, uncertain, None
             except (BelowMinSize, MarketableBuyTooSmall) as exc:
-                return Refused(Refusal.BELOW_MIN_SIZE, exc.message), prepared, uncertain
+                return Refused(Refusal.BELOW_MIN_SIZE, exc.message), prepared, uncertain, None
             except MarketClosed as exc:
-                return Refused(Refusal.MARKET_CLOSED, exc.message), prepared, uncertain
+                return Refused(Refusal.MARKET_CLOSED, exc.message), prepared, uncertain, None
             except InsufficientBalance as exc:
                 if refreshed:
-                    return Failed(f"post: {exc} after a balance refresh"), prepared, uncertain
+                    return Failed(f"post: {exc} after a balance refresh"), prepared, uncertain, None
                 refreshed = True
                 await self._refresh(client, order)
             except TickSizeViolation as exc:
                 if retick or uncertain:  # a new order beside bytes that may still be placed could trade twice
-                    return Failed(f"post: {exc}"), prepared, uncertain
+                    return Failed(f"post: {exc}"), prepared, uncertain, None
                 retick = True
                 built = await self._build(wallet, order, await self.meta(order.token_id, fresh=True))
                 if isinstance(built, Refused):
-                    return built, prepared, uncertain
+                    return built, prepared, uncertain, None
                 prepared = built
                 await _journal(journals, wallet.address, prepared, replace(envelope, body=built.body))
             except VenueUnavailable as exc:
                 if not exc.retryable:  # cancel-only or disabled: it lasts, so `admit` remembers it
                     self._unavailable = (exc.message, time.monotonic())
-                return Refused(Refusal.VENUE_UNAVAILABLE, exc.message), prepared, uncertain
+                return Refused(Refusal.VENUE_UNAVAILABLE, exc.message), prepared, uncertain, None
             except RetryLater as exc:  # 425/429 past the job's deadline: certainly not placed
-                return Failed(f"post: {exc}"), prepared, uncertain
+                return Failed(f"post: {exc}"), prepared, uncertain, None
             except OrderRefused as exc:
-                return Failed(f"post refused: {exc}"), prepared, uncertain
+                return Failed(f"post refused: {exc}"), prepared, uncertain, None
             except VenueError as exc:
-                return Failed(f"post: {exc}", unknown=True), prepared, uncertain
+                return Failed(f"post: {exc}", unknown=True), prepared, uncertain, None
 
     async def _refresh(self, client: ClobClient, order: Order) -> None:
         self.balance_refreshes += 1
@@ -601,65 +719,70 @@ class ClobVenue:
         exchange: str,
         from_block: int,
         deadline: float,
+        matched: int | None = None,
     ) -> TradeOutcome:
-        """Waits for our order's OrderFilled rows to have `confirmations` blocks on top (or the venue to say
-        its trade FAILED); the trade records only as a throttled fallback."""
+        """Waits until every share the venue matched for our order is in its OrderFilled rows with
+        `confirmations` blocks on top (or the venue says its trades FAILED). Production may settle one match
+        in several transactions (buckets): a first row is not the whole fill. `matched` (shares, from the
+        post's answer) is the target; without it, or when the rows fall short of it, the trade records say
+        when every bucket is final (asked at most once per `trades_every_s`: production limits them hard)."""
         reference = bytes.fromhex(prepared.order_hash[2:])
-        next_trades = time.monotonic() + self.trades_every_s
+        start = time.monotonic()
+        last_ask = -float("inf")
         while True:
             try:
-                filled = await self.fills(exchange, reference, from_block)
                 head = await self._block()
+                filled = await self.fills(exchange, reference, from_block, head)
             except ChainError as exc:
                 log.warning("order %s: chain read failed: %s", prepared.order_hash, exc)
                 filled, head = None, 0
-            if filled is not None and head - filled.last_block + 1 >= self.confirmations:
-                complete = order.kind is OrderKind.FOK or _complete(order, filled)
-                return filled.as_fill(order.side, reference, complete)
+            confirmed = filled is not None and head - filled.last_block + 1 >= self.confirmations
+            if (
+                filled is not None
+                and confirmed
+                and matched is not None
+                and filled.shares(order.side) >= matched
+            ):
+                return filled.as_fill(order.side, reference, self._is_complete(order, filled))
             now = time.monotonic()
-            if filled is None and now >= next_trades:
-                next_trades = now + self.trades_every_s
-                state = await self._venue_state(client, prepared.order_hash, deadline)
-                if state == "failed":
+            # Nothing on chain yet: the records only after a while (the rows usually come first); a
+            # confirmed fill whose target is unknown or not reached: at once, then throttled.
+            due = now - start >= self.trades_every_s if filled is None else confirmed
+            if due and now - last_ask >= self.trades_every_s:
+                last_ask = now
+                progress = await self._progress(client, prepared.order_hash, deadline)
+                if filled is None and progress.state == "failed":
                     return Refused(Refusal.VENUE_FAILED, f"order {prepared.order_hash}: settlement failed")
-                if state == "none":
+                if filled is None and progress.state == "none":
                     return Refused(
                         Refusal.FAK_NOT_FILLED if order.kind is OrderKind.FAK else Refusal.FOK_NOT_FILLED,
                         f"order {prepared.order_hash}: placed, nothing matched",
                     )
+                if filled is not None and confirmed and progress.settled_by(filled.tx_hashes):
+                    return filled.as_fill(order.side, reference, self._is_complete(order, filled))
+                if progress.matched is not None:
+                    matched = progress.matched
             if now + self.poll_s >= deadline:
                 return Failed(f"order {prepared.order_hash}: not settled within the deadline", unknown=True)
             await asyncio.sleep(self.poll_s)
 
-    async def _venue_state(self, client: ClobClient, order_hash: str, deadline: float) -> str:
-        """ "failed" (every trade FAILED), "none" (placed, matched nothing, no longer live), else "open"."""
+    def _is_complete(self, order: Order, filled: OnChainFill) -> bool:
+        return order.kind is OrderKind.FOK or _complete(order, filled)
+
+    async def _progress(self, client: ClobClient, order_hash: str, deadline: float) -> Progress:
+        """What the venue says of our order's trades (an unanswered question is "open")."""
         try:
             found = await client.resolve(order_hash, deadline=deadline)
         except VenueError:
-            return "open"
-        if found.order is None:
-            return "open"
-        statuses = {t.status.upper() for t in found.trades}
-        if statuses and statuses <= {"FAILED"}:
-            return "failed"
-        if not found.trades and order_is_dead(found.order.status, found.order.size_matched):
-            return "none"
-        return "open"
+            return Progress("open")
+        return progress_of(found)
 
-    async def fills(self, exchange: str, order_hash: bytes, from_block: int = 0) -> OnChainFill | None:
-        """Our order's OrderFilled rows on `exchange` since `from_block`, summed (None: none yet)."""
-        logs = await self.rpc.call(
-            "eth_getLogs",
-            [
-                {
-                    "address": exchange,
-                    "fromBlock": hex(from_block),
-                    "toBlock": "latest",
-                    "topics": [TOPIC_ORDER_FILLED_V2, "0x" + order_hash.hex()],
-                }
-            ],
-        )
-        rows = [e for e in logs or [] if not e.get("removed")]
+    async def fills(
+        self, exchange: str, order_hash: bytes, from_block: int = 0, head: int | None = None
+    ) -> OnChainFill | None:
+        """Our order's OrderFilled rows on `exchange` from `from_block` to `head` (default: the chain's),
+        summed (None: none yet); read in windows of `log_window` blocks, as RPC providers cap a range."""
+        rows = await self._order_rows(exchange, order_hash, from_block, head)
         if not rows:
             return None
         making = taking = fee = last = 0
@@ -675,6 +798,26 @@ class ClobVenue:
             if tx not in txs:
                 txs.append(tx)
         return OnChainFill(making, taking, fee, last, tuple(txs))
+
+    async def _order_rows(
+        self, exchange: str, order_hash: bytes, from_block: int, head: int | None = None
+    ) -> list[dict[str, Any]]:
+        end = await self._block() if head is None else head
+        rows: list[dict[str, Any]] = []
+        for low in range(from_block, end + 1, self.log_window):
+            logs = await self.rpc.call(
+                "eth_getLogs",
+                [
+                    {
+                        "address": exchange,
+                        "fromBlock": hex(low),
+                        "toBlock": hex(min(low + self.log_window - 1, end)),
+                        "topics": [TOPIC_ORDER_FILLED_V2, "0x" + order_hash.hex()],
+                    }
+                ],
+            )
+            rows.extend(e for e in logs or [] if not e.get("removed"))
+        return rows
 
     async def _block(self) -> int:
         return int(await self.rpc.call("eth_blockNumber", []), 16)
@@ -704,27 +847,36 @@ class ClobVenue:
         return low
 
     async def resolve(self, entry: JournalEntry, nonces: dict[str, int]) -> Settlement:
-        """An ORDER_POSTED entry: ok when its OrderFilled rows are on chain (either exchange, scanned from
-        the block the order was signed at), void when the venue does not know the order or it matched
-        nothing, reverted when its trades FAILED, else pending."""
+        """An ORDER_POSTED entry: ok when its OrderFilled rows (either exchange, scanned from the block the
+        order was signed at) have `confirmations` blocks on top and no bucket of it is still to come (the
+        venue's trades all final, or its matched shares all on chain); void when the venue does not know
+        the order or it matched nothing; reverted when its trades FAILED; else pending."""
         reference = entry.tx_hash
         start = await self._scan_from(entry)
+        head = await self._block()
+        found: tuple[str, OnChainFill] | None = None
         for exchange in self.exchanges:
-            if await self.fills(exchange, reference, start) is not None:
-                return Settlement("ok", reference)
+            filled = await self.fills(exchange, reference, start, head)
+            if filled is not None:
+                found = (exchange, filled)
+                break
+        if found is not None and head - found[1].last_block + 1 < self.confirmations:
+            return Settlement("pending", reference)
         client = self.clients.get(entry.wallet.lower())
         if client is None:
+            # No client for the wallet (it left the fleet): the chain alone says what happened.
+            return Settlement("ok" if found is not None else "pending", reference)
+        progress = await self._progress(client, "0x" + reference.hex(), time.monotonic() + self.deadline_s)
+        if found is not None:
+            exchange, filled = found
+            side = Envelope.decode(entry.payload).side or await self._side_of(exchange, reference, start)
+            whole = progress.matched is not None and filled.shares(side) >= progress.matched
+            if whole or progress.settled_by(filled.tx_hashes):
+                return Settlement("ok", reference)
             return Settlement("pending", reference)
-        try:
-            found = await client.resolve("0x" + reference.hex())
-        except VenueError:
-            return Settlement("pending", reference)
-        if found.order is None:
-            return Settlement("void", reference)
-        statuses = {t.status.upper() for t in found.trades}
-        if statuses and statuses <= {"FAILED"}:
+        if progress.state == "failed":
             return Settlement("reverted", reference)
-        if not found.trades and order_is_dead(found.order.status, found.order.size_matched):
+        if progress.state == "none" or not progress.placed:
             return Settlement("void", reference)
         return Settlement("pending", reference)
 
@@ -742,18 +894,8 @@ class ClobVenue:
         return None
 
     async def _side_of(self, exchange: str, order_hash: bytes, from_block: int) -> Side:
-        logs = await self.rpc.call(
-            "eth_getLogs",
-            [
-                {
-                    "address": exchange,
-                    "fromBlock": hex(from_block),
-                    "toBlock": "latest",
-                    "topics": [TOPIC_ORDER_FILLED_V2, "0x" + order_hash.hex()],
-                }
-            ],
-        )
-        raw = bytes.fromhex(str(logs[0]["data"]).removeprefix("0x"))
+        rows = await self._order_rows(exchange, order_hash, from_block)
+        raw = bytes.fromhex(str(rows[0]["data"]).removeprefix("0x"))
         return "BUY" if int.from_bytes(raw[:32], "big") == 0 else "SELL"
 
 
@@ -813,31 +955,52 @@ async def _journal(
             await journal.record_tx(ORDER_POSTED, wallet, -1, order_hash)
 
 
+def clob_host(deployment: Deployment, settings: Settings, host: str | None = None) -> str:
+    """The CLOB to trade on: `host`, else `CLOB_HOST` (Polymarket's on chain 137), else the deployment's
+    local CLOB."""
+    url = host or settings.clob_url or deployment.clob_url
+    if not url:
+        raise ConfigError("COPY_TRADING_VENUE=clob needs CLOB_HOST (or a deployment with a local CLOB)")
+    return url
+
+
+def v2_exchanges(deployment: Deployment) -> tuple[str, str]:
+    """The deployment's two V2 exchanges (standard, neg-risk)."""
+    c = deployment.contracts
+    if c.ctf_exchange_v2 is None or c.neg_risk_exchange_v2 is None:
+        raise ConfigError("COPY_TRADING_VENUE=clob: the deployment has no V2 exchanges")
+    return c.ctf_exchange_v2, c.neg_risk_exchange_v2
+
+
+def make_clob_venue(
+    deployment: Deployment, settings: Settings, rpc: AsyncRpc, *, host: str | None = None
+) -> ClobVenue:
+    """A `ClobVenue` for the deployment's V2 exchanges and deposit wallets, configured by `settings`."""
+    url = clob_host(deployment, settings, host)
+    exchange, neg_risk_exchange = v2_exchanges(deployment)
+    return ClobVenue(
+        rpc,
+        url,
+        deployment.chain_id,
+        exchange=exchange,
+        neg_risk_exchange=neg_risk_exchange,
+        signature_type=settings.clob_signature_type,
+        wallets=deployment.accounts.deposit_wallets,
+        amount_rule=settings.clob_amount_rule,
+        max_slippage_bps=settings.copy_trading_max_slippage_bps,
+        confirmations=settings.copy_trading_clob_confirmations,
+    )
+
+
 def clob_venue_factory(
     deployment: Deployment, settings: Settings, *, host: str | None = None
 ) -> Callable[[TxSender], ClobVenue]:
     """`LocalChainEngine(venue=...)` for `COPY_TRADING_VENUE=clob`: the CLOB at `host`, else `CLOB_HOST`,
     else the deployment's local CLOB; exchanges and deposit wallets from the deployment."""
-    url = host or settings.clob_host or deployment.clob_url
-    if not url:
-        raise ConfigError("COPY_TRADING_VENUE=clob needs CLOB_HOST (or a deployment with a local CLOB)")
-    c = deployment.contracts
-    if c.ctf_exchange_v2 is None or c.neg_risk_exchange_v2 is None:
-        raise ConfigError("COPY_TRADING_VENUE=clob: the deployment has no V2 exchanges")
-    exchange, neg_risk_exchange = c.ctf_exchange_v2, c.neg_risk_exchange_v2
+    url = clob_host(deployment, settings, host)
+    v2_exchanges(deployment)  # refused at once, not in the first flow
 
     def build(sender: TxSender) -> ClobVenue:
-        return ClobVenue(
-            sender.rpc,
-            url,
-            deployment.chain_id,
-            exchange=exchange,
-            neg_risk_exchange=neg_risk_exchange,
-            signature_type=settings.clob_signature_type,
-            wallets=deployment.accounts.deposit_wallets,
-            amount_rule=settings.clob_amount_rule,
-            max_slippage_bps=settings.copy_trading_max_slippage_bps,
-            confirmations=settings.copy_trading_clob_confirmations,
-        )
+        return make_clob_venue(deployment, settings, sender.rpc, host=url)
 
     return build

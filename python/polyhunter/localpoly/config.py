@@ -87,6 +87,10 @@ class ClobSettings:
     #: (A `matchOrders` pending in the mempool is the node's mode, not ours: anvil's `--block-time` or
     #: `evm_setAutomine false`; the worker waits for the receipt while the node holds the transaction.)
     fail_next_settlements: int = 0
+    #: Maker fills per `matchOrders` transaction (0: one transaction per match). Production settles a large
+    #: match in several transactions ("buckets", each trade's `bucket_index`); a taker order's fills then
+    #: arrive as several `OrderFilled` rows in several blocks, and a follower must wait for all of them.
+    settle_bucket_makers: int = 0
 
     # --- modes and faults
     trading_mode: TradingMode = "normal"

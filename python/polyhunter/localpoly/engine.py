@@ -410,7 +410,25 @@ class MatchEngine:
                 self.last_trade[maker.token_id] = (maker.price, maker.side)
         taker_fill = sum(f.taker_part for f in fills)
         self._add_pending(taker.signed, taker_fill + (fee if taker.side == "BUY" else 0), +1)
-        self.settlements.put_nowait(Settlement(market, exchange, taker, fills, taker_fill, fee, trades))
+        size = self.settings.settle_bucket_makers or len(fills)
+        for start in range(0, len(fills), size):
+            # Each bucket is one `matchOrders`: the taker's part of its makers, and their fees (the total
+            # fee is the sum of the per-fill fees, so the buckets' fees add up to it exactly).
+            part = fills[start : start + size]
+            part_trades = trades[start : start + size]
+            for trade in part_trades:
+                trade.bucket_index = start // size
+            self.settlements.put_nowait(
+                Settlement(
+                    market,
+                    exchange,
+                    taker,
+                    part,
+                    sum(f.taker_part for f in part),
+                    sum(t.fee for t in part_trades),
+                    part_trades,
+                )
+            )
         return trades
 
     def _fee(self, market: ClobMarket, exchange: str, fill: Fill) -> int:

@@ -48,6 +48,8 @@ class Trade:
     maker_fill: int  # in the maker order's maker-amount terms
     fee: int  # taker fee, base units of collateral
     match_type: str = "COMPLEMENTARY"
+    bucket_index: int = 0
+    """Which of the match's `matchOrders` transactions settles this trade (`settle_bucket_makers`)."""
     status: str = MATCHED
     transaction_hash: str = ""
     block_number: int | None = None
@@ -86,7 +88,7 @@ class Trade:
             "match_time": str(self.match_time),
             "last_update": str(self.last_update),
             "outcome": outcome,
-            "bucket_index": 0,
+            "bucket_index": self.bucket_index,
             "owner": self.taker.owner_key,
             "maker_address": self.taker.maker,
             "transaction_hash": self.transaction_hash,
