@@ -105,11 +105,16 @@ class Supervisor:
         return f"logs:{self.deployment.chain_id}:{s.supervisor_shard_index}/{s.supervisor_shard_count}"
 
     def _engine(self) -> ExecutionEngine:
+        clob = self.settings.copy_trading_venue == "clob"
         if self.settings.is_dry_run(self.local_chain):
-            return DryRunEngine()
-        if not self.local_chain:
-            raise ConfigError("CHAIN_ID: only the local chain has an execution engine yet; set DRY_RUN=true")
-        fleet = fleet_signers(self.settings, default_mnemonic=TEST_MNEMONIC)
+            return self._dry_run_engine() if clob else DryRunEngine()
+        if not self.local_chain and not clob:
+            raise ConfigError(
+                f"COPY_TRADING_VENUE={self.settings.copy_trading_venue}: on chain {self.deployment.chain_id} "
+                "copies trade on Polymarket's CLOB only; set COPY_TRADING_VENUE=clob"
+            )
+        # Away from the local chain the fleet is the operator's own: no default mnemonic there.
+        fleet = fleet_signers(self.settings, default_mnemonic=TEST_MNEMONIC if self.local_chain else None)
         authorised = {a.lower() for a in self.deployment.accounts.fleet}
         if authorised:
             # On the local chain only the deployment's fleet is authorised on the Executor.
@@ -137,6 +142,24 @@ class Supervisor:
             funder=Signer(funder.get_secret_value()) if funder is not None else None,
             venue=venue,
         )
+
+    def _dry_run_engine(self) -> ExecutionEngine:
+        """DRY_RUN on the CLOB: each copy's order built and signed by a fleet wallet, its hash recorded,
+        nothing posted. Without a configured fleet (or deposit wallets for type 3) nothing can be signed:
+        copies are then only logged, and the start-up line says why."""
+        from polyhunter.execution.clobdryrun import ClobDryRunEngine
+        from polyhunter.execution.clobvenue import make_clob_venue
+        from polyhunter.execution.fleet import OperatorWallet
+
+        try:
+            signers = fleet_signers(
+                self.settings, default_mnemonic=TEST_MNEMONIC if self.local_chain else None
+            )
+            venue = make_clob_venue(self.deployment, self.settings, self.rpc)
+            return ClobDryRunEngine(venue, [OperatorWallet(s) for s in signers])
+        except ConfigError as exc:
+            log.warning("DRY_RUN: orders are not signed (%s); copies are only logged", exc)
+            return DryRunEngine()
 
     async def start(self) -> None:
         """Checks the chain, opens everything and starts the long-running parts; if any step fails, what the
