@@ -155,6 +155,10 @@ class Settings(BaseSettings):
     supervisor_shard_count: int = Field(default=1, ge=1, le=MAX_SHARDS)
     supervisor_shard_index: int = Field(default=0, ge=0)
     supervisor_ws_filter_by_address: bool = True
+    # Where leaders' fills are seen: `logs` (always: the log releases every copy), `mempool` (pending
+    # matchOrders, measured for lead time), `feed` (not yet available). Unset: logs, and mempool where a
+    # websocket URL exists.
+    supervisor_sources: Annotated[list[Literal["logs", "mempool", "feed"]], NoDecode] | None = None
     supervisor_fanout_concurrency: int = Field(default=25, ge=1, le=10_000)
     supervisor_queue_max_size: int = Field(default=5000, ge=1, le=MAX_QUEUE_SIZE)
     supervisor_queue_drain_interval_ms: int = Field(default=500, ge=1)
@@ -233,6 +237,16 @@ class Settings(BaseSettings):
     @classmethod
     def _comma_list(cls, value: Any) -> Any:
         return _split_list(value)
+
+    @field_validator("supervisor_sources", mode="before")
+    @classmethod
+    def _sources(cls, value: Any) -> Any:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        items = [str(item).strip().lower() for item in _split_list(value)]
+        if "logs" not in items:
+            raise ValueError("must include logs (the chain's logs release and confirm every copy)")
+        return list(dict.fromkeys(items))
 
     @field_validator("clob_deposit_wallets", mode="before")
     @classmethod
