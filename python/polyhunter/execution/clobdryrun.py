@@ -33,12 +33,23 @@ class ClobDryRunEngine:
     name = "dry-run-clob"
 
     def __init__(self, venue: ClobVenue, wallets: Sequence[OperatorWallet], kind: OrderKind = OrderKind.FOK):
-        if not wallets:
-            raise ConfigError("DRY_RUN on the CLOB: no fleet wallet to sign with")
+        usable: list[OperatorWallet] = []
+        missing: list[str] = []
         for wallet in wallets:
-            venue.funds_at(wallet)  # type 3 needs each worker's deposit wallet: refused now, not per copy
+            try:
+                venue.funds_at(wallet)  # type 3 needs the worker's deposit wallet
+            except ConfigError as exc:
+                missing.append(str(exc))
+            else:
+                usable.append(wallet)
+        if not usable:
+            raise ConfigError(
+                "DRY_RUN on the CLOB: no fleet wallet can sign" + (f" ({missing[0]})" if missing else "")
+            )
+        if missing:
+            log.warning("DRY_RUN: %d fleet wallet(s) without a deposit wallet sign nothing", len(missing))
         self.venue = venue
-        self.wallets = list(wallets)
+        self.wallets = usable
         self.kind = kind
         self._next = itertools.cycle(self.wallets)
         self.count = 0

@@ -13,7 +13,7 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
-from polyhunter._core import FanoutIndex, LogDecoder, Signer
+from polyhunter._core import FanoutIndex, LogDecoder, MatchDecoder, Signer
 from polyhunter.chain.aiorpc import AsyncRpc
 from polyhunter.chain.anvil import TEST_MNEMONIC
 from polyhunter.chain.deployment import Deployment
@@ -25,6 +25,7 @@ from polyhunter.chain.profile import (
 )
 from polyhunter.detector.chainlogs import ChainLogDetector
 from polyhunter.detector.filters import leader_filters
+from polyhunter.detector.mempool import MempoolSource, PendingFill
 from polyhunter.errors import ConfigError
 from polyhunter.execution.base import ExecutionEngine
 from polyhunter.execution.faults import faultpoint
@@ -42,6 +43,7 @@ from polyhunter.supervisor.configs import ConfigSync
 from polyhunter.supervisor.guardrails import Guardrails
 from polyhunter.supervisor.market import MarketBook
 from polyhunter.supervisor.pipeline import Pipeline, PipelineConfig
+from polyhunter.supervisor.sources import MEMPOOL, PendingSightings, enabled_sources, non_trading_addresses
 from polyhunter.supervisor.startup import apply_address_settings, verify_chain, verify_contracts
 
 log = logging.getLogger(__name__)
@@ -79,7 +81,11 @@ class Supervisor:
     store: Store = field(init=False)
     shared: SharedState = field(init=False)
     pipeline: Pipeline = field(init=False)
+    decoder: LogDecoder = field(init=False)
     detector: ChainLogDetector = field(init=False)
+    mempool: MempoolSource | None = field(default=None, init=False)
+    sightings: PendingSightings = field(default_factory=PendingSightings, init=False)
+    """Pending fills' first sightings and their leads over the log (mempool source only)."""
     sync: ConfigSync = field(init=False)
     rpc: AsyncRpc = field(init=False)
     balances: BalanceBook = field(init=False)
@@ -113,19 +119,7 @@ class Supervisor:
                 f"COPY_TRADING_VENUE={self.settings.copy_trading_venue}: on chain {self.deployment.chain_id} "
                 "copies trade on Polymarket's CLOB only; set COPY_TRADING_VENUE=clob"
             )
-        # Away from the local chain the fleet is the operator's own: no default mnemonic there.
-        fleet = fleet_signers(self.settings, default_mnemonic=TEST_MNEMONIC if self.local_chain else None)
-        authorised = {a.lower() for a in self.deployment.accounts.fleet}
-        if authorised:
-            # On the local chain only the deployment's fleet is authorised on the Executor.
-            fleet = [f for f in fleet if f.address in authorised]
-        shards = self.settings.supervisor_shard_count
-        if shards > 1:
-            # The shards of one fleet split it (every shard_count-th wallet), so that two instances never
-            # sign with the same wallet's nonces; cross-instance wallet leases replace this (issue 7).
-            fleet = fleet[self.settings.supervisor_shard_index :: shards]
-        if not fleet:
-            raise ConfigError("TRADING_MNEMONIC: none of its wallets is in the deployment's fleet")
+        fleet = self._fleet()
         funder = self.settings.funder_private_key
         venue = None
         if self.settings.copy_trading_venue == "clob":
@@ -142,6 +136,23 @@ class Supervisor:
             funder=Signer(funder.get_secret_value()) if funder is not None else None,
             venue=venue,
         )
+
+    def _fleet(self) -> list[Signer]:
+        """This instance's fleet wallets: the configured ones (on the local chain, the test mnemonic's by
+        default; elsewhere the operator's own only) that the deployment authorised, its shard's share."""
+        fleet = fleet_signers(self.settings, default_mnemonic=TEST_MNEMONIC if self.local_chain else None)
+        authorised = {a.lower() for a in self.deployment.accounts.fleet}
+        if authorised:
+            # On the local chain only the deployment's fleet is authorised on the Executor.
+            fleet = [f for f in fleet if f.address in authorised]
+        shards = self.settings.supervisor_shard_count
+        if shards > 1:
+            # The shards of one fleet split it (every shard_count-th wallet), so that two instances never
+            # sign with the same wallet's nonces; cross-instance wallet leases replace this (issue 7).
+            fleet = fleet[self.settings.supervisor_shard_index :: shards]
+        if not fleet:
+            raise ConfigError("TRADING_MNEMONIC: none of its wallets is in the deployment's fleet")
+        return fleet
 
     def _dry_run_engine(self) -> ExecutionEngine:
         """DRY_RUN on the CLOB: each copy's order built and signed by a fleet wallet, its hash recorded,
@@ -199,7 +210,10 @@ class Supervisor:
         exchanges = [*d.contracts.v2_exchanges]
         if d.contracts.local_exchange:
             exchanges.append(d.contracts.local_exchange)
-        decoder = LogDecoder(ctf=d.contracts.ctf, v2_exchanges=exchanges, leaders=[])
+        decoder = LogDecoder(
+            ctf=d.contracts.ctf, v2_exchanges=exchanges, leaders=[], non_trading=non_trading_addresses(d)
+        )
+        self.decoder = decoder
         self.sync = ConfigSync(
             self.store,
             index,
@@ -236,7 +250,7 @@ class Supervisor:
                 consumer=consumer,
             ),
             decoder=decoder,
-            on_event=self.on_event,
+            on_event=self._pipeline_event,
             market=MarketBook(meta_ttl_ms=s.supervisor_market_meta_ttl_ms),
         )
         ws_url = s.copy_trading_ws_url.get_secret_value() if s.copy_trading_ws_url else d.ws_url
@@ -252,6 +266,18 @@ class Supervisor:
             load_checkpoint=lambda: self.store.get_checkpoint(self.checkpoint_source),
             save_checkpoint=lambda block: self.store.set_checkpoint(self.checkpoint_source, block),
         )
+        if MEMPOOL in enabled_sources(s, ws_url):
+            if d.contracts.v2_exchanges:
+                self.mempool = MempoolSource(
+                    rpc=self.rpc,
+                    decoder=MatchDecoder(
+                        chain_id=d.chain_id, exchanges=d.contracts.v2_exchanges, leaders=self.sync.leaders
+                    ),
+                    sink=self._pending_sink,
+                    ws_url=ws_url or None,
+                )
+            else:
+                log.warning("SUPERVISOR_SOURCES: mempool needs the V2 exchanges' addresses; not started")
         self.balances = BalanceBook(self.rpc, d.contracts.collateral, index)
         await self.balances.refresh(self.percent_proxies())
         await self.pipeline.seed_guardrails()
@@ -279,6 +305,8 @@ class Supervisor:
             ),
             asyncio.create_task(self.balances.run(self._stop_intake, self.percent_proxies), name="balances"),
         ]
+        if self.mempool is not None:
+            self._tasks.append(asyncio.create_task(self.mempool.run(self._stop_intake), name="mempool"))
         for task in self._tasks:
             task.add_done_callback(self._task_ended)
         log.info(
@@ -355,8 +383,34 @@ class Supervisor:
         """Proxies whose configs size by percent of balance: the balances fan-out needs."""
         return [c.proxy for c in self.sync.configs.values() if c.enabled and c.mode == "percent"]
 
+    async def _pending_sink(self, fills: list[PendingFill]) -> None:
+        """Pending fills make no copy (the log releases it, exactly once): they pre-warm the market's
+        quote and stamp the first sighting that the log's signal turns into a lead."""
+        signals = [f.signal for f in fills]
+        self.sightings.saw_pending(signals)
+        self.pipeline.market.observe(signals)
+
+    def _pipeline_event(self, kind: str, data: dict[str, Any]) -> None:
+        if kind == "signal":
+            self.sightings.saw_log(data["signal"])
+        elif kind == "queued":
+            job = data["job"]
+            lead = self.sightings.lead_ms(job.tx_hash, job.leader, job.token_id, job.side)
+            if lead is not None:
+                log.info(
+                    "copy for config %d of %s's fill in 0x%s: seen pending %d ms before the log",
+                    job.config_id,
+                    job.leader,
+                    bytes(job.tx_hash).hex(),
+                    lead,
+                )
+        if self.on_event is not None:
+            self.on_event(kind, data)
+
     def _leaders_changed(self, decoder: LogDecoder, leaders: list[str]) -> None:
         decoder.set_leaders(leaders)
+        if self.mempool is not None:
+            self.mempool.decoder.set_leaders(leaders)
         if hasattr(self, "detector"):
             self.detector.resubscribe()
 
