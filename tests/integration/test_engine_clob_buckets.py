@@ -4,6 +4,7 @@ venue waits for every bucket of its order before it pushes anything, on the live
 The local CLOB's `settle_bucket_makers=1` sends one `matchOrders` per maker fill, so a BUY that walks three
 price levels is settled by three transactions in order. A venue that took the first confirmed OrderFilled
 row for the whole fill would push a third of the tokens and leave the rest in the worker's deposit wallet.
+The Smart Buffer on the CLOB (type 0: the worker trades as itself) is here too.
 """
 
 from __future__ import annotations
@@ -14,11 +15,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from engine_world import USD, World, fresh_world, job, stop, store_at
+from engine_world import FAST, USD, World, fresh_world, job, stop, store_at, with_
+from eth_account import Account
 from localpoly_world import ClobThread
 from test_engine_clob import DyingVenue, clob_engine, holdings
 from test_engine_clob_outcomes import run, steps
+from web3 import Web3
 
+from polyhunter.chain.anvil import TEST_MNEMONIC
+from polyhunter.chain.tx import contract, send
 from polyhunter.execution.recovery import Recovery
 from polyhunter.localpoly import ClobSettings, LocalClob
 from polyhunter.models import Step, TradeStatus
@@ -133,4 +138,43 @@ async def test_recovery_waits_for_every_bucket_and_reads_logs_in_windows(
     record = await store.get_trade(copy.key)
     assert record is not None
     assert record.status is TradeStatus.EXECUTED
+    await store.close()
+
+
+async def test_smart_buffer_fronts_a_clob_buy_from_the_workers_own_float(
+    w: World, clob: LocalClob, tmp_path: Path
+) -> None:
+    # Type 0 (the worker trades as itself, allowlisted by the venue): the worker buys with its own pUSD
+    # float, pushes the tokens to the Proxy and records the debt the Proxy repays; the Proxy's collateral
+    # is not touched until then, and the worker's float is short by exactly the debt.
+    worker = w.fleet(1)[0]
+    c = w.deployment.contracts
+    w3 = Web3(Web3.HTTPProvider(w.rpc_url))
+    Account.enable_unaudited_hdwallet_features()
+    eoa = Account.from_mnemonic(TEST_MNEMONIC, account_path="m/44'/60'/0'/0/0")
+    assert eoa.address.lower() == worker.address.lower()
+    pusd, ctf = contract(w3, "PolyUSD", c.collateral), contract(w3, "ConditionalTokens", c.ctf)
+    for exchange in (c.ctf_exchange_v2, c.neg_risk_exchange_v2):
+        spender = Web3.to_checksum_address(exchange or "")
+        send(w3, eoa, pusd.functions.approve(spender, 2**256 - 1))
+        send(w3, eoa, ctf.functions.setApprovalForAll(spender, True))
+    clob.settings = clob.settings.updated({"eoa_allowlist": [worker.address]})
+    copy = job(w, 6, "BUY", 5 * USD)
+    store = await store_at(tmp_path / "s.db", [copy])
+    eng, _ = clob_engine(w, clob, config=with_(FAST, smart_buffer=True, buffer_usd=USD), signature_type=0)
+    proxy_before = holdings(w, copy.proxy)
+    float_before = w.chain.collateral_of(worker.address)
+    await eng.start()
+    try:
+        result = await eng.execute(copy, StoreJournal(store, copy.key))
+    finally:
+        await stop(eng)
+    assert result.status is TradeStatus.EXECUTED, result.reason
+    # $5 at the best ask 0.51 in whole-cent steps: 9 shares for $4.59, fronted by the worker.
+    assert result.fill_size == 9 * USD
+    assert holdings(w, copy.proxy) == (proxy_before[0], proxy_before[1] + 9 * USD)
+    assert w.chain.collateral_of(worker.address) == float_before - 4_590_000
+    (debt,) = await store.list_debts(proxy=copy.proxy)
+    assert (debt.worker.lower(), debt.amount) == (worker.address.lower(), 4_590_000)
+    assert await steps(store, copy) == [Step.ORDER_POSTED, Step.PUSHED]
     await store.close()
