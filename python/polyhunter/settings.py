@@ -215,6 +215,11 @@ class Settings(BaseSettings):
     # Each fleet EOA's deposit wallet in production (worker:wallet pairs): Polymarket's relayer makes those
     # wallets, so their addresses are given, never computed with our own CREATE2.
     clob_deposit_wallets: Annotated[dict[str, str], NoDecode] = {}
+    # Polymarket's geoblock endpoint (`polyhunter ready` asks it whether this host may trade); unset: the
+    # CLOB's own `/api/geoblock`.
+    clob_geoblock_url: str | None = None
+    # `polyhunter ready`: the newest block must be younger than this on a chain that mines on its own.
+    supervisor_ready_max_block_age_s: int = Field(default=60, ge=1, le=86_400)
 
     @field_validator(
         "copy_trading_max_trade_usd",
@@ -255,7 +260,7 @@ class Settings(BaseSettings):
             return {}
         return _deposit_wallet_pairs(value)
 
-    @field_validator("clob_host")
+    @field_validator("clob_host", "clob_geoblock_url")
     @classmethod
     def _clob_host(cls, value: str | None) -> str | None:
         if value is None or not value.strip():
