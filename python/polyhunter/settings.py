@@ -220,6 +220,10 @@ class Settings(BaseSettings):
     clob_geoblock_url: str | None = None
     # `polyhunter ready`: the newest block must be younger than this on a chain that mines on its own.
     supervisor_ready_max_block_age_s: int = Field(default=60, ge=1, le=86_400)
+    # The supervisor's /metrics, /healthz, /readyz and /status (host:port, port 0 for any free one); `off`.
+    supervisor_metrics_addr: str = Field(
+        default="127.0.0.1:9464", pattern=r"^(off|(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):[0-9]{1,5})$"
+    )
 
     @field_validator(
         "copy_trading_max_trade_usd",
