@@ -264,6 +264,7 @@ class LocalClob:
         r.add_get("/ok", self.h_ok)
         r.add_get("/time", self.h_time)
         r.add_get("/version", self.h_version)
+        r.add_get("/api/geoblock", self.h_geoblock)
         self.data.add_routes(r)
         r.add_post("/auth/api-key", self.h_create_key)
         r.add_get("/auth/derive-api-key", self.h_derive_key)
@@ -291,6 +292,10 @@ class LocalClob:
 
     async def h_version(self, request: web.Request) -> web.Response:
         return _json({"version": 2})
+
+    async def h_geoblock(self, request: web.Request) -> web.Response:
+        # Production answers whether the caller's region may trade; nothing local is geoblocked.
+        return _json({"blocked": False})
 
     async def h_create_key(self, request: web.Request) -> web.Response:
         return _json(self.auth.create(request.headers).to_json())
