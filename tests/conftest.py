@@ -23,6 +23,8 @@ settings.register_profile("dev", max_examples=200, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev"))
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+# Supervisors built in tests serve metrics on a free port, not the default 9464 another run may hold.
+os.environ.setdefault("SUPERVISOR_METRICS_ADDR", "127.0.0.1:0")
 
 # Only these variables steer the tests; a user's own REDIS_URL / DATABASE_URL never do.
 TEST_REDIS_URL = os.environ.get("POLYHUNTER_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")

@@ -44,6 +44,8 @@ FAST: dict[str, str] = {
     "SUPERVISOR_QUEUE_DRAIN_INTERVAL_MS": "50",
     "SUPERVISOR_QUEUE_CLAIM_IDLE_MS": "1000",
     "POLYHUNTER_GROUP_COMMIT_MS": "1",
+    # Each supervisor serves its metrics on a free loopback port: instances side by side never collide.
+    "SUPERVISOR_METRICS_ADDR": "127.0.0.1:0",
 }
 
 # A subprocess sees only what the test gives it: no back end, key or fault point from the caller's shell.

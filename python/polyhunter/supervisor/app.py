@@ -176,6 +176,12 @@ class Supervisor:
         """Checks the chain, opens everything and starts the long-running parts; if any step fails, what the
         earlier steps opened is closed before the error propagates."""
         try:
+            from polyhunter.supervisor.metrics_server import serve_supervisor
+
+            # Bound first, so that a port in use stops start-up before anything opens; closed last by stop.
+            metrics = await serve_supervisor(self)
+            if metrics is not None:
+                self._resources.push_async_callback(metrics.close)
             await self._start()
         except BaseException:
             for task in [*self._tasks, *self._extra]:
