@@ -88,6 +88,21 @@ async def _run(supervisor: Supervisor) -> bool:
         await supervisor.stop()
 
 
+def _require_ready(settings: Settings) -> None:
+    """`polyhunter ready`'s checks: a fatal failure stops start-up with the same lines (the first fatal one
+    as the error), warnings are logged and start-up goes on."""
+    from polyhunter.supervisor.readiness import check_readiness
+
+    report = run_async(lambda _stack: check_readiness(settings))
+    if not report.ready:
+        for line in report.lines():
+            click.echo(line, err=True)
+        raise click.ClickException(report.fatal[0].detail)
+    for check in report.warnings:
+        log.warning("%s", check.line())
+    log.info("ready: %d checks, %d warnings", len(report.checks), len(report.warnings))
+
+
 LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
 
 
@@ -98,7 +113,8 @@ LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
 @click.option(
     "--log-level", type=click.Choice(LOG_LEVELS, case_sensitive=False), default="INFO", show_default=True
 )
-def supervisor(selftest: bool, log_level: str) -> None:
+@click.option("--skip-ready", is_flag=True, help="Start without running `polyhunter ready`'s checks first.")
+def supervisor(selftest: bool, log_level: str, skip_ready: bool) -> None:
     """Run the copy-trading supervisor on the configured chain, store and shared state."""
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
@@ -107,6 +123,8 @@ def supervisor(selftest: bool, log_level: str) -> None:
     if selftest:
         ok = run_async(lambda _stack: run_selftest(settings))
         sys.exit(0 if ok else 1)
+    if not skip_ready:
+        _require_ready(settings)
     deployment = _deployment(settings)
     clean = run_async(lambda _stack: _run(Supervisor(settings, deployment, on_event=log_event)))
     if not clean:

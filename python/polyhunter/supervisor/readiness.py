@@ -40,6 +40,7 @@ from polyhunter.supervisor.startup import (
 Severity = Literal["fatal", "warning"]
 LOCAL_CHAIN_IDS = frozenset({31337, 1337})
 HTTP_TIMEOUT_S = 10.0
+TRADING_SPENDERS = frozenset({"exchange", "neg_risk_exchange", "executor"})
 
 
 @dataclass(frozen=True)
@@ -448,12 +449,14 @@ async def clob_checks(
     able = 0
     for signer, status in zip(fleet, statuses, strict=True):
         problems = []
-        if status.api_key != "exists":
-            problems.append(f"API key {status.api_key.replace('_', ' ')}")
+        # No key yet is fine (the venue creates one at start); a CLOB that does not answer L1 auth is not.
+        if status.api_key in ("unreachable", "no_host"):
+            problems.append(f"API key not derivable (CLOB {status.api_key.replace('_', ' ')})")
         if not status.deployed:
             problems.append(f"deposit wallet {status.wallet or '(unknown)'} not deployed")
         else:
-            missing = status.missing_approvals
+            # Copies need the exchanges and the Executor; the adapters only serve split/merge/convert.
+            missing = [(t, n) for t, n in status.missing_approvals if n in TRADING_SPENDERS]
             if missing:
                 problems.append("not approved: " + ", ".join(f"{t} → {s}" for t, s in missing))
             try:
@@ -462,9 +465,8 @@ async def clob_checks(
                 problems.append(str(exc))
         if not problems:
             able += 1
-        detail = (
-            "; ".join(problems) or f"API key derivable, wallet {status.wallet} deployed, approved, accepting"
-        )
+        key = "API key exists" if status.api_key == "exists" else "no API key yet (made at start)"
+        detail = "; ".join(problems) or f"{key}; wallet {status.wallet} deployed, approved, accepting orders"
         report.add(Check(f"clob {signer.address}", not problems, detail, "warning", fix))
     report.add(
         Check(
