@@ -9,10 +9,12 @@ deposit wallet) posted over HTTP, matched against the market maker's ladder and 
 operator's `matchOrders`, so the `OrderFilled` rows the supervisor copies come from real signed orders. The
 copies are CLOB orders too: the Executor pulls pUSD (or shares) from each Proxy to a fleet wallet's deposit
 wallet, which posts a FOK order signed in Rust, and pushes what it bought (or the proceeds, and anything left)
-back into the Proxy once the trade settles. Everything detected, fanned out, skipped and executed is shown
-live; at the end every follower's Proxy balances are compared with the values written below, worked out by
-hand from the rules (see each comment), not computed by the sizing code, and the fleet's deposit wallets
-must hold nothing of the followers'.
+back into the Proxy once the trade settles. The scenario runs on 1 s blocks with the chain's logs and the
+mempool as sources: for each leader trade the demo says which saw the fill first ("seen pending 830 ms before
+its log", or "seen first in its log"); the log alone makes the copies. Everything detected, fanned out,
+skipped and executed is shown live; at the end every follower's Proxy balances are compared with the values
+written below, worked out by hand from the rules (see each comment), not computed by the sizing code, and the
+fleet's deposit wallets must hold nothing of the followers'.
 """
 
 from __future__ import annotations
@@ -105,6 +107,7 @@ EXPECTED: list[tuple[int, int, int]] = [
     (5_000_000_000, 0, 0),
 ]
 EXPECTED_COPIES = 9  # 3 trades x 3 matching followers
+BLOCK_TIME_S = 1
 # The leader's deposit wallet (pUSD, YES m0, YES m1), funded with $100,000 by the onramp: it paid $100 and $40
 # and received $60 (no taker fee on these markets): 100,000 - 100 - 40 + 60 = 99,920; it holds 200 - 100 YES
 # of market 0 and 100 YES of market 1.
@@ -192,6 +195,12 @@ async def run_demo(home: Path, console: Console | None = None) -> bool:
                 f"fleet of {len(deployment.accounts.fleet)}"
             )
             console.print(f"leader {leader_key} trades through its deposit wallet {leader}")
+            # Deployed on automine (fast); the scenario runs on blocks a second apart, as a chain makes them,
+            # so that a match waits in the mempool for its block and the pending source has a lead to show.
+            w3.provider.make_request("evm_setIntervalMining", [BLOCK_TIME_S])  # type: ignore[arg-type]
+            console.print(
+                f"anvil now mines a block every {BLOCK_TIME_S} s; sources: the chain's logs and the mempool"
+            )
             supervisor = await _run_scenario(console, home, deployment, chain, clob, leader_key, names)
         finally:
             await clob.stop()
@@ -251,6 +260,12 @@ async def run_demo(home: Path, console: Console | None = None) -> bool:
             f"copies executed {stats.executed} (expected {EXPECTED_COPIES}), skipped {dict(stats.skipped)}, "
             f"duplicates dropped {stats.duplicates}"
         )
+        leads = supervisor.sightings.stats
+        console.print(
+            f"leader fills seen pending before their log: {leads.confirmed} of "
+            f"{leads.confirmed + leads.logged_only}, lead up to {leads.max_lead_ms} ms (local chain, "
+            f"{BLOCK_TIME_S} s blocks)"
+        )
         console.print("[bold green]demo passed[/]" if all_ok else "[bold red]demo FAILED[/]")
         return all_ok
 
@@ -303,6 +318,8 @@ async def _run_scenario(
         copy_trading_venue="clob",
         clob_host=clob.url,
         copy_trading_coalesce_ms=0,
+        # Both detection sources: pending fills only measure the lead, the log makes each copy once.
+        supervisor_sources=["logs", "mempool"],
     )
     store = await open_store(settings)
     try:
@@ -348,11 +365,23 @@ async def _run_scenario(
                     f"order {str(reply['orderID'])[:12]}… {reply['status']}; settled in tx {hashes}"
                 )
                 await _wait(partial(_reached, feed, before + 3), 60, f"the copies of trade {number}")
+                for fill in settled:
+                    tx_hash = bytes.fromhex(str(fill["transaction_hash"]).removeprefix("0x"))
+                    console.print(_first_seen(supervisor, tx_hash, leader, market.yes_token_id, trade.side))
                 # Percent sizing reads balances: refresh them now rather than wait for the 2 s cycle.
                 await supervisor.balances.refresh(supervisor.percent_proxies())
     finally:
         await supervisor.stop()
     return supervisor
+
+
+def _first_seen(supervisor: Supervisor, tx_hash: bytes, leader: str, token_id: int, side: Side) -> str:
+    """Which source saw the leader's fill first, and by how much (its log was seen: it made the copies)."""
+    lead = supervisor.sightings.lead_ms(tx_hash, leader, token_id, side)
+    where = f"the leader's fill in tx 0x{tx_hash.hex()[:10]}…"
+    if lead is None:
+        return f"[magenta]first sighting[/] {where}: seen first in its log"
+    return f"[magenta]first sighting[/] {where}: seen pending {lead} ms before its log"
 
 
 def main(home: str | None = None) -> bool:

@@ -1,9 +1,11 @@
 """`make demo` end to end: `polyhunter demo` exits 0 only when every Proxy and the leader's deposit wallet
-hold the balances written in the scenario, its leader trades and the copies going through the local CLOB."""
+hold the balances written in the scenario, its leader trades and the copies going through the local CLOB, and
+its output names, for each leader trade, the source that saw the fill first."""
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -28,6 +30,12 @@ def test_the_demo_passes_with_its_leader_trading_on_the_local_clob(tmp_path: Pat
     assert "demo passed" in out
     # Three leader trades, each a FOK order matched on the CLOB and settled in a transaction.
     assert out.count("matched; settled in tx 0x") == 3
+    # Each leader trade names the source that saw it first: its log, or the mempool and by how much. On 1 s
+    # blocks the operator's matchOrders waits in the pool, so the pending source must see some of them first.
+    firsts = re.findall(r"first sighting the leader's fill in tx 0x[0-9a-f]+…: (seen .*)", out)
+    assert len(firsts) == 3, out
+    assert all(re.fullmatch(r"seen pending \d+ ms before its log|seen first in its log", f) for f in firsts)
+    assert any(f.startswith("seen pending") for f in firsts), firsts
     assert "copies executed 9 (expected 9)" in out
     # The copies are CLOB orders too, settled on chain, and nothing of the followers' stays with the fleet.
     assert out.count("EXECUTED") == 9
