@@ -320,6 +320,8 @@ async def _run_scenario(
         copy_trading_coalesce_ms=0,
         # Both detection sources: pending fills only measure the lead, the log makes each copy once.
         supervisor_sources=["logs", "mempool"],
+        # The demo is not a service to scrape; a supervisor already serving 9464 must not stop it.
+        supervisor_metrics_addr="off",
     )
     store = await open_store(settings)
     try:
