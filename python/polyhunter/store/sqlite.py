@@ -95,20 +95,38 @@ class SqliteStore(Store):
 
     async def _open_connection(self) -> aiosqlite.Connection:
         conn = await aiosqlite.connect(self.path, isolation_level=None)
-        for pragma in ("journal_mode=WAL", "synchronous=FULL", "busy_timeout=30000"):
-            # An unclosed cursor would pin the connection's read snapshot: close each one.
-            async with conn.execute(f"PRAGMA {pragma}") as cursor:
-                await cursor.fetchall()
+        try:
+            for pragma in ("journal_mode=WAL", "synchronous=FULL", "busy_timeout=30000"):
+                # An unclosed cursor would pin the connection's read snapshot: close each one.
+                async with conn.execute(f"PRAGMA {pragma}") as cursor:
+                    await cursor.fetchall()
+        except BaseException:
+            # The connection's worker thread is not a daemon: left open, it keeps the process alive after
+            # the error is reported (a corrupt file fails here).
+            await conn.close()
+            raise
         return conn
+
+    async def open(self) -> None:
+        """Connect and migrate; on any failure both connections are closed before the error propagates."""
+        try:
+            await super().open()
+        except BaseException:
+            # `async with` never reaches __aexit__ when open fails, and a caller that only reports the error
+            # would leave the connections' non-daemon threads running.
+            await self._disconnect()
+            raise
 
     async def _connect(self) -> None:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._writer = await self._open_connection()
             self._reader = await self._open_connection()
-        except (OSError, sqlite3.Error) as exc:
+        except BaseException as exc:
             await self._disconnect()
-            raise StoreError(f"cannot open the SQLite store at {self.path}: {exc}") from None
+            if isinstance(exc, (OSError, sqlite3.Error)):
+                raise StoreError(f"cannot open the SQLite store at {self.path}: {exc}") from None
+            raise
 
     async def _disconnect(self) -> None:
         for conn in (self._writer, self._reader):
