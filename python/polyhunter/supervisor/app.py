@@ -192,11 +192,6 @@ class Supervisor:
 
     async def _start(self) -> None:
         s = self.settings
-        for name in ("supervisor_fanout_concurrency", "supervisor_guardrail_cache_ttl_ms"):
-            if name in s.model_fields_set:
-                # The earlier supervisor's knobs: fan-out is one Rust call per fill, and cap counters are
-                # reserved atomically, never cached. Saying so beats ignoring an operator's setting silently.
-                log.warning("%s is set but has no effect in this supervisor", name.upper())
         await verify_chain(s, self.deployment)
         urls = s.rpc_urls or [self.deployment.rpc_url]
         self.rpc = AsyncRpc([u for u in urls if u.startswith("http")] or [self.deployment.rpc_url])
@@ -239,12 +234,7 @@ class Supervisor:
             shared=self.shared,
             engine=self.engine,
             index=index,
-            guardrails=Guardrails(
-                max_trade_usd=s.copy_trading_max_trade_usd,
-                daily_cap_usd=s.copy_trading_daily_cap_usd,
-                wallet_daily_cap_usd=s.copy_trading_wallet_daily_cap_usd,
-                allowlist=frozenset(s.copy_trading_execution_allowlist),
-            ),
+            guardrails=Guardrails.from_settings(s),
             config=PipelineConfig(
                 shard_count=s.supervisor_shard_count,
                 shard_index=s.supervisor_shard_index,
@@ -271,6 +261,7 @@ class Supervisor:
             sink=self._sink,
             load_checkpoint=lambda: self.store.get_checkpoint(self.checkpoint_source),
             save_checkpoint=lambda block: self.store.set_checkpoint(self.checkpoint_source, block),
+            intake_limit=s.supervisor_fanout_concurrency,
         )
         if MEMPOOL in enabled_sources(s, ws_url):
             if d.contracts.v2_exchanges:
