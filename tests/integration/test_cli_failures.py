@@ -32,10 +32,11 @@ OTHER_MNEMONIC = (
 
 
 def _clean_env(home: Path, **extra: str) -> dict[str, str]:
-    """The test's environment without any setting a developer may have exported, plus `extra`."""
+    """The test's environment without any setting a developer may have exported, plus `extra`; a supervisor
+    serves its metrics on a free loopback port (two at once must not collide on the default one)."""
     names = {name.upper() for name in Settings.model_fields}
     env = {k: v for k, v in os.environ.items() if k.upper() not in names}
-    return {**env, "POLYHUNTER_HOME": str(home), **extra}
+    return {**env, "POLYHUNTER_HOME": str(home), "SUPERVISOR_METRICS_ADDR": "127.0.0.1:0", **extra}
 
 
 def cli(cwd: Path, home: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:

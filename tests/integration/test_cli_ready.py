@@ -38,7 +38,8 @@ def _stop(home: Path) -> None:
 def _cli(home: Path, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
     names = {name.upper() for name in Settings.model_fields}
     env = {k: v for k, v in os.environ.items() if k.upper() not in names}
-    env.update(POLYHUNTER_HOME=str(home), TRADING_MNEMONIC=TEST_MNEMONIC, **extra)
+    env.update(POLYHUNTER_HOME=str(home), TRADING_MNEMONIC=TEST_MNEMONIC)
+    env.update(SUPERVISOR_METRICS_ADDR="127.0.0.1:0", **extra)  # never the default port a supervisor may hold
     return subprocess.run(
         [sys.executable, "-m", "polyhunter.cli", *args],
         env=env,
