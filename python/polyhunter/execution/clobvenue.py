@@ -184,10 +184,6 @@ class OnChainFill:
         return Fill(shares, collateral, self.fee, reference, self.tx_hashes, complete)
 
 
-FINAL_TRADE_STATUSES = frozenset({"CONFIRMED", "FAILED"})
-"""Trade statuses after which a trade's transaction will not change."""
-
-
 @dataclass(frozen=True)
 class Progress:
     """What the venue says of one order's trades: `state` "failed" (every trade FAILED), "none" (placed,
@@ -369,8 +365,8 @@ class ClobVenue:
         """Type 3: the worker's deposit wallet must accept an order the worker signs for it, asked of the
         wallet itself (ERC-1271 `isValidSignature` by `eth_call`): a wallet not deployed, owned by another
         key or of another build is found here, before any follower's funds are pulled into it, not by the
-        venue's refusal of the first order. Nothing is signed that could be posted: the probe order's
-        amounts and timestamp are zero-priced placeholders no venue accepts."""
+        venue's refusal of the first order. The probe can never trade: it is for token id 1, which no
+        market registers (the exchange refuses to settle it), with salt and timestamp 0."""
         if self.signature_type != 3:
             return
         deposit = self.funds_at(wallet)
