@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import json
 import logging
@@ -24,6 +25,8 @@ log = logging.getLogger(__name__)
 
 CHECK_TIMEOUT_S = 5.0
 """How long `/readyz` waits for each of the store, the shared state and the chain."""
+STATUS_RECENT = 10
+"""How many of the newest copies `/status` lists."""
 
 
 def parse_addr(addr: str) -> tuple[str, int] | None:
@@ -182,8 +185,27 @@ def supervisor_probes(supervisor: Supervisor) -> Probes:
                     "collateral": reading.collateral if reading else None,
                     "nonces_in_flight": len(w.nonces.in_flight),
                     "jobs": w.jobs,
+                    # Each fleet wallet signs only in the process that holds the consumer lease.
+                    "lease_holder": sup._holder,
                 }
             )
+        recent = []
+        if hasattr(sup, "store"):
+            with contextlib.suppress(Exception):  # status answers even when the store blinks
+                for r in await asyncio.wait_for(sup.store.list_trades(limit=STATUS_RECENT), CHECK_TIMEOUT_S):
+                    recent.append(
+                        {
+                            "key": "0x" + r.key.hex(),
+                            "side": r.side,
+                            "amount": r.amount,
+                            "status": str(r.status),
+                            "reason": r.reason,
+                            "config_id": r.config_id,
+                            "created_at": r.created_at,
+                            "latency_ms": r.updated_at - r.created_at,
+                        }
+                    )
+        lag = sup.pipeline.stats.lag_ms if hasattr(sup, "pipeline") else ()
         return {
             "consumer": sup.pipeline.config.consumer if hasattr(sup, "pipeline") else None,
             "failed": sup.failed.is_set(),
@@ -192,7 +214,10 @@ def supervisor_probes(supervisor: Supervisor) -> Probes:
                 "in_flight": snap.queue_in_flight,
                 "dropped": snap.queue_dropped,
                 "dead_letters": snap.dead_letters,
+                "lag_max_ms": int(max(lag, default=0.0)),
             },
+            "holder": sup._holder,
+            "recent": recent,
             "copies": snap.copies,
             "cap_used": snap.cap_used,
             "fleet": wallets,
