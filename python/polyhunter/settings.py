@@ -224,6 +224,8 @@ class Settings(BaseSettings):
     supervisor_metrics_addr: str = Field(
         default="127.0.0.1:9464", pattern=r"^(off|(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):[0-9]{1,5})$"
     )
+    # Log lines as text for a terminal or as one JSON object a line for a log shipper (polyhunter.logformat).
+    polyhunter_log_format: Literal["text", "json"] = "text"
 
     @field_validator(
         "copy_trading_max_trade_usd",
