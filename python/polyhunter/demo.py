@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import logging
 import os
 import tempfile
 import time
@@ -44,6 +43,7 @@ from polyhunter.chain.deployment import Deployment
 from polyhunter.chain.local import LocalChain
 from polyhunter.localpoly.config import ClobSettings, MarketMakerSettings
 from polyhunter.localpoly.server import LocalClob
+from polyhunter.logformat import configure_logging
 from polyhunter.models import CopyConfig, Side, TradeStatus
 from polyhunter.settings import load_settings
 from polyhunter.store import open_store
@@ -386,8 +386,8 @@ def _first_seen(supervisor: Supervisor, tx_hash: bytes, leader: str, token_id: i
     return f"[magenta]first sighting[/] {where}: seen pending {lead} ms before its log"
 
 
-def main(home: str | None = None) -> bool:
-    logging.basicConfig(level=logging.WARNING)
+def main(home: str | None = None, log_level: str = "WARNING") -> bool:
+    configure_logging(log_level)
     if home is not None:
         return asyncio.run(run_demo(Path(home)))
     with tempfile.TemporaryDirectory(prefix="polyhunter-demo-") as scratch:

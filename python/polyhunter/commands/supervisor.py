@@ -14,6 +14,7 @@ from polyhunter.chain.deployment import Deployment
 from polyhunter.chain.profile import is_production_chain
 from polyhunter.commands._common import run_async, settings_or_exit
 from polyhunter.errors import PolyhunterError
+from polyhunter.logformat import configure_logging
 from polyhunter.settings import Settings
 from polyhunter.supervisor.app import Supervisor, load_deployment
 from polyhunter.supervisor.selftest import run_selftest
@@ -116,9 +117,7 @@ LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
 @click.option("--skip-ready", is_flag=True, help="Start without running `polyhunter ready`'s checks first.")
 def supervisor(selftest: bool, log_level: str, skip_ready: bool) -> None:
     """Run the copy-trading supervisor on the configured chain, store and shared state."""
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
-    )
+    configure_logging(log_level)
     settings = settings_or_exit()
     if selftest:
         ok = run_async(lambda _stack: run_selftest(settings))
