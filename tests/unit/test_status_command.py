@@ -7,13 +7,14 @@ import json
 import socket
 import threading
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 import pytest
 from aiohttp import web
 from click.testing import CliRunner
 
-from polyhunter.commands.status import base_url, format_gas, status, status_url
+from polyhunter.commands.status import Reading, base_url, format_gas, per_minute, status, status_url
 from polyhunter.errors import ConfigError, InvalidInputError
 
 WALLET = "0x1111111111111111111111111111111111111111"
@@ -183,3 +184,15 @@ def test_a_bad_url_is_one_line_exit_1() -> None:
     assert result.exit_code == 1
     assert "--url" in result.output
     assert "Traceback" not in result.output
+
+
+def test_copies_per_minute_between_two_rounds() -> None:
+    before = Reading("u", status={"copies": {"EXECUTED": 3, "FAILED": 1}}, fetched_at=100.0)
+    now = Reading("u", status={"copies": {"EXECUTED": 9, "FAILED": 1, "SKIPPED": 2}}, fetched_at=130.0)
+    assert per_minute(now, before) == {
+        "EXECUTED": Decimal("12.0"),
+        "FAILED": Decimal("0.0"),
+        "SKIPPED": Decimal("4.0"),
+    }
+    assert per_minute(now, None) == {}
+    assert per_minute(now, Reading("u", error="down")) == {}
