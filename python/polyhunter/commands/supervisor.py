@@ -51,6 +51,13 @@ def log_event(kind: str, data: dict[str, Any]) -> None:
             job.log_index,
             f" ({result.reason})" if result.reason else "",
             f", {latency:.0f} ms after the leader's log" if latency is not None else "",
+            # Lifted to the top of a JSON log line (polyhunter.logformat) so a log shipper can index them.
+            extra={
+                "copy_key": job.key,
+                "config_id": job.config_id,
+                "stage": result.status.value,
+                "latency_ms": round(latency) if latency is not None else None,
+            },
         )
 
 
