@@ -66,11 +66,13 @@ def log_format() -> str:
     return value
 
 
-def configure_logging(level: int | str, stream: TextIO | None = None) -> None:
-    """Send the root logger's records at `level` and above to `stream` (stderr) in the configured format,
+def configure_logging(level: int | str, stream: TextIO | None = None, fmt: str | None = None) -> None:
+    """Send the root logger's records at `level` and above to `stream` (stderr) in `fmt` (default: the
+    environment's `POLYHUNTER_LOG_FORMAT`; once settings are loaded, theirs, which also reads `.env`),
     replacing any handler set before (a second call reconfigures rather than doubling every line)."""
     handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
-    handler.setFormatter(JsonFormatter() if log_format() == "json" else logging.Formatter(TEXT_FORMAT))
+    chosen = log_format() if fmt is None else fmt
+    handler.setFormatter(JsonFormatter() if chosen == "json" else logging.Formatter(TEXT_FORMAT))
     logging.basicConfig(
         level=level.upper() if isinstance(level, str) else level, handlers=[handler], force=True
     )

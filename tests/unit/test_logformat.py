@@ -74,3 +74,13 @@ def test_an_unknown_format_is_a_config_error_naming_the_variable(monkeypatch: py
     monkeypatch.setenv("POLYHUNTER_LOG_FORMAT", "xml")
     with pytest.raises(ConfigError, match="POLYHUNTER_LOG_FORMAT must be one of text, json, not 'xml'"):
         log_format()
+
+
+@pytest.mark.usefixtures("restore_root_logging")
+def test_the_settings_format_wins_over_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    # `.env` reaches the settings, not the environment: the supervisor passes the settings' format on.
+    monkeypatch.setenv("POLYHUNTER_LOG_FORMAT", "text")
+    out = io.StringIO()
+    configure_logging("INFO", stream=out, fmt="json")
+    logging.getLogger("polyhunter.test").info("from settings")
+    assert json.loads(out.getvalue().strip())["msg"] == "from settings"

@@ -126,6 +126,7 @@ def supervisor(selftest: bool, log_level: str, skip_ready: bool) -> None:
     """Run the copy-trading supervisor on the configured chain, store and shared state."""
     configure_logging(log_level)
     settings = settings_or_exit()
+    configure_logging(log_level, fmt=settings.polyhunter_log_format)  # `.env` may set the format too
     if selftest:
         ok = run_async(lambda _stack: run_selftest(settings))
         sys.exit(0 if ok else 1)
