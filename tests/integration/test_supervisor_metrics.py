@@ -47,7 +47,7 @@ async def test_metrics_after_one_copy(world: World) -> None:
     async with running(world, copy_trading_daily_cap_usd="1000", supervisor_metrics_addr=addr) as sup:
         await world.trade(0, "BUY", 0, 200 * SHARE, 100 * USD)
         await settled(sup, 1, "one copy executed")
-        server = f"http://{addr}"
+        server = f"http://127.0.0.1:{port}"
         status, text = await fetch(server + "/metrics")
         assert status == 200
         got = samples(text)

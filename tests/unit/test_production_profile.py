@@ -61,7 +61,7 @@ def test_a_non_https_clob_host_off_loopback_is_refused_in_one_line(
 @pytest.mark.parametrize(
     ("host", "expected"),
     [
-        ("https://clob.invalid/", "https://clob.invalid"),
+        (PRODUCTION_HOST + "/", PRODUCTION_HOST),
         ("http://127.0.0.1:8080", "http://127.0.0.1:8080"),
         ("http://localhost:9", "http://localhost:9"),
     ],

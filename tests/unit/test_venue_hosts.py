@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 import pytest
 
 from polyhunter._core import Signer
 from polyhunter.errors import ConfigError
 from polyhunter.venue import PRODUCTION_HOST, ClobClient, check_host
 
-PROD = PRODUCTION_HOST.removeprefix("https://")  # the host name alone; no test dials it
+PROD = urlsplit(PRODUCTION_HOST).netloc  # the host name alone; no test dials it
 
 KEY = "0x" + "11" * 32
 
