@@ -28,6 +28,7 @@ from polyhunter._core import TOPIC_ORDER_FILLED_V2, DedupCache, FanoutIndex, Log
 from polyhunter.loadsim import CTF, EXCHANGE, notification
 from polyhunter.models import CopyJob
 from polyhunter.store.base import job_row
+from polyhunter.supervisor.pipeline import job_of
 
 FOLLOWERS = 100
 LEADERS_N = 10
@@ -90,23 +91,7 @@ def ours(raws: list[bytes], dedup: DedupCache) -> tuple[list[tuple[Any, ...]], l
         fresh = [s for s, first in zip(signals, firsts, strict=True) if first]
         for intent in INDEX.match(fresh):
             signal = fresh[intent.signal_index]
-            job = CopyJob(
-                key=intent.idempotency_key,
-                config_id=intent.config_id,
-                follower=intent.follower,
-                proxy=intent.proxy,
-                leader=intent.leader,
-                token_id=intent.token_id,
-                side=intent.side,
-                amount=intent.amount,
-                limit_price_ppm=intent.limit_price_ppm or 0,
-                tx_hash=signal.tx_hash,
-                log_index=signal.log_index,
-                sub_index=signal.sub_index,
-                leader_size=signal.size,
-                leader_price_ppm=signal.price_num * PPM // signal.price_den if signal.price_den else None,
-                block_number=signal.block_number or 0,
-            )
+            job = job_of(intent, signal)  # the pipeline's own construction, timed as it runs
             rows.append(job_row(job, NOW, EXPIRES))
             payloads.append(job.to_bytes())
     return rows, payloads

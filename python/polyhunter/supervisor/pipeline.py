@@ -32,7 +32,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from polyhunter._core import DedupCache, FanoutIndex, LogDecoder, Signal, shard_of
+from polyhunter._core import CopyIntent, DedupCache, FanoutIndex, LogDecoder, Signal, shard_of
 from polyhunter.errors import DecodeError
 from polyhunter.execution.base import (
     RELINQUISHED,
@@ -262,23 +262,7 @@ class Pipeline:
         seen_at: dict[bytes, int] = {}
         for intent in intents:
             signal = fresh[intent.signal_index]
-            job = CopyJob(
-                key=intent.idempotency_key,
-                config_id=intent.config_id,
-                follower=intent.follower,
-                proxy=intent.proxy,
-                leader=intent.leader,
-                token_id=intent.token_id,
-                side=intent.side,
-                amount=intent.amount,
-                limit_price_ppm=intent.limit_price_ppm or 0,
-                tx_hash=signal.tx_hash,
-                log_index=signal.log_index,
-                sub_index=signal.sub_index,
-                leader_size=signal.size,
-                leader_price_ppm=_price_ppm(signal),
-                block_number=signal.block_number or 0,
-            )
+            job = job_of(intent, signal)
             jobs.append(job)
             seen_at[job.key] = signal.seen_at_ns
         for signal_index, config_id, reason in intents.skipped:
@@ -784,6 +768,27 @@ class _LiveJournal(StoreJournal):
                 "nothing posted"
             )
         self.recorded = True
+
+
+def job_of(intent: CopyIntent, signal: Signal) -> CopyJob:
+    """The copy job of one fan-out intent of `signal`."""
+    return CopyJob(
+        key=intent.idempotency_key,
+        config_id=intent.config_id,
+        follower=intent.follower,
+        proxy=intent.proxy,
+        leader=intent.leader,
+        token_id=intent.token_id,
+        side=intent.side,
+        amount=intent.amount,
+        limit_price_ppm=intent.limit_price_ppm or 0,
+        tx_hash=signal.tx_hash,
+        log_index=signal.log_index,
+        sub_index=signal.sub_index,
+        leader_size=signal.size,
+        leader_price_ppm=_price_ppm(signal),
+        block_number=signal.block_number or 0,
+    )
 
 
 def _price_ppm(signal: Signal) -> int | None:
