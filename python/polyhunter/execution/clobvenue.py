@@ -81,9 +81,8 @@ log = logging.getLogger(__name__)
 AmountRule = Literal["cents", "lots", "legacy"]
 BPS = 10_000
 
-IS_VALID_SIGNATURE = bytes.fromhex("1626ba7e")
-"""ERC-1271 `isValidSignature(bytes32,bytes)`: its selector, and the magic value a wallet answers."""
-ERC1271_MAGIC = IS_VALID_SIGNATURE
+ERC1271_MAGIC = bytes.fromhex("1626ba7e")
+"""ERC-1271 `isValidSignature(bytes32,bytes)`: its selector, which is also the value a wallet answers."""
 
 ENVELOPE_TAG = b"polyhunter-order/1\n"
 """First bytes of a journaled order's envelope: a JSON header line, then the exact bytes posted."""
@@ -379,7 +378,7 @@ class ClobVenue:
             salt=0,
             timestamp=0,
         )
-        data = IS_VALID_SIGNATURE + encode(["bytes32", "bytes"], [probe.signed.hash, probe.signed.signature])
+        data = ERC1271_MAGIC + encode(["bytes32", "bytes"], [probe.signed.hash, probe.signed.signature])
         try:
             out = await self.rpc.call("eth_call", [{"to": deposit, "data": "0x" + data.hex()}, "latest"])
         except ChainError as exc:
