@@ -711,6 +711,11 @@ class Store(ABC):
         recovery settles it from the chain."""
 
     @abstractmethod
+    async def journaled_txs(self, tx_hashes: Sequence[bytes]) -> set[bytes]:
+        """Those of `tx_hashes` that polyhunter sent: in some job's journal or a debt's repayment. The
+        Executor watch asks it of every pull and repayment it sees (a leaked worker key's are not)."""
+
+    @abstractmethod
     async def flag_reorged(self, tx_hash: bytes | str, log_index: int, sub_index: int = 0) -> list[bytes]:
         """Set `reorged` on every copy of the retracted signal; returns their keys."""
 

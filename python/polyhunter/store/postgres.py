@@ -379,6 +379,17 @@ class PostgresStore(Store):
         assert record is not None
         return record, failed
 
+    async def journaled_txs(self, tx_hashes: Sequence[bytes]) -> set[bytes]:
+        wanted = list(dict.fromkeys(bytes(h) for h in tx_hashes))
+        if not wanted:
+            return set()
+        rows = await self.pool.fetch(
+            "SELECT tx_hash FROM trade_journal WHERE tx_hash = ANY($1::bytea[]) "
+            "UNION SELECT repay_tx FROM debts WHERE repay_tx = ANY($1::bytea[])",
+            wanted,
+        )
+        return {bytes(r[0]) for r in rows}
+
     async def flag_reorged(self, tx_hash: bytes | str, log_index: int, sub_index: int = 0) -> list[bytes]:
         rows = await self.pool.fetch(
             "UPDATE copy_trades SET reorged = 1, updated_at = $1 "

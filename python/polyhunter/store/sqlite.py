@@ -442,6 +442,20 @@ class SqliteStore(Store):
             journal = [journal_from_row(r) for r in await cursor.fetchall()]
         return trade_from_row(row, journal)
 
+    async def journaled_txs(self, tx_hashes: Sequence[bytes]) -> set[bytes]:
+        wanted = list(dict.fromkeys(bytes(h) for h in tx_hashes))
+        found: set[bytes] = set()
+        for start in range(0, len(wanted), 500):  # SQLite's bound on host parameters
+            chunk = wanted[start : start + 500]
+            marks = ", ".join("?" * len(chunk))
+            rows = await self._read(
+                f"SELECT tx_hash FROM trade_journal WHERE tx_hash IN ({marks}) "
+                f"UNION SELECT repay_tx FROM debts WHERE repay_tx IN ({marks})",
+                (*chunk, *chunk),
+            )
+            found.update(bytes(r[0]) for r in rows)
+        return found
+
     async def flag_reorged(self, tx_hash: bytes | str, log_index: int, sub_index: int = 0) -> list[bytes]:
         async with (
             self._write() as conn,

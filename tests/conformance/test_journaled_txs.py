@@ -1,0 +1,50 @@
+"""`Store.journaled_txs`: which transactions polyhunter sent (a journal entry or a debt repayment)."""
+
+from __future__ import annotations
+
+import pytest
+
+from polyhunter.models import CopyJob, DebtRecord, Step, copy_key
+from polyhunter.store import Store, StoreJournal
+
+FOLLOWER = "0x" + "1" * 40
+PROXY = "0x" + "2" * 40
+LEADER = "0x" + "3" * 40
+WORKER = "0x" + "4" * 40
+
+
+def _job(index: int) -> CopyJob:
+    leader_tx = bytes([index]) * 32
+    return CopyJob(
+        key=copy_key(leader_tx, 1),
+        config_id=1,
+        follower=FOLLOWER,
+        proxy=PROXY,
+        leader=LEADER,
+        token_id=7,
+        side="BUY",
+        amount=1_000_000,
+        limit_price_ppm=500_000,
+        tx_hash=leader_tx,
+        log_index=0,
+    )
+
+
+@pytest.mark.asyncio
+async def test_journaled_txs_finds_journal_entries_and_repayments_only(store: Store) -> None:
+    pulled, pushed, repaid, foreign = (bytes([n]) * 32 for n in (0xA1, 0xA2, 0xA3, 0xEE))
+    job = _job(1)
+    await store.insert_pending([job], 2**62)
+    journal = StoreJournal(store, job.key)
+    await journal.record_tx(Step.PULLED, WORKER, 0, pulled)
+    await journal.record_tx(Step.PUSHED, WORKER, 1, pushed)
+    debt = await store.add_debt(DebtRecord(proxy=PROXY, worker=WORKER, amount=5, trade_key=None))
+    assert debt.debt_id > 0
+    await store.mark_debt_repaid(debt.debt_id, repaid)
+
+    assert await store.journaled_txs([pulled, foreign, repaid, pushed, pulled]) == {pulled, pushed, repaid}
+    assert await store.journaled_txs([foreign]) == set()
+    assert await store.journaled_txs([]) == set()
+    # More hashes than SQLite binds in one statement still get one answer.
+    many = [i.to_bytes(32, "big") for i in range(1, 1200)]
+    assert await store.journaled_txs([*many, pushed]) == {pushed}
