@@ -31,6 +31,7 @@ SECRET_FIELDS = frozenset(
         "copy_trading_rpc_url",
         "copy_trading_rpc_urls",
         "copy_trading_ws_url",
+        "copy_trading_ws_urls",
     }
 )
 """Fields whose raw value may hold a secret (keys, passwords, RPC API keys): never echoed in an error."""
@@ -117,6 +118,8 @@ class Settings(BaseSettings):
     copy_trading_rpc_url: SecretStr | None = None
     copy_trading_rpc_urls: Annotated[list[SecretStr], NoDecode] = []
     copy_trading_ws_url: SecretStr | None = None
+    # Websocket endpoints for subscriptions, in failover order (like COPY_TRADING_RPC_URLS).
+    copy_trading_ws_urls: Annotated[list[SecretStr], NoDecode] = []
     executor_address: Address | None = None
     proxy_factory_address: Address | None = None
     usdc_address: Address | None = None
@@ -226,6 +229,9 @@ class Settings(BaseSettings):
     )
     # Log lines as text for a terminal or as one JSON object a line for a log shipper (polyhunter.logformat).
     polyhunter_log_format: Literal["text", "json"] = "text"
+    # The event loop of the supervisor, the demo and the load simulation (polyhunter.eventloop); unset:
+    # uvloop where it is installed, else asyncio's own.
+    polyhunter_event_loop: Literal["uvloop", "asyncio"] | None = None
 
     @field_validator(
         "copy_trading_max_trade_usd",
@@ -244,7 +250,9 @@ class Settings(BaseSettings):
             return value  # from code (defaults, overrides): already base units; the environment gives strings
         return parse_usd(str(value), "the amount")
 
-    @field_validator("copy_trading_rpc_urls", "copy_trading_execution_allowlist", mode="before")
+    @field_validator(
+        "copy_trading_rpc_urls", "copy_trading_ws_urls", "copy_trading_execution_allowlist", mode="before"
+    )
     @classmethod
     def _comma_list(cls, value: Any) -> Any:
         return _split_list(value)
@@ -344,6 +352,25 @@ class Settings(BaseSettings):
             _check_url(url.get_secret_value(), ("http", "https", "ws", "wss"))
         return value
 
+    @field_validator("copy_trading_ws_urls")
+    @classmethod
+    def _ws_urls(cls, value: list[SecretStr]) -> list[SecretStr]:
+        for url in value:
+            _check_url(url.get_secret_value(), ("ws", "wss"))
+        return value
+
+    @field_validator("polyhunter_event_loop", mode="before")
+    @classmethod
+    def _event_loop(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = value.strip().lower()
+            if value == "uvloop":
+                from polyhunter.eventloop import uvloop_available
+
+                if not uvloop_available():
+                    raise ValueError("uvloop is not installed here (pip install uvloop); or set asyncio")
+        return value
+
     @model_validator(mode="before")
     @classmethod
     def _empty(cls, data: Any) -> Any:
@@ -407,6 +434,14 @@ class Settings(BaseSettings):
         urls = [u.get_secret_value() for u in self.copy_trading_rpc_urls]
         if not urls and self.copy_trading_rpc_url is not None:
             urls = [self.copy_trading_rpc_url.get_secret_value()]
+        return urls
+
+    @property
+    def ws_urls(self) -> list[str]:
+        """`COPY_TRADING_WS_URLS` (failover order), else `COPY_TRADING_WS_URL`, else none (deployment's)."""
+        urls = [u.get_secret_value() for u in self.copy_trading_ws_urls]
+        if not urls and self.copy_trading_ws_url is not None:
+            urls = [self.copy_trading_ws_url.get_secret_value()]
         return urls
 
     @property

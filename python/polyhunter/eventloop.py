@@ -1,0 +1,70 @@
+"""Which event loop a polyhunter process runs on: uvloop where it is importable, asyncio's own when asked.
+
+`POLYHUNTER_EVENT_LOOP` chooses: `uvloop`, `asyncio`, or unset (uvloop where importable, else asyncio). Asking
+for uvloop where it is not installed is a `ConfigError`, not a silent fallback: an operator who set it wants
+to know. The supervisor's start-up line and the load simulation's result name the loop that really ran
+(`loop_name`), so a figure can always be told apart by its loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import os
+from collections.abc import Callable, Coroutine
+from typing import Any, Literal, TypeVar
+
+from polyhunter.errors import ConfigError
+
+T = TypeVar("T")
+
+EventLoopName = Literal["uvloop", "asyncio"]
+LOOPS: tuple[EventLoopName, ...] = ("uvloop", "asyncio")
+ENV = "POLYHUNTER_EVENT_LOOP"
+
+
+def uvloop_available() -> bool:
+    """Whether uvloop can be imported here (it is not built for Windows)."""
+    return importlib.util.find_spec("uvloop") is not None
+
+
+def resolve(choice: str | None = None) -> EventLoopName:
+    """The loop to run: `choice`, else `$POLYHUNTER_EVENT_LOOP`, else uvloop where importable.
+
+    Raises `ConfigError` for an unknown name or for uvloop asked for where it is not installed."""
+    raw = choice if choice is not None else os.environ.get(ENV)
+    name = (raw or "").strip().lower()
+    if not name:
+        return "uvloop" if uvloop_available() else "asyncio"
+    if name not in LOOPS:
+        raise ConfigError(f"{ENV}: must be one of {', '.join(LOOPS)} (got {raw!r})")
+    if name == "uvloop" and not uvloop_available():
+        raise ConfigError(f"{ENV}: uvloop is not installed here (pip install uvloop), or set it to asyncio")
+    return name
+
+
+def loop_factory(choice: str | None = None) -> Callable[[], asyncio.AbstractEventLoop]:
+    """A function making a new loop of the resolved kind (for `asyncio.Runner` and tests)."""
+    if resolve(choice) == "uvloop":
+        import uvloop
+
+        return uvloop.new_event_loop
+    return asyncio.new_event_loop
+
+
+def run(coro: Coroutine[Any, Any, T], *, loop: str | None = None) -> T:
+    """Run `coro` to completion on a fresh loop of the chosen kind (see `resolve`), as `asyncio.run` does:
+    remaining tasks cancelled, async generators and the default executor shut down, the loop closed."""
+    try:
+        factory = loop_factory(loop)
+    except ConfigError:
+        coro.close()  # never awaited: closed so that no "was never awaited" warning follows the error
+        raise
+    with asyncio.Runner(loop_factory=factory) as runner:
+        return runner.run(coro)
+
+
+def loop_name(loop: asyncio.AbstractEventLoop | None = None) -> EventLoopName:
+    """The kind of `loop` (default: the running one): `uvloop` or `asyncio`."""
+    current = loop if loop is not None else asyncio.get_running_loop()
+    return "uvloop" if type(current).__module__.split(".", 1)[0] == "uvloop" else "asyncio"
