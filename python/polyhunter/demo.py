@@ -35,6 +35,7 @@ from rich.console import Console
 from rich.table import Table
 from web3 import Web3
 
+from polyhunter import eventloop
 from polyhunter._core import Signer
 from polyhunter.chain.anvil import Anvil
 from polyhunter.chain.clobtrader import ClobTrader
@@ -388,7 +389,8 @@ def _first_seen(supervisor: Supervisor, tx_hash: bytes, leader: str, token_id: i
 
 def main(home: str | None = None, log_level: str = "WARNING") -> bool:
     configure_logging(log_level)
+    # On POLYHUNTER_EVENT_LOOP's loop (uvloop where installed), as the supervisor runs.
     if home is not None:
-        return asyncio.run(run_demo(Path(home)))
+        return eventloop.run(run_demo(Path(home)))
     with tempfile.TemporaryDirectory(prefix="polyhunter-demo-") as scratch:
-        return asyncio.run(run_demo(Path(scratch)))
+        return eventloop.run(run_demo(Path(scratch)))

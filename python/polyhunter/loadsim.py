@@ -31,6 +31,7 @@ from typing import Any
 from polyhunter._core import TOPIC_ORDER_FILLED_V2, FanoutIndex, LogDecoder
 from polyhunter.detector.intake import BoundedIntake
 from polyhunter.errors import InvalidInputError
+from polyhunter.eventloop import loop_name
 from polyhunter.execution.base import ExecutionResult, JobJournal
 from polyhunter.execution.simulated import SimulatedVenueEngine
 from polyhunter.models import CopyConfig, CopyJob, TradeStatus
@@ -93,6 +94,8 @@ class LoadSimResult:
     burst_first_handoff_ms: float | None = None
     burst_last_handoff_ms: float | None = None
     generator_cpu_s: float = 0.0
+    event_loop: str = ""
+    """The event loop the simulation ran on: `uvloop` or `asyncio` (POLYHUNTER_EVENT_LOOP)."""
     timeline: list[dict[str, float]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
@@ -390,6 +393,7 @@ async def run_loadsim(
         burst_first_handoff_ms=round((engine.first_ns - born) / 1e6, 2) if params.burst else None,
         burst_last_handoff_ms=round((engine.last_ns - born) / 1e6, 2) if params.burst else None,
         generator_cpu_s=round(generator.cpu_s, 3),
+        event_loop=loop_name(loop),
         timeline=timeline,
     )
 

@@ -4,11 +4,13 @@
 A command's async body receives an `AsyncExitStack` and opens its store, shared state and RPC clients through
 it (`enter_store`, `enter_shared`, `stack.push_async_callback(x.close)`): whatever fails afterwards, each is
 closed before the process exits, so no aiosqlite thread or aiohttp session outlives the command.
+
+The loop is the one `POLYHUNTER_EVENT_LOOP` names (polyhunter.eventloop): `settings_or_exit` remembers the
+settings' choice (so `.env` counts too) and `run_async` runs on it unless told otherwise.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
@@ -16,6 +18,7 @@ from typing import Any, TypeVar
 
 import click
 
+from polyhunter import eventloop
 from polyhunter.errors import PolyhunterError
 from polyhunter.settings import Settings, load_settings
 from polyhunter.shared import open_shared_state
@@ -24,25 +27,33 @@ from polyhunter.store import Store, open_store
 
 T = TypeVar("T")
 
+_chosen_loop: str | None = None
+"""POLYHUNTER_EVENT_LOOP as the last settings loaded by `settings_or_exit` gave it (None: not given)."""
+
 
 def settings_or_exit(**overrides: Any) -> Settings:
     """The settings, or exit 1 with one line naming the bad variable."""
+    global _chosen_loop
     try:
-        return load_settings(**overrides)
+        settings = load_settings(**overrides)
     except PolyhunterError as exc:
         raise click.ClickException(str(exc)) from None
+    _chosen_loop = settings.polyhunter_event_loop
+    return settings
 
 
-def run_async(body: Callable[[AsyncExitStack], Awaitable[T]]) -> T:
+def run_async(body: Callable[[AsyncExitStack], Awaitable[T]], *, loop: str | None = None) -> T:
     """Run `body` on a fresh event loop with an exit stack it registers its resources on; every one is
-    closed (last opened first) however the body ends. A `PolyhunterError` exits 1 with one line."""
+    closed (last opened first) however the body ends. A `PolyhunterError` exits 1 with one line.
+
+    `loop`: `uvloop` or `asyncio`; default the settings' POLYHUNTER_EVENT_LOOP (see `eventloop.resolve`)."""
 
     async def main() -> T:
         async with AsyncExitStack() as stack:
             return await body(stack)
 
     try:
-        return asyncio.run(main())
+        return eventloop.run(main(), loop=loop if loop is not None else _chosen_loop)
     except PolyhunterError as exc:
         raise click.ClickException(str(exc)) from None
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import math
@@ -16,6 +15,7 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
+from polyhunter import eventloop
 from polyhunter.commands._common import enter_store
 from polyhunter.errors import ConfigError, PolyhunterError, StoreError
 from polyhunter.loadsim import LoadSimParams, LoadSimResult, run_loadsim
@@ -178,7 +178,10 @@ def loadsim(
             burst=burst,
         )
         with tempfile.TemporaryDirectory(prefix="polyhunter-loadsim-") as scratch:
-            result = asyncio.run(_simulate(params, Path(scratch), redis, database_url, as_json))
+            result = eventloop.run(
+                _simulate(params, Path(scratch), redis, database_url, as_json),
+                loop=defaults.polyhunter_event_loop,
+            )
     except PolyhunterError as exc:
         raise click.ClickException(str(exc)) from None
     if plot is not None:
@@ -199,7 +202,7 @@ def loadsim(
         f"CPU {r.cpu_us_per_task:,.0f} us/task | "
         f"queue lag p50 {r.lag_p50_ms:.1f} ms p99 {r.lag_p99_ms:.1f} ms max {r.lag_max_ms:.1f} ms | "
         f"max depth {r.max_depth:,} | dropped {r.dropped:,} | peak RSS {r.peak_rss_mb:.0f} MB | "
-        f"{r.store} + {r.shared}"
+        f"{r.store} + {r.shared} | loop {r.event_loop}"
     )
     if as_json:
         click.echo(summary, err=True)
