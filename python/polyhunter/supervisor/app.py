@@ -27,6 +27,7 @@ from polyhunter.detector.chainlogs import ChainLogDetector
 from polyhunter.detector.filters import leader_filters
 from polyhunter.detector.mempool import MempoolSource, PendingFill
 from polyhunter.errors import ConfigError
+from polyhunter.eventloop import loop_name
 from polyhunter.execution.base import ExecutionEngine
 from polyhunter.execution.faults import faultpoint
 from polyhunter.execution.fleet import fleet_signers
@@ -249,9 +250,10 @@ class Supervisor:
             on_event=self._pipeline_event,
             market=MarketBook(meta_ttl_ms=s.supervisor_market_meta_ttl_ms),
         )
-        ws_url = s.copy_trading_ws_url.get_secret_value() if s.copy_trading_ws_url else d.ws_url
+        ws_urls = s.ws_urls or [d.ws_url]
+        ws_url = ws_urls[0]
         self.detector = ChainLogDetector(
-            ws_url=ws_url,
+            ws_url=ws_urls,
             rpc=self.rpc,
             filters=lambda: leader_filters(
                 exchanges=exchanges,
@@ -308,10 +310,11 @@ class Supervisor:
             task.add_done_callback(self._task_ended)
         log.info(
             "supervisor up: chain %d, engine %s, fleet %d, configs %d, leaders %d, shard %d/%d, store %s, "
-            "shared %s, requeued %d",
+            "shared %s, requeued %d, loop %s",
             chain_id,
             self.engine.name,
-            s.supervisor_worker_pool_size,
+            # The wallets copies really go out from (none for a dry run that signs nothing).
+            len(getattr(self.engine, "wallets", ())),
             len(self.sync.configs),
             len(self.sync.leaders),
             s.supervisor_shard_index,
@@ -319,6 +322,7 @@ class Supervisor:
             self.store.backend,
             self.shared.backend,
             requeued,
+            loop_name(),
         )
 
     async def _take_consumer_name(self) -> str:
