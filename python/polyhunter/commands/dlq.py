@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import datetime as dt
 from contextlib import AsyncExitStack
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from polyhunter.commands._common import echo_json, enter_shared, enter_store, run_async, settings_or_exit
 from polyhunter.errors import InvalidInputError
 from polyhunter.models import TradeRecord, TradeStatus, now_ms
-from polyhunter.store.base import DeadLetter
-from polyhunter.supervisor.guardrails import Guardrails, utc_day
 from polyhunter.units import format_usd
+
+if TYPE_CHECKING:  # the store's module loads asyncpg: not for `--help`
+    from polyhunter.store.base import DeadLetter
 
 
 def parse_key(value: str) -> bytes:
@@ -108,6 +109,8 @@ def retry(key: str, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def drop(key: str, as_json: bool) -> None:
     """Give a dead-lettered job up: FAILED, its daily-cap reservation released."""
+    from polyhunter.supervisor.guardrails import Guardrails, utc_day  # loads redis: not for `--help`
+
     settings = settings_or_exit()
 
     async def body(stack: AsyncExitStack) -> tuple[TradeRecord, bool]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
-from typing import Any, get_args
+from typing import TYPE_CHECKING, Any, get_args
 
 import click
 
@@ -20,8 +20,10 @@ from polyhunter.commands._common import echo_json, run_with_store, settings_or_e
 from polyhunter.errors import InvalidInputError
 from polyhunter.models import SIZING_MODES, CopyConfig, Side, Tier
 from polyhunter.settings import Settings
-from polyhunter.store import Store
 from polyhunter.units import PPM, format_usd, normalize_address, parse_percent_bps, parse_ppm, parse_usd
+
+if TYPE_CHECKING:  # the store's module loads asyncpg: not for `--help`
+    from polyhunter.store import Store
 
 DEPLOYMENT = "deployment.json"
 ZERO_ADDRESS = "0x" + "00" * 20

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from polyhunter.commands._common import echo_json, run_with_store
 from polyhunter.commands.follow import _address
 from polyhunter.models import TradeRecord, TradeStatus
-from polyhunter.store import Store
 from polyhunter.units import format_usd
+
+if TYPE_CHECKING:  # the store's module loads asyncpg: not for `--help`
+    from polyhunter.store import Store
 
 
 @click.command("trades")
