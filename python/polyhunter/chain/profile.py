@@ -267,8 +267,8 @@ async def production_deployment(settings: Settings, profile: ChainProfile, rpc: 
         )
     init_code_hash = await rpc.call("eth_call", [{"to": factory, "data": _PROXY_INIT_CODE_HASH}, "latest"])
     http = next((u for u in urls if u.startswith("http")), urls[0])
-    if settings.copy_trading_ws_url is not None:
-        ws_url = settings.copy_trading_ws_url.get_secret_value()
+    if settings.ws_urls:
+        ws_url = settings.ws_urls[0]
     else:
         ws_url = http.replace("https://", "wss://", 1).replace("http://", "ws://", 1)
     optional = {role: profile.optional(role) for role in _TABLE_ROLES}

@@ -37,8 +37,7 @@ async def check_chain(settings: Settings) -> tuple[str, list[str]]:
     wrong chain id or an address the profile uses without code. Elsewhere: what the RPC serves, if set."""
     http = [u for u in settings.rpc_urls if u.startswith("http")]
     if not is_production_chain(settings.chain_id):
-        ws = settings.copy_trading_ws_url
-        urls = [*settings.rpc_urls, *([ws.get_secret_value()] if ws is not None else [])]
+        urls = [*settings.rpc_urls, *settings.ws_urls]
         if not urls:
             return "chain from deployment.json", []
         # Every endpoint, not only the first that answers: a failover RPC on another chain would otherwise

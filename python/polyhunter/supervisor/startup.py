@@ -74,13 +74,12 @@ def rpc_urls_to_check(settings: Settings, deployment: Deployment) -> list[str]:
         raise ConfigError(
             "COPY_TRADING_RPC_URLS: required, as deployment.json keeps its RPC URL without the secret part"
         )
-    configured = settings.copy_trading_ws_url
-    if configured is None and "***" in deployment.ws_url:
+    if not settings.ws_urls and "***" in deployment.ws_url:
         raise ConfigError(
             "COPY_TRADING_WS_URL: required, as deployment.json keeps its WS URL without the secret part"
         )
-    ws = configured.get_secret_value() if configured is not None else deployment.ws_url
-    return [*urls, ws] if ws and ws not in urls else urls
+    ws_urls = settings.ws_urls or [deployment.ws_url]
+    return [*urls, *(ws for ws in ws_urls if ws and ws not in urls)]
 
 
 async def verify_chain(settings: Settings, deployment: Deployment) -> None:
