@@ -14,16 +14,17 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from polyhunter import eventloop
 from polyhunter.errors import PolyhunterError
 from polyhunter.settings import Settings, load_settings
-from polyhunter.shared import open_shared_state
-from polyhunter.shared.base import SharedState
-from polyhunter.store import Store, open_store
+
+if TYPE_CHECKING:  # these load asyncpg and redis: imported where a command opens them, not for `--help`
+    from polyhunter.shared.base import SharedState
+    from polyhunter.store import Store
 
 T = TypeVar("T")
 
@@ -60,6 +61,8 @@ def run_async(body: Callable[[AsyncExitStack], Awaitable[T]], *, loop: str | Non
 
 async def enter_store(stack: AsyncExitStack, settings: Settings) -> Store:
     """Open (and migrate) the configured store, closed when `stack` unwinds."""
+    from polyhunter.store import open_store
+
     store = await open_store(settings)
     stack.push_async_callback(store.close)
     return store
@@ -67,6 +70,8 @@ async def enter_store(stack: AsyncExitStack, settings: Settings) -> Store:
 
 async def enter_shared(stack: AsyncExitStack, settings: Settings) -> SharedState:
     """Open the configured shared state, closed when `stack` unwinds."""
+    from polyhunter.shared import open_shared_state
+
     shared = await open_shared_state(settings)
     stack.push_async_callback(shared.close)
     return shared
