@@ -8,6 +8,15 @@ accepted by the sink (whose await returns once the block's jobs are durably queu
 
 Raw notification and `eth_getLogs` bytes go to the sink untouched: the Rust decoder parses them.
 
+Endpoints (`COPY_TRADING_WS_URLS`) are tried in failover order: a connection that fails or drops moves to the
+next one. The reconnect delay doubles (with jitter, up to `backoff_max_s`) only once every endpoint has failed
+in a row, and the log line names the endpoint and the delay really waited.
+
+The receive queue between the websocket reader and the intake is bounded (`receive_queue_max` messages): when
+the intake falls behind, the reader waits, the websocket library stops reading the socket and TCP pushes back
+on the node. Nothing is dropped on the way; should the node give up on a slow client and close the
+connection, the reconnect's backfill from the checkpoint brings back whatever was not handed over.
+
 Reorgs: the detector keeps the hashes of the last blocks it processed and the logs it handed over from them
 (`detector.reorgs.RecentBlocks`). On every (re)connect, and whenever a header does not extend the blocks
 it knows, it walks back to the fork point, hands the logs of the replaced blocks to the sink again with
@@ -25,6 +34,7 @@ import random
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import websockets
 from websockets.asyncio.client import ClientConnection, connect
@@ -43,6 +53,15 @@ CheckpointLoad = Callable[[], Awaitable[int | None]]
 CheckpointSave = Callable[[int], Awaitable[None]]
 
 _SUB_MARKER = '"subscription":"'
+
+
+def shown_ws(url: str) -> str:
+    """A websocket endpoint as logs may show it: scheme, host and port; a path or query (often an API
+    key) masked."""
+    parts = urlsplit(url)
+    port = f":{parts.port}" if parts.port else ""
+    masked = "/***" if parts.path not in ("", "/") or parts.query else ""
+    return f"{parts.scheme}://{parts.hostname or '?'}{port}{masked}"
 
 
 def subscription_of(text: str) -> str | None:
@@ -81,13 +100,20 @@ class DetectorStats:
     """Logs handed over again as `removed: true` because their block was replaced."""
     deepest_reorg: int = 0
     """Blocks replaced by the deepest reorg seen."""
+    endpoint: str = ""
+    """The websocket endpoint of the current (or last) connection, masked as logs show it."""
+    failovers: int = 0
+    """Reconnects that moved to another endpoint."""
+    last_reconnect_delay_s: float = 0.0
+    """The delay waited before the last reconnect (the one its log line states)."""
 
 
 @dataclass
 class ChainLogDetector:
     """Feeds every log matching `filters()` to `sink`, across reconnects, exactly from the checkpoint on."""
 
-    ws_url: str
+    ws_url: str | Sequence[str]
+    """One websocket endpoint, or several in failover order."""
     rpc: AsyncRpc
     filters: Callable[[], Sequence[LogFilter]]
     sink: Sink
@@ -99,19 +125,40 @@ class ChainLogDetector:
     backoff_max_s: float = 5.0
     reorg_depth: int = DEFAULT_DEPTH
     """How many recent blocks are remembered to undo a reorg (deeper ones are undone as far as this)."""
+    receive_queue_max: int = 1024
+    """Messages read from the websocket and not yet taken in; past this the reader waits."""
     stats: DetectorStats = field(default_factory=DetectorStats)
     recent: RecentBlocks = field(init=False, repr=False)
     connected: asyncio.Event = field(default_factory=asyncio.Event)
     _resubscribe: asyncio.Event = field(default_factory=asyncio.Event)
     _ws: ClientConnection | None = field(default=None, init=False, repr=False)
     _queue: asyncio.Queue[str] = field(default_factory=asyncio.Queue, init=False, repr=False)
+    _held: list[str] = field(default_factory=list, init=False, repr=False)
+    _urls: list[str] = field(default_factory=list, init=False, repr=False)
+    _current: int = field(default=0, init=False, repr=False)
     _next_id: int = field(default=0, init=False, repr=False)
     _intake: BoundedIntake = field(init=False, repr=False)
     _filters: list[LogFilter] = field(default_factory=list, init=False, repr=False)
 
     def __post_init__(self) -> None:
+        self._urls = [self.ws_url] if isinstance(self.ws_url, str) else list(self.ws_url)
+        if not self._urls:
+            raise ChainError("no websocket URL configured")
+        if self.receive_queue_max < 1:
+            raise ChainError(f"receive_queue_max must be at least 1 (got {self.receive_queue_max})")
         self._intake = BoundedIntake(self.sink, self.intake_limit)
         self.recent = RecentBlocks(self.reorg_depth)
+        self.stats.endpoint = shown_ws(self._urls[0])
+
+    @property
+    def ws_urls(self) -> list[str]:
+        """The websocket endpoints in failover order."""
+        return list(self._urls)
+
+    @property
+    def queued(self) -> int:
+        """Messages read from the websocket and waiting for the intake."""
+        return self._queue.qsize() + len(self._held)
 
     def resubscribe(self) -> None:
         """Asks for new subscriptions (the leader set changed); the gap is covered by backfill."""
@@ -122,34 +169,62 @@ class ChainLogDetector:
         if self._ws is not None:
             await self._ws.close()
 
+    def reconnect_delay(self, failures: int) -> float:
+        """The base delay (before jitter) after `failures` failed connections in a row: it doubles only once
+        every endpoint has had its turn, so a dead primary costs one short pause, not a backoff."""
+        rounds = max(0, failures - 1) // len(self._urls)
+        return min(self.backoff_max_s, self.backoff_initial_s * float(2**rounds))
+
     async def run(self, stop: asyncio.Event) -> None:
-        """Runs until `stop` is set, reconnecting with exponential backoff and jitter."""
-        delay = self.backoff_initial_s
+        """Runs until `stop` is set, failing over between endpoints with exponential backoff and jitter."""
+        failures = 0
         while not stop.is_set():
+            url = self._urls[self._current]
+            failed = True
             try:
-                await self._session(stop)
-                delay = self.backoff_initial_s
+                await self._session(url, stop)
+                failed = False
             except (OSError, websockets.WebSocketException, ChainError, TimeoutError) as exc:
-                log.warning("detector: connection lost (%s); reconnecting in %.1fs", exc, delay)
-            except Exception:
+                reason = f"connection to {shown_ws(url)} lost ({exc or type(exc).__name__})"
+            except Exception as exc:
                 # A failed intake (store down, say): reconnect and backfill from the checkpoint, which
                 # did not pass the failed batch. Never let one bad moment stop detection.
-                log.exception("detector: intake failed; reconnecting in %.1fs", delay)
+                reason = f"intake failed ({type(exc).__name__}: {exc})"
+                log.debug("detector: intake failure", exc_info=True)
             finally:
+                was_connected = self.connected.is_set()
                 self.connected.clear()
                 self._ws = None
             if stop.is_set():
                 break
+            if not failed:
+                failures = 0  # a resubscription: the same endpoint again, at once
+                continue
+            # A connection that had worked starts a new round of failures.
+            failures = 1 if was_connected else failures + 1
+            if len(self._urls) > 1:
+                self._current = (self._current + 1) % len(self._urls)
+                self.stats.failovers += 1
+            delay = self.reconnect_delay(failures) * (0.5 + random.random())  # noqa: S311 - jitter
+            self.stats.last_reconnect_delay_s = delay
+            log.warning(
+                "detector: %s; reconnecting to %s in %.2fs",
+                reason,
+                shown_ws(self._urls[self._current]),
+                delay,
+            )
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), delay * (0.5 + random.random()))  # noqa: S311
-            delay = min(self.backoff_max_s, delay * 2)
+                await asyncio.wait_for(stop.wait(), delay)
 
-    async def _session(self, stop: asyncio.Event) -> None:
-        async with connect(self.ws_url, max_size=64 * 2**20, ping_interval=20, ping_timeout=20) as ws:
+    async def _session(self, url: str, stop: asyncio.Event) -> None:
+        async with connect(url, max_size=64 * 2**20, ping_interval=20, ping_timeout=20) as ws:
             self._ws = ws
             self.stats.connects += 1
+            self.stats.endpoint = shown_ws(url)
             self._resubscribe.clear()
-            self._queue = asyncio.Queue()  # nothing of an earlier connection leaks into this one
+            # Nothing of an earlier connection leaks into this one.
+            self._queue = asyncio.Queue(maxsize=self.receive_queue_max)
+            self._held = []
             filters = list(self.filters())
             self._filters = filters
             heads_id = await self._subscribe(ws, ["newHeads"])
@@ -162,7 +237,8 @@ class ChainLogDetector:
                 await self._backfill(filters)
                 self.connected.set()
                 log.info(
-                    "detector connected (connection %d): %d log filters, checked up to block %s",
+                    "detector connected to %s (connection %d): %d log filters, checked up to block %s",
+                    self.stats.endpoint,
                     self.stats.connects,
                     len(filters),
                     self.stats.checkpoint,
@@ -190,7 +266,8 @@ class ChainLogDetector:
             message = await asyncio.wait_for(ws.recv(), timeout=10)
             text = message if isinstance(message, str) else message.decode()
             if subscription_of(text) is not None:
-                self._queue.put_nowait(text)
+                # The reader has not started: held aside (a handful, arriving while subscribing).
+                self._held.append(text)
                 continue
             reply = json.loads(text)
             if reply.get("id") != request_id:
@@ -200,30 +277,41 @@ class ChainLogDetector:
             return str(reply["result"])
 
     async def _read(self, ws: ClientConnection) -> None:
-        try:
-            async for message in ws:
-                self._queue.put_nowait(message if isinstance(message, str) else message.decode())
-        finally:
-            self._queue.put_nowait("")  # end of stream, however it ended
+        """Moves messages from the websocket to the queue; ends with the connection (`_live` then empties
+        the queue before it reports the end)."""
+        async for message in ws:
+            # Waits while the queue is full: the websocket stops being read and TCP pushes back.
+            await self._queue.put(message if isinstance(message, str) else message.decode())
 
     async def _live(self, reader: asyncio.Task[None], heads_id: str, stop: asyncio.Event) -> None:
         stop_wait = asyncio.create_task(stop.wait())
         resub_wait = asyncio.create_task(self._resubscribe.wait())
         try:
+            while self._held:
+                await self._on_message(self._held.pop(0), heads_id)
             while True:
+                if reader.done():
+                    # The connection ended: what it sent before is taken in first, then the end reported.
+                    while not self._queue.empty() and not stop.is_set():
+                        await self._on_message(self._queue.get_nowait(), heads_id)
+                    if stop.is_set():
+                        return
+                    error = reader.exception() if not reader.cancelled() else None
+                    if error is not None:
+                        raise ChainError(f"websocket closed: {error}")
+                    raise ChainError("websocket closed by the node")
                 get = asyncio.create_task(self._queue.get())
                 done, _ = await asyncio.wait(
-                    {get, stop_wait, resub_wait}, return_when=asyncio.FIRST_COMPLETED
+                    {get, reader, stop_wait, resub_wait}, return_when=asyncio.FIRST_COMPLETED
                 )
-                if get not in done:
-                    get.cancel()
+                if get in done:
+                    await self._on_message(get.result(), heads_id)
+                    continue
+                get.cancel()  # a cancelled get leaves its item in the queue
+                with contextlib.suppress(asyncio.CancelledError):
+                    await get
+                if stop_wait in done or resub_wait in done:
                     return
-                text = get.result()
-                if not text:
-                    if reader.done() and reader.exception() is not None:
-                        raise ChainError(f"websocket closed: {reader.exception()}")
-                    raise ChainError("websocket closed by the node")
-                await self._on_message(text, heads_id)
         finally:
             stop_wait.cancel()
             resub_wait.cancel()
