@@ -9,7 +9,7 @@ import tempfile
 from collections.abc import Callable
 from contextlib import AsyncExitStack
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from rich.console import Console
@@ -18,9 +18,10 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from polyhunter import eventloop
 from polyhunter.commands._common import enter_store
 from polyhunter.errors import ConfigError, PolyhunterError, StoreError
-from polyhunter.loadsim import LoadSimParams, LoadSimResult, run_loadsim
 from polyhunter.settings import Settings, load_settings, mask_url
-from polyhunter.shared import create_shared_state
+
+if TYPE_CHECKING:  # the pipeline loads asyncpg and redis: imported when the simulation runs, not for `--help`
+    from polyhunter.loadsim import LoadSimParams, LoadSimResult
 
 T = TypeVar("T")
 
@@ -64,6 +65,9 @@ async def _simulate_in(
     database_url: str | None,
     quiet: bool,
 ) -> LoadSimResult:
+    from polyhunter.loadsim import run_loadsim
+    from polyhunter.shared import create_shared_state
+
     overrides: dict[str, object] = {"polyhunter_home": home, "supervisor_queue_max_size": params.queue_max}
     if redis:
         overrides["supervisor_redis_url"] = redis
@@ -163,6 +167,8 @@ def loadsim(
     plot: Path | None,
 ) -> None:
     """Push synthetic leader signals through decoder, dispatcher, guardrails, queue, workers and store."""
+    from polyhunter.loadsim import LoadSimParams
+
     logging.basicConfig(level=logging.WARNING)
     try:
         defaults = load_settings()
