@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
 from polyhunter.commands._common import echo_json, run_async
 from polyhunter.errors import PolyhunterError
 from polyhunter.settings import load_settings
-from polyhunter.supervisor.readiness import Readiness, check_readiness, settings_check
+
+if TYPE_CHECKING:  # the checks load web3, aiohttp, asyncpg, redis: when they run, not for `--help`
+    from polyhunter.supervisor.readiness import Readiness
 
 
 def readiness_report() -> Readiness:
     """The checks for the environment's settings (a bad setting is the one fatal line)."""
+    from polyhunter.supervisor.readiness import Readiness, check_readiness, settings_check
+
     try:
         settings = load_settings()
     except PolyhunterError as exc:

@@ -6,18 +6,18 @@ import asyncio
 import logging
 import signal
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from polyhunter.chain.deployment import Deployment
-from polyhunter.chain.profile import is_production_chain
 from polyhunter.commands._common import run_async, settings_or_exit
 from polyhunter.errors import PolyhunterError
 from polyhunter.logformat import configure_logging
 from polyhunter.settings import Settings
-from polyhunter.supervisor.app import Supervisor, load_deployment
-from polyhunter.supervisor.selftest import run_selftest
+
+if TYPE_CHECKING:  # the supervisor loads aiohttp, asyncpg, redis, websockets: when it runs, not for `--help`
+    from polyhunter.supervisor.app import Supervisor
 
 log = logging.getLogger("polyhunter.supervisor")
 
@@ -63,6 +63,9 @@ def log_event(kind: str, data: dict[str, Any]) -> None:
 
 def _deployment(settings: Settings) -> Deployment:
     """The production profile on CHAIN_ID 137/80002 (every address checked for code), else deployment.json."""
+    from polyhunter.chain.profile import is_production_chain
+    from polyhunter.supervisor.app import load_deployment
+
     if is_production_chain(settings.chain_id):
         return run_async(lambda _stack: load_deployment(settings))
     try:
@@ -124,6 +127,9 @@ LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
 @click.option("--skip-ready", is_flag=True, help="Start without running `polyhunter ready`'s checks first.")
 def supervisor(selftest: bool, log_level: str, skip_ready: bool) -> None:
     """Run the copy-trading supervisor on the configured chain, store and shared state."""
+    from polyhunter.supervisor.app import Supervisor
+    from polyhunter.supervisor.selftest import run_selftest
+
     configure_logging(log_level)
     settings = settings_or_exit()
     configure_logging(log_level, fmt=settings.polyhunter_log_format)  # `.env` may set the format too
