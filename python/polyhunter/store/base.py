@@ -719,6 +719,17 @@ class Store(ABC):
     async def flag_reorged(self, tx_hash: bytes | str, log_index: int, sub_index: int = 0) -> list[bytes]:
         """Set `reorged` on every copy of the retracted signal; returns their keys."""
 
+    @abstractmethod
+    async def flag_copies(
+        self, tx_hash: bytes | str, log_index: int, sub_index: int, flag: str
+    ) -> list[bytes]:
+        """Flag `flag` (e.g. `unconfirmed_source`) every copy made from the sighting (tx, log index, sub
+        index); returns their keys. Flagging twice is one flag."""
+
+    @abstractmethod
+    async def flags_of(self, key: bytes) -> set[str]:
+        """The flags of one copy (empty when none or unknown)."""
+
     # Configs.
     @abstractmethod
     async def add_config(self, config: CopyConfig) -> CopyConfig:

@@ -167,12 +167,22 @@ _V5_POSTGRES = (
     _IDENTITY.format(int="BIGINT"),
 )
 
+# v6: flags on copies beside `reorged`, one row per (copy, flag): `unconfirmed_source` marks the copies of a
+# fill first seen pending or in the activity feed that no log confirmed in time (docs/seams.md).
+_V6 = (
+    """CREATE TABLE copy_flags (
+        key {blob} NOT NULL, flag TEXT NOT NULL, flagged_at {int} NOT NULL, PRIMARY KEY (key, flag))""",
+)
+_V6_SQLITE = tuple(q.format(blob="BLOB", int="INTEGER") for q in _V6)
+_V6_POSTGRES = tuple(q.format(blob="BYTEA", int="BIGINT") for q in _V6)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial", _V1_SQLITE, _V1_POSTGRES),
     Migration(2, "claims", _V2_SQLITE, _V2_POSTGRES),
     Migration(3, "order payloads", _V3_SQLITE, _V3_POSTGRES),
     Migration(4, "intake tokens and dead letters", _V4_SQLITE, _V4_POSTGRES),
     Migration(5, "config rules and chain identity", _V5_SQLITE, _V5_POSTGRES),
+    Migration(6, "copy flags", _V6_SQLITE, _V6_POSTGRES),
 )
 LATEST = MIGRATIONS[-1].version
 

@@ -401,6 +401,26 @@ class PostgresStore(Store):
         )
         return [bytes(r[0]) for r in rows]
 
+    async def flag_copies(
+        self, tx_hash: bytes | str, log_index: int, sub_index: int, flag: str
+    ) -> list[bytes]:
+        rows = await self.pool.fetch(
+            "WITH found AS (SELECT key FROM copy_trades "
+            "WHERE tx_hash = $1 AND log_index = $2 AND sub_index = $3), "
+            "flagged AS (INSERT INTO copy_flags (key, flag, flagged_at) SELECT key, $4, $5 FROM found "
+            "ON CONFLICT DO NOTHING) SELECT key FROM found",
+            tx_bytes(tx_hash),
+            log_index,
+            sub_index,
+            flag,
+            now_ms(),
+        )
+        return [bytes(r[0]) for r in rows]
+
+    async def flags_of(self, key: bytes) -> set[str]:
+        rows = await self.pool.fetch("SELECT flag FROM copy_flags WHERE key = $1", key)
+        return {str(r[0]) for r in rows}
+
     # Configs.
     async def add_config(self, config: CopyConfig) -> CopyConfig:
         now = now_ms()

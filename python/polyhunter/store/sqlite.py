@@ -467,6 +467,25 @@ class SqliteStore(Store):
         ):
             return [bytes(r[0]) for r in await cursor.fetchall()]
 
+    async def flag_copies(
+        self, tx_hash: bytes | str, log_index: int, sub_index: int, flag: str
+    ) -> list[bytes]:
+        async with self._write() as conn:
+            cursor = await conn.execute(
+                "SELECT key FROM copy_trades WHERE tx_hash = ? AND log_index = ? AND sub_index = ?",
+                (tx_bytes(tx_hash), log_index, sub_index),
+            )
+            keys = [bytes(r[0]) for r in await cursor.fetchall()]
+            await cursor.close()
+            await conn.executemany(
+                "INSERT INTO copy_flags (key, flag, flagged_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                [(key, flag, now_ms()) for key in keys],
+            )
+        return keys
+
+    async def flags_of(self, key: bytes) -> set[str]:
+        return {str(r[0]) for r in await self._read("SELECT flag FROM copy_flags WHERE key = ?", (key,))}
+
     # Configs.
     async def add_config(self, config: CopyConfig) -> CopyConfig:
         now = now_ms()

@@ -29,10 +29,19 @@ import time
 import uuid
 from collections import Counter, deque
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from polyhunter._core import CopyIntent, DedupCache, FanoutIndex, LogDecoder, Signal, shard_of
+from polyhunter._core import (
+    NO_LOG_INDEX,
+    CopyIntent,
+    DedupCache,
+    FanoutIndex,
+    LogDecoder,
+    Signal,
+    keccak256,
+    shard_of,
+)
 from polyhunter.errors import DecodeError
 from polyhunter.execution.base import (
     RELINQUISHED,
@@ -55,6 +64,8 @@ ORPHAN_SCAN_S = 5.0  # how often an idle worker looks in the store for PENDING j
 ZERO_SIZE = "zero_size"  # a leader fill of no tokens: counted, never copied
 ZERO_PRICE = "zero_price"  # a leader fill at a price of 0: counted, never copied
 SAMPLES = 200_000  # latency samples kept for percentiles; older ones are dropped so memory stays bounded
+UNLOGGED = -1
+"""The log index a copy records when made from a sighting without a log (NO_LOG_INDEX fits no BIGINT)."""
 
 
 @dataclass
@@ -97,6 +108,17 @@ class PipelineStats:
     """Queue lag of the latest executed jobs: from enqueue to the start of execution (bounded memory)."""
     latency_ms: deque[float] = field(default_factory=lambda: deque(maxlen=SAMPLES))
     """From the leader's log being decoded to our execution's end (latest jobs)."""
+
+
+@dataclass(frozen=True)
+class KeyedSignal:
+    """A live signal taken in under a dedup key of the caller's: a fill copied from its first sighting
+    (`SUPERVISOR_ACT_ON=first`), keyed on its fill identity (docs/seams.md), not on the signal's own."""
+
+    signal: Signal
+    key: bytes
+    copied: Signal | None = None
+    """For a top-up: the sighting the fill's earlier copies were sized on; each new copy is the difference."""
 
 
 @dataclass
@@ -272,6 +294,92 @@ class Pipeline:
             self._emit("skip", config_id=config_id, reason=reason, signal=fresh[signal_index])
         if jobs:
             await self._admit(jobs, seen_at)
+
+    async def on_keyed(self, items: Sequence[KeyedSignal], *, replay: bool = False) -> None:
+        """Takes live signals in under the caller's keys: the dedup caches use `item.key`, each job's
+        idempotency key is keccak256(key ‖ be64(config_id)) and its tx hash, log index and sub index are the
+        signal's (what a retraction or an unconfirmed source finds it by). A top-up (`copied` set) copies, per
+        config, what sizing `signal` gives beyond what sizing `copied` gave, nothing when that is not more."""
+        self.stats.signals += len(items)
+        async with self._gate.shared():
+            keys = [i.key for i in items]
+            if self._retracted and any(k in self._retracted for k in keys):
+                replay = True  # a fill whose log a reorg removed is confirmed again: revive its copies
+                self._retracted.difference_update(keys)
+            firsts = self.dedup.check_and_insert(keys)
+            fresh = list(items) if replay else [i for i, first in zip(items, firsts, strict=True) if first]
+            self.stats.duplicates += len(items) - len(fresh)
+            if self.config.shard_count > 1:
+                count, index = self.config.shard_count, self.config.shard_index
+                owned = [i for i in fresh if shard_of(i.signal.leader, count) == index]
+                self.stats.not_owned += len(fresh) - len(owned)
+                fresh = owned
+            if not fresh:
+                return
+            shared_firsts = await self.shared.first_sightings(
+                [i.key for i in fresh], self.config.dedup_ttl_ms
+            )
+            if not replay:
+                fresh = [i for i, first in zip(fresh, shared_firsts, strict=True) if first]
+                self.stats.duplicates += len(shared_firsts) - len(fresh)
+            kept = {id(s) for s in self._sane([i.signal for i in fresh])}
+            fresh = [i for i in fresh if id(i.signal) in kept]
+            if not fresh:
+                return
+            signals = self.market.priced([i.signal for i in fresh])
+            self.market.observe(signals)
+            owners: list[int] = []
+            batch = list(signals)
+            for n, item in enumerate(fresh):
+                if item.copied is not None:
+                    owners.append(n)
+                    batch.append(item.copied)
+            balances = self.balances() if self.balances is not None else None
+            intents = self.index.match(batch, balances, self.market.min_sizes(batch))
+            before: dict[tuple[int, int], int] = {}
+            for intent in intents:
+                if intent.signal_index >= len(signals):
+                    before[(owners[intent.signal_index - len(signals)], intent.config_id)] = intent.amount
+            jobs: list[CopyJob] = []
+            seen_at: dict[bytes, int] = {}
+            for intent in intents:
+                n = intent.signal_index
+                if n >= len(signals):
+                    continue
+                amount = intent.amount - before.get((n, intent.config_id), 0)
+                if amount <= 0:
+                    continue
+                key = keccak256(fresh[n].key + intent.config_id.to_bytes(8, "big"))
+                log_index = stored_log_index(signals[n])
+                job = replace(job_of(intent, signals[n]), key=key, amount=amount, log_index=log_index)
+                self.stats.intents += 1
+                jobs.append(job)
+                seen_at[key] = signals[n].seen_at_ns
+            for n, config_id, reason in intents.skipped:
+                if n < len(signals):
+                    self.stats.skipped[reason] += 1
+                    self._emit("skip", config_id=config_id, reason=reason, signal=signals[n])
+            if jobs:
+                await self._admit(jobs, seen_at)
+
+    async def unconfirmed(self, origins: Sequence[Signal], flag: str) -> list[bytes]:
+        """Sightings whose fill got no log in time: their copies are flagged `flag` in the store; those not
+        started yet are cancelled with `flag` as reason (their cap reservations released). Nothing else is
+        undone: executed copies stay as they are for an operator to judge."""
+        keys: list[bytes] = []
+        for signal in origins:
+            found = await self.store.flag_copies(
+                signal.tx_hash, stored_log_index(signal), signal.sub_index, flag
+            )
+            quiet = await self.store.executable(found)
+            for key in found:
+                if key in quiet and await self.store.mark(key, TradeStatus.CANCELLED, flag):
+                    self.stats.cancelled += 1
+                    local = self._local.pop(key, None)
+                    if local is not None:
+                        await self._release(local.reservations)
+            keys += found
+        return keys
 
     def _sane(self, signals: list[Signal]) -> list[Signal]:
         """Drops fills that cannot be right before anything is sized or reserved: no tokens, or a known
@@ -789,6 +897,11 @@ def job_of(intent: CopyIntent, signal: Signal) -> CopyJob:
         leader_price_ppm=_price_ppm(signal),
         block_number=signal.block_number or 0,
     )
+
+
+def stored_log_index(signal: Signal) -> int:
+    """The log index a copy of `signal` records: its own, or `UNLOGGED` for a sighting without a log."""
+    return UNLOGGED if signal.log_index == NO_LOG_INDEX else signal.log_index
 
 
 def _price_ppm(signal: Signal) -> int | None:

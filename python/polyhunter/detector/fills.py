@@ -1,0 +1,287 @@
+"""One identity per leader fill across sources: the ledger that tells whether a pending order, a feed frame
+or an `OrderFilled` row is a fill already seen, a repeat, or a new fill (docs/seams.md, "Fill identity").
+
+The ledger is pure bookkeeping (no I/O, no clock of its own): the supervisor feeds it every priced sighting
+and decides from the answer whether to copy, top up, confirm or do nothing.
+
+Rules, in the order they are tried for a sighting of source S of a group G = (maker, token, side) in
+transaction T carrying `tokens`:
+1. The same sighting again (S's own id of it in (T, G): a log's index, a pending order's position, a feed
+   frame's (size, price)) is a repeat: nothing to do.
+2. A fill of (T, G) that S has not yet sighted joins it, one with the same `tokens` first.
+3. Otherwise a fill of G still without a log, sighted only in transactions that no log has come from, with
+   the same `tokens` (and the same order hash where both sides know it) joins it: the match was re-settled in
+   a new transaction (Polymarket's RETRYING) or the feed named the first attempt. A second pending sighting
+   of a fill already seen pending joins only on an equal order hash (the operator's retry).
+4. Otherwise it is a new fill, keyed `fill_key(T, G, tokens, k)` with k the number of fills of (T, G) with
+   those tokens before it, so every source that sees a fill first computes the same key.
+
+Merging early sightings of two different fills errs safe: one copy before the logs, and since one log row is
+exactly one fill, the second row then makes a fill (and a copy) of its own.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Final
+
+from polyhunter._core import Signal, keccak256
+
+LOG: Final = "log"
+MEMPOOL: Final = "mempool"
+ACTIVITY: Final = "activity"
+KINDS: Final = (MEMPOOL, ACTIVITY, LOG)
+"""The sources of a fill, earliest first as they usually arrive."""
+
+FILL_TAG: Final = b"polyhunter-fill/1"
+TOP_UP_TAG: Final = b"polyhunter-top-up/1"
+
+Group = tuple[str, int, str]
+"""(maker lower-cased, token id, side)."""
+SightingId = tuple[bytes, Group, str, tuple[int, ...]]
+"""(transaction, group, source kind, the source's own id of the sighting)."""
+
+
+def kind_of(signal: Signal) -> str:
+    """The ledger's source of a signal: `log` for exchange rows (v1, v2), else the signal's source."""
+    return LOG if signal.source in ("v1", "v2") else signal.source
+
+
+def group_of(signal: Signal) -> Group:
+    return (signal.leader.lower(), signal.token_id, signal.side)
+
+
+def fill_key(tx_hash: bytes, group: Group, tokens: int, k: int) -> bytes:
+    """keccak256(tag ‖ tx ‖ maker ‖ be256(token) ‖ side ‖ be256(tokens) ‖ be32(k)): the dedup key of a fill
+    copied before (or without) its log."""
+    maker, token_id, side = group
+    return keccak256(
+        FILL_TAG
+        + bytes(tx_hash)
+        + bytes.fromhex(maker.removeprefix("0x"))
+        + token_id.to_bytes(32, "big")
+        + (b"\x00" if side == "BUY" else b"\x01")
+        + tokens.to_bytes(32, "big")
+        + k.to_bytes(4, "big")
+    )
+
+
+def top_up_key(fill: bytes, tokens: int) -> bytes:
+    """The dedup key of the copy that tops a fill up to `tokens` (one per amount reached)."""
+    return keccak256(TOP_UP_TAG + fill + tokens.to_bytes(32, "big"))
+
+
+def _sighting_id(signal: Signal, kind: str) -> tuple[int, ...]:
+    if kind == LOG:
+        return (signal.log_index,)
+    if kind == MEMPOOL:
+        return (signal.sub_index,)
+    # A feed frame names no position: identical frames (`trades` and `orders_matched` repeat one trade)
+    # are one sighting; two equal fills of one transaction seen only by the feed collapse into one, and
+    # the log's second row then makes the second fill.
+    return (signal.size, signal.price_num, signal.price_den)
+
+
+@dataclass(eq=False)
+class Fill:
+    """One leader fill and what each source saw of it."""
+
+    key: bytes
+    group: Group
+    tokens: int
+    """The largest amount a sighting carried (outcome-token base units)."""
+    first: Signal
+    """The earliest sighting (what a copy under `SUPERVISOR_ACT_ON=first` is made from)."""
+    created_block: int
+    order_hash: bytes | None = None
+    seen_ns: dict[str, int] = field(default_factory=dict)
+    """First `seen_at_ns` per source kind."""
+    txs: list[bytes] = field(default_factory=list)
+    log: Signal | None = None
+    """The `OrderFilled` row that confirmed it (None until then)."""
+    copied: int = 0
+    """Tokens the copies made so far were sized on (0: none made from this ledger)."""
+    origins: list[Signal] = field(default_factory=list)
+    """The sightings copies were made from (the first, then top-ups): their (tx, log index, sub index)."""
+    unconfirmed: bool = False
+    """No log within the confirmation window."""
+    retracted: bool = False
+    """Its log was removed by a reorg (cleared when a log confirms it again)."""
+    _sids: list[SightingId] = field(default_factory=list, repr=False)
+    _slots: list[tuple[bytes, Group]] = field(default_factory=list, repr=False)
+
+    @property
+    def first_source(self) -> str:
+        return min(self.seen_ns.items(), key=lambda kv: (kv[1], KINDS.index(kv[0])))[0]
+
+    def leads_ms(self) -> dict[str, int]:
+        """Each earlier source's lead over the log in whole ms (never negative); empty before the log."""
+        if self.log is None or LOG not in self.seen_ns:
+            return {}
+        at = self.seen_ns[LOG]
+        return {k: max(0, at - ns) // 1_000_000 for k, ns in self.seen_ns.items() if k != LOG}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a sighting was: `new` (a fill first seen now), `repeat` (this very sighting again), or neither
+    (it joined `fill`)."""
+
+    fill: Fill
+    new: bool = False
+    repeat: bool = False
+
+
+@dataclass
+class FillLedger:
+    """The fills seen lately (bounded: the oldest `limit` are forgotten first)."""
+
+    limit: int = 100_000
+    _fills: OrderedDict[bytes, Fill] = field(default_factory=OrderedDict, init=False, repr=False)
+    _slots: dict[tuple[bytes, Group], list[Fill]] = field(default_factory=dict, init=False, repr=False)
+    _seen: dict[SightingId, Fill] = field(default_factory=dict, init=False, repr=False)
+    _open: OrderedDict[bytes, Fill] = field(default_factory=OrderedDict, init=False, repr=False)
+    """Fills without a log, inside the confirmation window: cross-transaction joins and expiry."""
+    _logged: OrderedDict[bytes, int] = field(default_factory=OrderedDict, init=False, repr=False)
+    """Transactions a log came from (counted per fill confirmed there)."""
+
+    def __len__(self) -> int:
+        return len(self._fills)
+
+    def get(self, key: bytes) -> Fill | None:
+        return self._fills.get(key)
+
+    def see(self, signal: Signal, *, order_hash: bytes | None = None, block: int = 0) -> Outcome:
+        """Takes one priced sighting (a log row, a pending order with its order hash, a feed frame).
+        `block` is the newest block known when it was seen: the confirmation window starts there."""
+        kind = kind_of(signal)
+        tx = bytes(signal.tx_hash)
+        group = group_of(signal)
+        sid = (tx, group, kind, _sighting_id(signal, kind))
+        known = self._seen.get(sid)
+        if known is not None:
+            return Outcome(known, repeat=True)
+        fill = self._in_transaction(tx, group, kind, signal.size)
+        if fill is None:
+            fill = self._re_settled(tx, group, kind, signal.size, order_hash)
+        new = fill is None
+        if fill is None:
+            fill = self._create(tx, group, signal, block)
+        self._join(fill, sid, signal, kind, order_hash)
+        return Outcome(fill, new=new)
+
+    def _in_transaction(self, tx: bytes, group: Group, kind: str, tokens: int) -> Fill | None:
+        free = [f for f in self._slots.get((tx, group), ()) if kind not in f.seen_ns]
+        for f in free:
+            if f.tokens == tokens:
+                return f
+        # Calldata and logs are exact: other amounts are another fill. A feed frame's size is decimal text
+        # that may be rounded or partial, so a frame and a fill seen only by the feed join on the group alone.
+        for f in free:
+            if kind == ACTIVITY or set(f.seen_ns) == {ACTIVITY}:
+                return f
+        return None
+
+    def _re_settled(
+        self, tx: bytes, group: Group, kind: str, tokens: int, order_hash: bytes | None
+    ) -> Fill | None:
+        for f in self._open.values():
+            if f.group != group or f.tokens != tokens or tx in f.txs or f.log is not None:
+                continue
+            if any(t in self._logged for t in f.txs):
+                continue  # its transaction landed: a fill of another transaction is another fill
+            if order_hash is not None and f.order_hash is not None and order_hash != f.order_hash:
+                continue
+            if kind in f.seen_ns and (order_hash is None or order_hash != f.order_hash):
+                continue  # seen by this source already: only an equal order hash makes it a retry
+            return f
+        return None
+
+    def _create(self, tx: bytes, group: Group, signal: Signal, block: int) -> Fill:
+        k = sum(1 for f in self._slots.get((tx, group), ()) if f.tokens == signal.size)
+        key = fill_key(tx, group, signal.size, k)
+        while key in self._fills:  # a fill of this slot already moved to another log: keep keys distinct
+            k += 1
+            key = fill_key(tx, group, signal.size, k)
+        fill = Fill(key=key, group=group, tokens=signal.size, first=signal, created_block=block)
+        self._fills[key] = fill
+        self._open[key] = fill
+        while len(self._fills) > self.limit:
+            self._forget(next(iter(self._fills.values())))
+        return fill
+
+    def _join(
+        self,
+        fill: Fill,
+        sid: SightingId,
+        signal: Signal,
+        kind: str,
+        order_hash: bytes | None,
+    ) -> None:
+        tx = sid[0]
+        self._seen[sid] = fill
+        fill._sids.append(sid)
+        if tx not in fill.txs:
+            fill.txs.append(tx)
+            slot = (tx, fill.group)
+            self._slots.setdefault(slot, []).append(fill)
+            fill._slots.append(slot)
+        fill.seen_ns.setdefault(kind, signal.seen_at_ns)
+        if signal.seen_at_ns < fill.first.seen_at_ns and fill.copied == 0:
+            fill.first = signal
+        fill.tokens = max(fill.tokens, signal.size)
+        if order_hash is not None and fill.order_hash is None:
+            fill.order_hash = bytes(order_hash)
+        if kind == LOG:
+            fill.log = signal
+            fill.retracted = False
+            self._open.pop(fill.key, None)
+            self._logged[tx] = self._logged.get(tx, 0) + 1
+            while len(self._logged) > self.limit:
+                self._logged.popitem(last=False)
+
+    def retract(self, signal: Signal, *, block: int = 0) -> Fill | None:
+        """A reorg removed this log row: its fill has no log again (a re-mined row confirms it anew)."""
+        tx = bytes(signal.tx_hash)
+        sid = (tx, group_of(signal), LOG, (signal.log_index,))
+        fill = self._seen.pop(sid, None)
+        if fill is None or fill.log is None:
+            return fill
+        fill.log = None
+        fill.retracted = True
+        fill.seen_ns.pop(LOG, None)
+        fill.created_block = block
+        fill._sids.remove(sid)
+        left = self._logged.get(tx, 0) - 1
+        if left > 0:
+            self._logged[tx] = left
+        else:
+            self._logged.pop(tx, None)
+        self._open[fill.key] = fill
+        return fill
+
+    def expire(self, head: int, blocks: int) -> list[Fill]:
+        """Fills still without a log `blocks` blocks after they were first seen: marked `unconfirmed` and
+        no longer joined across transactions (a log of one of their own transactions still confirms)."""
+        gone = [f for f in self._open.values() if head - f.created_block >= blocks]
+        for f in gone:
+            f.unconfirmed = True
+            del self._open[f.key]
+        return gone
+
+    def open_fills(self) -> list[Fill]:
+        """Fills without a log still inside their confirmation window."""
+        return list(self._open.values())
+
+    def _forget(self, fill: Fill) -> None:
+        self._fills.pop(fill.key, None)
+        self._open.pop(fill.key, None)
+        for sid in fill._sids:
+            self._seen.pop(sid, None)
+        for key in fill._slots:
+            slot = self._slots.get(key)
+            if slot is not None:
+                slot.remove(fill)
+                if not slot:
+                    del self._slots[key]
