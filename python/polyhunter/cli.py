@@ -68,6 +68,10 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
         "polyhunter.commands.loadsim",
         "Push synthetic leader signals through decoder, dispatcher, guardrails, queue, workers and store.",
     ),
+    "proxy": (
+        "polyhunter.commands.proxy",
+        "A follower's Proxy: create, deposit, withdraw, limits, pause, show (signed by the owner's key).",
+    ),
     "ready": (
         "polyhunter.commands.ready",
         "Check that the supervisor can go live: settings, RPCs, contracts, Executor, fleet, gas, store,...",
