@@ -4,7 +4,7 @@ ready (deposit wallet, approvals, pUSD, registration on the Executor, API key)."
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
@@ -15,19 +15,11 @@ from polyhunter.chain.anvil import TEST_MNEMONIC
 from polyhunter.chain.deployment import Deployment
 from polyhunter.commands._common import echo_json, settings_or_exit
 from polyhunter.errors import ConfigError, PolyhunterError
-from polyhunter.execution.fleet import fleet_signers
-from polyhunter.fleetsetup import (
-    FleetWorld,
-    SetupOptions,
-    SetupResult,
-    WalletStatus,
-    format_native,
-    parse_given_wallets,
-    read_fleet,
-    run_setup,
-)
 from polyhunter.settings import Settings
 from polyhunter.units import format_usd, parse_usd
+
+if TYPE_CHECKING:  # the set-up loads web3, eth-account, aiohttp: where a command runs, not for `--help`
+    from polyhunter.fleetsetup import FleetWorld, SetupResult, WalletStatus
 
 # Chains on which, with no key configured, the fleet is the local world's (the public test mnemonic).
 LOCAL_CHAIN_IDS = frozenset({31337, 1337})
@@ -41,6 +33,8 @@ def _deployment() -> Deployment | None:
 
 
 def _signers(settings: Settings, deployment: Deployment | None) -> list[Signer]:
+    from polyhunter.execution.fleet import fleet_signers
+
     local = deployment is not None and deployment.chain_id in LOCAL_CHAIN_IDS
     return fleet_signers(settings, default_mnemonic=TEST_MNEMONIC if local else None)
 
@@ -70,6 +64,8 @@ def _approvals(status: WalletStatus) -> str:
 
 
 def _table(world: FleetWorld, statuses: list[WalletStatus]) -> Table:
+    from polyhunter.fleetsetup import format_native
+
     coin = "POL" if world.chain_id in (137, 80002) else "ETH"
     table = Table(title=f"fleet on chain {world.chain_id} (signature type {world.signature_type})")
     table.add_column("#")
@@ -112,6 +108,8 @@ def _echo_table(world: FleetWorld, statuses: list[WalletStatus]) -> None:
 
 def _given(settings: Settings, values: tuple[str, ...]) -> dict[str, str]:
     """CLOB_DEPOSIT_WALLETS, with `--deposit-wallet` options winning for the EOAs they name."""
+    from polyhunter.fleetsetup import parse_given_wallets
+
     try:
         return {**settings.clob_deposit_wallets, **parse_given_wallets(values)}
     except PolyhunterError as exc:
@@ -134,6 +132,8 @@ def fleet() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
 def fleet_status(given: tuple[str, ...], as_json: bool) -> None:
     """Show per fleet wallet: gas, deposit wallet, pUSD, approvals, registration and CLOB API key."""
+    from polyhunter.fleetsetup import read_fleet
+
     settings = settings_or_exit()
     chosen = _given(settings, given)
     deployment = _deployment()
@@ -188,6 +188,8 @@ def fleet_setup(
     wrap_to: int | None, register: bool, given: tuple[str, ...], mainnet_ok: bool, as_json: bool
 ) -> None:
     """Make every fleet wallet ready for the CLOB; a second run changes nothing and says so."""
+    from polyhunter.fleetsetup import SetupOptions, run_setup
+
     settings = settings_or_exit()
     chosen = _given(settings, given)
     deployment = _deployment()
