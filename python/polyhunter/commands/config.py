@@ -6,12 +6,9 @@ from contextlib import AsyncExitStack
 
 import click
 
-from polyhunter.chain.aiorpc import AsyncRpc
-from polyhunter.chain.profile import chain_profile, check_profile, is_production_chain
 from polyhunter.commands._common import echo_json, enter_shared, enter_store, run_async, settings_or_exit
 from polyhunter.errors import PolyhunterError
 from polyhunter.settings import Settings
-from polyhunter.supervisor.startup import served_chain_id, shown
 
 
 @click.group()
@@ -35,6 +32,11 @@ def config_show(as_json: bool) -> None:
 async def check_chain(settings: Settings) -> tuple[str, list[str]]:
     """On a production chain: (a summary, one line per problem), the problems being a missing setting, a
     wrong chain id or an address the profile uses without code. Elsewhere: what the RPC serves, if set."""
+    # RPC clients load aiohttp and websockets: when the check runs, not for `--help`.
+    from polyhunter.chain.aiorpc import AsyncRpc
+    from polyhunter.chain.profile import chain_profile, check_profile, is_production_chain
+    from polyhunter.supervisor.startup import served_chain_id, shown
+
     http = [u for u in settings.rpc_urls if u.startswith("http")]
     if not is_production_chain(settings.chain_id):
         urls = [*settings.rpc_urls, *settings.ws_urls]
@@ -77,6 +79,8 @@ async def check_chain(settings: Settings) -> tuple[str, list[str]]:
 def config_check() -> None:
     """Validate the settings, find code at every contract address used, reach the store and the shared
     state, as start-up does. Prints one line per problem and exits 1 if there is any."""
+    from polyhunter.chain.profile import is_production_chain
+
     settings = settings_or_exit()
 
     async def check(stack: AsyncExitStack) -> tuple[list[str], list[str]]:
