@@ -165,6 +165,10 @@ class Settings(BaseSettings):
     supervisor_fanout_concurrency: int = Field(default=25, ge=1, le=10_000)
     supervisor_queue_max_size: int = Field(default=5000, ge=1, le=MAX_QUEUE_SIZE)
     supervisor_queue_drain_interval_ms: int = Field(default=500, ge=1)
+    # Which sighting of a fill makes its copies: the log (`log`), or the earliest source (`first`, keyed on the
+    # fill's identity). A fill first seen pending or in the feed with no log within this many blocks is flagged.
+    supervisor_act_on: Literal["log", "first"] = "log"
+    supervisor_pending_confirm_blocks: int = Field(default=20, ge=1, le=10_000)
     supervisor_queue_claim_idle_ms: int = Field(default=30_000, ge=1)
     supervisor_queue_max_deliveries: int = Field(default=5, ge=1, le=1000)
     supervisor_dedup_ttl_ms: int = Field(default=60_000, ge=1)
