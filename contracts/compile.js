@@ -1,6 +1,8 @@
 #!/usr/bin/env node
-// Compiles contracts/src/**/*.sol with the pinned solc-js into contracts/artifacts/<Contract>.json
-// (ABI + bytecode), and copies the real Gnosis ConditionalTokens artifact beside them.
+// Compiles contracts/src/**/*.sol with the pinned solc-js into python/polyhunter/_artifacts/<Contract>.json
+// (ABI + bytecode), and copies the real Gnosis ConditionalTokens artifact beside them. The artifacts live in
+// the Python package so that the wheel carries them (`polyhunter chain up` outside a checkout); they are
+// generated, never edited, and not tracked.
 // Deterministic: sorted inputs, fixed settings, no metadata hash, sorted keys; compiling twice gives
 // byte-identical files.
 "use strict";
@@ -11,7 +13,7 @@ const solc = require("solc");
 
 const ROOT = __dirname;
 const SRC = path.join(ROOT, "src");
-const OUT = path.join(ROOT, "artifacts");
+const OUT = path.join(ROOT, "..", "python", "polyhunter", "_artifacts");
 const CTF_ARTIFACT = path.join(
   ROOT,
   "node_modules/@gnosis.pm/conditional-tokens-contracts/build/contracts/ConditionalTokens.json",

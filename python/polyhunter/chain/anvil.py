@@ -1,8 +1,8 @@
-"""Starts and stops anvil (from the npm package `@foundry-rs/anvil`) on a free loopback port.
+"""Starts and stops anvil (from the npm package `@foundry-rs/anvil-linux-amd64`) on a free loopback port.
 
 Used by the pytest fixtures and by `polyhunter chain up`. The binary is found, in order, at
-`$POLYHUNTER_ANVIL`, in `contracts/node_modules` of the source tree (the one `make setup` fills), then
-on `PATH`.
+`$POLYHUNTER_ANVIL`, on `PATH`, then in `contracts/node_modules` of a checkout (the one `make setup` fills):
+an installed wheel has no checkout, and an anvil the user chose comes before ours.
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ DEFAULT_CHAIN_ID = 31337
 #: The mnemonic anvil and hardhat fund by default; for local chains only, never for real money.
 TEST_MNEMONIC = "test test test test test test test test test test test junk"
 
-_NPM_BINARY = Path("node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil")
+ANVIL_NPM_PACKAGE = "@foundry-rs/anvil-linux-amd64"
+_NPM_BINARY = Path("node_modules") / ANVIL_NPM_PACKAGE / "bin" / "anvil"
 
 
 def _source_roots() -> list[Path]:
@@ -47,15 +48,16 @@ def find_anvil() -> Path:
         if path.is_file() and os.access(path, os.X_OK):
             return path
         raise ToolchainError(f"POLYHUNTER_ANVIL={override!r} is not an executable file")
+    on_path = shutil.which("anvil")
+    if on_path:
+        return Path(on_path)
     for root in _source_roots():
         candidate = root / "contracts" / _NPM_BINARY
         if candidate.is_file():
             return candidate
-    on_path = shutil.which("anvil")
-    if on_path:
-        return Path(on_path)
     raise ToolchainError(
-        "anvil not found: run `make setup` (npm ci in contracts/), put anvil on PATH, or set POLYHUNTER_ANVIL"
+        f"anvil not found: install the npm package {ANVIL_NPM_PACKAGE} (`npm install -g {ANVIL_NPM_PACKAGE}` "
+        "puts anvil on PATH) or set POLYHUNTER_ANVIL to an anvil binary"
     )
 
 

@@ -1,7 +1,8 @@
-"""Compiled contracts: `contracts/artifacts/<Name>.json` (ABI + bytecode) that `make setup` writes.
+"""Compiled contracts: `<Name>.json` (ABI + bytecode) as `contracts/compile.js` writes them.
 
-The directory is found, in order, at `$POLYHUNTER_ARTIFACTS`, then as `contracts/artifacts` in the cwd's
-or the package's ancestors (the source tree `make setup` fills).
+The directory is found, in order, at `$POLYHUNTER_ARTIFACTS`, then in the package (`polyhunter/_artifacts`,
+where `make contracts` writes them and which the wheel carries), then as `contracts/artifacts` in the cwd's or
+the package's ancestors (a checkout compiled before the artifacts moved into the package).
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ from typing import Any
 from polyhunter._core import keccak256
 from polyhunter.chain.anvil import _source_roots
 from polyhunter.errors import ToolchainError
+
+PACKAGE_ARTIFACTS = Path(__file__).resolve().parent.parent / "_artifacts"
+"""Where the package keeps its artifacts (generated in a checkout, shipped in the wheel)."""
 
 #: Every contract the local world deploys or the tests use.
 CONTRACT_NAMES = (
@@ -63,11 +67,16 @@ def artifacts_dir() -> Path:
         if (path / "Executor.json").is_file():
             return path
         raise ToolchainError(f"POLYHUNTER_ARTIFACTS={override!r} holds no Executor.json")
+    if (PACKAGE_ARTIFACTS / "Executor.json").is_file():
+        return PACKAGE_ARTIFACTS
     for root in _source_roots():
         candidate = root / "contracts" / "artifacts"
         if (candidate / "Executor.json").is_file():
             return candidate
-    raise ToolchainError("contract artifacts not found: run `make setup` (or `make contracts`)")
+    raise ToolchainError(
+        f"contract artifacts not found in {PACKAGE_ARTIFACTS}: in a checkout run `make contracts`; "
+        "otherwise reinstall the polyhunter wheel, or set POLYHUNTER_ARTIFACTS"
+    )
 
 
 @functools.cache
