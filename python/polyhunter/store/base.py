@@ -44,6 +44,9 @@ class InsertPending:
     intake: str = ""
     """The intake attempt inserting these rows (stored with them): when the batch is retried after a COMMIT
     whose reply was lost, rows already stored under the same token are reported inserted, not replays."""
+    claimer: str | None = None
+    """When set, the PENDING rows are inserted claimed by this worker (one attempt counted): the instance
+    that will run them from its own queue needs no second write to claim them (docs/seams.md)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +74,14 @@ class Mark:
     copy_price_ppm: int | None
     slippage_bps: int | None
     worker: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class MarkMany:
+    """Several marks in one operation (a batch of executions, or a queue's refusals): one future, one
+    statement per kind in the transaction; results in order."""
+
+    marks: tuple[Mark, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +113,9 @@ class DeadLetter:
     record: TradeRecord
 
 
-Op = InsertPending | RecordTx | Mark | Claim
+Op = InsertPending | RecordTx | Mark | MarkMany | Claim
+MarkIndex = int | tuple[int, int]
+"""Where a mark's result goes: an op's index, or (op index, position) inside a `MarkMany`."""
 
 
 class Row(Protocol):
@@ -182,6 +195,35 @@ def job_row(
         now,
         now,
         expires_at,
+    )
+
+
+PENDING_ONLY = frozenset({TradeStatus.PENDING})
+
+
+def mark_op(
+    key: bytes,
+    status: TradeStatus,
+    reason: str | None = None,
+    txs: Sequence[bytes | str] = (),
+    *,
+    expect: Iterable[TradeStatus] = PENDING_ONLY,
+    copy_size: int | None = None,
+    copy_price_ppm: int | None = None,
+    slippage_bps: int | None = None,
+    worker: str | None = None,
+) -> Mark:
+    """One `Store.mark` as an operation (for `Store.mark_many`); arguments as `mark`'s."""
+    return Mark(
+        key,
+        TradeStatus(status),
+        reason,
+        tuple(tx_bytes(t) for t in txs) if txs else (),
+        expect if isinstance(expect, frozenset) else frozenset(TradeStatus(s) for s in expect),
+        copy_size,
+        copy_price_ppm,
+        slippage_bps,
+        None if worker is None else worker.lower(),
     )
 
 
@@ -348,14 +390,14 @@ def debt_from_row(row: Row) -> DebtRecord:
 
 
 def plan_marks(
-    marks: Sequence[tuple[int, Mark]], current: dict[bytes, str], now: int
-) -> tuple[dict[int, bool], list[tuple[Any, ...]]]:
+    marks: Sequence[tuple[MarkIndex, Mark]], current: dict[bytes, str], now: int
+) -> tuple[dict[MarkIndex, bool], list[tuple[Any, ...]]]:
     """Which marks apply, in order, given each key's status now; returns results by index and UPDATE rows.
 
     An UPDATE row is (status, reason, tx_hashes or None, copy_size, copy_price_ppm, slippage_bps, worker,
     updated_at, key); None fields keep the stored value.
     """
-    results: dict[int, bool] = {}
+    results: dict[MarkIndex, bool] = {}
     updates: list[tuple[Any, ...]] = []
     for index, mark in marks:
         status = current.get(mark.key)
@@ -386,16 +428,40 @@ def split_ops(
 ) -> tuple[
     list[tuple[int, InsertPending]],
     list[tuple[int, RecordTx]],
-    list[tuple[int, Mark]],
+    list[tuple[MarkIndex, Mark]],
     list[tuple[int, Claim]],
 ]:
     """The batch's operations by kind; a back end applies inserts, journal, marks, then claims (so that a
-    claim sees the marks and journal entries of its own batch)."""
-    inserts = [(i, op) for i, op in enumerate(ops) if isinstance(op, InsertPending)]
-    journal = [(i, op) for i, op in enumerate(ops) if isinstance(op, RecordTx)]
-    marks = [(i, op) for i, op in enumerate(ops) if isinstance(op, Mark)]
-    claims = [(i, op) for i, op in enumerate(ops) if isinstance(op, Claim)]
+    claim sees the marks and journal entries of its own batch). A `MarkMany`'s marks are listed one by one,
+    in order, indexed (op index, position)."""
+    inserts: list[tuple[int, InsertPending]] = []
+    journal: list[tuple[int, RecordTx]] = []
+    marks: list[tuple[MarkIndex, Mark]] = []
+    claims: list[tuple[int, Claim]] = []
+    for i, op in enumerate(ops):
+        if isinstance(op, InsertPending):
+            inserts.append((i, op))
+        elif isinstance(op, RecordTx):
+            journal.append((i, op))
+        elif isinstance(op, Mark):
+            marks.append((i, op))
+        elif isinstance(op, MarkMany):
+            marks.extend(((i, j), m) for j, m in enumerate(op.marks))
+        else:
+            claims.append((i, op))
     return inserts, journal, marks, claims
+
+
+def place_marks(results: list[Any], ops: Sequence[Op], outcome: dict[MarkIndex, bool]) -> None:
+    """Writes `plan_marks`'s outcome into the batch's results (a `MarkMany` gets a list of booleans)."""
+    for index, op in enumerate(ops):
+        if isinstance(op, MarkMany):
+            results[index] = [False] * len(op.marks)
+    for where, moved in outcome.items():
+        if isinstance(where, tuple):
+            results[where[0]][where[1]] = moved
+        else:
+            results[where] = moved
 
 
 def new_rows(
@@ -412,11 +478,18 @@ def new_rows(
                 reason = op.skipped.get(job.key) if op.skipped else None
                 status = TradeStatus.PENDING if reason is None else TradeStatus.SKIPPED
                 row = job_row(job, now, op.expires_at, status, reason)
-                rows.append((*row, op.intake or None) if with_intake else row)
+                if reason is None and op.claimer is not None:
+                    claim: tuple[Any, ...] = (op.claimer, now, 1)
+                else:
+                    claim = _UNCLAIMED
+                rows.append((*row, op.intake or None, *claim) if with_intake else (*row, *claim[:2]))
     return rows
 
 
-INSERT_COLUMNS = TRADE_COLUMNS + ", intake"
+_UNCLAIMED = (None, None, 0)
+INSERT_COLUMNS = TRADE_COLUMNS + ", intake, claimed_by, claimed_at, attempts"
+"""`TRADE_COLUMNS`, the intake token and the claim a row is inserted with (`new_rows`)."""
+INSERT_COLUMNS_V3 = TRADE_COLUMNS + ", claimed_by, claimed_at"
 
 
 def own_retries(inserts: Sequence[tuple[int, InsertPending]], inserted: set[bytes]) -> dict[str, list[bytes]]:
@@ -431,18 +504,30 @@ def own_retries(inserts: Sequence[tuple[int, InsertPending]], inserted: set[byte
     return out
 
 
-def revivable(inserts: Sequence[tuple[int, InsertPending]], inserted: set[bytes]) -> tuple[list[bytes], int]:
-    """PENDING-insert keys that were not inserted (they exist), and the latest expiry asked: a row that a
-    reorg CANCELLED comes back to PENDING when its log is mined again (same tx, log index, sub index)."""
-    keys = [j.key for _, op in inserts if not op.skipped for j in op.jobs if j.key not in inserted]
-    return keys, max((op.expires_at for _, op in inserts), default=0)
+def revivable(
+    inserts: Sequence[tuple[int, InsertPending]], inserted: set[bytes]
+) -> list[tuple[str | None, list[bytes], int]]:
+    """PENDING-insert keys that were not inserted (they exist), by claimer, with the latest expiry asked: a
+    row that a reorg CANCELLED comes back to PENDING when its log is mined again (same tx, log index, sub
+    index), claimed as the insert would have claimed it."""
+    groups: dict[str | None, tuple[list[bytes], list[int]]] = {}
+    for _, op in inserts:
+        if op.skipped:
+            continue
+        keys = [j.key for j in op.jobs if j.key not in inserted]
+        if keys:
+            group = groups.setdefault(op.claimer, ([], []))
+            group[0].extend(keys)
+            group[1].append(op.expires_at)
+    return [(claimer, keys, max(expiries)) for claimer, (keys, expiries) in groups.items()]
 
 
 REVIVE_WHERE = "status = 'CANCELLED' AND reason = 'reorged'"
 REVIVE_SET = (
-    "status = 'PENDING', reason = NULL, reorged = 0, claimed_by = NULL, claimed_at = NULL, "
-    "updated_at = {0}, expires_at = {1}"
+    "status = 'PENDING', reason = NULL, reorged = 0, claimed_by = {2}, claimed_at = {3}, "
+    "attempts = attempts + {4}, updated_at = {0}, expires_at = {1}"
 )
+"""Placeholders: updated_at, expires_at, claimed_by, claimed_at (both NULL for no claim), attempts added."""
 
 
 def insert_results(
@@ -517,15 +602,18 @@ class Store(ABC):
         return self._committer.batches
 
     # Hot path, group-committed.
-    async def insert_pending(self, jobs: Sequence[CopyJob], expires_at: int, intake: str = "") -> set[bytes]:
+    async def insert_pending(
+        self, jobs: Sequence[CopyJob], expires_at: int, intake: str = "", *, claimer: str | None = None
+    ) -> set[bytes]:
         """Prewrite PENDING records; returns the keys actually inserted (a key already stored is not).
 
         `intake` (unique per call) is stored with the rows: a key already stored under the same token was
         inserted by this call's own earlier attempt (a COMMIT whose reply was lost, retried) and counts as
-        inserted; `inserted_by` finds them after a call that raised."""
+        inserted; `inserted_by` finds them after a call that raised. With `claimer`, every key returned is
+        claimed by it (as `claim` would, one attempt counted) in the same transaction."""
         if not jobs:
             return set()
-        op = InsertPending(tuple(jobs), expires_at, None, intake)
+        op = InsertPending(tuple(jobs), expires_at, None, intake, claimer)
         result: set[bytes] = await self._committer.submit(op)
         return result
 
@@ -590,18 +678,26 @@ class Store(ABC):
 
         `txs` (the final tx hashes) and the outcome fields replace the stored ones when given.
         """
-        op = Mark(
+        op = mark_op(
             key,
-            TradeStatus(status),
+            status,
             reason,
-            tuple(tx_bytes(t) for t in txs),
-            frozenset(TradeStatus(s) for s in expect),
-            copy_size,
-            copy_price_ppm,
-            slippage_bps,
-            None if worker is None else worker.lower(),
+            txs,
+            expect=expect,
+            copy_size=copy_size,
+            copy_price_ppm=copy_price_ppm,
+            slippage_bps=slippage_bps,
+            worker=worker,
         )
         result: bool = await self._committer.submit(op)
+        return result
+
+    async def mark_many(self, marks: Sequence[Mark]) -> list[bool]:
+        """Several `mark`s (built with `mark_op`) in one group-committed operation, applied in order;
+        returns whether each moved."""
+        if not marks:
+            return []
+        result: list[bool] = await self._committer.submit(MarkMany(tuple(marks)))
         return result
 
     async def claim(self, keys: Sequence[bytes], claimer: str, stale_ms: int) -> set[bytes]:

@@ -28,6 +28,7 @@ from polyhunter.store.base import (
     DEBT_COLUMNS,
     DROPPED_REASON,
     INSERT_COLUMNS,
+    INSERT_COLUMNS_V3,
     JOURNAL_COLUMNS,
     NOT_DEAD,
     NOT_JOURNALED,
@@ -50,6 +51,7 @@ from polyhunter.store.base import (
     journaled_orders,
     new_rows,
     own_retries,
+    place_marks,
     plan_marks,
     revivable,
     split_ops,
@@ -65,13 +67,17 @@ _TRADE_TYPES = [
 ]
 _INSERT_TRADES = (
     f"INSERT INTO copy_trades ({INSERT_COLUMNS}) SELECT * FROM unnest("
-    + ", ".join(f"${i + 1}::{t}[]" for i, t in enumerate([*_TRADE_TYPES, "text"]))
+    + ", ".join(f"${i + 1}::{t}[]" for i, t in enumerate([*_TRADE_TYPES, "text", "text", "bigint", "bigint"]))
     + ") ON CONFLICT (key) DO NOTHING RETURNING key"
 )
 _INSERT_TRADES_V3 = (
-    f"INSERT INTO copy_trades ({TRADE_COLUMNS}) SELECT * FROM unnest("
-    + ", ".join(f"${i + 1}::{t}[]" for i, t in enumerate(_TRADE_TYPES))
+    f"INSERT INTO copy_trades ({INSERT_COLUMNS_V3}) SELECT * FROM unnest("
+    + ", ".join(f"${i + 1}::{t}[]" for i, t in enumerate([*_TRADE_TYPES, "text", "bigint"]))
     + ") ON CONFLICT (key) DO NOTHING RETURNING key"
+)
+_REVIVE = (
+    f"UPDATE copy_trades SET {REVIVE_SET.format('$2', '$3', '$4::text', '$5::bigint', '$6')} "
+    f"WHERE key = ANY($1::bytea[]) AND {REVIVE_WHERE} RETURNING key"
 )
 _OWN_ROWS = "SELECT key FROM copy_trades WHERE key = ANY($1::bytea[]) AND intake = $2 AND status = 'PENDING'"
 _CLAIMABLE = (
@@ -163,14 +169,15 @@ class PostgresStore(Store):
                 inserted = {bytes(r[0]) for r in await conn.fetch(sql, *columns)}
                 for intake, missing in own_retries(inserts, inserted).items():
                     inserted.update(bytes(r[0]) for r in await conn.fetch(_OWN_ROWS, missing, intake))
-                stored, expires_at = revivable(inserts, inserted)
-                if stored:
+                for claimer, stored, expires_at in revivable(inserts, inserted):
                     revived = await conn.fetch(
-                        f"UPDATE copy_trades SET {REVIVE_SET.format('$2', '$3')} "
-                        f"WHERE key = ANY($1::bytea[]) AND {REVIVE_WHERE} RETURNING key",
+                        _REVIVE,
                         sorted(set(stored)),
                         now,
                         expires_at,
+                        claimer,
+                        None if claimer is None else now,
+                        int(claimer is not None),
                     )
                     inserted.update(bytes(r[0]) for r in revived)
                 for index, keys in insert_results(inserts, inserted).items():
@@ -213,8 +220,7 @@ class PostgresStore(Store):
                 outcome, updates = plan_marks(marks, current, now)
                 if updates:
                     await conn.executemany(_UPDATE_MARK, updates)
-                for index, moved in outcome.items():
-                    results[index] = moved
+                place_marks(results, ops, outcome)
             for index, claim in claims:
                 # Rows locked in key order first, as marks do: two processes never deadlock.
                 await conn.fetch(

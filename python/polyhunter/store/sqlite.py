@@ -33,6 +33,7 @@ from polyhunter.store.base import (
     DEBT_COLUMNS,
     DROPPED_REASON,
     INSERT_COLUMNS,
+    INSERT_COLUMNS_V3,
     JOURNAL_COLUMNS,
     NOT_DEAD,
     NOT_JOURNALED,
@@ -55,6 +56,7 @@ from polyhunter.store.base import (
     journaled_orders,
     new_rows,
     own_retries,
+    place_marks,
     plan_marks,
     revivable,
     split_ops,
@@ -64,8 +66,8 @@ from polyhunter.store.base import (
 from polyhunter.store.migrations import MIGRATIONS, SQLITE_VERSION_TABLE
 
 _CHUNK = 900  # stay far below SQLite's bound on host parameters per statement
-_INSERT_TRADE = f"INSERT INTO copy_trades ({INSERT_COLUMNS}) VALUES ({', '.join('?' * 27)})"
-_INSERT_TRADE_V3 = f"INSERT INTO copy_trades ({TRADE_COLUMNS}) VALUES ({', '.join('?' * 26)})"
+_INSERT_TRADE = f"INSERT INTO copy_trades ({INSERT_COLUMNS}) VALUES ({', '.join('?' * 30)})"
+_INSERT_TRADE_V3 = f"INSERT INTO copy_trades ({INSERT_COLUMNS_V3}) VALUES ({', '.join('?' * 28)})"
 _UPDATE_MARK = (
     "UPDATE copy_trades SET status = ?, reason = ?, tx_hashes = COALESCE(?, tx_hashes), "
     "copy_size = COALESCE(?, copy_size), copy_price_ppm = COALESCE(?, copy_price_ppm), "
@@ -194,16 +196,18 @@ class SqliteStore(Store):
                 fresh = {row[0] for row in rows}
                 for intake, missing in own_retries(inserts, fresh).items():
                     fresh |= await self._own_rows(conn, missing, intake)
-                stored, expires_at = revivable(inserts, fresh)
-                for start in range(0, len(stored), _CHUNK):
-                    chunk = stored[start : start + _CHUNK]
-                    placeholders = ", ".join("?" * len(chunk))
-                    sql = (
-                        f"UPDATE copy_trades SET {REVIVE_SET.format('?', '?')} WHERE key IN ({placeholders}) "
-                        f"AND {REVIVE_WHERE} RETURNING key"
-                    )
-                    async with conn.execute(sql, [now, expires_at, *chunk]) as cursor:
-                        fresh.update(bytes(row[0]) for row in await cursor.fetchall())
+                for claimer, stored, expires_at in revivable(inserts, fresh):
+                    held = [claimer, None if claimer is None else now, int(claimer is not None)]
+                    for start in range(0, len(stored), _CHUNK):
+                        chunk = stored[start : start + _CHUNK]
+                        placeholders = ", ".join("?" * len(chunk))
+                        sql = (
+                            f"UPDATE copy_trades SET {REVIVE_SET.format('?', '?', '?', '?', '?')} "
+                            f"WHERE key IN ({placeholders}) AND {REVIVE_WHERE} RETURNING key"
+                        )
+                        # `?` binds in the order of REVIVE_SET's text: the claim first.
+                        async with conn.execute(sql, [*held, now, expires_at, *chunk]) as cursor:
+                            fresh.update(bytes(row[0]) for row in await cursor.fetchall())
                 for index, inserted in insert_results(inserts, fresh).items():
                     results[index] = inserted
             if journal:
@@ -233,16 +237,17 @@ class SqliteStore(Store):
                 current = await self._statuses(conn, list({op.key for _, op in marks}))
                 outcome, updates = plan_marks(marks, current, now)
                 await conn.executemany(_UPDATE_MARK, updates)
-                for index, moved in outcome.items():
-                    results[index] = moved
+                place_marks(results, ops, outcome)
             for index, claim in claims:
                 won: set[bytes] = set()
                 dead: set[bytes] = set()
                 limit = -1 if claim.max_attempts is None else claim.max_attempts
                 for start in range(0, len(claim.keys), _CHUNK):
                     chunk = list(claim.keys[start : start + _CHUNK])
+                    # `+t.status`: without statistics SQLite would walk the status index (every PENDING
+                    # row) instead of looking the keys up.
                     claimable = (
-                        f"t.key IN ({', '.join('?' * len(chunk))}) AND t.status = 'PENDING' "
+                        f"t.key IN ({', '.join('?' * len(chunk))}) AND +t.status = 'PENDING' "
                         "AND (t.claimed_by IS NULL OR t.claimed_by = ? OR t.claimed_at < ?) "
                         f"AND {NOT_JOURNALED} AND {NOT_DEAD}"
                     )
