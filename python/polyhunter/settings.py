@@ -124,6 +124,9 @@ class Settings(BaseSettings):
     proxy_factory_address: Address | None = None
     usdc_address: Address | None = None
     ctf_address: Address | None = None
+    # The Executor's limits on workers, fixed by `deploy` (docs/seams.md, "Executor worker limits").
+    executor_change_delay_s: int = Field(default=86_400, ge=0, le=30 * 86_400)
+    executor_worker_cap_usd: int = Field(default=50_000 * 1_000_000, ge=0, le=2**48 - 1)
 
     # Keys (secrets).
     trading_mnemonic: SecretStr | None = None
@@ -162,13 +165,13 @@ class Settings(BaseSettings):
     # matchOrders, measured for lead time), `feed` (not yet available). Unset: logs, and mempool where a
     # websocket URL exists.
     supervisor_sources: Annotated[list[Literal["logs", "mempool", "feed"]], NoDecode] | None = None
-    supervisor_fanout_concurrency: int = Field(default=25, ge=1, le=10_000)
-    supervisor_queue_max_size: int = Field(default=5000, ge=1, le=MAX_QUEUE_SIZE)
-    supervisor_queue_drain_interval_ms: int = Field(default=500, ge=1)
     # Which sighting of a fill makes its copies: the log (`log`), or the earliest source (`first`, keyed on the
     # fill's identity). A fill first seen pending or in the feed with no log within this many blocks is flagged.
     supervisor_act_on: Literal["log", "first"] = "log"
     supervisor_pending_confirm_blocks: int = Field(default=20, ge=1, le=10_000)
+    supervisor_fanout_concurrency: int = Field(default=25, ge=1, le=10_000)
+    supervisor_queue_max_size: int = Field(default=5000, ge=1, le=MAX_QUEUE_SIZE)
+    supervisor_queue_drain_interval_ms: int = Field(default=500, ge=1)
     supervisor_queue_claim_idle_ms: int = Field(default=30_000, ge=1)
     supervisor_queue_max_deliveries: int = Field(default=5, ge=1, le=1000)
     supervisor_dedup_ttl_ms: int = Field(default=60_000, ge=1)
@@ -242,6 +245,7 @@ class Settings(BaseSettings):
         "copy_trading_daily_cap_usd",
         "copy_trading_wallet_daily_cap_usd",
         "copy_trading_buffer_usd",
+        "executor_worker_cap_usd",
         mode="before",
     )
     @classmethod
