@@ -14,6 +14,8 @@ __all__ = [
     "TOPIC_ORDER_FILLED_V2",
     "TOPIC_TRANSFER_BATCH",
     "TOPIC_TRANSFER_SINGLE",
+    "ActivityParser",
+    "ActivityTrade",
     "CopyIntent",
     "DecodedLogs",
     "DedupCache",
@@ -923,3 +925,59 @@ class MatchDecoder:
     def exchanges(self) -> list[str]: ...
     @property
     def chain_id(self) -> int: ...
+
+# ---------------------------------------------------------------------------------------------------------
+# The activity feed's frames (issue 13).
+
+@final
+class ActivityTrade:
+    """One trade of a watched wallet from the activity feed (topic `activity`): its signal and what joins it
+    to its fill (no order hash: wallet, asset, side, size, price, transaction)."""
+
+    @property
+    def signal(self) -> Signal:
+        """Source `activity`, leader = the wallet, `log_index = NO_LOG_INDEX`, sub index 0, price =
+        `price[0] / 10**6` exactly, `usd = floor(size * price)`, no block, no exchange."""
+    @property
+    def wallet(self) -> str:
+        """The order's maker (`proxyWallet`), lower-case: the leader."""
+    @property
+    def asset(self) -> int: ...
+    @property
+    def side(self) -> Literal["BUY", "SELL"]: ...
+    @property
+    def size(self) -> int:
+        """Shares in base units (6 decimals)."""
+    @property
+    def price(self) -> tuple[int, int]:
+        """`(price in base units, 10**6)`."""
+    @property
+    def usd(self) -> int: ...
+    @property
+    def tx_hash(self) -> bytes: ...
+    @property
+    def frame_type(self) -> Literal["trades", "orders_matched"]: ...
+    @property
+    def timestamp_ms(self) -> int:
+        """The trade's time (the payload's, in s or ms, else the envelope's), in ms."""
+    @property
+    def pushed_ms(self) -> int | None:
+        """The envelope's timestamp: when the service pushed the frame."""
+    @property
+    def seen_at_ns(self) -> int: ...
+
+@final
+class ActivityParser:
+    """Parses activity-feed frames for a set of watched wallets; built once, leaders replaceable."""
+
+    def __new__(cls, leaders: Iterable[str] | None) -> ActivityParser:
+        """`leaders=None` keeps every wallet's trades."""
+    def parse_frames(self, frames: Iterable[bytes | str]) -> tuple[list[ActivityTrade], list[tuple[int, str]]]:
+        """One batch, GIL released: the trades of watched wallets, and `(index, reason)` of each frame that
+        is not a well-formed trade frame (not JSON, no payload, another topic or type, a bad field: a zero
+        size, a price outside (0, 1), more than 6 decimals, a sign or exponent). Frames of other wallets
+        are in neither list. Never raises on frame content; a frame that is neither bytes nor str raises
+        TypeError."""
+    def set_leaders(self, leaders: Iterable[str] | None) -> None: ...
+    @property
+    def leaders(self) -> list[str] | None: ...

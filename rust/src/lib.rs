@@ -13,8 +13,9 @@ pub mod fanout;
 pub mod logs;
 pub mod shard;
 pub mod signal;
-// Pending `matchOrders` calls (issue 13).
+// Pending `matchOrders` calls and the activity feed's frames (issue 13).
 pub mod calldata;
+pub mod feed;
 // Signing and the fleet (issue 3, items 6-7).
 pub mod eip712;
 pub mod fleet;

@@ -16,6 +16,7 @@ mod eip712;
 mod fleet;
 // Pending matchOrders calls (issue 13).
 mod calldata;
+mod feed;
 mod orders;
 mod signer;
 mod tx;
@@ -50,5 +51,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     orders::register(m)?;
     // Pending matchOrders calls (issue 13).
     calldata::register(m)?;
+    // The activity feed's frames (issue 13).
+    feed::register(m)?;
     Ok(())
 }
