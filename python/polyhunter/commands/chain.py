@@ -1,4 +1,5 @@
-"""`polyhunter chain up|status|down`: the local chain on loopback, with the whole local world deployed."""
+"""`polyhunter chain up|status|trade|down`: the local chain on loopback, with the whole local world deployed,
+and a local leader's trade on demand."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import signal
 import time
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import click
 
@@ -229,6 +230,86 @@ def chain_status() -> None:
         except OSError:
             answers = "DOES NOT ANSWER"
         click.echo(f"local CLOB {deployment.clob_url}: {answers} (activity feed {deployment.rtds_url})")
+
+
+@chain.command("trade")
+@click.option(
+    "--leader", "leader_index", type=click.IntRange(0), required=True, help="Leader number (0 = first)."
+)
+@click.option("--buy/--sell", "buy", required=True, default=None, help="The leader buys or sells.")
+@click.option("--market", type=click.IntRange(0), default=0, show_default=True, help="Market number.")
+@click.option("--outcome", type=click.Choice(["yes", "no"]), default="yes", show_default=True)
+@click.option("--usd", metavar="USD", help="--buy: dollars to spend (whole cents).")
+@click.option("--shares", metavar="SHARES", help="--sell: shares to sell (whole hundredths).")
+@click.option("--price", metavar="P", help="Worst price accepted (default: the book walked for the size).")
+@click.option("--json", "as_json", is_flag=True, help="Print the order and its fills as JSON.")
+def chain_trade(
+    leader_index: int,
+    buy: bool,
+    market: int,
+    outcome: str,
+    usd: str | None,
+    shares: str | None,
+    price: str | None,
+    as_json: bool,
+) -> None:
+    """Make a local leader trade: a FOK order on the local CLOB, settled on chain, which a running
+    supervisor copies. Local chain only."""
+    import asyncio
+    from decimal import Decimal, InvalidOperation
+
+    from polyhunter.chain.leadertrade import make_leader_trade
+    from polyhunter.units import format_usd, parse_usd
+
+    side: Literal["BUY", "SELL"] = "BUY" if buy else "SELL"
+    given, flag, other = (usd, "--usd", shares) if buy else (shares, "--shares", usd)
+    if given is None or other is not None:
+        raise click.UsageError(f"--{side.lower()} takes {flag} (and not {'--shares' if buy else '--usd'})")
+    try:
+        amount = parse_usd(given, flag)
+        worst = None if price is None else Decimal(price)
+    except (PolyhunterError, InvalidOperation):
+        raise click.BadParameter(f"{flag} {given!r} / --price {price!r}: exact decimals expected") from None
+    deployment = _local_deployment()
+    if market >= len(deployment.markets):
+        raise click.BadParameter(f"this world has {len(deployment.markets)} market(s)", param_hint="--market")
+    chosen = deployment.markets[market]
+    token_id = chosen.yes_token_id if outcome == "yes" else chosen.no_token_id
+    try:
+        result = asyncio.run(make_leader_trade(deployment, leader_index, side, token_id, amount, worst))
+    except PolyhunterError as exc:
+        raise click.ClickException(str(exc)) from None
+    if as_json:
+        click.echo(json.dumps({**result.to_json(), "market": market, "outcome": outcome}, indent=2))
+        return
+    what = f"{format_usd(amount)} USD of" if buy else f"{format_usd(amount)} shares of"
+    click.echo(
+        f"leader {leader_index} {result.leader} (deposit wallet {result.wallet}) {side} {what} "
+        f"market {market} {outcome.upper()}: order {result.order_id} {result.status} "
+        f"(worst price {result.price})"
+    )
+    for fill in result.fills:
+        click.echo(f"  fill {fill.size} shares @ {fill.price}: tx {fill.tx_hash} ({fill.status})")
+
+
+def _local_deployment() -> Deployment:
+    """The local chain's deployment.json, or one line saying to start it."""
+    state_path = polyhunter_home() / CHAIN_STATE
+    if not state_path.exists():
+        raise click.ClickException(
+            "no local chain: `polyhunter chain up --detach` first (chain trade is local only)"
+        )
+    try:
+        deployment = Deployment.load()
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    state = _read_state(state_path)
+    if deployment.rpc_url != state["rpc_url"]:
+        raise click.ClickException(
+            f"deployment.json describes {deployment.rpc_url}, not the local chain at {state['rpc_url']}: "
+            "chain trade is local only"
+        )
+    return deployment
 
 
 @chain.command("down")
