@@ -4,13 +4,13 @@
 and benches the failed endpoint with exponential backoff, so a dead primary costs one timeout, not one per
 call. JSON-RPC errors (the node answered) are not failover reasons: they go back to the caller as
 `RpcError` with the node's code and message. `call_raw` returns the response bytes untouched, so that
-`eth_getLogs` results go to the Rust decoder without a Python parse.
+`eth_getLogs` results go to the Rust decoder without a Python parse. Requests and the replies `call`
+parses go through orjson (`polyhunter.fastjson`: exact for integers of any size).
 """
 
 from __future__ import annotations
 
 import itertools
-import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from polyhunter import fastjson
 from polyhunter.errors import ChainError
 
 
@@ -92,7 +93,9 @@ class AsyncRpc:
         """Returns the raw response body of the first endpoint that answers, and that endpoint's URL."""
         if self._session is None:
             self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout_s))
-        body = json.dumps({"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": params or []})
+        body = fastjson.dumps(
+            {"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": params or []}
+        )
         errors: list[str] = []
         for endpoint in self._order():
             endpoint.calls += 1
@@ -116,8 +119,8 @@ class AsyncRpc:
         """Calls `method` and returns the parsed `result`; a JSON-RPC error raises `RpcError`."""
         raw, url = await self.call_raw(method, params)
         try:
-            reply = json.loads(raw)
-        except json.JSONDecodeError as exc:
+            reply = fastjson.loads(raw)
+        except ValueError as exc:
             raise ChainError(f"{method} on {_shown(url)}: reply is not JSON") from exc
         if not isinstance(reply, dict):
             raise ChainError(f"{method} on {_shown(url)}: reply is not a JSON object")

@@ -39,6 +39,7 @@ from urllib.parse import urlsplit
 import websockets
 from websockets.asyncio.client import ClientConnection, connect
 
+from polyhunter import fastjson
 from polyhunter.chain.aiorpc import AsyncRpc, RpcError
 from polyhunter.detector.filters import LogFilter
 from polyhunter.detector.intake import BoundedIntake
@@ -258,7 +259,7 @@ class ChainLogDetector:
         self._next_id += 1
         request_id = self._next_id
         await ws.send(
-            json.dumps({"jsonrpc": "2.0", "id": request_id, "method": "eth_subscribe", "params": params})
+            fastjson.dumps({"jsonrpc": "2.0", "id": request_id, "method": "eth_subscribe", "params": params})
         )
         # Replies come before the reader starts (subscriptions are made first), so read them inline,
         # holding any notification that slips in between.
@@ -269,7 +270,7 @@ class ChainLogDetector:
                 # The reader has not started: held aside (a handful, arriving while subscribing).
                 self._held.append(text)
                 continue
-            reply = json.loads(text)
+            reply = fastjson.loads(text)
             if reply.get("id") != request_id:
                 continue
             if reply.get("error"):
@@ -321,7 +322,7 @@ class ChainLogDetector:
         if sub_id is None:
             return  # a stray reply
         if sub_id == heads_id:
-            head = json.loads(text)["params"]["result"]
+            head = fastjson.loads(text)["params"]["result"]
             await self._on_head(int(head["number"], 16), head.get("hash"), head.get("parentHash"))
             return
         self.stats.notifications += 1
@@ -377,7 +378,7 @@ class ChainLogDetector:
         )
         if replaced:
             message = {"jsonrpc": "2.0", "id": 0, "result": replaced}
-            await self._intake.submit(json.dumps(message, separators=(",", ":")).encode(), "reorg")
+            await self._intake.submit(fastjson.dumps(message), "reorg")
         await self._intake.drain()
         if self.stats.checkpoint is None or self.stats.checkpoint > fork:
             self.stats.checkpoint = fork

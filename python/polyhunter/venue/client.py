@@ -10,7 +10,6 @@ Credentials live in memory only: no repr, log line or error message shows the se
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -21,6 +20,7 @@ from typing import Any, Literal, Self
 
 import aiohttp
 
+from polyhunter import fastjson
 from polyhunter._core import OrderV2, SignedTypedData, Signer
 from polyhunter.clobauth import (
     POLY_ADDRESS,
@@ -408,7 +408,7 @@ class ClobClient:
 
     async def cancel(self, order_id: str, *, deadline: float | None = None) -> CancelResult:
         """Cancels one order (idempotent, so retried like a read)."""
-        body = json.dumps({"orderID": order_id.lower()}, separators=(",", ":")).encode()
+        body = fastjson.dumps({"orderID": order_id.lower()})
         data = await self._call("DELETE", "/order", body=body, auth="l2", deadline=deadline)
         return CancelResult.from_json(data)
 

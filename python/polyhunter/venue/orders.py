@@ -6,12 +6,12 @@ unchanged: a re-serialized or re-signed order (new salt, new timestamp) would be
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Literal
 
 from eth_utils.address import to_checksum_address
 
+from polyhunter import fastjson
 from polyhunter._core import OrderV2, SignedTypedData
 from polyhunter.errors import InvalidInputError
 
@@ -82,5 +82,6 @@ def prepare_order(
         "deferExec": False,
         "postOnly": post_only,
     }
-    body = json.dumps(payload, separators=(",", ":")).encode()
+    # Encoded once: these bytes are signed (L2 HMAC) and posted as they are.
+    body = fastjson.dumps(payload)
     return PreparedOrder(body=body, order_hash="0x" + signed.hash.hex())

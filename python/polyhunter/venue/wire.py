@@ -4,21 +4,21 @@ naming the field; each record keeps the raw object (`raw`) for the fields we do 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from polyhunter import fastjson
 from polyhunter.errors import DecodeError
 
 UNIT = 10**6  # base units per share and per unit of collateral
 
 
 def parse_json(body: bytes) -> Any:
-    """JSON with every non-integer number as an exact `Decimal`."""
+    """JSON with every non-integer number as an exact `Decimal` (orjson where no such number is in it)."""
     try:
-        return json.loads(body.decode("utf-8"), parse_float=Decimal)
-    except (UnicodeDecodeError, ValueError):
+        return fastjson.loads(body, parse_float=Decimal)
+    except ValueError:
         raise DecodeError(f"CLOB answer is not JSON: {body[:120]!r}") from None
 
 
