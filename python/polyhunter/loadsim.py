@@ -24,7 +24,7 @@ import statistics
 import threading
 import time
 from array import array
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -246,6 +246,20 @@ class HandoffClock:
         if born is not None:
             self.handoff_ms.append((now - born) / 1e6)
         return await self.venue.execute(job, journal)
+
+    async def execute_many(
+        self, jobs: Sequence[CopyJob], journals: Sequence[JobJournal]
+    ) -> list[ExecutionResult]:
+        now = time.monotonic_ns()
+        if not self.first_ns:
+            self.first_ns = now
+        self.last_ns = now
+        born = self.born
+        for job in jobs:
+            birth = born.get(job.tx_hash)
+            if birth is not None:
+                self.handoff_ms.append((now - birth) / 1e6)
+        return await self.venue.execute_many(jobs, journals)
 
     async def close(self) -> None:
         await self.venue.close()

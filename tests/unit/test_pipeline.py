@@ -262,11 +262,13 @@ class FailingOnce:
     def __getattr__(self, name: str) -> object:
         return getattr(self.store, name)
 
-    async def insert_pending(self, jobs: list[CopyJob], expires_at: int, intake: str = "") -> set[bytes]:
+    async def insert_pending(
+        self, jobs: list[CopyJob], expires_at: int, intake: str = "", *, claimer: str | None = None
+    ) -> set[bytes]:
         if not self.failed:
             self.failed = True
             raise StoreError("database is locked")
-        return await self.store.insert_pending(jobs, expires_at, intake)
+        return await self.store.insert_pending(jobs, expires_at, intake, claimer=claimer)
 
 
 @pytest.mark.asyncio

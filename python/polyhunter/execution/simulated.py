@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from collections.abc import Sequence
 
 from polyhunter.execution.base import ExecutionResult, JobJournal, tokens_for_usd
 from polyhunter.models import CopyJob, SkipReason, TradeStatus
@@ -52,6 +53,16 @@ class SimulatedVenueEngine:
 
     async def execute(self, job: CopyJob, journal: JobJournal) -> ExecutionResult:
         await asyncio.sleep(self.latency_s)
+        return self._fill(job)
+
+    async def execute_many(
+        self, jobs: Sequence[CopyJob], journals: Sequence[JobJournal]
+    ) -> list[ExecutionResult]:
+        """The batch entry point: the orders of a batch go out together and take one latency."""
+        await asyncio.sleep(self.latency_s)
+        return [self._fill(job) for job in jobs]
+
+    def _fill(self, job: CopyJob) -> ExecutionResult:
         self.executed += 1
         price = job.limit_price_ppm
         size = tokens_for_usd(job.amount, price) if job.side == "BUY" else job.amount

@@ -75,6 +75,16 @@ class SharedState(ABC):
         self._seeds: Seeds | None = None
         self._restored: Restored | None = None
 
+    def attach_consumer(self, consumer: str) -> bool:
+        """A pipeline that will consume the queue as `consumer` says so; True when every job it queues from
+        now on can only be delivered to it (a queue in this process with no other consumer attached), so
+        that it may claim its jobs in the store when it inserts them. A shared queue says False."""
+        return False
+
+    def sole_consumer(self, consumer: str) -> bool:
+        """Still True for `consumer` (see `attach_consumer`): no other consumer attached since."""
+        return False
+
     def on_loss(self, seeds: Seeds, restored: Restored) -> None:
         """Handlers for a loss of the shared data (see the module docstring); a back end that cannot lose
         its data (memory) never calls them."""

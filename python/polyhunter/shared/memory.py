@@ -39,7 +39,9 @@ class MemorySharedState(SharedState):
         self._counters: dict[str, tuple[int, float]] = {}
         self._entries: OrderedDict[str, tuple[bytes, bytes]] = OrderedDict()
         self._waiting: OrderedDict[str, None] = OrderedDict()
-        self._in_flight: dict[str, _InFlight] = {}
+        # In delivery order (a redelivery moves to the end): the scan for idle ones stops at the first fresh.
+        self._in_flight: OrderedDict[str, _InFlight] = OrderedDict()
+        self._consumers: set[str] = set()
         self._dead: list[Delivery] = []
         self._dropped = 0
         self._ids = itertools.count(1)
@@ -48,6 +50,13 @@ class MemorySharedState(SharedState):
 
     async def open(self) -> None:
         return None
+
+    def attach_consumer(self, consumer: str) -> bool:
+        self._consumers.add(consumer)
+        return self.sole_consumer(consumer)
+
+    def sole_consumer(self, consumer: str) -> bool:
+        return self._consumers == {consumer}
 
     async def close(self) -> None:
         return None
@@ -133,15 +142,15 @@ class MemorySharedState(SharedState):
     async def claim_stale(self, consumer: str, min_idle_ms: int, count: int = 100) -> list[Delivery]:
         now = _now_ms()
         out: list[Delivery] = []
-        for entry_id, flight in list(self._in_flight.items()):
-            if len(out) >= count:
-                break
+        while self._in_flight and len(out) < count:
+            entry_id, flight = next(iter(self._in_flight.items()))
             if now - flight.delivered_at < min_idle_ms:
-                continue
+                break  # the oldest delivery is fresh: so is every later one
+            del self._in_flight[entry_id]
             key, payload = self._entries[entry_id]
             deliveries = flight.deliveries + 1
             if deliveries > self.max_deliveries:
-                del self._in_flight[entry_id], self._entries[entry_id]
+                del self._entries[entry_id]
                 self._dead.append(Delivery(entry_id, key, payload, flight.deliveries))
                 continue
             self._in_flight[entry_id] = _InFlight(consumer, now, deliveries)

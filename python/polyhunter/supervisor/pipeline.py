@@ -52,7 +52,7 @@ from polyhunter.execution.base import (
 )
 from polyhunter.models import CopyJob, SkipReason, TradeStatus, now_ms
 from polyhunter.shared.base import Delivery, Reservation, SharedState
-from polyhunter.store.base import Store, StoreJournal
+from polyhunter.store.base import PENDING_ONLY, Mark, Store, StoreJournal, mark_op
 from polyhunter.supervisor.guardrails import Guardrails, utc_day
 from polyhunter.supervisor.market import MarketBook
 
@@ -129,6 +129,8 @@ class _Local:
     enqueued_at: float
     seen_at_ns: int
     reservations: list[Reservation]
+    claimed: bool = False
+    """Inserted already claimed by this worker (`Store.insert_pending(claimer=…)`): run without a claim."""
 
 
 class IntakeGate:
@@ -206,6 +208,9 @@ class Pipeline:
         ] = []
         self._refill = False
         shared.on_loss(self._loss_seeds, self._state_restored)
+        # Jobs queued here run here when the queue is this process's alone: claimed when inserted.
+        shared.attach_consumer(config.consumer)
+        self._execute_many: Callable[..., Any] | None = getattr(engine, "execute_many", None)
 
     def _emit(self, kind: str, **data: Any) -> None:
         if self.on_event is not None:
@@ -402,21 +407,27 @@ class Pipeline:
         admitted: list[CopyJob] = []
         refused: list[tuple[CopyJob, str]] = []
         held: dict[bytes, list[Reservation]] = {}
-        for job in jobs:
-            reason, reservations = await self.guardrails.admit(self.shared, job, day)
-            if reason is None:
-                admitted.append(job)
-                held[job.key] = reservations
-            else:
-                refused.append((job, reason))
+        if _admits_everything(self.guardrails):
+            admitted = jobs  # no cap, allowlist or trade bound: nothing to reserve or check per job
+        else:
+            for job in jobs:
+                reason, reservations = await self.guardrails.admit(self.shared, job, day)
+                if reason is None:
+                    admitted.append(job)
+                    held[job.key] = reservations
+                else:
+                    refused.append((job, reason))
         expires_at = now_ms() + self.config.pending_expiry_ms
         # The token tells this call's rows from a replay's when a COMMIT's reply is lost and retried.
         intake = uuid.uuid4().hex
+        consumer = self.config.consumer
+        claimer = consumer if self.shared.sole_consumer(consumer) else None
         self._admitting.update(held)
         try:
             # One group commit takes both: refused copies are SKIPPED from their first row, never PENDING.
             inserted, skipped = await asyncio.gather(
-                self.store.insert_pending(admitted, expires_at, intake), self.store.insert_skipped(refused)
+                self.store.insert_pending(admitted, expires_at, intake, claimer=claimer),
+                self.store.insert_skipped(refused),
             )
         except asyncio.CancelledError:
             self._unresolved.append((intake, admitted, held, seen_at))
@@ -430,15 +441,16 @@ class Pipeline:
                 self._admitting.pop(key, None)
         # A job already stored (a replay after a restart) is neither queued again nor re-reserved: its
         # record holds the reservation it was admitted with.
-        for job in admitted:
-            if job.key not in inserted:
-                await self._release(held.pop(job.key, []))
-        admitted = [j for j in admitted if j.key in inserted]
+        if len(inserted) < len(admitted):
+            for job in admitted:
+                if job.key not in inserted:
+                    await self._release(held.pop(job.key, []))
+            admitted = [j for j in admitted if j.key in inserted]
         for job, reason in refused:
             if job.key in skipped:
                 self.stats.skipped[reason] += 1
                 self._emit("skip", config_id=job.config_id, reason=reason, job=job)
-        await self._queue(admitted, held, seen_at)
+        await self._queue(admitted, held, seen_at, claimed=claimer is not None)
 
     async def _settle(
         self,
@@ -476,24 +488,41 @@ class Pipeline:
                 return
 
     async def _queue(
-        self, admitted: list[CopyJob], held: dict[bytes, list[Reservation]], seen_at: dict[bytes, int]
+        self,
+        admitted: list[CopyJob],
+        held: dict[bytes, list[Reservation]],
+        seen_at: dict[bytes, int],
+        *,
+        claimed: bool = False,
     ) -> None:
+        """Queues a signal's admitted jobs together; those the queue's bound refuses are recorded SKIPPED
+        (`queue_full`) in one operation, counted and released, never silently lost."""
         if not admitted:
             return
         now = time.monotonic()
         accepted = await self.shared.enqueue_many([(job.key, job.to_bytes()) for job in admitted])
+        refused: list[CopyJob] = []
+        local = self._local
+        emit = self.on_event is not None
         for job, ok in zip(admitted, accepted, strict=True):
             if ok:
-                self._wake.set()
-                self.stats.queued += 1
-                self._local[job.key] = _Local(job, now, seen_at.get(job.key, 0), held.get(job.key, []))
-                self._emit("queued", job=job)
+                key = job.key
+                local[key] = _Local(job, now, seen_at.get(key, 0), held.get(key, []), claimed)
+                if emit:
+                    self._emit("queued", job=job)
             else:
-                # Refused at the queue's bound: recorded, counted and released, never silently lost.
-                await self.store.mark(job.key, TradeStatus.SKIPPED, SkipReason.QUEUE_FULL.value)
-                await self._release(held.get(job.key, []))
-                self.stats.skipped[SkipReason.QUEUE_FULL.value] += 1
-                self._emit("skip", config_id=job.config_id, reason=SkipReason.QUEUE_FULL.value, job=job)
+                refused.append(job)
+        queued = len(admitted) - len(refused)
+        if queued:
+            self.stats.queued += queued
+            self._wake.set()
+        if refused:
+            reason = SkipReason.QUEUE_FULL.value
+            await self.store.mark_many([mark_op(j.key, TradeStatus.SKIPPED, reason) for j in refused])
+            await self._release([r for j in refused for r in held.get(j.key, ())])
+            self.stats.skipped[reason] += len(refused)
+            for job in refused:
+                self._emit("skip", config_id=job.config_id, reason=reason, job=job)
 
     async def _release(self, reservations: list[Reservation]) -> None:
         if reservations:
@@ -506,7 +535,7 @@ class Pipeline:
             self._retracted.clear()  # bounded memory; the backfill after a reconnect still revives
         self._retracted.update(s.dedup_key for s in signals)
         for signal in signals:
-            keys = await self.store.flag_reorged(signal.tx_hash, signal.log_index, signal.sub_index)
+            keys = await self.store.flag_reorged(signal.tx_hash, stored_log_index(signal), signal.sub_index)
             # Only copies with nothing journaled are cancelled: one mid-flow stays PENDING (flagged) so that
             # recovery finishes it or returns the funds, rather than hiding it as CANCELLED.
             quiet = await self.store.executable(keys)
@@ -597,7 +626,11 @@ class Pipeline:
     def _sweep_local(self, before: float) -> None:
         """Forgets jobs queued here before `before` that no worker here took: with a shared queue another
         instance ran them (and released their reservations itself), so the memory stays bounded."""
-        stale = [key for key, local in self._local.items() if local.enqueued_at < before]
+        stale: list[bytes] = []
+        for key, local in self._local.items():
+            if local.enqueued_at >= before:
+                break  # in the order queued: every later one is as recent
+            stale.append(key)
         for key in stale:
             del self._local[key]
 
@@ -670,8 +703,19 @@ class Pipeline:
         start, a redelivery) is claimed by one worker only; a cancelled, finished or already broadcast
         one by none (recovery reconciles broadcast ones from the chain).
         """
-        # A job running here is not claimed again: a second claim would count as one more attempt.
-        keys = [d.key for d in deliveries if d.key not in self._running]
+        # A job running here is not claimed again: a second claim would count as one more attempt. One
+        # this worker inserted already claimed is runnable as it is (its first delivery here).
+        running, local = self._running, self._local
+        keys: list[bytes] = []
+        runnable: set[bytes] = set()
+        for d in deliveries:
+            if d.key in running:
+                continue
+            entry = local.get(d.key)
+            if entry is not None and entry.claimed and d.deliveries == 1:
+                runnable.add(d.key)
+            else:
+                keys.append(d.key)
         try:
             outcome = await self.store.claim_jobs(
                 keys, self.config.consumer, self.config.claim_idle_ms, self.shared.max_deliveries
@@ -681,7 +725,7 @@ class Pipeline:
             for _ in deliveries:
                 self._release_slot()
             return
-        runnable = outcome.runnable
+        runnable |= outcome.runnable
         if outcome.dead:
             self.stats.dead_lettered += len(outcome.dead)
             for key in outcome.dead:
@@ -691,14 +735,23 @@ class Pipeline:
                     self.shared.max_deliveries,
                 )
                 self._emit("dead_letter", key=key)
+        batch: list[Delivery] = []
         for delivery in deliveries:
-            if delivery.key not in runnable or delivery.key in self._running:
+            if delivery.key not in runnable or delivery.key in running:
                 self.stats.redelivered_dropped += 1
                 self._ack_later(delivery.id)
                 self._release_slot()
                 continue
-            self._running.add(delivery.key)
+            running.add(delivery.key)
+            if self._execute_many is not None:
+                batch.append(delivery)
+                continue
             task = asyncio.create_task(self._run_one(delivery))
+            self._inflight.add(task)
+            task.add_done_callback(self._inflight.discard)
+        if batch:
+            # The engine runs a batch at once: one task, one mark and one ack for all of it.
+            task = asyncio.create_task(self._run_batch(batch))
             self._inflight.add(task)
             task.add_done_callback(self._inflight.discard)
 
@@ -714,6 +767,13 @@ class Pipeline:
         """Acknowledges in batches (one round trip per batch on Redis). An ack lost in a crash only means
         a redelivery, which the claim drops: the record is no longer PENDING."""
         self._acks.append(delivery_id)
+        self._ack_soon()
+
+    def _ack_many(self, delivery_ids: list[str]) -> None:
+        self._acks.extend(delivery_ids)
+        self._ack_soon()
+
+    def _ack_soon(self) -> None:
         if len(self._acks) >= 256:
             self._flush_acks_soon()
         elif self._ack_timer is None:
@@ -734,9 +794,66 @@ class Pipeline:
         if self._ack_tasks:
             await asyncio.gather(*self._ack_tasks, return_exceptions=True)
 
-    def _release_slot(self) -> None:
-        self._free += 1
+    def _release_slot(self, count: int = 1) -> None:
+        self._free += count
         self._slot_freed.set()
+
+    async def _run_batch(self, deliveries: list[Delivery]) -> None:
+        """Runs a claimed batch through the engine's `execute_many`: one task, one mark, one ack."""
+        holding = len(deliveries)
+        ran: list[Delivery] = []
+        try:
+            jobs: list[CopyJob] = []
+            locals_: list[_Local | None] = []
+            journals: list[_LiveJournal] = []
+            now = time.monotonic()
+            lags = self.stats.lag_ms
+            store, consumer = self.store, self.config.consumer
+            for delivery in deliveries:
+                local = self._local.pop(delivery.key, None)
+                if local is not None:
+                    job = local.job
+                    lags.append((now - local.enqueued_at) * 1000)
+                else:
+                    try:
+                        job = CopyJob.from_bytes(delivery.payload)
+                    except Exception:
+                        # Left unacknowledged: redelivered, and the dead-letter list ends a poison job.
+                        log.exception("job %s crashed; it will be redelivered", delivery.key.hex())
+                        continue
+                ran.append(delivery)
+                jobs.append(job)
+                locals_.append(local)
+                journals.append(_LiveJournal(store, job.key, consumer))
+            results = await self._engine_many(jobs, journals)
+            # Recording the outcomes does not hold execution slots; the keys stay "running" until acked.
+            self._release_slot(holding)
+            holding = 0
+            await self._finish_many(jobs, results, locals_)
+            self._ack_many([d.id for d in ran])
+        except Exception:
+            log.exception("a batch of %d jobs crashed; they will be redelivered", len(deliveries))
+        finally:
+            for delivery in deliveries:
+                self._running.discard(delivery.key)
+            if holding:
+                self._release_slot(holding)
+
+    async def _engine_many(self, jobs: list[CopyJob], journals: list[_LiveJournal]) -> list[ExecutionResult]:
+        assert self._execute_many is not None
+        try:
+            results: list[ExecutionResult] = await self._execute_many(jobs, journals)
+            if len(results) != len(jobs):
+                raise RuntimeError(f"execute_many returned {len(results)} results for {len(jobs)} jobs")
+            return results
+        except Exception as exc:
+            log.exception("engine %s failed a batch of %d jobs", self.engine.name, len(jobs))
+            reason = f"engine_error: {type(exc).__name__}: {exc}"
+            # A job with something journaled may be on chain: recovery settles it from the journal.
+            return [
+                ExecutionResult(TradeStatus.FAILED, f"{UNCONFIRMED}: {reason}" if j.recorded else reason)
+                for j in journals
+            ]
 
     async def _run_one(self, delivery: Delivery) -> None:
         holding = True
@@ -780,64 +897,102 @@ class Pipeline:
         return local.reservations if local is not None else self.guardrails.reservations(job, utc_day())
 
     async def _finish(self, job: CopyJob, result: ExecutionResult, local: _Local | None) -> None:
-        if result.status is TradeStatus.PENDING:
-            # Nothing was sent here. Claimed by another worker, the record and its cap reservation are that
-            # worker's now; cancelled or expired meanwhile, the copy will not happen: the cap is given back.
-            log.info("job %s: %s", job.key.hex(), result.reason)
-            self.stats.relinquished += 1
-            record = await self.store.get_trade(job.key)
-            gone = (TradeStatus.CANCELLED, TradeStatus.FAILED)
-            if record is not None and record.status in gone and not record.journal:
-                await self._release(self._reservations(job, local))
-            return
-        moved = await self.store.mark(
-            job.key,
-            result.status,
-            result.reason,
-            result.tx_hashes,
-            # What happened on chain is the truth: a copy executed although a reorg cancelled it meanwhile
-            # is recorded EXECUTED (its `reorged` flag stays), never left CANCELLED.
-            expect=_EXECUTED_FROM if result.status is TradeStatus.EXECUTED else _PENDING,
-            copy_size=result.fill_size,
-            copy_price_ppm=result.fill_price_ppm,
-            slippage_bps=result.slippage_bps(job),
-            worker=result.worker,
-        )
-        if result.status is TradeStatus.EXECUTED:
-            self.stats.executed += 1
-        elif result.status is TradeStatus.FAILED:
-            self.stats.failed += 1
-        else:
-            self.stats.skipped[result.reason or "unknown"] += 1
-        # An unconfirmed failure may yet turn out executed (recovery reads the chain): its reservation stays.
-        if result.status is not TradeStatus.EXECUTED and not (result.reason or "").startswith(UNCONFIRMED):
-            # A job queued by another instance carries no local reservations: derive them (the day is
-            # today's, which is off only for a job reserved before midnight and run after it).
+        await self._finish_many([job], [result], [local])
+
+    async def _relinquished(self, job: CopyJob, result: ExecutionResult, local: _Local | None) -> None:
+        # Nothing was sent here. Claimed by another worker, the record and its cap reservation are that
+        # worker's now; cancelled or expired meanwhile, the copy will not happen: the cap is given back.
+        log.info("job %s: %s", job.key.hex(), result.reason)
+        self.stats.relinquished += 1
+        record = await self.store.get_trade(job.key)
+        gone = (TradeStatus.CANCELLED, TradeStatus.FAILED)
+        if record is not None and record.status in gone and not record.journal:
             await self._release(self._reservations(job, local))
-        latency_ms = None
-        if local is not None and local.seen_at_ns:
-            latency_ms = (time.time_ns() - local.seen_at_ns) / 1e6
-            self.stats.latency_ms.append(latency_ms)
-        if not moved:
-            log.warning("job %s: outcome %s not recorded (no longer PENDING)", job.key.hex(), result.status)
-        elif log.isEnabledFor(logging.INFO):
-            log.info(
-                "copy %s config %d %s %d of token %s for %s: %s%s%s",
-                job.key.hex()[:12],
-                job.config_id,
-                job.side,
-                job.amount,
-                job.token_id,
-                job.proxy,
-                result.status.value,
-                f" ({result.reason})" if result.reason else "",
-                f", {latency_ms:.0f} ms from the leader's log" if latency_ms is not None else "",
+
+    async def _finish_many(
+        self, jobs: list[CopyJob], results: list[ExecutionResult], locals_: list[_Local | None]
+    ) -> None:
+        """Records a batch's outcomes in one mark operation, then releases, counts and reports them."""
+        marks: list[Mark] = []
+        done: list[tuple[CopyJob, ExecutionResult, _Local | None]] = []
+        for job, result, local in zip(jobs, results, locals_, strict=True):
+            if result.status is TradeStatus.PENDING:
+                await self._relinquished(job, result, local)
+                continue
+            executed = result.status is TradeStatus.EXECUTED
+            marks.append(
+                Mark(
+                    job.key,
+                    result.status,
+                    result.reason,
+                    result.tx_hashes,
+                    # What happened on chain is the truth: a copy executed although a reorg cancelled it
+                    # meanwhile is recorded EXECUTED (its `reorged` flag stays), never left CANCELLED.
+                    _EXECUTED_FROM if executed else PENDING_ONLY,
+                    result.fill_size,
+                    result.fill_price_ppm,
+                    result.slippage_bps(job),
+                    None if result.worker is None else result.worker.lower(),
+                )
+                if all(isinstance(h, bytes) and len(h) == 32 for h in result.tx_hashes)
+                else mark_op(
+                    job.key,
+                    result.status,
+                    result.reason,
+                    result.tx_hashes,
+                    expect=_EXECUTED_FROM if executed else PENDING_ONLY,
+                    copy_size=result.fill_size,
+                    copy_price_ppm=result.fill_price_ppm,
+                    slippage_bps=result.slippage_bps(job),
+                    worker=result.worker,
+                )
             )
-        self._emit("done", job=job, result=result, latency_ms=latency_ms)
+            done.append((job, result, local))
+        if not marks:
+            return
+        moved = await self.store.mark_many(marks)
+        stats = self.stats
+        release: list[Reservation] = []
+        now_ns = time.time_ns()
+        info = log.isEnabledFor(logging.INFO)
+        for (job, result, local), was_moved in zip(done, moved, strict=True):
+            status = result.status
+            if status is TradeStatus.EXECUTED:
+                stats.executed += 1
+            elif status is TradeStatus.FAILED:
+                stats.failed += 1
+            else:
+                stats.skipped[result.reason or "unknown"] += 1
+            # An unconfirmed failure may yet turn out executed (recovery reads the chain): its reservation
+            # stays. A job queued by another instance carries no local reservations: derive them (the day
+            # is today's, which is off only for a job reserved before midnight and run after it).
+            if status is not TradeStatus.EXECUTED and not (result.reason or "").startswith(UNCONFIRMED):
+                release += self._reservations(job, local)
+            latency_ms = None
+            if local is not None and local.seen_at_ns:
+                latency_ms = (now_ns - local.seen_at_ns) / 1e6
+                stats.latency_ms.append(latency_ms)
+            if not was_moved:
+                log.warning("job %s: outcome %s not recorded (no longer PENDING)", job.key.hex(), status)
+            elif info:
+                log.info(
+                    "copy %s config %d %s %d of token %s for %s: %s%s%s",
+                    job.key.hex()[:12],
+                    job.config_id,
+                    job.side,
+                    job.amount,
+                    job.token_id,
+                    job.proxy,
+                    status.value,
+                    f" ({result.reason})" if result.reason else "",
+                    f", {latency_ms:.0f} ms from the leader's log" if latency_ms is not None else "",
+                )
+            if self.on_event is not None:
+                self._emit("done", job=job, result=result, latency_ms=latency_ms)
+        await self._release(release)
 
 
-_PENDING = (TradeStatus.PENDING,)
-_EXECUTED_FROM = (TradeStatus.PENDING, TradeStatus.CANCELLED)
+_EXECUTED_FROM = frozenset({TradeStatus.PENDING, TradeStatus.CANCELLED})
 
 
 class _LiveJournal(StoreJournal):
@@ -876,6 +1031,17 @@ class _LiveJournal(StoreJournal):
                 "nothing posted"
             )
         self.recorded = True
+
+
+def _admits_everything(guardrails: Guardrails) -> bool:
+    """No check or reservation to make per job: no allowlist, no trade bound, no daily cap."""
+    g = guardrails
+    return (
+        not g.allowlist
+        and g.max_trade_usd is None
+        and g.daily_cap_usd is None
+        and (g.wallet_daily_cap_usd is None)
+    )
 
 
 def job_of(intent: CopyIntent, signal: Signal) -> CopyJob:
