@@ -8,6 +8,7 @@ integer base units.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -86,6 +87,13 @@ def _check_url(url: str, schemes: tuple[str, ...]) -> str:
     return url
 
 
+def _loopback_ip(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def mask_url(url: str, keep_path: bool = True) -> str:
     """The URL with its password (and query, and with `keep_path=False` its path) replaced by `***`."""
     parts = urlsplit(url)
@@ -162,9 +170,11 @@ class Settings(BaseSettings):
     supervisor_shard_index: int = Field(default=0, ge=0)
     supervisor_ws_filter_by_address: bool = True
     # Where leaders' fills are seen: `logs` (always: the log releases every copy), `mempool` (pending
-    # matchOrders, measured for lead time), `feed` (not yet available). Unset: logs, and mempool where a
-    # websocket URL exists.
+    # matchOrders, measured for lead time), `feed` (Polymarket's activity feed). Unset: logs, mempool where a
+    # websocket URL exists, feed where a feed URL exists.
     supervisor_sources: Annotated[list[Literal["logs", "mempool", "feed"]], NoDecode] | None = None
+    # The activity feed (RTDS) websocket; unset: the local CLOB's on a local chain, Polymarket's on chain 137.
+    supervisor_feed_url: str | None = None
     # Which sighting of a fill makes its copies: the log (`log`), or the earliest source (`first`, keyed on the
     # fill's identity). A fill first seen pending or in the feed with no log within this many blocks is flagged.
     supervisor_act_on: Literal["log", "first"] = "log"
@@ -352,6 +362,18 @@ class Settings(BaseSettings):
             return None
         _check_url(value.get_secret_value().strip(), ("http", "https", "ws", "wss"))
         return value
+
+    @field_validator("supervisor_feed_url")
+    @classmethod
+    def _feed_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        url = _check_url(value.strip(), ("ws", "wss"))
+        host = urlsplit(url).hostname or ""
+        # Feed frames can release copies (SUPERVISOR_ACT_ON=first): plain ws only where nobody can inject.
+        if urlsplit(url).scheme == "ws" and host != "localhost" and not _loopback_ip(host):
+            raise ValueError("plain ws:// is accepted on loopback only; use wss://")
+        return url
 
     @field_validator("copy_trading_rpc_urls")
     @classmethod

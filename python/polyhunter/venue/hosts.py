@@ -12,6 +12,8 @@ from urllib.parse import urlsplit
 from polyhunter.errors import ConfigError
 
 PRODUCTION_HOST = "https://clob.polymarket.com"
+PRODUCTION_FEED_URL = "wss://ws-live-data.polymarket.com"
+"""Polymarket's real-time data service (RTDS): the activity feed of every trade."""
 
 
 def is_loopback(host: str) -> bool:
