@@ -89,6 +89,18 @@ def _forget_deployment(rpc_url: str) -> None:
         pass
 
 
+class Progress:
+    """`chain up`'s steps, each a line as it happens with the seconds since the start; silent when quiet."""
+
+    def __init__(self, *, quiet: bool = False) -> None:
+        self.quiet = quiet
+        self.started = time.monotonic()
+
+    def step(self, message: str) -> None:
+        if not self.quiet:
+            click.echo(f"[{time.monotonic() - self.started:5.1f}s] {message}")
+
+
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
@@ -112,6 +124,7 @@ def chain() -> None:
     "--rtds-port", type=click.IntRange(0, 65535), default=0, help="Activity feed port (0 picks one)."
 )
 @click.option("--detach", is_flag=True, help="Start in the background; stop with `polyhunter chain down`.")
+@click.option("--json", "as_json", is_flag=True, help="No progress lines: print the deployment as JSON.")
 def chain_up(
     port: int,
     chain_id: int,
@@ -124,15 +137,17 @@ def chain_up(
     clob_port: int,
     rtds_port: int,
     detach: bool,
+    as_json: bool,
 ) -> None:
     """Start anvil on loopback, deploy the local world, start the local Polymarket (CLOB V2 server and
-    activity feed) and write deployment.json."""
+    activity feed) and write deployment.json, saying each step as it happens."""
     # web3 and the deploy tooling take a second to import: only this command pays for it.
     from web3 import Web3
 
     from polyhunter.chain.accounts import LocalAccounts
     from polyhunter.chain.deploy import LocalWorldConfig, deploy_local
 
+    progress = Progress(quiet=as_json)
     home = polyhunter_home()
     state_path = home / CHAIN_STATE
     _refuse_if_running(state_path)
@@ -142,6 +157,7 @@ def chain_up(
     except PolyhunterError as exc:
         raise click.ClickException(str(exc)) from exc
     assert node.process is not None
+    progress.step(f"anvil started at {node.rpc_url} (chain id {chain_id}, pid {node.process.pid})")
     state: dict[str, object] = {
         "pid": node.process.pid,
         "rpc_url": node.rpc_url,
@@ -157,6 +173,10 @@ def chain_up(
         state_path.unlink(missing_ok=True)
 
     try:
+        progress.step(
+            f"deploying the local world: contracts, {markets + neg_risk_markets} market(s), fleet of "
+            f"{fleet_size}, {leaders} leader(s), {followers} follower(s) with Proxies (a few seconds)"
+        )
         deployment = deploy_local(
             Web3(Web3.HTTPProvider(node.rpc_url)),
             rpc_url=node.rpc_url,
@@ -164,10 +184,16 @@ def chain_up(
             accounts=LocalAccounts(fleet_size=fleet_size, leader_count=leaders, follower_count=followers),
             config=LocalWorldConfig(markets=markets, neg_risk_markets=neg_risk_markets),
         )
+        progress.step(
+            f"contracts deployed (Executor {deployment.contracts.executor}); fleet funded and authorised, "
+            "leaders' deposit wallets and followers' Proxies funded"
+        )
         # The server reads the deployment it trades on; its URLs are written in once it answers.
         deployment.save()
+        progress.step("starting the local CLOB and activity feed")
         clob.start(detach=detach)
         assert clob.process is not None
+        progress.step(f"CLOB up at {clob.url} (activity feed {clob.rtds_url}, pid {clob.process.pid})")
         deployment = dataclasses.replace(deployment, clob_url=clob.url, rtds_url=clob.rtds_url)
         path = deployment.save()
         state["clob_pid"] = clob.process.pid
@@ -178,23 +204,33 @@ def chain_up(
     except BaseException:
         stop_all()
         raise
-    click.echo(summary(deployment, path))
-    click.echo(f"anvil pid {node.process.pid}, local CLOB pid {clob.process.pid} (log {home / 'clob.log'})")
+    if as_json:
+        pids = {"anvil_pid": node.process.pid, "clob_pid": clob.process.pid, "deployment_path": str(path)}
+        click.echo(json.dumps({**deployment.to_json(), **pids}, indent=2))
+    else:
+        click.echo(summary(deployment, path))
+        click.echo(
+            f"anvil pid {node.process.pid}, local CLOB pid {clob.process.pid} (log {home / 'clob.log'})"
+        )
     if detach:
         return
-    click.echo("Ctrl-C stops it.")
+    if not as_json:
+        click.echo("Ctrl-C stops it.")
     signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops it as cleanly as Ctrl-C
     try:
         while node.process.poll() is None and clob.process.poll() is None:
             time.sleep(0.5)
         if clob.process.poll() is not None:
-            click.echo(f"the local CLOB exited (code {clob.process.returncode}; see {home / 'clob.log'})")
+            click.echo(
+                f"the local CLOB exited (code {clob.process.returncode}; see {home / 'clob.log'})",
+                err=as_json,
+            )
     except KeyboardInterrupt:
         pass
     finally:
         stop_all()
         _forget_deployment(node.rpc_url)
-        click.echo("anvil and the local CLOB stopped")
+        click.echo("anvil and the local CLOB stopped", err=as_json)
 
 
 @chain.command("status")
