@@ -100,11 +100,28 @@ def test_which_sources_run(value: str | None, ws_url: str | None, expected: set[
     assert enabled_sources(settings, ws_url) == expected
 
 
-def test_feed_is_accepted_with_one_warning(caplog: pytest.LogCaptureFixture) -> None:
+FEED_URL = "ws://127.0.0.1:9001"
+
+
+@pytest.mark.parametrize(
+    ("value", "ws_url", "expected"),
+    [
+        (None, "ws://127.0.0.1:8545", {"logs", "mempool", "feed"}),
+        (None, None, {"logs", "feed"}),
+        ("logs,feed", None, {"logs", "feed"}),
+        ("logs", "ws://127.0.0.1:8545", {"logs"}),
+    ],
+)
+def test_the_feed_runs_where_it_has_a_url(value: str | None, ws_url: str | None, expected: set[str]) -> None:
+    settings = Settings(supervisor_sources=value) if value is not None else Settings()
+    assert enabled_sources(settings, ws_url, FEED_URL) == expected
+
+
+def test_feed_without_a_url_is_left_out_with_one_warning(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING, logger="polyhunter.supervisor.sources"):
         assert enabled_sources(Settings(supervisor_sources="logs,feed"), None) == {"logs"}
     assert [r.getMessage() for r in caplog.records] == [
-        "SUPERVISOR_SOURCES: feed is not yet available; running logs"
+        "SUPERVISOR_SOURCES: feed has no URL on this chain (set SUPERVISOR_FEED_URL); running logs"
     ]
 
 

@@ -50,18 +50,19 @@ def non_trading_addresses(deployment: Deployment) -> list[str]:
     return list(dict.fromkeys(found))
 
 
-def enabled_sources(settings: Settings, ws_url: str | None) -> frozenset[str]:
-    """The sources to run: `SUPERVISOR_SOURCES`, else logs plus mempool where a websocket URL exists.
-    `feed` is accepted but has no client yet: one warning, and it is left out."""
+def enabled_sources(settings: Settings, ws_url: str | None, feed_url: str | None = None) -> frozenset[str]:
+    """The sources to run: `SUPERVISOR_SOURCES`, else every source whose endpoint exists (logs always, mempool
+    with a websocket URL, feed with a feed URL). `feed` asked for without a feed URL: one warning, left out."""
     chosen = settings.supervisor_sources
     if chosen is None:
-        chosen = [LOGS, MEMPOOL] if ws_url else [LOGS]
-    if FEED in chosen:
+        chosen = [LOGS, *([MEMPOOL] if ws_url else []), *([FEED] if feed_url else [])]
+    if FEED in chosen and not feed_url:
+        chosen = [s for s in chosen if s != FEED]
         log.warning(
-            "SUPERVISOR_SOURCES: feed is not yet available; running %s",
-            ",".join(s for s in chosen if s != FEED),
+            "SUPERVISOR_SOURCES: feed has no URL on this chain (set SUPERVISOR_FEED_URL); running %s",
+            ",".join(sorted(set(chosen))),
         )
-    return frozenset(s for s in chosen if s != FEED)
+    return frozenset(chosen)
 
 
 SightingKey = tuple[bytes, str, int, str]
