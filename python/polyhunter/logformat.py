@@ -23,6 +23,13 @@ COPY_FIELDS = ("copy_key", "config_id", "stage", "latency_ms")
 """`extra` keys a record may carry about one copy; the JSON formatter lifts each present one to the top."""
 
 
+def short_token_id(token_id: int) -> str:
+    """A token id as log lines and tables show it: its first 6 and last 4 digits ("855828…1162"); a short id
+    whole. A token id has 77 digits: in full it buries the rest of the line."""
+    digits = str(token_id)
+    return digits if len(digits) <= 12 else f"{digits[:6]}…{digits[-4:]}"
+
+
 def _encoder() -> Callable[[dict[str, Any]], str]:
     try:
         import orjson
