@@ -8,13 +8,13 @@ Everything else is a plain transaction. Timestamps are integer ms since the epoc
 
 from __future__ import annotations
 
-import json
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Protocol
 
+from polyhunter import fastjson
 from polyhunter.errors import InvalidInputError, StoreError
 from polyhunter.models import (
     ConfigChanges,
@@ -302,9 +302,9 @@ def config_values(cfg: CopyConfig) -> tuple[Any, ...]:
         cfg.fixed_usd,
         cfg.ratio_ppm,
         cfg.percent_bps,
-        json.dumps([list(t) for t in cfg.tiers]),
-        json.dumps(sorted(str(t) for t in cfg.token_allow)),
-        json.dumps(sorted(str(t) for t in cfg.token_deny)),
+        fastjson.dumps([list(t) for t in cfg.tiers]).decode(),
+        fastjson.dumps(sorted(str(t) for t in cfg.token_allow)).decode(),
+        fastjson.dumps(sorted(str(t) for t in cfg.token_deny)).decode(),
         cfg.side_filter,
         cfg.min_leader_usd,
         cfg.max_leader_usd,
@@ -330,9 +330,9 @@ def config_from_row(row: Row) -> CopyConfig:
         fixed_usd=int(row[5]),
         ratio_ppm=int(row[6]),
         percent_bps=int(row[7]),
-        tiers=tuple((int(a), _opt(b), int(m)) for a, b, m in json.loads(row[8])),
-        token_allow=frozenset(int(t) for t in json.loads(row[9])),
-        token_deny=frozenset(int(t) for t in json.loads(row[10])),
+        tiers=tuple((int(a), _opt(b), int(m)) for a, b, m in fastjson.loads(row[8])),
+        token_allow=frozenset(int(t) for t in fastjson.loads(row[9])),
+        token_deny=frozenset(int(t) for t in fastjson.loads(row[10])),
         side_filter=row[11],
         min_leader_usd=_opt(row[12]),
         max_leader_usd=_opt(row[13]),
