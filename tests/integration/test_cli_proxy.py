@@ -46,10 +46,12 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Depl
     up = _cli(
         home,
         *("chain", "up", "--detach", "--port", "0", "--fleet-size", "1", "--leaders", "1"),
-        *("--followers", "1", "--markets", "1", "--neg-risk-markets", "0"),
+        *("--followers", "1", "--markets", "1", "--neg-risk-markets", "0", "--json"),
     )
     try:
         assert up.returncode == 0, up.stderr
+        # --json is quiet: stdout is the deployment alone, no progress line.
+        assert json.loads(up.stdout)["rpc_url"].startswith("http://127.0.0.1:")
         yield home, Deployment.load(home / "deployment.json")
     finally:
         state = home / "anvil.json"

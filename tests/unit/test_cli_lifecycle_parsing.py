@@ -21,7 +21,10 @@ from polyhunter.commands.proxy import (
     parse_amount,
     parse_withdraw_amount,
 )
+from polyhunter.commands.trades import describe
 from polyhunter.errors import ConfigError, InvalidInputError
+from polyhunter.logformat import short_token_id
+from polyhunter.models import TradeRecord, TradeStatus
 
 KEY = "0x" + "4c" * 32
 
@@ -133,3 +136,64 @@ def test_an_order_never_asks_better_than_its_price(cents: int, ticks: int, side:
     # BUY: shares received at most usd / price; SELL: usd received at most shares x price; within 0.0001.
     exact = Decimal(amount) / price if side == "BUY" else Decimal(amount) * price
     assert exact - 100 < taker <= exact
+
+
+# --- polyhunter trades, text mode -------------------------------------------------------------------------
+
+
+def _record(**changes: object) -> TradeRecord:
+    base: dict[str, object] = {
+        "key": bytes.fromhex("ab" * 32),
+        "config_id": 7,
+        "follower": "0x" + "11" * 20,
+        "proxy": "0x" + "22" * 20,
+        "leader": "0x" + "33" * 20,
+        "token_id": 85582852254055604730434497073296615212033849972277199800761754422625228641162,
+        "side": "BUY",
+        "amount": 25_000_000,
+        "limit_price_ppm": 520_000,
+        "tx_hash": bytes.fromhex("cd" * 32),
+        "log_index": 3,
+        "sub_index": 0,
+        "leader_size": 19_607_800,
+        "leader_price_ppm": 510_000,
+        "block_number": 42,
+        "status": TradeStatus.EXECUTED,
+        "reason": None,
+        "reorged": False,
+        "copy_size": 49_019_600,
+        "copy_price_ppm": 510_000,
+        "slippage_bps": 0,
+        "worker": "0x" + "44" * 20,
+        "tx_hashes": (bytes.fromhex("01" * 32), bytes.fromhex("02" * 32)),
+        "created_at": 1_000_000,
+        "updated_at": 1_000_812,
+        "expires_at": 2_000_000,
+    }
+    base.update(changes)
+    return TradeRecord(**base)  # type: ignore[arg-type]
+
+
+def test_trades_text_shows_price_fill_time_and_transactions() -> None:
+    text = describe(_record())
+    head, detail = text.split("\n")
+    assert "EXECUTED  BUY 25.00 USD of 855828…1162" in head
+    assert "config #7" in head
+    assert "fill 49.0196 shares @ 0.51 (leader @ 0.51, slippage 0 bps), 812 ms to EXECUTED" in detail
+    assert f"our tx 0x{'01' * 32}, 0x{'02' * 32}" in detail
+    assert f"leader tx 0x{'cd' * 32}" in detail
+    assert "85582852254055604730434497073296615212033849972277199800761754422625228641162" not in text
+
+
+def test_trades_text_of_a_copy_without_a_fill() -> None:
+    pending = describe(_record(status=TradeStatus.PENDING, copy_size=None, copy_price_ppm=None, tx_hashes=()))
+    assert "no fill (leader @ 0.51, slippage 0 bps); our tx none" in pending
+    assert " ms to " not in pending
+    skipped = describe(_record(status=TradeStatus.SKIPPED, reason="daily_cap", side="SELL", amount=5_000_000))
+    assert "SKIPPED (daily_cap)  SELL 5.00 shares" in skipped
+
+
+def test_short_token_ids() -> None:
+    assert short_token_id(2**255) == "578960…9968"
+    assert short_token_id(123456789012) == "123456789012"
+    assert short_token_id(1234567890123) == "123456…0123"
