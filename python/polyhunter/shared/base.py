@@ -60,6 +60,12 @@ class QueueStats:
     """Jobs refused because the queue was full."""
     dead: int
     """Jobs in the dead-letter list."""
+    oldest_ms: int | None = None
+    """When the oldest job not yet acknowledged was queued (unix ms, its entry id's time); None: empty."""
+
+    def oldest_age_s(self, now_ms: float) -> float:
+        """Seconds the oldest job not yet acknowledged has waited at `now_ms` (unix ms); 0 when empty."""
+        return 0.0 if self.oldest_ms is None else max(0.0, (now_ms - self.oldest_ms) / 1000)
 
 
 class SharedState(ABC):

@@ -169,7 +169,14 @@ class MemorySharedState(SharedState):
         return self._dead[:count]
 
     async def queue_stats(self) -> QueueStats:
-        return QueueStats(len(self._entries), len(self._in_flight), self._dropped, len(self._dead))
+        oldest = next(iter(self._entries), None)  # ids start with the unix ms they were queued at
+        return QueueStats(
+            len(self._entries),
+            len(self._in_flight),
+            self._dropped,
+            len(self._dead),
+            None if oldest is None else int(oldest.split("-", 1)[0]),
+        )
 
     # Leases.
     def _holder(self, name: str, now: float) -> str | None:

@@ -334,11 +334,14 @@ class RedisSharedState(SharedState):
                 pipe.xpending(self._stream, _GROUP)
                 pipe.get(self._dropped)
                 pipe.xlen(self._dead)
+                # Acknowledged entries are deleted: the stream's first entry is the oldest job still owed.
+                pipe.xrange(self._stream, count=1)
                 result: list[Any] = await pipe.execute()
                 return result
 
-        length, pending, dropped, dead = await self._queue_call(read)
-        return QueueStats(int(length), int(pending["pending"]), int(dropped or 0), int(dead))
+        length, pending, dropped, dead, first = await self._queue_call(read)
+        oldest = int(_text(first[0][0]).split("-", 1)[0]) if first else None
+        return QueueStats(int(length), int(pending["pending"]), int(dropped or 0), int(dead), oldest)
 
     # Leases.
     def _lease_key(self, name: str) -> str:
