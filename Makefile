@@ -24,7 +24,7 @@ $(NPM_STAMP): contracts/package.json contracts/package-lock.json
 	touch $@
 
 .PHONY: contracts
-contracts: $(NPM_STAMP) ## Compile contracts/src with the pinned solc-js into contracts/artifacts (deterministic)
+contracts: $(NPM_STAMP) ## Compile contracts/src with the pinned solc-js into python/polyhunter/_artifacts (deterministic)
 	cd contracts && node compile.js
 
 .PHONY: setup
@@ -68,7 +68,7 @@ bench: setup ## Benchmarks: ours beside each reference; writes benches/results/ 
 	$(PY) scripts/bench_tables.py
 
 .PHONY: wheel
-wheel: $(PY) ## Build the release wheel into dist/
+wheel: $(PY) contracts ## Build the release wheel into dist/ (with the contract artifacts it carries)
 	$(BIN)/pip install -q "maturin>=1.9,<2"
 	rm -rf dist
 	$(BIN)/maturin build --release --out dist -q
@@ -81,5 +81,5 @@ fmt: $(PY) ## Format Python and Rust in place
 
 .PHONY: clean
 clean: ## Remove build outputs, the venv, node_modules and local state
-	rm -rf target dist $(VENV) contracts/node_modules contracts/artifacts .polyhunter .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf target dist $(VENV) contracts/node_modules contracts/artifacts python/polyhunter/_artifacts .polyhunter .pytest_cache .mypy_cache .ruff_cache .hypothesis
 	find python -name '*.so' -delete
