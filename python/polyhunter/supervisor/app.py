@@ -85,6 +85,8 @@ class Supervisor:
     decoder: LogDecoder = field(init=False)
     detector: ChainLogDetector = field(init=False)
     mempool: MempoolSource | None = field(default=None, init=False)
+    recovery: Recovery | None = field(default=None, init=False)
+    """The recovery loops (engines that send transactions only); their counters are exported."""
     sightings: PendingSightings = field(default_factory=PendingSightings, init=False)
     """Pending fills' first sightings and their leads over the log (mempool source only)."""
     sync: ConfigSync = field(init=False)
@@ -283,7 +285,7 @@ class Supervisor:
         requeued = await self.pipeline.requeue_unbroadcast()
         if isinstance(self.engine, LocalChainEngine):
             # Stale PENDING, interrupted flows and debts are settled from the journal and the chain.
-            recovery = Recovery(
+            self.recovery = recovery = Recovery(
                 self.engine,
                 self.store,
                 shared=self.shared,
