@@ -44,6 +44,8 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from polyhunter._core import ActivityParser, ActivityTrade
 from polyhunter.errors import ChainError, ConfigError
+from polyhunter.settings import POLYGON_CHAIN_ID
+from polyhunter.venue.hosts import PRODUCTION_FEED_URL
 
 log = logging.getLogger(__name__)
 
@@ -312,6 +314,16 @@ class FeedSource:
             log.debug("feed: frame rejected: %s", reason)
 
 
+def feed_url(configured: str | None, chain_id: int, local_rtds_url: str | None) -> str | None:
+    """Where the feed is read: `SUPERVISOR_FEED_URL`, else Polymarket's on Polygon, else the local CLOB's
+    (`deployment.rtds_url`, set while the local CLOB runs); None where there is none (Amoy)."""
+    if configured:
+        return configured
+    if chain_id == POLYGON_CHAIN_ID:
+        return PRODUCTION_FEED_URL
+    return local_rtds_url or None
+
+
 def _shown_url(url: str) -> str:
     """The URL without a query (it could carry a key)."""
     return url.split("?", 1)[0]
@@ -325,6 +337,7 @@ __all__ = [
     "FeedStats",
     "PairedDuplicates",
     "Sink",
+    "feed_url",
     "reason_kind",
     "subscribe_message",
     "trade_key",

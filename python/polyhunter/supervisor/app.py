@@ -13,7 +13,7 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
-from polyhunter._core import FanoutIndex, LogDecoder, MatchDecoder, Signer
+from polyhunter._core import ActivityParser, ActivityTrade, FanoutIndex, LogDecoder, MatchDecoder, Signer
 from polyhunter.chain.aiorpc import AsyncRpc
 from polyhunter.chain.anvil import TEST_MNEMONIC
 from polyhunter.chain.deployment import Deployment
@@ -24,6 +24,7 @@ from polyhunter.chain.profile import (
     resolve_profile,
 )
 from polyhunter.detector.chainlogs import ChainLogDetector
+from polyhunter.detector.feed import FeedSource, feed_url
 from polyhunter.detector.filters import leader_filters
 from polyhunter.detector.mempool import MempoolSource, PendingFill
 from polyhunter.errors import ConfigError
@@ -44,7 +45,13 @@ from polyhunter.supervisor.configs import ConfigSync
 from polyhunter.supervisor.guardrails import Guardrails
 from polyhunter.supervisor.market import MarketBook
 from polyhunter.supervisor.pipeline import Pipeline, PipelineConfig
-from polyhunter.supervisor.sources import MEMPOOL, PendingSightings, enabled_sources, non_trading_addresses
+from polyhunter.supervisor.sources import (
+    FEED,
+    MEMPOOL,
+    PendingSightings,
+    enabled_sources,
+    non_trading_addresses,
+)
 from polyhunter.supervisor.startup import apply_address_settings, verify_chain, verify_contracts
 
 log = logging.getLogger(__name__)
@@ -87,8 +94,11 @@ class Supervisor:
     mempool: MempoolSource | None = field(default=None, init=False)
     recovery: Recovery | None = field(default=None, init=False)
     """The recovery loops (engines that send transactions only); their counters are exported."""
+    feed: FeedSource | None = field(default=None, init=False)
     sightings: PendingSightings = field(default_factory=PendingSightings, init=False)
     """Pending fills' first sightings and their leads over the log (mempool source only)."""
+    feed_sightings: PendingSightings = field(default_factory=PendingSightings, init=False)
+    """The activity feed's first sightings and their leads over the log, apart from the mempool's."""
     sync: ConfigSync = field(init=False)
     rpc: AsyncRpc = field(init=False)
     balances: BalanceBook = field(init=False)
@@ -267,7 +277,11 @@ class Supervisor:
             save_checkpoint=lambda block: self.store.set_checkpoint(self.checkpoint_source, block),
             intake_limit=s.supervisor_fanout_concurrency,
         )
-        if MEMPOOL in enabled_sources(s, ws_url):
+        rtds = feed_url(s.supervisor_feed_url, d.chain_id, d.rtds_url)
+        sources = enabled_sources(s, ws_url, rtds)
+        if FEED in sources and rtds:
+            self.feed = FeedSource(rtds, ActivityParser(self.sync.leaders), self._feed_sink)
+        if MEMPOOL in sources:
             if d.contracts.v2_exchanges:
                 self.mempool = MempoolSource(
                     rpc=self.rpc,
@@ -308,6 +322,8 @@ class Supervisor:
         ]
         if self.mempool is not None:
             self._tasks.append(asyncio.create_task(self.mempool.run(self._stop_intake), name="mempool"))
+        if self.feed is not None:
+            self._tasks.append(asyncio.create_task(self.feed.run(self._stop_intake), name="feed"))
         for task in self._tasks:
             task.add_done_callback(self._task_ended)
         log.info(
@@ -393,19 +409,31 @@ class Supervisor:
         self.sightings.saw_pending(signals)
         self.pipeline.market.observe(signals)
 
+    async def _feed_sink(self, trades: list[ActivityTrade]) -> None:
+        """Feed trades make no copy either (no log index, no order hash: the log releases it): they
+        pre-warm the market's quote and stamp the feed's first sighting of the fill."""
+        signals = [t.signal for t in trades]
+        self.feed_sightings.saw_pending(signals)
+        self.pipeline.market.observe(signals)
+
     def _pipeline_event(self, kind: str, data: dict[str, Any]) -> None:
         if kind == "signal":
             self.sightings.saw_log(data["signal"])
+            self.feed_sightings.saw_log(data["signal"])
         elif kind == "queued":
             job = data["job"]
-            lead = self.sightings.lead_ms(job.tx_hash, job.leader, job.token_id, job.side)
-            if lead is not None:
+            leads = [
+                f"seen {name} {lead} ms before the log"
+                for name, table in (("pending", self.sightings), ("in the feed", self.feed_sightings))
+                if (lead := table.lead_ms(job.tx_hash, job.leader, job.token_id, job.side)) is not None
+            ]
+            if leads:
                 log.info(
-                    "copy for config %d of %s's fill in 0x%s: seen pending %d ms before the log",
+                    "copy for config %d of %s's fill in 0x%s: %s",
                     job.config_id,
                     job.leader,
                     bytes(job.tx_hash).hex(),
-                    lead,
+                    ", ".join(leads),
                 )
         if self.on_event is not None:
             self.on_event(kind, data)
@@ -414,6 +442,8 @@ class Supervisor:
         decoder.set_leaders(leaders)
         if self.mempool is not None:
             self.mempool.decoder.set_leaders(leaders)
+        if self.feed is not None:
+            self.feed.parser.set_leaders(leaders)
         if hasattr(self, "detector"):
             self.detector.resubscribe()
 
