@@ -13,7 +13,7 @@ import click
 from polyhunter.chain.deployment import Deployment
 from polyhunter.commands._common import run_async, settings_or_exit
 from polyhunter.errors import PolyhunterError
-from polyhunter.logformat import configure_logging
+from polyhunter.logformat import configure_logging, short_token_id
 from polyhunter.settings import Settings
 
 if TYPE_CHECKING:  # the supervisor loads aiohttp, asyncpg, redis, websockets: when it runs, not for `--help`
@@ -23,41 +23,18 @@ log = logging.getLogger("polyhunter.supervisor")
 
 
 def log_event(kind: str, data: dict[str, Any]) -> None:
-    """A log line per leader fill detected and per copy done (with its latency from the leader's log)."""
+    """A log line per leader fill detected. Each copy's outcome is logged once, by the pipeline."""
     if kind == "signal":
         s = data["signal"]
         log.info(
-            "detected leader %s %s %d of token %d (tx 0x%s log %d, block %s)",
+            "detected leader %s %s %d of token %s (tx 0x%s log %d, block %s)",
             s.leader,
             s.side,
             s.size,
-            s.token_id,
+            short_token_id(s.token_id),
             s.tx_hash.hex(),
             s.log_index,
             s.block_number,
-        )
-    elif kind == "done":
-        job, result, latency = data["job"], data["result"], data.get("latency_ms")
-        log.info(
-            "copy %s: config %d proxy %s %s %d of token %d for leader %s tx 0x%s log %d%s%s",
-            result.status.value,
-            job.config_id,
-            job.proxy,
-            job.side,
-            job.amount,
-            job.token_id,
-            job.leader,
-            job.tx_hash.hex(),
-            job.log_index,
-            f" ({result.reason})" if result.reason else "",
-            f", {latency:.0f} ms after the leader's log" if latency is not None else "",
-            # Lifted to the top of a JSON log line (polyhunter.logformat) so a log shipper can index them.
-            extra={
-                "copy_key": job.key,
-                "config_id": job.config_id,
-                "stage": result.status.value,
-                "latency_ms": round(latency) if latency is not None else None,
-            },
         )
 
 

@@ -50,6 +50,7 @@ from polyhunter.execution.base import (
     ExecutionResult,
     JobRelinquished,
 )
+from polyhunter.logformat import short_token_id
 from polyhunter.models import CopyJob, SkipReason, TradeStatus, now_ms
 from polyhunter.shared.base import Delivery, Reservation, SharedState
 from polyhunter.store.base import PENDING_ONLY, Mark, Store, StoreJournal, mark_op
@@ -975,17 +976,28 @@ class Pipeline:
             if not was_moved:
                 log.warning("job %s: outcome %s not recorded (no longer PENDING)", job.key.hex(), status)
             elif info:
+                # The one line per copy (the supervisor command adds none): short token ids keep it readable.
                 log.info(
-                    "copy %s config %d %s %d of token %s for %s: %s%s%s",
+                    "copy 0x%s %s: config %d proxy %s %s %d of token %s, leader %s tx 0x%s log %d%s%s",
                     job.key.hex()[:12],
+                    status.value,
                     job.config_id,
+                    job.proxy,
                     job.side,
                     job.amount,
-                    job.token_id,
-                    job.proxy,
-                    status.value,
+                    short_token_id(job.token_id),
+                    job.leader,
+                    job.tx_hash.hex(),
+                    job.log_index,
                     f" ({result.reason})" if result.reason else "",
-                    f", {latency_ms:.0f} ms from the leader's log" if latency_ms is not None else "",
+                    f", {latency_ms:.0f} ms after the leader's log" if latency_ms is not None else "",
+                    # Lifted to the top of a JSON log line (polyhunter.logformat) for log shippers to index.
+                    extra={
+                        "copy_key": job.key,
+                        "config_id": job.config_id,
+                        "stage": status.value,
+                        "latency_ms": round(latency_ms) if latency_ms is not None else None,
+                    },
                 )
             if self.on_event is not None:
                 self._emit("done", job=job, result=result, latency_ms=latency_ms)
