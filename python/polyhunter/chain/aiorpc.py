@@ -44,6 +44,8 @@ class Endpoint:
     failures: int = 0
     benched_until: float = 0.0
     calls: int = 0
+    errors: int = 0
+    """Calls this endpoint failed (transport, 5xx, 429): each one moved the call on to the next endpoint."""
 
     def healthy(self, now: float) -> bool:
         return now >= self.benched_until
@@ -86,6 +88,7 @@ class AsyncRpc:
         return healthy or sorted(self.endpoints, key=lambda e: e.benched_until)
 
     def _bench(self, endpoint: Endpoint) -> None:
+        endpoint.errors += 1
         endpoint.failures += 1
         endpoint.benched_until = time.monotonic() + min(self.max_bench_s, 0.5 * 2 ** (endpoint.failures - 1))
 
