@@ -22,8 +22,10 @@ from polyhunter._core import Signer
 from polyhunter.chain.clobtrader import ClobTrader
 from polyhunter.chain.local import LocalChain
 from polyhunter.localpoly.config import ClobSettings, MarketMakerSettings
+from polyhunter.localpoly.feed import ActivityFeed
 from polyhunter.localpoly.server import LocalClob
 from polyhunter.models import CopyConfig, TradeStatus
+from polyhunter.supervisor.readiness import Readiness, feed_check
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio]
 
@@ -137,3 +139,36 @@ async def test_logs_only_runs_no_feed_source(world: World) -> None:
     ) as supervisor:
         assert supervisor.feed is None
         assert "feed" not in {t.get_name() for t in supervisor._tasks}
+
+
+async def test_readiness_says_whether_the_activity_feed_answers(world: World) -> None:
+    feed = ActivityFeed()
+    url = await feed.start()
+    try:
+        report = Readiness()
+        await feed_check(
+            world.settings(supervisor_sources="logs,feed", supervisor_feed_url=url), world.deployment, report
+        )
+        [check] = report.checks
+        assert (check.name, check.ok) == ("activity feed", True)
+        assert check.detail.startswith(f"answering ({url}, pong in ")
+        # Stalled and no longer answering pings: the row fails, as a warning (the logs stay exact).
+        feed.configure(stall_after=0, stall_answers_pings=False)
+        report = Readiness()
+        await feed_check(world.settings(supervisor_feed_url=url), world.deployment, report, timeout_s=0.5)
+        [check] = report.checks
+        assert (check.ok, check.status) == (False, "warning")
+        assert "did not answer ping within 0.5s" in check.detail
+    finally:
+        await feed.stop()
+    report = Readiness()
+    await feed_check(world.settings(supervisor_feed_url=url), world.deployment, report)
+    [check] = report.checks
+    assert not check.ok
+    assert check.detail.startswith(url)
+    # Not asked for: no row.
+    report = Readiness()
+    await feed_check(
+        world.settings(supervisor_sources="logs", supervisor_feed_url=url), world.deployment, report
+    )
+    assert report.checks == []

@@ -324,6 +324,25 @@ def feed_url(configured: str | None, chain_id: int, local_rtds_url: str | None) 
     return local_rtds_url or None
 
 
+async def probe(url: str, timeout_s: float = 10.0) -> str:
+    """Connects, sends `ping` and waits for `pong` (frames before it are skipped); returns what it saw.
+    Raises `ChainError` when the feed does not answer in time (a silent socket is no feed)."""
+    try:
+        async with asyncio.timeout(timeout_s), connect(url, open_timeout=timeout_s, ping_interval=None) as ws:
+            started = time.monotonic()
+            await ws.send("ping")
+            while True:
+                message = await ws.recv()
+                if isinstance(message, str) and message.strip().lower() == "pong":
+                    return (
+                        f"answering ({_shown_url(url)}, pong in {(time.monotonic() - started) * 1000:.0f} ms)"
+                    )
+    except TimeoutError:
+        raise ChainError(f"{_shown_url(url)} did not answer ping within {timeout_s:g}s") from None
+    except (OSError, websockets.WebSocketException) as exc:
+        raise ChainError(f"{_shown_url(url)}: {type(exc).__name__}: {exc}") from None
+
+
 def _shown_url(url: str) -> str:
     """The URL without a query (it could carry a key)."""
     return url.split("?", 1)[0]
@@ -338,6 +357,7 @@ __all__ = [
     "PairedDuplicates",
     "Sink",
     "feed_url",
+    "probe",
     "reason_kind",
     "subscribe_message",
     "trade_key",

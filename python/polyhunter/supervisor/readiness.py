@@ -479,6 +479,20 @@ async def clob_checks(
     await geoblock_check(settings, deployment, report)
 
 
+async def feed_check(
+    settings: Settings, deployment: Deployment, report: Readiness, timeout_s: float = HTTP_TIMEOUT_S
+) -> None:
+    """The activity feed answers a ping, where the supervisor would run it (a warning: logs stay exact)."""
+    from polyhunter.detector.feed import feed_url, probe
+    from polyhunter.supervisor.sources import FEED, enabled_sources
+
+    url = feed_url(settings.supervisor_feed_url, deployment.chain_id, deployment.rtds_url)
+    if FEED not in enabled_sources(settings, None, url) or url is None:
+        return
+    fix = "check SUPERVISOR_FEED_URL (or leave feed out of SUPERVISOR_SOURCES)"
+    report.add(await _attempt("activity feed", lambda: probe(url, timeout_s), fix, "warning"))
+
+
 async def load_ready_deployment(settings: Settings) -> Deployment:
     """What the supervisor would run on (the production profile on 137/80002, else deployment.json)."""
     from polyhunter.supervisor.app import load_deployment
@@ -524,6 +538,7 @@ async def check_readiness(settings: Settings) -> Readiness:
             coded = coded and check.ok
         await store_check(settings, report)
         await redis_check(settings, report)
+        await feed_check(settings, deployment, report)
         try:
             fleet = readiness_fleet(settings, deployment)
             if not fleet:
