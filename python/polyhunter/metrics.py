@@ -7,6 +7,7 @@ wallet (the operator's own fleet). Never a transaction hash, a follower or a Pro
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -58,6 +59,8 @@ class Snapshot:
     queue_depth: int | None = None
     queue_in_flight: int | None = None
     queue_dropped: int | None = None
+    queue_oldest_ms: int | None = None
+    """When the oldest job not yet acknowledged was queued (unix ms); None: the queue is empty."""
     cap_used: int | None = None
     wallets: dict[str, WalletReading] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
@@ -150,6 +153,7 @@ class SupervisorMetrics(Collector):
         shared = self.supervisor.shared
         q = await shared.queue_stats()
         snap.queue_depth, snap.queue_in_flight, snap.queue_dropped = q.length, q.in_flight, q.dropped
+        snap.queue_oldest_ms = q.oldest_ms
         snap.cap_used = await shared.counter(f"daily:{utc_day()}")
 
     async def _read_fleet(self, snap: Snapshot) -> None:
@@ -184,8 +188,16 @@ class SupervisorMetrics(Collector):
             )
             yield counter("polyhunter_detector_reorgs", "Reorgs the detector found").add((), d.reorgs)
             yield counter("polyhunter_detector_connects", "Websocket (re)connections").add((), d.connects)
+            yield counter(
+                "polyhunter_detector_failovers", "Reconnects that moved to another websocket endpoint"
+            ).add((), d.failovers)
         if hasattr(sup, "rpc"):
             calls = counter("polyhunter_rpc_calls", "JSON-RPC calls per endpoint (URL masked)", ["endpoint"])
+            errors = counter(
+                "polyhunter_rpc_errors",
+                "JSON-RPC calls an endpoint failed (transport, 5xx, 429), per endpoint (URL masked)",
+                ["endpoint"],
+            )
             failing = gauge(
                 "polyhunter_rpc_consecutive_failures",
                 "Failures of an endpoint since its last good answer (URL masked)",
@@ -194,9 +206,23 @@ class SupervisorMetrics(Collector):
             for e in sup.rpc.endpoints:
                 shown = mask_url(e.url, keep_path=False)
                 calls.add((shown,), e.calls)
+                errors.add((shown,), e.errors)
                 failing.add((shown,), e.failures)
             yield calls
+            yield errors
             yield failing
+        recovery = getattr(sup, "recovery", None)
+        if recovery is not None:
+            # One series per RecoveryStats field, so a new kind of action is exported as it is added.
+            actions = counter(
+                "polyhunter_recovery_actions",
+                "What recovery did: stale PENDING expired, flows reconciled, completed or returned, debts "
+                "repaid",
+                ["action"],
+            )
+            for f in dataclasses.fields(recovery.stats):
+                actions.add((f.name,), getattr(recovery.stats, f.name))
+            yield actions
         yield from self._engine_series()
         yield from self._snapshot_series(snap)
 
@@ -262,6 +288,13 @@ class SupervisorMetrics(Collector):
         ):
             if value is not None:
                 yield gauge(name, doc).add((), value)
+        if snap.queue_depth is not None:
+            oldest = gauge(
+                "polyhunter_queue_oldest_job_age_seconds",
+                "How long the oldest job not yet acknowledged has waited (0 when the queue is empty)",
+            )
+            age = 0.0 if snap.queue_oldest_ms is None else max(0.0, time.time() - snap.queue_oldest_ms / 1000)
+            yield oldest.add((), age)
         if snap.queue_dropped is not None:
             yield counter("polyhunter_queue_dropped", "Jobs refused because the queue was full").add(
                 (), snap.queue_dropped

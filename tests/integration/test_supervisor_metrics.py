@@ -4,15 +4,19 @@ value, /status the same numbers as JSON, /healthz and /readyz 200."""
 from __future__ import annotations
 
 import json
+import os
 import socket
+import time
 from pathlib import Path
 
 import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from supervisor_helpers import SHARE, SQLITE_MEMORY, USD, World, backend_env, running, settled
+from supervisor_helpers import SHARE, SQLITE_MEMORY, USD, World, backend_env, running, settled, until
 
 from polyhunter.chain.local import LocalChain
+from polyhunter.metrics import SupervisorMetrics
+from polyhunter.models import CopyConfig, CopyJob, copy_key
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio]
 
@@ -38,15 +42,41 @@ def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     return out
 
 
+def stale_job(config: CopyConfig, token_id: int) -> CopyJob:
+    """A copy prewritten PENDING and never broadcast (its worker died before sending): recovery expires it."""
+    tx_hash = os.urandom(32)
+    return CopyJob(
+        key=copy_key(tx_hash + bytes(16), config.config_id),
+        config_id=config.config_id,
+        follower=config.follower,
+        proxy=config.proxy,
+        leader=config.leader,
+        token_id=token_id,
+        side="BUY",
+        amount=USD,
+        limit_price_ppm=500_000,
+        tx_hash=tx_hash,
+        log_index=0,
+    )
+
+
 async def test_metrics_after_one_copy(world: World) -> None:
-    await world.follow(0, 0, mode="fixed", fixed_usd=25 * USD)
+    config = await world.follow(0, 0, mode="fixed", fixed_usd=25 * USD)
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     addr = f"127.0.0.1:{port}"
-    async with running(world, copy_trading_daily_cap_usd="1000", supervisor_metrics_addr=addr) as sup:
+    async with running(
+        world, copy_trading_daily_cap_usd="1000", supervisor_metrics_addr=addr, copy_trading_stale_scan_ms=100
+    ) as sup:
         await world.trade(0, "BUY", 0, 200 * SHARE, 100 * USD)
         await settled(sup, 1, "one copy executed")
+        # One recovery action: a PENDING copy past its expiry, never broadcast, becomes FAILED.
+        stale = stale_job(config, world.yes[0])
+        assert await sup.store.insert_pending([stale], expires_at=1) == {stale.key}
+        recovery = sup.recovery
+        assert recovery is not None
+        await until(lambda: recovery.stats.expired == 1, "the stale copy expired")
         server = f"http://127.0.0.1:{port}"
         status, text = await fetch(server + "/metrics")
         assert status == 200
@@ -66,11 +96,16 @@ async def test_metrics_after_one_copy(world: World) -> None:
         assert value("polyhunter_failed_total") == 0
         assert value("polyhunter_copies", status="EXECUTED") == 1
         assert value("polyhunter_copies", status="PENDING") == 0
+        assert value("polyhunter_copies", status="FAILED") == 1  # the expired one
+        assert value("polyhunter_recovery_actions_total", action="expired") == 1
+        for action in ("reconciled", "completed", "returned", "debts_repaid"):
+            assert value("polyhunter_recovery_actions_total", action=action) == 0
         assert value("polyhunter_queue_depth_jobs") == 0
         assert value("polyhunter_queue_in_flight_jobs") == 0
         assert value("polyhunter_dead_letters") == 0
         assert value("polyhunter_debts_open") == 0
         assert value("polyhunter_queue_dropped_total") == 0
+        assert value("polyhunter_queue_oldest_job_age_seconds") == 0  # empty: every job acknowledged
         assert 0 <= value("polyhunter_queue_lag_max_seconds") < 60
         assert value("polyhunter_copy_latency_seconds_count") == 1
         assert 0 < value("polyhunter_copy_latency_seconds_sum") < 60
@@ -81,11 +116,14 @@ async def test_metrics_after_one_copy(world: World) -> None:
         assert value("polyhunter_cap_used_usd", scope="global") == 25.0
         assert value("polyhunter_cap_limit_usd", scope="global") == 1000.0
         assert value("polyhunter_detector_head_block") >= world.start_block
+        assert value("polyhunter_detector_failovers_total") == 0
         assert value("polyhunter_scrape_errors") == 0
         endpoints = [labels for name, labels in got if name == "polyhunter_rpc_calls_total"]
         assert endpoints
         assert all(dict(labels)["endpoint"].startswith("http://127.0.0.1") for labels in endpoints)
         assert sum(got[("polyhunter_rpc_calls_total", labels)] for labels in endpoints) > 0
+        for labels in endpoints:  # every endpoint answered every call
+            assert got[("polyhunter_rpc_errors_total", labels)] == 0
         fleet = [w.address for w in sup.engine.wallets]  # type: ignore[union-attr]
         for address in fleet:
             assert value("polyhunter_fleet_gas_balance_wei", wallet=address) > 0
@@ -104,3 +142,16 @@ async def test_metrics_after_one_copy(world: World) -> None:
         assert [w["address"] for w in snapshot["fleet"]] == fleet
         assert (await fetch(server + "/healthz"))[0] == 200
         assert (await fetch(server + "/readyz")) == (200, "ready\n")
+
+        # A job waiting since 5 s ago (as the shared state would report it) shows as 5 s of age.
+        metrics = SupervisorMetrics(sup)
+        metrics.snapshot.queue_depth = 1
+        metrics.snapshot.queue_oldest_ms = int(time.time() * 1000) - 5_000
+        ages = [
+            s.value
+            for family in metrics.collect()
+            for s in family.samples
+            if s.name == "polyhunter_queue_oldest_job_age_seconds"
+        ]
+        assert len(ages) == 1
+        assert 5 <= ages[0] < 60
