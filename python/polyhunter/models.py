@@ -6,12 +6,12 @@ lower-case `0x` strings, token ids `int`, timestamps integer milliseconds since 
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from typing import Any, Literal
 
+from polyhunter import fastjson
 from polyhunter._core import keccak256
 from polyhunter.errors import DecodeError
 
@@ -168,8 +168,8 @@ class CopyJob:
     block_number: int = 0
 
     def to_bytes(self) -> bytes:
-        """The queue payload (compact JSON; no pickle)."""
-        return json.dumps(
+        """The queue payload (compact JSON through orjson, exact for any int; no pickle)."""
+        return fastjson.dumps(
             [
                 self.key.hex(),
                 self.config_id,
@@ -186,14 +186,13 @@ class CopyJob:
                 self.leader_size,
                 self.leader_price_ppm,
                 self.block_number,
-            ],
-            separators=(",", ":"),
-        ).encode()
+            ]
+        )
 
     @classmethod
     def from_bytes(cls, payload: bytes) -> CopyJob:
         try:
-            v = json.loads(payload)
+            v = fastjson.loads(payload)
             return cls(
                 key=bytes.fromhex(v[0]),
                 config_id=int(v[1]),
