@@ -23,7 +23,9 @@ exactly one fill, the second row then makes a fill (and a copy) of its own.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Final
 
 from polyhunter._core import Signal, keccak256
@@ -97,6 +99,14 @@ class Fill:
     order_hash: bytes | None = None
     seen_ns: dict[str, int] = field(default_factory=dict)
     """First `seen_at_ns` per source kind."""
+    sighted: set[tuple[str, bytes]] = field(default_factory=set)
+    """(source kind, transaction) pairs it was seen in."""
+    position: int = -1
+    """Its order's position in a pending `matchOrders` (emission order), -1 when not seen pending."""
+    taker: bool = False
+    """Seen pending as the match's taker order (whose calldata amounts may understate a MINT's shares)."""
+    log_index: int = -1
+    """Its log row's index, -1 before a log."""
     txs: list[bytes] = field(default_factory=list)
     log: Signal | None = None
     """The `OrderFilled` row that confirmed it (None until then)."""
@@ -125,12 +135,17 @@ class Fill:
 
 @dataclass(frozen=True)
 class Outcome:
-    """What a sighting was: `new` (a fill first seen now), `repeat` (this very sighting again), or neither
-    (it joined `fill`)."""
+    """What a sighting was: `new` (a fill first seen now: copy it), `repeat` (this very sighting again),
+    `late`, or none of them (it joined `fill`)."""
 
     fill: Fill
     new: bool = False
     repeat: bool = False
+    late: bool = False
+    """An early sighting of a fill not known yet, in a transaction already logged: no copy is made from it
+    (the fill's own row, if it comes, makes it)."""
+    revived: bool = False
+    """A log confirms again a fill whose log a reorg had removed."""
 
 
 @dataclass
@@ -143,6 +158,8 @@ class FillLedger:
     _seen: dict[SightingId, Fill] = field(default_factory=dict, init=False, repr=False)
     _open: OrderedDict[bytes, Fill] = field(default_factory=OrderedDict, init=False, repr=False)
     """Fills without a log, inside the confirmation window: cross-transaction joins and expiry."""
+    _recent: OrderedDict[bytes, Fill] = field(default_factory=OrderedDict, init=False, repr=False)
+    """Logged fills inside the window: a late early sighting of one joins it rather than copying again."""
     _logged: OrderedDict[bytes, int] = field(default_factory=OrderedDict, init=False, repr=False)
     """Transactions a log came from (counted per fill confirmed there)."""
 
@@ -152,9 +169,12 @@ class FillLedger:
     def get(self, key: bytes) -> Fill | None:
         return self._fills.get(key)
 
-    def see(self, signal: Signal, *, order_hash: bytes | None = None, block: int = 0) -> Outcome:
-        """Takes one priced sighting (a log row, a pending order with its order hash, a feed frame).
-        `block` is the newest block known when it was seen: the confirmation window starts there."""
+    def see(
+        self, signal: Signal, *, order_hash: bytes | None = None, taker: bool = False, block: int = 0
+    ) -> Outcome:
+        """Takes one priced sighting (a log row, a pending order with its order hash and whether it is the
+        match's taker order, a feed frame). `block` is the newest block known when it was seen: the
+        confirmation window starts there."""
         kind = kind_of(signal)
         tx = bytes(signal.tx_hash)
         group = group_of(signal)
@@ -162,39 +182,64 @@ class FillLedger:
         known = self._seen.get(sid)
         if known is not None:
             return Outcome(known, repeat=True)
-        fill = self._in_transaction(tx, group, kind, signal.size)
+        fill = self._in_transaction(tx, group, kind, signal.size, taker)
         if fill is None:
             fill = self._re_settled(tx, group, kind, signal.size, order_hash)
         new = fill is None
+        # An early sighting of a transaction whose rows are already logged tells nothing new: it is kept (a
+        # row still to come joins it) but makes no copy of its own, whatever its amounts.
+        late = new and kind != LOG and tx in self._logged
         if fill is None:
             fill = self._create(tx, group, signal, block)
+        revived = kind == LOG and fill.retracted
         self._join(fill, sid, signal, kind, order_hash)
-        return Outcome(fill, new=new)
+        fill.taker = fill.taker or taker
+        return Outcome(fill, new=new and not late, late=late, revived=revived)
 
-    def _in_transaction(self, tx: bytes, group: Group, kind: str, tokens: int) -> Fill | None:
-        free = [f for f in self._slots.get((tx, group), ()) if kind not in f.seen_ns]
+    def logged(self, tx_hash: bytes, leader: str, token_id: int, side: str, log_index: int) -> Fill | None:
+        """The fill a log row joined (what a copy made from that row was a copy of)."""
+        return self._seen.get((bytes(tx_hash), (leader.lower(), token_id, side), LOG, (log_index,)))
+
+    def _in_transaction(self, tx: bytes, group: Group, kind: str, tokens: int, taker: bool) -> Fill | None:
+        free = [
+            f
+            for f in self._slots.get((tx, group), ())
+            if (kind, tx) not in f.sighted and (kind != LOG or f.log is None)
+        ]
         for f in free:
             if f.tokens == tokens:
                 return f
-        # Calldata and logs are exact: other amounts are another fill. A feed frame's size is decimal text
-        # that may be rounded or partial, so a frame and a fill seen only by the feed join on the group alone.
-        for f in free:
-            if kind == ACTIVITY or set(f.seen_ns) == {ACTIVITY}:
-                return f
-        return None
+        # Amounts are exact in every source but one way: the calldata implies a taker's amounts from its
+        # makers', and in a MINT match the taker receives more shares than that. So a log row or a feed frame
+        # carrying MORE than a taker order known only from calldata is that order's fill, and a pending taker
+        # order carrying LESS than a fill of its group is that fill (the taker's row is the last emitted).
+        if kind == MEMPOOL:
+            if not taker:
+                return None
+            bigger = [f for f in free if f.tokens > tokens]
+            return max(bigger, key=lambda f: f.log_index) if bigger else None
+        smaller = [f for f in free if f.tokens < tokens and f.taker and set(f.seen_ns) == {MEMPOOL}]
+        return smaller[0] if smaller else None
 
     def _re_settled(
         self, tx: bytes, group: Group, kind: str, tokens: int, order_hash: bytes | None
     ) -> Fill | None:
-        for f in self._open.values():
-            if f.group != group or f.tokens != tokens or tx in f.txs or f.log is not None:
+        if kind == LOG:
+            # A log row is exactly one fill: it joins only a fill without a log whose transactions gave no
+            # log at all (they failed or were replaced: the match was re-settled in this one).
+            candidates: Iterable[Fill] = self._open.values()
+        else:
+            # An early sighting joins any recent fill of the group and amount, logged or not: a stale
+            # sighting of a failed attempt, or the operator's retry, must not copy the fill again. Joining two
+            # fills that are really distinct errs safe: the second one's log row makes its own fill.
+            candidates = chain(self._open.values(), self._recent.values())
+        for f in candidates:
+            if f.group != group or f.tokens != tokens or tx in f.txs:
                 continue
-            if any(t in self._logged for t in f.txs):
-                continue  # its transaction landed: a fill of another transaction is another fill
             if order_hash is not None and f.order_hash is not None and order_hash != f.order_hash:
                 continue
-            if kind in f.seen_ns and (order_hash is None or order_hash != f.order_hash):
-                continue  # seen by this source already: only an equal order hash makes it a retry
+            if kind == LOG and (f.log is not None or any(t in self._logged for t in f.txs)):
+                continue
             return f
         return None
 
@@ -228,6 +273,9 @@ class FillLedger:
             self._slots.setdefault(slot, []).append(fill)
             fill._slots.append(slot)
         fill.seen_ns.setdefault(kind, signal.seen_at_ns)
+        fill.sighted.add((kind, tx))
+        if kind == MEMPOOL:
+            fill.position = signal.sub_index
         if signal.seen_at_ns < fill.first.seen_at_ns and fill.copied == 0:
             fill.first = signal
         fill.tokens = max(fill.tokens, signal.size)
@@ -235,8 +283,10 @@ class FillLedger:
             fill.order_hash = bytes(order_hash)
         if kind == LOG:
             fill.log = signal
+            fill.log_index = signal.log_index
             fill.retracted = False
             self._open.pop(fill.key, None)
+            self._recent[fill.key] = fill
             self._logged[tx] = self._logged.get(tx, 0) + 1
             while len(self._logged) > self.limit:
                 self._logged.popitem(last=False)
@@ -251,6 +301,8 @@ class FillLedger:
         fill.log = None
         fill.retracted = True
         fill.seen_ns.pop(LOG, None)
+        fill.sighted.discard((LOG, tx))
+        self._recent.pop(fill.key, None)
         fill.created_block = block
         fill._sids.remove(sid)
         left = self._logged.get(tx, 0) - 1
@@ -264,10 +316,15 @@ class FillLedger:
     def expire(self, head: int, blocks: int) -> list[Fill]:
         """Fills still without a log `blocks` blocks after they were first seen: marked `unconfirmed` and
         no longer joined across transactions (a log of one of their own transactions still confirms)."""
+        for f in self._open.values():
+            if not f.created_block:
+                f.created_block = head  # seen before any block was known: the window starts now
         gone = [f for f in self._open.values() if head - f.created_block >= blocks]
         for f in gone:
             f.unconfirmed = True
             del self._open[f.key]
+        for f in [f for f in self._recent.values() if head - f.created_block >= blocks]:
+            del self._recent[f.key]
         return gone
 
     def open_fills(self) -> list[Fill]:
@@ -277,6 +334,7 @@ class FillLedger:
     def _forget(self, fill: Fill) -> None:
         self._fills.pop(fill.key, None)
         self._open.pop(fill.key, None)
+        self._recent.pop(fill.key, None)
         for sid in fill._sids:
             self._seen.pop(sid, None)
         for key in fill._slots:

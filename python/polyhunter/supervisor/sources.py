@@ -1,25 +1,34 @@
 """The supervisor's detection sources beside the chain's logs: which ones run, the attribution addresses the
-log decoder is built with, and the pending-transaction sightings that measure how early a fill was seen.
+log decoder is built with, and the intake that turns every source's sightings into copies exactly once per
+fill (`SUPERVISOR_ACT_ON`, docs/seams.md "Fill identity").
 
-Exactly-once under `SUPERVISOR_SOURCES=logs,mempool`: only the log makes copies (the issue's
-`SUPERVISOR_ACT_ON=log`). A pending fill's signal has no log index, so its dedup key differs from the
-log's; handing it to the pipeline would copy the fill twice. Pending fills therefore only pre-warm the
-market's quote and stamp a first sighting per (transaction, maker, token, side), which the log's signal
-later turns into a detection lead in milliseconds.
+Under `log` (the default) only the log makes copies, under its own dedup key, as before: pending orders and
+feed frames pre-warm the market's quote and are joined to the log's row to measure their lead. Under
+`first` the earliest sighting of a fill is copied under the fill's key (`detector.fills.fill_key`), so the
+log that follows is recognised as the same fill and only confirms it, or tops the copy up when it carries
+more. In both modes a fill seen early with no log within `SUPERVISOR_PENDING_CONFIRM_BLOCKS` is counted,
+and the copies it caused are flagged `unconfirmed_source` (those not started are cancelled).
+
+`PendingSightings` (the first lead measurement, keyed on the transaction) is kept for the demo's output.
 """
 
 from __future__ import annotations
 
 import logging
-from collections import OrderedDict
-from collections.abc import Iterable
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 
 from polyhunter._core import Signal
 from polyhunter.chain import polygon
 from polyhunter.chain.deployment import Deployment
+from polyhunter.detector.fills import MEMPOOL as MEMPOOL_KIND
+from polyhunter.detector.fills import Fill, FillLedger, kind_of, top_up_key
+from polyhunter.detector.mempool import PendingFill
+from polyhunter.errors import DecodeError
 from polyhunter.settings import POLYGON_CHAIN_ID, Settings
+from polyhunter.supervisor.pipeline import KeyedSignal, Pipeline
 
 log = logging.getLogger(__name__)
 
@@ -142,3 +151,267 @@ class PendingSightings:
     def _bound(self, table: OrderedDict[SightingKey, int]) -> None:
         while len(table) > self.limit:
             table.popitem(last=False)
+
+
+UNCONFIRMED_SOURCE: Final = "unconfirmed_source"
+"""The flag of a copy whose fill was seen pending or in the feed and got no log in time (docs/seams.md)."""
+
+#: Receives the intake's events: ("signal", {"signal"}) for a log row under `first` (the pipeline emits it
+#: under `log`), ("fill", {"fill", "leads"}) when a log confirms a fill, ("unconfirmed", {"fill", "keys"}).
+EventSink = Callable[[str, dict[str, Any]], None]
+
+
+@dataclass
+class SourceStats:
+    """What the intake saw, by source kind (`mempool`, `activity`, `log`)."""
+
+    signals: Counter[str] = field(default_factory=Counter)
+    """Priced sightings taken in (repeats included)."""
+    repeats: Counter[str] = field(default_factory=Counter)
+    first_seen: Counter[str] = field(default_factory=Counter)
+    """Logged fills by the source that saw them first."""
+    logged: int = 0
+    """Fills a log confirmed."""
+    unconfirmed: Counter[str] = field(default_factory=Counter)
+    """Fills that caused copies and got no log in time, by the source that saw them first."""
+    expired: int = 0
+    """Fills seen early that got no log in time (with or without copies)."""
+    top_ups: int = 0
+
+    @property
+    def coverage_ppm(self) -> int:
+        """The share of logged fills first seen pending, in ppm (0 before any logged fill)."""
+        return self.first_seen[MEMPOOL_KIND] * 1_000_000 // self.logged if self.logged else 0
+
+
+def _removed(signal: Signal) -> Signal:
+    """The retraction of the copies made from `signal`: the same (tx, log index, sub index), `removed`."""
+    return Signal(
+        leader=signal.leader,
+        token_id=signal.token_id,
+        side=signal.side,
+        size=signal.size,
+        tx_hash=signal.tx_hash,
+        log_index=signal.log_index,
+        sub_index=signal.sub_index,
+        price_num=signal.price_num,
+        price_den=signal.price_den,
+        usd=signal.usd,
+        block_number=signal.block_number,
+        block_hash=signal.block_hash,
+        exchange=signal.exchange,
+        source=signal.source,
+        removed=True,
+        seen_at_ns=signal.seen_at_ns,
+    )
+
+
+class FillIntake:
+    """Every source's sightings in, one copy per (fill, follower) out, whichever source comes first.
+
+    Log rows come through `on_raw` / `on_logs` (the chain detector's sink), pending orders through
+    `on_pending`, feed frames through `on_feed`; `at_block` moves the head the confirmation window counts
+    in and `expire` settles the fills whose window passed. Unpriced CTF transfers are not fills of an
+    exchange: they go to the pipeline under their own keys in both modes.
+    """
+
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        *,
+        act_on: str = "log",
+        confirm_blocks: int = 20,
+        on_event: EventSink | None = None,
+        ledger: FillLedger | None = None,
+    ) -> None:
+        self.pipeline = pipeline
+        self.act_on = act_on
+        self.confirm_blocks = confirm_blocks
+        self.on_event = on_event
+        self.ledger = ledger or FillLedger()
+        self.stats = SourceStats()
+        self.head = 0
+
+    @property
+    def first(self) -> bool:
+        return self.act_on == "first"
+
+    def _emit(self, kind: str, **data: Any) -> None:
+        if self.on_event is not None:
+            self.on_event(kind, data)
+
+    def at_block(self, block: int) -> None:
+        self.head = max(self.head, block)
+
+    # -- logs ------------------------------------------------------------------------------------------
+    async def on_raw(self, raw: bytes, origin: str) -> None:
+        """The chain detector's sink: under `log` the pipeline's own; under `first` decoded here, then
+        `on_logs`."""
+        if not self.first:
+            await self.pipeline.on_raw(raw, origin)
+            return
+        decoder = self.pipeline.decoder
+        assert decoder is not None, "an intake fed raw bytes needs the pipeline's decoder"
+        try:
+            decoded = decoder.decode(raw)
+        except DecodeError as exc:
+            self.pipeline.stats.rejects += 1
+            log.warning("rejected %s message: %s", origin, exc)
+            return
+        self.pipeline.stats.rejects += len(decoded.rejects)
+        for reject in decoded.rejects:
+            log.warning("rejected log #%d from %s: %s", reject.index, origin, reject.reason)
+        if decoded.signals:
+            await self.on_logs(decoded.signals, replay=origin == "backfill")
+
+    async def on_logs(self, signals: Sequence[Signal], *, replay: bool = False) -> None:
+        """Log signals under `first`: each priced row joins the ledger and makes, confirms or tops up its
+        fill's copy; a removed row retracts the copies its fill caused, wherever they were made from."""
+        plain: list[Signal] = []
+        keyed: list[KeyedSignal] = []
+        revived: list[KeyedSignal] = []
+        retracted: list[Signal] = []
+        for s in signals:
+            if s.block_number:
+                self.at_block(s.block_number)
+            if not s.price_den:
+                plain.append(s)
+            elif s.removed:
+                retracted += self._retract(s)
+            else:
+                self._emit("signal", signal=s)
+                outcome = self.ledger.see(s, block=self.head)
+                self._count(s, outcome.repeat)
+                if outcome.repeat:
+                    if replay and outcome.fill.origins:
+                        # A backfill after a restart: the store's idempotency key decides what is new.
+                        revived += self._origins(outcome.fill)
+                    continue
+                self._confirmed(outcome.fill)
+                if outcome.revived:
+                    revived += self._origins(outcome.fill)
+                item = self._decide(outcome.fill, s)
+                if item is not None:
+                    keyed.append(item)
+        if plain:
+            await self.pipeline.on_signals(plain, replay=replay)
+        if keyed:
+            await self.pipeline.on_keyed(keyed, replay=replay)
+        if revived:
+            await self.pipeline.on_keyed(revived, replay=True)
+        if retracted:
+            await self.pipeline.on_signals(retracted)
+
+    def observe_log(self, signal: Signal) -> None:
+        """Under `log`: a fresh log row the pipeline took in (its "signal" event) joins the ledger, which
+        measures the other sources' leads over it; its copies are the pipeline's own."""
+        if self.first or not signal.price_den or signal.removed:
+            return
+        if signal.block_number:
+            self.at_block(signal.block_number)
+        outcome = self.ledger.see(signal, block=self.head)
+        self._count(signal, outcome.repeat)
+        if not outcome.repeat:
+            self._confirmed(outcome.fill)
+
+    def _retract(self, signal: Signal) -> list[Signal]:
+        fill = self.ledger.retract(signal, block=self.head)
+        if fill is None or not fill.origins:
+            return [signal]
+        return [_removed(o) for o in dict.fromkeys(fill.origins)]
+
+    def _origins(self, fill: Fill) -> list[KeyedSignal]:
+        """The keyed signals the fill's copies were made from (the first, then each top-up)."""
+        items = [KeyedSignal(fill.origins[0], fill.key)]
+        for before, after in zip(fill.origins, fill.origins[1:], strict=False):
+            items.append(KeyedSignal(after, top_up_key(fill.key, after.size), copied=before))
+        return items
+
+    def _confirmed(self, fill: Fill) -> None:
+        if fill.log is None:
+            return
+        self.stats.logged += 1
+        self.stats.first_seen[fill.first_source] += 1
+        leads = fill.leads_ms()
+        self._emit("fill", fill=fill, leads=leads)
+
+    # -- pending orders and feed frames -------------------------------------------------------------------
+    async def on_pending(self, fills: Sequence[PendingFill]) -> None:
+        """The mempool source's sink: each watched order of a pending `matchOrders`, with its order hash."""
+        await self._early([(f.signal, f.order_hash, f.fill.is_taker) for f in fills])
+
+    async def on_feed(self, signals: Sequence[Signal]) -> None:
+        """The activity feed's sink: one signal per trade frame of a watched wallet (no order hash)."""
+        await self._early([(s, None, False) for s in signals])
+
+    async def _early(self, sightings: Sequence[tuple[Signal, bytes | None, bool]]) -> None:
+        """Each sighting joins the ledger; under `first` a new fill is copied at once and a known one topped
+        up when this sighting carries more. Both modes pre-warm the tokens' quotes."""
+        keyed: list[KeyedSignal] = []
+        for s, order_hash, taker in sightings:
+            if not s.price_den:
+                continue  # no price, no fill to join or to size
+            outcome = self.ledger.see(s, order_hash=order_hash, taker=taker, block=self.head)
+            self._count(s, outcome.repeat)
+            if self.first and not outcome.repeat and not outcome.late:
+                item = self._decide(outcome.fill, s)
+                if item is not None:
+                    keyed.append(item)
+        self.pipeline.market.observe([s for s, _, _ in sightings])
+        if keyed:
+            await self.pipeline.on_keyed(keyed)
+
+    def _count(self, signal: Signal, repeat: bool) -> None:
+        kind = kind_of(signal)
+        self.stats.signals[kind] += 1
+        if repeat:
+            self.stats.repeats[kind] += 1
+
+    def _decide(self, fill: Fill, signal: Signal) -> KeyedSignal | None:
+        """Under `first`: the fill's first copy, or a top-up when `signal` carries more than was copied."""
+        if not fill.origins:
+            fill.origins.append(signal)
+            fill.copied = signal.size
+            return KeyedSignal(signal, fill.key)
+        if signal.size <= fill.copied:
+            return None
+        before = fill.origins[-1]
+        fill.origins.append(signal)
+        fill.copied = signal.size
+        self.stats.top_ups += 1
+        return KeyedSignal(signal, top_up_key(fill.key, signal.size), copied=before)
+
+    # -- the confirmation window -------------------------------------------------------------------------
+    async def expire(self) -> list[Fill]:
+        """Fills seen early and not logged within `confirm_blocks` of the head: counted, their copies flagged
+        `unconfirmed_source` (and cancelled where not started). Nothing else is done for them."""
+        if not self.head:
+            return []
+        gone = self.ledger.expire(self.head, self.confirm_blocks)
+        for fill in gone:
+            self.stats.expired += 1
+            if not fill.origins:
+                continue
+            self.stats.unconfirmed[fill.first_source] += 1
+            keys = await self.pipeline.unconfirmed(fill.origins, UNCONFIRMED_SOURCE)
+            log.warning(
+                "fill of %s (token %d, %s %d) first seen by %s in 0x%s: no log within %d blocks; %d copies "
+                "flagged %s",
+                fill.group[0],
+                fill.group[1],
+                fill.group[2],
+                fill.tokens,
+                fill.first_source,
+                fill.txs[0].hex(),
+                self.confirm_blocks,
+                len(keys),
+                UNCONFIRMED_SOURCE,
+            )
+            self._emit("unconfirmed", fill=fill, keys=keys)
+        return gone
+
+    def copy_origin(
+        self, tx_hash: bytes, leader: str, token_id: int, side: str, log_index: int
+    ) -> Fill | None:
+        """The fill a copy made from a log row belongs to (for its first source and leads)."""
+        return self.ledger.logged(tx_hash, leader, token_id, side, log_index)
