@@ -35,6 +35,7 @@ from polyhunter.execution.fleet import fleet_signers
 from polyhunter.execution.localchain import EngineConfig, LocalChainEngine
 from polyhunter.execution.recovery import Recovery
 from polyhunter.execution.simulated import DryRunEngine
+from polyhunter.logformat import short_token_id
 from polyhunter.settings import Settings
 from polyhunter.shared import open_shared_state
 from polyhunter.shared.base import SharedState
@@ -418,21 +419,23 @@ class Supervisor:
 
     def _pipeline_event(self, kind: str, data: dict[str, Any]) -> None:
         if kind == "signal":
-            self.sightings.saw_log(data["signal"])
-            self.feed_sightings.saw_log(data["signal"])
-        elif kind == "queued":
-            job = data["job"]
+            signal = data["signal"]
+            self.sightings.saw_log(signal)
+            self.feed_sightings.saw_log(signal)
+            # A lead belongs to the leader's fill, not to each copy of it: one line per fill, whatever the
+            # number of followers (each copy's own line comes from the pipeline when it is done).
             leads = [
                 f"seen {name} {lead} ms before the log"
                 for name, table in (("pending", self.sightings), ("in the feed", self.feed_sightings))
-                if (lead := table.lead_ms(job.tx_hash, job.leader, job.token_id, job.side)) is not None
+                if (lead := table.lead_ms(signal.tx_hash, signal.leader, signal.token_id, signal.side))
+                is not None
             ]
             if leads:
                 log.info(
-                    "copy for config %d of %s's fill in 0x%s: %s",
-                    job.config_id,
-                    job.leader,
-                    bytes(job.tx_hash).hex(),
+                    "%s's fill of token %s in 0x%s: %s",
+                    signal.leader,
+                    short_token_id(signal.token_id),
+                    bytes(signal.tx_hash).hex(),
                     ", ".join(leads),
                 )
         if self.on_event is not None:
