@@ -18,7 +18,7 @@ import logging
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from polyhunter._core import Signal
 from polyhunter.chain import polygon
@@ -206,6 +206,15 @@ def _removed(signal: Signal) -> Signal:
     )
 
 
+class Early(NamedTuple):
+    """A sighting before the log: a pending order (with its order hash, and whether it is the match's taker
+    order) or a feed frame (neither)."""
+
+    signal: Signal
+    order_hash: bytes | None = None
+    taker: bool = False
+
+
 class FillIntake:
     """Every source's sightings in, one copy per (fill, follower) out, whichever source comes first.
 
@@ -318,7 +327,9 @@ class FillIntake:
         fill = self.ledger.retract(signal, block=self.head)
         if fill is None or not fill.origins:
             return [signal]
-        return [_removed(o) for o in dict.fromkeys(fill.origins)]
+        # One retraction per (tx, log index, sub index): what the store finds the copies by.
+        distinct = {(bytes(o.tx_hash), o.log_index, o.sub_index): o for o in fill.origins}
+        return [_removed(o) for o in distinct.values()]
 
     def _origins(self, fill: Fill) -> list[KeyedSignal]:
         """The keyed signals the fill's copies were made from (the first, then each top-up)."""
@@ -338,15 +349,15 @@ class FillIntake:
     # -- pending orders and feed frames -------------------------------------------------------------------
     async def on_pending(self, fills: Sequence[PendingFill]) -> None:
         """The mempool source's sink: each watched order of a pending `matchOrders`, with its order hash."""
-        await self._early([(f.signal, f.order_hash, f.fill.is_taker) for f in fills])
+        await self.on_early([Early(f.signal, f.order_hash, f.fill.is_taker) for f in fills])
 
     async def on_feed(self, signals: Sequence[Signal]) -> None:
         """The activity feed's sink: one signal per trade frame of a watched wallet (no order hash)."""
-        await self._early([(s, None, False) for s in signals])
+        await self.on_early([Early(s) for s in signals])
 
-    async def _early(self, sightings: Sequence[tuple[Signal, bytes | None, bool]]) -> None:
-        """Each sighting joins the ledger; under `first` a new fill is copied at once and a known one topped
-        up when this sighting carries more. Both modes pre-warm the tokens' quotes."""
+    async def on_early(self, sightings: Sequence[Early]) -> None:
+        """Pending orders and feed frames: each joins the ledger; under `first` a new fill is copied at once
+        and a known one topped up when this sighting carries more. Both modes pre-warm the tokens' quotes."""
         keyed: list[KeyedSignal] = []
         for s, order_hash, taker in sightings:
             if not s.price_den:
