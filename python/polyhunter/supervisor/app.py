@@ -49,6 +49,7 @@ from polyhunter.supervisor.pipeline import Pipeline, PipelineConfig
 from polyhunter.supervisor.sources import (
     FEED,
     MEMPOOL,
+    FillIntake,
     PendingSightings,
     enabled_sources,
     non_trading_addresses,
@@ -62,6 +63,9 @@ LOCAL_CHAIN_IDS = frozenset({31337, 1337})
 CONSUMER_LEASE_TTL_MS = 15_000
 """How long a configured consumer name stays taken after its instance stops renewing it (a crash)."""
 CONSUMER_LEASE_RENEW_S = 5.0
+CONFIRM_WINDOW_TICK_S = 1.0
+"""How often fills seen early are checked against `SUPERVISOR_PENDING_CONFIRM_BLOCKS`."""
+_SOURCE_NAMES = {"mempool": "pending", "activity": "in the feed"}
 
 
 async def load_deployment(settings: Settings) -> Deployment:
@@ -100,6 +104,8 @@ class Supervisor:
     """Pending fills' first sightings and their leads over the log (mempool source only)."""
     feed_sightings: PendingSightings = field(default_factory=PendingSightings, init=False)
     """The activity feed's first sightings and their leads over the log, apart from the mempool's."""
+    fills: FillIntake = field(init=False)
+    """Sightings joined per fill: which one copies (`SUPERVISOR_ACT_ON`), first source, leads."""
     sync: ConfigSync = field(init=False)
     rpc: AsyncRpc = field(init=False)
     balances: BalanceBook = field(init=False)
@@ -263,6 +269,12 @@ class Supervisor:
             on_event=self._pipeline_event,
             market=MarketBook(meta_ttl_ms=s.supervisor_market_meta_ttl_ms),
         )
+        self.fills = FillIntake(
+            self.pipeline,
+            act_on=s.supervisor_act_on,
+            confirm_blocks=s.supervisor_pending_confirm_blocks,
+            on_event=self._fill_event,
+        )
         ws_urls = s.ws_urls or [d.ws_url]
         ws_url = ws_urls[0]
         self.detector = ChainLogDetector(
@@ -325,6 +337,8 @@ class Supervisor:
             self._tasks.append(asyncio.create_task(self.mempool.run(self._stop_intake), name="mempool"))
         if self.feed is not None:
             self._tasks.append(asyncio.create_task(self.feed.run(self._stop_intake), name="feed"))
+        if self.feed is not None or self.mempool is not None:
+            self._tasks.append(asyncio.create_task(self._confirm_window(), name="confirm-window"))
         for task in self._tasks:
             task.add_done_callback(self._task_ended)
         log.info(
@@ -393,7 +407,7 @@ class Supervisor:
 
     async def _sink(self, raw: bytes, origin: str) -> None:
         queued = self.pipeline.stats.queued
-        await self.pipeline.on_raw(raw, origin)
+        await self.fills.on_raw(raw, origin)
         if self.pipeline.stats.queued > queued:
             # Only once this batch queued jobs: a leader's fill also brings CTF transfers that queue
             # nothing, and a crash after those would test nothing.
@@ -404,42 +418,64 @@ class Supervisor:
         return [c.proxy for c in self.sync.configs.values() if c.enabled and c.mode == "percent"]
 
     async def _pending_sink(self, fills: list[PendingFill]) -> None:
-        """Pending fills make no copy (the log releases it, exactly once): they pre-warm the market's
-        quote and stamp the first sighting that the log's signal turns into a lead."""
-        signals = [f.signal for f in fills]
-        self.sightings.saw_pending(signals)
-        self.pipeline.market.observe(signals)
+        """Pending fills pre-warm the market's quote and join their fill's identity: under act-on-log they
+        make no copy (the log does), under act-on-first the first sighting of a fill copies it."""
+        self.sightings.saw_pending([f.signal for f in fills])
+        await self.fills.on_pending(fills)
 
     async def _feed_sink(self, trades: list[ActivityTrade]) -> None:
         """Feed trades make no copy either (no log index, no order hash: the log releases it): they
         pre-warm the market's quote and stamp the feed's first sighting of the fill."""
         signals = [t.signal for t in trades]
         self.feed_sightings.saw_pending(signals)
-        self.pipeline.market.observe(signals)
+        await self.fills.on_feed(signals)
 
     def _pipeline_event(self, kind: str, data: dict[str, Any]) -> None:
         if kind == "signal":
             signal = data["signal"]
             self.sightings.saw_log(signal)
             self.feed_sightings.saw_log(signal)
+            self.fills.observe_log(signal)
+        if self.on_event is not None:
+            self.on_event(kind, data)
+
+    def _fill_event(self, kind: str, data: dict[str, Any]) -> None:
+        """The fill intake's events: a log row it took in under act-on-first (what the pipeline reports
+        under act-on-log), a fill its log confirmed, a fill no log confirmed in time."""
+        if kind == "signal":
+            self._pipeline_event(kind, data)
+            return
+        if kind == "fill":
+            fill = data["fill"]
+            leads: dict[str, int] = data["leads"]
             # A lead belongs to the leader's fill, not to each copy of it: one line per fill, whatever the
             # number of followers (each copy's own line comes from the pipeline when it is done).
-            leads = [
-                f"seen {name} {lead} ms before the log"
-                for name, table in (("pending", self.sightings), ("in the feed", self.feed_sightings))
-                if (lead := table.lead_ms(signal.tx_hash, signal.leader, signal.token_id, signal.side))
-                is not None
-            ]
             if leads:
+                maker, token_id, _ = fill.group
                 log.info(
-                    "%s's fill of token %s in 0x%s: %s",
-                    signal.leader,
-                    short_token_id(signal.token_id),
-                    bytes(signal.tx_hash).hex(),
-                    ", ".join(leads),
+                    "%s's fill of token %s in 0x%s: first seen by %s; %s",
+                    maker,
+                    short_token_id(token_id),
+                    bytes(fill.log.tx_hash).hex(),
+                    fill.first_source,
+                    ", ".join(
+                        f"seen {_SOURCE_NAMES[k]} {ms} ms before the log" for k, ms in sorted(leads.items())
+                    ),
                 )
         if self.on_event is not None:
             self.on_event(kind, data)
+
+    async def _confirm_window(self) -> None:
+        """Moves the fills' confirmation window with the chain's head (the detector's newest header) and
+        settles the fills seen early that no log confirmed within it."""
+        while not self._stop_intake.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop_intake.wait(), CONFIRM_WINDOW_TICK_S)
+            try:
+                self.fills.at_block(self.detector.stats.last_head)
+                await self.fills.expire()
+            except Exception:  # the store blinked: the fills stay due and the next tick tries again
+                log.exception("settling unconfirmed fills failed; retrying")
 
     def _leaders_changed(self, decoder: LogDecoder, leaders: list[str]) -> None:
         decoder.set_leaders(leaders)
