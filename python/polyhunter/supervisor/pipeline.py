@@ -825,7 +825,7 @@ class Pipeline:
                 ran.append(delivery)
                 jobs.append(job)
                 locals_.append(local)
-                journals.append(_LiveJournal(store, job.key, consumer))
+                journals.append(_LiveJournal(store, job.key, consumer, self._first_sent(job, local)))
             results = await self._engine_many(jobs, journals)
             # Recording the outcomes does not hold execution slots; the keys stay "running" until acked.
             self._release_slot(holding)
@@ -839,6 +839,14 @@ class Pipeline:
                 self._running.discard(delivery.key)
             if holding:
                 self._release_slot(holding)
+
+    def _first_sent(self, job: CopyJob, local: _Local | None) -> Callable[[], None] | None:
+        """Reports (event `first_tx`) the time from the leader's log to the job's first transaction or order,
+        journaled right before it is sent; only for jobs queued here (whose log time is known)."""
+        if self.on_event is None or local is None or not local.seen_at_ns:
+            return None
+        seen_at_ns = local.seen_at_ns
+        return lambda: self._emit("first_tx", job=job, latency_ms=(time.time_ns() - seen_at_ns) / 1e6)
 
     async def _engine_many(self, jobs: list[CopyJob], journals: list[_LiveJournal]) -> list[ExecutionResult]:
         assert self._execute_many is not None
@@ -864,7 +872,7 @@ class Pipeline:
             job = local.job if local is not None else CopyJob.from_bytes(delivery.payload)
             if local is not None:
                 self.stats.lag_ms.append((time.monotonic() - local.enqueued_at) * 1000)
-            journal = _LiveJournal(self.store, job.key, self.config.consumer)
+            journal = _LiveJournal(self.store, job.key, self.config.consumer, self._first_sent(job, local))
             try:
                 result = await self.engine.execute(job, journal)
             except JobRelinquished as exc:
@@ -1016,11 +1024,20 @@ class _LiveJournal(StoreJournal):
     refreshes the claim), so at most one worker ever sends for a job.
     """
 
-    def __init__(self, store: Store, key: bytes, claimer: str) -> None:
+    def __init__(
+        self, store: Store, key: bytes, claimer: str, on_first: Callable[[], None] | None = None
+    ) -> None:
         super().__init__(store, key)
         self.claimer = claimer
         self.recorded = False
         """True once a transaction of the job was journaled: it may be on chain."""
+        self.on_first = on_first
+        """Called once, when the job's first transaction or order is journaled (it is sent right after)."""
+
+    def _first(self) -> None:
+        self.recorded = True
+        if self.on_first is not None:
+            self.on_first()
 
     async def record_tx(self, step: str, wallet: str, nonce: int, tx_hash: bytes | str) -> None:
         if self.recorded:
@@ -1031,7 +1048,7 @@ class _LiveJournal(StoreJournal):
                 f"job {self.key.hex()} is no longer this worker's to run (cancelled or claimed elsewhere): "
                 "nothing sent"
             )
-        self.recorded = True
+        self._first()
 
     async def record_order(self, wallet: str, order_hash: bytes, body: bytes) -> None:
         if self.recorded:
@@ -1042,7 +1059,7 @@ class _LiveJournal(StoreJournal):
                 f"job {self.key.hex()} is no longer this worker's to run (cancelled or claimed elsewhere): "
                 "nothing posted"
             )
-        self.recorded = True
+        self._first()
 
 
 def _admits_everything(guardrails: Guardrails) -> bool:
