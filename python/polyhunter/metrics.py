@@ -80,6 +80,12 @@ class SupervisorMetrics(Collector):
             buckets=LATENCY_BUCKETS_S,
             registry=self.registry,
         )
+        self.first_tx = Histogram(
+            "polyhunter_first_tx_latency_seconds",
+            "From the leader's log being decoded to our copy's first transaction or order (journaled, sent)",
+            buckets=LATENCY_BUCKETS_S,
+            registry=self.registry,
+        )
         self.lead = Histogram(
             "polyhunter_detection_lead_seconds",
             "How long before its log a copied fill was seen by another source",
@@ -106,6 +112,8 @@ class SupervisorMetrics(Collector):
     def observe(self, kind: str, data: dict[str, Any]) -> None:
         if kind == "done":
             self.latency.observe(max(0.0, float(data["latency_ms"])) / 1000)
+        elif kind == "first_tx":
+            self.first_tx.observe(max(0.0, float(data["latency_ms"])) / 1000)
         elif kind == "queued":
             job = data["job"]
             lead = self.supervisor.sightings.lead_ms(job.tx_hash, job.leader, job.token_id, job.side)

@@ -109,6 +109,10 @@ async def test_metrics_after_one_copy(world: World) -> None:
         assert 0 <= value("polyhunter_queue_lag_max_seconds") < 60
         assert value("polyhunter_copy_latency_seconds_count") == 1
         assert 0 < value("polyhunter_copy_latency_seconds_sum") < 60
+        # The copy's first transaction went out once, before its execution ended.
+        assert value("polyhunter_first_tx_latency_seconds_count") == 1
+        first_tx = value("polyhunter_first_tx_latency_seconds_sum")
+        assert 0 < first_tx <= value("polyhunter_copy_latency_seconds_sum")
         assert value("polyhunter_executions_in_flight") == 0
         assert value("polyhunter_fee_bumps_total") >= 0
         assert value("polyhunter_rebroadcasts_total") >= 0
