@@ -25,6 +25,22 @@ import {Proxy} from "./Proxy.sol";
 /// must be the calling worker or its registered wallet (which approved this Executor once, through its
 /// owner-only `execute`). A wallet is bound for ever to the first worker registered with it: its owner key
 /// never changes, so after a worker key leaks, no other worker can be pointed at the wallet that key controls.
+///
+/// What a leaked worker key can take is bounded three ways:
+///  - **Hourly cap per worker.** Everything a worker makes Proxies send towards it (its pulls, and the debt
+///    repayments whose creditor it is), counted as the Proxy's limits count it (collateral at face value plus
+///    the fee, outcome tokens at 1 unit each), is charged to that worker in 20-minute sub-windows. A call is
+///    allowed only if the charges of the current sub-window and the 3 before it, plus the call's, stay within
+///    `workerCap(worker)`. Every 60-minute period meets at most 4 consecutive sub-windows, all of them counted
+///    by the check of the last charge in it: so a worker receives **at most its cap in any 60-minute
+///    period**, and a compromised worker's haul before the owner pauses it `t` seconds later is at most
+///    `cap * ceil(t / 3600)`.
+///  - **Debts on chain.** A Smart Buffer push records its debt (at most the pushed amount, owed to the worker
+///    or the wallet it fronted from, keyed by a never-reused id); a repayment pays at most what is still open
+///    of a recorded debt, only to its recorded payee, and counts against the creditor's cap.
+///  - **Delayed widening.** After `finishSetup`, owner changes that widen what workers may do (authorise a
+///    worker, register a wallet, raise a cap, add a token, change the treasury or raise the fee) are queued
+///    and run only `changeDelay` seconds later; narrowing ones (deauthorise, lower a cap, pause) are immediate.
 contract Executor is Owned, ReentrancyGuard {
     using SafeERC20 for IERC20;
 
@@ -32,6 +48,10 @@ contract Executor is Owned, ReentrancyGuard {
     uint8 public constant KIND_ERC20 = 1;
     uint8 public constant KIND_ERC1155 = 2;
     uint16 public constant MAX_FEE_BPS = 1_000;
+    uint256 public constant WORKER_SUBWINDOW = 20 minutes;
+    uint256 public constant WORKER_SUBWINDOWS = 4;
+    /// @notice The charges of one sub-window are packed as uint48 (2**48 - 1 base units = $281M).
+    uint256 public constant MAX_WORKER_CAP = type(uint48).max;
 
     error NotWorker(address caller);
     error NotFactory(address caller);
@@ -45,6 +65,18 @@ contract Executor is Owned, ReentrancyGuard {
     error NotOwnWallet(address worker, address account);
     error WalletTaken(address wallet, address worker);
     error InvalidWallet(address wallet);
+    error WorkerCapExceeded(address worker, uint256 wouldBe, uint256 cap);
+    error CapTooHigh(uint256 cap);
+    error InvalidDebt(uint256 debtAmount, uint256 pushed);
+    error DebtExists(bytes32 debtId);
+    error UnknownDebt(bytes32 debtId);
+    error DebtMismatch(bytes32 debtId);
+    error DebtExceedsOpen(bytes32 debtId, uint256 amount, uint256 open);
+    error ChangeNeedsDelay(bytes4 selector);
+    error NotDelayable(bytes4 selector);
+    error ChangeAlreadyQueued(bytes32 id);
+    error ChangeNotQueued(bytes32 id);
+    error ChangeNotReady(bytes32 id, uint256 readyAt);
 
     event WorkerSet(address indexed worker, bool authorised);
     event TokenSet(address indexed token, uint8 kind);
@@ -67,6 +99,22 @@ contract Executor is Owned, ReentrancyGuard {
     );
 
     event WorkerWalletSet(address indexed worker, address indexed wallet);
+    event WorkerCapSet(address indexed worker, uint256 cap);
+    event DebtRecorded(
+        bytes32 indexed debtId,
+        address indexed proxy,
+        address indexed creditor,
+        address token,
+        uint256 amount,
+        address payee
+    );
+    event DebtReassigned(
+        bytes32 indexed debtId, address indexed creditor, address indexed newCreditor, address newPayee
+    );
+    event ChangeQueued(bytes32 indexed id, bytes call, uint256 readyAt);
+    event ChangeExecuted(bytes32 indexed id, bytes call);
+    event ChangeCancelled(bytes32 indexed id);
+    event SetupFinished();
     event PulledTo(
         address indexed proxy,
         address indexed worker,
@@ -105,7 +153,28 @@ contract Executor is Owned, ReentrancyGuard {
     /// replaced, so it can be registered again to that worker only.
     mapping(address => address) public workerOfWallet;
 
-    constructor(address owner_) Owned(owner_) {}
+    /// @notice Seconds a widening change waits between `queueChange` and `executeChange`.
+    uint256 public immutable changeDelay;
+    /// @notice The cap of a worker the owner never gave one (`setWorkerCap`).
+    uint256 public immutable defaultWorkerCap;
+    /// @notice False during deployment, when every admin call applies at once; `finishSetup` ends it.
+    bool public setupFinished;
+    /// @notice When a queued change (id = keccak256 of its calldata) may run; zero when not queued.
+    mapping(bytes32 => uint256) public changeReadyAt;
+    // Cap + 1, so that zero means "the default".
+    mapping(address => uint256) private _capPlusOne;
+    // Bits 0-63: the newest sub-window's index; then 4 x uint48 charges, newest first.
+    mapping(address => uint256) private _charges;
+    // One slot per debt: the top 160 bits commit to (proxy, token, creditor, payee), the low 96 are still open.
+    mapping(bytes32 => uint256) private _debts;
+    // Set only while `executeChange` calls this contract.
+    bool private transient _inChange;
+
+    constructor(address owner_, uint256 changeDelay_, uint256 defaultWorkerCap_) Owned(owner_) {
+        if (defaultWorkerCap_ > MAX_WORKER_CAP) revert CapTooHigh(defaultWorkerCap_);
+        changeDelay = changeDelay_;
+        defaultWorkerCap = defaultWorkerCap_;
+    }
 
     modifier onlyWorker() {
         if (!isWorker[msg.sender]) revert NotWorker(msg.sender);
@@ -115,12 +184,14 @@ contract Executor is Owned, ReentrancyGuard {
 
     // ---------------------------------------------------------------- admin
 
-    function setWorker(address worker, bool authorised) external onlyOwner {
+    function setWorker(address worker, bool authorised) external {
+        _authoriseChange(authorised && !isWorker[worker]);
         isWorker[worker] = authorised;
         emit WorkerSet(worker, authorised);
     }
 
-    function setWorkers(address[] calldata workers, bool authorised) external onlyOwner {
+    function setWorkers(address[] calldata workers, bool authorised) external {
+        _authoriseChange(authorised);
         for (uint256 i; i < workers.length; ++i) {
             isWorker[workers[i]] = authorised;
             emit WorkerSet(workers[i], authorised);
@@ -128,8 +199,9 @@ contract Executor is Owned, ReentrancyGuard {
     }
 
     /// @notice Allowlists `token` as ERC-20 (1) or ERC-1155 (2), or removes it (0).
-    function setToken(address token, uint8 kind) external onlyOwner {
+    function setToken(address token, uint8 kind) external {
         if (kind > KIND_ERC1155) revert TokenNotAllowed(token, kind);
+        _authoriseChange(kind != KIND_NONE && kind != tokenKind[token]);
         tokenKind[token] = kind;
         emit TokenSet(token, kind);
     }
@@ -140,8 +212,9 @@ contract Executor is Owned, ReentrancyGuard {
     }
 
     /// @notice The copy fee: `bps` of each collateral pull and debt repayment, paid by the Proxy to `treasury_`.
-    function setFee(address treasury_, uint16 bps) external onlyOwner {
+    function setFee(address treasury_, uint16 bps) external {
         if (bps > MAX_FEE_BPS) revert FeeTooHigh(bps);
+        _authoriseChange(treasury_ != treasury || bps > feeBps);
         if (bps != 0 && treasury_ == address(0)) revert ZeroAddress();
         treasury = treasury_;
         feeBps = bps;
@@ -169,7 +242,8 @@ contract Executor is Owned, ReentrancyGuard {
     /// So whatever a wallet holds can only ever be pushed on by its own worker, and a leaked worker key, which
     /// controls that worker's wallet, can never receive another worker's pulls. Replacing a worker's wallet
     /// leaves what the old one holds there: register the old one again to push it back into Proxies.
-    function setWorkerWallet(address worker, address wallet) external onlyOwner {
+    function setWorkerWallet(address worker, address wallet) external {
+        _authoriseChange(wallet != address(0) && wallet != walletOf[worker]);
         if (wallet != address(0)) {
             if (!isWorker[worker]) revert NotWorker(worker);
             if (
@@ -182,6 +256,99 @@ contract Executor is Owned, ReentrancyGuard {
         }
         walletOf[worker] = wallet;
         emit WorkerWalletSet(worker, wallet);
+    }
+
+    /// @notice Sets `worker`'s hourly cap (base units, see the contract's notice); raising it waits the delay.
+    function setWorkerCap(address worker, uint256 cap) external {
+        if (cap > MAX_WORKER_CAP) revert CapTooHigh(cap);
+        _authoriseChange(cap > workerCap(worker));
+        _capPlusOne[worker] = cap + 1;
+        emit WorkerCapSet(worker, cap);
+    }
+
+    /// @notice Moves an open debt to another creditor (a fleet rotation): `newCreditor` must be an authorised
+    /// worker and `newPayee` it or its registered wallet. Immediate: what Proxies owe does not change.
+    function reassignDebt(
+        bytes32 debtId,
+        address proxy,
+        address token,
+        address creditor,
+        address payee,
+        address newCreditor,
+        address newPayee
+    ) external onlyOwner {
+        uint256 record = _debtRecord(debtId, proxy, token, creditor, payee);
+        _requireCreditorAccount(newCreditor, newPayee);
+        _debts[debtId] = _debtCommitment(proxy, token, newCreditor, newPayee) | uint96(record);
+        emit DebtReassigned(debtId, creditor, newCreditor, newPayee);
+    }
+
+    /// @notice Ends deployment: from now on widening changes go through `queueChange` (unless `changeDelay`
+    /// is zero, as on local chains).
+    function finishSetup() external onlyOwner {
+        setupFinished = true;
+        emit SetupFinished();
+    }
+
+    /// @notice Queues a widening admin call (its full calldata) to run after `changeDelay`.
+    function queueChange(bytes calldata call) external onlyOwner returns (bytes32 id) {
+        bytes4 selector = bytes4(call);
+        if (
+            selector != this.setWorker.selector && selector != this.setWorkers.selector
+                && selector != this.setWorkerWallet.selector && selector != this.setWorkerCap.selector
+                && selector != this.setToken.selector && selector != this.setFee.selector
+        ) revert NotDelayable(selector);
+        id = keccak256(call);
+        if (changeReadyAt[id] != 0) revert ChangeAlreadyQueued(id);
+        uint256 readyAt = block.timestamp + changeDelay;
+        changeReadyAt[id] = readyAt;
+        emit ChangeQueued(id, call, readyAt);
+    }
+
+    /// @notice Runs a queued change whose delay has passed; its own checks apply as they are now.
+    function executeChange(bytes calldata call) external onlyOwner {
+        bytes32 id = keccak256(call);
+        uint256 readyAt = changeReadyAt[id];
+        if (readyAt == 0) revert ChangeNotQueued(id);
+        if (block.timestamp < readyAt) revert ChangeNotReady(id, readyAt);
+        delete changeReadyAt[id];
+        _inChange = true;
+        (bool ok, bytes memory reason) = address(this).call(call);
+        _inChange = false;
+        if (!ok) {
+            assembly ("memory-safe") {
+                revert(add(reason, 32), mload(reason))
+            }
+        }
+        emit ChangeExecuted(id, call);
+    }
+
+    function cancelChange(bytes32 id) external onlyOwner {
+        if (changeReadyAt[id] == 0) revert ChangeNotQueued(id);
+        delete changeReadyAt[id];
+        emit ChangeCancelled(id);
+    }
+
+    // ---------------------------------------------------------------- views
+
+    /// @notice `worker`'s cap: what Proxies may send towards it in any 60-minute period (base units).
+    function workerCap(address worker) public view returns (uint256) {
+        uint256 capPlusOne = _capPlusOne[worker];
+        return capPlusOne == 0 ? defaultWorkerCap : capPlusOne - 1;
+    }
+
+    /// @notice What counts against `worker`'s cap now: a call charging `v` passes iff this + v <= the cap.
+    function workerPulledInWindow(address worker) external view returns (uint256 total) {
+        uint256 packed = _charges[worker];
+        uint256 shift = block.timestamp / WORKER_SUBWINDOW - uint64(packed);
+        for (uint256 i; i + shift < WORKER_SUBWINDOWS; ++i) {
+            total += uint48(packed >> (64 + 48 * i));
+        }
+    }
+
+    /// @notice What is still owed of debt `debtId` (zero once repaid, or for an id never recorded).
+    function debtOpen(bytes32 debtId) external view returns (uint256) {
+        return uint96(_debts[debtId]);
     }
 
     // ------------------------------------------------------ worker: single
@@ -210,7 +377,43 @@ contract Executor is Owned, ReentrancyGuard {
         _pushERC1155(proxy, token, id, amount);
     }
 
-    /// @notice Proxy -> `creditor` (an authorised worker that fronted a buy): `amount` of an ERC-20.
+    /// @notice Calling worker -> Proxy: outcome tokens it bought with its own float (Smart Buffer), recording
+    /// the debt `debtId`: `debtAmount` of `debtToken` (at most `amount`, a token being worth at most 1 unit),
+    /// owed to the calling worker.
+    function pushERC1155WithDebt(
+        address proxy,
+        address token,
+        uint256 id,
+        uint256 amount,
+        address debtToken,
+        uint256 debtAmount,
+        bytes32 debtId
+    ) external onlyWorker nonReentrant {
+        _requireKind(token, KIND_ERC1155);
+        _recordDebt(proxy, debtToken, debtAmount, amount, debtId, msg.sender);
+        _pushERC1155(proxy, token, id, amount);
+    }
+
+    /// @notice As `pushERC1155WithDebt`, from `from` (the calling worker or its wallet), to which the debt is
+    /// then owed.
+    function pushERC1155FromWithDebt(
+        address proxy,
+        address token,
+        uint256 id,
+        uint256 amount,
+        address from,
+        address debtToken,
+        uint256 debtAmount,
+        bytes32 debtId
+    ) external onlyWorker nonReentrant {
+        _requireKind(token, KIND_ERC1155);
+        _requireOwn(from);
+        _recordDebt(proxy, debtToken, debtAmount, amount, debtId, from);
+        _pushERC1155From(proxy, token, id, amount, from);
+    }
+
+    /// @notice Proxy -> `creditor`: repays up to what is open of the recorded debt `debtId`, owed to the
+    /// authorised worker `creditor` itself.
     function repayDebt(address proxy, address token, uint256 amount, address creditor, bytes32 debtId)
         external
         onlyWorker
@@ -428,6 +631,88 @@ contract Executor is Owned, ReentrancyGuard {
         }
     }
 
+    /// @dev Admin calls: the owner; a widening one only during setup or with no delay, else through the queue.
+    function _authoriseChange(bool widening) private view {
+        if (_inChange && msg.sender == address(this)) return;
+        if (msg.sender != owner) revert NotOwner(msg.sender);
+        if (widening && setupFinished && changeDelay != 0) revert ChangeNeedsDelay(msg.sig);
+    }
+
+    /// @dev Charges `value` to `worker`'s window, rolling it forward to the current sub-window first.
+    function _charge(address worker, uint256 value) private {
+        uint256 cap = workerCap(worker);
+        uint256 packed = _charges[worker];
+        uint256 index = block.timestamp / WORKER_SUBWINDOW;
+        uint256 shift = index - uint64(packed);
+        uint256 total = value;
+        uint256 next;
+        // Each count is below 2**48 and `value` below the cap's bound checked next: no sum can overflow.
+        unchecked {
+            if (shift == 0) {
+                // The common case (several charges in one sub-window, a batch): add to the newest count.
+                for (uint256 i; i < WORKER_SUBWINDOWS; ++i) {
+                    total += uint48(packed >> (64 + 48 * i));
+                }
+                next = packed + (value << 64);
+            } else {
+                // The charges of old slot j move to slot j + shift; those that would leave the window drop.
+                next = index | (value << 64);
+                for (uint256 i = shift; i < WORKER_SUBWINDOWS; ++i) {
+                    uint256 count = uint48(packed >> (64 + 48 * (i - shift)));
+                    total += count;
+                    next += count << (64 + 48 * i);
+                }
+            }
+        }
+        if (value > cap || total > cap) revert WorkerCapExceeded(worker, total, cap);
+        _charges[worker] = next;
+    }
+
+    function _debtCommitment(address proxy, address token, address creditor, address payee)
+        private
+        pure
+        returns (uint256)
+    {
+        return uint256(keccak256(abi.encode(proxy, token, creditor, payee))) >> 96 << 96;
+    }
+
+    function _recordDebt(
+        address proxy,
+        address debtToken,
+        uint256 debtAmount,
+        uint256 pushed,
+        bytes32 debtId,
+        address payee
+    ) private {
+        _requireKind(debtToken, KIND_ERC20);
+        if (debtAmount == 0 || debtAmount > pushed || debtAmount > type(uint96).max) {
+            revert InvalidDebt(debtAmount, pushed);
+        }
+        if (_debts[debtId] != 0) revert DebtExists(debtId);
+        _debts[debtId] = _debtCommitment(proxy, debtToken, msg.sender, payee) | debtAmount;
+        emit DebtRecorded(debtId, proxy, msg.sender, debtToken, debtAmount, payee);
+    }
+
+    /// @dev The record of `debtId`, which must be the debt of `proxy` in `token` owed to `creditor`, paid to `payee`.
+    function _debtRecord(bytes32 debtId, address proxy, address token, address creditor, address payee)
+        private
+        view
+        returns (uint256 record)
+    {
+        record = _debts[debtId];
+        if (record == 0) revert UnknownDebt(debtId);
+        if (record >> 96 << 96 != _debtCommitment(proxy, token, creditor, payee)) revert DebtMismatch(debtId);
+    }
+
+    function _settleDebt(bytes32 debtId, address proxy, address token, uint256 amount, address creditor, address payee)
+        private
+    {
+        uint256 record = _debtRecord(debtId, proxy, token, creditor, payee);
+        uint256 open = uint96(record);
+        if (amount > open) revert DebtExceedsOpen(debtId, amount, open);
+        _debts[debtId] = record - amount;
+    }
+
     function _requireProxy(address proxy) private view {
         if (proxyOwner[proxy] == address(0)) revert NotProxy(proxy);
     }
@@ -451,12 +736,14 @@ contract Executor is Owned, ReentrancyGuard {
     function _pullERC20(address proxy, address token, uint256 amount) private {
         _requireProxy(proxy);
         uint256 fee = _fee(amount);
+        _charge(msg.sender, amount + fee);
         emit Pulled(proxy, msg.sender, token, 0, amount, fee);
         Proxy(proxy).executorTransferERC20(token, msg.sender, amount, treasury, fee);
     }
 
     function _pullERC1155(address proxy, address token, uint256 id, uint256 amount) private {
         _requireProxy(proxy);
+        _charge(msg.sender, amount);
         emit Pulled(proxy, msg.sender, token, id, amount, 0);
         Proxy(proxy).executorTransferERC1155(token, id, msg.sender, amount);
     }
@@ -476,7 +763,9 @@ contract Executor is Owned, ReentrancyGuard {
     function _repayDebt(address proxy, address token, uint256 amount, address creditor, bytes32 debtId) private {
         _requireProxy(proxy);
         if (!isWorker[creditor]) revert NotWorker(creditor);
+        _settleDebt(debtId, proxy, token, amount, creditor, creditor);
         uint256 fee = _fee(amount);
+        _charge(creditor, amount + fee);
         emit DebtRepaid(proxy, creditor, token, amount, fee, debtId, msg.sender);
         Proxy(proxy).executorTransferERC20(token, creditor, amount, treasury, fee);
     }
@@ -484,12 +773,14 @@ contract Executor is Owned, ReentrancyGuard {
     function _pullERC20To(address proxy, address token, uint256 amount, address to) private {
         _requireProxy(proxy);
         uint256 fee = _fee(amount);
+        _charge(msg.sender, amount + fee);
         emit PulledTo(proxy, msg.sender, token, 0, amount, fee, to);
         Proxy(proxy).executorTransferERC20(token, to, amount, treasury, fee);
     }
 
     function _pullERC1155To(address proxy, address token, uint256 id, uint256 amount, address to) private {
         _requireProxy(proxy);
+        _charge(msg.sender, amount);
         emit PulledTo(proxy, msg.sender, token, id, amount, 0, to);
         Proxy(proxy).executorTransferERC1155(token, id, to, amount);
     }
@@ -515,7 +806,9 @@ contract Executor is Owned, ReentrancyGuard {
         bytes32 debtId
     ) private {
         _requireProxy(proxy);
+        _settleDebt(debtId, proxy, token, amount, creditor, to);
         uint256 fee = _fee(amount);
+        _charge(creditor, amount + fee);
         emit DebtRepaidTo(proxy, creditor, token, amount, fee, debtId, msg.sender, to);
         Proxy(proxy).executorTransferERC20(token, to, amount, treasury, fee);
     }

@@ -166,8 +166,15 @@ def test_smart_buffer_debt_is_repaid_to_the_fronting_worker(local_chain: LocalCh
     proxy = local_chain.proxy_of(local_chain.deployment.accounts.followers[2])
     float_before = local_chain.collateral_of(WORKER)
     local_chain.trade(WORKER, "BUY", YES_0, 10_000_000, 4_000_000)  # the worker fronts the buy
-    local_chain.push_tokens(WORKER, proxy, YES_0, 10_000_000)
     debt_id = keccak(b"debt 1")
+    pushed = local_chain.push_tokens_with_debt(WORKER, proxy, YES_0, 10_000_000, 4_000_000, debt_id)
+    (recorded,) = events(local_chain.executor, "DebtRecorded", pushed)
+    assert (recorded["creditor"].lower(), recorded["payee"].lower(), recorded["amount"]) == (
+        WORKER,
+        WORKER,
+        4_000_000,
+    )
+    assert local_chain.executor.functions.debtOpen(debt_id).call() == 4_000_000
     receipt = local_chain.repay_debt(
         local_chain.deployment.accounts.fleet[1], proxy, 4_000_000, WORKER, debt_id
     )
@@ -175,6 +182,7 @@ def test_smart_buffer_debt_is_repaid_to_the_fronting_worker(local_chain: LocalCh
     assert local_chain.collateral_of(proxy) == 5_000_000_000 - 4_000_000
     (repaid,) = events(local_chain.executor, "DebtRepaid", receipt)
     assert (repaid["creditor"].lower(), repaid["amount"], repaid["debtId"]) == (WORKER, 4_000_000, debt_id)
+    assert local_chain.executor.functions.debtOpen(debt_id).call() == 0
 
 
 def test_create2_prediction_on_and_off_chain_equals_the_deployed_proxy(local_chain: LocalChain) -> None:

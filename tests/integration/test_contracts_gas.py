@@ -29,9 +29,9 @@ def test_gas_table_single_and_batched(local_chain: LocalChain, capsys: pytest.Ca
     n = len(proxies)
     for proxy in proxies:  # every Proxy holds tokens and has spent today already: the steady state
         local_chain.copy_buy(d.accounts.fleet[2], proxy, YES_0, 5 * USD, 10 * USD)
-    x = local_chain.executor.functions
     collateral, ctf, ps = cs(d.contracts.collateral), cs(d.contracts.ctf), [cs(p) for p in proxies]
     debt_ids = [keccak(bytes([i])) for i in range(n)]
+    wallet_debt_ids = [keccak(bytes([n + i])) for i in range(n)]
     wallet = cs(wallet_approving(local_chain, worker))
     register_wallet(local_chain, worker, wallet)
     send(
@@ -39,6 +39,33 @@ def test_gas_table_single_and_batched(local_chain: LocalChain, capsys: pytest.Ca
         local_chain.signer(worker),
         local_chain.collateral.functions.transfer(wallet, 100 * USD),
     )
+    # The debts the repayments below pay: each Proxy owes 2 USD (a single and a batched repayment) to
+    # `creditor` itself and 2 USD to `worker`'s wallet, recorded by Smart Buffer pushes.
+    x = local_chain.executor.functions
+    local_chain.trade(creditor, "BUY", YES_0, 4 * n * USD, 2 * n * USD)
+    send(
+        local_chain.w3,
+        local_chain.signer(creditor),
+        local_chain.ctf.functions.safeTransferFrom(cs(creditor), wallet, YES_0, 2 * n * USD, b""),
+    )
+    # Both workers have been charged in this hour already (their window's slot is written): the steady state.
+    for account in (worker, creditor):
+        local_chain.pull_collateral(account, proxies[0], 1)
+    recording: dict[str, int] = {}
+    for i, proxy in enumerate(ps):
+        recording["pushERC1155WithDebt (Smart Buffer, BUY)"] = send(
+            local_chain.w3,
+            local_chain.signer(creditor),
+            x.pushERC1155WithDebt(proxy, ctf, YES_0, 2 * USD, collateral, 2 * USD, debt_ids[i]),
+        )["gasUsed"]
+    for i, proxy in enumerate(ps):
+        recording["pushERC1155FromWithDebt (Smart Buffer, from the wallet)"] = send(
+            local_chain.w3,
+            local_chain.signer(worker),
+            x.pushERC1155FromWithDebt(
+                proxy, ctf, YES_0, 2 * USD, wallet, collateral, 2 * USD, wallet_debt_ids[i]
+            ),
+        )["gasUsed"]
     operations: list[tuple[str, Callable[[], ContractFunction], Callable[[], ContractFunction]]] = [
         (
             "pullERC20 (collateral, BUY)",
@@ -87,8 +114,8 @@ def test_gas_table_single_and_batched(local_chain: LocalChain, capsys: pytest.Ca
         ),
         (
             "repayDebtTo (Smart Buffer, to the wallet)",
-            lambda: x.repayDebtTo(ps[0], collateral, USD, cs(worker), wallet, debt_ids[0]),
-            lambda: x.repayDebtBatchTo(ps, collateral, [USD] * n, cs(worker), wallet, debt_ids),
+            lambda: x.repayDebtTo(ps[0], collateral, USD, cs(worker), wallet, wallet_debt_ids[0]),
+            lambda: x.repayDebtBatchTo(ps, collateral, [USD] * n, cs(worker), wallet, wallet_debt_ids),
         ),
     ]
     signer = local_chain.signer(worker)
@@ -103,6 +130,7 @@ def test_gas_table_single_and_batched(local_chain: LocalChain, capsys: pytest.Ca
         f"| Executor operation | single tx | batch of {n} Proxies | batched, per Proxy |",
         "|---|---:|---:|---:|",
         *(f"| `{name}` | {s:,} | {b:,} | {p:,} |" for name, s, b, p in rows),
+        *(f"| `{name}` | {gas:,} | — | — |" for name, gas in recording.items()),
     ]
     with capsys.disabled():
         print("\n" + "\n".join(lines))

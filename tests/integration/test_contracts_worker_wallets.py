@@ -407,10 +407,36 @@ def test_limits_fee_pause_allowlist_and_registry_hold_through_the_new_paths(worl
     assert chain.collateral_of(wallet) == 2 * USD
 
 
+def _front(world: World, creditor: str, source: str, proxy: str, debt: int, debt_id: bytes) -> None:
+    """`creditor` buys `debt` worth of YES on its own float, then pushes the tokens from `source` (itself or
+    its wallet) into `proxy`, recording the debt owed to `source`."""
+    chain = world.chain
+    tokens = 2 * debt
+    chain.trade(creditor, "BUY", YES_0, tokens, debt)
+    if source != creditor:
+        send(
+            chain.w3,
+            chain.signer(creditor),
+            chain.ctf.functions.safeTransferFrom(cs(creditor), cs(source), YES_0, tokens, b""),
+        )
+    args = (cs(proxy), cs(world.ctf), YES_0, tokens)
+    debt_args = (cs(world.pusd), debt, debt_id)
+    x = chain.executor.functions
+    call = (
+        x.pushERC1155WithDebt(*args, *debt_args)
+        if source == creditor
+        else x.pushERC1155FromWithDebt(*args, cs(source), *debt_args)
+    )
+    send(chain.w3, chain.signer(creditor), call)
+
+
 def test_debts_are_repaid_to_the_creditor_or_its_wallet_only(world: World) -> None:
     chain, worker, other, proxy = world.chain, world.worker, world.other, world.proxy
     debt = keccak(b"debt 1")
     x = chain.executor.functions
+    _front(world, other, world.other_wallet, proxy, 5 * USD, debt)
+    _front(world, other, other, proxy, USD, calls.debt_id_bytes(3))
+    _front(world, other, other, world.proxy2, 2 * USD, calls.debt_id_bytes(4))
     # `worker` (the recovery loop) repays the debt `other` fronted, into `other`'s wallet.
     receipt = send(
         chain.w3,
@@ -452,6 +478,8 @@ def test_debts_are_repaid_to_the_creditor_or_its_wallet_only(world: World) -> No
     assert chain.collateral_of(world.other_wallet) == 5 * USD
     assert chain.collateral_of(proxy) == DEPOSIT - 6 * USD
     assert chain.collateral_of(world.proxy2) == DEPOSIT - 2 * USD
+    with reverts("DebtExceedsOpen"):  # paid already: nothing is open
+        _x(chain, worker, calls.repay_debt_batch_to([proxy], world.pusd, [1], other, other, [3]))
 
 
 def test_the_encoders_name_the_contracts_functions(world: World) -> None:

@@ -25,6 +25,7 @@ KIND_ERC20 = 1
 KIND_ERC1155 = 2
 MAX_UINT256 = 2**256 - 1
 USD = 1_000_000  # one unit of collateral (6 decimals) in base units
+MAX_WORKER_CAP = 2**48 - 1  # Executor.MAX_WORKER_CAP: the charges of a sub-window are packed as uint48
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,9 @@ class LocalWorldConfig:
     proxy_max_per_trade: int = 1_000 * USD
     proxy_max_per_day: int = 10_000 * USD
     fee_bps: int = 0
+    # No delay, so that tests and the CLI re-authorise at once; no practical cap, so no benchmark throttles.
+    change_delay_s: int = 0
+    worker_cap: int = MAX_WORKER_CAP
 
 
 def proxy_init_code_hash() -> str:
@@ -75,10 +79,22 @@ def deploy_core(
     ctf: str,
     fleet: Sequence[str],
     fee_bps: int = 0,
+    change_delay_s: int | None = None,
+    worker_cap: int | None = None,
+    finish_setup: bool = True,
 ) -> CoreAddresses:
     """Deploys Executor, Treasury and ProxyFactory owned by `owner`, binds the factory, allowlists the
-    collateral (ERC-20) and the CTF (ERC-1155), authorises `fleet` and sets the fee."""
-    executor_address = deploy(w3, owner, "Executor", owner.address)
+    collateral (ERC-20) and the CTF (ERC-1155), authorises `fleet` and sets the fee, all during the
+    Executor's setup phase, which it then ends unless `finish_setup` is false (a caller with more to set up
+    calls `finish_setup` itself). `change_delay_s` and `worker_cap` (the default per-worker cap, base units
+    per rolling hour) default to the settings `EXECUTOR_CHANGE_DELAY_S` and `EXECUTOR_WORKER_CAP_USD`."""
+    if change_delay_s is None or worker_cap is None:
+        from polyhunter.settings import load_settings
+
+        settings = load_settings()
+        change_delay_s = settings.executor_change_delay_s if change_delay_s is None else change_delay_s
+        worker_cap = settings.executor_worker_cap_usd if worker_cap is None else worker_cap
+    executor_address = deploy(w3, owner, "Executor", owner.address, change_delay_s, worker_cap)
     treasury = deploy(w3, owner, "Treasury", owner.address)
     factory = deploy(w3, owner, "ProxyFactory", Web3.to_checksum_address(executor_address))
     executor = contract(w3, "Executor", executor_address)
@@ -89,6 +105,8 @@ def deploy_core(
         send(w3, owner, executor.functions.setWorkers([Web3.to_checksum_address(a) for a in fleet], True))
     if fee_bps:
         send(w3, owner, executor.functions.setFee(Web3.to_checksum_address(treasury), fee_bps))
+    if finish_setup:
+        send(w3, owner, executor.functions.finishSetup())
     on_chain_hash = contract(w3, "ProxyFactory", factory).functions.proxyInitCodeHash().call()
     init_code_hash = proxy_init_code_hash()
     if "0x" + bytes(on_chain_hash).hex() != init_code_hash:
@@ -152,6 +170,9 @@ def deploy_local(
         ctf=ctf_address,
         fleet=[a.address for a in layout.fleet],
         fee_bps=cfg.fee_bps,
+        change_delay_s=cfg.change_delay_s,
+        worker_cap=cfg.worker_cap,
+        finish_setup=False,
     )
     exchange_address = deploy(
         w3, owner, "LocalExchange", _checksum(collateral_address), _checksum(ctf_address)
@@ -280,6 +301,7 @@ def deploy_local(
         )
         send(w3, owner, executor_contract.functions.setWorkerWallet(worker.address, _checksum(wallet)))
         deposit_wallets[worker.address.lower()] = wallet.lower()
+    send(w3, owner, executor_contract.functions.finishSetup())
 
     return Deployment(
         chain_id=w3.eth.chain_id,

@@ -132,6 +132,22 @@ class LocalChain:
         )
         return send(self.w3, self.signer(worker), call)
 
+    def push_tokens_with_debt(
+        self, worker: str, proxy: str, token_id: int, amount: int, debt: int, debt_id: bytes
+    ) -> TxReceipt:
+        """A Smart Buffer push: `amount` tokens into `proxy`, recording that it owes `worker` `debt`
+        collateral under `debt_id`."""
+        call = self.executor.functions.pushERC1155WithDebt(
+            _cs(proxy),
+            _cs(self.deployment.contracts.ctf),
+            token_id,
+            amount,
+            _cs(self.deployment.contracts.collateral),
+            debt,
+            debt_id,
+        )
+        return send(self.w3, self.signer(worker), call)
+
     def repay_debt(self, worker: str, proxy: str, amount: int, creditor: str, debt_id: bytes) -> TxReceipt:
         call = self.executor.functions.repayDebt(
             _cs(proxy), _cs(self.deployment.contracts.collateral), amount, _cs(creditor), debt_id

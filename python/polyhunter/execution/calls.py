@@ -6,6 +6,10 @@ interrupted flow is finished or undone with exactly what was pulled.
 The `..._to` / `..._from` encoders are the Executor's worker-wallet variants: a pull to, or a push from, the
 calling worker or its registered trading wallet (`Executor.setWorkerWallet`); `decode_pull_to` reads back
 where such a pull sent the funds.
+
+A Smart Buffer push records its debt on the Executor in the same call (`push_erc1155_with_debt`), under
+`chain_debt_id(trade_key)`: one id per copy trade, derived from its key, so that the store's rows and the
+chain's records name the same debt without another column; repayments pay at most what the chain recorded.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from collections.abc import Sequence
 from eth_abi.abi import decode, encode
 
 from polyhunter._core import keccak256
-from polyhunter.errors import DecodeError
+from polyhunter.errors import DecodeError, InvalidInputError
 
 SIDE_BUY, SIDE_SELL = 0, 1
 
@@ -51,6 +55,17 @@ PUSH_ERC1155_BATCH_FROM = selector("pushERC1155BatchFrom(address[],address,uint2
 REPAY_DEBT_TO = selector("repayDebtTo(address,address,uint256,address,address,bytes32)")
 REPAY_DEBT_BATCH_TO = selector("repayDebtBatchTo(address[],address,uint256[],address,address,bytes32[])")
 SET_WORKER_WALLET = selector("setWorkerWallet(address,address)")
+PUSH_ERC1155_WITH_DEBT = selector(
+    "pushERC1155WithDebt(address,address,uint256,uint256,address,uint256,bytes32)"
+)
+PUSH_ERC1155_FROM_WITH_DEBT = selector(
+    "pushERC1155FromWithDebt(address,address,uint256,uint256,address,address,uint256,bytes32)"
+)
+DEBT_OPEN = selector("debtOpen(bytes32)")
+WORKER_CAP = selector("workerCap(address)")
+WORKER_PULLED_IN_WINDOW = selector("workerPulledInWindow(address)")
+DEBT_RECORDED_TOPIC = keccak256(b"DebtRecorded(bytes32,address,address,address,uint256,address)")
+_DEBT_ID_DOMAIN = b"polyhunter-debt"
 WALLET_OF = selector("walletOf(address)")
 # Indexed like DebtRepaid (proxy, creditor, token): a filter on [[DEBT_REPAID_TOPIC, DEBT_REPAID_TO_TOPIC],
 # proxy, creditor] finds a debt's repayment whichever way it was paid.
@@ -105,8 +120,55 @@ def fill(maker: str, side: int, token_id: int, tokens: int, collateral: int) -> 
     )
 
 
+def push_erc1155_with_debt(
+    proxy: str,
+    token: str,
+    token_id: int,
+    amount: int,
+    debt_token: str,
+    debt: int,
+    debt_id: bytes,
+    source: str | None = None,
+) -> bytes:
+    """A Smart Buffer push: `amount` of `token_id` into `proxy` from the worker (or, given `source`, from its
+    registered wallet), recording that the Proxy owes `debt` of `debt_token` to that account as `debt_id`."""
+    if source is None:
+        return PUSH_ERC1155_WITH_DEBT + encode(
+            ["address", "address", "uint256", "uint256", "address", "uint256", "bytes32"],
+            [proxy, token, token_id, amount, debt_token, debt, debt_id],
+        )
+    return PUSH_ERC1155_FROM_WITH_DEBT + encode(
+        ["address", "address", "uint256", "uint256", "address", "address", "uint256", "bytes32"],
+        [proxy, token, token_id, amount, source, debt_token, debt, debt_id],
+    )
+
+
+def chain_debt_id(trade_key: bytes) -> bytes:
+    """The Executor's id of the debt of copy trade `trade_key` (one debt per trade at most)."""
+    return keccak256(_DEBT_ID_DOMAIN + trade_key)
+
+
+def debt_open(debt_id: bytes) -> bytes:
+    """The `eth_call` data of `debtOpen(debt_id)`: what is still owed of a recorded debt (one uint256)."""
+    return DEBT_OPEN + encode(["bytes32"], [debt_id])
+
+
+def worker_cap(worker: str) -> bytes:
+    """The `eth_call` data of `workerCap(worker)` (one uint256: base units per 60-minute period)."""
+    return WORKER_CAP + encode(["address"], [worker])
+
+
+def worker_pulled_in_window(worker: str) -> bytes:
+    """The `eth_call` data of `workerPulledInWindow(worker)` (one uint256)."""
+    return WORKER_PULLED_IN_WINDOW + encode(["address"], [worker])
+
+
 def repay_debt_batch(
-    proxies: Sequence[str], token: str, amounts: Sequence[int], creditor: str, debt_ids: Sequence[int]
+    proxies: Sequence[str],
+    token: str,
+    amounts: Sequence[int],
+    creditor: str,
+    debt_ids: Sequence[int | bytes],
 ) -> bytes:
     return REPAY_DEBT_BATCH + encode(
         ["address[]", "address", "uint256[]", "address", "bytes32[]"],
@@ -170,7 +232,7 @@ def repay_debt_batch_to(
     amounts: Sequence[int],
     creditor: str,
     to: str,
-    debt_ids: Sequence[int],
+    debt_ids: Sequence[int | bytes],
 ) -> bytes:
     """Debts paid to `to`: the authorised `creditor` itself or its registered wallet."""
     return REPAY_DEBT_BATCH_TO + encode(
@@ -189,8 +251,12 @@ def wallet_of(worker: str) -> bytes:
     return WALLET_OF + encode(["address"], [worker])
 
 
-def debt_id_bytes(debt_id: int) -> bytes:
-    """A DebtRecord's id as the bytes32 the Executor's `DebtRepaid` event carries."""
+def debt_id_bytes(debt_id: int | bytes) -> bytes:
+    """A debt id as the bytes32 the Executor takes: bytes as they are (`chain_debt_id`), an int big-endian."""
+    if isinstance(debt_id, bytes):
+        if len(debt_id) != 32:
+            raise InvalidInputError(f"a debt id is 32 bytes, got {len(debt_id)}")
+        return debt_id
     return debt_id.to_bytes(32, "big")
 
 

@@ -285,14 +285,23 @@ class Flows:
                 tuple(hashes),
                 worker=wallet.address,
             )
-        push = _push(c.ctf, [leg.proxy], [fill.shares], token_id, source=funds_at(self.venue, wallet))
-        assert push is not None  # fill.shares > 0 checked above
+        debt = buffered_debt(fill)
+        push = calls.push_erc1155_with_debt(
+            leg.proxy,
+            c.ctf,
+            token_id,
+            fill.shares,
+            c.collateral,
+            debt,
+            calls.chain_debt_id(leg.job.key),
+            source=funds_at(self.venue, wallet),
+        )
         try:
             sent = await s.send(
                 wallet,
                 Step.PUSHED,
                 c.executor,
-                push[0],
+                push,
                 journals,
                 gas=GAS_SINGLE,
                 fault="after_broadcast",
@@ -305,7 +314,7 @@ class Flows:
                 worker=wallet.address,
             )
         hashes.append(sent.tx_hash)
-        await leg.journal.add_debt(leg.proxy, wallet.address, fill.spent("BUY"))
+        await leg.journal.add_debt(leg.proxy, wallet.address, debt)
         return ExecutionResult(
             TradeStatus.EXECUTED,
             None,
@@ -327,6 +336,13 @@ def _side(side: str) -> Side:
     if side not in ("BUY", "SELL"):
         raise InvalidInputError(f"side must be BUY or SELL, got {side!r}")
     return "BUY" if side == "BUY" else "SELL"
+
+
+def buffered_debt(fill: Fill) -> int:
+    """What a Proxy owes the worker that fronted `fill` (a BUY): what the worker paid, at most one unit per
+    share, the most the Executor records for the shares pushed (a share is worth at most $1, so only a fee
+    at a price near $1 could go past it, and that sliver is the worker's)."""
+    return min(fill.spent("BUY"), fill.shares)
 
 
 def funds_at(venue: Venue, wallet: OperatorWallet) -> str | None:

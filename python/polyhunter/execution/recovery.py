@@ -6,6 +6,9 @@
   the venue (`Venue.resolve`, the trade) say how far the flow got; an interrupted flow is finished
   (traded → push) or undone (pulled, not traded → funds back to the Proxy).
 - **debts**: OPEN DebtRecords repaid from their Proxy (batched per creditor) where the Proxy can pay → REPAID.
+  The Executor pays at most what it recorded when the tokens were pushed (`calls.chain_debt_id` of the
+  trade's key), so each debt is checked against `debtOpen` first: one the chain never recorded is left
+  OPEN with a warning instead of making the whole batch revert.
 
 Safety across instances: a record moves only from the status it was read in (`mark(expect=…)`), a
 transaction is sent only from a wallet this instance holds the lease of (the journal names the wallet, which
@@ -30,7 +33,7 @@ from polyhunter.execution import calls
 from polyhunter.execution.base import PRICE_SCALE, UNCONFIRMED
 from polyhunter.execution.clobvenue import Envelope, leg_fill
 from polyhunter.execution.fleet import OperatorWallet
-from polyhunter.execution.flows import GAS_SINGLE, batch_gas, funds_at, leg_amounts
+from polyhunter.execution.flows import GAS_SINGLE, batch_gas, buffered_debt, funds_at, leg_amounts
 from polyhunter.execution.localchain import LocalChainEngine
 from polyhunter.execution.onchain import OK, PENDING, REVERTED, VOID, journaled_tx_state
 from polyhunter.execution.venues import Fill
@@ -202,6 +205,7 @@ class Recovery:
             # pull goes back. Else the fill was exactly the leg's amounts.
             filled = await self._venue_fill(record, ok.get(Step.PULLED))
             back = 0
+            debt = min(usd, tokens) if filled is None or filled is False else buffered_debt(filled)
             if filled is not None:
                 if filled is False:
                     return False  # traded in a coalesced order: its split is left to an operator
@@ -218,7 +222,21 @@ class Recovery:
             if Step.PUSHED not in ok and push_amount > 0:
                 if wallet is None or not wallet.may_send():
                     return False  # the wallet holding the goods belongs to another instance now
-                data = self._move(record, "BUY" if record.side == "BUY" else "SELL", push_amount, at, True)
+                if buffered:  # the push records the debt on chain, as the flow's own push would have
+                    c = self.engine.custody
+                    data = calls.push_erc1155_with_debt(
+                        record.proxy,
+                        c.ctf,
+                        record.token_id,
+                        push_amount,
+                        c.collateral,
+                        min(debt, push_amount),
+                        calls.chain_debt_id(key),
+                        source=at,
+                    )
+                else:
+                    side: Side = "BUY" if record.side == "BUY" else "SELL"
+                    data = self._move(record, side, push_amount, at, True)
                 sent = await self._send(wallet, record, Step.PUSHED, data)
                 if sent is None:
                     return False
@@ -233,7 +251,7 @@ class Recovery:
                     return False
                 hashes.append(sent)
             if buffered:
-                await self._ensure_debt(record, usd)
+                await self._ensure_debt(record, debt)
             moved = await self.store.mark(
                 key,
                 TradeStatus.EXECUTED,
@@ -349,10 +367,19 @@ class Recovery:
         return sent.tx_hash
 
     async def _ensure_debt(self, record: TradeRecord, usd: int) -> None:
+        """The store's row of a buffered trade's debt, with the amount the chain recorded when it has it."""
         debts = await self.store.list_debts(proxy=record.proxy)
         if not any(d.trade_key == record.key for d in debts):
             worker = record.journal[0].wallet
-            await StoreJournal(self.store, record.key).add_debt(record.proxy, worker, usd)
+            recorded = await self._debt_open(calls.chain_debt_id(record.key))
+            await StoreJournal(self.store, record.key).add_debt(record.proxy, worker, recorded or usd)
+
+    async def _debt_open(self, debt_id: bytes) -> int:
+        reply = await self.engine.rpc.call(
+            "eth_call",
+            [{"to": self.engine.custody.executor, "data": "0x" + calls.debt_open(debt_id).hex()}, "latest"],
+        )
+        return int(str(reply), 16)
 
     # ------------------------------------------------------------------- debts
 
@@ -373,9 +400,9 @@ class Recovery:
             repaid += await self._repay(creditor, owed)
         return repaid
 
-    async def _already_repaid(self, proxy: str, creditor: str) -> dict[int, bytes]:
-        """debt id → repayment tx hash, from the Executor's DebtRepaid events (a repayment whose bookkeeping
-        was lost is not paid twice)."""
+    async def _already_repaid(self, proxy: str, creditor: str) -> dict[bytes, bytes]:
+        """chain debt id → repayment tx hash, from the Executor's DebtRepaid / DebtRepaidTo events (a
+        repayment whose bookkeeping was lost is not paid twice)."""
         logs = await self.engine.rpc.call(
             "eth_getLogs",
             [
@@ -383,16 +410,20 @@ class Recovery:
                     "address": self.engine.custody.executor,
                     "fromBlock": "0x0",
                     "toBlock": "latest",
-                    "topics": ["0x" + calls.DEBT_REPAID_TOPIC.hex(), _topic(proxy), _topic(creditor)],
+                    "topics": [
+                        ["0x" + calls.DEBT_REPAID_TOPIC.hex(), "0x" + calls.DEBT_REPAID_TO_TOPIC.hex()],
+                        _topic(proxy),
+                        _topic(creditor),
+                    ],
                 }
             ],
         )
-        out: dict[int, bytes] = {}
+        out: dict[bytes, bytes] = {}
         for entry in logs or []:
-            _amount, _fee, debt_id, _worker = decode(
-                ["uint256", "uint256", "bytes32", "address"], bytes.fromhex(entry["data"].removeprefix("0x"))
-            )
-            out[int.from_bytes(debt_id, "big")] = bytes.fromhex(entry["transactionHash"].removeprefix("0x"))
+            # Both events start with (amount, fee, debtId, worker); DebtRepaidTo adds `to`.
+            data = bytes.fromhex(entry["data"].removeprefix("0x"))[: 4 * 32]
+            _amount, _fee, debt_id, _worker = decode(["uint256", "uint256", "bytes32", "address"], data)
+            out[bytes(debt_id)] = bytes.fromhex(entry["transactionHash"].removeprefix("0x"))
         return out
 
     async def _repay(self, creditor: str, owed: Sequence[DebtRecord]) -> int:
@@ -400,9 +431,21 @@ class Recovery:
         payable: list[DebtRecord] = []
         need: dict[str, int] = defaultdict(int)
         for debt in owed:
+            chain_id = _chain_debt_id(debt)
             done = await self._already_repaid(debt.proxy, creditor)
-            if debt.debt_id in done:
-                await self.store.mark_debt_repaid(debt.debt_id, done[debt.debt_id])
+            if chain_id in done:
+                await self.store.mark_debt_repaid(debt.debt_id, done[chain_id])
+                continue
+            open_on_chain = await self._debt_open(chain_id)
+            if open_on_chain < debt.amount:
+                log.warning(
+                    "debt %d (%s owed %d to %s): the Executor has %d of it open; not repaid",
+                    debt.debt_id,
+                    debt.proxy,
+                    debt.amount,
+                    creditor,
+                    open_on_chain,
+                )
                 continue
             engine.preflight.forget(debt.proxy, None)
             balance = await engine.preflight.balance(debt.proxy)
@@ -419,12 +462,20 @@ class Recovery:
             return 0
         wallet = await engine.checkout()
         try:
-            data = calls.repay_debt_batch(
+            # The payee is where the flow fronted from: the worker, or its trading wallet.
+            operator = engine.by_address.get(creditor)
+            to = funds_at(engine.venue, operator) if operator is not None else None
+            args = (
                 [d.proxy for d in payable],
                 engine.custody.collateral,
                 [d.amount for d in payable],
                 creditor,
-                [d.debt_id for d in payable],
+            )
+            ids = [_chain_debt_id(d) for d in payable]
+            data = (
+                calls.repay_debt_batch(*args, ids)
+                if to is None
+                else calls.repay_debt_batch_to(*args, to, ids)
             )
             journals = [StoreJournal(self.store, d.trade_key) for d in payable if d.trade_key is not None]
             sent = await engine.sender.send(
@@ -446,6 +497,13 @@ class Recovery:
 _BATCH_PULLS = frozenset(
     {calls.PULL_ERC20_BATCH, calls.PULL_ERC1155_BATCH, calls.PULL_ERC20_BATCH_TO, calls.PULL_ERC1155_BATCH_TO}
 )
+
+
+def _chain_debt_id(debt: DebtRecord) -> bytes:
+    """The Executor's id of a stored debt: from its trade's key (a row without one was never recorded)."""
+    if debt.trade_key is None:
+        return calls.debt_id_bytes(debt.debt_id)
+    return calls.chain_debt_id(debt.trade_key)
 
 
 def _topic(address: str) -> str:

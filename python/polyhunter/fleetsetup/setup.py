@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from web3 import Web3
 from web3.exceptions import ContractLogicError, TimeExhausted
 
-from polyhunter._core import Eip1559Tx, Signer
+from polyhunter._core import Eip1559Tx, Signer, keccak256
 from polyhunter.chain import polygon
 from polyhunter.chain.deployment import Deployment
 from polyhunter.chain.tx import ContractReverted, contract, describe_revert
@@ -190,24 +191,51 @@ def setup_wallet(
     if options.register and world.executor is not None and owner is not None:
         executor = _encoder(w3, "Executor", world.executor)
         if status.authorised is False:
-            writer.send(
-                owner,
-                world.executor,
-                executor("setWorkers", [Web3.to_checksum_address(status.eoa)], True),
-                "setWorkers",
-            )
-            result.actions.append("authorised as a worker on the Executor")
+            data = executor("setWorkers", [Web3.to_checksum_address(status.eoa)], True)
+            if owner_change(writer, owner, world.executor, data, "setWorkers", result):
+                result.actions.append("authorised as a worker on the Executor")
         if status.registered is False:
             data = executor(
                 "setWorkerWallet", Web3.to_checksum_address(status.eoa), Web3.to_checksum_address(wallet)
             )
-            writer.send(owner, world.executor, data, "setWorkerWallet")
-            result.actions.append(f"registered {wallet} as its trading wallet on the Executor")
+            if owner_change(writer, owner, world.executor, data, "setWorkerWallet", result):
+                result.actions.append(f"registered {wallet} as its trading wallet on the Executor")
     elif not options.register and (status.registered is False or status.authorised is False):
         result.operator_steps.append(
             "not registered on the Executor: run `polyhunter fleet setup --register` with OWNER_PRIVATE_KEY"
         )
     return result
+
+
+def owner_change(
+    writer: ChainWriter, owner: Signer, executor: str, data: bytes, context: str, result: SetupResult
+) -> bool:
+    """Makes the Executor's owner apply the widening admin call `data`; True once it took effect.
+
+    During the Executor's setup phase, or with no change delay, it is sent as is. Otherwise it goes through
+    the delay: queued the first time (an action, and an operator step saying when to run setup again),
+    executed by a later run once its time has come, left alone while it waits."""
+    handle = contract(writer.w3, "Executor", executor)
+    delay = int(handle.functions.changeDelay().call())
+    if delay == 0 or not handle.functions.setupFinished().call():
+        writer.send(owner, executor, data, context)
+        return True
+    queued = _encoder(writer.w3, "Executor", executor)
+    ready_at = int(handle.functions.changeReadyAt(keccak256(data)).call())
+    now = int(writer.w3.eth.get_block("latest")["timestamp"])
+    if ready_at == 0:
+        writer.send(owner, executor, queued("queueChange", data), f"queueChange({context})")
+        result.actions.append(f"queued {context} on the Executor (it waits {delay} s)")
+        ready_at = now + delay
+    elif ready_at <= now:
+        writer.send(owner, executor, queued("executeChange", data), f"executeChange({context})")
+        return True
+    when = datetime.fromtimestamp(ready_at, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    result.operator_steps.append(
+        f"{context} is queued on the Executor until {when}: "
+        "run `polyhunter fleet setup --register` again then"
+    )
+    return False
 
 
 def _describe_approvals(missing: list[tuple[str, str]]) -> str:
