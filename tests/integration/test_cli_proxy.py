@@ -250,6 +250,9 @@ def test_a_key_must_come_from_the_environment_or_a_keystore(world: tuple[Path, D
     assert malformed.returncode == 1
     assert "FOLLOWER_PRIVATE_KEY must be 64 hex digits" in malformed.stderr
     assert bad not in malformed.stderr + malformed.stdout
+    whose = _cli(home, "proxy", "show")
+    assert whose.returncode == 1
+    assert "whose Proxy? give --owner ADDR" in whose.stderr
     flag = _cli(home, "proxy", "pause", "--key", "ab" * 32)
     assert flag.returncode == 2
     assert "No such option '--key'" in flag.stderr

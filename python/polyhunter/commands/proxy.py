@@ -160,6 +160,8 @@ def _run(
 
     settings = settings_or_exit()
     try:
+        if not write and owner is None and keystore is None and not os.environ.get("FOLLOWER_PRIVATE_KEY"):
+            raise ConfigError("whose Proxy? give --owner ADDR (or the owner's key: FOLLOWER_PRIVATE_KEY)")
         key = load_owner_key(keystore) if write or owner is None else None
         try:
             deployment: Deployment | None = Deployment.load()
