@@ -1,7 +1,7 @@
 """Type stub of `polyhunter._core`, the Rust extension (the hot path)."""
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Any, Literal, final, overload
+from typing import Any, Literal, TypeAlias, final, overload
 
 __all__ = [
     "DEDUP_KEY_LEN",
@@ -319,6 +319,12 @@ class CopyIntent:
     def to_dict(self) -> dict[str, Any]:
         """The fields above except the two keys, as a dict."""
 
+_JobFields: TypeAlias = tuple[
+    bytes, int, str, str, str, int, Literal["BUY", "SELL"], int, int, bytes, int, int, int, int | None, int
+]
+"""`CopyJob`'s fields in order: key, config_id, follower, proxy, leader, token_id, side, amount,
+limit_price_ppm, tx_hash, log_index, sub_index, leader_size, leader_price_ppm, block_number."""
+
 @final
 class Intents(Sequence[CopyIntent]):
     """The intents of one `FanoutIndex.match` call: a read-only sequence, each `CopyIntent` built on access
@@ -332,6 +338,17 @@ class Intents(Sequence[CopyIntent]):
     def __iter__(self) -> Iterator[CopyIntent]: ...
     def to_list(self) -> list[CopyIntent]:
         """Every intent, built now."""
+    def jobs(self) -> tuple[list[_JobFields], list[bytes], list[int]]:
+        """Every intent as the copy job it becomes, in one pass: `(jobs, payloads, signal_indexes)`. Each job
+        is `CopyJob`'s fields in order (`CopyJob(*job)`), each payload the exact bytes of
+        `CopyJob.to_bytes()`, each signal index the intent's position in the `match` input. Keys are
+        computed once per batch (cached)."""
+    def rows(
+        self, created_at: int, expires_at: int, intake: str | None = None, claimer: str | None = None
+    ) -> list[tuple[Any, ...]]:
+        """Every intent as a new PENDING row in the order of `polyhunter.store.base.INSERT_COLUMNS` (the
+        trade's columns with `token_id` as decimal text, the intake token, then claimed_by, claimed_at and
+        attempts: `claimer`, `created_at`, 1 when claimed, else None, None, 0), ready for `executemany`."""
     @property
     def skipped(self) -> list[tuple[int, int, str]]:
         """Enabled configs of the signals' leaders that gave no intent: `(signal_index, config_id, reason)`.

@@ -7,6 +7,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -263,12 +264,12 @@ class FailingOnce:
         return getattr(self.store, name)
 
     async def insert_pending(
-        self, jobs: list[CopyJob], expires_at: int, intake: str = "", *, claimer: str | None = None
+        self, jobs: list[CopyJob], expires_at: int, intake: str = "", **options: Any
     ) -> set[bytes]:
         if not self.failed:
             self.failed = True
             raise StoreError("database is locked")
-        return await self.store.insert_pending(jobs, expires_at, intake, claimer=claimer)
+        return await self.store.insert_pending(jobs, expires_at, intake, **options)
 
 
 @pytest.mark.asyncio

@@ -47,6 +47,8 @@ class InsertPending:
     claimer: str | None = None
     """When set, the PENDING rows are inserted claimed by this worker (one attempt counted): the instance
     that will run them from its own queue needs no second write to claim them (docs/seams.md)."""
+    rows: Sequence[tuple[Any, ...]] | None = None
+    """The jobs' rows already made, in `INSERT_COLUMNS` order and the order of `jobs` (`Intents.rows`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -472,6 +474,12 @@ def new_rows(
     rows: list[tuple[Any, ...]] = []
     seen = set(existing)
     for _, op in inserts:
+        if op.rows is not None and with_intake:
+            for row in op.rows:
+                if row[0] not in seen:
+                    seen.add(row[0])
+                    rows.append(row)
+            continue
         for job in op.jobs:
             if job.key not in seen:
                 seen.add(job.key)
@@ -603,17 +611,24 @@ class Store(ABC):
 
     # Hot path, group-committed.
     async def insert_pending(
-        self, jobs: Sequence[CopyJob], expires_at: int, intake: str = "", *, claimer: str | None = None
+        self,
+        jobs: Sequence[CopyJob],
+        expires_at: int,
+        intake: str = "",
+        *,
+        claimer: str | None = None,
+        rows: Sequence[tuple[Any, ...]] | None = None,
     ) -> set[bytes]:
         """Prewrite PENDING records; returns the keys actually inserted (a key already stored is not).
 
         `intake` (unique per call) is stored with the rows: a key already stored under the same token was
         inserted by this call's own earlier attempt (a COMMIT whose reply was lost, retried) and counts as
         inserted; `inserted_by` finds them after a call that raised. With `claimer`, every key returned is
-        claimed by it (as `claim` would, one attempt counted) in the same transaction."""
+        claimed by it (as `claim` would, one attempt counted) in the same transaction. `rows`, when given,
+        are the jobs' rows already made (`Intents.rows` with the same intake, expiry and claimer)."""
         if not jobs:
             return set()
-        op = InsertPending(tuple(jobs), expires_at, None, intake, claimer)
+        op = InsertPending(tuple(jobs), expires_at, None, intake, claimer, rows)
         result: set[bytes] = await self._committer.submit(op)
         return result
 

@@ -37,6 +37,7 @@ from polyhunter._core import (
     CopyIntent,
     DedupCache,
     FanoutIndex,
+    Intents,
     LogDecoder,
     Signal,
     keccak256,
@@ -286,27 +287,25 @@ class Pipeline:
         balances = self.balances() if self.balances is not None else None
         intents = self.index.match(fresh, balances, self.market.min_sizes(fresh))
         self.stats.intents += len(intents)
-        jobs: list[CopyJob] = []
-        seen_at: dict[bytes, int] = {}
-        for intent in intents:
-            signal = fresh[intent.signal_index]
-            job = job_of(intent, signal)
-            jobs.append(job)
-            seen_at[job.key] = signal.seen_at_ns
+        # One crossing for the batch: each job's fields, queue payload and key come built from Rust.
+        fields, payloads, owners = intents.jobs()
+        jobs = [CopyJob(*f) for f in fields]
+        seen = [s.seen_at_ns for s in fresh]
+        seen_at = {job.key: seen[n] for job, n in zip(jobs, owners, strict=True)}
         for signal_index, config_id, reason in intents.skipped:
             # Fan-out skips (filters, no price, below the venue minimum) are counted, not stored: no copy
             # was ever intended, and storing every filtered follower would cost a write per follower.
             self.stats.skipped[reason] += 1
             self._emit("skip", config_id=config_id, reason=reason, signal=fresh[signal_index])
         if jobs:
-            await self._admit(jobs, seen_at)
+            await self._admit(jobs, seen_at, intents, payloads)
 
     async def on_keyed(self, items: Sequence[KeyedSignal], *, replay: bool = False) -> None:
         """Takes live signals in under the caller's keys: the dedup caches use `item.key`, each job's
         idempotency key is keccak256(key ‖ be64(config_id)) and its tx hash, log index and sub index are the
         signal's (what a retraction or an unconfirmed source finds it by). A top-up (`copied` set) copies, per
-        config, what sizing `signal` gives beyond what sizing `copied` gave, nothing when that is not more."""
-        self.stats.signals += len(items)
+        config, what sizing `signal` gives beyond what sizing `copied` gave, nothing when that is not more.
+        (The caller counts what it takes in: a keyed signal may come from any source.)"""
         async with self._gate.shared():
             keys = [i.key for i in items]
             if self._retracted and any(k in self._retracted for k in keys):
@@ -403,14 +402,25 @@ class Pipeline:
             self._emit("skip", config_id=0, reason=reason, signal=signal)
         return kept
 
-    async def _admit(self, jobs: list[CopyJob], seen_at: dict[bytes, int]) -> None:
+    async def _admit(
+        self,
+        jobs: list[CopyJob],
+        seen_at: dict[bytes, int],
+        intents: Intents | None = None,
+        payloads: list[bytes] | None = None,
+    ) -> None:
+        """Reserves, prewrites PENDING (refused copies SKIPPED) and queues one batch's jobs. `intents` and
+        `payloads` (from `Intents.jobs`, in the order of `jobs`) give the store rows and queue payloads
+        ready-made when every job is admitted."""
         day = utc_day()
         admitted: list[CopyJob] = []
         refused: list[tuple[CopyJob, str]] = []
         held: dict[bytes, list[Reservation]] = {}
-        if _admits_everything(self.guardrails):
+        whole = _admits_everything(self.guardrails)
+        if whole:
             admitted = jobs  # no cap, allowlist or trade bound: nothing to reserve or check per job
         else:
+            payloads = None
             for job in jobs:
                 reason, reservations = await self.guardrails.admit(self.shared, job, day)
                 if reason is None:
@@ -423,11 +433,12 @@ class Pipeline:
         intake = uuid.uuid4().hex
         consumer = self.config.consumer
         claimer = consumer if self.shared.sole_consumer(consumer) else None
+        rows = intents.rows(now_ms(), expires_at, intake, claimer) if whole and intents is not None else None
         self._admitting.update(held)
         try:
             # One group commit takes both: refused copies are SKIPPED from their first row, never PENDING.
             inserted, skipped = await asyncio.gather(
-                self.store.insert_pending(admitted, expires_at, intake, claimer=claimer),
+                self.store.insert_pending(admitted, expires_at, intake, claimer=claimer, rows=rows),
                 self.store.insert_skipped(refused),
             )
         except asyncio.CancelledError:
@@ -446,12 +457,14 @@ class Pipeline:
             for job in admitted:
                 if job.key not in inserted:
                     await self._release(held.pop(job.key, []))
+            if payloads is not None:
+                payloads = [p for j, p in zip(admitted, payloads, strict=True) if j.key in inserted]
             admitted = [j for j in admitted if j.key in inserted]
         for job, reason in refused:
             if job.key in skipped:
                 self.stats.skipped[reason] += 1
                 self._emit("skip", config_id=job.config_id, reason=reason, job=job)
-        await self._queue(admitted, held, seen_at, claimed=claimer is not None)
+        await self._queue(admitted, held, seen_at, claimed=claimer is not None, payloads=payloads)
 
     async def _settle(
         self,
@@ -495,13 +508,19 @@ class Pipeline:
         seen_at: dict[bytes, int],
         *,
         claimed: bool = False,
+        payloads: list[bytes] | None = None,
     ) -> None:
         """Queues a signal's admitted jobs together; those the queue's bound refuses are recorded SKIPPED
-        (`queue_full`) in one operation, counted and released, never silently lost."""
+        (`queue_full`) in one operation, counted and released, never silently lost. `payloads`, when
+        given, are the jobs' `to_bytes()` already made."""
         if not admitted:
             return
         now = time.monotonic()
-        accepted = await self.shared.enqueue_many([(job.key, job.to_bytes()) for job in admitted])
+        if payloads is None:
+            payloads = [job.to_bytes() for job in admitted]
+        accepted = await self.shared.enqueue_many(
+            [(j.key, p) for j, p in zip(admitted, payloads, strict=True)]
+        )
         refused: list[CopyJob] = []
         local = self._local
         emit = self.on_event is not None

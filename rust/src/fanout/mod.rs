@@ -7,7 +7,7 @@ pub mod sizing;
 
 use std::collections::HashMap;
 
-use alloy_primitives::{Address, B256, U256};
+use alloy_primitives::{Address, B256, U256, U512};
 
 use crate::error::{CoreError, CoreResult};
 use crate::hash::keccak256;
@@ -94,7 +94,78 @@ impl CopyIntent {
     }
 }
 
+/// What a copy job carries from its signal, computed once per signal of a batch (docs/seams.md, `CopyJob`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobSignal {
+    /// `dedup_key(tx_hash, log_index, sub_index)`, the first half of every idempotency key of the signal.
+    pub dedup_key: [u8; 32],
+    /// The leader's price in ppm, rounded down: `price_num * 1e6 / price_den` (exact, so a U512).
+    pub leader_price_ppm: Option<U512>,
+}
+
+/// A batch's copy jobs in the form the next stages take: per signal the shared parts, per intent its key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prepared {
+    pub signals: Vec<JobSignal>,
+    /// The idempotency key of each intent, in order.
+    pub keys: Vec<[u8; 32]>,
+}
+
 impl Matched {
+    /// Every intent's idempotency key and every signal's job fields, each hash computed once.
+    pub fn prepare(&self) -> Prepared {
+        let signals: Vec<JobSignal> = self
+            .signals
+            .iter()
+            .map(|s| JobSignal {
+                dedup_key: crate::hash::dedup_key(&s.tx_hash.0, s.log_index, s.sub_index),
+                leader_price_ppm: (!s.price_den.is_zero())
+                    .then(|| U512::from(s.price_num) * U512::from(1_000_000u64) / U512::from(s.price_den)),
+            })
+            .collect();
+        let keys = self
+            .intents
+            .iter()
+            .map(|it| {
+                let mut buf = [0u8; 40];
+                buf[..32].copy_from_slice(&signals[it.signal as usize].dedup_key);
+                buf[32..].copy_from_slice(&it.config_id.to_be_bytes());
+                keccak256(&buf)
+            })
+            .collect();
+        Prepared { signals, keys }
+    }
+
+    /// The queue payload of intent `i` (the bytes of `CopyJob.to_bytes()`: a compact JSON array), appended
+    /// to `out`; `key` is its idempotency key and `job` its signal's prepared fields.
+    pub fn write_payload(&self, i: usize, key: &[u8; 32], job: &JobSignal, out: &mut Vec<u8>) {
+        use std::io::Write as _;
+        let it = &self.intents[i];
+        let s = &self.signals[it.signal as usize];
+        let hex = |bytes: &[u8]| alloy_primitives::hex::encode(bytes);
+        let price = job.leader_price_ppm.map_or_else(|| "null".to_owned(), |p| p.to_string());
+        // Writing into a Vec cannot fail.
+        let _ = write!(
+            out,
+            "[\"{}\",{},\"0x{}\",\"0x{}\",\"0x{}\",\"{}\",\"{}\",{},{},\"{}\",{},{},{},{},{}]",
+            hex(key.as_slice()),
+            it.config_id,
+            hex(it.follower.as_slice()),
+            hex(it.proxy.as_slice()),
+            hex(s.leader.as_slice()),
+            s.token_id,
+            s.side.as_str(),
+            it.amount,
+            self.limit_price_ppm[it.signal as usize].unwrap_or(0),
+            hex(s.tx_hash.as_slice()),
+            s.log_index,
+            s.sub_index,
+            s.size,
+            price,
+            s.block_number.unwrap_or(0),
+        );
+    }
+
     /// The `i`-th intent joined with its signal.
     pub fn intent(&self, i: usize) -> Option<CopyIntent> {
         let it = self.intents.get(i)?;

@@ -264,6 +264,40 @@ fn limit_price_rounds_toward_the_leader() {
     assert_eq!((buy.limit_price_ppm, sell.limit_price_ppm), (Some(333_334), Some(333_333)));
 }
 
+#[test]
+fn prepared_keys_and_payloads_match_each_intent() {
+    let mut index = FanoutIndex::new();
+    index.upsert(config(1, Sizing::Fixed { usd: 10_000_000 })).unwrap();
+    index.upsert(config(2, Sizing::Ratio { ppm: 500_000 })).unwrap();
+    let priceless = ctf_signal(Side::Sell, 8);
+    let m = index.match_signals(
+        vec![signal(Side::Buy, 3, 1), priceless],
+        &HashMap::<Address, u128>::new(),
+        &MinSize::None,
+    );
+    let prepared = m.prepare();
+    assert_eq!(prepared.keys.len(), m.intents.len());
+    for (i, key) in prepared.keys.iter().enumerate() {
+        assert_eq!(*key, m.intent(i).unwrap().idempotency_key(), "intent {i}");
+    }
+    // 1 collateral for 3 tokens: 333333 ppm, rounded down; no price, no ppm.
+    assert_eq!(prepared.signals[0].leader_price_ppm, Some(U512::from(333_333u64)));
+    assert_eq!(prepared.signals[1].leader_price_ppm, None);
+    let first = m.intents.iter().position(|it| it.config_id == 1 && it.signal == 0).unwrap();
+    let mut out = Vec::new();
+    m.write_payload(first, &prepared.keys[first], &prepared.signals[0], &mut out);
+    let want = format!(
+        "[\"{}\",1,\"0x{}\",\"0x{}\",\"0x{}\",\"5\",\"BUY\",{},333334,\"{}\",3,0,3,333333,1]",
+        alloy_primitives::hex::encode(prepared.keys[first]),
+        "21".repeat(20),
+        "41".repeat(20),
+        "11".repeat(20),
+        m.intents[first].amount,
+        "ab".repeat(32),
+    );
+    assert_eq!(String::from_utf8(out).unwrap(), want);
+}
+
 fn any_sizing() -> impl Strategy<Value = Sizing> {
     prop_oneof![
         (1u128..u64::MAX as u128).prop_map(|usd| Sizing::Fixed { usd }),

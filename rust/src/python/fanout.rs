@@ -4,9 +4,9 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 
-use alloy_primitives::{Address, U256};
+use alloy_primitives::{Address, U256, U512};
 use pyo3::exceptions::{PyIndexError, PyKeyError, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyMapping, PySlice, PyString, PyTuple};
@@ -15,7 +15,7 @@ use super::logs::PySignal;
 use super::primitives::{address_arg, b256_to_py, u256_arg, u256_to_py};
 use super::{to_py_err, without_gil};
 use crate::error::CoreError;
-use crate::fanout::{self, CopyConfig, FanoutIndex, Matched, MinSize, MinSizePolicy, Sizing, Tier};
+use crate::fanout::{self, CopyConfig, FanoutIndex, Matched, MinSize, MinSizePolicy, Prepared, Sizing, Tier};
 use crate::signal::{address_hex, Side};
 
 /// A config field by name: a mapping's item or an object's attribute; `None` when absent or None.
@@ -297,11 +297,98 @@ impl PyCopyIntent {
     }
 }
 
-/// The intents of one `FanoutIndex.match` call: a read-only sequence of `CopyIntent`, built on access.
+/// The intents of one `FanoutIndex.match` call: a read-only sequence of `CopyIntent`, built on access;
+/// `jobs` and `rows` hand the whole batch over at once, its keys computed once (cached).
 #[pyclass(frozen, sequence, module = "polyhunter._core")]
-pub struct Intents(Arc<Matched>);
+pub struct Intents(Arc<Matched>, OnceLock<Prepared>);
+
+/// A U512 as a Python `int`.
+fn u512_to_py<'py>(py: Python<'py>, value: &U512) -> PyResult<Bound<'py, PyAny>> {
+    match u128::try_from(*value) {
+        Ok(small) => Ok(small.into_pyobject(py)?.into_any()),
+        Err(_) => {
+            py.get_type::<pyo3::types::PyInt>().call_method1("from_bytes", (value.to_be_bytes::<64>(), "big"))
+        }
+    }
+}
+
+/// The Python values one signal gives every job of it, made once per signal.
+struct SignalValues<'py> {
+    leader: Bound<'py, PyAny>,
+    token_id: Bound<'py, PyAny>,
+    token_text: Bound<'py, PyAny>,
+    side: Bound<'py, PyAny>,
+    tx_hash: Bound<'py, PyAny>,
+    log_index: Bound<'py, PyAny>,
+    sub_index: Bound<'py, PyAny>,
+    leader_size: Bound<'py, PyAny>,
+    leader_price_ppm: Bound<'py, PyAny>,
+    block_number: Bound<'py, PyAny>,
+    limit_price_ppm: Bound<'py, PyAny>,
+}
 
 impl Intents {
+    fn prepared(&self) -> &Prepared {
+        self.1.get_or_init(|| self.0.prepare())
+    }
+
+    fn signal_values<'py>(&self, py: Python<'py>) -> PyResult<Vec<SignalValues<'py>>> {
+        let prepared = self.prepared();
+        self.0
+            .signals
+            .iter()
+            .zip(&prepared.signals)
+            .zip(&self.0.limit_price_ppm)
+            .map(|((s, job), limit)| {
+                Ok(SignalValues {
+                    leader: PyString::new(py, &address_hex(&s.leader)).into_any(),
+                    token_id: u256_to_py(py, &s.token_id)?,
+                    token_text: PyString::new(py, &s.token_id.to_string()).into_any(),
+                    side: PyString::new(py, s.side.as_str()).into_any(),
+                    tx_hash: b256_to_py(py, &s.tx_hash).into_any(),
+                    log_index: s.log_index.into_pyobject(py)?.into_any(),
+                    sub_index: s.sub_index.into_pyobject(py)?.into_any(),
+                    leader_size: u256_to_py(py, &s.size)?,
+                    leader_price_ppm: match &job.leader_price_ppm {
+                        Some(p) => u512_to_py(py, p)?,
+                        None => py.None().into_bound(py),
+                    },
+                    block_number: s.block_number.unwrap_or(0).into_pyobject(py)?.into_any(),
+                    limit_price_ppm: limit.unwrap_or(0).into_pyobject(py)?.into_any(),
+                })
+            })
+            .collect()
+    }
+
+    /// The first 15 values of intent `i`'s job: `CopyJob`'s fields in order, `token_id` as given.
+    fn job_values<'py>(
+        &self,
+        py: Python<'py>,
+        i: usize,
+        values: &[SignalValues<'py>],
+        token_as_text: bool,
+    ) -> PyResult<[Bound<'py, PyAny>; 15]> {
+        let it = &self.0.intents[i];
+        let v = &values[it.signal as usize];
+        Ok([
+            PyBytes::new(py, &self.prepared().keys[i]).into_any(),
+            it.config_id.into_pyobject(py)?.into_any(),
+            PyString::new(py, &address_hex(&it.follower)).into_any(),
+            PyString::new(py, &address_hex(&it.proxy)).into_any(),
+            v.leader.clone(),
+            if token_as_text { v.token_text.clone() } else { v.token_id.clone() },
+            v.side.clone(),
+            it.amount.into_pyobject(py)?.into_any(),
+            v.limit_price_ppm.clone(),
+            v.tx_hash.clone(),
+            v.log_index.clone(),
+            v.sub_index.clone(),
+            v.leader_size.clone(),
+            v.leader_price_ppm.clone(),
+            v.block_number.clone(),
+        ])
+    }
+
     fn at(&self, index: isize) -> PyResult<PyCopyIntent> {
         let len = self.0.intents.len() as isize;
         let i = if index < 0 { index + len } else { index };
@@ -337,6 +424,100 @@ impl Intents {
     /// Every intent, built now.
     fn to_list(&self) -> Vec<PyCopyIntent> {
         (0..self.0.intents.len()).filter_map(|i| PyCopyIntent::new(&self.0, i)).collect()
+    }
+
+    /// Every intent as the copy job it becomes, in one pass: `(jobs, payloads, signal_indexes)`, where each
+    /// job is a tuple of `CopyJob`'s fields in order (`CopyJob(*job)`), each payload the exact bytes of
+    /// `CopyJob.to_bytes()`, and each signal index the intent's position in the `match` input.
+    fn jobs<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        let values = self.signal_values(py)?;
+        let prepared = self.prepared();
+        let n = self.0.intents.len();
+        let mut jobs = Vec::with_capacity(n);
+        let mut payloads = Vec::with_capacity(n);
+        let mut buf = Vec::with_capacity(512);
+        for i in 0..n {
+            jobs.push(PyTuple::new(py, self.job_values(py, i, &values, false)?)?);
+            buf.clear();
+            let it = &self.0.intents[i];
+            self.0.write_payload(i, &prepared.keys[i], &prepared.signals[it.signal as usize], &mut buf);
+            payloads.push(PyBytes::new(py, &buf));
+        }
+        let indexes: Vec<u32> = self.0.intents.iter().map(|it| it.signal).collect();
+        PyTuple::new(
+            py,
+            [
+                PyList::new(py, jobs)?.into_any(),
+                PyList::new(py, payloads)?.into_any(),
+                PyList::new(py, indexes)?.into_any(),
+            ],
+        )
+    }
+
+    /// Every intent as a new PENDING row of the store, in the order of
+    /// `polyhunter.store.base.INSERT_COLUMNS` (the trade's columns, the intake token, the claim), ready
+    /// for `executemany`: claimed by `claimer` (one attempt) when given.
+    #[pyo3(signature = (created_at, expires_at, intake = None, claimer = None))]
+    fn rows<'py>(
+        &self,
+        py: Python<'py>,
+        created_at: i64,
+        expires_at: i64,
+        intake: Option<Bound<'py, PyString>>,
+        claimer: Option<Bound<'py, PyString>>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let values = self.signal_values(py)?;
+        let none = py.None().into_bound(py);
+        let pending = PyString::new(py, "PENDING").into_any();
+        let zero = 0i64.into_pyobject(py)?.into_any();
+        let empty = PyString::new(py, "").into_any();
+        let created = created_at.into_pyobject(py)?.into_any();
+        let expires = expires_at.into_pyobject(py)?.into_any();
+        let intake = intake.map_or_else(|| none.clone(), |t| t.into_any());
+        let (claimed_by, claimed_at, attempts) = match claimer {
+            Some(c) => (c.into_any(), created.clone(), 1i64.into_pyobject(py)?.into_any()),
+            None => (none.clone(), none.clone(), zero.clone()),
+        };
+        let mut rows = Vec::with_capacity(self.0.intents.len());
+        for i in 0..self.0.intents.len() {
+            let [a, b, c, d, e, f, g, h, i9, j, k, l, m, n, o] = self.job_values(py, i, &values, true)?;
+            rows.push(PyTuple::new(
+                py,
+                [
+                    a,
+                    b,
+                    c,
+                    d,
+                    e,
+                    f,
+                    g,
+                    h,
+                    i9,
+                    j,
+                    k,
+                    l,
+                    m,
+                    n,
+                    o,
+                    pending.clone(),
+                    none.clone(),
+                    zero.clone(),
+                    none.clone(),
+                    none.clone(),
+                    none.clone(),
+                    none.clone(),
+                    empty.clone(),
+                    created.clone(),
+                    created.clone(),
+                    expires.clone(),
+                    intake.clone(),
+                    claimed_by.clone(),
+                    claimed_at.clone(),
+                    attempts.clone(),
+                ],
+            )?);
+        }
+        PyList::new(py, rows)
     }
 
     /// Configs of the signals' leaders that gave no intent: `(signal_index, config_id, reason)`.
@@ -455,7 +636,7 @@ impl PyFanoutIndex {
         let balances = balances_arg(balances)?;
         let min_size = min_size_arg(min_size)?;
         let matched = without_gil(py, || self.read().match_signals(signals, &balances, &min_size));
-        Ok(Intents(Arc::new(matched)))
+        Ok(Intents(Arc::new(matched), OnceLock::new()))
     }
 }
 
