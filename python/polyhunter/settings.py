@@ -134,7 +134,8 @@ class Settings(BaseSettings):
     ctf_address: Address | None = None
     # The Executor's limits on workers, fixed by `deploy` (docs/seams.md, "Executor worker limits").
     executor_change_delay_s: int = Field(default=86_400, ge=0, le=30 * 86_400)
-    executor_worker_cap_usd: int = Field(default=50_000 * 1_000_000, ge=0, le=2**48 - 1)
+    # Given in decimal USD like the environment (the docs show it so), held as base units once validated.
+    executor_worker_cap_usd: int = Field(default="50000", validate_default=True, ge=0, le=2**48 - 1)
 
     # Keys (secrets).
     trading_mnemonic: SecretStr | None = None
