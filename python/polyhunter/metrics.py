@@ -114,11 +114,10 @@ class SupervisorMetrics(Collector):
             self.latency.observe(max(0.0, float(data["latency_ms"])) / 1000)
         elif kind == "first_tx":
             self.first_tx.observe(max(0.0, float(data["latency_ms"])) / 1000)
-        elif kind == "queued":
-            job = data["job"]
-            lead = self.supervisor.sightings.lead_ms(job.tx_hash, job.leader, job.token_id, job.side)
-            if lead is not None:
-                self.lead.labels(source="mempool").observe(max(0, lead) / 1000)
+        elif kind == "fill":
+            # Once per leader fill its log confirmed, for every source that saw it before the log.
+            for source, lead_ms in data["leads"].items():
+                self.lead.labels(source=source).observe(max(0, lead_ms) / 1000)
 
     # -- scrape --------------------------------------------------------------------------------------------
     async def render(self) -> bytes:
@@ -241,7 +240,24 @@ class SupervisorMetrics(Collector):
         signals.add(("logs",), st.signals)
         if sup.mempool is not None:
             signals.add(("mempool",), sup.mempool.stats.fills)
-        yield signals
+        if hasattr(sup, "fills"):
+            fills = sup.fills.stats
+            signals.add(("activity",), fills.signals["activity"])
+            yield signals
+            yield gauge(
+                "polyhunter_mempool_coverage_ratio",
+                "Share of logged fills first seen pending (0 before any logged fill)",
+            ).add((), fills.coverage_ppm / 1_000_000)
+            unconfirmed = counter(
+                "polyhunter_unconfirmed_sources",
+                "Fills copied from a pending order or a feed frame that no log confirmed in time, by source",
+                ["source"],
+            )
+            for source in ("mempool", "activity"):
+                unconfirmed.add((source,), fills.unconfirmed[source])
+            yield unconfirmed
+        else:
+            yield signals
         yield counter("polyhunter_duplicates", "Fills already seen (dedup)").add((), st.duplicates)
         yield counter("polyhunter_intents", "Copy intents from fan-out").add((), st.intents)
         yield counter("polyhunter_queued", "Copy jobs queued by this instance").add((), st.queued)

@@ -14,6 +14,7 @@ import pytest
 from prometheus_client.core import Metric
 
 from polyhunter.metrics import Snapshot, SupervisorMetrics, WalletReading
+from polyhunter.supervisor.sources import SourceStats
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 DASHBOARD = DEPLOY / "grafana" / "polyhunter.json"
@@ -49,8 +50,11 @@ def fake_supervisor() -> Any:
             )
         ),
         mempool=SimpleNamespace(stats=SimpleNamespace(fills=1)),
-        detector=SimpleNamespace(stats=SimpleNamespace(last_head=10, reorgs=0, connects=1)),
-        rpc=SimpleNamespace(endpoints=[SimpleNamespace(url="http://127.0.0.1:8545", calls=5, failures=0)]),
+        fills=SimpleNamespace(stats=SourceStats()),
+        detector=SimpleNamespace(stats=SimpleNamespace(last_head=10, reorgs=0, connects=1, failovers=0)),
+        rpc=SimpleNamespace(
+            endpoints=[SimpleNamespace(url="http://127.0.0.1:8545", calls=5, failures=0, errors=0)]
+        ),
         engine=SimpleNamespace(
             in_flight={}, monitor=SimpleNamespace(replacements=0, rebroadcasts=0), wallets=[wallet]
         ),

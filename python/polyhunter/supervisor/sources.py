@@ -276,6 +276,8 @@ class FillIntake:
     async def on_logs(self, signals: Sequence[Signal], *, replay: bool = False) -> None:
         """Log signals under `first`: each priced row joins the ledger and makes, confirms or tops up its
         fill's copy; a removed row retracts the copies its fill caused, wherever they were made from."""
+        # Priced live rows are counted here (they reach the pipeline keyed); the rest by the pipeline.
+        self.pipeline.stats.signals += sum(1 for s in signals if s.price_den and not s.removed)
         plain: list[Signal] = []
         keyed: list[KeyedSignal] = []
         revived: list[KeyedSignal] = []
