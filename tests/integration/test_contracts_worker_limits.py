@@ -19,9 +19,10 @@ from polyhunter.chain.deploy import CoreAddresses, deploy_core
 from polyhunter.chain.local import LocalChain
 from polyhunter.chain.tx import contract, send
 from polyhunter.execution import calls
+from polyhunter.execution.flows import leg_amounts
 from polyhunter.execution.recovery import Recovery
 from polyhunter.fleetsetup.setup import ChainWriter, SetupOptions, SetupResult, owner_change
-from polyhunter.models import DebtRecord, DebtStatus, TradeStatus
+from polyhunter.models import DebtRecord, DebtStatus, Step, TradeStatus
 from polyhunter.store.base import StoreJournal
 
 pytestmark = pytest.mark.integration
@@ -497,4 +498,40 @@ async def test_the_smart_buffer_records_each_debt_on_chain_and_recovery_repays_o
     for debt in await store.list_debts(DebtStatus.REPAID):
         assert debt.trade_key is not None
         assert executor.debtOpen(calls.chain_debt_id(debt.trade_key)).call() == 0
+    await store.close()
+
+
+@pytest.mark.asyncio
+async def test_recovery_finishes_a_buffered_buy_with_the_push_that_records_its_debt(
+    w: World, tmp_path: Path
+) -> None:
+    """A worker fronted a buy and stopped before its push (the state a crash there leaves): recovery pushes
+    the tokens with the debt, so that the chain and the store hold the same debt, then repays it."""
+    j = job(w, 4, amount=6 * USD)
+    store = await store_at(tmp_path / "s.db", [j])
+    eng = engine(w, wallets=1, config=with_(FAST, smart_buffer=True, buffer_usd=50 * USD))
+    worker = eng.wallets[0].address
+    usd, tokens = leg_amounts("BUY", j.amount, j.limit_price_ppm)
+    receipt = w.chain.trade(worker, "BUY", j.token_id, tokens, usd)
+    fill = w.chain.w3.eth.get_transaction(receipt["transactionHash"])
+    await store.record_tx(j.key, Step.FILLED, worker, int(fill["nonce"]), bytes(receipt["transactionHash"]))
+    proxy_tokens = w.chain.tokens_of(w.proxy(4), j.token_id)
+    executor = contract(w.chain.w3, "Executor", w.deployment.contracts.executor).functions
+    chain_id = calls.chain_debt_id(j.key)
+    await eng.start()
+    try:
+        recovery = Recovery(eng, store)
+        assert await recovery.reconcile_pending(min_age_ms=0) == 1
+        (debt,) = await store.list_debts(DebtStatus.OPEN)
+        assert (debt.trade_key, debt.worker, debt.amount) == (j.key, worker, usd)
+        assert executor.debtOpen(chain_id).call() == usd
+        assert w.chain.tokens_of(w.proxy(4), j.token_id) == proxy_tokens + tokens
+        assert await recovery.repay_debts() == 1
+    finally:
+        await stop(eng)
+    record = await store.get_trade(j.key)
+    assert record is not None
+    assert record.status is TradeStatus.EXECUTED
+    assert [e.step for e in record.journal][:2] == [Step.FILLED, Step.PUSHED]
+    assert executor.debtOpen(chain_id).call() == 0
     await store.close()
