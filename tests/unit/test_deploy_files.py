@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from prometheus_client.core import Metric
 
+from polyhunter.execution.recovery import RecoveryStats
 from polyhunter.metrics import Snapshot, SupervisorMetrics, WalletReading
 from polyhunter.supervisor.sources import SourceStats
 
@@ -51,6 +52,7 @@ def fake_supervisor() -> Any:
         ),
         mempool=SimpleNamespace(stats=SimpleNamespace(fills=1)),
         fills=SimpleNamespace(stats=SourceStats()),
+        recovery=SimpleNamespace(stats=RecoveryStats()),
         detector=SimpleNamespace(stats=SimpleNamespace(last_head=10, reorgs=0, connects=1, failovers=0)),
         rpc=SimpleNamespace(
             endpoints=[SimpleNamespace(url="http://127.0.0.1:8545", calls=5, failures=0, errors=0)]
