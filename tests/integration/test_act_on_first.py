@@ -20,7 +20,11 @@ import pytest
 from polyhunter._core import NO_LOG_INDEX, FanoutIndex, Signal
 from polyhunter.execution.base import ExecutionResult, JobJournal
 from polyhunter.models import CopyConfig, CopyJob, TradeStatus
+from polyhunter.shared.base import SharedState
 from polyhunter.shared.memory import MemorySharedState
+from polyhunter.shared.redis import RedisSharedState
+from polyhunter.store.base import Store
+from polyhunter.store.postgres import PostgresStore
 from polyhunter.store.sqlite import SqliteStore
 from polyhunter.supervisor.guardrails import Guardrails
 from polyhunter.supervisor.pipeline import UNLOGGED, Pipeline, PipelineConfig
@@ -122,12 +126,7 @@ def fills() -> dict[str, list[Sighting]]:
     }
 
 
-@asynccontextmanager
-async def world(
-    tmp_path: Path, act_on: str
-) -> AsyncIterator[tuple[FillIntake, SqliteStore, RecordingEngine]]:
-    store = SqliteStore(tmp_path / f"{act_on}-{time.monotonic_ns()}.db")
-    await store.open()
+async def seed(store: Store) -> FanoutIndex:
     index = FanoutIndex()
     for i in range(FOLLOWERS):
         for leader in (LEADER, OTHER):
@@ -141,19 +140,40 @@ async def world(
                     follower=follower, proxy=proxy, leader=leader, mode="ratio", ratio_ppm=500_000
                 )
             index.upsert(await store.add_config(config))
-    engine = RecordingEngine()
+    return index
+
+
+def instance(
+    store: Store, index: FanoutIndex, shared: SharedState, act_on: str, name: str = "t"
+) -> FillIntake:
     pipeline = Pipeline(
         store=store,
-        shared=MemorySharedState(),
-        engine=engine,
+        shared=shared,
+        engine=RecordingEngine(),
         index=index,
         guardrails=Guardrails(),
-        config=PipelineConfig(consumer="t", drain_interval_ms=10),
+        config=PipelineConfig(consumer=name, drain_interval_ms=10),
     )
     intake = FillIntake(pipeline, act_on=act_on, confirm_blocks=20)
     intake.at_block(1_000)  # the chain's head when the sightings come (the supervisor polls it)
+    return intake
+
+
+def engine_of(intake: FillIntake) -> RecordingEngine:
+    engine = intake.pipeline.engine
+    assert isinstance(engine, RecordingEngine)
+    return engine
+
+
+@asynccontextmanager
+async def world(
+    tmp_path: Path, act_on: str
+) -> AsyncIterator[tuple[FillIntake, SqliteStore, RecordingEngine]]:
+    store = SqliteStore(tmp_path / f"{act_on}-{time.monotonic_ns()}.db")
+    await store.open()
     try:
-        yield intake, store, engine
+        intake = instance(store, await seed(store), MemorySharedState(), act_on)
+        yield intake, store, engine_of(intake)
     finally:
         await store.close()
 
@@ -169,7 +189,7 @@ async def feed(intake: FillIntake, stream: list[Sighting]) -> None:
             await intake.on_feed([s.signal])
 
 
-async def run_until_settled(intake: FillIntake, store: SqliteStore) -> None:
+async def run_until_settled(intake: FillIntake, store: Store) -> None:
     pipeline = intake.pipeline
     stop = asyncio.Event()
     workers = asyncio.create_task(pipeline.run_workers(stop))
@@ -303,3 +323,44 @@ async def test_act_on_log_only_the_log_copies_and_early_sightings_measure_their_
         assert len(gone) == 1  # the phantom: counted, nothing to flag
         assert sum(intake.stats.unconfirmed.values()) == 0
         assert not [j for j in engine.jobs if await store.flags_of(j.key)]
+
+
+async def test_act_on_first_two_instances_sharing_redis_and_postgres_copy_a_fill_once(
+    pg_url: str, redis_url: str, redis_prefix: str
+) -> None:
+    """Two replicas of one shard: one sees the fill pending, the other only its log (both get the logs).
+    Both compute the fill's key, so the shared dedup lets one copy per follower through; flags live in
+    PostgreSQL."""
+    streams = fills()
+    pending, row = streams["mempool"][0], streams["log"][0]
+    phantom = streams["mempool"][5]
+    store_a, store_b = PostgresStore(pg_url), PostgresStore(pg_url)
+    shared_a, shared_b = RedisSharedState(redis_url, redis_prefix), RedisSharedState(redis_url, redis_prefix)
+    for part in (store_a, store_b, shared_a, shared_b):
+        await part.open()
+    try:
+        index = await seed(store_a)
+        a = instance(store_a, index, shared_a, "first", "a")
+        b = instance(store_b, index, shared_b, "first", "b")
+        await feed(a, [pending, phantom])
+        await feed(b, [row])
+        await feed(a, [row])
+        await run_until_settled(a, store_a)
+        await run_until_settled(b, store_b)
+        copies = engine_of(a).jobs + engine_of(b).jobs
+        f1 = [j for j in copies if bytes(j.tx_hash) == _tx(1)]
+        assert len(f1) == FOLLOWERS
+        assert len({j.follower for j in f1}) == FOLLOWERS
+        assert b.pipeline.stats.duplicates == 1
+        a.at_block(2_000)
+        await a.expire()
+        flagged = [j for j in copies if await store_b.flags_of(j.key)]
+        assert {bytes(j.tx_hash) for j in flagged} == {_tx(6)}
+        assert len(flagged) == FOLLOWERS
+        # Flagging again is one flag.
+        again = await store_a.flag_copies(_tx(6), UNLOGGED, 0, UNCONFIRMED_SOURCE)
+        assert sorted(again) == sorted(j.key for j in flagged)
+        assert await store_a.flags_of(flagged[0].key) == {UNCONFIRMED_SOURCE}
+    finally:
+        for part in (store_a, store_b, shared_a, shared_b):
+            await part.close()

@@ -5,16 +5,18 @@ The ledger is pure bookkeeping (no I/O, no clock of its own): the supervisor fee
 and decides from the answer whether to copy, top up, confirm or do nothing.
 
 Rules, in the order they are tried for a sighting of source S of a group G = (maker, token, side) in
-transaction T carrying `tokens`:
+transaction T (docs/seams.md, "Fill identity", says why each holds):
 1. The same sighting again (S's own id of it in (T, G): a log's index, a pending order's position, a feed
    frame's (size, price)) is a repeat: nothing to do.
-2. A fill of (T, G) that S has not yet sighted joins it, one with the same `tokens` first.
-3. Otherwise a fill of G still without a log, sighted only in transactions that no log has come from, with
-   the same `tokens` (and the same order hash where both sides know it) joins it: the match was re-settled in
-   a new transaction (Polymarket's RETRYING) or the feed named the first attempt. A second pending sighting
-   of a fill already seen pending joins only on an equal order hash (the operator's retry).
-4. Otherwise it is a new fill, keyed `fill_key(T, G, tokens, k)` with k the number of fills of (T, G) with
-   those tokens before it, so every source that sees a fill first computes the same key.
+2. A fill of (T, G) that S has not yet sighted in T joins, one with the same amount first; otherwise only
+   across the one known difference (a MINT taker's calldata understates its shares), and only upwards.
+3. Otherwise a fill of G in another transaction with the same amount (and the same order hash where both
+   sides know it): for a log row, one without a log whose transactions gave no log (the match was
+   re-settled); for a pending order or a feed frame, any fill still in the confirmation window (a retry,
+   a stale sighting of a failed attempt).
+4. Otherwise it is a new fill, keyed `fill_key(T, G, tokens, k)`, k the number of fills of (T, G) with
+   those tokens before it, so every source that sees a fill first computes the same key; an early sighting
+   of a new fill in a transaction already logged is `late` and copies nothing.
 
 Merging early sightings of two different fills errs safe: one copy before the logs, and since one log row is
 exactly one fill, the second row then makes a fill (and a copy) of its own.

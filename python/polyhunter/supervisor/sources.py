@@ -290,9 +290,10 @@ class FillIntake:
             elif s.removed:
                 retracted += self._retract(s)
             else:
-                self._emit("signal", signal=s)
                 outcome = self.ledger.see(s, block=self.head)
                 self._count(s, outcome.repeat)
+                if not outcome.repeat:
+                    self._emit("signal", signal=s)
                 if outcome.repeat:
                     if replay and outcome.fill.origins:
                         # A backfill after a restart: the store's idempotency key decides what is new.
