@@ -60,9 +60,10 @@ def non_trading_addresses(deployment: Deployment) -> list[str]:
 
 
 def enabled_sources(settings: Settings, ws_url: str | None, feed_url: str | None = None) -> frozenset[str]:
-    """The sources to run: `SUPERVISOR_SOURCES`, else every source whose endpoint exists (logs always, mempool
-    with a websocket URL, feed with a feed URL). `feed` asked for without a feed URL: one warning, left out."""
-    chosen = settings.supervisor_sources
+    """The sources to run: `SUPERVISOR_SOURCES`, else every source whose endpoint exists (logs always,
+    mempool with a websocket URL, feed with a feed URL). `feed` asked for without a feed URL: one warning,
+    left out."""
+    chosen: Sequence[str] | None = settings.supervisor_sources
     if chosen is None:
         chosen = [LOGS, *([MEMPOOL] if ws_url else []), *([FEED] if feed_url else [])]
     if FEED in chosen and not feed_url:
