@@ -146,11 +146,48 @@ def engine_table(results: Path) -> str:
     return _stamp(results, "engine.json") + "\n".join(lines) + "\n"
 
 
+def _ms(summary: Json, key: str) -> str:
+    value = summary.get(key)
+    return "—" if value is None else f"{_n(value)} ms"
+
+
+def detection_table(results: Path) -> str:
+    data = _load(results, "detection.json")
+    fills = data["fills"]
+    names = {"mempool": "mempool (pending `matchOrders`)", "feed": "activity feed"}
+    lines = [
+        f"| source ({fills} leader fills, {data['block_time_s']:g} s blocks, local only) "
+        "| seen before the log | first | lead over the log p50 | p99 |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    first = data["first_seen_by"]
+    for name, label in names.items():
+        s = data["sources"][name]
+        lines.append(
+            f"| {label} | {s['seen_before_log']} of {fills} | {first.get(name, 0)} "
+            f"| {_ms(s, 'p50_ms')} | {_ms(s, 'p99_ms')} |"
+        )
+    lines.append(f"| chain logs (`OrderFilled`) | — | {first.get('log', 0)} | — | — |")
+    to_post, log_to_post = data["first_sighting_to_order_posted_ms"], data["log_to_order_posted_ms"]
+    lines += [
+        "",
+        f"| our copy order reaching the CLOB (`SUPERVISOR_ACT_ON={data['act_on']}`, "
+        f"{_n(to_post['samples'])} copies) | p50 | p99 |",
+        "|---|---:|---:|",
+        f"| from the first sighting | {_ms(to_post, 'p50_ms')} | {_ms(to_post, 'p99_ms')} |",
+        f"| from the log | {_ms(log_to_post, 'p50_ms')} | {_ms(log_to_post, 'p99_ms')} |",
+        "",
+        f"_{data['label']}._",
+    ]
+    return _stamp(results, "detection.json") + "\n".join(lines) + "\n"
+
+
 TABLES: dict[str, Callable[[Path], str]] = {
     "ratios": ratios_table,
     "loadsim": loadsim_table,
     "latency": latency_table,
     "engine": engine_table,
+    "detection": detection_table,
 }
 
 

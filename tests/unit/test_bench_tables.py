@@ -62,3 +62,18 @@ def test_missing_marker_or_stamp_is_an_error(tmp_path: Path) -> None:
     (results / "machine.json").write_text(json.dumps(stamps))
     with pytest.raises(TABLES.TablesError, match=r"engine\.json"):
         TABLES.rewrite(README, results)
+
+
+def test_the_detection_table_is_labelled_local_only_and_follows_its_results(tmp_path: Path) -> None:
+    start = README.index("<!-- bench:detection -->")
+    body = README[start : README.index("<!-- /bench:detection -->")]
+    assert "local only" in body
+    assert "not a Polygon measurement" in body
+    results = tmp_path / "results"
+    shutil.copytree(ROOT / "benches" / "results", results)
+    data = json.loads((results / "detection.json").read_text())
+    data["sources"]["feed"]["p50_ms"] = 123456.0
+    (results / "detection.json").write_text(json.dumps(data))
+    assert "| activity feed |" in TABLES.detection_table(results)
+    assert "123,456 ms" in TABLES.detection_table(results)
+    assert "123,456 ms" not in body
