@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -66,6 +67,15 @@ from polyhunter.store.base import (
 from polyhunter.store.migrations import MIGRATIONS, SQLITE_VERSION_TABLE
 
 _CHUNK = 900  # stay far below SQLite's bound on host parameters per statement
+# A bigger page cache keeps the key indexes' pages in memory (they are hit at random); a rarer automatic
+# checkpoint writes a page changed by many commits back once.
+_PRAGMAS = (
+    "journal_mode=WAL",
+    "synchronous=FULL",
+    "busy_timeout=30000",
+    "cache_size=-32768",
+    "wal_autocheckpoint=8000",
+)
 _INSERT_TRADE = f"INSERT INTO copy_trades ({INSERT_COLUMNS}) VALUES ({', '.join('?' * 30)})"
 _INSERT_TRADE_V3 = f"INSERT INTO copy_trades ({INSERT_COLUMNS_V3}) VALUES ({', '.join('?' * 28)})"
 _UPDATE_MARK = (
@@ -94,11 +104,14 @@ class SqliteStore(Store):
         self._writer: aiosqlite.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
         self._write_lock = asyncio.Lock()
+        # The group commit's own connection and thread: a whole batch is one call into that thread.
+        self._committer_conn: sqlite3.Connection | None = None
+        self._committer_thread: ThreadPoolExecutor | None = None
 
     async def _open_connection(self) -> aiosqlite.Connection:
         conn = await aiosqlite.connect(self.path, isolation_level=None)
         try:
-            for pragma in ("journal_mode=WAL", "synchronous=FULL", "busy_timeout=30000"):
+            for pragma in _PRAGMAS:
                 # An unclosed cursor would pin the connection's read snapshot: close each one.
                 async with conn.execute(f"PRAGMA {pragma}") as cursor:
                     await cursor.fetchall()
@@ -124,17 +137,36 @@ class SqliteStore(Store):
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._writer = await self._open_connection()
             self._reader = await self._open_connection()
+            self._committer_thread = ThreadPoolExecutor(1, thread_name_prefix="sqlite-group-commit")
+            loop = asyncio.get_running_loop()
+            self._committer_conn = await loop.run_in_executor(self._committer_thread, self._open_sync)
         except BaseException as exc:
             await self._disconnect()
             if isinstance(exc, (OSError, sqlite3.Error)):
                 raise StoreError(f"cannot open the SQLite store at {self.path}: {exc}") from None
             raise
 
+    def _open_sync(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        try:
+            for pragma in _PRAGMAS:
+                conn.execute(f"PRAGMA {pragma}").fetchall()
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
     async def _disconnect(self) -> None:
         for conn in (self._writer, self._reader):
             if conn is not None:
                 await conn.close()
         self._writer = self._reader = None
+        thread, committer = self._committer_thread, self._committer_conn
+        self._committer_thread, self._committer_conn = None, None
+        if thread is not None:
+            if committer is not None:
+                await asyncio.get_running_loop().run_in_executor(thread, committer.close)
+            thread.shutdown(wait=True)
 
     @asynccontextmanager
     async def _write(self) -> AsyncIterator[aiosqlite.Connection]:
@@ -184,125 +216,113 @@ class SqliteStore(Store):
 
     # Group commit.
     async def _apply_batch(self, ops: Sequence[Op]) -> list[Any]:
+        """The whole batch in one call into the group-commit thread: one hand-off per transaction, not one
+        per statement (each would wait its turn on a busy event loop while the write lock is held)."""
+        if self._committer_conn is None or self._committer_thread is None:
+            raise StoreError("the store is not open")
+        async with self._write_lock:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._committer_thread, self._apply_in_thread, ops)
+
+    def _apply_in_thread(self, ops: Sequence[Op]) -> list[Any]:
+        conn = self._committer_conn
+        if conn is None:
+            raise StoreError("the store is not open")
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            results = self._apply_sync(conn, ops)
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return results
+
+    def _apply_sync(self, conn: sqlite3.Connection, ops: Sequence[Op]) -> list[Any]:
         inserts, journal, marks, claims = split_ops(ops)
         results: list[Any] = [None] * len(ops)
         now = now_ms()
-        async with self._write() as conn:
-            if inserts:
-                keys = list({job.key for _, op in inserts for job in op.jobs})
-                existing = await self._existing_keys(conn, keys)
-                rows = new_rows(inserts, existing, now, self._intake_column)
-                await conn.executemany(_INSERT_TRADE if self._intake_column else _INSERT_TRADE_V3, rows)
-                fresh = {row[0] for row in rows}
-                for intake, missing in own_retries(inserts, fresh).items():
-                    fresh |= await self._own_rows(conn, missing, intake)
-                for claimer, stored, expires_at in revivable(inserts, fresh):
-                    held = [claimer, None if claimer is None else now, int(claimer is not None)]
-                    for start in range(0, len(stored), _CHUNK):
-                        chunk = stored[start : start + _CHUNK]
-                        placeholders = ", ".join("?" * len(chunk))
-                        sql = (
-                            f"UPDATE copy_trades SET {REVIVE_SET.format('?', '?', '?', '?', '?')} "
-                            f"WHERE key IN ({placeholders}) AND {REVIVE_WHERE} RETURNING key"
-                        )
-                        # `?` binds in the order of REVIVE_SET's text: the claim first.
-                        async with conn.execute(sql, [*held, now, expires_at, *chunk]) as cursor:
-                            fresh.update(bytes(row[0]) for row in await cursor.fetchall())
-                for index, inserted in insert_results(inserts, fresh).items():
-                    results[index] = inserted
-            if journal:
-                rows = []
-                for index, op in journal:
-                    if op.claimer is not None:
-                        async with conn.execute(_HOLD_CLAIM, (op.claimer, now, op.key, op.claimer)) as cursor:
-                            results[index] = await cursor.fetchone() is not None
-                    else:
-                        results[index] = True
-                    if results[index]:
-                        rows.append((op.key, op.step, op.wallet, op.nonce, op.tx_hash, now, op.payload))
-                await conn.executemany(_INSERT_JOURNAL, rows)
-                orders = journaled_orders(journal, results)
-                if orders:
-                    kept: dict[tuple[bytes, bytes], bytes] = {}
-                    for op in orders:
-                        async with conn.execute(
-                            "SELECT payload FROM trade_journal WHERE key = ? AND tx_hash = ?",
-                            (op.key, op.tx_hash),
-                        ) as cursor:
-                            found = await cursor.fetchone()
-                        if found is not None:
-                            kept[(op.key, op.tx_hash)] = bytes(found[0])
-                    check_payloads(orders, kept)
-            if marks:
-                current = await self._statuses(conn, list({op.key for _, op in marks}))
-                outcome, updates = plan_marks(marks, current, now)
-                await conn.executemany(_UPDATE_MARK, updates)
-                place_marks(results, ops, outcome)
-            for index, claim in claims:
-                won: set[bytes] = set()
-                dead: set[bytes] = set()
-                limit = -1 if claim.max_attempts is None else claim.max_attempts
-                for start in range(0, len(claim.keys), _CHUNK):
-                    chunk = list(claim.keys[start : start + _CHUNK])
-                    # `+t.status`: without statistics SQLite would walk the status index (every PENDING
-                    # row) instead of looking the keys up.
-                    claimable = (
-                        f"t.key IN ({', '.join('?' * len(chunk))}) AND +t.status = 'PENDING' "
-                        "AND (t.claimed_by IS NULL OR t.claimed_by = ? OR t.claimed_at < ?) "
-                        f"AND {NOT_JOURNALED} AND {NOT_DEAD}"
-                    )
-                    params = [*chunk, claim.claimer, claim.stale_before]
-                    if limit >= 0:
-                        # A job claimed `limit` times already is dead-lettered by the claim that would
-                        # have been one more, in the same transaction: no window where it runs again.
-                        async with conn.execute(
-                            "INSERT INTO dead_letters (key, attempts, reason, dead_at) "
-                            f"SELECT t.key, t.attempts, ?, ? FROM copy_trades t WHERE {claimable} "
-                            "AND t.attempts >= ? RETURNING key",
-                            [DEAD_LETTER_REASON, claim.claimed_at, *params, limit],
-                        ) as cursor:
-                            dead.update(bytes(row[0]) for row in await cursor.fetchall())
+        if inserts:
+            keys = list({job.key for _, op in inserts for job in op.jobs})
+            existing = _existing_keys(conn, keys)
+            rows = new_rows(inserts, existing, now, self._intake_column)
+            conn.executemany(_INSERT_TRADE if self._intake_column else _INSERT_TRADE_V3, rows)
+            fresh = {row[0] for row in rows}
+            for intake, missing in own_retries(inserts, fresh).items():
+                fresh |= _own_rows(conn, missing, intake)
+            for claimer, stored, expires_at in revivable(inserts, fresh):
+                held = [claimer, None if claimer is None else now, int(claimer is not None)]
+                for start in range(0, len(stored), _CHUNK):
+                    chunk = stored[start : start + _CHUNK]
+                    placeholders = ", ".join("?" * len(chunk))
                     sql = (
-                        "UPDATE copy_trades AS t SET claimed_by = ?, claimed_at = ?, "
-                        f"attempts = t.attempts + 1 WHERE {claimable} RETURNING key"
+                        f"UPDATE copy_trades SET {REVIVE_SET.format('?', '?', '?', '?', '?')} "
+                        f"WHERE key IN ({placeholders}) AND {REVIVE_WHERE} RETURNING key"
                     )
-                    async with conn.execute(sql, [claim.claimer, claim.claimed_at, *params]) as cursor:
-                        won.update(bytes(row[0]) for row in await cursor.fetchall())
-                results[index] = ClaimOutcome(won, dead)
+                    # `?` binds in the order of REVIVE_SET's text: the claim first.
+                    found = conn.execute(sql, [*held, now, expires_at, *chunk]).fetchall()
+                    fresh.update(bytes(row[0]) for row in found)
+            for index, inserted in insert_results(inserts, fresh).items():
+                results[index] = inserted
+        if journal:
+            journal_rows = []
+            for index, op in journal:
+                if op.claimer is not None:
+                    held_now = conn.execute(_HOLD_CLAIM, (op.claimer, now, op.key, op.claimer)).fetchone()
+                    results[index] = held_now is not None
+                else:
+                    results[index] = True
+                if results[index]:
+                    journal_rows.append((op.key, op.step, op.wallet, op.nonce, op.tx_hash, now, op.payload))
+            conn.executemany(_INSERT_JOURNAL, journal_rows)
+            orders = journaled_orders(journal, results)
+            if orders:
+                kept: dict[tuple[bytes, bytes], bytes] = {}
+                for op in orders:
+                    found_one = conn.execute(
+                        "SELECT payload FROM trade_journal WHERE key = ? AND tx_hash = ?",
+                        (op.key, op.tx_hash),
+                    ).fetchone()
+                    if found_one is not None:
+                        kept[(op.key, op.tx_hash)] = bytes(found_one[0])
+                check_payloads(orders, kept)
+        if marks:
+            current = _statuses(conn, list({op.key for _, op in marks}))
+            outcome, updates = plan_marks(marks, current, now)
+            conn.executemany(_UPDATE_MARK, updates)
+            place_marks(results, ops, outcome)
+        for index, claim in claims:
+            won: set[bytes] = set()
+            dead: set[bytes] = set()
+            limit = -1 if claim.max_attempts is None else claim.max_attempts
+            for start in range(0, len(claim.keys), _CHUNK):
+                chunk = list(claim.keys[start : start + _CHUNK])
+                # `+t.status`: without statistics SQLite would walk the status index (every PENDING row)
+                # instead of looking the keys up.
+                claimable = (
+                    f"t.key IN ({', '.join('?' * len(chunk))}) AND +t.status = 'PENDING' "
+                    "AND (t.claimed_by IS NULL OR t.claimed_by = ? OR t.claimed_at < ?) "
+                    f"AND {NOT_JOURNALED} AND {NOT_DEAD}"
+                )
+                params = [*chunk, claim.claimer, claim.stale_before]
+                if limit >= 0:
+                    # A job claimed `limit` times already is dead-lettered by the claim that would have
+                    # been one more, in the same transaction: no window where it runs again.
+                    buried = conn.execute(
+                        "INSERT INTO dead_letters (key, attempts, reason, dead_at) "
+                        f"SELECT t.key, t.attempts, ?, ? FROM copy_trades t WHERE {claimable} "
+                        "AND t.attempts >= ? RETURNING key",
+                        [DEAD_LETTER_REASON, claim.claimed_at, *params, limit],
+                    ).fetchall()
+                    dead.update(bytes(row[0]) for row in buried)
+                sql = (
+                    "UPDATE copy_trades AS t SET claimed_by = ?, claimed_at = ?, "
+                    f"attempts = t.attempts + 1 WHERE {claimable} RETURNING key"
+                )
+                claimed = conn.execute(sql, [claim.claimer, claim.claimed_at, *params]).fetchall()
+                won.update(bytes(row[0]) for row in claimed)
+            results[index] = ClaimOutcome(won, dead)
         return results
-
-    @staticmethod
-    async def _own_rows(conn: aiosqlite.Connection, keys: list[bytes], intake: str) -> set[bytes]:
-        found: set[bytes] = set()
-        for start in range(0, len(keys), _CHUNK):
-            chunk = keys[start : start + _CHUNK]
-            sql = (
-                f"SELECT key FROM copy_trades WHERE key IN ({', '.join('?' * len(chunk))}) "
-                "AND intake = ? AND status = 'PENDING'"
-            )
-            async with conn.execute(sql, [*chunk, intake]) as cursor:
-                found.update(bytes(row[0]) for row in await cursor.fetchall())
-        return found
-
-    @staticmethod
-    async def _existing_keys(conn: aiosqlite.Connection, keys: list[bytes]) -> set[bytes]:
-        found: set[bytes] = set()
-        for start in range(0, len(keys), _CHUNK):
-            chunk = keys[start : start + _CHUNK]
-            sql = f"SELECT key FROM copy_trades WHERE key IN ({', '.join('?' * len(chunk))})"
-            async with conn.execute(sql, chunk) as cursor:
-                found.update(bytes(row[0]) for row in await cursor.fetchall())
-        return found
-
-    @staticmethod
-    async def _statuses(conn: aiosqlite.Connection, keys: list[bytes]) -> dict[bytes, str]:
-        found: dict[bytes, str] = {}
-        for start in range(0, len(keys), _CHUNK):
-            chunk = keys[start : start + _CHUNK]
-            sql = f"SELECT key, status FROM copy_trades WHERE key IN ({', '.join('?' * len(chunk))})"
-            async with conn.execute(sql, chunk) as cursor:
-                found.update((bytes(row[0]), str(row[1])) for row in await cursor.fetchall())
-        return found
 
     # Trades.
     async def _journal(self, key: bytes) -> list[Any]:
@@ -678,3 +698,26 @@ def _trade_filters(status: TradeStatus | None, follower: str | None) -> tuple[st
         clauses.append("follower = ?")
         params.append(follower.lower())
     return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+
+def _keys_where(conn: sqlite3.Connection, select: str, keys: list[bytes], *extra: Any) -> list[Any]:
+    """Rows of `select` (whose WHERE has `key IN ({})`, then `extra`'s placeholders) over `keys`."""
+    found: list[Any] = []
+    for start in range(0, len(keys), _CHUNK):
+        chunk = keys[start : start + _CHUNK]
+        found += conn.execute(select.format(", ".join("?" * len(chunk))), [*chunk, *extra]).fetchall()
+    return found
+
+
+def _own_rows(conn: sqlite3.Connection, keys: list[bytes], intake: str) -> set[bytes]:
+    sql = "SELECT key FROM copy_trades WHERE key IN ({}) AND intake = ? AND status = 'PENDING'"
+    return {bytes(row[0]) for row in _keys_where(conn, sql, keys, intake)}
+
+
+def _existing_keys(conn: sqlite3.Connection, keys: list[bytes]) -> set[bytes]:
+    return {bytes(row[0]) for row in _keys_where(conn, "SELECT key FROM copy_trades WHERE key IN ({})", keys)}
+
+
+def _statuses(conn: sqlite3.Connection, keys: list[bytes]) -> dict[bytes, str]:
+    sql = "SELECT key, status FROM copy_trades WHERE key IN ({})"
+    return {bytes(row[0]): str(row[1]) for row in _keys_where(conn, sql, keys)}
