@@ -18,11 +18,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from polyhunter import eventloop
 from polyhunter.errors import PolyhunterError
-from polyhunter.settings import Settings, load_settings
 
-if TYPE_CHECKING:  # these load asyncpg and redis: imported where a command opens them, not for `--help`
+if (
+    TYPE_CHECKING
+):  # settings (pydantic), store (asyncpg), shared state (redis): loaded when used, not for `--help`
+    from polyhunter.settings import Settings
     from polyhunter.shared.base import SharedState
     from polyhunter.store import Store
 
@@ -34,6 +35,8 @@ _chosen_loop: str | None = None
 
 def settings_or_exit(**overrides: Any) -> Settings:
     """The settings, or exit 1 with one line naming the bad variable."""
+    from polyhunter.settings import load_settings
+
     global _chosen_loop
     try:
         settings = load_settings(**overrides)
@@ -48,6 +51,8 @@ def run_async(body: Callable[[AsyncExitStack], Awaitable[T]], *, loop: str | Non
     closed (last opened first) however the body ends. A `PolyhunterError` exits 1 with one line.
 
     `loop`: `uvloop` or `asyncio`; default the settings' POLYHUNTER_EVENT_LOOP (see `eventloop.resolve`)."""
+
+    from polyhunter import eventloop
 
     async def main() -> T:
         async with AsyncExitStack() as stack:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from contextlib import AsyncExitStack
+from typing import TYPE_CHECKING
 
 import click
 
 from polyhunter.commands._common import echo_json, enter_shared, enter_store, run_async, settings_or_exit
 from polyhunter.errors import PolyhunterError
-from polyhunter.settings import Settings
+
+if TYPE_CHECKING:  # pydantic-settings takes ~100 ms to import: not for `--help`
+    from polyhunter.settings import Settings
 
 
 @click.group()

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from polyhunter.chain.deployment import Accounts, Contracts, Deployment
 from polyhunter.commands._common import settings_or_exit
 from polyhunter.errors import PolyhunterError
-from polyhunter.settings import Settings, mask_url
+
+if TYPE_CHECKING:  # pydantic-settings takes ~100 ms to import: not for `--help`
+    from polyhunter.settings import Settings
 
 POLYGON_CHAIN_ID = 137
 
@@ -32,6 +36,8 @@ def _fleet(addresses: tuple[str, ...], fleet_size: int, settings: Settings) -> l
 def _stored_url(url: str) -> str:
     """What deployment.json keeps of an RPC URL: the URL itself, or without its secret part (credentials, API
     key in the path or the query), in which case the supervisor takes its RPC from COPY_TRADING_RPC_URLS."""
+    from polyhunter.settings import mask_url
+
     return mask_url(url, keep_path=False)
 
 

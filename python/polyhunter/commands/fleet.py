@@ -15,11 +15,11 @@ from polyhunter.chain.anvil import TEST_MNEMONIC
 from polyhunter.chain.deployment import Deployment
 from polyhunter.commands._common import echo_json, settings_or_exit
 from polyhunter.errors import ConfigError, PolyhunterError
-from polyhunter.settings import Settings
 from polyhunter.units import format_usd, parse_usd
 
 if TYPE_CHECKING:  # the set-up loads web3, eth-account, aiohttp: where a command runs, not for `--help`
     from polyhunter.fleetsetup import FleetWorld, SetupResult, WalletStatus
+    from polyhunter.settings import Settings
 
 # Chains on which, with no key configured, the fleet is the local world's (the public test mnemonic).
 LOCAL_CHAIN_IDS = frozenset({31337, 1337})

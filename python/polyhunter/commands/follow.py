@@ -19,10 +19,10 @@ from polyhunter.chain.create2 import proxy_address
 from polyhunter.commands._common import echo_json, run_with_store, settings_or_exit
 from polyhunter.errors import InvalidInputError
 from polyhunter.models import SIZING_MODES, CopyConfig, Side, Tier
-from polyhunter.settings import Settings
 from polyhunter.units import PPM, format_usd, normalize_address, parse_percent_bps, parse_ppm, parse_usd
 
-if TYPE_CHECKING:  # the store's module loads asyncpg: not for `--help`
+if TYPE_CHECKING:  # settings (pydantic) and the store (asyncpg): loaded when used, not for `--help`
+    from polyhunter.settings import Settings
     from polyhunter.store import Store
 
 DEPLOYMENT = "deployment.json"

@@ -9,7 +9,6 @@ import click
 
 from polyhunter.commands._common import echo_json, run_async
 from polyhunter.errors import PolyhunterError
-from polyhunter.settings import load_settings
 
 if TYPE_CHECKING:  # the checks load web3, aiohttp, asyncpg, redis: when they run, not for `--help`
     from polyhunter.supervisor.readiness import Readiness
@@ -17,6 +16,7 @@ if TYPE_CHECKING:  # the checks load web3, aiohttp, asyncpg, redis: when they ru
 
 def readiness_report() -> Readiness:
     """The checks for the environment's settings (a bad setting is the one fatal line)."""
+    from polyhunter.settings import load_settings
     from polyhunter.supervisor.readiness import Readiness, check_readiness, settings_check
 
     try:

@@ -14,9 +14,9 @@ from polyhunter.chain.deployment import Deployment
 from polyhunter.commands._common import run_async, settings_or_exit
 from polyhunter.errors import PolyhunterError
 from polyhunter.logformat import configure_logging, short_token_id
-from polyhunter.settings import Settings
 
 if TYPE_CHECKING:  # the supervisor loads aiohttp, asyncpg, redis, websockets: when it runs, not for `--help`
+    from polyhunter.settings import Settings
     from polyhunter.supervisor.app import Supervisor
 
 log = logging.getLogger("polyhunter.supervisor")
