@@ -989,7 +989,9 @@ class ActivityParser:
 
     def __new__(cls, leaders: Iterable[str] | None) -> ActivityParser:
         """`leaders=None` keeps every wallet's trades."""
-    def parse_frames(self, frames: Iterable[bytes | str]) -> tuple[list[ActivityTrade], list[tuple[int, str]]]:
+    def parse_frames(
+        self, frames: Iterable[bytes | str]
+    ) -> tuple[list[ActivityTrade], list[tuple[int, str]]]:
         """One batch, GIL released: the trades of watched wallets, and `(index, reason)` of each frame that
         is not a well-formed trade frame (not JSON, no payload, another topic or type, a bad field: a zero
         size, a price outside (0, 1), more than 6 decimals, a sign or exponent). Frames of other wallets
