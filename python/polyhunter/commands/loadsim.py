@@ -15,13 +15,12 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-from polyhunter import eventloop
 from polyhunter.commands._common import enter_store
 from polyhunter.errors import ConfigError, PolyhunterError, StoreError
-from polyhunter.settings import Settings, load_settings, mask_url
 
 if TYPE_CHECKING:  # the pipeline loads asyncpg and redis: imported when the simulation runs, not for `--help`
     from polyhunter.loadsim import LoadSimParams, LoadSimResult
+    from polyhunter.settings import Settings
 
 T = TypeVar("T")
 
@@ -66,6 +65,7 @@ async def _simulate_in(
     quiet: bool,
 ) -> LoadSimResult:
     from polyhunter.loadsim import run_loadsim
+    from polyhunter.settings import load_settings, mask_url
     from polyhunter.shared import create_shared_state
 
     overrides: dict[str, object] = {"polyhunter_home": home, "supervisor_queue_max_size": params.queue_max}
@@ -167,7 +167,9 @@ def loadsim(
     plot: Path | None,
 ) -> None:
     """Push synthetic leader signals through decoder, dispatcher, guardrails, queue, workers and store."""
+    from polyhunter import eventloop
     from polyhunter.loadsim import LoadSimParams
+    from polyhunter.settings import load_settings
 
     logging.basicConfig(level=logging.WARNING)
     try:
