@@ -16,8 +16,20 @@ from click.testing import CliRunner
 import polyhunter.commands
 from polyhunter.cli import LAZY_COMMANDS, SUMMARY_WIDTH, load_command, main
 
-# What made `polyhunter --help` take 1.3 s: none of these may load before a command actually runs.
-HEAVY = ("web3", "eth_account", "eth_abi", "matplotlib", "aiohttp", "asyncpg", "redis", "websockets")
+# What made `polyhunter --help` take 1.3 s: none of these may load before a command actually runs. The
+# settings model counts too (pydantic-settings alone takes ~100 ms of the 200 ms a help may take).
+HEAVY = (
+    "web3",
+    "eth_account",
+    "eth_abi",
+    "matplotlib",
+    "aiohttp",
+    "asyncpg",
+    "redis",
+    "websockets",
+    "pydantic",
+    "pydantic_settings",
+)
 
 
 # Runs the command line in a fresh interpreter and writes down every module loaded by then. sys.modules, not
