@@ -50,6 +50,7 @@ class SkipReason(StrEnum):
     BELOW_MIN_SIZE = "below_min_size"
     FILTERED = "filtered"
     DRY_RUN = "dry_run"
+    WORKER_CAP = "worker_cap"  # no fleet worker has room under the Executor's hourly cap
     # What a venue answers that is not a fault (execution.venues.Refusal; docs/seams.md).
     FOK_NOT_FILLED = "fok_not_filled"
     FAK_NOT_FILLED = "fak_not_filled"

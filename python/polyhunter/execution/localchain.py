@@ -35,6 +35,7 @@ from polyhunter.execution.venues import OrderKind, Venue
 from polyhunter.models import CopyJob, SkipReason, TradeStatus
 from polyhunter.settings import Settings
 from polyhunter.shared.base import SharedState
+from polyhunter.supervisor.guardrails import WorkerCapReached, WorkerCaps
 
 log = logging.getLogger(__name__)
 
@@ -204,6 +205,8 @@ class LocalChainEngine:
         self._batches: dict[tuple[int, str, int], _Batch] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self.batches_run = 0
+        self.caps = WorkerCaps()
+        """The Executor's per-worker hourly caps, mirrored: a copy over them is SKIPPED `worker_cap`."""
 
     @property
     def sent(self) -> int:
@@ -217,11 +220,13 @@ class LocalChainEngine:
             await self.refueler.check_all()
         await check_fleet(self.rpc, self.custody.executor, owned, self.config.min_gas_wei)
         await asyncio.gather(*(self.sender.resync(w) for w in owned))
+        await self.caps.sync(self.rpc, self.custody.executor, [w.address for w in owned])
         starting = getattr(self.venue, "start", None)
         if starting is not None:  # a venue with per-wallet sessions (the CLOB's API keys, derived by L1)
             await starting(self.wallets)
         self.monitor.start()
         self.leases.start(self._gained)
+        self.caps.start(self.rpc, self.custody.executor, lambda: [w.address for w in self.wallets if w.owned])
         if self.refueler is not None:
             self.refueler.start()
 
@@ -229,6 +234,8 @@ class LocalChainEngine:
         for wallet in wallets:
             with contextlib.suppress(ChainError):
                 await self.sender.resync(wallet)
+        with contextlib.suppress(ChainError):
+            await self.caps.sync(self.rpc, self.custody.executor, [w.address for w in wallets])
         async with self._free:
             self._free.notify_all()
 
@@ -244,12 +251,15 @@ class LocalChainEngine:
         if closing is not None:
             await closing()
         await self.leases.close()
+        await self.caps.close()
         await self.monitor.close()
 
     # ----------------------------------------------------------------- wallets
 
-    async def checkout(self, timeout_s: float | None = None) -> OperatorWallet:
-        """The least busy wallet this instance owns, below the in-flight cap; waits for one.
+    async def checkout(self, timeout_s: float | None = None, value: int = 0) -> OperatorWallet:
+        """The least busy wallet this instance owns, below the in-flight cap, with room for pulling `value`
+        under its hourly cap (taken until `checkin`); waits for one. `WorkerCapReached` at once when no
+        ready wallet has the room, busy or not.
 
         While this instance owns no wallet at all (another instance holds their leases, or a crashed one's
         have not lapsed yet) it waits at most two lease TTLs, long enough for an abandoned lease to expire
@@ -259,11 +269,12 @@ class LocalChainEngine:
         unowned_deadline = min(deadline, now + 2 * self.config.lease_ms / 1000)
         async with self._free:
             while True:
-                usable = [
-                    w
-                    for w in self.wallets
-                    if w.ready and w.may_send() and w.jobs < self.config.max_inflight_per_wallet
+                roomy = [
+                    w for w in self.wallets if w.ready and w.may_send() and self.caps.fits(w.address, value)
                 ]
+                if not roomy and any(w.ready and w.may_send() for w in self.wallets):
+                    raise WorkerCapReached(f"no fleet worker has room to pull {value} under its hourly cap")
+                usable = [w for w in roomy if w.jobs < self.config.max_inflight_per_wallet]
                 if not any(w.may_send() for w in self.wallets) and time.monotonic() >= unowned_deadline:
                     raise NoWallet("no operator wallet: this instance holds no wallet's lease")
                 if usable:
@@ -272,6 +283,7 @@ class LocalChainEngine:
                         usable, key=lambda w: (w.jobs, (self.wallets.index(w) - turn) % len(self.wallets))
                     )
                     wallet.jobs += 1
+                    self.caps.take(wallet.address, value)
                     return wallet
                 left = deadline - time.monotonic()
                 if left <= 0:
@@ -279,7 +291,9 @@ class LocalChainEngine:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._free.wait(), min(left, 0.5))
 
-    async def checkin(self, wallet: OperatorWallet) -> None:
+    async def checkin(self, wallet: OperatorWallet, value: int = 0) -> None:
+        """Gives the wallet back; `value` is what its `checkout` took under the worker's cap."""
+        self.caps.give_back(wallet.address, value)
         async with self._free:
             wallet.jobs -= 1
             self._free.notify()
@@ -322,6 +336,9 @@ class LocalChainEngine:
         except ChainError as exc:
             self.preflight.forget(job.proxy, token)
             return ExecutionResult(TradeStatus.FAILED, f"preflight: {exc}")
+        except WorkerCapReached:  # nothing was sent
+            self.preflight.forget(job.proxy, token)
+            return ExecutionResult(TradeStatus.SKIPPED, SkipReason.WORKER_CAP.value)
         except NoWallet as exc:  # nothing was sent
             self.preflight.forget(job.proxy, token)
             return ExecutionResult(TradeStatus.FAILED, f"no_wallet: {exc}")
@@ -335,14 +352,26 @@ class LocalChainEngine:
             if result is not None:
                 return result
         if self.config.coalesce_ms <= 0:
-            wallet = await self.checkout()
-            try:
-                return (
-                    await self.flows.standard(wallet, [leg], job.token_id, job.side, job.limit_price_ppm)
-                )[0]
-            finally:
-                await self.checkin(wallet)
+            return await self._single(leg)
         return await self._coalesce(leg)
+
+    async def _single(self, leg: Leg) -> ExecutionResult:
+        job = leg.job
+        value = self.caps.pull_value(job.side, [leg.amount])
+        wallet = await self.checkout(value=value)
+        try:
+            return (await self.flows.standard(wallet, [leg], job.token_id, job.side, job.limit_price_ppm))[0]
+        finally:
+            await self.checkin(wallet, value)
+
+    async def _single_answer(self, leg: Leg) -> ExecutionResult:
+        """`_single` for a leg of a batch no worker had room for as a whole: every outcome an answer."""
+        try:
+            return await self._single(leg)
+        except WorkerCapReached:
+            return ExecutionResult(TradeStatus.SKIPPED, SkipReason.WORKER_CAP.value)
+        except NoWallet as exc:
+            return ExecutionResult(TradeStatus.FAILED, f"no_wallet: {exc}")
 
     async def _buffered(self, leg: Leg) -> ExecutionResult | None:
         """Fronts the buy from a worker's float if it stays above the buffer; None: use the standard flow."""
@@ -393,9 +422,18 @@ class LocalChainEngine:
 
     async def _run_batch(self, batch: _Batch) -> None:
         legs = [leg for leg, _ in batch.legs]
+        value = self.caps.pull_value(batch.side, [leg.amount for leg in legs])
         try:
             try:
-                wallet = await self.checkout()
+                wallet = await self.checkout(value=value)
+            except WorkerCapReached:
+                # Too much for one worker's hour as a batch: each leg alone may still fit some worker.
+                if len(legs) == 1:
+                    results = [ExecutionResult(TradeStatus.SKIPPED, SkipReason.WORKER_CAP.value)]
+                else:
+                    results = list(await asyncio.gather(*(self._single_answer(leg) for leg in legs)))
+                self._answer(batch, results)
+                return
             except NoWallet as exc:  # nothing was sent
                 results = [ExecutionResult(TradeStatus.FAILED, f"no_wallet: {exc}")] * len(legs)
                 self._answer(batch, results)
@@ -409,7 +447,7 @@ class LocalChainEngine:
                     log.info("batch of %d: pull reverted as a whole; running the legs one by one", len(legs))
                     results = await self.flows.singles(wallet, legs, batch.token_id, batch.side, batch.price)
             finally:
-                await self.checkin(wallet)
+                await self.checkin(wallet, value)
         except Exception as exc:  # every waiter gets an answer, whatever happened
             log.exception("batch of %d failed", len(legs))
             results = [ExecutionResult(TradeStatus.FAILED, f"{UNCONFIRMED}: engine: {exc}")] * len(legs)

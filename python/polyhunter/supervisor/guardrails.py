@@ -1,4 +1,5 @@
-"""Guardrails on each copy before it is queued: max trade, execution allowlist, global and wallet daily caps.
+"""Guardrails on each copy: max trade, execution allowlist, global and wallet daily caps before it is queued;
+the Executor's per-worker hourly cap when its worker is checked out (`WorkerCaps`).
 
 Caps are reserved atomically in the shared state (Lua on Redis), so instances racing can never exceed them,
 and released when a copy does not happen. Daily caps are per UTC day and count BUY and SELL notional alike.
@@ -10,17 +11,25 @@ between releases, so the cache can refuse a copy that a release would have let t
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
+import logging
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from polyhunter._core import keccak256
+from polyhunter.chain.aiorpc import AsyncRpc, RpcError
+from polyhunter.errors import ChainError, ExecutionError
 from polyhunter.models import CopyJob, SkipReason
 from polyhunter.shared.base import Reservation, SharedState
 
 if TYPE_CHECKING:
     from polyhunter.settings import Settings
+
+log = logging.getLogger(__name__)
 
 PRICE_SCALE = 1_000_000
 
@@ -128,3 +137,148 @@ class Guardrails:
                 smallest = r.amount if previous is None else min(previous[1], r.amount)
                 self._refused[r.counter] = (until, smallest, reason)
                 return
+
+
+# --------------------------------------------------------------------------------------------- worker cap
+
+WORKER_CAP = keccak256(b"workerCap(address)")[:4]
+WORKER_PULLED_IN_WINDOW = keccak256(b"workerPulledInWindow(address)")[:4]
+FEE_BPS = keccak256(b"feeBps()")[:4]
+BPS = 10_000
+
+
+class WorkerCapReached(ExecutionError):
+    """No fleet worker has room under its hourly cap for a copy: it is SKIPPED `worker_cap`, nothing sent."""
+
+
+@dataclass
+class _Usage:
+    cap: int | None = None
+    """None: the Executor has no cap for it (an Executor without caps, or not read yet)."""
+    on_chain: int = 0
+    """`workerPulledInWindow` at the last read."""
+    in_flight: int = 0
+    """Reserved by flows running now (their pull may or may not be mined)."""
+    settled: list[tuple[int, int]] = field(default_factory=list)
+    """(sequence, value) of flows ended since the last read: counted until a read asked after they ended."""
+
+    def used(self) -> int:
+        return self.on_chain + self.in_flight + sum(v for _, v in self.settled)
+
+
+class WorkerCaps:
+    """The Executor's cap on what each worker may pull per rolling hour, mirrored so that a copy that would
+    take its worker over is SKIPPED `worker_cap` before anything is sent, instead of reverting on chain.
+
+    The chain's `workerPulledInWindow` is the truth, read at start and every `sync_s`; between reads, each
+    flow's pull is reserved when its wallet is checked out (`take`) and stays counted after it ends
+    (`give_back`) until a read asked after its end has seen it mined or not. So the local view is never below
+    the chain's (apart from pulls made outside polyhunter, which the Executor watch reports), and at worst
+    refuses a copy the chain would have taken for one sync interval. Values are what the contract charges
+    (`pull_value`): collateral with the Executor's fee on top, outcome tokens at $1 a share."""
+
+    def __init__(self, sync_s: float = 20.0) -> None:
+        self.sync_s = sync_s
+        self.fee_bps = 0
+        self._usage: dict[str, _Usage] = {}
+        self._seq = 0
+        self._task: asyncio.Task[None] | None = None
+
+    def pull_value(self, side: str, amounts: Iterable[int]) -> int:
+        """What pulling `amounts` (collateral for a BUY, tokens for a SELL) counts against a worker's cap."""
+        if side == "BUY":
+            return sum(a + a * self.fee_bps // BPS for a in amounts)
+        return sum(amounts)
+
+    def cap(self, worker: str) -> int | None:
+        usage = self._usage.get(worker.lower())
+        return None if usage is None else usage.cap
+
+    def used(self, worker: str) -> int:
+        usage = self._usage.get(worker.lower())
+        return 0 if usage is None else usage.used()
+
+    def room(self, worker: str) -> int | None:
+        """What `worker` may still pull now; None when it has no cap."""
+        usage = self._usage.get(worker.lower())
+        if usage is None or usage.cap is None:
+            return None
+        return max(0, usage.cap - usage.used())
+
+    def fits(self, worker: str, value: int) -> bool:
+        """The contract's own rule: `pulled_in_window + value <= cap`."""
+        room = self.room(worker)
+        return room is None or value <= room
+
+    def take(self, worker: str, value: int) -> None:
+        if value > 0:
+            self._usage.setdefault(worker.lower(), _Usage()).in_flight += value
+
+    def give_back(self, worker: str, value: int) -> None:
+        """The flow that took `value` ended (its pull mined, reverted or never sent)."""
+        if value <= 0:
+            return
+        usage = self._usage.setdefault(worker.lower(), _Usage())
+        usage.in_flight = max(0, usage.in_flight - value)
+        self._seq += 1
+        usage.settled.append((self._seq, value))
+
+    async def sync(self, rpc: AsyncRpc, executor: str, workers: Iterable[str]) -> None:
+        """Reads the Executor's fee and each worker's cap and usage; an Executor without caps leaves them
+        uncapped. A worker whose read fails keeps its previous view."""
+        fee = await _call_uint(rpc, executor, FEE_BPS)
+        if fee is not None:
+            self.fee_bps = fee
+        for worker in workers:
+            key = worker.lower()
+            mark = self._seq
+            try:
+                cap = await _call_uint(rpc, executor, WORKER_CAP + _address_word(key))
+                pulled = await _call_uint(rpc, executor, WORKER_PULLED_IN_WINDOW + _address_word(key))
+            except ChainError as exc:
+                log.warning("worker caps: cannot read %s's cap, keeping the last view: %s", key, exc)
+                continue
+            usage = self._usage.setdefault(key, _Usage())
+            usage.cap = cap
+            usage.on_chain = pulled or 0
+            # Ended before this read was asked: the chain's figure already holds it (or it never moved).
+            usage.settled = [(seq, v) for seq, v in usage.settled if seq > mark]
+
+    def start(self, rpc: AsyncRpc, executor: str, workers: Callable[[], Iterable[str]]) -> None:
+        """Reads again every `sync_s` (windows roll, the owner changes caps) until `close`."""
+        if self._task is None and self.sync_s > 0:
+            self._task = asyncio.create_task(self._run(rpc, executor, workers), name="worker-caps")
+
+    async def _run(self, rpc: AsyncRpc, executor: str, workers: Callable[[], Iterable[str]]) -> None:
+        while True:
+            await asyncio.sleep(self.sync_s)
+            try:
+                await self.sync(rpc, executor, workers())
+            except ChainError as exc:
+                log.warning("worker caps: reading the Executor failed, keeping the last view: %s", exc)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+
+def _address_word(address: str) -> bytes:
+    return bytes(12) + bytes.fromhex(address.removeprefix("0x"))
+
+
+async def _call_uint(rpc: AsyncRpc, to: str, data: bytes) -> int | None:
+    """A view returning one uint256, or None when the contract has no such function (it reverts, or an
+    account without code answers nothing)."""
+    try:
+        raw = await rpc.call("eth_call", [{"to": to, "data": "0x" + data.hex()}, "latest"])
+    except RpcError as exc:
+        if exc.code == 3 or "revert" in exc.message.lower():
+            return None
+        raise
+    body = str(raw).removeprefix("0x")
+    if len(body) < 64:
+        return None
+    return int(body[:64], 16)
