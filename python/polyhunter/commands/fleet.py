@@ -3,12 +3,9 @@ ready (deposit wallet, approvals, pUSD, registration on the Executor, API key)."
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
-from rich.table import Table
 
 from polyhunter._core import Signer
 from polyhunter.chain.anvil import TEST_MNEMONIC
@@ -18,6 +15,8 @@ from polyhunter.errors import ConfigError, PolyhunterError
 from polyhunter.units import format_usd, parse_usd
 
 if TYPE_CHECKING:  # the set-up loads web3, eth-account, aiohttp: where a command runs, not for `--help`
+    from rich.table import Table
+
     from polyhunter.fleetsetup import FleetWorld, SetupResult, WalletStatus
     from polyhunter.settings import Settings
 
@@ -64,6 +63,8 @@ def _approvals(status: WalletStatus) -> str:
 
 
 def _table(world: FleetWorld, statuses: list[WalletStatus]) -> Table:
+    from rich.table import Table
+
     from polyhunter.fleetsetup import format_native
 
     coin = "POL" if world.chain_id in (137, 80002) else "ETH"
@@ -94,6 +95,8 @@ def _table(world: FleetWorld, statuses: list[WalletStatus]) -> Table:
 
 
 def _echo_table(world: FleetWorld, statuses: list[WalletStatus]) -> None:
+    from rich.console import Console
+
     # Wide enough for two addresses per row: a narrow terminal would wrap them mid-address.
     console = Console(width=max(220, Console().width), highlight=False)
     console.print(_table(world, statuses))
@@ -132,6 +135,8 @@ def fleet() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
 def fleet_status(given: tuple[str, ...], as_json: bool) -> None:
     """Show per fleet wallet: gas, deposit wallet, pUSD, approvals, registration and CLOB API key."""
+    import asyncio
+
     from polyhunter.fleetsetup import read_fleet
 
     settings = settings_or_exit()
