@@ -231,6 +231,7 @@ class SupervisorMetrics(Collector):
                 actions.add((f.name,), getattr(recovery.stats, f.name))
             yield actions
         yield from self._engine_series()
+        yield from self._watch_series()
         yield from self._snapshot_series(snap)
 
     def _pipeline_series(self) -> Iterable[Metric]:
@@ -294,6 +295,17 @@ class SupervisorMetrics(Collector):
             gaps.add((w.address,), len(w.nonces.abandoned))
         yield nonces
         yield gaps
+
+    def _watch_series(self) -> Iterable[Metric]:
+        watch = getattr(self.supervisor, "executor_watch", None)
+        unjournaled = counter(
+            "polyhunter_unjournaled_executor_events",
+            "Executor pulls and debt repayments whose transaction polyhunter never sent, by event and worker",
+            ["event", "worker"],
+        )
+        for (event, worker), n in sorted(watch.stats.unjournaled.items() if watch is not None else ()):
+            unjournaled.add((event, worker), n)
+        yield unjournaled
 
     def _snapshot_series(self, snap: Snapshot) -> Iterable[Metric]:
         copies = gauge("polyhunter_copies", "Copy trades in the store, by status", ["status"])

@@ -220,6 +220,10 @@ class Settings(BaseSettings):
     copy_trading_stale_scan_ms: int = Field(default=120_000, ge=1)
     copy_trading_reconcile_ms: int = Field(default=60_000, ge=1)
     copy_trading_debt_repay_ms: int = Field(default=300_000, ge=1)
+    # The Executor watch (execution/watch.py): how often it reads the Executor's pulls and repayments
+    # (0: off), and how long one whose transaction is not in the store waits before it is reported.
+    copy_trading_executor_watch_ms: int = Field(default=15_000, ge=0)
+    copy_trading_executor_watch_grace_ms: int = Field(default=120_000, ge=0)
 
     # The venue copies trade on (issue 12): LocalExchange (local chains) or Polymarket's CLOB V2.
     copy_trading_venue: Literal["local_exchange", "clob"] = "local_exchange"

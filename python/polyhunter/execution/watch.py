@@ -30,6 +30,7 @@ from polyhunter._core import keccak256
 from polyhunter.chain.aiorpc import AsyncRpc
 from polyhunter.chain.artifacts import load_artifact
 from polyhunter.errors import ChainError, DecodeError
+from polyhunter.shared.base import SharedState
 from polyhunter.store.base import Store
 
 log = logging.getLogger(__name__)
@@ -149,6 +150,8 @@ class ExecutorWatch:
         window: int = 2_000,
         start_block: int | None = None,
         clock: Callable[[], float] = time.monotonic,
+        shared: SharedState | None = None,
+        holder: str = "",
     ) -> None:
         self.rpc = rpc
         self.store = store
@@ -160,6 +163,9 @@ class ExecutorWatch:
         """Where a first run (no checkpoint) starts; None: at the current head (history is not judged)."""
         self.clock = clock
         self.source = f"executor-watch:{chain_id}:{self.executor}"
+        self.shared = shared
+        """With several instances, only the holder of the watch's lease in the shared state scans."""
+        self.holder = holder
         self.shapes = watched_events()
         self.stats = WatchStats()
         self._next: int | None = None
@@ -169,12 +175,23 @@ class ExecutorWatch:
         """Scans every `poll_s` until `stop` is set; a failed pass is logged and retried on the next."""
         while not stop.is_set():
             try:
-                await self.scan()
+                if await self._hold():
+                    await self.scan()
             except (ChainError, DecodeError, OSError) as exc:
                 self.stats.errors += 1
                 log.warning("Executor watch: scan failed, retrying: %s", exc)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.poll_s)
+
+    async def _hold(self) -> bool:
+        if self.shared is None:
+            return True
+        ttl_ms = int(max(3 * self.poll_s, 30.0) * 1000)
+        held = await self.shared.acquire_lease(self.source, self.holder, ttl_ms)
+        if not held:
+            self._next = None  # another instance scans; resume from the shared checkpoint if it stops
+            self._suspects.clear()
+        return held
 
     async def scan(self) -> list[ExecutorEvent]:
         """One pass: reads the new events up to the head, judges them and the suspects whose grace is over;

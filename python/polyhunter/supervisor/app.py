@@ -35,6 +35,7 @@ from polyhunter.execution.fleet import fleet_signers
 from polyhunter.execution.localchain import EngineConfig, LocalChainEngine
 from polyhunter.execution.recovery import Recovery
 from polyhunter.execution.simulated import DryRunEngine
+from polyhunter.execution.watch import ExecutorWatch
 from polyhunter.logformat import short_token_id
 from polyhunter.settings import Settings
 from polyhunter.shared import open_shared_state
@@ -109,6 +110,8 @@ class Supervisor:
     sync: ConfigSync = field(init=False)
     rpc: AsyncRpc = field(init=False)
     balances: BalanceBook = field(init=False)
+    executor_watch: ExecutorWatch | None = field(default=None, init=False)
+    """Reports Executor pulls and repayments that polyhunter never journaled (a worker key used elsewhere)."""
     _stop_intake: asyncio.Event = field(default_factory=asyncio.Event, init=False)
     _stop_workers: asyncio.Event = field(default_factory=asyncio.Event, init=False)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list, init=False)
@@ -322,6 +325,19 @@ class Supervisor:
                 min_age_ms=s.supervisor_queue_claim_idle_ms,
             )
             self._extra.append(asyncio.create_task(recovery.run(self._stop_workers), name="recovery"))
+            if s.copy_trading_executor_watch_ms > 0:
+                self.executor_watch = ExecutorWatch(
+                    self.rpc,
+                    self.store,
+                    d.contracts.executor,
+                    chain_id=d.chain_id,
+                    poll_s=s.copy_trading_executor_watch_ms / 1000,
+                    grace_s=s.copy_trading_executor_watch_grace_ms / 1000,
+                    shared=self.shared,
+                    holder=self._holder,
+                )
+                watch = self.executor_watch.run(self._stop_workers)
+                self._extra.append(asyncio.create_task(watch, name="executor-watch"))
         self._tasks = [
             asyncio.create_task(self.detector.run(self._stop_intake), name="detector"),
             asyncio.create_task(self.pipeline.run_workers(self._stop_workers), name="workers"),
