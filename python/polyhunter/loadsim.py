@@ -28,7 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from polyhunter._core import TOPIC_ORDER_FILLED_V2, FanoutIndex, LogDecoder
+from polyhunter._core import TOPIC_ORDER_FILLED_V2, FanoutIndex, LogDecoder, shard_of
 from polyhunter.detector.intake import BoundedIntake
 from polyhunter.errors import InvalidInputError
 from polyhunter.eventloop import loop_name
@@ -58,6 +58,11 @@ class LoadSimParams:
     seed: int = 1
     burst: int = 0
     """When above 0: one leader with this many followers fills once (duration, rate and leaders unused)."""
+    instance: int = 0
+    instances: int = 1
+    """With `instances` > 1 this run is instance `instance` of a sharded group sharing one store and one
+    shared state (`run_instances`): it takes the configs already seeded and makes the fills of its own
+    leaders only (their share of `events_per_s`)."""
 
 
 @dataclass
@@ -96,6 +101,12 @@ class LoadSimResult:
     generator_cpu_s: float = 0.0
     event_loop: str = ""
     """The event loop the simulation ran on: `uvloop` or `asyncio` (POLYHUNTER_EVENT_LOOP)."""
+    instances: int = 1
+    started_at: float = 0.0
+    ended_at: float = 0.0
+    """Wall-clock seconds since the epoch of the first event and of the last execution (to aggregate)."""
+    per_instance: list[dict[str, Any]] = field(default_factory=list)
+    """For several instances: each one's own result (without timeline)."""
     timeline: list[dict[str, float]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
@@ -305,19 +316,31 @@ async def run_loadsim(
     shared: SharedState,
     progress: Callable[[float, dict[str, float]], None] | None = None,
 ) -> LoadSimResult:
-    """Runs one simulation on an opened, empty store and shared state."""
-    if await store.count_trades():
-        # Its keys would collide with earlier runs' and its EXECUTED count would include them.
-        raise InvalidInputError(
-            "loadsim needs an empty store: give --database-url a fresh database or schema"
-        )
+    """Runs one simulation on an opened, empty store and shared state (or, as one of several instances, on
+    the store `run_instances` seeded)."""
+    sharded = params.instances > 1
     if params.burst:
         params = LoadSimParams(**{**asdict(params), "leaders": 1, "followers": params.burst})
-    rng = random.Random(params.seed)  # noqa: S311 - synthetic load, not security
-    leaders = await seed_configs(store, params, rng)
+    if not sharded:
+        if await store.count_trades():
+            # Its keys would collide with earlier runs' and its EXECUTED count would include them.
+            raise InvalidInputError(
+                "loadsim needs an empty store: give --database-url a fresh database or schema"
+            )
+        rng = random.Random(params.seed)  # noqa: S311 - synthetic load, not security
+        leaders = await seed_configs(store, params, rng)
+    else:
+        # Each instance's fills are its own (distinct tx hashes), of the leaders its shard owns.
+        rng = random.Random(params.seed * 1_000_003 + params.instance + 1)  # noqa: S311
+        leaders = []
     index = FanoutIndex()
     for config in (await store.configs_changed_since(0)).changed:
         index.upsert(config)
+    if sharded:
+        every = index.leaders()
+        leaders = [lead for lead in every if shard_of(lead, params.instances) == params.instance]
+        share = len(leaders) / max(1, len(every))
+        params = LoadSimParams(**{**asdict(params), "events_per_s": max(1e-9, params.events_per_s * share)})
     decoder = LogDecoder(ctf=CTF, v2_exchanges=[EXCHANGE], leaders=leaders)
     engine = HandoffClock(SimulatedVenueEngine(params.exec_latency_ms))
     pipeline = Pipeline(
@@ -326,7 +349,13 @@ async def run_loadsim(
         engine=engine,
         index=index,
         guardrails=Guardrails(),
-        config=PipelineConfig(exec_concurrency=params.concurrency, drain_interval_ms=50, consumer="loadsim"),
+        config=PipelineConfig(
+            shard_count=params.instances,
+            shard_index=params.instance,
+            exec_concurrency=params.concurrency,
+            drain_interval_ms=50,
+            consumer=f"loadsim-{params.instance}",
+        ),
         decoder=decoder,
     )
     # As the detector does: batches taken in concurrently, each awaited only for the checkpoint.
@@ -343,13 +372,14 @@ async def run_loadsim(
         rng,
         events_per_s=params.events_per_s,
         duration_s=params.duration_s if not params.burst else 3600.0,
-        count=1 if params.burst else None,
+        count=1 if params.burst else (None if leaders else 0),
     )
     stop_workers = asyncio.Event()
     workers = asyncio.create_task(pipeline.run_workers(stop_workers))
     timeline: list[dict[str, float]] = []
     depth = [0]
     start = time.monotonic()
+    started_at = time.time()
     cpu_start = time.process_time()
     sampler = asyncio.create_task(_sample(shared, pipeline, start, params, timeline, depth, progress))
     generator.start()
@@ -371,8 +401,10 @@ async def run_loadsim(
     await workers
     sampler.cancel()
     elapsed = time.monotonic() - start
+    ended_at = time.time()
     cpu = time.process_time() - cpu_start - generator.cpu_s
-    executed_rows = await store.count_trades(TradeStatus.EXECUTED)
+    # An instance of several counts what it executed; alone, the store's rows are the count.
+    executed_rows = pipeline.stats.executed if sharded else await store.count_trades(TradeStatus.EXECUTED)
     all_lags = list(pipeline.stats.lag_ms)
     handoffs = engine.handoff_ms
     queue = await shared.queue_stats()
@@ -408,7 +440,61 @@ async def run_loadsim(
         burst_last_handoff_ms=round((engine.last_ns - born) / 1e6, 2) if params.burst else None,
         generator_cpu_s=round(generator.cpu_s, 3),
         event_loop=loop_name(loop),
+        instances=params.instances,
+        started_at=started_at,
+        ended_at=ended_at,
         timeline=timeline,
+    )
+
+
+def aggregate(runs: list[LoadSimResult], executed: int, nominal_events_per_s: float) -> LoadSimResult:
+    """One result for a sharded group of instances: `executed` (the store's EXECUTED rows) over the time
+    from the first instance's first event to the last one's end; offered rates, events and CPU summed;
+    latencies and depth are the worst instance's (each instance measures only the copies it queued and
+    ran itself); `per_instance` keeps each run."""
+    first = runs[0]
+    elapsed = max(r.ended_at for r in runs) - min(r.started_at for r in runs)
+    cpu_s = sum(r.cpu_us_per_task * r.executed for r in runs) / 1e6
+    skipped: dict[str, int] = {}
+    for r in runs:
+        for reason, count in r.skipped.items():
+            skipped[reason] = skipped.get(reason, 0) + count
+    per_instance = []
+    for r in runs:
+        data = r.to_json()
+        data.pop("timeline")
+        per_instance.append(data)
+    return LoadSimResult(
+        tasks_per_s=round(executed / elapsed, 1) if elapsed > 0 else 0.0,
+        executed=executed,
+        elapsed_s=round(elapsed, 3),
+        events=sum(r.events for r in runs),
+        offered_tasks_per_s=round(sum(r.offered_tasks_per_s for r in runs), 1),
+        lag_p50_ms=max(r.lag_p50_ms for r in runs),
+        lag_p99_ms=max(r.lag_p99_ms for r in runs),
+        lag_max_ms=max(r.lag_max_ms for r in runs),
+        max_depth=max(r.max_depth for r in runs),
+        dropped=max(r.dropped for r in runs),  # the shared queue's count, seen by each
+        skipped=skipped,
+        peak_rss_mb=max(r.peak_rss_mb for r in runs),
+        concurrency=first.concurrency,
+        exec_latency_ms=first.exec_latency_ms,
+        followers=first.followers,
+        leaders=first.leaders,
+        store=first.store,
+        shared=first.shared,
+        cpu_us_per_task=round(cpu_s * 1e6 / max(1, executed), 1),
+        nominal_tasks_per_s=nominal_events_per_s * first.followers,
+        offered_events_per_s=round(sum(r.offered_events_per_s for r in runs), 2),
+        handoff_p50_ms=max(r.handoff_p50_ms for r in runs),
+        handoff_p99_ms=max(r.handoff_p99_ms for r in runs),
+        handoff_max_ms=max(r.handoff_max_ms for r in runs),
+        generator_cpu_s=round(sum(r.generator_cpu_s for r in runs), 3),
+        event_loop=first.event_loop,
+        instances=len(runs),
+        started_at=min(r.started_at for r in runs),
+        ended_at=max(r.ended_at for r in runs),
+        per_instance=per_instance,
     )
 
 

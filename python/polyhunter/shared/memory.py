@@ -110,12 +110,13 @@ class MemorySharedState(SharedState):
     # Queue.
     async def enqueue_many(self, items: Sequence[tuple[bytes, bytes]]) -> list[bool]:
         out = []
+        stamp = int(time.time() * 1000)
         for key, payload in items:
             if len(self._entries) >= self.max_queue:
                 self._dropped += 1
                 out.append(False)
                 continue
-            entry_id = f"{int(time.time() * 1000)}-{next(self._ids)}"
+            entry_id = f"{stamp}-{next(self._ids)}"
             self._entries[entry_id] = (key, payload)
             self._waiting[entry_id] = None
             out.append(True)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import itertools
 import logging
 import time
 import uuid
@@ -123,7 +124,7 @@ class KeyedSignal:
     """For a top-up: the sighting the fill's earlier copies were sized on; each new copy is the difference."""
 
 
-@dataclass
+@dataclass(slots=True)
 class _Local:
     """What this instance remembers of a job it queued itself (for lag, latency and releases)."""
 
@@ -210,6 +211,9 @@ class Pipeline:
         ] = []
         self._refill = False
         shared.on_loss(self._loss_seeds, self._state_restored)
+        # Intake tokens: unique per call and per process, without a random draw per call.
+        self._intake_prefix = uuid.uuid4().hex[:16] + "-"
+        self._intakes = itertools.count(1)
         # Jobs queued here run here when the queue is this process's alone: claimed when inserted.
         shared.attach_consumer(config.consumer)
         self._execute_many: Callable[..., Any] | None = getattr(engine, "execute_many", None)
@@ -430,7 +434,7 @@ class Pipeline:
                     refused.append((job, reason))
         expires_at = now_ms() + self.config.pending_expiry_ms
         # The token tells this call's rows from a replay's when a COMMIT's reply is lost and retried.
-        intake = uuid.uuid4().hex
+        intake = f"{self._intake_prefix}{next(self._intakes)}"
         consumer = self.config.consumer
         claimer = consumer if self.shared.sole_consumer(consumer) else None
         rows = intents.rows(now_ms(), expires_at, intake, claimer) if whole and intents is not None else None
@@ -962,7 +966,8 @@ class Pipeline:
                     result.slippage_bps(job),
                     None if result.worker is None else result.worker.lower(),
                 )
-                if all(isinstance(h, bytes) and len(h) == 32 for h in result.tx_hashes)
+                if not result.tx_hashes
+                or all(isinstance(h, bytes) and len(h) == 32 for h in result.tx_hashes)
                 else mark_op(
                     job.key,
                     result.status,
