@@ -55,6 +55,10 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
         "polyhunter.commands.dlq",
         "Jobs dead-lettered after too many deliveries: list, retry or drop them.",
     ),
+    "executor": (
+        "polyhunter.commands.executor",
+        "The Executor's owner: workers, their hourly caps, pause and fee (signed by the owner's key).",
+    ),
     "fleet": (
         "polyhunter.commands.fleet",
         "The operator fleet's wallets: readiness for the CLOB and its set-up.",

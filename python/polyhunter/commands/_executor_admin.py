@@ -1,0 +1,288 @@
+"""The Executor's owner at work: reading the Executor's state and its workers, and making admin calls that
+wait out the change delay (`polyhunter executor …`, `polyhunter fleet rotate`).
+
+A widening call (authorise a worker, register its wallet, raise a cap, change the fee or treasury) made after
+the Executor's setup phase, with a non-zero `changeDelay`, is queued (`queueChange`) the first time, left
+alone while it waits, and executed (`executeChange`) by a later run once its time has come: every command is
+re-runnable and finishes what an earlier run queued. Narrowing calls (deauthorise, lower a cap, pause) apply
+at once. Each call is one `Change` the command reports (done, queued until …, waiting until …, unchanged).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from eth_account.signers.local import LocalAccount
+from eth_typing import ChecksumAddress, HexStr
+from web3 import Web3
+from web3.contract import Contract
+from web3.exceptions import Web3Exception
+from web3.types import TxParams
+
+from polyhunter._core import keccak256
+from polyhunter.chain.tx import contract, send
+from polyhunter.errors import ChainError, ConfigError
+
+ZERO_ADDRESS = "0x" + "00" * 20
+POLYGON_CHAIN_ID = 137
+
+
+def when(timestamp: int) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+@dataclass(frozen=True)
+class Change:
+    """One admin call and what this run did about it."""
+
+    call: str
+    status: str
+    """`done` (applied now), `queued` (queued now), `waiting` (queued earlier, not yet ready), `unchanged`."""
+    tx_hash: str | None = None
+    ready_at: int | None = None
+    """For `queued` / `waiting`: the chain time (s) from which a re-run applies it."""
+
+    @property
+    def pending(self) -> bool:
+        return self.status in ("queued", "waiting")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"call": self.call, "status": self.status, "tx_hash": self.tx_hash, "ready_at": self.ready_at}
+
+    def line(self) -> str:
+        if self.status == "done":
+            return f"{self.call}: done (tx {self.tx_hash})"
+        if self.status == "unchanged":
+            return f"{self.call}: already so, nothing sent"
+        assert self.ready_at is not None
+        verb = "queued" if self.status == "queued" else "still queued"
+        return f"{self.call}: {verb}; effective from {when(self.ready_at)}: run this command again then"
+
+
+@dataclass(frozen=True)
+class WorkerView:
+    """A worker as the Executor sees it."""
+
+    address: str
+    authorised: bool
+    cap: int
+    pulled_in_window: int
+    wallet: str | None
+    gas_wei: int
+
+    @property
+    def room(self) -> int:
+        return max(0, self.cap - self.pulled_in_window)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "address": self.address,
+            "authorised": self.authorised,
+            "cap": self.cap,
+            "pulled_in_window": self.pulled_in_window,
+            "room": self.room,
+            "wallet": self.wallet,
+            "gas_wei": str(self.gas_wei),
+        }
+
+
+def _cs(address: str) -> ChecksumAddress:
+    return Web3.to_checksum_address(address)
+
+
+class ExecutorAdmin:
+    """Reads the Executor at `executor`; writes as `owner` (which must be the Executor's owner)."""
+
+    def __init__(self, w3: Web3, executor: str, owner: LocalAccount | None = None) -> None:
+        self.w3 = w3
+        self.address = executor.lower()
+        self.owner = owner
+        try:
+            if not w3.eth.get_code(_cs(executor)):
+                raise ConfigError(f"no contract at the Executor address {executor}")
+        except (OSError, Web3Exception) as exc:
+            raise ChainError(f"reading the Executor {executor}: {type(exc).__name__}") from None
+        self.handle: Contract = contract(w3, "Executor", executor)
+
+    # ------------------------------------------------------------------ reading
+
+    def _view(self, name: str, *args: Any) -> Any:
+        try:
+            return getattr(self.handle.functions, name)(*args).call()
+        except (OSError, Web3Exception, ValueError) as exc:
+            raise ChainError(f"Executor.{name}: {type(exc).__name__}: {exc}") from None
+
+    def now(self) -> int:
+        return int(self.w3.eth.get_block("latest")["timestamp"])
+
+    def state(self) -> dict[str, Any]:
+        """The Executor's settings and its queued changes."""
+        treasury = str(self._view("treasury")).lower()
+        return {
+            "executor": self.address,
+            "owner": str(self._view("owner")).lower(),
+            "paused": bool(self._view("paused")),
+            "fee_bps": int(self._view("feeBps")),
+            "treasury": None if treasury == ZERO_ADDRESS else treasury,
+            "factory": str(self._view("factory")).lower(),
+            "change_delay_s": int(self._view("changeDelay")),
+            "setup_finished": bool(self._view("setupFinished")),
+            "default_worker_cap": int(self._view("defaultWorkerCap")),
+            "queued_changes": self.queued_changes(),
+        }
+
+    def worker(self, address: str) -> WorkerView:
+        a = _cs(address)
+        wallet = str(self._view("walletOf", a)).lower()
+        return WorkerView(
+            address=address.lower(),
+            authorised=bool(self._view("isWorker", a)),
+            cap=int(self._view("workerCap", a)),
+            pulled_in_window=int(self._view("workerPulledInWindow", a)),
+            wallet=None if wallet == ZERO_ADDRESS else wallet,
+            gas_wei=int(self.w3.eth.get_balance(a)),
+        )
+
+    def _logs(self, event: str, from_block: int) -> list[Any]:
+        try:
+            entries: list[Any] = getattr(self.handle.events, event)().get_logs(from_block=from_block)
+        except (OSError, Web3Exception, ValueError) as exc:
+            raise ChainError(
+                f"reading the Executor's {event} events from block {from_block}: {type(exc).__name__}; "
+                "give a later --from-block"
+            ) from None
+        return entries
+
+    def known_workers(self, from_block: int = 0) -> list[str]:
+        """Every address a `WorkerSet` event named since `from_block`, in first-seen order."""
+        seen: dict[str, None] = {}
+        for entry in self._logs("WorkerSet", from_block):
+            seen.setdefault(str(entry["args"]["worker"]).lower(), None)
+        return list(seen)
+
+    def queued_changes(self, from_block: int = 0) -> list[dict[str, Any]]:
+        """Changes queued and neither executed nor cancelled: their call, id and the time they may run."""
+        out = []
+        seen: set[bytes] = set()
+        for entry in self._logs("ChangeQueued", from_block):
+            change_id = bytes(entry["args"]["id"])
+            if change_id in seen:
+                continue
+            seen.add(change_id)
+            ready_at = int(self._view("changeReadyAt", change_id))
+            if ready_at == 0:
+                continue
+            call = bytes(entry["args"]["call"])
+            out.append({"id": "0x" + change_id.hex(), "call": self.describe(call), "ready_at": ready_at})
+        return out
+
+    def describe(self, call: bytes) -> str:
+        """`name(arg, …)` of an Executor calldata."""
+        try:
+            function, args = self.handle.decode_function_input(call)
+        except ValueError:
+            return "0x" + call.hex()
+        shown = ", ".join(_show(v) for v in args.values())
+        return f"{function.fn_name}({shown})"
+
+    # ------------------------------------------------------------------ writing
+
+    def _send(self, data: bytes, context: str) -> str:
+        if self.owner is None:
+            raise ConfigError("this needs the Executor owner's key")
+        params: TxParams = {"to": _cs(self.address), "data": HexStr("0x" + data.hex())}
+        receipt = send(self.w3, self.owner, params, context=context)
+        return "0x" + bytes(receipt["transactionHash"]).hex()
+
+    def encode(self, function: str, *args: Any) -> bytes:
+        return bytes.fromhex(self.handle.encode_abi(function, list(args))[2:])
+
+    def check_owner(self) -> None:
+        """`ConfigError` unless the key given is the Executor's owner (before anything is sent)."""
+        if self.owner is None:
+            raise ConfigError("this needs the Executor owner's key (OWNER_PRIVATE_KEY or --keystore FILE)")
+        owner = str(self._view("owner")).lower()
+        if owner != str(self.owner.address).lower():
+            raise ConfigError(
+                f"the key given is {str(self.owner.address).lower()}, the Executor's owner is {owner}"
+            )
+
+    def apply(self, data: bytes, widening: bool) -> Change:
+        """Makes the owner's call `data`: at once when it narrows (or no delay applies), else through the
+        queue: queued now, still waiting, or executed now that its time has come."""
+        context = self.describe(data)
+        delayed = widening and self._view("setupFinished") and int(self._view("changeDelay")) > 0
+        if not delayed:
+            return Change(context, "done", self._send(data, context))
+        ready_at = int(self._view("changeReadyAt", keccak256(data)))
+        if ready_at == 0:
+            self._send(self.encode("queueChange", data), f"queueChange({context})")
+            return Change(context, "queued", ready_at=int(self._view("changeReadyAt", keccak256(data))))
+        if ready_at > self.now():
+            return Change(context, "waiting", ready_at=ready_at)
+        return Change(
+            context, "done", self._send(self.encode("executeChange", data), f"executeChange({context})")
+        )
+
+    def authorise(self, worker: str, authorised: bool = True) -> Change:
+        current = bool(self._view("isWorker", _cs(worker)))
+        data = self.encode("setWorker", _cs(worker), authorised)
+        if current == authorised:
+            return Change(self.describe(data), "unchanged")
+        return self.apply(data, widening=authorised)
+
+    def set_cap(self, worker: str, cap: int) -> Change:
+        current = int(self._view("workerCap", _cs(worker)))
+        data = self.encode("setWorkerCap", _cs(worker), cap)
+        if current == cap:
+            return Change(self.describe(data), "unchanged")
+        return self.apply(data, widening=cap > current)
+
+    def set_paused(self, paused: bool) -> Change:
+        data = self.encode("setPaused", paused)
+        if bool(self._view("paused")) == paused:
+            return Change(self.describe(data), "unchanged")
+        return self.apply(data, widening=False)
+
+    def set_fee(self, treasury: str | None, bps: int) -> Change:
+        current_treasury = str(self._view("treasury")).lower()
+        current_bps = int(self._view("feeBps"))
+        chosen = (treasury or current_treasury).lower()
+        data = self.encode("setFee", _cs(chosen), bps)
+        if chosen == current_treasury and bps == current_bps:
+            return Change(self.describe(data), "unchanged")
+        return self.apply(data, widening=chosen != current_treasury or bps > current_bps)
+
+    def reassign_debt(
+        self,
+        debt_id: bytes,
+        proxy: str,
+        token: str,
+        creditor: str,
+        payee: str,
+        new_creditor: str,
+        new_payee: str,
+    ) -> Change:
+        data = self.encode(
+            "reassignDebt",
+            debt_id,
+            _cs(proxy),
+            _cs(token),
+            _cs(creditor),
+            _cs(payee),
+            _cs(new_creditor),
+            _cs(new_payee),
+        )
+        return self.apply(data, widening=False)
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, bytes):
+        return "0x" + value.hex()
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_show(v) for v in value) + "]"
+    if isinstance(value, str):
+        return value.lower()
+    return str(value)
