@@ -1,4 +1,4 @@
-"""`Store.journaled_txs`: which transactions polyhunter sent (a journal entry or a debt repayment)."""
+"""Store queries for the Executor watch and fleet rotation: transactions polyhunter sent, debts moved."""
 
 from __future__ import annotations
 
@@ -48,3 +48,16 @@ async def test_journaled_txs_finds_journal_entries_and_repayments_only(store: St
     # More hashes than SQLite binds in one statement still get one answer.
     many = [i.to_bytes(32, "big") for i in range(1, 1200)]
     assert await store.journaled_txs([*many, pushed]) == {pushed}
+
+
+@pytest.mark.asyncio
+async def test_reassign_debt_moves_an_open_debt_only(store: Store) -> None:
+    other = "0x" + "5" * 40
+    debt = await store.add_debt(DebtRecord(proxy=PROXY, worker=WORKER, amount=7))
+    repaid = await store.add_debt(DebtRecord(proxy=PROXY, worker=WORKER, amount=8))
+    await store.mark_debt_repaid(repaid.debt_id, bytes(32))
+    assert await store.reassign_debt(debt.debt_id, other.upper().replace("0X", "0x")) is True
+    assert await store.reassign_debt(repaid.debt_id, other) is False
+    assert await store.reassign_debt(10**9, other) is False
+    workers = {d.debt_id: d.worker for d in await store.list_debts()}
+    assert workers == {debt.debt_id: other, repaid.debt_id: WORKER}

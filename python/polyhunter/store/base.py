@@ -896,6 +896,10 @@ class Store(ABC):
     ) -> list[DebtRecord]: ...
 
     @abstractmethod
+    async def reassign_debt(self, debt_id: int, worker: str) -> bool:
+        """An OPEN debt now owed to `worker` (a fleet rotation moved it on chain); False if not OPEN."""
+
+    @abstractmethod
     async def mark_debt_repaid(self, debt_id: int, repay_tx: bytes | str) -> bool:
         """OPEN → REPAID; False if not OPEN."""
 

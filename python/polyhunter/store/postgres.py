@@ -565,6 +565,12 @@ class PostgresStore(Store):
         )
         return [debt_from_row(r) for r in rows]
 
+    async def reassign_debt(self, debt_id: int, worker: str) -> bool:
+        status = await self.pool.execute(
+            "UPDATE debts SET worker = $1 WHERE debt_id = $2 AND status = 'OPEN'", worker.lower(), debt_id
+        )
+        return str(status).split()[-1] != "0"
+
     async def mark_debt_repaid(self, debt_id: int, repay_tx: bytes | str) -> bool:
         status = await self.pool.execute(
             "UPDATE debts SET status = 'REPAID', repaid_at = $1, repay_tx = $2 "

@@ -656,6 +656,15 @@ class SqliteStore(Store):
         )
         return [debt_from_row(r) for r in rows]
 
+    async def reassign_debt(self, debt_id: int, worker: str) -> bool:
+        async with self._write() as conn:
+            cursor = await conn.execute(
+                "UPDATE debts SET worker = ? WHERE debt_id = ? AND status = 'OPEN'", (worker.lower(), debt_id)
+            )
+            moved = cursor.rowcount > 0
+            await cursor.close()
+        return moved
+
     async def mark_debt_repaid(self, debt_id: int, repay_tx: bytes | str) -> bool:
         async with self._write() as conn:
             cursor = await conn.execute(
