@@ -104,6 +104,7 @@ class Signal:
         source: Literal["v1", "v2", "ctf", "mempool", "activity"] = "activity",
         removed: bool = False,
         seen_at_ns: int | None = None,
+        order_hash: bytes | str | None = None,
     ) -> Signal: ...
     @property
     def leader(self) -> str: ...
@@ -143,6 +144,10 @@ class Signal:
     @property
     def seen_at_ns(self) -> int:
         """Wall-clock nanoseconds since the epoch when the signal was decoded."""
+    @property
+    def order_hash(self) -> bytes | None:
+        """The order's EIP-712 hash: an `OrderFilled` row's topic 1 (`v1`, `v2`), a pending order's digest
+        (`mempool`); None for `ctf` transfers and `activity` frames. Part of equality, not of `dedup_key`."""
     @property
     def dedup_key(self) -> bytes:
         """`dedup_key(tx_hash, log_index, sub_index)`; for a `ctf` signal keccak256(tx_hash ‖ be64(log_index)

@@ -99,6 +99,10 @@ pub struct Signal {
     pub source: Source,
     pub removed: bool,
     pub seen_at_ns: u64,
+    /// The order's EIP-712 hash when the source names it: an `OrderFilled` row's topic 1 (v1, v2), a pending
+    /// order's digest (mempool); `None` for CTF transfers and feed frames. It joins a fill's sightings
+    /// across transactions (a re-settled match keeps its orders' hashes); the dedup key does not include it.
+    pub order_hash: Option<B256>,
 }
 
 impl Signal {

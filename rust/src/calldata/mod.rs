@@ -178,6 +178,7 @@ impl OrderFill {
             source: Source::Mempool,
             removed: false,
             seen_at_ns,
+            order_hash: Some(self.order_hash),
         }
     }
 }

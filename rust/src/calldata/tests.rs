@@ -108,6 +108,7 @@ fn complementary_taker_buy_reads_like_the_exchange_settles_it() {
     let signal = taker.signal(B256::repeat_byte(9), EXCHANGE, 5);
     assert_eq!((signal.side, signal.size, signal.usd), (Side::Buy, u(150 * USD), u(62_500_000)));
     assert_eq!((signal.log_index, signal.sub_index, signal.source), (NO_LOG_INDEX, 2, Source::Mempool));
+    assert_eq!(signal.order_hash, Some(taker.order_hash), "the signal names its order");
 }
 
 #[test]

@@ -26,6 +26,7 @@ fn signal(side: Side, size: u128, usd: u128) -> Signal {
         source: Source::V2,
         removed: false,
         seen_at_ns: 0,
+        order_hash: None,
     }
 }
 

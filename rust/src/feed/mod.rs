@@ -291,6 +291,7 @@ pub fn parse_frame(
         source: Source::Activity,
         removed: false,
         seen_at_ns,
+        order_hash: None,
     };
     Ok(Some(ActivityTrade { signal, frame_type, timestamp_ms, pushed_ms }))
 }

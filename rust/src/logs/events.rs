@@ -66,7 +66,8 @@ pub fn decode<E: SolEvent>(name: &str, topics: &[B256], data: &[u8]) -> Result<E
     E::decode_raw_log_with_config(topics.iter().copied(), data, strict()).map_err(|e| format!("{name}: {e}"))
 }
 
-/// What a fill means for its maker: side, token, tokens traded, collateral moved.
+/// What a fill means for its maker: side, token, tokens traded, collateral moved, and the order's hash
+/// (topic 1 of an `OrderFilled`; `None` for a CTF transfer, which names no order).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Fill {
     pub maker: Address,
@@ -74,6 +75,7 @@ pub struct Fill {
     pub token_id: U256,
     pub size: U256,
     pub usd: U256,
+    pub order_hash: Option<B256>,
 }
 
 /// V1: the asset id that is 0 is the collateral; the maker gives `makerAsset` and gets `takerAsset`.
@@ -86,6 +88,7 @@ pub fn v1_fill(e: &v1::OrderFilled) -> Result<Fill, String> {
             token_id: e.takerAssetId,
             size: e.takerAmountFilled,
             usd: e.makerAmountFilled,
+            order_hash: Some(e.orderHash),
         }),
         // Maker gave makerAssetId for collateral: a SELL.
         (false, true) => Ok(Fill {
@@ -94,6 +97,7 @@ pub fn v1_fill(e: &v1::OrderFilled) -> Result<Fill, String> {
             token_id: e.makerAssetId,
             size: e.makerAmountFilled,
             usd: e.takerAmountFilled,
+            order_hash: Some(e.orderHash),
         }),
         (true, true) => Err("V1 OrderFilled: both asset ids are 0 (collateral for collateral)".into()),
         (false, false) => Err(format!(
@@ -110,7 +114,7 @@ pub fn v2_fill(e: &v2::OrderFilled) -> Result<Fill, String> {
         1 => (Side::Sell, e.makerAmountFilled, e.takerAmountFilled),
         other => return Err(format!("V2 OrderFilled: side must be 0 (BUY) or 1 (SELL), got {other}")),
     };
-    Ok(Fill { maker: e.maker, side, token_id: e.tokenId, size, usd })
+    Ok(Fill { maker: e.maker, side, token_id: e.tokenId, size, usd, order_hash: Some(e.orderHash) })
 }
 
 #[cfg(test)]

@@ -189,7 +189,8 @@ impl LogDecoder {
                 let sub = u32::try_from(sub).map_err(|_| "TransferBatch has more than 2^32 ids")?;
                 for (party, side) in [(from, Side::Sell), (to, Side::Buy)] {
                     if tracked(&party) {
-                        let fill = Fill { maker: party, side, token_id, size, usd: U256::ZERO };
+                        let fill =
+                            Fill { maker: party, side, token_id, size, usd: U256::ZERO, order_hash: None };
                         out.push(base.signal(fill, Source::Ctf, sub));
                     }
                 }
@@ -250,6 +251,7 @@ impl Base<'_> {
             source,
             removed: self.rec.removed,
             seen_at_ns: self.seen_at_ns,
+            order_hash: fill.order_hash,
         }
     }
 }

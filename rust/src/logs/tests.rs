@@ -86,6 +86,7 @@ fn v1_buy_and_sell() {
     assert_eq!((s.price_num, s.price_den), (u(55), u(100)));
     assert_eq!((s.tx_hash, s.log_index, s.sub_index, s.block_number), (TX, 7, 0, Some(42)));
     assert_eq!((s.exchange, s.source, s.removed, s.seen_at_ns), (V1X, Source::V1, false, 5));
+    assert_eq!(s.order_hash, Some(B256::repeat_byte(9)));
     let sell = decode_one(V1X, &v1_fill(LEADER, OTHER, 5, 0, 100, 45)).unwrap();
     let s = &sell[0];
     assert_eq!(
@@ -100,6 +101,7 @@ fn v1_buy_and_sell() {
 fn v2_sides(#[case] side: u8, #[case] expected: Side, #[case] m: u64, #[case] t: u64) {
     let s = decode_one(V2X, &v2_fill(LEADER, OTHER, side, m, t)).unwrap().remove(0);
     assert_eq!((s.side, s.token_id, s.size, s.usd, s.source), (expected, u(77), u(100), u(60), Source::V2));
+    assert_eq!(s.order_hash, Some(B256::repeat_byte(9)));
 }
 
 #[test]
@@ -114,6 +116,7 @@ fn taker_row_counts_and_topic3_only_does_not() {
 #[test]
 fn transfer_batch_gives_one_signal_per_id() {
     let signals = decode_one(CTF, &batch(OTHER, OTHER, LEADER, &[1, 2, 3], &[10, 20, 30])).unwrap();
+    assert!(signals.iter().all(|s| s.order_hash.is_none()), "a transfer names no order");
     let got: Vec<_> = signals.iter().map(|s| (s.sub_index, s.token_id, s.size, s.side)).collect();
     assert_eq!(
         got,

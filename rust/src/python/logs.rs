@@ -9,6 +9,8 @@ use pyo3::types::{PyBytes, PyDict, PyList, PyString};
 
 use super::primitives::{address_arg, addresses_arg, b256_to_py, u256_arg, u256_to_py};
 use super::{to_py_err, without_gil};
+use crate::error::CoreError;
+use crate::hash;
 use crate::logs::{self, events, AddressSet};
 use crate::signal::{address_hex, Side, Signal, Source};
 
@@ -23,6 +25,26 @@ fn address_set(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Option<AddressSet>> {
     obj.filter(|o| !o.is_none()).map(|o| addresses_arg(o).map(|v| v.into_iter().collect())).transpose()
 }
 
+/// An order hash as Python hands it over (32 bytes or `0x` hex), the error naming the argument.
+fn order_hash_arg(obj: &Bound<'_, PyAny>) -> PyResult<B256> {
+    let parsed = if let Ok(raw) = obj.cast::<PyBytes>() {
+        hash::tx_hash_from_bytes(raw.as_bytes())
+    } else if let Ok(text) = obj.cast::<PyString>() {
+        hash::tx_hash_from_hex(text.to_str()?)
+    } else {
+        return Err(PyTypeError::new_err(format!(
+            "order_hash must be bytes or str, not {}",
+            obj.get_type().name()?
+        )));
+    };
+    parsed.map(B256::from).map_err(|err| {
+        to_py_err(match err {
+            CoreError::Decode(m) => CoreError::Decode(m.replacen("tx hash", "order_hash", 1)),
+            CoreError::InvalidInput(m) => CoreError::InvalidInput(m.replacen("tx hash", "order_hash", 1)),
+        })
+    })
+}
+
 /// One leader fill (see docs/seams.md); immutable.
 #[pyclass(frozen, eq, module = "polyhunter._core", name = "Signal")]
 #[derive(Clone, PartialEq)]
@@ -34,7 +56,7 @@ impl PySignal {
     #[pyo3(signature = (
         *, leader, token_id, side, size, tx_hash, log_index, sub_index = 0, price_num = None, price_den = None,
         usd = None, block_number = None, block_hash = None, exchange = None, source = "activity",
-        removed = false, seen_at_ns = None
+        removed = false, seen_at_ns = None, order_hash = None
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -54,6 +76,7 @@ impl PySignal {
         source: &str,
         removed: bool,
         seen_at_ns: Option<u64>,
+        order_hash: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let uint = |o: Option<&Bound<'_, PyAny>>| o.map_or(Ok(Default::default()), u256_arg);
         Ok(Self(Signal {
@@ -73,6 +96,7 @@ impl PySignal {
             source: Source::parse(source).map_err(to_py_err)?,
             removed,
             seen_at_ns: seen_at_ns.unwrap_or_else(now_ns),
+            order_hash: order_hash.filter(|o| !o.is_none()).map(order_hash_arg).transpose()?,
         }))
     }
 
@@ -140,6 +164,11 @@ impl PySignal {
     fn seen_at_ns(&self) -> u64 {
         self.0.seen_at_ns
     }
+    /// The order's hash (an `OrderFilled` row's topic 1, a pending order's digest), else `None`.
+    #[getter]
+    fn order_hash<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyBytes>> {
+        self.0.order_hash.as_ref().map(|h| b256_to_py(py, h))
+    }
     #[getter]
     fn dedup_key<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
         PyBytes::new(py, &self.0.dedup_key())
@@ -164,6 +193,7 @@ impl PySignal {
         d.set_item("source", self.source())?;
         d.set_item("removed", self.0.removed)?;
         d.set_item("seen_at_ns", self.0.seen_at_ns)?;
+        d.set_item("order_hash", self.order_hash(py))?;
         d.set_item("dedup_key", self.dedup_key(py))?;
         Ok(d)
     }
