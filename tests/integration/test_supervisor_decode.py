@@ -44,6 +44,8 @@ def _decode(
 
 def _expected(receipt: Any, **fields: Any) -> dict[str, Any]:
     tx_hash = bytes(receipt["transactionHash"])
+    # The signal names the filled order by the row's topic 1, as the receipt shows it.
+    [row] = [log for log in receipt["logs"] if log["logIndex"] == fields["log_index"]]
     return {
         "tx_hash": tx_hash,
         "block_number": receipt["blockNumber"],
@@ -53,6 +55,7 @@ def _expected(receipt: Any, **fields: Any) -> dict[str, Any]:
         "removed": False,
         "sub_index": 0,
         "dedup_key": dedup_key(tx_hash, fields["log_index"]),
+        "order_hash": bytes(row["topics"][1]),
         **fields,
     }
 

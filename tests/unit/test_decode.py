@@ -37,6 +37,8 @@ OTHER = "0x2222222222222222222222222222222222222222"
 TOKEN = 0x6F2B3C7A1E0D9B8C5A4F3E2D1C0B9A8F7E6D5C4B3A29180716F5E4D3C2B1A091
 TX = bytes.fromhex("ab" * 32)
 BLOCK = bytes.fromhex("cd" * 32)
+ORDER = bytes.fromhex("09" * 32)
+"""The order hash (topic 1) of every `OrderFilled` built below."""
 
 
 @pytest.fixture
@@ -59,6 +61,7 @@ def expected(**fields: Any) -> dict[str, Any]:
         "block_number": 42,
         "block_hash": BLOCK,
         "removed": False,
+        "order_hash": None,
     }
     return base | fields
 
@@ -75,7 +78,7 @@ def decoded(decoder: LogDecoder, log: dict[str, Any]) -> list[dict[str, Any]]:
 
 def v1(maker: str, taker: str, maker_asset: int, taker_asset: int, m: int, t: int) -> dict[str, Any]:
     args = {
-        "orderHash": b"\x09" * 32,
+        "orderHash": ORDER,
         "maker": maker,
         "taker": taker,
         "makerAssetId": maker_asset,
@@ -89,7 +92,7 @@ def v1(maker: str, taker: str, maker_asset: int, taker_asset: int, m: int, t: in
 
 def v2(maker: str, taker: str, side: int, m: int, t: int, exchange: str = V2_EXCHANGE) -> dict[str, Any]:
     args = {
-        "orderHash": b"\x09" * 32,
+        "orderHash": ORDER,
         "maker": maker,
         "taker": taker,
         "side": side,
@@ -122,6 +125,7 @@ def test_v1_buy(decoder: LogDecoder) -> None:
             price_den=1_000_000,
             exchange=V1_EXCHANGE,
             source="v1",
+            order_hash=ORDER,
         )
     ]
 
@@ -138,6 +142,7 @@ def test_v1_sell(decoder: LogDecoder) -> None:
             price_den=2_000_000,
             exchange=V1_EXCHANGE,
             source="v1",
+            order_hash=ORDER,
         )
     ]
 
@@ -154,6 +159,7 @@ def test_v2_buy(decoder: LogDecoder) -> None:
             price_den=6_000_000,
             exchange=V2_EXCHANGE,
             source="v2",
+            order_hash=ORDER,
         )
     ]
 
@@ -170,6 +176,7 @@ def test_v2_sell(decoder: LogDecoder) -> None:
             price_den=5_000_000,
             exchange=V2_NEG_RISK,
             source="v2",
+            order_hash=ORDER,
         )
     ]
 
@@ -185,6 +192,7 @@ def test_taker_order_row_with_the_exchange_in_topic3_is_a_signal(decoder: LogDec
             price_den=2_000_000,
             exchange=V2_EXCHANGE,
             source="v2",
+            order_hash=ORDER,
         )
     ]
 
@@ -236,6 +244,7 @@ def test_removed_log_carries_the_flag(decoder: LogDecoder) -> None:
             price_den=6_000_000,
             exchange=V2_EXCHANGE,
             source="v2",
+            order_hash=ORDER,
             removed=True,
         )
     ]
@@ -336,7 +345,31 @@ def test_signal_constructor_and_repr() -> None:
     )
     assert (s.source, s.exchange, s.block_number, s.block_hash) == ("activity", ZERO, None, None)
     assert "SELL" in repr(s)
+    assert s.order_hash is None
+    assert s.to_dict()["order_hash"] is None
     with pytest.raises(InvalidInputError, match="side"):
         Signal(leader=LEADER, token_id=1, side="buy", size=1, tx_hash=TX, log_index=0)  # type: ignore[arg-type]
     with pytest.raises(OverflowError):
         Signal(leader=LEADER, token_id=-1, side="BUY", size=1, tx_hash=TX, log_index=0)
+
+
+def test_order_hash_is_a_field_of_equality_but_not_of_the_dedup_key() -> None:
+    fields: dict[str, Any] = {"leader": LEADER, "token_id": 1, "side": "BUY", "size": 1, "seen_at_ns": 1}
+    plain = Signal(tx_hash=TX, log_index=7, **fields)
+    named = Signal(tx_hash=TX, log_index=7, order_hash=ORDER, **fields)
+    same = Signal(tx_hash=TX, log_index=7, order_hash="0x" + "09" * 32, **fields)
+    other = Signal(tx_hash=TX, log_index=7, order_hash=b"\x0a" * 32, **fields)
+    assert named.order_hash == ORDER == same.order_hash
+    assert named == same
+    assert named != plain
+    assert named != other
+    assert named.dedup_key == plain.dedup_key == other.dedup_key
+
+
+@pytest.mark.parametrize(
+    ("bad", "reason"),
+    [(b"\x09" * 31, "order_hash must be 32 bytes, got 31"), ("09" * 32, "order_hash must start with 0x")],
+)
+def test_a_bad_order_hash_is_refused_by_name(bad: bytes | str, reason: str) -> None:
+    with pytest.raises((InvalidInputError, DecodeError), match=reason):
+        Signal(leader=LEADER, token_id=1, side="BUY", size=1, tx_hash=TX, log_index=0, order_hash=bad)

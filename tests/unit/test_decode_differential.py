@@ -109,8 +109,20 @@ def common(log: dict[str, Any], meta: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def topic1(log: dict[str, Any]) -> bytes:
+    """The log's topic 1 as 32 bytes: an `OrderFilled`'s indexed order hash."""
+    return bytes.fromhex(log["topics"][1].removeprefix("0x"))
+
+
 def fill(
-    base: dict[str, Any], maker: str, side: str, token: int, size: int, usd: int, source: str
+    base: dict[str, Any],
+    maker: str,
+    side: str,
+    token: int,
+    size: int,
+    usd: int,
+    source: str,
+    order_hash: bytes,
 ) -> dict[str, Any]:
     return base | {
         "leader": maker,
@@ -122,11 +134,13 @@ def fill(
         "price_den": size,
         "sub_index": 0,
         "source": source,
+        "order_hash": order_hash,
     }
 
 
 @given(
     meta=metadata(),
+    order_hash=word,
     maker=party,
     taker=party,
     buy=st.booleans(),
@@ -134,10 +148,16 @@ def fill(
     amounts=st.tuples(uint256, uint256, uint256),
 )
 def test_v1_order_filled_matches_web3(
-    meta: dict[str, Any], maker: str, taker: str, buy: bool, token: int, amounts: tuple[int, int, int]
+    meta: dict[str, Any],
+    order_hash: bytes,
+    maker: str,
+    taker: str,
+    buy: bool,
+    token: int,
+    amounts: tuple[int, int, int],
 ) -> None:
     args = {
-        "orderHash": meta["block_hash"],
+        "orderHash": order_hash,
         "maker": maker,
         "taker": taker,
         "makerAssetId": 0 if buy else token,
@@ -151,16 +171,19 @@ def test_v1_order_filled_matches_web3(
     want = []
     if ref["maker"] in LEADERS:
         base = common(log, meta)
-        m, t = ref["makerAmountFilled"], ref["takerAmountFilled"]
+        m, t, h = ref["makerAmountFilled"], ref["takerAmountFilled"], bytes(ref["orderHash"])
         if ref["makerAssetId"] == 0:
-            want = [fill(base, ref["maker"], "BUY", ref["takerAssetId"], t, m, "v1")]
+            want = [fill(base, ref["maker"], "BUY", ref["takerAssetId"], t, m, "v1", h)]
         else:
-            want = [fill(base, ref["maker"], "SELL", ref["makerAssetId"], m, t, "v1")]
-    assert ours(log) == want
+            want = [fill(base, ref["maker"], "SELL", ref["makerAssetId"], m, t, "v1", h)]
+    got = ours(log)
+    assert got == want
+    assert all(row["order_hash"] == topic1(log) == order_hash for row in got)
 
 
 @given(
     meta=metadata(),
+    order_hash=word,
     maker=party,
     taker=party,
     side=st.integers(0, 1),
@@ -171,6 +194,7 @@ def test_v1_order_filled_matches_web3(
 )
 def test_v2_order_filled_matches_web3(
     meta: dict[str, Any],
+    order_hash: bytes,
     maker: str,
     taker: str,
     side: int,
@@ -180,7 +204,7 @@ def test_v2_order_filled_matches_web3(
     extra: tuple[bytes, bytes],
 ) -> None:
     args = {
-        "orderHash": meta["tx_hash"],
+        "orderHash": order_hash,
         "maker": maker,
         "taker": taker,
         "side": side,
@@ -195,12 +219,14 @@ def test_v2_order_filled_matches_web3(
     ref = web3_args(V2_ORDER_FILLED, log)
     want = []
     if ref["maker"] in LEADERS:
-        m, t = ref["makerAmountFilled"], ref["takerAmountFilled"]
+        m, t, h = ref["makerAmountFilled"], ref["takerAmountFilled"], bytes(ref["orderHash"])
         if ref["side"] == 0:
-            want = [fill(common(log, meta), ref["maker"], "BUY", ref["tokenId"], t, m, "v2")]
+            want = [fill(common(log, meta), ref["maker"], "BUY", ref["tokenId"], t, m, "v2", h)]
         else:
-            want = [fill(common(log, meta), ref["maker"], "SELL", ref["tokenId"], m, t, "v2")]
-    assert ours(log) == want
+            want = [fill(common(log, meta), ref["maker"], "SELL", ref["tokenId"], m, t, "v2", h)]
+    got = ours(log)
+    assert got == want
+    assert all(row["order_hash"] == topic1(log) == order_hash for row in got)
 
 
 def transfers(
@@ -228,6 +254,7 @@ def transfers(
                         "price_den": 0,
                         "sub_index": sub,
                         "source": "ctf",
+                        "order_hash": None,  # a transfer names no order
                     }
                 )
     return want
@@ -265,7 +292,7 @@ def test_strategies_reach_signals(event: dict[str, Any]) -> None:
     """Guards the differential tests against vacuity: a leader-made log of each kind gives a signal."""
     leader, other = LEADERS[0], "0x" + "22" * 20
     args_by_name: dict[str, dict[str, Any]] = {
-        "OrderFilled": {"orderHash": b"\x00" * 32, "maker": leader, "taker": other, "fee": 0},
+        "OrderFilled": {"orderHash": b"\x5a" * 32, "maker": leader, "taker": other, "fee": 0},
         "TransferSingle": {"operator": other, "from": other, "to": leader, "id": 1, "value": 1},
         "TransferBatch": {"operator": other, "from": other, "to": leader, "ids": [1], "values": [1]},
     }
@@ -280,4 +307,5 @@ def test_strategies_reach_signals(event: dict[str, Any]) -> None:
     else:
         address = CTF
     log = encode_log(event, address, args)
-    assert len(ours(json.loads(json.dumps(log)))) == 1
+    (row,) = ours(json.loads(json.dumps(log)))
+    assert row["order_hash"] == (b"\x5a" * 32 if event["name"] == "OrderFilled" else None)
