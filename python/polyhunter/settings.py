@@ -139,6 +139,8 @@ class Settings(BaseSettings):
 
     # Keys (secrets).
     trading_mnemonic: SecretStr | None = None
+    # The fleet's first index on TRADING_MNEMONIC (after `polyhunter fleet rotate` to later indices).
+    trading_account_start: int = Field(default=0, ge=0, le=2**31 - 1)
     trading_private_key: SecretStr | None = None
     owner_private_key: SecretStr | None = None
     funder_private_key: SecretStr | None = None

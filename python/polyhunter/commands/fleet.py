@@ -1,8 +1,11 @@
-"""`polyhunter fleet status|setup`: each fleet wallet's readiness for the CLOB, and the steps that make it
-ready (deposit wallet, approvals, pUSD, registration on the Executor, API key)."""
+"""`polyhunter fleet status|setup|rotate`: each fleet wallet's readiness for the CLOB, the steps that make it
+ready (deposit wallet, approvals, pUSD, registration on the Executor, API key), and moving the fleet to a new
+derivation (`rotate`, see `commands/_rotate.py`)."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -15,6 +18,8 @@ from polyhunter.errors import ConfigError, PolyhunterError
 from polyhunter.units import format_usd, parse_usd
 
 if TYPE_CHECKING:  # the set-up loads web3, eth-account, aiohttp: where a command runs, not for `--help`
+    from contextlib import AsyncExitStack
+
     from rich.table import Table
 
     from polyhunter.fleetsetup import FleetWorld, SetupResult, WalletStatus
@@ -233,6 +238,135 @@ def fleet_setup(
         summary = "changes made" if changed else "nothing changed: the fleet was already set up"
         click.echo(f"Fleet: {ready}/{len(results)} ready for the CLOB; {summary}")
     if any(r.errors for r in results):
+        raise SystemExit(1)
+
+
+NEW_MNEMONIC_ENV = "NEW_TRADING_MNEMONIC"
+
+
+def _new_fleet(
+    settings: Settings, deployment: Deployment | None, start: int | None, size: int
+) -> list[Signer]:
+    """The new derivation: NEW_TRADING_MNEMONIC from index `start` (default 0), else the current words from
+    `start`, which must then be given (the current fleet's indices are the ones to leave)."""
+    from polyhunter._core import derive_signers
+
+    words = os.environ.get("NEW_TRADING_MNEMONIC")
+    if words is None or not words.strip():
+        if start is None:
+            raise ConfigError(
+                f"fleet rotate: set {NEW_MNEMONIC_ENV} (the new fleet's words) or give --start N "
+                "(new indices of TRADING_MNEMONIC)"
+            )
+        local = deployment is not None and deployment.chain_id in LOCAL_CHAIN_IDS
+        current = settings.trading_mnemonic
+        if current is None and not local:
+            raise ConfigError("fleet rotate --start: TRADING_MNEMONIC is not set")
+        words = current.get_secret_value() if current is not None else TEST_MNEMONIC
+    return derive_signers(words.strip(), size, start=start or 0)
+
+
+def _rotation_lines(rotation: Any, start: int | None) -> list[str]:
+    from polyhunter.commands._executor_admin import when
+
+    lines = [f"  {s.status}: {s.what}" + (f" (tx {s.tx_hash})" if s.tx_hash else "") for s in rotation.steps]
+    if rotation.pending:
+        lines.append(
+            f"the new workers are effective from {when(rotation.effective_from)}: "
+            "run `polyhunter fleet rotate` again then to finish (the old fleet keeps working meanwhile)"
+        )
+    elif rotation.failed:
+        lines.append("some steps failed (above): fix them and run `polyhunter fleet rotate` again")
+    else:
+        words = f"{NEW_MNEMONIC_ENV}'s words as TRADING_MNEMONIC" if os.environ.get(NEW_MNEMONIC_ENV) else ""
+        index = f"TRADING_ACCOUNT_START={start or 0}"
+        lines.append(
+            f"rotation complete{'' if rotation.changed else ' (nothing left to do)'}: "
+            f"restart the supervisors with {words + ' and ' if words else ''}{index}"
+        )
+    return lines
+
+
+@fleet.command("rotate")
+@click.option(
+    "--start",
+    type=click.IntRange(0, 2**31 - 1),
+    help=f"First index of the new fleet (on {NEW_MNEMONIC_ENV}, default 0; on TRADING_MNEMONIC, required).",
+)
+@click.option("--size", type=click.IntRange(1, 10_000), help="New fleet size (default: the current one's).")
+@click.option(
+    "--cap", "cap", callback=_wrap_amount, metavar="USD", help="Each new worker's cap, USD per hour."
+)
+@click.option(
+    "--keystore",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="An encrypted key file of the Executor's owner (password: OWNER_KEYSTORE_PASSWORD, else asked). "
+    "Without it: OWNER_PRIVATE_KEY.",
+)
+@click.option("--i-understand-mainnet", "mainnet_ok", is_flag=True, help="Allow writes on Polygon (137).")
+@click.option("--json", "as_json", is_flag=True, help="Print the steps as JSON.")
+def fleet_rotate(
+    start: int | None,
+    size: int | None,
+    cap: int | None,
+    keystore: Path | None,
+    mainnet_ok: bool,
+    as_json: bool,
+) -> None:
+    """Move the fleet to a new derivation: authorise the new workers (waiting the Executor's delay: run again
+    then), deauthorise the old, move their open debts, sweep their floats, deposit wallets and gas."""
+    from polyhunter.commands._common import enter_store, run_async
+    from polyhunter.commands._rotate import FleetRotation
+    from polyhunter.commands.executor import open_admin
+    from polyhunter.fleetsetup import SetupOptions
+    from polyhunter.models import DebtStatus
+
+    settings = settings_or_exit()
+
+    async def body(stack: AsyncExitStack) -> Any:
+        admin, chain_id, deployment = open_admin(
+            settings, keystore, write=True, mainnet_ok=mainnet_ok, action="rotate the fleet"
+        )
+        old = _signers(settings, deployment)
+        new = _new_fleet(settings, deployment, start, size or len(old))
+        ours = deployment if deployment is not None and deployment.chain_id == chain_id else None
+        collateral = settings.usdc_address or (ours.contracts.collateral if ours is not None else None)
+        ctf = settings.ctf_address or (ours.contracts.ctf if ours is not None else None)
+        if not collateral or not ctf:
+            raise ConfigError("fleet rotate: USDC_ADDRESS and CTF_ADDRESS (or deployment.json) are needed")
+        tokens = [
+            t for m in (ours.markets if ours is not None else []) for t in (m.yes_token_id, m.no_token_id)
+        ]
+        rotation = FleetRotation(
+            admin,
+            chain_id,
+            old,
+            new,
+            collateral=collateral,
+            ctf=ctf,
+            token_ids=tokens,
+            options=SetupOptions(
+                priority_fee_wei=settings.copy_trading_priority_fee_gwei * 10**9,
+                max_fee_wei=settings.copy_trading_max_fee_gwei * 10**9,
+            ),
+        )
+        if rotation.authorise_new(cap):
+            rotation.deauthorise_old()
+            store = await enter_store(stack, settings)
+            rotation.move_debts(await store.list_debts(DebtStatus.OPEN))
+            for debt_id, heir in rotation.result.moved_debts:
+                await store.reassign_debt(debt_id, heir)
+            rotation.sweep()
+        return rotation.result
+
+    result = run_async(body)
+    if as_json:
+        echo_json(result.to_json())
+    else:
+        click.echo(f"fleet rotate: {len(result.old)} old workers -> {len(result.new)} new")
+        for line in _rotation_lines(result, start):
+            click.echo(line)
+    if result.failed:
         raise SystemExit(1)
 
 

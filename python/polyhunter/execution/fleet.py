@@ -1,10 +1,10 @@
 """The operator fleet: N signers derived in Rust, each with its nonce allocator and its ownership lease.
 
-Signers come from `TRADING_MNEMONIC` (m/44'/60'/0'/0/i, i < `SUPERVISOR_WORKER_POOL_SIZE`) or one
-`TRADING_PRIVATE_KEY`. A wallet sends only while this instance holds its lease in the shared state (Redis when
-several instances run): the lease is renewed at a third of its TTL and judged locally against a deadline
-taken *before* each renewal was asked, so a holder that stops renewing stops sending before anyone else can
-take the wallet over.
+Signers come from `TRADING_MNEMONIC` (m/44'/60'/0'/0/i, `SUPERVISOR_WORKER_POOL_SIZE` of them from
+`TRADING_ACCOUNT_START`) or one `TRADING_PRIVATE_KEY`. A wallet sends only while this instance holds its lease
+in the shared state (Redis when several instances run): the lease is renewed at a third of its TTL and judged
+locally against a deadline taken *before* each renewal was asked, so a holder that stops renewing stops
+sending before anyone else can take the wallet over.
 """
 
 from __future__ import annotations
@@ -41,10 +41,13 @@ OnGain = Callable[[list["OperatorWallet"]], Awaitable[None]]
 
 
 def fleet_signers(settings: Settings, default_mnemonic: str | None = None) -> list[Signer]:
-    """The fleet from `TRADING_MNEMONIC` (N = `SUPERVISOR_WORKER_POOL_SIZE`) or `TRADING_PRIVATE_KEY`."""
+    """The fleet from `TRADING_MNEMONIC` (N = `SUPERVISOR_WORKER_POOL_SIZE` from `TRADING_ACCOUNT_START`) or
+    `TRADING_PRIVATE_KEY`."""
     if settings.trading_mnemonic is not None:
         return derive_signers(
-            settings.trading_mnemonic.get_secret_value(), settings.supervisor_worker_pool_size
+            settings.trading_mnemonic.get_secret_value(),
+            settings.supervisor_worker_pool_size,
+            start=settings.trading_account_start,
         )
     if settings.trading_private_key is not None:
         return [Signer(settings.trading_private_key.get_secret_value())]
