@@ -4,7 +4,8 @@ Both sides take the same JSON-RPC notifications (one V2 `OrderFilled` each, a le
 one message at a time, as the detector hands them over, and produce for every copy the store's insert row
 (`job_row`, PENDING) and the queue payload (`CopyJob.to_bytes()`), with equal values (checked first):
 - ours is the pipeline's code path today: `LogDecoder.decode`, `DedupCache.check_and_insert`,
-  `FanoutIndex.match`, then a `CopyJob` per intent, its row and its payload;
+  `FanoutIndex.match`, then the batch handed over in one crossing: `Intents.jobs()` (each job's fields and
+  its payload bytes) and `Intents.rows()` (the store's rows);
 - the reference is what a careful Python engineer would write: orjson parse, a V2 `OrderFilled` decoder for
   the fields used, pycryptodome's C keccak for the dedup and idempotency keys, a dict TTL set, a loop over
   the leader's configs (fixed or ratio sizing, a per-trade cap) building the same tuples and orjson payloads.
@@ -27,7 +28,7 @@ from Crypto.Hash import keccak
 from polyhunter._core import TOPIC_ORDER_FILLED_V2, DedupCache, FanoutIndex, LogDecoder
 from polyhunter.loadsim import CTF, EXCHANGE, notification
 from polyhunter.models import CopyJob
-from polyhunter.store.base import job_row
+from polyhunter.store.base import INSERT_COLUMNS, job_row
 from polyhunter.supervisor.pipeline import job_of
 
 FOLLOWERS = 100
@@ -89,10 +90,27 @@ def ours(raws: list[bytes], dedup: DedupCache) -> tuple[list[tuple[Any, ...]], l
         signals = DECODER.decode(raw).signals
         firsts = dedup.check_and_insert([s.dedup_key for s in signals])
         fresh = [s for s, first in zip(signals, firsts, strict=True) if first]
+        if not fresh:
+            continue
+        intents = INDEX.match(fresh)
+        # What the pipeline takes from a batch: the jobs' fields and payloads, and the store's rows.
+        _fields, made, _owners = intents.jobs()
+        payloads += made
+        rows += intents.rows(NOW, EXPIRES)
+    return rows, payloads
+
+
+def field_by_field(raws: list[bytes], dedup: DedupCache) -> tuple[list[tuple[Any, ...]], list[bytes]]:
+    """The same through each intent's getters (`job_of`), as the pipeline did before: a cross-check."""
+    rows: list[tuple[Any, ...]] = []
+    payloads: list[bytes] = []
+    for raw in raws:
+        signals = DECODER.decode(raw).signals
+        firsts = dedup.check_and_insert([s.dedup_key for s in signals])
+        fresh = [s for s, first in zip(signals, firsts, strict=True) if first]
         for intent in INDEX.match(fresh):
-            signal = fresh[intent.signal_index]
-            job = job_of(intent, signal)  # the pipeline's own construction, timed as it runs
-            rows.append(job_row(job, NOW, EXPIRES))
+            job = job_of(intent, fresh[intent.signal_index])
+            rows.append((*job_row(job, NOW, EXPIRES), None, None, None, 0))
             payloads.append(job.to_bytes())
     return rows, payloads
 
@@ -112,6 +130,7 @@ for _c in CONFIGS:
         )
     )
 WATCHED = frozenset(LEADERS)
+UNCLAIMED = (None, None, None, 0)  # no intake token, no claim: the last columns of `INSERT_COLUMNS`
 EXCHANGES = frozenset([EXCHANGE])
 
 
@@ -174,7 +193,25 @@ def python(raws: list[bytes], dedup: PythonDedup) -> tuple[list[tuple[Any, ...]]
             key = _keccak(dkey + config_id.to_bytes(8, "big"))
             head = (key, config_id, follower, proxy, leader, token, side, amount, limit)
             tail = (log_index, 0, size, leader_price, block)
-            rows.append((*head, tx, *tail, "PENDING", None, 0, None, None, None, None, "", NOW, NOW, EXPIRES))
+            rows.append(
+                (
+                    *head,
+                    tx,
+                    *tail,
+                    "PENDING",
+                    None,
+                    0,
+                    None,
+                    None,
+                    None,
+                    None,
+                    "",
+                    NOW,
+                    NOW,
+                    EXPIRES,
+                    *UNCLAIMED,
+                )
+            )
             payloads.append(dumps([key.hex(), *head[1:], tx_hex, *tail]))
     return rows, payloads
 
@@ -183,9 +220,11 @@ def test_outputs_agree() -> None:
     raws = _messages(LOGS, seed=99) * 2  # the repeats must be dropped by dedup on both sides
     ours_rows, ours_payloads = ours(raws, DedupCache(TTL_MS, 1_000_000))
     ref_rows, ref_payloads = python(raws, PythonDedup())
+    getter_rows, getter_payloads = field_by_field(raws, DedupCache(TTL_MS, 1_000_000))
     assert len(ours_rows) == LOGS * FOLLOWERS
-    assert ours_rows == ref_rows
-    assert ours_payloads == ref_payloads
+    assert len(ours_rows[0]) == len(INSERT_COLUMNS.split(","))
+    assert ours_rows == ref_rows == getter_rows
+    assert ours_payloads == ref_payloads == getter_payloads
     assert [CopyJob.from_bytes(p).key for p in ours_payloads] == [r[0] for r in ours_rows]
 
 

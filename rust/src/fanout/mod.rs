@@ -101,6 +101,9 @@ pub struct JobSignal {
     pub dedup_key: [u8; 32],
     /// The leader's price in ppm, rounded down: `price_num * 1e6 / price_den` (exact, so a U512).
     pub leader_price_ppm: Option<U512>,
+    /// The payload's text shared by the signal's jobs: from the leader to the side, and after the amount.
+    payload_middle: String,
+    payload_tail: String,
 }
 
 /// A batch's copy jobs in the form the next stages take: per signal the shared parts, per intent its key.
@@ -111,16 +114,46 @@ pub struct Prepared {
     pub keys: Vec<[u8; 32]>,
 }
 
+/// Appends `bytes` as lower-case hex.
+fn push_hex(out: &mut Vec<u8>, bytes: &[u8]) {
+    let start = out.len();
+    out.resize(start + bytes.len() * 2, 0);
+    // The slice is exactly twice the input: encoding cannot fail.
+    let _ = alloy_primitives::hex::encode_to_slice(bytes, &mut out[start..]);
+}
+
 impl Matched {
-    /// Every intent's idempotency key and every signal's job fields, each hash computed once.
+    /// Every intent's idempotency key and every signal's job fields, each hash and number text computed
+    /// once.
     pub fn prepare(&self) -> Prepared {
         let signals: Vec<JobSignal> = self
             .signals
             .iter()
-            .map(|s| JobSignal {
-                dedup_key: crate::hash::dedup_key(&s.tx_hash.0, s.log_index, s.sub_index),
-                leader_price_ppm: (!s.price_den.is_zero())
-                    .then(|| U512::from(s.price_num) * U512::from(1_000_000u64) / U512::from(s.price_den)),
+            .zip(&self.limit_price_ppm)
+            .map(|(s, limit)| {
+                let price = (!s.price_den.is_zero())
+                    .then(|| U512::from(s.price_num) * U512::from(1_000_000u64) / U512::from(s.price_den));
+                let hex = alloy_primitives::hex::encode;
+                JobSignal {
+                    dedup_key: crate::hash::dedup_key(&s.tx_hash.0, s.log_index, s.sub_index),
+                    leader_price_ppm: price,
+                    payload_middle: format!(
+                        "\"0x{}\",\"{}\",\"{}\",",
+                        hex(s.leader.as_slice()),
+                        s.token_id,
+                        s.side.as_str()
+                    ),
+                    payload_tail: format!(
+                        ",{},\"{}\",{},{},{},{},{}]",
+                        limit.unwrap_or(0),
+                        hex(s.tx_hash.as_slice()),
+                        s.log_index,
+                        s.sub_index,
+                        s.size,
+                        price.map_or_else(|| "null".to_owned(), |p| p.to_string()),
+                        s.block_number.unwrap_or(0),
+                    ),
+                }
             })
             .collect();
         let keys = self
@@ -139,31 +172,19 @@ impl Matched {
     /// The queue payload of intent `i` (the bytes of `CopyJob.to_bytes()`: a compact JSON array), appended
     /// to `out`; `key` is its idempotency key and `job` its signal's prepared fields.
     pub fn write_payload(&self, i: usize, key: &[u8; 32], job: &JobSignal, out: &mut Vec<u8>) {
-        use std::io::Write as _;
         let it = &self.intents[i];
-        let s = &self.signals[it.signal as usize];
-        let hex = |bytes: &[u8]| alloy_primitives::hex::encode(bytes);
-        let price = job.leader_price_ppm.map_or_else(|| "null".to_owned(), |p| p.to_string());
-        // Writing into a Vec cannot fail.
-        let _ = write!(
-            out,
-            "[\"{}\",{},\"0x{}\",\"0x{}\",\"0x{}\",\"{}\",\"{}\",{},{},\"{}\",{},{},{},{},{}]",
-            hex(key.as_slice()),
-            it.config_id,
-            hex(it.follower.as_slice()),
-            hex(it.proxy.as_slice()),
-            hex(s.leader.as_slice()),
-            s.token_id,
-            s.side.as_str(),
-            it.amount,
-            self.limit_price_ppm[it.signal as usize].unwrap_or(0),
-            hex(s.tx_hash.as_slice()),
-            s.log_index,
-            s.sub_index,
-            s.size,
-            price,
-            s.block_number.unwrap_or(0),
-        );
+        out.extend_from_slice(b"[\"");
+        push_hex(out, key);
+        out.extend_from_slice(b"\",");
+        out.extend_from_slice(it.config_id.to_string().as_bytes());
+        out.extend_from_slice(b",\"0x");
+        push_hex(out, it.follower.as_slice());
+        out.extend_from_slice(b"\",\"0x");
+        push_hex(out, it.proxy.as_slice());
+        out.extend_from_slice(b"\",");
+        out.extend_from_slice(job.payload_middle.as_bytes());
+        out.extend_from_slice(it.amount.to_string().as_bytes());
+        out.extend_from_slice(job.payload_tail.as_bytes());
     }
 
     /// The `i`-th intent joined with its signal.

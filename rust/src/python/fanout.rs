@@ -300,7 +300,7 @@ impl PyCopyIntent {
 /// The intents of one `FanoutIndex.match` call: a read-only sequence of `CopyIntent`, built on access;
 /// `jobs` and `rows` hand the whole batch over at once, its keys computed once (cached).
 #[pyclass(frozen, sequence, module = "polyhunter._core")]
-pub struct Intents(Arc<Matched>, OnceLock<Prepared>);
+pub struct Intents(Arc<Matched>, OnceLock<Prepared>, OnceLock<Vec<Py<PyTuple>>>);
 
 /// A U512 as a Python `int`.
 fn u512_to_py<'py>(py: Python<'py>, value: &U512) -> PyResult<Bound<'py, PyAny>> {
@@ -309,6 +309,23 @@ fn u512_to_py<'py>(py: Python<'py>, value: &U512) -> PyResult<Bound<'py, PyAny>>
         Err(_) => {
             py.get_type::<pyo3::types::PyInt>().call_method1("from_bytes", (value.to_be_bytes::<64>(), "big"))
         }
+    }
+}
+
+/// An address as `0x` + lower-case hex, made on the stack.
+fn address_py<'py>(py: Python<'py>, address: &Address) -> Bound<'py, PyString> {
+    let mut text = [0u8; 42];
+    text[..2].copy_from_slice(b"0x");
+    // 20 bytes into 40 digits: cannot fail; hex digits are ASCII.
+    let _ = alloy_primitives::hex::encode_to_slice(address.as_slice(), &mut text[2..]);
+    PyString::new(py, std::str::from_utf8(&text).unwrap_or_default())
+}
+
+/// An amount as a Python `int` (the u64 path is the fast one).
+fn int_py(py: Python<'_>, value: u128) -> PyResult<Bound<'_, PyAny>> {
+    match u64::try_from(value) {
+        Ok(small) => Ok(small.into_pyobject(py)?.into_any()),
+        Err(_) => Ok(value.into_pyobject(py)?.into_any()),
     }
 }
 
@@ -360,33 +377,44 @@ impl Intents {
             .collect()
     }
 
-    /// The first 15 values of intent `i`'s job: `CopyJob`'s fields in order, `token_id` as given.
-    fn job_values<'py>(
-        &self,
-        py: Python<'py>,
-        i: usize,
-        values: &[SignalValues<'py>],
-        token_as_text: bool,
-    ) -> PyResult<[Bound<'py, PyAny>; 15]> {
-        let it = &self.0.intents[i];
-        let v = &values[it.signal as usize];
-        Ok([
-            PyBytes::new(py, &self.prepared().keys[i]).into_any(),
-            it.config_id.into_pyobject(py)?.into_any(),
-            PyString::new(py, &address_hex(&it.follower)).into_any(),
-            PyString::new(py, &address_hex(&it.proxy)).into_any(),
-            v.leader.clone(),
-            if token_as_text { v.token_text.clone() } else { v.token_id.clone() },
-            v.side.clone(),
-            it.amount.into_pyobject(py)?.into_any(),
-            v.limit_price_ppm.clone(),
-            v.tx_hash.clone(),
-            v.log_index.clone(),
-            v.sub_index.clone(),
-            v.leader_size.clone(),
-            v.leader_price_ppm.clone(),
-            v.block_number.clone(),
-        ])
+    /// Each intent's job as a tuple of `CopyJob`'s fields (token id as an int), built once and kept: `rows`
+    /// takes its values from the same objects.
+    fn job_tuples(&self, py: Python<'_>) -> PyResult<&[Py<PyTuple>]> {
+        if let Some(made) = self.2.get() {
+            return Ok(made);
+        }
+        let values = self.signal_values(py)?;
+        let keys = &self.prepared().keys;
+        let made = self
+            .0
+            .intents
+            .iter()
+            .zip(keys)
+            .map(|(it, key)| {
+                let v = &values[it.signal as usize];
+                let fields: [Bound<'_, PyAny>; 15] = [
+                    PyBytes::new(py, key).into_any(),
+                    it.config_id.into_pyobject(py)?.into_any(),
+                    address_py(py, &it.follower).into_any(),
+                    address_py(py, &it.proxy).into_any(),
+                    v.leader.clone(),
+                    v.token_id.clone(),
+                    v.side.clone(),
+                    int_py(py, it.amount)?,
+                    v.limit_price_ppm.clone(),
+                    v.tx_hash.clone(),
+                    v.log_index.clone(),
+                    v.sub_index.clone(),
+                    v.leader_size.clone(),
+                    v.leader_price_ppm.clone(),
+                    v.block_number.clone(),
+                ];
+                Ok(PyTuple::new(py, fields)?.unbind())
+            })
+            .collect::<PyResult<Vec<_>>>()?;
+        // Another thread may have filled it meanwhile: either list is the same.
+        let _ = self.2.set(made);
+        Ok(self.2.get().map_or(&[], Vec::as_slice))
     }
 
     fn at(&self, index: isize) -> PyResult<PyCopyIntent> {
@@ -430,16 +458,12 @@ impl Intents {
     /// job is a tuple of `CopyJob`'s fields in order (`CopyJob(*job)`), each payload the exact bytes of
     /// `CopyJob.to_bytes()`, and each signal index the intent's position in the `match` input.
     fn jobs<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
-        let values = self.signal_values(py)?;
+        let jobs = self.job_tuples(py)?;
         let prepared = self.prepared();
-        let n = self.0.intents.len();
-        let mut jobs = Vec::with_capacity(n);
-        let mut payloads = Vec::with_capacity(n);
+        let mut payloads = Vec::with_capacity(jobs.len());
         let mut buf = Vec::with_capacity(512);
-        for i in 0..n {
-            jobs.push(PyTuple::new(py, self.job_values(py, i, &values, false)?)?);
+        for (i, it) in self.0.intents.iter().enumerate() {
             buf.clear();
-            let it = &self.0.intents[i];
             self.0.write_payload(i, &prepared.keys[i], &prepared.signals[it.signal as usize], &mut buf);
             payloads.push(PyBytes::new(py, &buf));
         }
@@ -447,7 +471,7 @@ impl Intents {
         PyTuple::new(
             py,
             [
-                PyList::new(py, jobs)?.into_any(),
+                PyList::new(py, jobs.iter().map(|t| t.bind(py)))?.into_any(),
                 PyList::new(py, payloads)?.into_any(),
                 PyList::new(py, indexes)?.into_any(),
             ],
@@ -478,27 +502,29 @@ impl Intents {
             Some(c) => (c.into_any(), created.clone(), 1i64.into_pyobject(py)?.into_any()),
             None => (none.clone(), none.clone(), zero.clone()),
         };
-        let mut rows = Vec::with_capacity(self.0.intents.len());
-        for i in 0..self.0.intents.len() {
-            let [a, b, c, d, e, f, g, h, i9, j, k, l, m, n, o] = self.job_values(py, i, &values, true)?;
+        let jobs = self.job_tuples(py)?;
+        let mut rows = Vec::with_capacity(jobs.len());
+        for (job, it) in jobs.iter().zip(&self.0.intents) {
+            let job = job.bind(py);
+            let field = |k: usize| job.get_borrowed_item(k).map(|v| v.to_owned());
             rows.push(PyTuple::new(
                 py,
                 [
-                    a,
-                    b,
-                    c,
-                    d,
-                    e,
-                    f,
-                    g,
-                    h,
-                    i9,
-                    j,
-                    k,
-                    l,
-                    m,
-                    n,
-                    o,
+                    field(0)?,
+                    field(1)?,
+                    field(2)?,
+                    field(3)?,
+                    field(4)?,
+                    values[it.signal as usize].token_text.clone(),
+                    field(6)?,
+                    field(7)?,
+                    field(8)?,
+                    field(9)?,
+                    field(10)?,
+                    field(11)?,
+                    field(12)?,
+                    field(13)?,
+                    field(14)?,
                     pending.clone(),
                     none.clone(),
                     zero.clone(),
@@ -636,7 +662,7 @@ impl PyFanoutIndex {
         let balances = balances_arg(balances)?;
         let min_size = min_size_arg(min_size)?;
         let matched = without_gil(py, || self.read().match_signals(signals, &balances, &min_size));
-        Ok(Intents(Arc::new(matched), OnceLock::new()))
+        Ok(Intents(Arc::new(matched), OnceLock::new(), OnceLock::new()))
     }
 }
 
