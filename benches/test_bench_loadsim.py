@@ -8,8 +8,14 @@ on their own thread, so the offered rate is measured, not nominal:
 - `embedded_6k_20s`: the same offering 6,000 tasks/s (`--events-per-s 60`). Target: no drops.
 - `embedded_60s`: 60 s at the defaults. Target: peak RSS within 20 % of the 20 s run's.
 - `postgres_redis_20s`: the 20 s default run on PostgreSQL + Redis, recorded beside the embedded figure.
+- `postgres_redis_2_instances_20s`: the same offered load split over 2 sharded instance processes
+  (`--instances 2`) sharing PostgreSQL and Redis; the aggregate is recorded (no target: they share the 2
+  cores with the servers).
 - `burst_10k`: one leader with 10,000 followers fills once. Target: the last copy handed to the venue within
   1.0 s of the log's raw bytes.
+- `embedded_20s_asyncio`: the 20 s default run on asyncio's own event loop (`POLYHUNTER_EVENT_LOOP=asyncio`);
+  every other run is on uvloop, and each run records the loop it ran on (`event_loop`), so that the two
+  loops' tasks/s are read side by side (`uvloop_over_asyncio`, recorded, not a target).
 Results go to `benches/results/loadsim.json`; the targets are recorded with `met` booleans, never asserted.
 """
 
@@ -34,16 +40,18 @@ DATABASE_URL = os.environ.get(
 _RUNS: dict[str, dict[str, Any]] = {}
 
 
-def _loadsim(*args: str) -> dict[str, Any]:
+def _loadsim(*args: str, loop: str = "uvloop") -> dict[str, Any]:
     out = subprocess.run(
         [sys.executable, "-m", "polyhunter.cli", "loadsim", "--json", *args],
         capture_output=True,
         text=True,
         check=True,
         timeout=600,
+        env={**os.environ, "POLYHUNTER_EVENT_LOOP": loop},
     )
     print(out.stderr.strip().splitlines()[-1])
     result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["event_loop"] == loop, result  # the run says which loop it really ran on
     return result
 
 
@@ -68,8 +76,16 @@ def _record(name: str, result: dict[str, Any]) -> None:
         )
     if burst:
         targets["burst_10k_last_handoff_ms"] = _target(burst["burst_last_handoff_ms"], "<=", 1_000)
+    loops: dict[str, Any] = {}
+    on_asyncio = _RUNS.get("embedded_20s_asyncio")
+    if saturated and on_asyncio and saturated.get("event_loop") == "uvloop":
+        loops = {
+            "uvloop_tasks_per_s": saturated["tasks_per_s"],
+            "asyncio_tasks_per_s": on_asyncio["tasks_per_s"],
+            "uvloop_over_asyncio": round(saturated["tasks_per_s"] / on_asyncio["tasks_per_s"], 3),
+        }
     RESULTS.mkdir(exist_ok=True)
-    summary = {"targets": targets, "runs": _RUNS}
+    summary = {"targets": targets, "loops": loops, "runs": _RUNS}
     path.write_text(json.dumps(summary, indent=2) + "\n")
 
 
@@ -82,6 +98,14 @@ def test_loadsim_embedded_20s(benchmark: Any) -> None:
     result = benchmark.pedantic(_loadsim, args=("--duration", "20"), rounds=1, iterations=1)
     benchmark.extra_info.update(result)
     _record("embedded_20s", result)
+
+
+def test_loadsim_embedded_20s_asyncio(benchmark: Any) -> None:
+    result = benchmark.pedantic(
+        _loadsim, args=("--duration", "20"), kwargs={"loop": "asyncio"}, rounds=1, iterations=1
+    )
+    benchmark.extra_info.update(result)
+    _record("embedded_20s_asyncio", result)
 
 
 def test_loadsim_embedded_6k_offered_20s(benchmark: Any) -> None:
@@ -134,3 +158,36 @@ def test_loadsim_burst_10k(benchmark: Any) -> None:
     assert result["executed"] == 10_000, result  # the burst is admitted whole: every follower copied
     benchmark.extra_info.update(result)
     _record("burst_10k", result)
+
+
+def test_loadsim_postgres_redis_2_instances_20s(benchmark: Any) -> None:
+    schema = f"loadsim_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(DATABASE_URL, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    separator = "&" if "?" in DATABASE_URL else "?"
+    try:
+        result = benchmark.pedantic(
+            _loadsim,
+            args=(
+                "--duration",
+                "20",
+                "--instances",
+                "2",
+                "--redis",
+                REDIS_URL,
+                "--database-url",
+                f"{DATABASE_URL}{separator}search_path={schema}",
+            ),
+            rounds=1,
+            iterations=1,
+        )
+    finally:
+        with psycopg.connect(DATABASE_URL, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        client = redis.Redis.from_url(REDIS_URL)
+        keys = list(client.scan_iter(match="*loadsim:*", count=1000))
+        if keys:
+            client.delete(*keys)
+        client.close()
+    benchmark.extra_info.update(result)
+    _record("postgres_redis_2_instances_20s", result)
