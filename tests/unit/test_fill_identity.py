@@ -37,8 +37,19 @@ class Event:
 
 
 def _signal(
-    kind: str, maker: str, token: int, side: str, tokens: int, usd: int, tx_n: int, position: int, seen: int
+    kind: str,
+    maker: str,
+    token: int,
+    side: str,
+    tokens: int,
+    usd: int,
+    tx_n: int,
+    position: int,
+    seen: int,
+    oh: bytes | None = None,
 ) -> Signal:
+    """A sighting as its source builds it: a log row and a pending order name their order (`oh`), a feed
+    frame never does."""
     common = dict(
         leader=maker,
         token_id=token,
@@ -49,6 +60,7 @@ def _signal(
         usd=usd,
         tx_hash=tx(tx_n),
         seen_at_ns=seen * 1_000_000,
+        order_hash=oh if kind != ACTIVITY else None,
     )
     if kind == LOG:
         return Signal(**common, log_index=position, block_number=100 + tx_n, source="v2")  # type: ignore[arg-type]
@@ -80,7 +92,18 @@ def scenario(with_phantom: bool = True) -> tuple[list[Event], int]:
         events.append(
             Event(
                 kind,
-                _signal(kind, maker, token, side, tokens, usd, t, pos, seen),
+                _signal(
+                    kind,
+                    maker,
+                    token,
+                    side,
+                    tokens,
+                    usd,
+                    t,
+                    pos,
+                    seen,
+                    None if oh is None else order_hash(oh),
+                ),
                 order_hash(oh) if oh is not None and kind == MEMPOOL else None,
                 label,
                 taker and kind == MEMPOOL,
@@ -92,7 +115,7 @@ def scenario(with_phantom: bool = True) -> tuple[list[Event], int]:
     add("F2", MEMPOOL, MAKER_A, 2, "SELL", 20 * SHARE, 8 * SHARE, 2, 0, 2)
     add("F2", MEMPOOL, MAKER_A, 2, "SELL", 20 * SHARE, 8 * SHARE, 3, 0, 2)
     add("F2", ACTIVITY, MAKER_A, 2, "SELL", 20 * SHARE, 8 * SHARE, 2, 0)
-    add("F2", LOG, MAKER_A, 2, "SELL", 20 * SHARE, 8 * SHARE, 3, 0)
+    add("F2", LOG, MAKER_A, 2, "SELL", 20 * SHARE, 8 * SHARE, 3, 0, 2)
     for t, label in ((4, "F3"), (5, "F4")):
         for kind in (MEMPOOL, ACTIVITY, LOG):
             add(label, kind, MAKER_B, 1, "BUY", 5 * SHARE, 2 * SHARE, t, 0, 3)
@@ -114,7 +137,7 @@ def scenario(with_phantom: bool = True) -> tuple[list[Event], int]:
         add("F7", kind, MAKER_A, 3, "BUY", 3 * SHARE, SHARE, 6, 5 if kind == LOG else 2, 7)
     add("F8", MEMPOOL, MAKER_B, 4, "BUY", 10 * SHARE, 4 * SHARE, 8, 1, 8, taker=True)
     add("F8", ACTIVITY, MAKER_B, 4, "BUY", 12 * SHARE, 4 * SHARE, 8, 0)
-    add("F8", LOG, MAKER_B, 4, "BUY", 12 * SHARE, 4 * SHARE, 8, 1)
+    add("F8", LOG, MAKER_B, 4, "BUY", 12 * SHARE, 4 * SHARE, 8, 1, 8)
     if with_phantom:
         add("P", MEMPOOL, MAKER_B, 2, "BUY", 9 * SHARE, 4 * SHARE, 7, 0, 9)
         add("P", ACTIVITY, MAKER_B, 2, "BUY", 9 * SHARE, 4 * SHARE, 7, 0)
@@ -308,3 +331,86 @@ def test_the_ledger_forgets_its_oldest_fills_past_its_limit() -> None:
     assert len(ledger) == 3
     assert ledger.logged(tx(1), MAKER_A, 1, "BUY", 0) is None
     assert ledger.logged(tx(5), MAKER_A, 1, "BUY", 0) is not None
+
+
+def test_a_log_row_joins_the_pending_order_of_its_hash_in_another_transaction() -> None:
+    """A match re-settled (RETRYING) or a replaced transaction: the order was seen pending in tx 20 only,
+    its row comes from tx 21. The row names the order (topic 1): it is that fill, not a new one."""
+    ledger = FillLedger()
+    pending = _signal(MEMPOOL, MAKER_A, 9, "BUY", 4 * SHARE, 2 * SHARE, 20, 0, 1, order_hash(40))
+    row = _signal(LOG, MAKER_A, 9, "BUY", 4 * SHARE, 2 * SHARE, 21, 6, 2, order_hash(40))
+    first = ledger.see(pending, block=10)
+    then = ledger.see(row, block=11)
+    assert first.new
+    assert not then.new
+    assert then.fill is first.fill
+    assert then.fill.log is row
+    assert then.fill.order_hash == order_hash(40)
+    assert then.fill.key == fill_key(tx(20), group_of(pending), 4 * SHARE, 0)
+    assert ledger.expire(head=10_000, blocks=20) == []  # confirmed: nothing left unconfirmed
+
+
+def test_the_hash_join_holds_when_the_pending_fill_s_transactions_include_a_logged_one() -> None:
+    """A feed frame of another fill (same maker, token, side and amount, another order, in tx 32) joins the
+    pending fill of order 41 (tx 30) before any log: a frame names no order. tx 32's row is order 42's: a
+    fill of its own. Order 41's row, re-settled in tx 31, still joins its pending fill by hash although one
+    of that fill's transactions (32) gave a log: two rows, two fills, no third."""
+    ledger = FillLedger()
+    pending = _signal(MEMPOOL, MAKER_B, 9, "SELL", 6 * SHARE, 3 * SHARE, 30, 0, 1, order_hash(41))
+    frame = _signal(ACTIVITY, MAKER_B, 9, "SELL", 6 * SHARE, 3 * SHARE, 32, 0, 2)
+    other_row = _signal(LOG, MAKER_B, 9, "SELL", 6 * SHARE, 3 * SHARE, 32, 2, 3, order_hash(42))
+    row = _signal(LOG, MAKER_B, 9, "SELL", 6 * SHARE, 3 * SHARE, 31, 4, 4, order_hash(41))
+    p, f, o, r = (ledger.see(s, block=10) for s in (pending, frame, other_row, row))
+    assert p.new
+    assert f.fill is p.fill  # errs safe: no second copy from the frame
+    assert o.new  # order 42's row is not order 41's fill
+    assert o.fill is not p.fill
+    assert o.fill.order_hash == order_hash(42)
+    assert not r.new
+    assert r.fill is p.fill
+    assert p.fill.log is row
+    assert len(ledger) == 2
+
+
+def test_two_orders_of_one_maker_with_equal_amounts_in_one_transaction_stay_two_fills() -> None:
+    """Orders 50 and 51 of one maker, equal amounts, one transaction; only 50 was seen pending and 51's row
+    comes first. By (transaction, group, amounts) alone 51's row would take 50's pending fill; by hash it is
+    a fill of its own and 50's row confirms the pending one."""
+    ledger = FillLedger()
+    pending_50 = _signal(MEMPOOL, MAKER_A, 8, "BUY", 7 * SHARE, 3 * SHARE, 40, 0, 1, order_hash(50))
+    row_51 = _signal(LOG, MAKER_A, 8, "BUY", 7 * SHARE, 3 * SHARE, 40, 4, 2, order_hash(51))
+    row_50 = _signal(LOG, MAKER_A, 8, "BUY", 7 * SHARE, 3 * SHARE, 40, 3, 3, order_hash(50))
+    a = ledger.see(pending_50, block=10)
+    b = ledger.see(row_51, block=11)
+    c = ledger.see(row_50, block=11)
+    assert a.new
+    assert b.new
+    assert b.fill is not a.fill
+    assert not c.new
+    assert c.fill is a.fill
+    assert (a.fill.order_hash, b.fill.order_hash) == (order_hash(50), order_hash(51))
+    assert ledger.logged(tx(40), MAKER_A, 8, "BUY", 3) is a.fill
+    assert ledger.logged(tx(40), MAKER_A, 8, "BUY", 4) is b.fill
+    # Distinct keys that a source seeing them in the other order computes alike (k counts equal fills).
+    assert {a.fill.key, b.fill.key} == {fill_key(tx(40), group_of(row_50), 7 * SHARE, k) for k in (0, 1)}
+    # A second pending sighting of order 51 in the same transaction joins 51's fill, not 50's.
+    pending_51 = _signal(MEMPOOL, MAKER_A, 8, "BUY", 7 * SHARE, 3 * SHARE, 40, 1, 4, order_hash(51))
+    assert ledger.see(pending_51, block=11).fill is b.fill
+    assert ledger.expire(head=10_000, blocks=20) == []
+
+
+def test_a_pending_order_seen_after_its_re_settled_row_joins_it_by_hash() -> None:
+    """The node relays the failed attempt's pending transaction late, after the re-settled row: a repeat of
+    the order, not a new fill."""
+    ledger = FillLedger()
+    row = _signal(LOG, MAKER_A, 9, "SELL", 2 * SHARE, SHARE, 61, 3, 1, order_hash(60))
+    stale = _signal(MEMPOOL, MAKER_A, 9, "SELL", 2 * SHARE, SHARE, 60, 0, 2, order_hash(60))
+    logged = ledger.see(row, block=10)
+    late = ledger.see(stale, block=10)
+    assert logged.new
+    assert not late.new
+    assert not late.late
+    assert late.fill is logged.fill
+    # Another order of the same amounts seen pending in yet another transaction is not this fill.
+    other = _signal(MEMPOOL, MAKER_A, 9, "SELL", 2 * SHARE, SHARE, 62, 0, 3, order_hash(61))
+    assert ledger.see(other, block=10).fill is not logged.fill

@@ -5,16 +5,22 @@ The ledger is pure bookkeeping (no I/O, no clock of its own): the supervisor fee
 and decides from the answer whether to copy, top up, confirm or do nothing.
 
 Rules, in the order they are tried for a sighting of source S of a group G = (maker, token, side) in
-transaction T (docs/seams.md, "Fill identity", says why each holds):
+transaction T, with order hash H when S names one (a log row's topic 1, a pending order's digest; a feed
+frame names none) (docs/seams.md, "Fill identity", says why each holds):
 1. The same sighting again (S's own id of it in (T, G): a log's index, a pending order's position, a feed
    frame's (size, price)) is a repeat: nothing to do.
-2. A fill of (T, G) that S has not yet sighted in T joins, one with the same amount first; otherwise only
+2. The same order: a fill of H with the same amount that S has not sighted in T, the one in T first; a log
+   row joins only a fill without a log (one row is one fill), in T or still inside the confirmation window
+   anywhere (the match was re-settled or the transaction replaced); a pending order joins one in T or
+   inside the window, logged or not (the operator's retry).
+3. A fill of (T, G) that S has not yet sighted in T joins, one with the same amount first; otherwise only
    across the one known difference (a MINT taker's calldata understates its shares), and only upwards.
-3. Otherwise a fill of G in another transaction with the same amount (and the same order hash where both
-   sides know it): for a log row, one without a log whose transactions gave no log (the match was
-   re-settled); for a pending order or a feed frame, any fill still in the confirmation window (a retry,
-   a stale sighting of a failed attempt).
-4. Otherwise it is a new fill, keyed `fill_key(T, G, tokens, k)`, k the number of fills of (T, G) with
+   Never a fill of another order: when both sides name an order hash, they must be equal.
+4. Otherwise a fill of G in another transaction with the same amount (and the same order hash where both
+   sides know it): for a log row, one without a log whose transactions gave no log (a fill seen only by
+   the feed, whose match was re-settled); for a pending order or a feed frame, any fill still in the
+   confirmation window (a retry, a stale sighting of a failed attempt).
+5. Otherwise it is a new fill, keyed `fill_key(T, G, tokens, k)`, k the number of fills of (T, G) with
    those tokens before it, so every source that sees a fill first computes the same key; an early sighting
    of a new fill in a transaction already logged is `late` and copies nothing.
 
@@ -164,6 +170,8 @@ class FillLedger:
     """Logged fills inside the window: a late early sighting of one joins it rather than copying again."""
     _logged: OrderedDict[bytes, int] = field(default_factory=OrderedDict, init=False, repr=False)
     """Transactions a log came from (counted per fill confirmed there)."""
+    _orders: dict[bytes, list[Fill]] = field(default_factory=dict, init=False, repr=False)
+    """Fills by order hash (one order may fill several times: partial fills)."""
 
     def __len__(self) -> int:
         return len(self._fills)
@@ -174,9 +182,9 @@ class FillLedger:
     def see(
         self, signal: Signal, *, order_hash: bytes | None = None, taker: bool = False, block: int = 0
     ) -> Outcome:
-        """Takes one priced sighting (a log row, a pending order with its order hash and whether it is the
-        match's taker order, a feed frame). `block` is the newest block known when it was seen: the
-        confirmation window starts there."""
+        """Takes one priced sighting (a log row, a pending order and whether it is the match's taker order, a
+        feed frame). `order_hash` defaults to the signal's own (`Signal.order_hash`). `block` is the newest
+        block known when it was seen: the confirmation window starts there."""
         kind = kind_of(signal)
         tx = bytes(signal.tx_hash)
         group = group_of(signal)
@@ -184,7 +192,10 @@ class FillLedger:
         known = self._seen.get(sid)
         if known is not None:
             return Outcome(known, repeat=True)
-        fill = self._in_transaction(tx, group, kind, signal.size, taker)
+        order_hash = signal.order_hash if order_hash is None else bytes(order_hash)
+        fill = self._same_order(tx, group, kind, signal.size, order_hash)
+        if fill is None:
+            fill = self._in_transaction(tx, group, kind, signal.size, taker, order_hash)
         if fill is None:
             fill = self._re_settled(tx, group, kind, signal.size, order_hash)
         new = fill is None
@@ -202,11 +213,34 @@ class FillLedger:
         """The fill a log row joined (what a copy made from that row was a copy of)."""
         return self._seen.get((bytes(tx_hash), (leader.lower(), token_id, side), LOG, (log_index,)))
 
-    def _in_transaction(self, tx: bytes, group: Group, kind: str, tokens: int, taker: bool) -> Fill | None:
+    def _same_order(
+        self, tx: bytes, group: Group, kind: str, tokens: int, order_hash: bytes | None
+    ) -> Fill | None:
+        """A fill of the same order and amount: the one in this transaction first, then one still inside the
+        confirmation window (a log row: without a log yet; a pending order: logged or not)."""
+        if order_hash is None:
+            return None
+        others: list[Fill] = []
+        for f in self._orders.get(order_hash, ()):
+            if f.group != group or f.tokens != tokens or (kind, tx) in f.sighted:
+                continue
+            if kind == LOG and f.log is not None:
+                continue  # one row is one fill: an order filled twice by equal amounts is two fills
+            if tx in f.txs:
+                return f
+            if f.key in self._open or (kind != LOG and f.key in self._recent):
+                others.append(f)
+        return others[0] if others else None
+
+    def _in_transaction(
+        self, tx: bytes, group: Group, kind: str, tokens: int, taker: bool, order_hash: bytes | None
+    ) -> Fill | None:
         free = [
             f
             for f in self._slots.get((tx, group), ())
-            if (kind, tx) not in f.sighted and (kind != LOG or f.log is None)
+            if (kind, tx) not in f.sighted
+            and (kind != LOG or f.log is None)
+            and (order_hash is None or f.order_hash is None or f.order_hash == order_hash)
         ]
         for f in free:
             if f.tokens == tokens:
@@ -283,6 +317,7 @@ class FillLedger:
         fill.tokens = max(fill.tokens, signal.size)
         if order_hash is not None and fill.order_hash is None:
             fill.order_hash = bytes(order_hash)
+            self._orders.setdefault(fill.order_hash, []).append(fill)
         if kind == LOG:
             fill.log = signal
             fill.log_index = signal.log_index
@@ -334,6 +369,12 @@ class FillLedger:
         return list(self._open.values())
 
     def _forget(self, fill: Fill) -> None:
+        if fill.order_hash is not None:
+            same = self._orders.get(fill.order_hash)
+            if same is not None:
+                same.remove(fill)
+                if not same:
+                    del self._orders[fill.order_hash]
         self._fills.pop(fill.key, None)
         self._open.pop(fill.key, None)
         self._recent.pop(fill.key, None)

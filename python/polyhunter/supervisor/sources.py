@@ -9,7 +9,8 @@ log that follows is recognised as the same fill and only confirms it, or tops th
 more. In both modes a fill seen early with no log within `SUPERVISOR_PENDING_CONFIRM_BLOCKS` is counted,
 and the copies it caused are flagged `unconfirmed_source` (those not started are cancelled).
 
-`PendingSightings` (the first lead measurement, keyed on the transaction) is kept for the demo's output.
+`PendingSightings` (the first lead measurement, keyed on the transaction, then the order hash) is kept for the
+demo's output.
 """
 
 from __future__ import annotations
@@ -107,12 +108,13 @@ class LeadStats:
 class PendingSightings:
     """First pending sighting per fill, joined to the fill's log signal to measure the detection lead.
 
-    Keyed on (transaction, maker, token, side): a re-settled match has a new transaction and counts as not
-    seen pending, which understates the lead rather than inventing one."""
+    Keyed on (transaction, maker, token, side), then on the order hash that both the pending order and the
+    `OrderFilled` row name: a match re-settled in a new transaction is still the order seen pending."""
 
     limit: int = 100_000
     stats: LeadStats = field(default_factory=LeadStats)
     _first_ns: OrderedDict[SightingKey, int] = field(default_factory=OrderedDict, init=False, repr=False)
+    _first_by_order: OrderedDict[bytes, int] = field(default_factory=OrderedDict, init=False, repr=False)
     _leads: OrderedDict[SightingKey, int] = field(default_factory=OrderedDict, init=False, repr=False)
 
     def saw_pending(self, signals: Iterable[Signal]) -> None:
@@ -123,6 +125,9 @@ class PendingSightings:
             if key not in self._first_ns:
                 self._first_ns[key] = s.seen_at_ns
                 self._bound(self._first_ns)
+            if s.order_hash is not None and s.order_hash not in self._first_by_order:
+                self._first_by_order[s.order_hash] = s.seen_at_ns
+                self._bound(self._first_by_order)
 
     def saw_log(self, signal: Signal) -> int | None:
         """The lead in ms of the pending sighting over this log signal, or None when it was not seen
@@ -132,6 +137,9 @@ class PendingSightings:
             return None
         key = sighting_key(signal.tx_hash, signal.leader, signal.token_id, signal.side)
         first = self._first_ns.pop(key, None)
+        by_order = None if signal.order_hash is None else self._first_by_order.pop(signal.order_hash, None)
+        if first is None:
+            first = by_order
         if first is None:
             if key not in self._leads:
                 self.stats.logged_only += 1
@@ -149,7 +157,7 @@ class PendingSightings:
         """The recorded lead of a fill already logged (None when it was not seen pending)."""
         return self._leads.get(sighting_key(tx_hash, leader, token_id, side))
 
-    def _bound(self, table: OrderedDict[SightingKey, int]) -> None:
+    def _bound(self, table: OrderedDict[SightingKey, int] | OrderedDict[bytes, int]) -> None:
         while len(table) > self.limit:
             table.popitem(last=False)
 
@@ -204,6 +212,7 @@ def _removed(signal: Signal) -> Signal:
         source=signal.source,
         removed=True,
         seen_at_ns=signal.seen_at_ns,
+        order_hash=signal.order_hash,
     )
 
 
