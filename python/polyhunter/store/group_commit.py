@@ -1,9 +1,11 @@
 """Group commit: many callers' small writes applied in one transaction; each await returns after the commit.
 
-Callers `submit` an operation and await its result. One task drains everything submitted meanwhile
-(waiting `window_s` first so a trickle still batches) and hands it to the back end's `apply`, which runs the
-whole batch in one transaction and returns one result per operation. Under load the batch is whatever queued
-while the last commit ran, so the number of transactions falls as the rate rises. A failed batch is retried
+Callers `submit` an operation and await its result. One task drains everything submitted meanwhile and hands
+it to the back end's `apply`, which runs the whole batch in one transaction and returns one result per
+operation. Under load the batch is whatever queued while the last commit ran, so the number of transactions
+falls as the rate rises; while commits follow each other it first waits `window_s` so that more gather. An
+idle committer commits at once: a lone write (a leader's fill when nothing else happens) waits for its own
+commit only. A failed batch is retried
 one operation per transaction, so one bad write fails alone.
 """
 
@@ -32,6 +34,8 @@ class GroupCommitter:
         self._task: asyncio.Task[None] | None = None
         self.batches = 0
         self.operations = 0
+        self._last_commit = 0.0
+        """When the last commit ended (event-loop time)."""
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="store-group-commit")
@@ -57,7 +61,9 @@ class GroupCommitter:
     async def _run(self) -> None:
         while True:
             await self._wake.wait()
-            if self._window_s and len(self._queue) < self._max_batch and not self._closing:
+            loop = asyncio.get_running_loop()
+            busy = loop.time() - self._last_commit < self._window_s
+            if busy and len(self._queue) < self._max_batch and not self._closing:
                 await asyncio.sleep(self._window_s)
             batch, self._queue = self._queue[: self._max_batch], self._queue[self._max_batch :]
             if not self._queue:
@@ -67,6 +73,7 @@ class GroupCommitter:
                     return
                 continue
             await self._commit(batch)
+            self._last_commit = asyncio.get_running_loop().time()
 
     async def _commit(self, batch: list[tuple[Any, asyncio.Future[Any]]]) -> None:
         try:
