@@ -1,8 +1,9 @@
 """The supervisor's Prometheus series: its own counters read at scrape time, plus the store's, the shared
 state's and the fleet wallets' values fetched just before each scrape.
 
-Labels are bounded: a copy status, a skip reason, a detection source, a masked RPC endpoint or a fleet
-wallet (the operator's own fleet). Never a transaction hash, a follower or a Proxy."""
+Labels are bounded: a copy status, a skip reason, a detection source, a masked RPC endpoint, a fleet
+wallet (the operator's own fleet), a feed reject's kind (values stripped, at most `feed.MAX_REASONS` kinds
+and `other`) or a mempool refusal's reason. Never a transaction hash, a follower or a Proxy."""
 
 from __future__ import annotations
 
@@ -230,6 +231,8 @@ class SupervisorMetrics(Collector):
             for f in dataclasses.fields(recovery.stats):
                 actions.add((f.name,), getattr(recovery.stats, f.name))
             yield actions
+        yield from self._mempool_series()
+        yield from self._feed_series()
         yield from self._engine_series()
         yield from self._watch_series()
         yield from self._snapshot_series(snap)
@@ -274,6 +277,66 @@ class SupervisorMetrics(Collector):
             "polyhunter_queue_lag_max_seconds",
             "Longest enqueue-to-execution wait of the latest executed jobs",
         ).add((), max(st.lag_ms, default=0.0) / 1000)
+
+    def _mempool_series(self) -> Iterable[Metric]:
+        """The pending-transaction source's `MempoolStats` (only when the source runs)."""
+        mempool = getattr(self.supervisor, "mempool", None)
+        if mempool is None:
+            return
+        st = mempool.stats
+        yield counter(
+            "polyhunter_mempool_transactions", "Pending transactions (or bare hashes) the mempool source read"
+        ).add((), st.transactions)
+        yield counter(
+            "polyhunter_mempool_matches", "Pending matchOrders calls to a watched exchange, decoded"
+        ).add((), st.matches)
+        refused = counter(
+            "polyhunter_mempool_refused",
+            "Pending matchOrders calls or orders refused: calldata that does not decode or would revert, a "
+            "sender that is not the exchange's operator, a watched order whose signature does not hold",
+            ["reason"],
+        )
+        refused.add(("calldata",), st.rejected_calldata)
+        refused.add(("not_operator",), st.not_operator)
+        refused.add(("signature",), st.bad_signatures)
+        yield refused
+        yield counter(
+            "polyhunter_mempool_hashes_fetched",
+            "Pending transactions fetched by hash (nodes that send hashes)",
+        ).add((), st.hashes_fetched)
+        yield counter("polyhunter_mempool_connects", "Pending-transaction subscriptions (re)connected").add(
+            (), st.connects
+        )
+        yield counter("polyhunter_mempool_errors", "Mempool source errors (transport, node replies)").add(
+            (), st.errors
+        )
+
+    def _feed_series(self) -> Iterable[Metric]:
+        """The activity feed's `FeedStats` (only when the source runs)."""
+        feed = getattr(self.supervisor, "feed", None)
+        if feed is None:
+            return
+        st = feed.stats
+        yield counter("polyhunter_feed_frames", "Activity feed data frames received").add((), st.frames)
+        yield counter("polyhunter_feed_trades", "Feed trades of watched wallets handed to the intake").add(
+            (), st.trades
+        )
+        yield counter(
+            "polyhunter_feed_duplicates", "Feed frames repeating a trade (`trades` and `orders_matched`)"
+        ).add((), st.duplicates)
+        rejects = counter(
+            "polyhunter_feed_rejects", "Malformed feed frames, by kind of fault (values stripped)", ["kind"]
+        )
+        for kind, n in sorted(st.rejects.items()):
+            rejects.add((kind,), n)
+        yield rejects
+        yield counter(
+            "polyhunter_feed_resubscribes",
+            "Feed subscriptions renewed after a silence (a lapsed subscription)",
+        ).add((), st.resubscribes)
+        yield counter("polyhunter_feed_reconnects", "Feed connections that ended and were opened again").add(
+            (), st.reconnects
+        )
 
     def _engine_series(self) -> Iterable[Metric]:
         engine = self.supervisor.engine

@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 from prometheus_client.core import Metric
 
+from polyhunter.detector.feed import FeedStats
+from polyhunter.detector.mempool import MempoolStats
 from polyhunter.execution.recovery import RecoveryStats
 from polyhunter.metrics import Snapshot, SupervisorMetrics, WalletReading
 from polyhunter.supervisor.sources import SourceStats
@@ -50,7 +52,8 @@ def fake_supervisor() -> Any:
                 lag_ms=[12.0],
             )
         ),
-        mempool=SimpleNamespace(stats=SimpleNamespace(fills=1)),
+        mempool=SimpleNamespace(stats=MempoolStats(fills=1)),
+        feed=SimpleNamespace(stats=FeedStats(frames=2, trades=1, rejects={"price is outside": 1})),
         fills=SimpleNamespace(stats=SourceStats()),
         recovery=SimpleNamespace(stats=RecoveryStats()),
         detector=SimpleNamespace(stats=SimpleNamespace(last_head=10, reorgs=0, connects=1, failovers=0)),
