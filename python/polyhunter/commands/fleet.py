@@ -163,7 +163,7 @@ def _wrap_amount(ctx: click.Context, param: click.Parameter, value: str | None) 
     if value is None:
         return None
     try:
-        amount = parse_usd(value, "--wrap")
+        amount = parse_usd(value, param.opts[0])
     except PolyhunterError as exc:
         raise click.BadParameter(str(exc)) from None
     if amount == 0:
