@@ -358,6 +358,21 @@ class SupervisorMetrics(Collector):
             gaps.add((w.address,), len(w.nonces.abandoned))
         yield nonces
         yield gaps
+        caps = getattr(engine, "caps", None)
+        used = gauge(
+            "polyhunter_worker_cap_used_usd",
+            "What counts against each fleet worker's hourly cap on the Executor (reserved flows included)",
+            ["wallet"],
+        )
+        limit = gauge("polyhunter_worker_cap_usd", "Each fleet worker's hourly cap (Executor)", ["wallet"])
+        if caps is not None:
+            for w in fleet_wallets(self.supervisor):
+                cap = caps.cap(w.address)
+                if cap is not None:
+                    used.add((w.address,), usd(caps.used(w.address)))
+                    limit.add((w.address,), usd(cap))
+        yield used
+        yield limit
 
     def _watch_series(self) -> Iterable[Metric]:
         watch = getattr(self.supervisor, "executor_watch", None)

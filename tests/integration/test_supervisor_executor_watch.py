@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import socket
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -28,19 +29,22 @@ def world(request: pytest.FixtureRequest, local_chain: LocalChain, tmp_path: Pat
     return World(local_chain, env, home, SQLITE_MEMORY, local_chain.w3.eth.block_number + 1)
 
 
-async def unjournaled(port: int) -> dict[tuple[str, str], float]:
+async def scrape(port: int) -> list[Any]:
     async with (
         aiohttp.ClientSession() as session,
         session.get(f"http://127.0.0.1:{port}/metrics") as response,
     ):
         assert response.status == 200
         text = await response.text()
-    return {
-        (s.labels["event"], s.labels["worker"]): s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-        if s.name == SERIES
-    }
+    return [s for family in text_string_to_metric_families(text) for s in family.samples]
+
+
+async def unjournaled(port: int) -> dict[tuple[str, str], float]:
+    return {(s.labels["event"], s.labels["worker"]): s.value for s in await scrape(port) if s.name == SERIES}
+
+
+async def cap_series(port: int, name: str) -> dict[str, float]:
+    return {s.labels["wallet"]: s.value for s in await scrape(port) if s.name == name}
 
 
 async def test_a_foreign_pull_is_reported_and_our_copy_is_not(world: World) -> None:
@@ -62,6 +66,13 @@ async def test_a_foreign_pull_is_reported_and_our_copy_is_not(world: World) -> N
         await until(lambda: watch.stats.journaled >= 1, "the copy's pull judged")
         assert watch.stats.unjournaled_total == 0
         assert await unjournaled(port) == {}
+        # The worker caps the engine mirrors are exported too: the copy's $25 counts against one worker's.
+        caps = await cap_series(port, "polyhunter_worker_cap_usd")
+        used = await cap_series(port, "polyhunter_worker_cap_used_usd")
+        fleet = [a.lower() for a in world.deployment.accounts.fleet]
+        assert set(caps) == set(used) == set(fleet)
+        assert all(cap > 1_000_000 for cap in caps.values())  # the local world's maximum cap
+        assert sum(used.values()) == 25.0
 
         worker = world.deployment.accounts.fleet[0].lower()
         proxy = world.chain.proxy_of(world.deployment.accounts.followers[1])
