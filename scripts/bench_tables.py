@@ -182,12 +182,29 @@ def detection_table(results: Path) -> str:
     return _stamp(results, "detection.json") + "\n".join(lines) + "\n"
 
 
+def cli_table(results: Path) -> str:
+    data = _load(results, "cli.json")
+    slowest = data["slowest_command_help"]
+    target = data["target_ms"]
+    lines = [
+        f"| fresh process ({data['rounds']} interleaved rounds) | median | within {target:g} ms |",
+        "|---|---:|---|",
+        f"| `python -c pass` (the interpreter alone) | {data['python_c_pass_ms']:g} ms | — |",
+        f"| `polyhunter --help` (`cli_help_startup_ms`) | {data['cli_help_startup_ms']:g} ms "
+        f"| {_met(data['cli_help_startup_ms'] <= target)} |",
+        f"| slowest command help: `{slowest['command']}` | {slowest['ms']:g} ms "
+        f"| {_met(slowest['ms'] <= target)} |",
+    ]
+    return _stamp(results, "cli.json") + "\n".join(lines) + "\n"
+
+
 TABLES: dict[str, Callable[[Path], str]] = {
     "ratios": ratios_table,
     "loadsim": loadsim_table,
     "latency": latency_table,
     "engine": engine_table,
     "detection": detection_table,
+    "cli": cli_table,
 }
 
 
