@@ -51,7 +51,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Depl
 
 
 def cli(
-    home: Path, *args: str, owner_key: str | None = key_of(OWNER_INDEX)
+    home: Path, *args: str, owner_key: str | None = key_of(OWNER_INDEX), **extra: str
 ) -> subprocess.CompletedProcess[str]:
     env = {
         k: v
@@ -62,6 +62,7 @@ def cli(
     env["SUPERVISOR_WORKER_POOL_SIZE"] = "2"
     if owner_key is not None:
         env["OWNER_PRIVATE_KEY"] = owner_key
+    env.update(extra)
     return subprocess.run(
         [sys.executable, "-m", "polyhunter.cli", "executor", *args],
         env=env,
@@ -211,3 +212,30 @@ def test_writes_on_polygon_need_consent(tmp_path: Path) -> None:
         )
     assert result.returncode == 1
     assert "--i-understand-mainnet" in result.stderr
+
+
+def test_the_owner_key_may_come_from_a_keystore(world: tuple[Path, Deployment, Web3], tmp_path: Path) -> None:
+    from eth_account import Account
+
+    home, deployment, w3 = world
+    keystore = tmp_path / "owner.json"
+    keystore.write_text(json.dumps(Account.encrypt(key_of(OWNER_INDEX), "correct horse")))
+    wrong = cli(home, "pause", "--keystore", str(keystore), owner_key=None, OWNER_KEYSTORE_PASSWORD="nope")
+    assert wrong.returncode == 1
+    assert "does not open with this password" in wrong.stderr
+    paused = cli(
+        home, "pause", "--keystore", str(keystore), owner_key=None, OWNER_KEYSTORE_PASSWORD="correct horse"
+    )
+    assert paused.returncode == 0, paused.stderr
+    assert executor(deployment, w3).functions.paused().call() is True
+    resumed = cli(
+        home,
+        "pause",
+        "--resume",
+        "--keystore",
+        str(keystore),
+        owner_key=None,
+        OWNER_KEYSTORE_PASSWORD="correct horse",
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    assert executor(deployment, w3).functions.paused().call() is False
