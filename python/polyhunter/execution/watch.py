@@ -180,6 +180,9 @@ class ExecutorWatch:
             except (ChainError, DecodeError, OSError) as exc:
                 self.stats.errors += 1
                 log.warning("Executor watch: scan failed, retrying: %s", exc)
+            except Exception:  # a watch that dies in silence is worse than one that logs and retries
+                self.stats.errors += 1
+                log.exception("Executor watch: scan failed, retrying")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.poll_s)
 

@@ -256,6 +256,8 @@ class WorkerCaps:
                 await self.sync(rpc, executor, workers())
             except ChainError as exc:
                 log.warning("worker caps: reading the Executor failed, keeping the last view: %s", exc)
+            except Exception:  # the loop must outlive a surprise: a frozen view would skip every copy
+                log.exception("worker caps: reading the Executor failed, keeping the last view")
 
     async def close(self) -> None:
         if self._task is not None:
