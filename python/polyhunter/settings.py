@@ -178,8 +178,9 @@ class Settings(BaseSettings):
     supervisor_sources: Annotated[list[Literal["logs", "mempool", "feed"]], NoDecode] | None = None
     # The activity feed (RTDS) websocket; unset: the local CLOB's on a local chain, Polymarket's on chain 137.
     supervisor_feed_url: str | None = None
-    # Which sighting of a fill makes its copies: the log (`log`), or the earliest source (`first`, keyed on the
-    # fill's identity). A fill first seen pending or in the feed with no log within this many blocks is flagged.
+    # Which sighting of a fill makes its copies: the log (`log`), or the earliest source (`first`, keyed on
+    # the fill's identity). A fill first seen pending or in the feed with no log within this many blocks is
+    # flagged.
     supervisor_act_on: Literal["log", "first"] = "log"
     supervisor_pending_confirm_blocks: int = Field(default=20, ge=1, le=10_000)
     supervisor_fanout_concurrency: int = Field(default=25, ge=1, le=10_000)
