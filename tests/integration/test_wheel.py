@@ -161,8 +161,11 @@ def test_chain_up_selftest_and_demo_from_the_installed_wheel(venv_bin: Path, loc
     assert demo.returncode == 0, demo.stdout[-3000:] + demo.stderr[-3000:]
 
 
-def test_without_anvil_one_line_says_where_to_get_it(venv_bin: Path, elsewhere: Path) -> None:
-    up = _run(venv_bin, elsewhere, "chain", "up", "--port", "0", anvil=False)
+@pytest.mark.parametrize("command", [("chain", "up", "--port", "0"), ("demo",)], ids=["chain-up", "demo"])
+def test_without_anvil_one_line_says_where_to_get_it(
+    venv_bin: Path, elsewhere: Path, command: tuple[str, ...]
+) -> None:
+    up = _run(venv_bin, elsewhere, *command, anvil=False)
     assert up.returncode == 1
     lines = up.stderr.strip().splitlines()
     assert len(lines) == 1, up.stderr
