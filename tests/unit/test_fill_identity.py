@@ -414,3 +414,23 @@ def test_a_pending_order_seen_after_its_re_settled_row_joins_it_by_hash() -> Non
     # Another order of the same amounts seen pending in yet another transaction is not this fill.
     other = _signal(MEMPOOL, MAKER_A, 9, "SELL", 2 * SHARE, SHARE, 62, 0, 3, order_hash(61))
     assert ledger.see(other, block=10).fill is not logged.fill
+
+
+def test_a_re_settled_mint_taker_is_one_fill_although_its_calldata_understates_the_shares() -> None:
+    """A MINT match's taker order (calldata: 10 shares) fails in tx 70 and is re-settled in tx 71, whose row
+    says 12: the row is that order's fill (topped up, not copied again), and the retry's pending sighting in
+    tx 71, carrying 10 again, is that fill too."""
+    ledger = FillLedger()
+    pending = _signal(MEMPOOL, MAKER_B, 4, "BUY", 10 * SHARE, 4 * SHARE, 70, 1, 1, order_hash(70))
+    row = _signal(LOG, MAKER_B, 4, "BUY", 12 * SHARE, 5 * SHARE, 71, 5, 2, order_hash(70))
+    retry = _signal(MEMPOOL, MAKER_B, 4, "BUY", 10 * SHARE, 4 * SHARE, 71, 1, 3, order_hash(70))
+    first = ledger.see(pending, taker=True, block=10)
+    then = ledger.see(row, block=11)
+    again = ledger.see(retry, taker=True, block=11)
+    assert first.new
+    assert not then.new
+    assert then.fill is first.fill
+    assert first.fill.tokens == 12 * SHARE
+    assert not again.new
+    assert again.fill is first.fill
+    assert ledger.expire(head=10_000, blocks=20) == []

@@ -193,7 +193,7 @@ class FillLedger:
         if known is not None:
             return Outcome(known, repeat=True)
         order_hash = signal.order_hash if order_hash is None else bytes(order_hash)
-        fill = self._same_order(tx, group, kind, signal.size, order_hash)
+        fill = self._same_order(tx, group, kind, signal.size, order_hash, taker)
         if fill is None:
             fill = self._in_transaction(tx, group, kind, signal.size, taker, order_hash)
         if fill is None:
@@ -214,7 +214,7 @@ class FillLedger:
         return self._seen.get((bytes(tx_hash), (leader.lower(), token_id, side), LOG, (log_index,)))
 
     def _same_order(
-        self, tx: bytes, group: Group, kind: str, tokens: int, order_hash: bytes | None
+        self, tx: bytes, group: Group, kind: str, tokens: int, order_hash: bytes | None, taker: bool
     ) -> Fill | None:
         """A fill of the same order and amount: the one in this transaction first, then one still inside the
         confirmation window (a log row: without a log yet; a pending order: logged or not)."""
@@ -222,10 +222,17 @@ class FillLedger:
             return None
         others: list[Fill] = []
         for f in self._orders.get(order_hash, ()):
-            if f.group != group or f.tokens != tokens or (kind, tx) in f.sighted:
+            if f.group != group or (kind, tx) in f.sighted:
                 continue
             if kind == LOG and f.log is not None:
                 continue  # one row is one fill: an order filled twice by equal amounts is two fills
+            # The one known difference of amounts (a MINT taker's calldata understates its shares; see
+            # `_in_transaction`) holds for a re-settled match too.
+            if f.tokens != tokens and not (
+                (kind == MEMPOOL and taker and f.tokens > tokens)
+                or (kind == LOG and f.taker and f.tokens < tokens and set(f.seen_ns) == {MEMPOOL})
+            ):
+                continue
             if tx in f.txs:
                 return f
             if f.key in self._open or (kind != LOG and f.key in self._recent):
