@@ -176,6 +176,13 @@ _V6 = (
 _V6_SQLITE = tuple(q.format(blob="BLOB", int="INTEGER") for q in _V6)
 _V6_POSTGRES = tuple(q.format(blob="BYTEA", int="BIGINT") for q in _V6)
 
+# v7: the Executor watch asks, every pass, which of the chain's pull and repayment transactions are ours; both
+# lookups are by transaction hash.
+_V7 = (
+    "CREATE INDEX trade_journal_tx_hash ON trade_journal (tx_hash)",
+    "CREATE INDEX debts_repay_tx ON debts (repay_tx)",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial", _V1_SQLITE, _V1_POSTGRES),
     Migration(2, "claims", _V2_SQLITE, _V2_POSTGRES),
@@ -183,6 +190,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(4, "intake tokens and dead letters", _V4_SQLITE, _V4_POSTGRES),
     Migration(5, "config rules and chain identity", _V5_SQLITE, _V5_POSTGRES),
     Migration(6, "copy flags", _V6_SQLITE, _V6_POSTGRES),
+    Migration(7, "transaction hash indexes", _V7, _V7),
 )
 LATEST = MIGRATIONS[-1].version
 
