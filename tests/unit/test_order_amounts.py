@@ -322,10 +322,21 @@ def ref_amount_ok(amount: int) -> bool:
     return math.floor(amount / PPM * 100) == amount // 10_000
 
 
+def ref_quotient_ok(side: str, amount: int, price: int) -> bool:
+    """Whether py-clob-client-v2's float quotient `amount / price` (a BUY's shares, rounded up at 8 decimals
+    then down at 4) gives the exact share count: where the float falls just below a whole number too large for
+    its rounding up to reach it (3966249.01 / 0.01 = 396624900.99999994), it asks for 0.0001 share less."""
+    if side != "BUY":
+        return True
+    exact = Fraction(amount // 10_000, 100) / Fraction(price, PPM)
+    return ref_amounts(side, amount, price, 10_000)[1] == math.floor(exact * 10**4) * 100
+
+
 @given(price=st.integers(min_value=1, max_value=98), amount=amounts_st, side=sides)
 @example(price=29, amount=10_000_000, side="BUY")
 @example(price=50, amount=38_410_000, side="BUY")
 @example(price=50, amount=38_410_000, side="SELL")
+@example(price=1, amount=3_966_249_010_000, side="BUY")
 def test_legacy_rule_equals_py_clob_client_where_it_is_right(
     price: int, amount: int, side: Literal["BUY", "SELL"]
 ) -> None:
@@ -336,6 +347,10 @@ def test_legacy_rule_equals_py_clob_client_where_it_is_right(
     ours = market_order_amounts(side, amount, price_ppm, 10_000, rule="legacy", min_usd=0)
     ref_maker, ref_taker = ref_amounts(side, amount, price_ppm, 10_000)
     if ref_price_ok(price_ppm) and ref_amount_ok(amount):
+        if not ref_quotient_ok(side, amount, price_ppm):
+            # Its float quotient lost the last share unit: it asks for that much less.
+            assert (ref_maker, ref_taker) == (ours.maker_amount, ours.taker_amount - 100)
+            return
         assert (ours.maker_amount, ours.taker_amount) == (ref_maker, ref_taker)
     elif not ref_amount_ok(amount):
         # It floored a cent too far: less traded than the budget or holding allows.
@@ -446,6 +461,7 @@ def test_built_order_is_byte_equal_to_py_clob_client(
 ) -> None:
     amount, price_ppm = cents * 10_000, price * 10_000
     assume(ref_amount_ok(amount))  # else its float floor loses a cent (pinned above)
+    assume(ref_quotient_ok(side, amount, price_ppm))  # else its float quotient loses a share unit (above)
     ref = ref_market_order(signature_type, side, amount, price_ppm, timestamp, salt_fraction)
     signer = Signer(KEY)
     builder = MarketOrderBuilder(
