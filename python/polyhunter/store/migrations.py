@@ -183,6 +183,21 @@ _V7 = (
     "CREATE INDEX debts_repay_tx ON debts (repay_tx)",
 )
 
+# v9: the quality of each EXECUTED copy (docs/seams.md "Copy quality"): the leader's price and size beside
+# our fill's, the signed slippage, the delay from the first sighting of the leader's fill to our outcome, the
+# source that saw it first, our share of the gas and the fee paid. A row per copy, written once.
+_V9 = (
+    """CREATE TABLE copy_quality (
+        key {blob} PRIMARY KEY, follower TEXT NOT NULL, leader TEXT NOT NULL, token_id TEXT NOT NULL,
+        side TEXT NOT NULL, leader_price_ppm {int}, leader_size {int} NOT NULL, fill_price_ppm {int} NOT NULL,
+        fill_size {int} NOT NULL, slippage_bps {int}, delay_ms {int}, delay_from TEXT NOT NULL,
+        source TEXT NOT NULL, gas_wei {int} NOT NULL, fee {int} NOT NULL, filled_at {int} NOT NULL)""",
+    "CREATE INDEX copy_quality_follower ON copy_quality (follower, filled_at)",
+    "CREATE INDEX copy_quality_leader ON copy_quality (leader, filled_at)",
+)
+_V9_SQLITE = tuple(q.format(blob="BLOB", int="INTEGER") for q in _V9)
+_V9_POSTGRES = tuple(q.format(blob="BYTEA", int="BIGINT") for q in _V9)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial", _V1_SQLITE, _V1_POSTGRES),
     Migration(2, "claims", _V2_SQLITE, _V2_POSTGRES),
@@ -191,8 +206,10 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(5, "config rules and chain identity", _V5_SQLITE, _V5_POSTGRES),
     Migration(6, "copy flags", _V6_SQLITE, _V6_POSTGRES),
     Migration(7, "transaction hash indexes", _V7, _V7),
+    Migration(9, "copy quality", _V9_SQLITE, _V9_POSTGRES),
 )
-LATEST = MIGRATIONS[-1].version
+# Versions may land out of order (8 after 9 in one release): the latest is the largest, not the last.
+LATEST = max(m.version for m in MIGRATIONS)
 
 SQLITE_VERSION_TABLE = (
     "CREATE TABLE IF NOT EXISTS schema_migrations "
