@@ -331,3 +331,55 @@ class DebtRecord:
             "repaid_at": self.repaid_at,
             "repay_tx": None if self.repay_tx is None else "0x" + self.repay_tx.hex(),
         }
+
+
+DelayFrom = Literal["first_seen", "block_time"]
+
+
+@dataclass(frozen=True, slots=True)
+class CopyQuality:
+    """How close one EXECUTED copy came to its leader's fill (docs/seams.md "Copy quality").
+
+    Prices ppm, sizes outcome-token base units, `fee` collateral base units, `gas_wei` this copy's share of
+    its transaction's gas (wei of the chain's native token). `slippage_bps` is signed, positive = worse than
+    the leader (`polyhunter.report.quality.slippage_bps`), None when the leader's price is unknown.
+    `delay_ms` runs from the leader's fill as `delay_from` says (our first sighting of it, or its block's
+    time) to `filled_at`, our outcome; `source` names the source that saw the fill first.
+    """
+
+    key: bytes
+    follower: str
+    leader: str
+    token_id: int
+    side: Side
+    leader_price_ppm: int | None
+    leader_size: int
+    fill_price_ppm: int
+    fill_size: int
+    slippage_bps: int | None
+    delay_ms: int | None
+    delay_from: DelayFrom
+    source: str
+    gas_wei: int
+    fee: int
+    filled_at: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "key": "0x" + self.key.hex(),
+            "follower": self.follower,
+            "leader": self.leader,
+            "token_id": str(self.token_id),
+            "side": self.side,
+            "leader_price_ppm": self.leader_price_ppm,
+            "leader_size": self.leader_size,
+            "fill_price_ppm": self.fill_price_ppm,
+            "fill_size": self.fill_size,
+            "slippage_bps": self.slippage_bps,
+            "delay_ms": self.delay_ms,
+            "delay_from": self.delay_from,
+            "source": self.source,
+            "gas_wei": self.gas_wei,
+            "fee": self.fee,
+            "filled_at": self.filled_at,
+        }
