@@ -20,6 +20,7 @@ from polyhunter.models import (
     ConfigChanges,
     CopyConfig,
     CopyJob,
+    CopyQuality,
     DebtRecord,
     DebtStatus,
     JournalEntry,
@@ -149,6 +150,68 @@ DAILY_NOTIONAL_SQL = (
     "OR (status = 'FAILED' AND reason LIKE 'unconfirmed%')) GROUP BY follower"
 )
 DEBT_COLUMNS = "debt_id, proxy, worker, amount, trade_key, status, created_at, repaid_at, repay_tx"
+QUALITY_COLUMNS = (
+    "key, follower, leader, token_id, side, leader_price_ppm, leader_size, fill_price_ppm, fill_size, "
+    "slippage_bps, delay_ms, delay_from, source, gas_wei, fee, filled_at"
+)
+
+
+def quality_row(q: CopyQuality) -> tuple[Any, ...]:
+    """A `CopyQuality` in `QUALITY_COLUMNS` order (addresses lower-case, the token id decimal text)."""
+    return (
+        q.key,
+        q.follower.lower(),
+        q.leader.lower(),
+        str(q.token_id),
+        q.side,
+        q.leader_price_ppm,
+        q.leader_size,
+        q.fill_price_ppm,
+        q.fill_size,
+        q.slippage_bps,
+        q.delay_ms,
+        q.delay_from,
+        q.source,
+        q.gas_wei,
+        q.fee,
+        q.filled_at,
+    )
+
+
+def quality_from_row(row: Row) -> CopyQuality:
+    return CopyQuality(
+        key=bytes(row[0]),
+        follower=row[1],
+        leader=row[2],
+        token_id=int(row[3]),
+        side=row[4],
+        leader_price_ppm=_opt(row[5]),
+        leader_size=int(row[6]),
+        fill_price_ppm=int(row[7]),
+        fill_size=int(row[8]),
+        slippage_bps=_opt(row[9]),
+        delay_ms=_opt(row[10]),
+        delay_from=row[11],
+        source=row[12],
+        gas_wei=int(row[13]),
+        fee=int(row[14]),
+        filled_at=int(row[15]),
+    )
+
+
+def period_filters(
+    since_ms: int, until_ms: int, follower: str | None, leader: str | None, column: str
+) -> tuple[list[str], list[Any]]:
+    """WHERE clauses (with `{}` for the dialect's placeholder) and parameters for a period query."""
+    clauses = [f"{column} >= {{}}", f"{column} < {{}}"]
+    params: list[Any] = [since_ms, until_ms]
+    if follower is not None:
+        clauses.append("follower = {}")
+        params.append(follower.lower())
+    if leader is not None:
+        clauses.append("leader = {}")
+        params.append(leader.lower())
+    return clauses, params
 
 
 def tx_bytes(tx_hash: bytes | str) -> bytes:
@@ -719,7 +782,7 @@ class Store(ABC):
         """Claims for `claimer` those of `keys` that may run now; returns them. Group-committed.
 
         A key is claimed when its record is PENDING, nothing is journaled for it, it is not dead-lettered,
-        and it is unclaimed, already `claimer`'s, or claimed more than `stale_ms` ago (its claimer died
+        and it is unclaimed, already `claimer`'s, or claimed `stale_ms` or more ago (its claimer died
         before sending anything). Two workers never both claim one key within `stale_ms`, whichever instance
         they run in. Each claim counts one attempt of the job.
         """
@@ -825,6 +888,24 @@ class Store(ABC):
     async def journaled_txs(self, tx_hashes: Sequence[bytes]) -> set[bytes]:
         """Those of `tx_hashes` that polyhunter sent: in some job's journal or a debt's repayment. The
         Executor watch asks it of every pull and repayment it sees (a leaked worker key's are not)."""
+
+    # Copy quality and reports (`polyhunter.report`).
+    @abstractmethod
+    async def record_quality(self, rows: Sequence[CopyQuality]) -> int:
+        """Store the quality of EXECUTED copies (one row per copy key; a key already stored keeps its first
+        row); returns how many were stored now."""
+
+    @abstractmethod
+    async def quality_between(
+        self, since_ms: int, until_ms: int, follower: str | None = None, leader: str | None = None
+    ) -> list[CopyQuality]:
+        """Quality rows with `since_ms <= filled_at < until_ms`, oldest first (then by key)."""
+
+    @abstractmethod
+    async def trades_between(
+        self, since_ms: int, until_ms: int, follower: str | None = None, leader: str | None = None
+    ) -> list[TradeRecord]:
+        """Copy records with `since_ms <= created_at < until_ms`, oldest first (then by key), no journal."""
 
     @abstractmethod
     async def flag_reorged(self, tx_hash: bytes | str, log_index: int, sub_index: int = 0) -> list[bytes]:

@@ -15,6 +15,7 @@ from polyhunter.errors import StoreError
 from polyhunter.models import (
     ConfigChanges,
     CopyConfig,
+    CopyQuality,
     DebtRecord,
     DebtStatus,
     TradeRecord,
@@ -32,6 +33,7 @@ from polyhunter.store.base import (
     JOURNAL_COLUMNS,
     NOT_DEAD,
     NOT_JOURNALED,
+    QUALITY_COLUMNS,
     REVIVE_SET,
     REVIVE_WHERE,
     TRADE_COLUMNS,
@@ -51,8 +53,11 @@ from polyhunter.store.base import (
     journaled_orders,
     new_rows,
     own_retries,
+    period_filters,
     place_marks,
     plan_marks,
+    quality_from_row,
+    quality_row,
     revivable,
     split_ops,
     trade_from_row,
@@ -426,6 +431,41 @@ class PostgresStore(Store):
     async def flags_of(self, key: bytes) -> set[str]:
         rows = await self.pool.fetch("SELECT flag FROM copy_flags WHERE key = $1", key)
         return {str(r[0]) for r in rows}
+
+    # Copy quality and reports.
+    async def record_quality(self, rows: Sequence[CopyQuality]) -> int:
+        if not rows:
+            return 0
+        marks = ", ".join(f"${n}" for n in range(1, len(QUALITY_COLUMNS.split(",")) + 1))
+        inserted = 0
+        async with self.pool.acquire() as conn, conn.transaction():
+            for q in rows:
+                status = await conn.execute(
+                    f"INSERT INTO copy_quality ({QUALITY_COLUMNS}) VALUES ({marks}) ON CONFLICT DO NOTHING",
+                    *quality_row(q),
+                )
+                inserted += int(str(status).split()[-1])
+        return inserted
+
+    async def quality_between(
+        self, since_ms: int, until_ms: int, follower: str | None = None, leader: str | None = None
+    ) -> list[CopyQuality]:
+        clauses, params = period_filters(since_ms, until_ms, follower, leader, "filled_at")
+        where = " AND ".join(clauses).format(*(f"${n}" for n in range(1, len(params) + 1)))
+        rows = await self.pool.fetch(
+            f"SELECT {QUALITY_COLUMNS} FROM copy_quality WHERE {where} ORDER BY filled_at, key", *params
+        )
+        return [quality_from_row(r) for r in rows]
+
+    async def trades_between(
+        self, since_ms: int, until_ms: int, follower: str | None = None, leader: str | None = None
+    ) -> list[TradeRecord]:
+        clauses, params = period_filters(since_ms, until_ms, follower, leader, "created_at")
+        where = " AND ".join(clauses).format(*(f"${n}" for n in range(1, len(params) + 1)))
+        rows = await self.pool.fetch(
+            f"SELECT {TRADE_COLUMNS} FROM copy_trades WHERE {where} ORDER BY created_at, key", *params
+        )
+        return [trade_from_row(r) for r in rows]
 
     # Configs.
     async def add_config(self, config: CopyConfig) -> CopyConfig:

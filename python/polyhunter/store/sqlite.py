@@ -21,6 +21,7 @@ from polyhunter.errors import StoreError
 from polyhunter.models import (
     ConfigChanges,
     CopyConfig,
+    CopyQuality,
     DebtRecord,
     DebtStatus,
     TradeRecord,
@@ -38,6 +39,7 @@ from polyhunter.store.base import (
     JOURNAL_COLUMNS,
     NOT_DEAD,
     NOT_JOURNALED,
+    QUALITY_COLUMNS,
     REVIVE_SET,
     REVIVE_WHERE,
     TRADE_COLUMNS,
@@ -57,8 +59,11 @@ from polyhunter.store.base import (
     journaled_orders,
     new_rows,
     own_retries,
+    period_filters,
     place_marks,
     plan_marks,
+    quality_from_row,
+    quality_row,
     revivable,
     split_ops,
     trade_from_row,
@@ -510,6 +515,39 @@ class SqliteStore(Store):
 
     async def flags_of(self, key: bytes) -> set[str]:
         return {str(r[0]) for r in await self._read("SELECT flag FROM copy_flags WHERE key = ?", (key,))}
+
+    # Copy quality and reports.
+    async def record_quality(self, rows: Sequence[CopyQuality]) -> int:
+        if not rows:
+            return 0
+        marks = ", ".join("?" * len(QUALITY_COLUMNS.split(",")))
+        async with self._write() as conn:
+            before = conn.total_changes
+            await conn.executemany(
+                f"INSERT INTO copy_quality ({QUALITY_COLUMNS}) VALUES ({marks}) ON CONFLICT DO NOTHING",
+                [quality_row(q) for q in rows],
+            )
+            return conn.total_changes - before
+
+    async def quality_between(
+        self, since_ms: int, until_ms: int, follower: str | None = None, leader: str | None = None
+    ) -> list[CopyQuality]:
+        clauses, params = period_filters(since_ms, until_ms, follower, leader, "filled_at")
+        where = " AND ".join(clauses).replace("{}", "?")
+        rows = await self._read(
+            f"SELECT {QUALITY_COLUMNS} FROM copy_quality WHERE {where} ORDER BY filled_at, key", params
+        )
+        return [quality_from_row(r) for r in rows]
+
+    async def trades_between(
+        self, since_ms: int, until_ms: int, follower: str | None = None, leader: str | None = None
+    ) -> list[TradeRecord]:
+        clauses, params = period_filters(since_ms, until_ms, follower, leader, "created_at")
+        where = " AND ".join(clauses).replace("{}", "?")
+        rows = await self._read(
+            f"SELECT {TRADE_COLUMNS} FROM copy_trades WHERE {where} ORDER BY created_at, key", params
+        )
+        return [trade_from_row(r) for r in rows]
 
     # Configs.
     async def add_config(self, config: CopyConfig) -> CopyConfig:
