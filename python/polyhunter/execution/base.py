@@ -53,14 +53,20 @@ class ExecutionResult:
     fill_size: int | None = None
     """Outcome tokens bought or sold, base units."""
     worker: str | None = None
+    gas_wei: int | None = None
+    """This copy's share of the gas its transactions paid (wei; a batch splits it by
+    `polyhunter.report.quality.split_gas`); None when the engine does not report it."""
+    fee: int | None = None
+    """Venue fees this copy paid, collateral base units; None when not reported."""
 
     def slippage_bps(self, job: CopyJob) -> int | None:
-        """How much worse than the leader's price we filled, in bps (negative: better)."""
+        """How much worse than the leader's price we filled, in bps (negative: better), rounded toward +∞
+        (`polyhunter.report.quality.slippage_bps`: the stored record and its quality row agree)."""
         leader = job.leader_price_ppm
         if self.fill_price_ppm is None or not leader:
             return None
         worse = self.fill_price_ppm - leader if job.side == "BUY" else leader - self.fill_price_ppm
-        return worse * 10_000 // leader
+        return -((-worse * 10_000) // leader)
 
 
 class ExecutionEngine(Protocol):
