@@ -360,9 +360,10 @@ class FillLedger:
     def expire(self, head: int, blocks: int) -> list[Fill]:
         """Fills still without a log `blocks` blocks after they were first seen: marked `unconfirmed` and
         no longer joined across transactions (a log of one of their own transactions still confirms)."""
-        for f in self._open.values():
+        for f in chain(self._open.values(), self._recent.values()):
             if not f.created_block:
-                f.created_block = head  # seen before any block was known: the window starts now
+                # Seen before any block was known (logged since or not): the window starts now.
+                f.created_block = head
         gone = [f for f in self._open.values() if head - f.created_block >= blocks]
         for f in gone:
             f.unconfirmed = True
