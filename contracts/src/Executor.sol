@@ -14,7 +14,9 @@ import {Proxy} from "./Proxy.sol";
 ///  - pull: Proxy -> the calling worker (collateral for a BUY, outcome tokens for a SELL), within the
 ///    Proxy's limits;
 ///  - push: the calling worker -> Proxy (outcome tokens after a BUY, collateral after a SELL);
-///  - repay a debt: Proxy -> an authorised worker that fronted a buy (Smart Buffer), within the limits.
+///  - repay a debt: Proxy -> an authorised worker that fronted a buy (Smart Buffer), within the limits;
+///  - redeem or merge: a Proxy redeems its resolved positions, or merges matched YES + NO, at the allowlisted
+///    CTF; the CTF pays the Proxy itself, so nothing goes to the worker or anywhere else.
 /// There is no arbitrary target or calldata, no approve/permit/setApprovalForAll/transferFrom on a Proxy's
 /// behalf and no delegatecall; a push only spends the calling worker's own allowance. Every operation emits
 /// an event; batched forms take arrays of Proxies and revert as a whole.
@@ -47,6 +49,12 @@ contract Executor is Owned, ReentrancyGuard {
     uint8 public constant KIND_NONE = 0;
     uint8 public constant KIND_ERC20 = 1;
     uint8 public constant KIND_ERC1155 = 2;
+    /// @notice A collateral that positions may be over (USDC.e) but that workers never pull or push: only
+    /// `redeemBatch`/`mergeBatch` name it.
+    uint8 public constant KIND_COLLATERAL = 3;
+    /// @notice The NegRiskAdapter's WrappedCollateral: positions over it are redeemed or merged and unwrapped
+    /// into its underlying by the Proxy.
+    uint8 public constant KIND_WRAPPED = 4;
     uint16 public constant MAX_FEE_BPS = 1_000;
     uint256 public constant WORKER_SUBWINDOW = 20 minutes;
     uint256 public constant WORKER_SUBWINDOWS = 4;
@@ -77,6 +85,7 @@ contract Executor is Owned, ReentrancyGuard {
     error ChangeAlreadyQueued(bytes32 id);
     error ChangeNotQueued(bytes32 id);
     error ChangeNotReady(bytes32 id, uint256 readyAt);
+    error NotCollateral(address token);
 
     event WorkerSet(address indexed worker, bool authorised);
     event TokenSet(address indexed token, uint8 kind);
@@ -96,6 +105,13 @@ contract Executor is Owned, ReentrancyGuard {
         uint256 fee,
         bytes32 debtId,
         address worker
+    );
+
+    event ProxyRedeemed(
+        address indexed proxy, bytes32 indexed conditionId, address indexed collateral, uint256 paid, address worker
+    );
+    event ProxyMerged(
+        address indexed proxy, bytes32 indexed conditionId, address indexed collateral, uint256 amount, address worker
     );
 
     event WorkerWalletSet(address indexed worker, address indexed wallet);
@@ -198,9 +214,10 @@ contract Executor is Owned, ReentrancyGuard {
         }
     }
 
-    /// @notice Allowlists `token` as ERC-20 (1) or ERC-1155 (2), or removes it (0).
+    /// @notice Allowlists `token` as ERC-20 (1), ERC-1155 (2), redemption-only collateral (3) or wrapped
+    /// collateral (4), or removes it (0).
     function setToken(address token, uint8 kind) external {
-        if (kind > KIND_ERC1155) revert TokenNotAllowed(token, kind);
+        if (kind > KIND_WRAPPED) revert TokenNotAllowed(token, kind);
         _authoriseChange(kind != KIND_NONE && kind != tokenKind[token]);
         tokenKind[token] = kind;
         emit TokenSet(token, kind);
@@ -711,6 +728,50 @@ contract Executor is Owned, ReentrancyGuard {
         uint256 open = uint96(record);
         if (amount > open) revert DebtExceedsOpen(debtId, amount, open);
         _debts[debtId] = record - amount;
+    }
+
+    // ------------------------------------------------------ redeem and merge
+
+    /// @notice Each Proxy redeems all its positions of the resolved `conditionId` over `collateral` at `ctf`;
+    /// the payout stays in the Proxy. All or nothing.
+    function redeemBatch(address[] calldata proxies, address ctf, address collateral, bytes32 conditionId)
+        external
+        onlyWorker
+        nonReentrant
+    {
+        bool unwrap = _positionsCall(ctf, collateral);
+        for (uint256 i; i < proxies.length; ++i) {
+            _requireProxy(proxies[i]);
+            uint256 paid = Proxy(proxies[i]).redeem(ctf, collateral, conditionId, unwrap);
+            emit ProxyRedeemed(proxies[i], conditionId, collateral, paid, msg.sender);
+        }
+    }
+
+    /// @notice Each Proxy merges `amounts[i]` YES + NO of `conditionId` over `collateral` back into collateral,
+    /// kept in the Proxy. All or nothing.
+    function mergeBatch(
+        address[] calldata proxies,
+        address ctf,
+        address collateral,
+        bytes32 conditionId,
+        uint256[] calldata amounts
+    ) external onlyWorker nonReentrant {
+        if (proxies.length != amounts.length) revert LengthMismatch();
+        bool unwrap = _positionsCall(ctf, collateral);
+        for (uint256 i; i < proxies.length; ++i) {
+            _requireProxy(proxies[i]);
+            Proxy(proxies[i]).merge(ctf, collateral, conditionId, amounts[i], unwrap);
+            emit ProxyMerged(proxies[i], conditionId, collateral, amounts[i], msg.sender);
+        }
+    }
+
+    /// @dev The CTF must be the allowlisted ERC-1155 and the collateral an allowlisted one; true when the
+    /// Proxy must unwrap what it is paid.
+    function _positionsCall(address ctf, address collateral) private view returns (bool unwrap) {
+        _requireKind(ctf, KIND_ERC1155);
+        uint8 kind = tokenKind[collateral];
+        if (kind != KIND_ERC20 && kind != KIND_COLLATERAL && kind != KIND_WRAPPED) revert NotCollateral(collateral);
+        return kind == KIND_WRAPPED;
     }
 
     function _requireProxy(address proxy) private view {

@@ -6,6 +6,26 @@ import {IERC1155, IERC1155Receiver} from "./interfaces/IERC1155.sol";
 import {ReentrancyGuard} from "./utils/ReentrancyGuard.sol";
 import {SafeERC20} from "./utils/SafeERC20.sol";
 
+/// @notice The two calls of the Gnosis ConditionalTokens a Proxy makes on its own balance: both burn only the
+/// caller's positions and pay only the caller.
+interface IConditionalTokens {
+    function redeemPositions(address collateralToken, bytes32 parentCollectionId, bytes32 conditionId, uint256[] calldata indexSets)
+        external;
+    function mergePositions(
+        address collateralToken,
+        bytes32 parentCollectionId,
+        bytes32 conditionId,
+        uint256[] calldata partition,
+        uint256 amount
+    ) external;
+}
+
+/// @notice The NegRiskAdapter's WrappedCollateral: anyone unwraps their own balance into the underlying.
+interface IWrappedCollateral {
+    function underlying() external view returns (address);
+    function unwrap(address to, uint256 amount) external;
+}
+
 /// @notice What a Proxy reads back from the factory that is deploying it.
 interface IProxyDeployer {
     function parameters()
@@ -18,7 +38,9 @@ interface IProxyDeployer {
 /// @notice A follower's wallet. The owner deposits and withdraws at any time (also while paused); the Executor
 /// may only send tokens out to its worker (or that worker's registered trading wallet), within the owner's
 /// per-trade and per-day limits, and only while neither side is paused. There is no generic call, no approval
-/// and no delegatecall: nothing here can be made to grant anyone an allowance.
+/// and no delegatecall: nothing here can be made to grant anyone an allowance. The owner or the Executor may
+/// redeem the Proxy's resolved positions and merge its matched YES + NO at the CTF: the CTF burns and pays the
+/// caller only, so the proceeds stay here.
 contract Proxy is ReentrancyGuard, IERC1155Receiver {
     using SafeERC20 for IERC20;
 
@@ -27,12 +49,15 @@ contract Proxy is ReentrancyGuard, IERC1155Receiver {
     error ProxyPaused();
     error ExceedsMaxPerTrade(uint256 amount, uint256 maxPerTrade);
     error ExceedsMaxPerDay(uint256 spentToday, uint256 maxPerDay);
+    error NotOwnerOrExecutor(address caller);
 
     event Deposited(address indexed token, uint256 amount);
     event Withdrawn(address indexed token, uint256 indexed id, address indexed to, uint256 amount);
     event LimitsSet(uint256 maxPerTrade, uint256 maxPerDay);
     event PausedSet(bool paused);
     event ExecutorTransfer(address indexed token, uint256 indexed id, address indexed to, uint256 amount, uint256 fee);
+    event Redeemed(address indexed ctf, address indexed collateral, bytes32 indexed conditionId, uint256 paid);
+    event Merged(address indexed ctf, address indexed collateral, bytes32 indexed conditionId, uint256 amount);
 
     address public immutable factory;
     address public immutable owner;
@@ -102,6 +127,58 @@ contract Proxy is ReentrancyGuard, IERC1155Receiver {
     function remainingToday() external view returns (uint256) {
         uint256 spent = spendDay == block.timestamp / 1 days ? spentOnDay : 0;
         return spent >= maxPerDay ? 0 : maxPerDay - spent;
+    }
+
+    modifier onlyOwnerOrExecutor() {
+        if (msg.sender != owner && msg.sender != executor) revert NotOwnerOrExecutor(msg.sender);
+        _;
+    }
+
+    // ------------------------------------------------------ redeem and merge
+
+    /// @notice Redeems all of this Proxy's positions of the resolved binary `conditionId` over `collateral`
+    /// at `ctf`; with `unwrap` (neg-risk positions, over the adapter's WrappedCollateral) the payout is unwrapped
+    /// into its underlying here. Returns what the Proxy's balance of the paying token grew by. Allowed while
+    /// paused: nothing leaves the Proxy.
+    function redeem(address ctf, address collateral, bytes32 conditionId, bool unwrap)
+        external
+        onlyOwnerOrExecutor
+        nonReentrant
+        returns (uint256 paid)
+    {
+        uint256 before = IERC20(collateral).balanceOf(address(this));
+        IConditionalTokens(ctf).redeemPositions(collateral, bytes32(0), conditionId, _binaryPartition());
+        paid = IERC20(collateral).balanceOf(address(this)) - before;
+        if (unwrap && paid != 0) paid = _unwrap(collateral, paid);
+        emit Redeemed(ctf, collateral, conditionId, paid);
+    }
+
+    /// @notice Merges `amount` YES + NO of `conditionId` over `collateral` back into `amount` collateral (its
+    /// underlying with `unwrap`), kept here.
+    function merge(address ctf, address collateral, bytes32 conditionId, uint256 amount, bool unwrap)
+        external
+        onlyOwnerOrExecutor
+        nonReentrant
+        returns (uint256 paid)
+    {
+        uint256 before = IERC20(collateral).balanceOf(address(this));
+        IConditionalTokens(ctf).mergePositions(collateral, bytes32(0), conditionId, _binaryPartition(), amount);
+        paid = IERC20(collateral).balanceOf(address(this)) - before;
+        if (unwrap && paid != 0) paid = _unwrap(collateral, paid);
+        emit Merged(ctf, collateral, conditionId, amount);
+    }
+
+    function _unwrap(address wrapped, uint256 amount) private returns (uint256) {
+        IERC20 underlying = IERC20(IWrappedCollateral(wrapped).underlying());
+        uint256 before = underlying.balanceOf(address(this));
+        IWrappedCollateral(wrapped).unwrap(address(this), amount);
+        return underlying.balanceOf(address(this)) - before;
+    }
+
+    function _binaryPartition() private pure returns (uint256[] memory partition) {
+        partition = new uint256[](2);
+        partition[0] = 1;
+        partition[1] = 2;
     }
 
     // ------------------------------------------------------------- executor

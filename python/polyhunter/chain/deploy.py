@@ -23,6 +23,9 @@ from polyhunter.errors import ChainError
 
 KIND_ERC20 = 1
 KIND_ERC1155 = 2
+#: Redemption-only collateral (USDC.e) and the neg-risk WrappedCollateral: `Executor.redeemBatch/mergeBatch`.
+KIND_COLLATERAL = 3
+KIND_WRAPPED = 4
 MAX_UINT256 = 2**256 - 1
 USD = 1_000_000  # one unit of collateral (6 decimals) in base units
 MAX_WORKER_CAP = 2**48 - 1  # Executor.MAX_WORKER_CAP: the charges of a sub-window are packed as uint48
@@ -287,6 +290,9 @@ def deploy_local(
     # V2 exchanges and the Executor (which pushes from it), and registered on the Executor as that worker's
     # wallet (pulls may go to it, pushes may spend from it). Empty: a copy's money comes from the Proxies.
     executor_contract = contract(w3, "Executor", core.executor)
+    # Positions may be over USDC.e or the neg-risk wrapper too: the redeemer names them (docs/seams.md).
+    send(w3, owner, executor_contract.functions.setToken(_checksum(pm.usdce), KIND_COLLATERAL))
+    send(w3, owner, executor_contract.functions.setToken(_checksum(extra.wrapped_collateral), KIND_WRAPPED))
     for worker in layout.fleet:
         wallet = polymarket.create_deposit_wallet(w3, pm, worker)
         polymarket.approve_for_trading(w3, pm, worker, wallet)
