@@ -183,6 +183,24 @@ _V7 = (
     "CREATE INDEX debts_repay_tx ON debts (repay_tx)",
 )
 
+# v8: redemptions and merges of Proxies' positions (docs/seams.md "Redemptions and merges"): a row per (kind,
+# ref, proxy, condition, collateral), and every transaction hash sent for it (a fee bump or a re-sign adds one),
+# journaled before broadcast so that recovery can tell what may be on chain.
+_V8 = (
+    """CREATE TABLE redemptions (
+        key {blob} PRIMARY KEY, kind TEXT NOT NULL, ref TEXT NOT NULL, proxy TEXT NOT NULL,
+        condition_id TEXT NOT NULL, collateral TEXT NOT NULL, paid_token TEXT NOT NULL, amount {int} NOT NULL,
+        payout {int}, status TEXT NOT NULL, tx_hash {blob}, reason TEXT, created_at {int} NOT NULL,
+        updated_at {int} NOT NULL)""",
+    "CREATE INDEX redemptions_status ON redemptions (status, updated_at)",
+    "CREATE INDEX redemptions_proxy ON redemptions (proxy, condition_id)",
+    """CREATE TABLE redemption_journal (
+        key {blob} NOT NULL, tx_hash {blob} NOT NULL, wallet TEXT NOT NULL, nonce {int} NOT NULL,
+        recorded_at {int} NOT NULL, PRIMARY KEY (key, tx_hash))""",
+)
+_V8_SQLITE = tuple(q.format(blob="BLOB", int="INTEGER") for q in _V8)
+_V8_POSTGRES = tuple(q.format(blob="BYTEA", int="BIGINT") for q in _V8)
+
 # v9: the quality of each EXECUTED copy (docs/seams.md "Copy quality"): the leader's price and size beside
 # our fill's, the signed slippage, the delay from the first sighting of the leader's fill to our outcome, the
 # source that saw it first, our share of the gas and the fee paid. A row per copy, written once.
@@ -206,6 +224,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(5, "config rules and chain identity", _V5_SQLITE, _V5_POSTGRES),
     Migration(6, "copy flags", _V6_SQLITE, _V6_POSTGRES),
     Migration(7, "transaction hash indexes", _V7, _V7),
+    Migration(8, "redemptions", _V8_SQLITE, _V8_POSTGRES),
     Migration(9, "copy quality", _V9_SQLITE, _V9_POSTGRES),
 )
 # Versions may land out of order (8 after 9 in one release): the latest is the largest, not the last.
