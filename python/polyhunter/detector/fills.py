@@ -126,6 +126,9 @@ class Fill:
     """No log within the confirmation window."""
     retracted: bool = False
     """Its log was removed by a reorg (cleared when a log confirms it again)."""
+    retry: bool = False
+    """The intake of a copy of it failed and was undone: the next one is made as a replay (the dedup caches
+    hold its key already; the store's idempotency key decides)."""
     _sids: list[SightingId] = field(default_factory=list, repr=False)
     _slots: list[tuple[bytes, Group]] = field(default_factory=list, repr=False)
 

@@ -250,6 +250,8 @@ class FillIntake:
         self.ledger = ledger or FillLedger()
         self.stats = SourceStats()
         self.head = 0
+        self._due: OrderedDict[bytes, Fill] = OrderedDict()
+        """Fills past their window whose copies are still to be flagged (a failed store call keeps them)."""
 
     @property
     def first(self) -> bool:
@@ -292,6 +294,7 @@ class FillIntake:
         keyed: list[KeyedSignal] = []
         revived: list[KeyedSignal] = []
         retracted: list[Signal] = []
+        made: list[Fill] = []
         for s in signals:
             if s.block_number:
                 self.at_block(s.block_number)
@@ -314,7 +317,9 @@ class FillIntake:
                     revived += self._origins(outcome.fill)
                 item = self._decide(outcome.fill, s)
                 if item is not None:
-                    keyed.append(item)
+                    # A fill whose early copy failed at intake: its key is in the dedup caches already.
+                    (revived if outcome.fill.retry else keyed).append(item)
+                    made.append(outcome.fill)
         if plain:
             await self.pipeline.on_signals(plain, replay=replay)
         if keyed:
@@ -323,6 +328,9 @@ class FillIntake:
             await self.pipeline.on_keyed(revived, replay=True)
         if retracted:
             await self.pipeline.on_signals(retracted)
+        # A failure above is not undone: the detector backfills the rows, and a repeat's origins replay.
+        for fill in made:
+            fill.retry = False
 
     def observe_log(self, signal: Signal) -> None:
         """Under `log`: a fresh log row the pipeline took in (its "signal" event) joins the ledger, which
@@ -371,7 +379,7 @@ class FillIntake:
     async def on_early(self, sightings: Sequence[Early]) -> None:
         """Pending orders and feed frames: each joins the ledger; under `first` a new fill is copied at once
         and a known one topped up when this sighting carries more. Both modes pre-warm the tokens' quotes."""
-        keyed: list[KeyedSignal] = []
+        made: list[tuple[Fill, KeyedSignal]] = []
         for s, order_hash, taker in sightings:
             if not s.price_den:
                 continue  # no price, no fill to join or to size
@@ -380,10 +388,33 @@ class FillIntake:
             if self.first and not outcome.repeat and not outcome.late:
                 item = self._decide(outcome.fill, s)
                 if item is not None:
-                    keyed.append(item)
+                    made.append((outcome.fill, item))
         self.pipeline.market.observe([s for s, _, _ in sightings])
-        if keyed:
-            await self.pipeline.on_keyed(keyed)
+        if made:
+            await self._copy_early(made)
+
+    async def _copy_early(self, made: list[tuple[Fill, KeyedSignal]]) -> None:
+        """Hands early copies to the pipeline. When that fails, no source brings these sightings again (the
+        mempool and the feed go on after a failing sink): the fills forget the copies, so that the next
+        sighting of each (its log at the latest) makes them, as a replay."""
+        keyed = [item for fill, item in made if not fill.retry]
+        again = [item for fill, item in made if fill.retry]
+        try:
+            if keyed:
+                await self.pipeline.on_keyed(keyed)
+            if again:
+                await self.pipeline.on_keyed(again, replay=True)
+        except BaseException:
+            for fill, item in reversed(made):
+                if fill.origins and fill.origins[-1] is item.signal:
+                    fill.origins.pop()
+                    fill.copied = fill.origins[-1].size if fill.origins else 0
+                    if item.copied is not None:
+                        self.stats.top_ups -= 1
+                fill.retry = True
+            raise
+        for fill, _ in made:
+            fill.retry = False
 
     def _count(self, signal: Signal, repeat: bool) -> None:
         kind = kind_of(signal)
@@ -414,25 +445,43 @@ class FillIntake:
         gone = self.ledger.expire(self.head, self.confirm_blocks)
         for fill in gone:
             self.stats.expired += 1
-            if not fill.origins:
-                continue
-            self.stats.unconfirmed[fill.first_source] += 1
-            keys = await self.pipeline.unconfirmed(fill.origins, UNCONFIRMED_SOURCE)
-            log.warning(
-                "fill of %s (token %d, %s %d) first seen by %s in 0x%s: no log within %d blocks; %d copies "
+            if fill.origins:
+                self._due[fill.key] = fill
+        while len(self._due) > self.ledger.limit:
+            dropped = self._due.popitem(last=False)[1]
+            log.error(
+                "fill of %s first seen in 0x%s: too many unconfirmed fills due; its copies are not "
                 "flagged %s",
-                fill.group[0],
-                fill.group[1],
-                fill.group[2],
-                fill.tokens,
-                fill.first_source,
-                fill.txs[0].hex(),
-                self.confirm_blocks,
-                len(keys),
+                dropped.group[0],
+                dropped.txs[0].hex(),
                 UNCONFIRMED_SOURCE,
             )
-            self._emit("unconfirmed", fill=fill, keys=keys)
+        # Settled one at a time and forgotten once settled: when the store fails, the rest stay due for the
+        # next call (flagging and cancelling again is harmless).
+        while self._due:
+            fill = next(iter(self._due.values()))
+            if fill.log is None:
+                await self._settle_unconfirmed(fill)
+            del self._due[fill.key]
         return gone
+
+    async def _settle_unconfirmed(self, fill: Fill) -> None:
+        keys = await self.pipeline.unconfirmed(fill.origins, UNCONFIRMED_SOURCE)
+        self.stats.unconfirmed[fill.first_source] += 1
+        log.warning(
+            "fill of %s (token %d, %s %d) first seen by %s in 0x%s: no log within %d blocks; %d copies "
+            "flagged %s",
+            fill.group[0],
+            fill.group[1],
+            fill.group[2],
+            fill.tokens,
+            fill.first_source,
+            fill.txs[0].hex(),
+            self.confirm_blocks,
+            len(keys),
+            UNCONFIRMED_SOURCE,
+        )
+        self._emit("unconfirmed", fill=fill, keys=keys)
 
     def copy_origin(
         self, tx_hash: bytes, leader: str, token_id: int, side: str, log_index: int
