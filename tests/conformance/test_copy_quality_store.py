@@ -69,10 +69,16 @@ async def test_quality_rows_round_trip_once_per_copy(store: Store) -> None:
     rows = await store.quality_between(0, 10_000)
     assert [r.key for r in rows] == [first.key, second.key]
     assert rows[0].follower == FOLLOWER_A  # stored lower-case
-    assert rows[0].slippage_bps == -37 and rows[0].fee == 1_234 and rows[0].filled_at == 1_000
-    assert rows[0].token_id == TOKEN and rows[0].gas_wei == 3 * 10**15
-    assert rows[1].leader_price_ppm is None and rows[1].slippage_bps is None and rows[1].delay_ms is None
-    assert rows[1].source == "mempool" and rows[1].delay_from == "first_seen"
+    assert rows[0].slippage_bps == -37
+    assert rows[0].fee == 1_234
+    assert rows[0].filled_at == 1_000
+    assert rows[0].token_id == TOKEN
+    assert rows[0].gas_wei == 3 * 10**15
+    assert rows[1].leader_price_ppm is None
+    assert rows[1].slippage_bps is None
+    assert rows[1].delay_ms is None
+    assert rows[1].source == "mempool"
+    assert rows[1].delay_from == "first_seen"
 
 
 @pytest.mark.asyncio
