@@ -10,8 +10,12 @@ __all__ = [
     "MATCH_ORDERS_SELECTOR",
     "NO_LOG_INDEX",
     "POLY1271_WRAP_LEN",
+    "TOPIC_ADAPTER_PAYOUT_REDEMPTION",
+    "TOPIC_ADAPTER_POSITIONS_MERGE",
     "TOPIC_ORDER_FILLED_V1",
     "TOPIC_ORDER_FILLED_V2",
+    "TOPIC_PAYOUT_REDEMPTION",
+    "TOPIC_POSITIONS_MERGE",
     "TOPIC_TRANSFER_BATCH",
     "TOPIC_TRANSFER_SINGLE",
     "ActivityParser",
@@ -24,6 +28,7 @@ __all__ = [
     "FanoutIndex",
     "Intents",
     "IntentsIter",
+    "LeaderExit",
     "LogDecoder",
     "MarketOrderAmounts",
     "MarketOrderBuilder",
@@ -75,6 +80,14 @@ TOPIC_TRANSFER_SINGLE: str
 """topic0 of ERC-1155 `TransferSingle`."""
 TOPIC_TRANSFER_BATCH: str
 """topic0 of ERC-1155 `TransferBatch`."""
+TOPIC_POSITIONS_MERGE: str
+"""topic0 of the CTF's `PositionsMerge` (topic 1 = the stakeholder)."""
+TOPIC_PAYOUT_REDEMPTION: str
+"""topic0 of the CTF's `PayoutRedemption` (topic 1 = the redeemer)."""
+TOPIC_ADAPTER_POSITIONS_MERGE: str
+"""topic0 of the adapters' `PositionsMerge(address indexed, bytes32 indexed, uint256)`."""
+TOPIC_ADAPTER_PAYOUT_REDEMPTION: str
+"""topic0 of the adapters' `PayoutRedemption(address indexed, bytes32 indexed, uint256[], uint256)`."""
 
 @final
 class Signal:
@@ -166,11 +179,43 @@ class Reject:
     def reason(self) -> str: ...
 
 @final
+class LeaderExit:
+    """A tracked leader's merge or redemption: a position left without a trade (never a SELL signal)."""
+
+    @property
+    def leader(self) -> str: ...
+    @property
+    def kind(self) -> Literal["merge", "redeem"]: ...
+    @property
+    def condition_id(self) -> bytes: ...
+    @property
+    def amount(self) -> int:
+        """Merge: full sets merged (tokens of each outcome). Redeem: collateral paid out."""
+    @property
+    def via(self) -> str:
+        """The contract that emitted the event: the CTF, or the adapter the leader went through."""
+    @property
+    def tx_hash(self) -> bytes: ...
+    @property
+    def log_index(self) -> int: ...
+    @property
+    def block_number(self) -> int | None: ...
+    @property
+    def block_hash(self) -> bytes | None: ...
+    @property
+    def removed(self) -> bool: ...
+    @property
+    def seen_at_ns(self) -> int: ...
+
+@final
 class DecodedLogs:
     """What `LogDecoder.decode` returns."""
 
     @property
     def signals(self) -> list[Signal]: ...
+    @property
+    def exits(self) -> list[LeaderExit]:
+        """Tracked leaders' merges and redemptions (CTF or adapter events)."""
     @property
     def rejects(self) -> list[Reject]:
         """Malformed logs of a batch (a single malformed log raises instead)."""
@@ -185,7 +230,9 @@ class LogDecoder:
     tracked receiver, price unknown; nothing when the operator is a watched exchange, for mints/burns (zero
     address), self-transfers and zero values. `non_trading` (Polymarket's adapters and ramps): a transfer
     one of them operates, sends or receives is a split, merge, conversion, redemption or a V1 neg-risk fill
-    already in its `OrderFilled`, never a trade. `leaders=None` tracks every address.
+    already in its `OrderFilled`, never a trade. A tracked leader's `PositionsMerge` / `PayoutRedemption`
+    (the CTF's, or a `non_trading` adapter's) is a `LeaderExit` in `exits`, never a signal.
+    `leaders=None` tracks every address.
     """
 
     def __new__(

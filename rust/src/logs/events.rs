@@ -1,4 +1,4 @@
-//! The four events the decoder reads, ABI-decoded by alloy, and the rules that turn them into signals.
+//! The events the decoder reads, ABI-decoded by alloy, and the rules that turn fills into signals.
 
 use alloy_primitives::{Address, B256, U256};
 use alloy_sol_types::{abi::AbiDecoderConfig, SolEvent};
@@ -48,6 +48,34 @@ pub mod ctf {
         event TransferBatch(
             address indexed operator, address indexed from, address indexed to, uint256[] ids, uint256[] values
         );
+        event PositionsMerge(
+            address indexed stakeholder,
+            address collateralToken,
+            bytes32 indexed parentCollectionId,
+            bytes32 indexed conditionId,
+            uint256[] partition,
+            uint256 amount
+        );
+        event PayoutRedemption(
+            address indexed redeemer,
+            address indexed collateralToken,
+            bytes32 indexed parentCollectionId,
+            bytes32 conditionId,
+            uint256[] indexSets,
+            uint256 payout
+        );
+    }
+}
+
+/// Polymarket's adapters (NegRiskAdapter, CtfCollateralAdapter, NegRiskCtfCollateralAdapter): one layout.
+/// They merge and redeem on the CTF in their own name, so the CTF's event names the adapter, and only
+/// these name the wallet that exited.
+pub mod adapter {
+    alloy_sol_types::sol! {
+        event PositionsMerge(address indexed stakeholder, bytes32 indexed conditionId, uint256 amount);
+        event PayoutRedemption(
+            address indexed redeemer, bytes32 indexed conditionId, uint256[] amounts, uint256 payout
+        );
     }
 }
 
@@ -55,6 +83,10 @@ pub const V1_ORDER_FILLED: B256 = v1::OrderFilled::SIGNATURE_HASH;
 pub const V2_ORDER_FILLED: B256 = v2::OrderFilled::SIGNATURE_HASH;
 pub const TRANSFER_SINGLE: B256 = ctf::TransferSingle::SIGNATURE_HASH;
 pub const TRANSFER_BATCH: B256 = ctf::TransferBatch::SIGNATURE_HASH;
+pub const CTF_POSITIONS_MERGE: B256 = ctf::PositionsMerge::SIGNATURE_HASH;
+pub const CTF_PAYOUT_REDEMPTION: B256 = ctf::PayoutRedemption::SIGNATURE_HASH;
+pub const ADAPTER_POSITIONS_MERGE: B256 = adapter::PositionsMerge::SIGNATURE_HASH;
+pub const ADAPTER_PAYOUT_REDEMPTION: B256 = adapter::PayoutRedemption::SIGNATURE_HASH;
 
 /// Strict decoding, like eth-abi's: address padding must be zero, `uint8` must fit, no trailing bytes.
 fn strict() -> AbiDecoderConfig {
@@ -132,6 +164,10 @@ mod tests {
     )]
     #[case(TRANSFER_SINGLE, "TransferSingle(address,address,address,uint256,uint256)")]
     #[case(TRANSFER_BATCH, "TransferBatch(address,address,address,uint256[],uint256[])")]
+    #[case(CTF_POSITIONS_MERGE, "PositionsMerge(address,address,bytes32,bytes32,uint256[],uint256)")]
+    #[case(CTF_PAYOUT_REDEMPTION, "PayoutRedemption(address,address,bytes32,bytes32,uint256[],uint256)")]
+    #[case(ADAPTER_POSITIONS_MERGE, "PositionsMerge(address,bytes32,uint256)")]
+    #[case(ADAPTER_PAYOUT_REDEMPTION, "PayoutRedemption(address,bytes32,uint256[],uint256)")]
     fn selectors_are_keccak_of_signatures(#[case] selector: B256, #[case] signature: &str) {
         assert_eq!(selector.0, keccak256(signature.as_bytes()));
     }

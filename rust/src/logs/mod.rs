@@ -17,6 +17,10 @@
 //!   `OrderFilled`, and the adapter's own transfers are splits, merges, conversions and redemptions. For
 //!   the same reason a transfer to or from any of them is not a trade: no signal (a leader's redemption is
 //!   a position change, not a SELL).
+//! - A tracked leader's **exit** (docs/seams.md "Leaders' exits") is an [`Exit`], never a signal: the CTF's
+//!   `PositionsMerge` / `PayoutRedemption` naming the leader (topic 1), or the same events of a
+//!   `non_trading` adapter, which merges and redeems in its own name (the CTF's event then names the
+//!   adapter, which is no leader: one exit per exit). The burns beside them stay silent (zero address).
 //! - A `removed: true` log decodes like any other and carries the flag, so the caller can undo what the
 //!   original caused.
 
@@ -30,7 +34,10 @@ use alloy_primitives::{Address, B256, U256};
 
 use crate::error::{CoreError, CoreResult};
 use crate::signal::{address_hex, Side, Signal, Source};
-use events::{ctf, v1, v2, Fill, TRANSFER_BATCH, TRANSFER_SINGLE, V1_ORDER_FILLED, V2_ORDER_FILLED};
+use events::{
+    adapter, ctf, v1, v2, Fill, ADAPTER_PAYOUT_REDEMPTION, ADAPTER_POSITIONS_MERGE, CTF_PAYOUT_REDEMPTION,
+    CTF_POSITIONS_MERGE, TRANSFER_BATCH, TRANSFER_SINGLE, V1_ORDER_FILLED, V2_ORDER_FILLED,
+};
 use json::{LogRecord, Payload};
 
 /// A set of addresses with a fast hasher.
@@ -43,10 +50,48 @@ pub struct Reject {
     pub reason: String,
 }
 
-/// The outcome of decoding a batch: good signals, plus one reject per malformed log.
+/// How a leader left a position without trading it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ExitKind {
+    /// Full sets of a condition turned back into collateral.
+    Merge,
+    /// A resolved condition's positions paid out.
+    Redeem,
+}
+
+impl ExitKind {
+    /// The boundary spelling: `"merge"` / `"redeem"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExitKind::Merge => "merge",
+            ExitKind::Redeem => "redeem",
+        }
+    }
+}
+
+/// A tracked leader's merge or redemption: a position change that is not a trade (never a SELL signal).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exit {
+    pub leader: Address,
+    pub kind: ExitKind,
+    pub condition_id: B256,
+    /// Merge: full sets merged (tokens of each outcome, base units). Redeem: collateral paid out.
+    pub amount: U256,
+    /// The contract that emitted the event: the CTF, or the adapter the leader went through.
+    pub via: Address,
+    pub tx_hash: B256,
+    pub log_index: u64,
+    pub block_number: Option<u64>,
+    pub block_hash: Option<B256>,
+    pub removed: bool,
+    pub seen_at_ns: u64,
+}
+
+/// The outcome of decoding a batch: good signals and exits, plus one reject per malformed log.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Decoded {
     pub signals: Vec<Signal>,
+    pub exits: Vec<Exit>,
     pub rejects: Vec<Reject>,
 }
 
@@ -130,13 +175,13 @@ impl LogDecoder {
         match json::payload(raw).map_err(CoreError::Decode)? {
             Payload::Single(log) => {
                 let rec = json::log_record(log).map_err(CoreError::Decode)?;
-                self.decode_record(&rec, leaders, seen_at_ns, &mut out.signals).map_err(CoreError::Decode)?;
+                self.decode_record(&rec, leaders, seen_at_ns, &mut out).map_err(CoreError::Decode)?;
             }
             Payload::Batch(logs) => {
                 for (index, log) in logs.into_iter().enumerate() {
                     let before = out.signals.len();
                     let result = json::log_record(log)
-                        .and_then(|rec| self.decode_record(&rec, leaders, seen_at_ns, &mut out.signals));
+                        .and_then(|rec| self.decode_record(&rec, leaders, seen_at_ns, &mut out));
                     if let Err(reason) = result {
                         out.signals.truncate(before);
                         out.rejects.push(Reject { index, reason });
@@ -147,17 +192,50 @@ impl LogDecoder {
         Ok(out)
     }
 
-    /// Appends the signals of one parsed log.
+    /// Appends the signals or the exit of one parsed log (an exit is pushed last, so a log that fails
+    /// leaves nothing behind).
     pub fn decode_record(
         &self,
         rec: &LogRecord,
         leaders: Option<&AddressSet>,
         seen_at_ns: u64,
-        out: &mut Vec<Signal>,
+        decoded: &mut Decoded,
     ) -> Result<(), String> {
+        let out = &mut decoded.signals;
         let topic0 = *rec.topics.first().ok_or("log has no topics (anonymous event)")?;
         let tracked = |a: &Address| leaders.is_none_or(|set| set.contains(a));
         let base = Base { rec, seen_at_ns };
+        let plumbing = |a: &Address| self.non_trading.contains(a);
+        let exit = |leader: Address, kind: ExitKind, condition_id: B256, amount: U256| {
+            // An adapter's own merge on the CTF is the adapter's plumbing; its event names the leader.
+            (tracked(&leader) && !plumbing(&leader)).then(|| base.exit(leader, kind, condition_id, amount))
+        };
+        if rec.address == self.ctf && (topic0 == CTF_POSITIONS_MERGE || topic0 == CTF_PAYOUT_REDEMPTION) {
+            let found = if topic0 == CTF_POSITIONS_MERGE {
+                let e: ctf::PositionsMerge = events::decode("PositionsMerge", &rec.topics, &rec.data)?;
+                exit(e.stakeholder, ExitKind::Merge, e.conditionId, e.amount)
+            } else {
+                let e: ctf::PayoutRedemption = events::decode("PayoutRedemption", &rec.topics, &rec.data)?;
+                exit(e.redeemer, ExitKind::Redeem, e.conditionId, e.payout)
+            };
+            decoded.exits.extend(found);
+            return Ok(());
+        }
+        if plumbing(&rec.address) {
+            let found = if topic0 == ADAPTER_POSITIONS_MERGE {
+                let e: adapter::PositionsMerge =
+                    events::decode("adapter PositionsMerge", &rec.topics, &rec.data)?;
+                exit(e.stakeholder, ExitKind::Merge, e.conditionId, e.amount)
+            } else if topic0 == ADAPTER_PAYOUT_REDEMPTION {
+                let e: adapter::PayoutRedemption =
+                    events::decode("adapter PayoutRedemption", &rec.topics, &rec.data)?;
+                exit(e.redeemer, ExitKind::Redeem, e.conditionId, e.payout)
+            } else {
+                return Err(unknown(topic0, "an adapter", rec.address));
+            };
+            decoded.exits.extend(found);
+            return Ok(());
+        }
         if rec.address == self.ctf {
             let (operator, from, to, items) = if topic0 == TRANSFER_SINGLE {
                 let e: ctf::TransferSingle = events::decode("TransferSingle", &rec.topics, &rec.data)?;
@@ -171,7 +249,6 @@ impl LogDecoder {
             } else {
                 return Err(unknown(topic0, "the CTF", rec.address));
             };
-            let plumbing = |a: &Address| self.non_trading.contains(a);
             if self.exchanges.contains(&operator)
                 || plumbing(&operator)
                 || plumbing(&from)
@@ -231,6 +308,22 @@ struct Base<'a> {
 }
 
 impl Base<'_> {
+    fn exit(&self, leader: Address, kind: ExitKind, condition_id: B256, amount: U256) -> Exit {
+        Exit {
+            leader,
+            kind,
+            condition_id,
+            amount,
+            via: self.rec.address,
+            tx_hash: self.rec.tx_hash,
+            log_index: self.rec.log_index,
+            block_number: self.rec.block_number,
+            block_hash: self.rec.block_hash,
+            removed: self.rec.removed,
+            seen_at_ns: self.seen_at_ns,
+        }
+    }
+
     fn signal(&self, fill: Fill, source: Source, sub_index: u32) -> Signal {
         let (price_num, price_den) =
             if source == Source::Ctf { (U256::ZERO, U256::ZERO) } else { (fill.usd, fill.size) };

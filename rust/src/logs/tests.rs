@@ -355,3 +355,123 @@ fn plumbing_cannot_be_an_exchange_or_the_ctf() {
     assert!(LogDecoder::new(CTF, [V1X], [V2X], None).unwrap().with_non_trading([V2X]).is_err());
     assert!(LogDecoder::new(CTF, [V1X], [V2X], None).unwrap().with_non_trading([CTF]).is_err());
 }
+
+/// Leaders' exits: merges and redemptions, on the CTF directly or through an adapter.
+mod exits {
+    use super::polymarket::{decoder, NEG_RISK_ADAPTER};
+    use super::*;
+
+    const CONDITION: B256 = b256!("c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0");
+    const COLLATERAL: Address = address!("3333333333333333333333333333333333333333");
+
+    fn ctf_merge(stakeholder: Address, amount: u64) -> LogData {
+        ctf::PositionsMerge {
+            stakeholder,
+            collateralToken: COLLATERAL,
+            parentCollectionId: B256::ZERO,
+            conditionId: CONDITION,
+            partition: vec![u(1), u(2)],
+            amount: u(amount),
+        }
+        .encode_log_data()
+    }
+
+    fn ctf_redeem(redeemer: Address, payout: u64) -> LogData {
+        ctf::PayoutRedemption {
+            redeemer,
+            collateralToken: COLLATERAL,
+            parentCollectionId: B256::ZERO,
+            conditionId: CONDITION,
+            indexSets: vec![u(1), u(2)],
+            payout: u(payout),
+        }
+        .encode_log_data()
+    }
+
+    fn decode_all(d: &LogDecoder, logs: &[(Address, LogData)]) -> Decoded {
+        let body: Vec<String> = logs.iter().map(|(a, l)| log_json(*a, l, false)).collect();
+        d.decode(format!("[{}]", body.join(",")).as_bytes(), 9).unwrap()
+    }
+
+    #[test]
+    fn a_merge_on_the_ctf_is_an_exit_and_its_burn_no_sell() {
+        let burn = batch(LEADER, LEADER, Address::ZERO, &[1, 2], &[5, 5]);
+        let out = decode_all(&decoder(&[LEADER]), &[(CTF, burn), (CTF, ctf_merge(LEADER, 5))]);
+        assert!(out.signals.is_empty() && out.rejects.is_empty());
+        let exit = &out.exits[0];
+        assert_eq!(out.exits.len(), 1);
+        assert_eq!(
+            (exit.leader, exit.kind, exit.condition_id, exit.amount, exit.via),
+            (LEADER, ExitKind::Merge, CONDITION, u(5), CTF)
+        );
+        assert_eq!((exit.tx_hash, exit.log_index, exit.block_number, exit.seen_at_ns), (TX, 7, Some(42), 9));
+    }
+
+    #[test]
+    fn a_redemption_on_the_ctf_is_an_exit_of_its_payout() {
+        let burn =
+            ctf::TransferSingle { operator: LEADER, from: LEADER, to: Address::ZERO, id: u(1), value: u(8) };
+        let out =
+            decode_all(&decoder(&[LEADER]), &[(CTF, burn.encode_log_data()), (CTF, ctf_redeem(LEADER, 8))]);
+        assert!(out.signals.is_empty());
+        assert_eq!(out.exits.len(), 1);
+        assert_eq!((out.exits[0].kind, out.exits[0].amount), (ExitKind::Redeem, u(8)));
+        assert_eq!(out.exits[0].kind.as_str(), "redeem");
+    }
+
+    #[test]
+    fn untracked_exits_are_nothing() {
+        let out = decode_all(&decoder(&[LEADER]), &[(CTF, ctf_merge(OTHER, 5)), (CTF, ctf_redeem(OTHER, 1))]);
+        assert!(out.exits.is_empty() && out.signals.is_empty() && out.rejects.is_empty());
+    }
+
+    #[test]
+    fn through_the_adapter_one_exit_names_the_leader() {
+        // The adapter pulls the leader's tokens, merges them on the CTF in its own name, pays the leader.
+        let pull = batch(NEG_RISK_ADAPTER, LEADER, NEG_RISK_ADAPTER, &[1, 2], &[4, 4]);
+        let merged = adapter::PositionsMerge { stakeholder: LEADER, conditionId: CONDITION, amount: u(4) };
+        let redeemed = adapter::PayoutRedemption {
+            redeemer: LEADER,
+            conditionId: CONDITION,
+            amounts: vec![u(4), u(0)],
+            payout: u(4),
+        };
+        // Even tracking everyone, the CTF's event naming the adapter is no exit of its own.
+        let everyone = LogDecoder::new(CTF, [V1X], [V2X], None).unwrap().with_non_trading([NEG_RISK_ADAPTER]);
+        for d in [decoder(&[LEADER]), everyone.unwrap()] {
+            let out = decode_all(
+                &d,
+                &[
+                    (CTF, pull.clone()),
+                    (CTF, ctf_merge(NEG_RISK_ADAPTER, 4)),
+                    (NEG_RISK_ADAPTER, merged.encode_log_data()),
+                    (NEG_RISK_ADAPTER, redeemed.encode_log_data()),
+                ],
+            );
+            assert!(out.signals.is_empty() && out.rejects.is_empty(), "{out:?}");
+            let got: Vec<_> = out.exits.iter().map(|e| (e.leader, e.kind, e.amount, e.via)).collect();
+            assert_eq!(
+                got,
+                vec![
+                    (LEADER, ExitKind::Merge, u(4), NEG_RISK_ADAPTER),
+                    (LEADER, ExitKind::Redeem, u(4), NEG_RISK_ADAPTER)
+                ]
+            );
+        }
+    }
+
+    #[test]
+    fn malformed_and_unknown_exit_logs_are_rejects_and_removed_is_carried() {
+        let d = decoder(&[LEADER]);
+        let mut short = ctf_merge(LEADER, 5);
+        short = LogData::new_unchecked(short.topics().to_vec(), Bytes::from(short.data[..40].to_vec()));
+        let other = LogData::new_unchecked(vec![B256::repeat_byte(1)], Bytes::new());
+        let out = decode_all(&d, &[(CTF, short), (NEG_RISK_ADAPTER, other), (CTF, ctf_merge(LEADER, 5))]);
+        assert_eq!(out.rejects.iter().map(|r| r.index).collect::<Vec<_>>(), vec![0, 1]);
+        assert!(out.rejects[0].reason.starts_with("PositionsMerge"), "{:?}", out.rejects);
+        assert!(out.rejects[1].reason.contains("an adapter"), "{:?}", out.rejects);
+        assert_eq!(out.exits.len(), 1);
+        let removed = d.decode(log_json(CTF, &ctf_redeem(LEADER, 3), true).as_bytes(), 1).unwrap();
+        assert!(removed.exits[0].removed);
+    }
+}

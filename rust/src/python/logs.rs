@@ -1,4 +1,4 @@
-//! Bindings of `crate::logs` and `crate::signal`: `LogDecoder`, `Signal`, `DecodedLogs`, `Reject`.
+//! Bindings of `crate::logs` and `crate::signal`: `LogDecoder`, `Signal`, `LeaderExit`, `DecodedLogs`, `Reject`.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -11,7 +11,7 @@ use super::primitives::{address_arg, addresses_arg, b256_to_py, u256_arg, u256_t
 use super::{to_py_err, without_gil};
 use crate::error::CoreError;
 use crate::hash;
-use crate::logs::{self, events, AddressSet};
+use crate::logs::{self, events, AddressSet, Exit};
 use crate::signal::{address_hex, Side, Signal, Source};
 
 /// Nanoseconds since the Unix epoch: the `seen_at_ns` stamp of signals decoded now.
@@ -218,6 +218,74 @@ impl PySignal {
     }
 }
 
+/// A tracked leader's merge or redemption (docs/seams.md "Leaders' exits"); immutable.
+#[pyclass(frozen, eq, module = "polyhunter._core", name = "LeaderExit")]
+#[derive(Clone, PartialEq)]
+pub struct PyLeaderExit(pub Exit);
+
+#[pymethods]
+impl PyLeaderExit {
+    #[getter]
+    fn leader(&self) -> String {
+        address_hex(&self.0.leader)
+    }
+    #[getter]
+    fn kind(&self) -> &'static str {
+        self.0.kind.as_str()
+    }
+    #[getter]
+    fn condition_id<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        b256_to_py(py, &self.0.condition_id)
+    }
+    #[getter]
+    fn amount<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        u256_to_py(py, &self.0.amount)
+    }
+    #[getter]
+    fn via(&self) -> String {
+        address_hex(&self.0.via)
+    }
+    #[getter]
+    fn tx_hash<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        b256_to_py(py, &self.0.tx_hash)
+    }
+    #[getter]
+    fn log_index(&self) -> u64 {
+        self.0.log_index
+    }
+    #[getter]
+    fn block_number(&self) -> Option<u64> {
+        self.0.block_number
+    }
+    #[getter]
+    fn block_hash<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyBytes>> {
+        self.0.block_hash.as_ref().map(|h| b256_to_py(py, h))
+    }
+    #[getter]
+    fn removed(&self) -> bool {
+        self.0.removed
+    }
+    #[getter]
+    fn seen_at_ns(&self) -> u64 {
+        self.0.seen_at_ns
+    }
+
+    fn __repr__(&self) -> String {
+        let e = &self.0;
+        format!(
+            "LeaderExit({} {} of condition {:#x} amount={} via {} tx={:#x}:{}{})",
+            e.kind.as_str(),
+            address_hex(&e.leader),
+            e.condition_id,
+            e.amount,
+            address_hex(&e.via),
+            e.tx_hash,
+            e.log_index,
+            if e.removed { " removed" } else { "" }
+        )
+    }
+}
+
 /// A log of a batch that could not be decoded: its position in the batch and the reason.
 #[pyclass(frozen, get_all, module = "polyhunter._core")]
 pub struct Reject {
@@ -236,6 +304,7 @@ impl Reject {
 #[pyclass(frozen, get_all, module = "polyhunter._core")]
 pub struct DecodedLogs {
     signals: Py<PyList>,
+    exits: Py<PyList>,
     rejects: Py<PyList>,
 }
 
@@ -243,8 +312,9 @@ pub struct DecodedLogs {
 impl DecodedLogs {
     fn __repr__(&self, py: Python<'_>) -> String {
         format!(
-            "DecodedLogs(signals={}, rejects={})",
+            "DecodedLogs(signals={}, exits={}, rejects={})",
             self.signals.bind(py).len(),
+            self.exits.bind(py).len(),
             self.rejects.bind(py).len()
         )
     }
@@ -293,9 +363,10 @@ impl PyLogDecoder {
         let seen = now_ns();
         let out = without_gil(py, || self.0.decode(bytes, seen)).map_err(to_py_err)?;
         let signals = PyList::new(py, out.signals.into_iter().map(PySignal))?;
+        let exits = PyList::new(py, out.exits.into_iter().map(PyLeaderExit))?;
         let rejects =
             PyList::new(py, out.rejects.into_iter().map(|r| Reject { index: r.index, reason: r.reason }))?;
-        Ok(DecodedLogs { signals: signals.unbind(), rejects: rejects.unbind() })
+        Ok(DecodedLogs { signals: signals.unbind(), exits: exits.unbind(), rejects: rejects.unbind() })
     }
 
     /// Replaces the tracked leaders; `None` tracks every maker and transfer party.
@@ -318,6 +389,7 @@ impl PyLogDecoder {
 
 pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PySignal>()?;
+    m.add_class::<PyLeaderExit>()?;
     m.add_class::<Reject>()?;
     m.add_class::<DecodedLogs>()?;
     m.add_class::<PyLogDecoder>()?;
@@ -326,6 +398,10 @@ pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
         ("TOPIC_ORDER_FILLED_V2", events::V2_ORDER_FILLED),
         ("TOPIC_TRANSFER_SINGLE", events::TRANSFER_SINGLE),
         ("TOPIC_TRANSFER_BATCH", events::TRANSFER_BATCH),
+        ("TOPIC_POSITIONS_MERGE", events::CTF_POSITIONS_MERGE),
+        ("TOPIC_PAYOUT_REDEMPTION", events::CTF_PAYOUT_REDEMPTION),
+        ("TOPIC_ADAPTER_POSITIONS_MERGE", events::ADAPTER_POSITIONS_MERGE),
+        ("TOPIC_ADAPTER_PAYOUT_REDEMPTION", events::ADAPTER_PAYOUT_REDEMPTION),
     ] {
         m.add(name, format!("{topic:#x}"))?;
     }
