@@ -227,6 +227,12 @@ class Settings(BaseSettings):
     # (0: off), and how long one whose transaction is not in the store waits before it is reported.
     copy_trading_executor_watch_ms: int = Field(default=15_000, ge=0)
     copy_trading_executor_watch_grace_ms: int = Field(default=120_000, ge=0)
+    # Redemptions (execution/redeem.py): resolved markets redeemed into the Proxies holding them (off: only
+    # merges asked for, and recovery of rows already sent), how often the CTF's resolutions are read, and
+    # at most how many Proxies one transaction redeems or merges.
+    copy_trading_auto_redeem: bool = True
+    copy_trading_redeem_poll_ms: int = Field(default=15_000, ge=100)
+    copy_trading_redeem_batch: int = Field(default=50, ge=1, le=200)
 
     # The venue copies trade on (issue 12): LocalExchange (local chains) or Polymarket's CLOB V2.
     copy_trading_venue: Literal["local_exchange", "clob"] = "local_exchange"
