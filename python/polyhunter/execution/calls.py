@@ -317,3 +317,41 @@ def decode_pull_to(data: bytes, proxy: str) -> tuple[int, str]:
 
 def address_arg(address: str) -> bytes:
     return encode(["address"], [address])
+
+
+# --- redemptions and merges (docs/seams.md "Redemptions and merges") -------------------------------------
+
+REDEEM_BATCH = selector("redeemBatch(address[],address,address,bytes32)")
+MERGE_BATCH = selector("mergeBatch(address[],address,address,bytes32,uint256[])")
+PROXY_OWNER = selector("proxyOwner(address)")
+PROXY_REDEEMED_TOPIC = keccak256(b"ProxyRedeemed(address,bytes32,address,uint256,address)")
+PROXY_MERGED_TOPIC = keccak256(b"ProxyMerged(address,bytes32,address,uint256,address)")
+CONDITION_RESOLUTION_TOPIC = keccak256(b"ConditionResolution(bytes32,address,bytes32,uint256,uint256[])")
+
+
+def redeem_batch(proxies: Sequence[str], ctf: str, collateral: str, condition_id: bytes) -> bytes:
+    """`Executor.redeemBatch`: each Proxy redeems all its positions of the condition over `collateral`."""
+    return REDEEM_BATCH + encode(
+        ["address[]", "address", "address", "bytes32"], [list(proxies), ctf, collateral, condition_id]
+    )
+
+
+def merge_batch(
+    proxies: Sequence[str], ctf: str, collateral: str, condition_id: bytes, amounts: Sequence[int]
+) -> bytes:
+    """`Executor.mergeBatch`: each Proxy merges `amounts[i]` YES + NO of the condition back to collateral."""
+    if len(proxies) != len(amounts):
+        raise InvalidInputError(f"{len(proxies)} Proxies but {len(amounts)} amounts")
+    return MERGE_BATCH + encode(
+        ["address[]", "address", "address", "bytes32", "uint256[]"],
+        [list(proxies), ctf, collateral, condition_id, list(amounts)],
+    )
+
+
+def proxy_owner(proxy: str) -> bytes:
+    """`Executor.proxyOwner(proxy)`: zero for anything the Executor did not register."""
+    return PROXY_OWNER + address_arg(proxy)
+
+
+def balance_of_1155(holder: str, token_id: int) -> bytes:
+    return BALANCE_OF_1155 + encode(["address", "uint256"], [holder, token_id])
