@@ -54,6 +54,7 @@ from polyhunter.execution.base import (
 )
 from polyhunter.logformat import short_token_id
 from polyhunter.models import CopyJob, SkipReason, TradeStatus, now_ms
+from polyhunter.report.quality import copy_quality
 from polyhunter.shared.base import Delivery, Reservation, SharedState
 from polyhunter.store.base import PENDING_ONLY, Mark, Store, StoreJournal, mark_op
 from polyhunter.supervisor.guardrails import Guardrails, utc_day
@@ -134,6 +135,8 @@ class _Local:
     reservations: list[Reservation]
     claimed: bool = False
     """Inserted already claimed by this worker (`Store.insert_pending(claimer=…)`): run without a claim."""
+    source: str = ""
+    """The source that saw the fill first (the signal's), stored with the copy's quality."""
 
 
 class IntakeGate:
@@ -193,6 +196,7 @@ class Pipeline:
         self.stats = PipelineStats()
         self.dedup = DedupCache(config.dedup_ttl_ms, 1_000_000)
         self._local: dict[bytes, _Local] = {}
+        self._sources: dict[bytes, str] = {}  # a job's first source, from its signal until it is admitted
         self._inflight: set[asyncio.Task[None]] = set()
         self._acks: list[str] = []
         self._ack_timer: asyncio.TimerHandle | None = None
@@ -296,6 +300,7 @@ class Pipeline:
         jobs = [CopyJob(*f) for f in fields]
         seen = [s.seen_at_ns for s in fresh]
         seen_at = {job.key: seen[n] for job, n in zip(jobs, owners, strict=True)}
+        self._sources.update((job.key, fresh[n].source) for job, n in zip(jobs, owners, strict=True))
         for signal_index, config_id, reason in intents.skipped:
             # Fan-out skips (filters, no price, below the venue minimum) are counted, not stored: no copy
             # was ever intended, and storing every filtered follower would cost a write per follower.
@@ -364,6 +369,7 @@ class Pipeline:
                 self.stats.intents += 1
                 jobs.append(job)
                 seen_at[key] = signals[n].seen_at_ns
+                self._sources[key] = signals[n].source
             for n, config_id, reason in intents.skipped:
                 if n < len(signals):
                     self.stats.skipped[reason] += 1
@@ -416,6 +422,7 @@ class Pipeline:
         """Reserves, prewrites PENDING (refused copies SKIPPED) and queues one batch's jobs. `intents` and
         `payloads` (from `Intents.jobs`, in the order of `jobs`) give the store rows and queue payloads
         ready-made when every job is admitted."""
+        sources = {job.key: self._sources.pop(job.key, "") for job in jobs}
         day = utc_day()
         admitted: list[CopyJob] = []
         refused: list[tuple[CopyJob, str]] = []
@@ -468,7 +475,9 @@ class Pipeline:
             if job.key in skipped:
                 self.stats.skipped[reason] += 1
                 self._emit("skip", config_id=job.config_id, reason=reason, job=job)
-        await self._queue(admitted, held, seen_at, claimed=claimer is not None, payloads=payloads)
+        await self._queue(
+            admitted, held, seen_at, claimed=claimer is not None, payloads=payloads, sources=sources
+        )
 
     async def _settle(
         self,
@@ -513,6 +522,7 @@ class Pipeline:
         *,
         claimed: bool = False,
         payloads: list[bytes] | None = None,
+        sources: dict[bytes, str] | None = None,
     ) -> None:
         """Queues a signal's admitted jobs together; those the queue's bound refuses are recorded SKIPPED
         (`queue_full`) in one operation, counted and released, never silently lost. `payloads`, when
@@ -531,7 +541,8 @@ class Pipeline:
         for job, ok in zip(admitted, accepted, strict=True):
             if ok:
                 key = job.key
-                local[key] = _Local(job, now, seen_at.get(key, 0), held.get(key, []), claimed)
+                source = sources.get(key, "") if sources is not None else ""
+                local[key] = _Local(job, now, seen_at.get(key, 0), held.get(key, []), claimed, source)
                 if emit:
                     self._emit("queued", job=job)
             else:
@@ -941,6 +952,28 @@ class Pipeline:
         if record is not None and record.status in gone and not record.journal:
             await self._release(self._reservations(job, local))
 
+    async def _record_quality(
+        self, done: list[tuple[CopyJob, ExecutionResult, _Local | None]], moved: list[bool]
+    ) -> None:
+        """Stores each executed copy's quality (docs/seams.md "Copy quality"): delay from this instance's
+        first sighting of the fill (none for a job another instance queued). A failure here is logged: the
+        copy's record is final already."""
+        filled_at = now_ms()
+        rows = []
+        for (job, result, local), was_moved in zip(done, moved, strict=True):
+            if not was_moved or result.status is not TradeStatus.EXECUTED:
+                continue
+            seen_ms = local.seen_at_ns // 1_000_000 if local is not None and local.seen_at_ns else None
+            source = local.source if local is not None else ""
+            row = copy_quality(job, result, filled_at=filled_at, source=source, seen_at_ms=seen_ms)
+            if row is not None:
+                rows.append(row)
+        if rows:
+            try:
+                await self.store.record_quality(rows)
+            except Exception:
+                log.exception("copy quality of %d executed copies not stored", len(rows))
+
     async def _finish_many(
         self, jobs: list[CopyJob], results: list[ExecutionResult], locals_: list[_Local | None]
     ) -> None:
@@ -984,6 +1017,7 @@ class Pipeline:
         if not marks:
             return
         moved = await self.store.mark_many(marks)
+        await self._record_quality(done, moved)
         stats = self.stats
         release: list[Reservation] = []
         now_ns = time.time_ns()
