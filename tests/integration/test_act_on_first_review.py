@@ -241,3 +241,48 @@ async def test_unconfirmed_fills_whose_flagging_failed_are_flagged_on_the_next_t
         assert sum(intake.stats.unconfirmed.values()) == 2  # settled once each
     finally:
         await store.close()
+
+
+async def test_a_log_only_fill_removed_by_a_reorg_and_never_mined_again_does_not_stop_the_window(
+    tmp_path: Path,
+) -> None:
+    """Under `first` a fill seen only in its log, copied, then removed by a reorg and never mined again:
+    the reorg flagged its copies; the window must not fail on it (no early source saw it), and a pending
+    fill expiring beside it is still flagged."""
+    store = SqliteStore(tmp_path / "t.db")
+    await store.open()
+    try:
+        intake = await intake_of(store, MemorySharedState())
+        logged = row(5, 10 * USD, 4 * USD, 3)
+        await intake.on_logs([logged])
+        copies = await settle(intake, store)
+        assert len(copies) == FOLLOWERS
+        removed = Signal(
+            leader=logged.leader,
+            token_id=logged.token_id,
+            side=logged.side,
+            size=logged.size,
+            price_num=logged.price_num,
+            price_den=logged.price_den,
+            usd=logged.usd,
+            tx_hash=logged.tx_hash,
+            log_index=logged.log_index,
+            block_number=logged.block_number,
+            source="v2",
+            removed=True,
+            order_hash=logged.order_hash,
+        )
+        await intake.on_logs([removed])
+        assert all(r is not None and r.reorged for r in [await store.get_trade(j.key) for j in copies])
+        await intake.on_early([pending(6, 6 * USD, 3 * USD, 4)])
+        intake.at_block(2_000)
+        gone = await intake.expire()
+        assert len(gone) == 2
+        phantom = await store.flag_copies(_tx(6), UNLOGGED, 0, UNCONFIRMED_SOURCE)
+        assert len(phantom) == FOLLOWERS
+        assert dict(intake.stats.unconfirmed) == {"mempool": 1}
+        # The reorged copies carry no unconfirmed_source flag: the log, not an early source, made them.
+        for job in copies:
+            assert UNCONFIRMED_SOURCE not in await store.flags_of(job.key)
+    finally:
+        await store.close()

@@ -134,6 +134,8 @@ class Fill:
 
     @property
     def first_source(self) -> str:
+        if not self.seen_ns:
+            return LOG  # seen only in a log that a reorg removed since
         return min(self.seen_ns.items(), key=lambda kv: (kv[1], KINDS.index(kv[0])))[0]
 
     def leads_ms(self) -> dict[str, int]:

@@ -445,7 +445,8 @@ class FillIntake:
         gone = self.ledger.expire(self.head, self.confirm_blocks)
         for fill in gone:
             self.stats.expired += 1
-            if fill.origins:
+            # A fill seen only in a log a reorg removed is no early source's: the reorg flagged its copies.
+            if fill.origins and fill.seen_ns:
                 self._due[fill.key] = fill
         while len(self._due) > self.ledger.limit:
             dropped = self._due.popitem(last=False)[1]
