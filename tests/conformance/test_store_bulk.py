@@ -148,3 +148,22 @@ async def test_marks_and_single_marks_share_one_commit(store: Store) -> None:
         TradeStatus.FAILED,
         TradeStatus.SKIPPED,
     ]
+
+
+@pytest.mark.asyncio
+async def test_an_insert_part_new_part_stored_inserts_only_the_new(store: Store) -> None:
+    a, b, c = job(1), job(2), job(3)
+    assert await store.insert_pending([a, b], FAR, "intake-1", claimer="w1") == {a.key, b.key}
+    # b is stored already (and twice in this batch): only a fresh c is inserted, b keeps its claim.
+    assert await store.insert_pending([b, c, b], FAR, "intake-2", claimer="w2") == {c.key}
+    assert (await store.claim_jobs([b.key, c.key], "w2", stale_ms=60_000)).runnable == {c.key}
+    assert await store.count_trades(TradeStatus.PENDING) == 3
+
+
+@pytest.mark.asyncio
+async def test_a_claim_with_no_idle_time_takes_a_claim_of_the_same_instant(store: Store) -> None:
+    a = job(1)
+    await store.insert_pending([a], FAR, "intake-1")
+    assert (await store.claim_jobs([a.key], "w1", stale_ms=0)).runnable == {a.key}
+    # However fast the next claim comes, a claim `stale_ms` (0) old is stale: never refused by the clock.
+    assert (await store.claim_jobs([a.key], "w2", stale_ms=0)).runnable == {a.key}

@@ -87,7 +87,8 @@ _REVIVE = (
 _OWN_ROWS = "SELECT key FROM copy_trades WHERE key = ANY($1::bytea[]) AND intake = $2 AND status = 'PENDING'"
 _CLAIMABLE = (
     "t.key = ANY($1::bytea[]) AND t.status = 'PENDING' "
-    f"AND (t.claimed_by IS NULL OR t.claimed_by = $2 OR t.claimed_at < $4) AND {NOT_JOURNALED} AND {NOT_DEAD}"
+    "AND (t.claimed_by IS NULL OR t.claimed_by = $2 OR t.claimed_at <= $4) "
+    f"AND {NOT_JOURNALED} AND {NOT_DEAD}"
 )
 _UPDATE_MARK = (
     "UPDATE copy_trades SET status = $1, reason = $2, tx_hashes = COALESCE($3, tx_hashes), "

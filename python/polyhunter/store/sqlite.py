@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -45,6 +46,8 @@ from polyhunter.store.base import (
     TRADE_COLUMNS,
     ClaimOutcome,
     DeadLetter,
+    Mark,
+    MarkIndex,
     Op,
     Store,
     changes_from_rows,
@@ -88,6 +91,8 @@ _UPDATE_MARK = (
     "copy_size = COALESCE(?, copy_size), copy_price_ppm = COALESCE(?, copy_price_ppm), "
     "slippage_bps = COALESCE(?, slippage_bps), worker = COALESCE(?, worker), updated_at = ? WHERE key = ?"
 )
+# A mark applied only from an expected status (one or two of them, the second may repeat the first).
+_UPDATE_MARK_IF = _UPDATE_MARK + " AND status IN (?, ?)"
 _INSERT_JOURNAL = (
     "INSERT INTO trade_journal (key, step, wallet, nonce, tx_hash, recorded_at, payload) "
     "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
@@ -123,7 +128,7 @@ class SqliteStore(Store):
         except BaseException:
             # The connection's worker thread is not a daemon: left open, it keeps the process alive after
             # the error is reported (a corrupt file fails here).
-            await conn.close()
+            await _close(conn)
             raise
         return conn
 
@@ -164,7 +169,7 @@ class SqliteStore(Store):
     async def _disconnect(self) -> None:
         for conn in (self._writer, self._reader):
             if conn is not None:
-                await conn.close()
+                await _close(conn)
         self._writer = self._reader = None
         thread, committer = self._committer_thread, self._committer_conn
         self._committer_thread, self._committer_conn = None, None
@@ -248,11 +253,7 @@ class SqliteStore(Store):
         results: list[Any] = [None] * len(ops)
         now = now_ms()
         if inserts:
-            keys = list({job.key for _, op in inserts for job in op.jobs})
-            existing = _existing_keys(conn, keys)
-            rows = new_rows(inserts, existing, now, self._intake_column)
-            conn.executemany(_INSERT_TRADE if self._intake_column else _INSERT_TRADE_V3, rows)
-            fresh = {row[0] for row in rows}
+            fresh = _insert_new(conn, new_rows(inserts, set(), now, self._intake_column), self._intake_column)
             for intake, missing in own_retries(inserts, fresh).items():
                 fresh |= _own_rows(conn, missing, intake)
             for claimer, stored, expires_at in revivable(inserts, fresh):
@@ -292,10 +293,14 @@ class SqliteStore(Store):
                         kept[(op.key, op.tx_hash)] = bytes(found_one[0])
                 check_payloads(orders, kept)
         if marks:
-            current = _statuses(conn, list({op.key for _, op in marks}))
-            outcome, updates = plan_marks(marks, current, now)
-            conn.executemany(_UPDATE_MARK, updates)
-            place_marks(results, ops, outcome)
+            moved_all = _mark_all(conn, marks, now)
+            if moved_all is not None:
+                place_marks(results, ops, moved_all)
+            else:
+                current = _statuses(conn, list({op.key for _, op in marks}))
+                outcome, updates = plan_marks(marks, current, now)
+                conn.executemany(_UPDATE_MARK, updates)
+                place_marks(results, ops, outcome)
         for index, claim in claims:
             won: set[bytes] = set()
             dead: set[bytes] = set()
@@ -306,7 +311,7 @@ class SqliteStore(Store):
                 # instead of looking the keys up.
                 claimable = (
                     f"t.key IN ({', '.join('?' * len(chunk))}) AND +t.status = 'PENDING' "
-                    "AND (t.claimed_by IS NULL OR t.claimed_by = ? OR t.claimed_at < ?) "
+                    "AND (t.claimed_by IS NULL OR t.claimed_by = ? OR t.claimed_at <= ?) "
                     f"AND {NOT_JOURNALED} AND {NOT_DEAD}"
                 )
                 params = [*chunk, claim.claimer, claim.stale_before]
@@ -768,3 +773,69 @@ def _existing_keys(conn: sqlite3.Connection, keys: list[bytes]) -> set[bytes]:
 def _statuses(conn: sqlite3.Connection, keys: list[bytes]) -> dict[bytes, str]:
     sql = "SELECT key, status FROM copy_trades WHERE key IN ({})"
     return {bytes(row[0]): str(row[1]) for row in _keys_where(conn, sql, keys)}
+
+
+def _insert_new(conn: sqlite3.Connection, rows: list[tuple[Any, ...]], with_intake: bool) -> set[bytes]:
+    """Inserts those of `rows` whose key is not stored yet; returns their keys. The common case (every key
+    new) is one statement: the rows go in with OR IGNORE and the change count says all were inserted. When
+    it says fewer (a replay), that attempt is rolled back, the stored keys looked up, the others inserted."""
+    sql = _INSERT_TRADE if with_intake else _INSERT_TRADE_V3
+    conn.execute("SAVEPOINT fresh_rows")
+    before = conn.total_changes
+    conn.executemany("INSERT OR IGNORE" + sql.removeprefix("INSERT"), rows)
+    if conn.total_changes - before != len(rows):
+        conn.execute("ROLLBACK TO fresh_rows")
+        existing = _existing_keys(conn, list({row[0] for row in rows}))
+        rows = [row for row in rows if row[0] not in existing]
+        conn.executemany(sql, rows)
+    conn.execute("RELEASE fresh_rows")
+    return {row[0] for row in rows}
+
+
+def _mark_all(
+    conn: sqlite3.Connection, marks: Sequence[tuple[MarkIndex, Mark]], now: int
+) -> dict[MarkIndex, bool] | None:
+    """The common case of a batch's marks: every one moves (each row is in a status it expects). Applied in
+    order, each only from its expected statuses; when the change count says all moved, that is the outcome.
+    Otherwise (or for a mark expecting more than two statuses) nothing is kept and None says so: the caller
+    plans them from the rows' statuses."""
+    params: list[tuple[Any, ...]] = []
+    for _, mark in marks:
+        expected = sorted(s.value for s in mark.expect)
+        if not 1 <= len(expected) <= 2:
+            return None
+        txs = ",".join(h.hex() for h in mark.txs) if mark.txs else None
+        params.append(
+            (
+                mark.status.value,
+                mark.reason,
+                txs,
+                mark.copy_size,
+                mark.copy_price_ppm,
+                mark.slippage_bps,
+                mark.worker,
+                now,
+                mark.key,
+                expected[0],
+                expected[-1],
+            )
+        )
+    conn.execute("SAVEPOINT all_marks")
+    before = conn.total_changes
+    conn.executemany(_UPDATE_MARK_IF, params)
+    moved = conn.total_changes - before == len(params)
+    if not moved:
+        conn.execute("ROLLBACK TO all_marks")
+    conn.execute("RELEASE all_marks")
+    return {where: True for where, _ in marks} if moved else None
+
+
+async def _close(conn: aiosqlite.Connection) -> None:
+    """Closes an aiosqlite connection and waits for its (non-daemon) thread to end: the close returns once
+    the thread answered, a moment before it exits."""
+    await conn.close()
+    thread = getattr(conn, "_thread", None)
+    for _ in range(1000):
+        if not isinstance(thread, threading.Thread) or not thread.is_alive():
+            return
+        await asyncio.sleep(0.001)
