@@ -20,9 +20,9 @@ frame names none) (docs/seams.md, "Fill identity", says why each holds):
    sides know it): for a log row, one without a log whose transactions gave no log (a fill seen only by
    the feed, whose match was re-settled); for a pending order or a feed frame, any fill still in the
    confirmation window (a retry, a stale sighting of a failed attempt).
-5. Otherwise it is a new fill, keyed `fill_key(T, G, tokens, k)`, k the number of fills of (T, G) with
-   those tokens before it, so every source that sees a fill first computes the same key; an early sighting
-   of a new fill in a transaction already logged is `late` and copies nothing.
+5. Otherwise it is a new fill, keyed `fill_key(T, G, tokens, k)`, k the number of fills first seen in T,
+   of G with those tokens, before it, so every source that sees a fill first computes the same key; an early
+   sighting of a new fill in a transaction already logged is `late` and copies nothing.
 
 Merging early sightings of two different fills errs safe: one copy before the logs, and since one log row is
 exactly one fill, the second row then makes a fill (and a copy) of its own.
@@ -292,7 +292,9 @@ class FillLedger:
         return None
 
     def _create(self, tx: bytes, group: Group, signal: Signal, block: int) -> Fill:
-        k = sum(1 for f in self._slots.get((tx, group), ()) if f.tokens == signal.size)
+        # Only fills first seen in this transaction count: one that merely joined it from another (a feed
+        # frame taken for a retry) is unknown to a replica that saw the rows alone, and would shift k.
+        k = sum(1 for f in self._slots.get((tx, group), ()) if f.tokens == signal.size and f.txs[0] == tx)
         key = fill_key(tx, group, signal.size, k)
         while key in self._fills:  # a fill of this slot already moved to another log: keep keys distinct
             k += 1
