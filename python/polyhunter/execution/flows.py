@@ -48,6 +48,7 @@ from polyhunter.execution.venues import (
     split_pro_rata,
 )
 from polyhunter.models import CopyJob, Side, Step, TradeStatus
+from polyhunter.report.quality import receipt_gas_wei, split_gas
 
 # Gas limits ~1.5x what these calls use on the local contracts (pull ~83k cold, push ~71k; a batch adds
 # ~45k per Proxy). Blocks are packed by limit, not use: tight limits let more copies per block.
@@ -151,6 +152,7 @@ class Flows:
         except (SendFailed, LeaseLost, ChainError) as exc:
             return failed(_exc_reason("pull", exc))
         hashes.append(sent.tx_hash)
+        gas = receipt_gas_wei(sent.receipt)
         faultpoint("after_pull")
         outcome = await self._trade(wallet, order, journals, legs, tokens, usds)
         if isinstance(outcome, Failed) and outcome.unknown:
@@ -198,6 +200,7 @@ class Flows:
                     fault="after_broadcast",
                 )  # fmt: skip
                 hashes.append(sent.tx_hash)
+                gas += receipt_gas_wei(sent.receipt)
         except (TxReverted, SendFailed, LeaseLost, ChainError) as exc:
             # Traded: what was bought sits with the worker; recovery pushes it.
             return failed(_exc_reason("push", exc, force_unconfirmed=True))
@@ -209,7 +212,10 @@ class Flows:
             except (TxReverted, SendFailed, LeaseLost, ChainError) as exc:
                 return failed(_exc_reason("return", exc, force_unconfirmed=True))
             hashes.append(sent.tx_hash)
+            gas += receipt_gas_wei(sent.receipt)
         unfilled = Refusal.FOK_NOT_FILLED if self.kind is OrderKind.FOK else Refusal.FAK_NOT_FILLED
+        # Each leg's fee is what its moved collateral differs from its gross by; the batch's gas is split
+        # equally between its legs (`report.quality.split_gas`).
         return [
             ExecutionResult(
                 TradeStatus.EXECUTED,
@@ -218,10 +224,12 @@ class Flows:
                 fill_price_ppm=usd * PRICE_SCALE // tok,
                 fill_size=tok,
                 worker=wallet.address,
+                gas_wei=leg_gas,
+                fee=abs(paid - usd),
             )
             if tok
             else ExecutionResult(TradeStatus.SKIPPED, unfilled.value, tuple(hashes), worker=wallet.address)
-            for usd, tok in zip(gross, shares, strict=True)
+            for usd, tok, paid, leg_gas in zip(gross, shares, moved, split_gas(gas, n), strict=True)
         ]
 
     async def _trade(
@@ -322,6 +330,8 @@ class Flows:
             fill_price_ppm=fill.collateral * PRICE_SCALE // fill.shares,
             fill_size=fill.shares,
             worker=wallet.address,
+            gas_wei=receipt_gas_wei(sent.receipt),
+            fee=fill.fee,
         )
 
     async def singles(

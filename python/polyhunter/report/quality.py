@@ -13,6 +13,9 @@ Rules (docs/seams.md "Copy quality"):
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from polyhunter.errors import InvalidInputError
 from polyhunter.execution.base import ExecutionResult
 from polyhunter.models import CopyJob, CopyQuality, Side, TradeStatus
@@ -78,3 +81,12 @@ def copy_quality(
         fee=result.fee or 0,
         filled_at=filled_at,
     )
+
+
+def receipt_gas_wei(receipt: Mapping[str, Any]) -> int:
+    """What a mined transaction paid for gas (wei): `gasUsed × effectiveGasPrice` of its JSON-RPC receipt
+    (hex quantities); 0 when the receipt does not say."""
+    try:
+        return int(str(receipt["gasUsed"]), 16) * int(str(receipt["effectiveGasPrice"]), 16)
+    except (KeyError, TypeError, ValueError):
+        return 0
