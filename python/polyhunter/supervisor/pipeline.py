@@ -29,7 +29,7 @@ import logging
 import time
 import uuid
 from collections import Counter, deque
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -39,6 +39,7 @@ from polyhunter._core import (
     DedupCache,
     FanoutIndex,
     Intents,
+    LeaderExit,
     LogDecoder,
     Signal,
     keccak256,
@@ -70,6 +71,9 @@ ZERO_PRICE = "zero_price"  # a leader fill at a price of 0: counted, never copie
 SAMPLES = 200_000  # latency samples kept for percentiles; older ones are dropped so memory stays bounded
 UNLOGGED = -1
 """The log index a copy records when made from a sighting without a log (NO_LOG_INDEX fits no BIGINT)."""
+CUT_TO_HOLDING = "cut_to_holding"
+"""The reason an EXECUTED SELL records when it sold less than the leader-sized amount because the Proxy
+held less (docs/seams.md "Leaders' exits")."""
 
 
 @dataclass
@@ -105,6 +109,8 @@ class PipelineStats:
     redelivered_dropped: int = 0
     dead_lettered: int = 0
     """Jobs this instance dead-lettered (claimed past the delivery limit); the store counts them all."""
+    cut_to_holding: int = 0
+    """Executed SELLs cut to what the follower's Proxy still held (recorded with reason `cut_to_holding`)."""
     refills: int = 0
     """Times the queue was refilled from the store after the shared state lost its data."""
     max_depth: int = 0
@@ -193,6 +199,12 @@ class Pipeline:
         self.balances = balances
         self.on_event = on_event
         self.market = market or MarketBook()
+        # A FOK order sells all it is given or nothing, so under FOK an executed SELL short of its job's
+        # amount is the engine's cut to the Proxy's holding; a FAK may fill in part, so nothing is inferred.
+        kind = getattr(getattr(engine, "config", None), "order_kind", None)
+        self._sells_whole = kind == "FOK"
+        self.exit_sink: Callable[[list[LeaderExit]], Awaitable[None]] | None = None
+        """Where decoded leaders' exits go (`detector.exits.ExitFollower.on_exits`); None: dropped."""
         self.stats = PipelineStats()
         self.dedup = DedupCache(config.dedup_ttl_ms, 1_000_000)
         self._local: dict[bytes, _Local] = {}
@@ -242,6 +254,12 @@ class Pipeline:
             log.warning("rejected log #%d from %s: %s", reject.index, origin, reject.reason)
         if decoded.signals:
             await self.on_signals(decoded.signals, replay=origin == "backfill")
+        await self.on_exits(decoded.exits)
+
+    async def on_exits(self, exits: list[LeaderExit]) -> None:
+        """Leaders' merges and redemptions (never signals) go to the exit sink."""
+        if exits and self.exit_sink is not None:
+            await self.exit_sink(exits)
 
     async def on_signals(self, signals: Sequence[Signal], *, replay: bool = False) -> None:
         """Takes a batch in; returns once each of its jobs is durably PENDING and queued, or SKIPPED.
@@ -985,6 +1003,16 @@ class Pipeline:
                 await self._relinquished(job, result, local)
                 continue
             executed = result.status is TradeStatus.EXECUTED
+            if (
+                executed
+                and self._sells_whole
+                and job.side == "SELL"
+                and result.reason is None
+                and result.fill_size is not None
+                and result.fill_size < job.amount
+            ):
+                result = replace(result, reason=CUT_TO_HOLDING)
+                self.stats.cut_to_holding += 1
             marks.append(
                 Mark(
                     job.key,

@@ -284,6 +284,7 @@ class FillIntake:
             log.warning("rejected log #%d from %s: %s", reject.index, origin, reject.reason)
         if decoded.signals:
             await self.on_logs(decoded.signals, replay=origin == "backfill")
+        await self.pipeline.on_exits(decoded.exits)
 
     async def on_logs(self, signals: Sequence[Signal], *, replay: bool = False) -> None:
         """Log signals under `first`: each priced row joins the ledger and makes, confirms or tops up its
