@@ -24,6 +24,7 @@ from polyhunter.chain.profile import (
     resolve_profile,
 )
 from polyhunter.detector.chainlogs import ChainLogDetector
+from polyhunter.detector.exits import ExitFollower, exit_filters
 from polyhunter.detector.feed import FeedSource, feed_url
 from polyhunter.detector.filters import leader_filters
 from polyhunter.detector.mempool import MempoolSource, PendingFill
@@ -110,6 +111,8 @@ class Supervisor:
     sync: ConfigSync = field(init=False)
     rpc: AsyncRpc = field(init=False)
     balances: BalanceBook = field(init=False)
+    exits: ExitFollower = field(init=False)
+    """Leaders' merges and redemptions (never SELLs): a merge makes the following Proxies merge theirs."""
     executor_watch: ExecutorWatch | None = field(default=None, init=False)
     """Reports Executor pulls and repayments that polyhunter never journaled (a worker key used elsewhere)."""
     _stop_intake: asyncio.Event = field(default_factory=asyncio.Event, init=False)
@@ -278,16 +281,26 @@ class Supervisor:
             confirm_blocks=s.supervisor_pending_confirm_blocks,
             on_event=self._fill_event,
         )
+        self.exits = ExitFollower(None, self.following_proxies)
+        self.pipeline.exit_sink = self.exits.on_exits
+        plumbing = non_trading_addresses(d)
         ws_urls = s.ws_urls or [d.ws_url]
         ws_url = ws_urls[0]
         self.detector = ChainLogDetector(
             ws_url=ws_urls,
             rpc=self.rpc,
-            filters=lambda: leader_filters(
-                exchanges=exchanges,
-                ctf=d.contracts.ctf,
-                leaders=self.sync.leaders if s.supervisor_ws_filter_by_address else None,
-            ),
+            filters=lambda: [
+                *leader_filters(
+                    exchanges=exchanges,
+                    ctf=d.contracts.ctf,
+                    leaders=self.sync.leaders if s.supervisor_ws_filter_by_address else None,
+                ),
+                *exit_filters(
+                    ctf=d.contracts.ctf,
+                    adapters=plumbing,
+                    leaders=self.sync.leaders if s.supervisor_ws_filter_by_address else None,
+                ),
+            ],
             sink=self._sink,
             load_checkpoint=lambda: self.store.get_checkpoint(self.checkpoint_source),
             save_checkpoint=lambda block: self.store.set_checkpoint(self.checkpoint_source, block),
@@ -428,6 +441,12 @@ class Supervisor:
             # Only once this batch queued jobs: a leader's fill also brings CTF transfers that queue
             # nothing, and a crash after those would test nothing.
             faultpoint("after_queue")
+
+    def following_proxies(self, leader: str) -> list[str]:
+        """The Proxies of every config that follows `leader` (paused ones too: they still hold what was
+        copied)."""
+        leader = leader.lower()
+        return sorted({c.proxy.lower() for c in self.sync.configs.values() if c.leader.lower() == leader})
 
     def percent_proxies(self) -> list[str]:
         """Proxies whose configs size by percent of balance: the balances fan-out needs."""
