@@ -80,6 +80,10 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
         "polyhunter.commands.ready",
         "Check that the supervisor can go live: settings, RPCs, contracts, Executor, fleet, gas, store,...",
     ),
+    "report": (
+        "polyhunter.commands.report",
+        "Copy quality and profit per follower and per leader over a period: text, --json, --csv, --plot.",
+    ),
     "status": (
         "polyhunter.commands.status",
         "Live view of supervisors: fleet gas and collateral, queue, copies, caps, the last copies.",
