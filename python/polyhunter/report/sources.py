@@ -7,7 +7,6 @@ Each is one of `polyhunter.report.summary`'s protocols (`Balances`, `Midpoints`,
 from __future__ import annotations
 
 import asyncio
-import importlib
 from collections.abc import Mapping, Sequence
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
@@ -100,28 +99,25 @@ REDEEMED = ("DONE", "CLOSED")
 
 class StoreRedemptions:
     """The redeemer's records (`polyhunter.store.redemptions.Redemptions`, migration 8) as the books take
-    them: a finished REDEEM closes the condition's tokens, a finished MERGE takes `amount` of each outcome.
-    Until that module is installed there are none."""
+    them: a DONE or CLOSED REDEEM closes the condition's tokens (YES and NO over the row's collateral), a DONE
+    MERGE takes `amount` of each outcome; at the time the row was finished (`updated_at`)."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
 
     async def redemptions(self, proxies: Sequence[str], until_ms: int) -> list[Redemption]:
-        try:
-            module = importlib.import_module("polyhunter.store.redemptions")
-        except ModuleNotFoundError:
-            return []
         from polyhunter.chain.ctf import binary_token_ids
+        from polyhunter.store.redemptions import Redemptions
 
-        records = module.Redemptions(self.store)
-        wanted = {p.lower() for p in proxies}
+        records = Redemptions(self.store)
         out: list[Redemption] = []
-        for row in await records.list():
-            if row.proxy.lower() not in wanted or row.status not in REDEEMED or row.payout is None:
-                continue
-            if row.updated_at >= until_ms:
-                continue
-            tokens = binary_token_ids(row.collateral, row.condition_id)
-            merged = int(row.amount) if row.kind == "MERGE" else None
-            out.append(Redemption(row.proxy.lower(), tokens, int(row.payout), int(row.updated_at), merged))
+        for proxy in sorted({p.lower() for p in proxies}):
+            for row in await records.find(proxy=proxy):
+                if row.status not in REDEEMED or row.payout is None or row.updated_at >= until_ms:
+                    continue
+                tokens = binary_token_ids(row.collateral, row.condition_id)
+                merged = row.amount if row.kind == "MERGE" else None
+                out.append(Redemption(proxy, tokens, row.payout, row.updated_at, merged))
+        # The redeemer merges a Proxy's matched YES + NO before it redeems the rest: within one ms, so do we.
+        out.sort(key=lambda r: (r.at_ms, r.merged is None))
         return out
