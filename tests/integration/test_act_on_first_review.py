@@ -61,6 +61,8 @@ class BlinkingStore(SqliteStore):
     """SQLite, whose `flag_copies` fails `failures` times (the store blinked)."""
 
     failures = 0
+    poisoned: frozenset[bytes] = frozenset()
+    """Transactions whose flagging always fails."""
 
     async def flag_copies(
         self, tx_hash: bytes | str, log_index: int, sub_index: int, flag: str
@@ -68,6 +70,8 @@ class BlinkingStore(SqliteStore):
         if self.failures:
             self.failures -= 1
             raise StoreError("store unreachable")
+        if tx_hash in self.poisoned:
+            raise StoreError("this row cannot be written")
         return await super().flag_copies(tx_hash, log_index, sub_index, flag)
 
 
@@ -284,5 +288,32 @@ async def test_a_log_only_fill_removed_by_a_reorg_and_never_mined_again_does_not
         # The reorged copies carry no unconfirmed_source flag: the log, not an early source, made them.
         for job in copies:
             assert UNCONFIRMED_SOURCE not in await store.flags_of(job.key)
+    finally:
+        await store.close()
+
+
+async def test_an_unconfirmed_fill_whose_flagging_always_fails_blocks_no_other(tmp_path: Path) -> None:
+    store = BlinkingStore(tmp_path / "t.db")
+    await store.open()
+    try:
+        intake = await intake_of(store, MemorySharedState())
+        store.poisoned = frozenset({_tx(7)})
+        await intake.on_early([pending(7, 10 * USD, 4 * USD, 1)])
+        intake.at_block(1_010)
+        await intake.on_early([pending(8, 6 * USD, 3 * USD, 2)])
+        intake.at_block(1_020)
+        with pytest.raises(StoreError):
+            await intake.expire()  # tx 7's fill is due first and fails
+        intake.at_block(1_030)
+        for _ in range(2):
+            with pytest.raises(StoreError):
+                await intake.expire()  # tx 7's fill still fails, after tx 8's is settled
+        keys = await store.flag_copies(_tx(8), UNLOGGED, 0, UNCONFIRMED_SOURCE)
+        assert len(keys) == FOLLOWERS
+        for key in keys:
+            record = await store.get_trade(key)
+            assert record is not None
+            assert record.status == TradeStatus.CANCELLED
+        assert sum(intake.stats.unconfirmed.values()) == 1
     finally:
         await store.close()

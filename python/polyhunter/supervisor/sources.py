@@ -459,11 +459,15 @@ class FillIntake:
                 UNCONFIRMED_SOURCE,
             )
         # Settled one at a time and forgotten once settled: when the store fails, the rest stay due for the
-        # next call (flagging and cancelling again is harmless).
+        # next call (flagging and cancelling again is harmless), the failed one last so it blocks no other.
         while self._due:
             fill = next(iter(self._due.values()))
             if fill.log is None:
-                await self._settle_unconfirmed(fill)
+                try:
+                    await self._settle_unconfirmed(fill)
+                except BaseException:
+                    self._due.move_to_end(fill.key)
+                    raise
             del self._due[fill.key]
         return gone
 
