@@ -1,0 +1,106 @@
+"""The supervisor in this process on anvil, after the copies: a leader's SELL larger than what a follower
+still holds is cut to the holding and recorded `cut_to_holding`; a leader's redemption is an exit, never a
+SELL copy. Amounts are written out by hand; each Proxy starts with $5,000.00 and no outcome tokens."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from supervisor_helpers import SHARE, SQLITE_MEMORY, USD, World, backend_env, running, settled, until
+from web3 import Web3
+
+from polyhunter.chain.local import LocalChain
+from polyhunter.chain.tx import send
+from polyhunter.models import TradeStatus
+from polyhunter.supervisor.pipeline import CUT_TO_HOLDING
+
+pytestmark = [pytest.mark.integration, pytest.mark.asyncio]
+
+
+@pytest.fixture
+def world(request: pytest.FixtureRequest, local_chain: LocalChain, tmp_path: Path) -> World:
+    home = tmp_path / "home"
+    local_chain.deployment.save(home / "deployment.json")
+    env = backend_env(SQLITE_MEMORY, request, home)
+    return World(local_chain, env, home, SQLITE_MEMORY, local_chain.w3.eth.block_number + 1)
+
+
+def cs(address: str) -> str:
+    return Web3.to_checksum_address(address)
+
+
+async def test_a_sell_beyond_the_holding_is_cut_to_it_and_recorded(world: World) -> None:
+    chain = world.chain
+    await world.follow(0, 0, mode="ratio", ratio_ppm=1_000_000)
+    await world.follow(1, 0, mode="ratio", ratio_ppm=500_000)
+    follower, proxy = world.followers[0], world.proxies[0]
+    async with running(world) as supervisor:
+        # BUY 100 YES at $0.50: follower 0 copies 100 shares, follower 1 half of it.
+        await world.trade(0, "BUY", 0, 100 * SHARE, 50 * USD)
+        await settled(supervisor, 2, "the two BUY copies")
+        assert world.holdings(proxy)[1] == 100 * SHARE
+        # Follower 0's owner takes 70 shares out of the Proxy: it holds 30 now.
+        owner = chain.signer(follower)
+        take = chain.proxy(follower).functions.withdrawERC1155(
+            cs(world.deployment.contracts.ctf), world.yes[0], owner.address, 70 * SHARE
+        )
+        await asyncio.to_thread(send, chain.w3, owner, take)
+        # The leader sells all 100 at $0.40: follower 0 can sell only its 30, follower 1 its 50 in full.
+        await world.trade(0, "SELL", 0, 100 * SHARE, 40 * USD)
+        await settled(supervisor, 4, "the two SELL copies")
+        assert supervisor.pipeline.stats.cut_to_holding == 1
+
+    assert world.holdings(proxy)[1] == 0
+    assert world.holdings(world.proxies[1])[1] == 0
+    sells = {r.proxy: r for r in await world.records() if r.side == "SELL"}
+    assert sells[proxy].status is TradeStatus.EXECUTED
+    assert (sells[proxy].amount, sells[proxy].copy_size, sells[proxy].reason) == (
+        100 * SHARE,
+        30 * SHARE,
+        CUT_TO_HOLDING,
+    )
+    other = sells[world.proxies[1]]
+    assert (other.status, other.amount, other.copy_size, other.reason) == (
+        TradeStatus.EXECUTED,
+        50 * SHARE,
+        50 * SHARE,
+        None,
+    )
+
+
+async def test_a_leaders_redemption_is_an_exit_not_a_sell(world: World) -> None:
+    chain, d = world.chain, world.deployment
+    market = d.markets[0]
+    await world.follow(0, 0, mode="fixed", fixed_usd=25 * USD)
+    leader = chain.signer(world.leaders[0])
+    async with running(world) as supervisor:
+        await world.trade(0, "BUY", 0, 200 * SHARE, 100 * USD)
+        await settled(supervisor, 1, "the BUY copy")
+        # YES wins; the leader redeems its 200 YES on the CTF (burning them: a transfer to the zero address).
+        owner = chain.signer(d.accounts.owner)
+        await asyncio.to_thread(
+            send, chain.w3, owner, chain.ctf.functions.reportPayouts(market.question_id, [1, 0])
+        )
+        redeem = chain.ctf.functions.redeemPositions(
+            cs(d.contracts.collateral), bytes(32), market.condition_id, [1, 2]
+        )
+        receipt = await asyncio.to_thread(send, chain.w3, leader, redeem)
+        assert receipt["status"] == 1
+
+        async def seen() -> bool:
+            return supervisor.exits.stats.redemptions == 1
+
+        await until(seen, "the leader's redemption seen as an exit")
+        # Another leader fill after it, so the redemption's block was surely taken in before we look.
+        await world.trade(0, "BUY", 1, 10 * SHARE, 5 * USD)
+        await settled(supervisor, 2, "the second BUY copy")
+        assert supervisor.pipeline.stats.skipped == {}
+
+    records = await world.records()
+    assert sorted((r.side, r.status) for r in records) == [
+        ("BUY", TradeStatus.EXECUTED),
+        ("BUY", TradeStatus.EXECUTED),
+    ]
+    assert supervisor.exits.stats.merges == 0
