@@ -35,6 +35,7 @@ from polyhunter.execution.faults import faultpoint
 from polyhunter.execution.fleet import fleet_signers
 from polyhunter.execution.localchain import EngineConfig, LocalChainEngine
 from polyhunter.execution.recovery import Recovery
+from polyhunter.execution.redeem import Redeemer
 from polyhunter.execution.simulated import DryRunEngine
 from polyhunter.execution.watch import ExecutorWatch
 from polyhunter.logformat import short_token_id
@@ -111,6 +112,8 @@ class Supervisor:
     sync: ConfigSync = field(init=False)
     rpc: AsyncRpc = field(init=False)
     balances: BalanceBook = field(init=False)
+    redeemer: Redeemer | None = field(default=None, init=False)
+    """Resolved markets redeemed and leaders' merges followed (engines that send transactions only)."""
     exits: ExitFollower = field(init=False)
     """Leaders' merges and redemptions (never SELLs): a merge makes the following Proxies merge theirs."""
     executor_watch: ExecutorWatch | None = field(default=None, init=False)
@@ -338,6 +341,19 @@ class Supervisor:
                 min_age_ms=s.supervisor_queue_claim_idle_ms,
             )
             self._extra.append(asyncio.create_task(recovery.run(self._stop_workers), name="recovery"))
+            # COPY_TRADING_AUTO_REDEEM=false stops the resolution watch only: interrupted redemptions are
+            # still settled and leaders' merges still followed.
+            self.redeemer = Redeemer(
+                self.engine,
+                self.store,
+                shared=self.shared,
+                poll_s=s.copy_trading_redeem_poll_ms / 1000,
+                batch=s.copy_trading_redeem_batch,
+                min_age_ms=s.supervisor_queue_claim_idle_ms,
+            )
+            self.exits.merger = self.redeemer
+            redeeming = self.redeemer.run(self._stop_workers, watch=s.copy_trading_auto_redeem)
+            self._extra.append(asyncio.create_task(redeeming, name="redeemer"))
             if s.copy_trading_executor_watch_ms > 0:
                 self.executor_watch = ExecutorWatch(
                     self.rpc,
