@@ -62,15 +62,22 @@ def midpoint_of(bids: Sequence[Any], asks: Sequence[Any]) -> Fraction | None:
 
 
 class BookMidpoints:
-    """Midpoints from the venue's order books (`GET /book`), one request per token."""
+    """Midpoints from the venue's order books (`GET /book`), one request per token; a token the venue has no
+    book for (a resolved or closed market) has none. Any other venue error fails the report."""
 
     def __init__(self, client: ClobClient) -> None:
         self.client = client
 
     async def midpoints(self, token_ids: Sequence[int]) -> dict[int, Fraction | None]:
+        from polyhunter.venue.errors import OrderRefused
+
         out: dict[int, Fraction | None] = {}
         for token in token_ids:
-            book = await self.client.book(token)
+            try:
+                book = await self.client.book(token)
+            except OrderRefused:
+                out[token] = None
+                continue
             out[token] = midpoint_of(book.bids, book.asks)
         return out
 
