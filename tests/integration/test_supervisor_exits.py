@@ -5,7 +5,9 @@ SELL copy. Amounts are written out by hand; each Proxy starts with $5,000.00 and
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from supervisor_helpers import SHARE, SQLITE_MEMORY, USD, World, backend_env, running, settled, until
@@ -75,7 +77,8 @@ async def test_a_leaders_redemption_is_an_exit_not_a_sell(world: World) -> None:
     market = d.markets[0]
     await world.follow(0, 0, mode="fixed", fixed_usd=25 * USD)
     leader = chain.signer(world.leaders[0])
-    async with running(world) as supervisor:
+    proxy = world.proxies[0]
+    async with running(world, copy_trading_redeem_poll_ms=200) as supervisor:
         await world.trade(0, "BUY", 0, 200 * SHARE, 100 * USD)
         await settled(supervisor, 1, "the BUY copy")
         # YES wins; the leader redeems its 200 YES on the CTF (burning them: a transfer to the zero address).
@@ -93,6 +96,8 @@ async def test_a_leaders_redemption_is_an_exit_not_a_sell(world: World) -> None:
             return supervisor.exits.stats.redemptions == 1
 
         await until(seen, "the leader's redemption seen as an exit")
+        # The follower's 50 YES ($25 at $0.50) are redeemed into its Proxy by the supervisor's redeemer.
+        await until(lambda: world.holdings(proxy) == (5_025 * USD, 0, 0), "the follower's YES redeemed")
         # Another leader fill after it, so the redemption's block was surely taken in before we look.
         await world.trade(0, "BUY", 1, 10 * SHARE, 5 * USD)
         await settled(supervisor, 2, "the second BUY copy")
@@ -104,3 +109,57 @@ async def test_a_leaders_redemption_is_an_exit_not_a_sell(world: World) -> None:
         ("BUY", TradeStatus.EXECUTED),
     ]
     assert supervisor.exits.stats.merges == 0
+    # $25 more spent on market 1's copy (50 YES at $0.50).
+    assert world.holdings(proxy) == (5_000 * USD, 0, 50 * SHARE)
+
+
+async def test_a_leaders_merge_makes_the_followers_merge_their_matched_pairs(world: World) -> None:
+    chain, d = world.chain, world.deployment
+    market = d.markets[0]
+    await world.follow(0, 0, mode="ratio", ratio_ppm=1_000_000)
+    await world.follow(
+        1, 0, mode="ratio", ratio_ppm=1_000_000, side_filter="BUY", token_allow={market.yes_token_id}
+    )
+    leader = chain.signer(world.leaders[0])
+    p0, p1 = world.proxies[0], world.proxies[1]
+    async with running(world) as supervisor:
+        # The leader buys 100 YES at $0.50 and 60 NO at $0.50: follower 0 copies both, follower 1 only YES.
+        await world.trade(0, "BUY", 0, 100 * SHARE, 50 * USD)
+        await asyncio.to_thread(
+            chain.trade, world.leaders[0], "BUY", market.no_token_id, 60 * SHARE, 30 * USD
+        )
+        await settled(supervisor, 3, "the three BUY copies")
+        assert chain.tokens_of(p0, market.no_token_id) == 60 * SHARE
+        # The leader merges 60 full sets on the CTF (burning 60 YES and 60 NO: no SELL of either).
+        merge = chain.ctf.functions.mergePositions(
+            cs(d.contracts.collateral), bytes(32), market.condition_id, [1, 2], 60 * SHARE
+        )
+        receipt = await asyncio.to_thread(send, chain.w3, leader, merge)
+        assert receipt["status"] == 1
+
+        async def merged() -> bool:
+            return supervisor.exits.stats.merged == 1
+
+        await until(merged, "follower 0's merge")
+        assert supervisor.exits.stats.proxies_asked == 2
+        assert supervisor.exits.stats.failed == 0
+        # A replay of the same exit (a backfill after a restart) merges nothing more.
+        [exit_] = [e for e in supervisor.decoder.decode(_logs_of(chain, receipt)).exits]
+        await supervisor.exits.on_exits([exit_])
+        assert supervisor.exits.stats.merged == 1
+
+    # Follower 0 held 100 YES + 60 NO: 60 pairs merged back to $60; 40 YES left. Follower 1 had no NO.
+    assert chain.tokens_of(p0, market.yes_token_id) == 40 * SHARE
+    assert chain.tokens_of(p0, market.no_token_id) == 0
+    assert chain.collateral_of(p0) == 5_000 * USD - 50 * USD - 30 * USD + 60 * USD
+    assert chain.tokens_of(p1, market.yes_token_id) == 100 * SHARE
+    assert chain.collateral_of(p1) == 4_950 * USD
+    assert sorted(r.side for r in await world.records()) == ["BUY", "BUY", "BUY"]
+
+
+def _logs_of(chain: LocalChain, receipt: Any) -> bytes:
+    """The receipt's logs as the node's JSON (what the detector hands the decoder)."""
+    reply = chain.w3.provider.make_request(  # type: ignore[arg-type]
+        "eth_getLogs", [{"blockHash": "0x" + bytes(receipt["blockHash"]).hex()}]
+    )
+    return json.dumps(reply).encode()
