@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -49,10 +49,14 @@ class BlinkingShared(MemorySharedState):
     def __init__(self) -> None:
         super().__init__()
         self.failures = 0
+        self.meanwhile: Callable[[], Awaitable[None]] | None = None
+        """Runs while the failing call is in flight (another source's sighting comes in)."""
 
     async def first_sightings(self, keys: Sequence[bytes], ttl_ms: int) -> list[bool]:
         if self.failures:
             self.failures -= 1
+            if self.meanwhile is not None:
+                await self.meanwhile()
             raise ConnectionError("shared state unreachable")
         return await super().first_sightings(keys, ttl_ms)
 
@@ -315,5 +319,52 @@ async def test_an_unconfirmed_fill_whose_flagging_always_fails_blocks_no_other(t
             assert record is not None
             assert record.status == TradeStatus.CANCELLED
         assert sum(intake.stats.unconfirmed.values()) == 1
+    finally:
+        await store.close()
+
+
+async def test_a_pending_copy_failing_while_its_log_comes_in_is_made_at_the_next_tick(tmp_path: Path) -> None:
+    """The log is taken in while the pending sighting's intake is in flight (it finds the fill copied), then
+    that intake fails: the confirmation window's next tick makes the copies, once."""
+    store = SqliteStore(tmp_path / "t.db")
+    await store.open()
+    try:
+        shared = BlinkingShared()
+        intake = await intake_of(store, shared)
+
+        async def log_comes() -> None:
+            await intake.on_logs([row(9, 10 * USD, 4 * USD, 5)])
+
+        shared.failures = 1
+        shared.meanwhile = log_comes
+        with pytest.raises(ConnectionError):
+            await intake.on_early([pending(9, 10 * USD, 4 * USD, 5)])
+        assert await store.count_trades() == 0
+        await intake.expire()
+        jobs = await settle(intake, store)
+        assert sorted(j.follower for j in jobs) == [f"0x{i + 1:040x}" for i in range(FOLLOWERS)]
+        await intake.expire()
+        await intake.on_logs([row(9, 10 * USD, 4 * USD, 5)])
+        assert len(await settle(intake, store)) == FOLLOWERS
+    finally:
+        await store.close()
+
+
+async def test_a_failed_pending_copy_of_a_fill_that_never_lands_is_not_made_after_its_window(
+    tmp_path: Path,
+) -> None:
+    store = SqliteStore(tmp_path / "t.db")
+    await store.open()
+    try:
+        shared = BlinkingShared()
+        intake = await intake_of(store, shared)
+        shared.failures = 1
+        with pytest.raises(ConnectionError):
+            await intake.on_early([pending(10, 10 * USD, 4 * USD, 6)])
+        intake.at_block(2_000)
+        gone = await intake.expire()
+        assert len(gone) == 1
+        await intake.expire()
+        assert await store.count_trades() == 0
     finally:
         await store.close()

@@ -252,6 +252,8 @@ class FillIntake:
         self.head = 0
         self._due: OrderedDict[bytes, Fill] = OrderedDict()
         """Fills past their window whose copies are still to be flagged (a failed store call keeps them)."""
+        self._retrying: OrderedDict[bytes, Fill] = OrderedDict()
+        """Fills whose early copies failed at intake (`Fill.retry`): replayed at the next tick or sighting."""
 
     @property
     def first(self) -> bool:
@@ -295,7 +297,7 @@ class FillIntake:
         keyed: list[KeyedSignal] = []
         revived: list[KeyedSignal] = []
         retracted: list[Signal] = []
-        made: list[Fill] = []
+        retried: list[Fill] = []
         for s in signals:
             if s.block_number:
                 self.at_block(s.block_number)
@@ -308,30 +310,40 @@ class FillIntake:
                 self._count(s, outcome.repeat)
                 if not outcome.repeat:
                     self._emit("signal", signal=s)
+                fill = outcome.fill
                 if outcome.repeat:
-                    if replay and outcome.fill.origins:
+                    if replay and fill.origins:
                         # A backfill after a restart: the store's idempotency key decides what is new.
-                        revived += self._origins(outcome.fill)
+                        revived += self._origins(fill)
                     continue
-                self._confirmed(outcome.fill)
+                self._confirmed(fill)
+                item = self._decide(fill, s)
+                if fill.retry:
+                    # Its early copies failed at intake: all of them again (with this row's top-up), as a
+                    # replay, since the dedup caches hold their keys already.
+                    fill.retry = False
+                    retried.append(fill)
+                    revived += self._origins(fill)
+                    continue
                 if outcome.revived:
-                    revived += self._origins(outcome.fill)
-                item = self._decide(outcome.fill, s)
+                    revived += self._origins(fill)
                 if item is not None:
-                    # A fill whose early copy failed at intake: its key is in the dedup caches already.
-                    (revived if outcome.fill.retry else keyed).append(item)
-                    made.append(outcome.fill)
-        if plain:
-            await self.pipeline.on_signals(plain, replay=replay)
-        if keyed:
-            await self.pipeline.on_keyed(keyed, replay=replay)
-        if revived:
-            await self.pipeline.on_keyed(revived, replay=True)
-        if retracted:
-            await self.pipeline.on_signals(retracted)
-        # A failure above is not undone: the detector backfills the rows, and a repeat's origins replay.
-        for fill in made:
-            fill.retry = False
+                    keyed.append(item)
+        try:
+            if plain:
+                await self.pipeline.on_signals(plain, replay=replay)
+            if keyed:
+                await self.pipeline.on_keyed(keyed, replay=replay)
+            if revived:
+                # One item per key (a fill both revived and retried lists its origins twice).
+                await self.pipeline.on_keyed(list({i.key: i for i in revived}.values()), replay=True)
+            if retracted:
+                await self.pipeline.on_signals(retracted)
+        except BaseException:
+            # The detector backfills the rows (their repeats replay the origins); the retried fills are
+            # also due again at the next tick.
+            self._failed(retried)
+            raise
 
     def observe_log(self, signal: Signal) -> None:
         """Under `log`: a fresh log row the pipeline took in (its "signal" event) joins the ledger, which
@@ -396,26 +408,52 @@ class FillIntake:
 
     async def _copy_early(self, made: list[tuple[Fill, KeyedSignal]]) -> None:
         """Hands early copies to the pipeline. When that fails, no source brings these sightings again (the
-        mempool and the feed go on after a failing sink): the fills forget the copies, so that the next
-        sighting of each (its log at the latest) makes them, as a replay."""
-        keyed = [item for fill, item in made if not fill.retry]
-        again = [item for fill, item in made if fill.retry]
+        mempool and the feed go on after a failing sink) and the log finds the fill copied: the fills are
+        marked `retry`, and their copies are made again as a replay by the next tick (`expire`) or by their
+        log, whichever first (the store's idempotency key keeps what was stored once)."""
+        replays = [fill for fill, _ in made if fill.retry]
+        for fill in replays:
+            fill.retry = False  # replayed now: every origin, this sighting's included
+        items = [item for fill, item in made if fill not in replays]
+        again = list({i.key: i for fill in replays for i in self._origins(fill)}.values())
         try:
-            if keyed:
-                await self.pipeline.on_keyed(keyed)
+            if items:
+                await self.pipeline.on_keyed(items)
             if again:
                 await self.pipeline.on_keyed(again, replay=True)
         except BaseException:
-            for fill, item in reversed(made):
-                if fill.origins and fill.origins[-1] is item.signal:
-                    fill.origins.pop()
-                    fill.copied = fill.origins[-1].size if fill.origins else 0
-                    if item.copied is not None:
-                        self.stats.top_ups -= 1
-                fill.retry = True
+            self._failed([fill for fill, _ in made])
             raise
-        for fill, _ in made:
+
+    def _failed(self, fills: Iterable[Fill]) -> None:
+        for fill in fills:
+            fill.retry = True
+            self._retrying[fill.key] = fill
+            self._retrying.move_to_end(fill.key)
+        while len(self._retrying) > self.ledger.limit:
+            dropped = self._retrying.popitem(last=False)[1]
+            dropped.retry = False
+            log.error(
+                "fill of %s in 0x%s: too many copies to retry; not retried",
+                dropped.group[0],
+                dropped.txs[0].hex(),
+            )
+
+    async def _retry_failed(self) -> None:
+        """Replays the copies of fills whose intake failed; a fill whose window passed without a log is
+        dropped (nothing of it was copied, and nothing is to be)."""
+        while self._retrying:
+            fill = self._retrying.popitem(last=False)[1]
+            if not fill.retry:
+                continue  # its log replayed it meanwhile
             fill.retry = False
+            if fill.unconfirmed and fill.log is None:
+                continue
+            try:
+                await self.pipeline.on_keyed(self._origins(fill), replay=True)
+            except BaseException:
+                self._failed([fill])
+                raise
 
     def _count(self, signal: Signal, repeat: bool) -> None:
         kind = kind_of(signal)
@@ -458,6 +496,13 @@ class FillIntake:
                 dropped.txs[0].hex(),
                 UNCONFIRMED_SOURCE,
             )
+        # Failed copies are replayed (those of fills that just went unconfirmed are dropped); a failure there
+        # must not hold up the flagging below, nor the reverse.
+        error: Exception | None = None
+        try:
+            await self._retry_failed()
+        except Exception as exc:
+            error = exc
         # Settled one at a time and forgotten once settled: when the store fails, the rest stay due for the
         # next call (flagging and cancelling again is harmless), the failed one last so it blocks no other.
         while self._due:
@@ -469,6 +514,8 @@ class FillIntake:
                     self._due.move_to_end(fill.key)
                     raise
             del self._due[fill.key]
+        if error is not None:
+            raise error
         return gone
 
     async def _settle_unconfirmed(self, fill: Fill) -> None:
