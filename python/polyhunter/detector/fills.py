@@ -127,8 +127,8 @@ class Fill:
     retracted: bool = False
     """Its log was removed by a reorg (cleared when a log confirms it again)."""
     retry: bool = False
-    """The intake of a copy of it failed and was undone: the next one is made as a replay (the dedup caches
-    hold its key already; the store's idempotency key decides)."""
+    """The intake of a copy of it failed: its origins are to be replayed (the dedup caches hold their keys
+    already; the store's idempotency key decides what was stored)."""
     _sids: list[SightingId] = field(default_factory=list, repr=False)
     _slots: list[tuple[bytes, Group]] = field(default_factory=list, repr=False)
 
