@@ -13,9 +13,13 @@ back into the Proxy once the trade settles. The scenario runs on 1 s blocks with
 logs, the mempool and the local CLOB's activity feed. For each leader trade the demo says which saw the fill
 first and by how much ("seen pending 830 ms before its log; also in the feed 610 ms before", or "seen first
 in its log"); the log alone makes the copies. Everything detected, fanned out,
-skipped and executed is shown live; at the end every follower's Proxy balances are compared with the values
-written below, worked out by hand from the rules (see each comment), not computed by the sizing code, and the
-fleet's deposit wallets must hold nothing of the followers'.
+skipped and executed is shown live. Then the story ends as markets do: market 0 resolves (YES wins, its
+oracle reports), and the supervisor's redeemer redeems every winning Proxy's YES into pUSD through the
+Executor, with no one asking. At the end every follower's Proxy balances are compared with the values written
+below, worked out by hand from the rules (see each comment), not computed by the sizing code, the fleet's
+deposit wallets must hold nothing of the followers', and `polyhunter report`'s figures for each follower and
+for the leader (volume, realised PnL from fills and from the redemption, unrealised PnL at the CLOB's
+midpoint) must equal the figures written below by hand.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
+import secrets
 import tempfile
 import time
 from collections.abc import Callable
@@ -43,14 +48,19 @@ from polyhunter.chain.clobtrader import ClobTrader
 from polyhunter.chain.deploy import deploy_local
 from polyhunter.chain.deployment import Deployment
 from polyhunter.chain.local import LocalChain
+from polyhunter.chain.tx import send
+from polyhunter.errors import ExecutionError
 from polyhunter.localpoly.config import ClobSettings, MarketMakerSettings
 from polyhunter.localpoly.server import LocalClob
 from polyhunter.logformat import configure_logging
-from polyhunter.models import CopyConfig, Side, TradeStatus
+from polyhunter.models import CopyConfig, Side, TradeStatus, now_ms
+from polyhunter.report.sources import BookMidpoints, ChainBalances, StoreRedemptions
+from polyhunter.report.summary import Figures, Report, build_report
 from polyhunter.settings import load_settings
 from polyhunter.store import open_store
 from polyhunter.supervisor.app import Supervisor
 from polyhunter.units import format_usd
+from polyhunter.venue.client import ClobClient
 
 USD = 1_000_000
 SHARE = 1_000_000
@@ -94,20 +104,56 @@ RULES: list[dict[str, Any]] = [
 # Expected Proxy balances after the scenario: (collateral, YES of market 0, YES of market 1), base units.
 # Every copy is its own FOK order on the CLOB at the market maker's best level (the leader's price), under
 # the default amount rule: a SELL's shares in whole hundredths (2 decimals), so the proceeds are
-# shares x price exactly; the shares the rule leaves unsold go back to the Proxy.
+# shares x price exactly; the shares the rule leaves unsold go back to the Proxy. Then market 0 resolves YES
+# and each Proxy's YES of market 0 is redeemed at $1 a share.
 EXPECTED: list[tuple[int, int, int]] = [
     # fixed $25: BUY $25 @0.50 = 50 sh; BUY $25 @0.40 = 62.5 sh; SELL $25 worth @0.60 = 41.666666 sh, of
-    # which 41.66 sh sell for 41.66 x 0.60 = $24.996: 5000 - 25 - 25 + 24.996 = 4974.996; 50 - 41.66 = 8.34.
-    (4_974_996_000, 8_340_000, 62_500_000),
-    # ratio 0.5x: BUY $50 = 100 sh; BUY $20 = 50 sh; SELL 50 sh @0.60 = $30: 5000 - 50 - 20 + 30 = 4960.
-    (4_960_000_000, 50_000_000, 50_000_000),
+    # which 41.66 sh sell for 41.66 x 0.60 = $24.996: 5000 - 25 - 25 + 24.996 = 4974.996; 50 - 41.66 = 8.34
+    # YES redeemed for $8.34: 4983.336.
+    (4_983_336_000, 0, 62_500_000),
+    # ratio 0.5x: BUY $50 = 100 sh; BUY $20 = 50 sh; SELL 50 sh @0.60 = $30: 5000 - 50 - 20 + 30 = 4960;
+    # 50 YES redeemed: 5010.
+    (5_010_000_000, 0, 50_000_000),
     # 2 % of balance: BUY 2 % of $5000 = $100 = 200 sh; BUY 2 % of $4900 = $98 = 245 sh; SELL 2 % of $4802
     # = $96.04 worth @0.60 = 160.066666 sh, of which 160.06 sh sell for $96.036:
-    # 5000 - 100 - 98 + 96.036 = 4898.036; 200 - 160.06 = 39.94.
-    (4_898_036_000, 39_940_000, 245_000_000),
+    # 5000 - 100 - 98 + 96.036 = 4898.036; 200 - 160.06 = 39.94 YES redeemed: 4937.976.
+    (4_937_976_000, 0, 245_000_000),
     # filtered out: every leader trade is below $1,000, so nothing moves.
     (5_000_000_000, 0, 0),
 ]
+RESOLVED_MARKET = 0  # resolves YES once the copies are done
+REDEEMED_PROXIES = 3  # the three Proxies holding YES of market 0
+
+
+@dataclass(frozen=True)
+class ReportFigures:
+    """What `polyhunter report` must say of one follower (or the leader), base units."""
+
+    copies: dict[str, int]
+    volume: int
+    realised_fills: int
+    realised_redemptions: int
+    unrealised: int
+
+
+# The report over the whole scenario, by hand (prices exact; PnL by average cost; unrealised at the CLOB's
+# midpoint of market 1's YES, 0.39: the maker's ladder 0.38 / 0.40 around the mid of trade 2).
+EXPECTED_REPORT: list[ReportFigures | None] = [
+    # fixed $25: volume 25 + 25 + 24.996 = 74.996. Fills: 41.66 sh sold at 0.60 bought at 0.50: +4.166.
+    # Redemption: 8.34 sh at $1 that cost 0.50: +4.17. Market 1: 62.5 sh worth 0.39 that cost $25: -0.625.
+    ReportFigures({"EXECUTED": 3}, 74_996_000, 4_166_000, 4_170_000, -625_000),
+    # ratio 0.5x: volume 50 + 20 + 30 = 100. Fills: 50 x 0.10 = +5. Redemption: 50 x 0.50 = +25.
+    # Market 1: 50 x 0.39 - 20 = -0.5.
+    ReportFigures({"EXECUTED": 3}, 100_000_000, 5_000_000, 25_000_000, -500_000),
+    # 2 % of balance: volume 100 + 98 + 96.036 = 294.036. Fills: 160.06 x 0.10 = +16.006. Redemption:
+    # 39.94 x 0.50 = +19.97. Market 1: 245 x 0.39 - 98 = -2.45.
+    ReportFigures({"EXECUTED": 3}, 294_036_000, 16_006_000, 19_970_000, -2_450_000),
+    # filtered out: no copy, so not in the report.
+    None,
+]
+# The leader's line sums its followers': 9 copies, volume 469.032, fills +25.172, redemptions +49.14,
+# unrealised -3.575.
+EXPECTED_LEADER_REPORT = ReportFigures({"EXECUTED": 9}, 469_032_000, 25_172_000, 49_140_000, -3_575_000)
 EXPECTED_COPIES = 9  # 3 trades x 3 matching followers
 BLOCK_TIME_S = 1
 # The leader's deposit wallet (pUSD, YES m0, YES m1), funded with $100,000 by the onramp: it paid $100 and $40
@@ -205,6 +251,8 @@ async def run_demo(home: Path, console: Console | None = None) -> bool:
                 f"the activity feed ({clob.rtds_url})"
             )
             supervisor = await _run_scenario(console, home, deployment, chain, clob, leader_key, names)
+            # While the CLOB still quotes: its books give the report its midpoints.
+            report = await _report(supervisor, deployment, clob)
         finally:
             await clob.stop()
 
@@ -272,8 +320,84 @@ async def run_demo(home: Path, console: Console | None = None) -> bool:
                 f"{leads.confirmed + leads.logged_only}, lead up to {leads.max_lead_ms} ms (local chain, "
                 f"{BLOCK_TIME_S} s blocks)"
             )
+        redeemer = supervisor.redeemer
+        redeemed = redeemer.stats.redeemed if redeemer is not None else 0
+        redeemed_ok = redeemed == REDEEMED_PROXIES
+        all_ok &= redeemed_ok
+        console.print(
+            f"Proxies redeemed by the supervisor after market {RESOLVED_MARKET} resolved: {redeemed} "
+            f"(expected {REDEEMED_PROXIES}) " + ("[green]yes[/]" if redeemed_ok else "[red]NO[/]")
+        )
+        all_ok &= _show_report(console, report, followers, leader)
         console.print("[bold green]demo passed[/]" if all_ok else "[bold red]demo FAILED[/]")
         return all_ok
+
+
+def _figures(f: Figures) -> ReportFigures:
+    assert f.unrealised is not None  # the demo always asks the CLOB for midpoints
+    return ReportFigures(dict(f.copies), f.volume, f.realised_fills, f.realised_redemptions, f.unrealised)
+
+
+def _show_report(console: Console, report: Report, followers: list[str], leader: str) -> bool:
+    """Prints `polyhunter report`'s text for the scenario and checks its figures against the ones by hand."""
+    console.rule("polyhunter report (the whole scenario)")
+    console.print(report.to_text(), markup=False, highlight=False, soft_wrap=True)
+    by_follower = {f.address.lower(): f for f in report.followers}
+    rows: list[tuple[str, ReportFigures | None, ReportFigures | None]] = [
+        (
+            RULES[i]["name"],
+            _figures(by_follower[f.lower()]) if f.lower() in by_follower else None,
+            EXPECTED_REPORT[i],
+        )
+        for i, f in enumerate(followers)
+    ]
+    by_leader = {f.address.lower(): f for f in report.leaders}
+    actual_leader = _figures(by_leader[leader.lower()]) if leader.lower() in by_leader else None
+    rows.append(("the leader", actual_leader, EXPECTED_LEADER_REPORT))
+    table = Table(title="report figures (expected values written in the scenario)")
+    for column in ("who", "copies", "volume", "realised fills", "redemptions", "unrealised", "match"):
+        table.add_column(column)
+    all_ok = len(report.followers) == sum(e is not None for e in EXPECTED_REPORT) and len(report.leaders) == 1
+    for name, actual, expected in rows:
+        ok = actual == expected
+        all_ok &= ok
+        shown = actual or expected
+        if shown is None:
+            table.add_row(name, "none", "-", "-", "-", "-", "[green]yes[/]" if ok else "[red]NO[/]")
+            continue
+        table.add_row(
+            name,
+            ", ".join(f"{k} {v}" for k, v in sorted(shown.copies.items())),
+            *(
+                format_usd(v)
+                for v in (shown.volume, shown.realised_fills, shown.realised_redemptions, shown.unrealised)
+            ),
+            "[green]yes[/]" if ok else f"[red]NO[/] expected {expected}",
+        )
+    console.print(table)
+    console.print("report matches the scenario " + ("[green]yes[/]" if all_ok else "[red]NO[/]"))
+    return all_ok
+
+
+async def _report(supervisor: Supervisor, deployment: Deployment, clob: LocalClob) -> Report:
+    """`polyhunter report` over the scenario: the demo's store, CTF balances on chain, the CLOB's midpoints
+    and the redeemer's records."""
+    store = await open_store(supervisor.settings)
+    # Public reads (`GET /book`) need no key: any signer will do, none is used.
+    client = ClobClient(clob.url, deployment.chain_id, Signer(secrets.token_bytes(32)))
+    try:
+        w3 = Web3(Web3.HTTPProvider(deployment.rpc_url))
+        return await build_report(
+            store,
+            0,
+            now_ms() + 1,
+            midpoints=BookMidpoints(client),
+            balances=ChainBalances(w3, deployment.contracts.ctf),
+            redemptions=StoreRedemptions(store),
+        )
+    finally:
+        await client.close()
+        await store.close()
 
 
 def _clob_settings(deployment: Deployment) -> ClobSettings:
@@ -330,6 +454,9 @@ async def _run_scenario(
         supervisor_feed_url=None,
         # The demo is not a service to scrape; a supervisor already serving 9464 must not stop it.
         supervisor_metrics_addr="off",
+        # Redeem as soon as the market resolves (the redeemer's default look is every 15 s).
+        copy_trading_auto_redeem=True,
+        copy_trading_redeem_poll_ms=500,
     )
     store = await open_store(settings)
     try:
@@ -384,9 +511,38 @@ async def _run_scenario(
                     console.print(_first_seen(supervisor, tx_hash, leader, market.yes_token_id, trade.side))
                 # Percent sizing reads balances: refresh them now rather than wait for the 2 s cycle.
                 await supervisor.balances.refresh(supervisor.percent_proxies())
+        await _resolve(console, deployment, chain, supervisor)
     finally:
         await supervisor.stop()
     return supervisor
+
+
+async def _resolve(
+    console: Console, deployment: Deployment, chain: LocalChain, supervisor: Supervisor
+) -> None:
+    """Market `RESOLVED_MARKET` resolves YES (its oracle reports); the supervisor's redeemer, watching the
+    CTF's resolutions, redeems every Proxy holding its YES without being asked."""
+    market = deployment.markets[RESOLVED_MARKET]
+    console.rule(f"market {RESOLVED_MARKET} resolves: YES wins (its oracle reports the payouts)")
+    oracle = chain.signer(market.oracle)
+    report = chain.ctf.functions.reportPayouts(market.question_id, [1, 0])
+    receipt = await asyncio.to_thread(send, chain.w3, oracle, report, context="reportPayouts")
+    console.print(f"resolved in tx 0x{bytes(receipt['transactionHash']).hex()[:10]}…")
+    redeemer = supervisor.redeemer
+    if redeemer is None:
+        raise ExecutionError("demo: the supervisor runs no redeemer (its engine sends no transactions)")
+    await _wait(lambda: redeemer.stats.redeemed >= REDEEMED_PROXIES, 120, "the redemptions")
+    names = {p.lower(): RULES[i]["name"] for i, p in enumerate(_proxies(deployment, chain))}
+    for row in await redeemer.redemptions.find(status="DONE"):
+        tx = (row.tx_hash or b"").hex()[:10]
+        console.print(
+            f"  [green]redeemed[/] {names.get(row.proxy, row.proxy)}: {format_usd(row.amount)} sh of market "
+            f"{RESOLVED_MARKET} for {format_usd(row.payout or 0)} pUSD (tx 0x{tx}…)"
+        )
+
+
+def _proxies(deployment: Deployment, chain: LocalChain) -> list[str]:
+    return [chain.proxy_of(f) for f in deployment.accounts.followers[: len(RULES)]]
 
 
 def _first_seen(supervisor: Supervisor, tx_hash: bytes, leader: str, token_id: int, side: Side) -> str:
