@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from polyhunter.models import CopyJob, CopyQuality, TradeStatus, copy_key, now_ms
 from polyhunter.store import Store
+from polyhunter.store.base import mark_op
 
 FOLLOWER_A = "0x" + "a1" * 20
 FOLLOWER_B = "0x" + "b2" * 20
@@ -117,3 +120,29 @@ async def test_trades_between_oldest_first_with_filters(store: Store) -> None:
     only = await store.trades_between(start, end, follower=FOLLOWER_A, leader=LEADER_A)
     assert [(r.key, r.status, r.copy_size) for r in only] == [(jobs[0].key, TradeStatus.EXECUTED, 1_000_000)]
     assert await store.trades_between(end, end + 1_000) == []
+
+
+@pytest.mark.asyncio
+async def test_quality_is_stored_with_its_mark_only_when_the_mark_moves(store: Store) -> None:
+    start = now_ms()
+    moving, stuck = job(7, FOLLOWER_A, LEADER_A), job(8, FOLLOWER_A, LEADER_A)
+    await store.insert_pending([moving, stuck], expires_at=start + 60_000)
+    assert await store.mark(stuck.key, TradeStatus.FAILED, "venue_down")
+    rows = [
+        mark_op(m.key, TradeStatus.EXECUTED, copy_size=1, copy_price_ppm=410_000, quality=q)
+        for m, q in (
+            (moving, quality(0, FOLLOWER_A, LEADER_A, 5_000, key=moving.key)),
+            (stuck, quality(0, FOLLOWER_A, LEADER_A, 5_000, key=stuck.key)),
+        )
+    ]
+    assert await store.mark_many(rows) == [True, False]  # the FAILED one does not move: no quality row
+    assert [q.key for q in await store.quality_between(0, 10_000)] == [moving.key]
+    # The single mark too, and a mark repeated does not move and stores nothing new.
+    third = job(9, FOLLOWER_B, LEADER_B)
+    await store.insert_pending([third], expires_at=start + 60_000)
+    q3 = quality(0, FOLLOWER_B, LEADER_B, 6_000, key=third.key, fee=77)
+    assert await store.mark(third.key, TradeStatus.EXECUTED, quality=q3)
+    assert not await store.mark(third.key, TradeStatus.EXECUTED, quality=replace(q3, fee=1))
+    assert [(q.key, q.fee) for q in await store.quality_between(0, 10_000, follower=FOLLOWER_B)] == [
+        (third.key, 77)
+    ]

@@ -77,6 +77,8 @@ class Mark:
     copy_price_ppm: int | None
     slippage_bps: int | None
     worker: str | None
+    quality: CopyQuality | None = None
+    """Stored (`copy_quality`) in the same transaction when, and only when, the mark moves."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,6 +279,7 @@ def mark_op(
     copy_price_ppm: int | None = None,
     slippage_bps: int | None = None,
     worker: str | None = None,
+    quality: CopyQuality | None = None,
 ) -> Mark:
     """One `Store.mark` as an operation (for `Store.mark_many`); arguments as `mark`'s."""
     return Mark(
@@ -289,7 +292,15 @@ def mark_op(
         copy_price_ppm,
         slippage_bps,
         None if worker is None else worker.lower(),
+        quality,
     )
+
+
+def moved_quality(
+    marks: Sequence[tuple[MarkIndex, Mark]], outcome: dict[MarkIndex, bool]
+) -> list[tuple[Any, ...]]:
+    """The `copy_quality` rows of the marks that moved (`QUALITY_COLUMNS` order)."""
+    return [quality_row(m.quality) for where, m in marks if m.quality is not None and outcome.get(where)]
 
 
 def trade_from_row(row: Row, journal: Iterable[JournalEntry] = ()) -> TradeRecord:
@@ -751,10 +762,12 @@ class Store(ABC):
         copy_price_ppm: int | None = None,
         slippage_bps: int | None = None,
         worker: str | None = None,
+        quality: CopyQuality | None = None,
     ) -> bool:
         """Move `key` to `status` if its status is one of `expect` (default: PENDING); True if it moved.
 
-        `txs` (the final tx hashes) and the outcome fields replace the stored ones when given.
+        `txs` (the final tx hashes) and the outcome fields replace the stored ones when given; `quality` is
+        stored with the move, in the same transaction (nothing when the record does not move).
         """
         op = mark_op(
             key,
@@ -766,6 +779,7 @@ class Store(ABC):
             copy_price_ppm=copy_price_ppm,
             slippage_bps=slippage_bps,
             worker=worker,
+            quality=quality,
         )
         result: bool = await self._committer.submit(op)
         return result

@@ -51,6 +51,7 @@ from polyhunter.store.base import (
     insert_results,
     journal_from_row,
     journaled_orders,
+    moved_quality,
     new_rows,
     own_retries,
     period_filters,
@@ -94,6 +95,10 @@ _UPDATE_MARK = (
     "UPDATE copy_trades SET status = $1, reason = $2, tx_hashes = COALESCE($3, tx_hashes), "
     "copy_size = COALESCE($4, copy_size), copy_price_ppm = COALESCE($5, copy_price_ppm), "
     "slippage_bps = COALESCE($6, slippage_bps), worker = COALESCE($7, worker), updated_at = $8 WHERE key = $9"
+)
+_INSERT_QUALITY = (
+    f"INSERT INTO copy_quality ({QUALITY_COLUMNS}) VALUES "
+    f"({', '.join(f'${n}' for n in range(1, len(QUALITY_COLUMNS.split(',')) + 1))}) ON CONFLICT DO NOTHING"
 )
 _INSERT_JOURNAL = (
     "INSERT INTO trade_journal (key, step, wallet, nonce, tx_hash, recorded_at, payload) "
@@ -227,6 +232,9 @@ class PostgresStore(Store):
                 if updates:
                     await conn.executemany(_UPDATE_MARK, updates)
                 place_marks(results, ops, outcome)
+                quality = moved_quality(marks, outcome)
+                if quality:
+                    await conn.executemany(_INSERT_QUALITY, quality)
             for index, claim in claims:
                 # Rows locked in key order first, as marks do: two processes never deadlock.
                 await conn.fetch(
@@ -437,12 +445,11 @@ class PostgresStore(Store):
     async def record_quality(self, rows: Sequence[CopyQuality]) -> int:
         if not rows:
             return 0
-        marks = ", ".join(f"${n}" for n in range(1, len(QUALITY_COLUMNS.split(",")) + 1))
         inserted = 0
         async with self.pool.acquire() as conn, conn.transaction():
             for q in rows:
                 status = await conn.execute(
-                    f"INSERT INTO copy_quality ({QUALITY_COLUMNS}) VALUES ({marks}) ON CONFLICT DO NOTHING",
+                    _INSERT_QUALITY,
                     *quality_row(q),
                 )
                 inserted += int(str(status).split()[-1])

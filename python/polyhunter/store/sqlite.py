@@ -60,6 +60,7 @@ from polyhunter.store.base import (
     insert_results,
     journal_from_row,
     journaled_orders,
+    moved_quality,
     new_rows,
     own_retries,
     period_filters,
@@ -93,6 +94,10 @@ _UPDATE_MARK = (
 )
 # A mark applied only from an expected status (one or two of them, the second may repeat the first).
 _UPDATE_MARK_IF = _UPDATE_MARK + " AND status IN (?, ?)"
+_INSERT_QUALITY = (
+    f"INSERT INTO copy_quality ({QUALITY_COLUMNS}) "
+    f"VALUES ({', '.join('?' * len(QUALITY_COLUMNS.split(',')))}) ON CONFLICT DO NOTHING"
+)
 _INSERT_JOURNAL = (
     "INSERT INTO trade_journal (key, step, wallet, nonce, tx_hash, recorded_at, payload) "
     "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
@@ -295,12 +300,15 @@ class SqliteStore(Store):
         if marks:
             moved_all = _mark_all(conn, marks, now)
             if moved_all is not None:
-                place_marks(results, ops, moved_all)
+                outcome = moved_all
             else:
                 current = _statuses(conn, list({op.key for _, op in marks}))
                 outcome, updates = plan_marks(marks, current, now)
                 conn.executemany(_UPDATE_MARK, updates)
-                place_marks(results, ops, outcome)
+            place_marks(results, ops, outcome)
+            quality = moved_quality(marks, outcome)
+            if quality:
+                conn.executemany(_INSERT_QUALITY, quality)
         for index, claim in claims:
             won: set[bytes] = set()
             dead: set[bytes] = set()
@@ -525,13 +533,9 @@ class SqliteStore(Store):
     async def record_quality(self, rows: Sequence[CopyQuality]) -> int:
         if not rows:
             return 0
-        marks = ", ".join("?" * len(QUALITY_COLUMNS.split(",")))
         async with self._write() as conn:
             before = conn.total_changes
-            await conn.executemany(
-                f"INSERT INTO copy_quality ({QUALITY_COLUMNS}) VALUES ({marks}) ON CONFLICT DO NOTHING",
-                [quality_row(q) for q in rows],
-            )
+            await conn.executemany(_INSERT_QUALITY, [quality_row(q) for q in rows])
             return conn.total_changes - before
 
     async def quality_between(

@@ -54,7 +54,7 @@ from polyhunter.execution.base import (
     JobRelinquished,
 )
 from polyhunter.logformat import short_token_id
-from polyhunter.models import CopyJob, SkipReason, TradeStatus, now_ms
+from polyhunter.models import CopyJob, CopyQuality, SkipReason, TradeStatus, now_ms
 from polyhunter.report.quality import copy_quality
 from polyhunter.shared.base import Delivery, Reservation, SharedState
 from polyhunter.store.base import PENDING_ONLY, Mark, Store, StoreJournal, mark_op
@@ -970,27 +970,17 @@ class Pipeline:
         if record is not None and record.status in gone and not record.journal:
             await self._release(self._reservations(job, local))
 
-    async def _record_quality(
-        self, done: list[tuple[CopyJob, ExecutionResult, _Local | None]], moved: list[bool]
-    ) -> None:
-        """Stores each executed copy's quality (docs/seams.md "Copy quality"): delay from this instance's
-        first sighting of the fill (none for a job another instance queued). A failure here is logged: the
-        copy's record is final already."""
-        filled_at = now_ms()
-        rows = []
-        for (job, result, local), was_moved in zip(done, moved, strict=True):
-            if not was_moved or result.status is not TradeStatus.EXECUTED:
-                continue
-            seen_ms = local.seen_at_ns // 1_000_000 if local is not None and local.seen_at_ns else None
-            source = local.source if local is not None else ""
-            row = copy_quality(job, result, filled_at=filled_at, source=source, seen_at_ms=seen_ms)
-            if row is not None:
-                rows.append(row)
-        if rows:
-            try:
-                await self.store.record_quality(rows)
-            except Exception:
-                log.exception("copy quality of %d executed copies not stored", len(rows))
+    @staticmethod
+    def _quality(
+        job: CopyJob, result: ExecutionResult, local: _Local | None, filled_at: int
+    ) -> CopyQuality | None:
+        """An executed copy's quality row (docs/seams.md "Copy quality"), stored with its EXECUTED mark: the
+        delay from this instance's first sighting of the fill (none for a job another instance queued)."""
+        if result.status is not TradeStatus.EXECUTED:
+            return None
+        seen_ms = local.seen_at_ns // 1_000_000 if local is not None and local.seen_at_ns else None
+        source = local.source if local is not None else ""
+        return copy_quality(job, result, filled_at=filled_at, source=source, seen_at_ms=seen_ms)
 
     async def _finish_many(
         self, jobs: list[CopyJob], results: list[ExecutionResult], locals_: list[_Local | None]
@@ -998,6 +988,7 @@ class Pipeline:
         """Records a batch's outcomes in one mark operation, then releases, counts and reports them."""
         marks: list[Mark] = []
         done: list[tuple[CopyJob, ExecutionResult, _Local | None]] = []
+        filled_at = now_ms()
         for job, result, local in zip(jobs, results, locals_, strict=True):
             if result.status is TradeStatus.PENDING:
                 await self._relinquished(job, result, local)
@@ -1026,6 +1017,7 @@ class Pipeline:
                     result.fill_price_ppm,
                     result.slippage_bps(job),
                     None if result.worker is None else result.worker.lower(),
+                    self._quality(job, result, local, filled_at),
                 )
                 if not result.tx_hashes
                 or all(isinstance(h, bytes) and len(h) == 32 for h in result.tx_hashes)
@@ -1039,13 +1031,13 @@ class Pipeline:
                     copy_price_ppm=result.fill_price_ppm,
                     slippage_bps=result.slippage_bps(job),
                     worker=result.worker,
+                    quality=self._quality(job, result, local, filled_at),
                 )
             )
             done.append((job, result, local))
         if not marks:
             return
         moved = await self.store.mark_many(marks)
-        await self._record_quality(done, moved)
         stats = self.stats
         release: list[Reservation] = []
         now_ns = time.time_ns()
