@@ -118,3 +118,24 @@ def test_bad_input_is_one_line(home: tuple[Path, int]) -> None:
     done = _cli(path, "--mid", "12=abc", "--no-chain", "--no-quotes")
     assert done.returncode == 2
     assert "--mid takes TOKEN_ID=PRICE" in done.stderr
+
+
+def test_when_and_mid_parsing() -> None:
+    from fractions import Fraction
+
+    from polyhunter.commands.report import parse_mid, parse_when
+    from polyhunter.errors import InvalidInputError
+
+    now = 1_800_000_000_000
+    assert parse_when("now", now, "--until") == now
+    assert parse_when("90m", now, "--since") == now - 90 * 60_000
+    assert parse_when("7d", now, "--since") == now - 7 * 86_400_000
+    assert parse_when("2w", now, "--since") == now - 14 * 86_400_000
+    assert parse_when("1700000000000", now, "--since") == 1_700_000_000_000
+    assert parse_when("2026-11-01", now, "--since") == 1_793_491_200_000  # midnight UTC
+    assert parse_when("2026-11-01T01:00:00+01:00", now, "--since") == 1_793_491_200_000
+    with pytest.raises(InvalidInputError, match="--since must be"):
+        parse_when("yesterday-ish", now, "--since")
+    assert parse_mid(f"{T1}=0.55") == (T1, Fraction(11, 20))
+    with pytest.raises(InvalidInputError, match="TOKEN_ID=PRICE"):
+        parse_mid("0.55")
