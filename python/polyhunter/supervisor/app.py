@@ -31,6 +31,7 @@ from polyhunter.detector.mempool import MempoolSource, PendingFill
 from polyhunter.errors import ConfigError
 from polyhunter.eventloop import loop_name
 from polyhunter.execution.base import ExecutionEngine
+from polyhunter.execution.calls import balance_of_1155
 from polyhunter.execution.faults import faultpoint
 from polyhunter.execution.fleet import fleet_signers
 from polyhunter.execution.localchain import EngineConfig, LocalChainEngine
@@ -284,6 +285,7 @@ class Supervisor:
             confirm_blocks=s.supervisor_pending_confirm_blocks,
             on_event=self._fill_event,
         )
+        self.pipeline.holding_of = self.holding_of
         self.exits = ExitFollower(None, self.following_proxies)
         self.pipeline.exit_sink = self.exits.on_exits
         plumbing = non_trading_addresses(d)
@@ -457,6 +459,14 @@ class Supervisor:
             # Only once this batch queued jobs: a leader's fill also brings CTF transfers that queue
             # nothing, and a crash after those would test nothing.
             faultpoint("after_queue")
+
+    async def holding_of(self, proxy: str, token_id: int) -> int:
+        """`proxy`'s balance of outcome token `token_id` now (the CTF's `balanceOf`, base units)."""
+        data = "0x" + balance_of_1155(proxy, token_id).hex()
+        reply = await self.rpc.call(
+            "eth_call", [{"to": self.deployment.contracts.ctf, "data": data}, "latest"]
+        )
+        return int(str(reply), 16)
 
     def following_proxies(self, leader: str) -> list[str]:
         """The Proxies of every config that follows `leader` (paused ones too: they still hold what was

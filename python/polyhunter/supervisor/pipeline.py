@@ -199,10 +199,9 @@ class Pipeline:
         self.balances = balances
         self.on_event = on_event
         self.market = market or MarketBook()
-        # A FOK order sells all it is given or nothing, so under FOK an executed SELL short of its job's
-        # amount is the engine's cut to the Proxy's holding; a FAK may fill in part, so nothing is inferred.
-        kind = getattr(getattr(engine, "config", None), "order_kind", None)
-        self._sells_whole = kind == "FOK"
+        self.holding_of: Callable[[str, int], Awaitable[int]] | None = None
+        """A Proxy's balance of an outcome token now (the CTF's `balanceOf`): tells a SELL cut to the holding
+        from one the venue's rounding or a partial fill left short. None: no SELL is taken for cut."""
         self.exit_sink: Callable[[list[LeaderExit]], Awaitable[None]] | None = None
         """Where decoded leaders' exits go (`detector.exits.ExitFollower.on_exits`); None: dropped."""
         self.stats = PipelineStats()
@@ -982,6 +981,29 @@ class Pipeline:
         source = local.source if local is not None else ""
         return copy_quality(job, result, filled_at=filled_at, source=source, seen_at_ms=seen_ms)
 
+    async def _cut_to_holding(self, job: CopyJob, result: ExecutionResult) -> ExecutionResult:
+        """An executed SELL that sold less than its job: cut to the Proxy's holding when what it sold and
+        what it holds now (the flow has returned any unsold rest) fall short of the job's amount, i.e. the
+        Proxy held less before. A venue's share rounding or a partial fill leaves the rest in the Proxy."""
+        if (
+            self.holding_of is None
+            or result.status is not TradeStatus.EXECUTED
+            or job.side != "SELL"
+            or result.reason is not None
+            or result.fill_size is None
+            or result.fill_size >= job.amount
+        ):
+            return result
+        try:
+            left = await self.holding_of(job.proxy, job.token_id)
+        except Exception as exc:  # the record is what matters: left unflagged, said so
+            log.warning("job %s: holding of %s not read, no cut recorded: %s", job.key.hex(), job.proxy, exc)
+            return result
+        if result.fill_size + left >= job.amount:
+            return result
+        self.stats.cut_to_holding += 1
+        return replace(result, reason=CUT_TO_HOLDING)
+
     async def _finish_many(
         self, jobs: list[CopyJob], results: list[ExecutionResult], locals_: list[_Local | None]
     ) -> None:
@@ -993,17 +1015,8 @@ class Pipeline:
             if result.status is TradeStatus.PENDING:
                 await self._relinquished(job, result, local)
                 continue
+            result = await self._cut_to_holding(job, result)
             executed = result.status is TradeStatus.EXECUTED
-            if (
-                executed
-                and self._sells_whole
-                and job.side == "SELL"
-                and result.reason is None
-                and result.fill_size is not None
-                and result.fill_size < job.amount
-            ):
-                result = replace(result, reason=CUT_TO_HOLDING)
-                self.stats.cut_to_holding += 1
             marks.append(
                 Mark(
                     job.key,
