@@ -30,7 +30,7 @@ from eth_abi.abi import decode
 
 from polyhunter.errors import ChainError, DecodeError, ExecutionError
 from polyhunter.execution import calls
-from polyhunter.execution.base import PRICE_SCALE, UNCONFIRMED
+from polyhunter.execution.base import PRICE_SCALE, UNCONFIRMED, ExecutionResult
 from polyhunter.execution.clobvenue import Envelope, leg_fill
 from polyhunter.execution.fleet import OperatorWallet
 from polyhunter.execution.flows import GAS_SINGLE, batch_gas, buffered_debt, funds_at, leg_amounts
@@ -47,6 +47,7 @@ from polyhunter.models import (
     TradeStatus,
     now_ms,
 )
+from polyhunter.report.quality import copy_quality
 from polyhunter.shared.base import SharedState
 from polyhunter.store.base import Store, StoreJournal
 
@@ -252,6 +253,9 @@ class Recovery:
                 hashes.append(sent)
             if buffered:
                 await self._ensure_debt(record, debt)
+            price = usd * PRICE_SCALE // tokens if tokens else None
+            # Settled from the chain: which source saw the leader's fill, and when, is not known here.
+            settled = ExecutionResult(TradeStatus.EXECUTED, fill_price_ppm=price, fill_size=tokens)
             moved = await self.store.mark(
                 key,
                 TradeStatus.EXECUTED,
@@ -259,8 +263,10 @@ class Recovery:
                 hashes,
                 expect=(expect,),
                 copy_size=tokens,
-                copy_price_ppm=usd * PRICE_SCALE // tokens if tokens else None,
+                copy_price_ppm=price,
+                slippage_bps=settled.slippage_bps(record.to_job()),
                 worker=next(iter(wallets)),
+                quality=copy_quality(record.to_job(), settled, filled_at=now_ms(), source=""),
             )
         elif Step.PULLED in ok:
             reason = "recovered: pulled, not filled; funds returned"
