@@ -43,6 +43,43 @@ async def test_dedup_first_sighting_then_ttl_expiry(shared_case: SharedCase) -> 
         assert await state.first_sightings([a, b], 300) == [True, True]  # expired: a new first sighting
 
 
+# Fill keys.
+@pytest.mark.asyncio
+async def test_the_first_fill_key_claimed_under_an_alias_wins_and_every_later_claim_adopts_it(
+    shared_case: SharedCase,
+) -> None:
+    async with shared_case.make() as one, shared_case.make() as two:
+        order, tx, taker, group = b"order" * 4, b"tx" * 8, b"taker" * 4, b"group" * 4
+        first, second, third = b"\x0a" * 32, b"\x0b" * 32, b"\x0c" * 32
+        assert await one.claim_fill_key([order], first, 60_000) == first
+        # Another replica's key for the same fill: the first one wins, and its other aliases learn it.
+        assert await two.claim_fill_key([tx, order], second, 60_000) == first
+        assert await one.claim_fill_key([tx], third, 60_000) == first
+        # A lookup is read, never written; a note is written, never read.
+        assert await two.claim_fill_key([], third, 60_000, lookups=[taker], notes=[group]) == third
+        assert await one.claim_fill_key([], second, 60_000, lookups=[taker]) == second
+        assert await one.claim_fill_key([], second, 60_000, lookups=[group]) == third
+        assert await two.claim_fill_key([b"new" * 8], second, 60_000, notes=[group]) == second
+        assert await one.claim_fill_key([], first, 60_000, lookups=[group]) == third
+        # Concurrent first claims of one alias: one key wins for all.
+        keys = [bytes([n]) * 32 for n in range(1, 41)]
+        states = [one, two] * 20
+        won = await asyncio.gather(
+            *(s.claim_fill_key([b"race" * 8], k, 60_000) for s, k in zip(states, keys, strict=True))
+        )
+        assert len(set(won)) == 1 and won[0] in keys
+
+
+@pytest.mark.asyncio
+async def test_a_claimed_fill_key_is_forgotten_after_its_ttl(shared_case: SharedCase) -> None:
+    async with shared_case.make() as state:
+        alias, first, second = b"alias" * 4, b"\x01" * 32, b"\x02" * 32
+        assert await state.claim_fill_key([alias], first, 300) == first
+        assert await state.claim_fill_key([alias], second, 300) == first
+        await asyncio.sleep(0.45)
+        assert await state.claim_fill_key([alias], second, 300) == second
+
+
 # Guardrails.
 @pytest.mark.asyncio
 async def test_cap_admits_exactly_k_of_400_concurrent_reservations(shared_case: SharedCase) -> None:

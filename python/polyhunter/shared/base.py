@@ -123,6 +123,23 @@ class SharedState(ABC):
     async def first_sightings(self, keys: Sequence[bytes], ttl_ms: int) -> list[bool]:
         """`first_sighting` of each key in order (a key twice in `keys` is first only once)."""
 
+    @abstractmethod
+    async def claim_fill_key(
+        self,
+        aliases: Sequence[bytes],
+        key: bytes,
+        ttl_ms: int,
+        *,
+        lookups: Sequence[bytes] = (),
+        notes: Sequence[bytes] = (),
+    ) -> bytes:
+        """The canonical key of a leader fill across replicas and restarts (docs/seams.md, "Fill identity").
+
+        Atomically: the value recorded under the first of `aliases`, then of `lookups`, that has one, else
+        `key`; that winner is then recorded (SET NX PX `ttl_ms`) under each of `aliases` and `notes` that has
+        none. `lookups` are only read, `notes` only written. The first writer's key wins; every later caller
+        adopts it."""
+
     # Guardrails.
     @abstractmethod
     async def reserve(self, reservations: Sequence[Reservation], ttl_ms: int = 2 * DAY_MS) -> str | None:

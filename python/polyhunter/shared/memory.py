@@ -35,6 +35,7 @@ class MemorySharedState(SharedState):
     def __init__(self, max_queue: int = 5000, max_deliveries: int = 5) -> None:
         super().__init__(max_queue, max_deliveries)
         self._seen: dict[bytes, float] = {}
+        self._fill_keys: dict[bytes, tuple[bytes, float]] = {}
         self._last_prune = _now_ms()
         self._counters: dict[str, tuple[int, float]] = {}
         self._entries: OrderedDict[str, tuple[bytes, bytes]] = OrderedDict()
@@ -75,6 +76,29 @@ class MemorySharedState(SharedState):
                 out.append(True)
         return out
 
+    async def claim_fill_key(
+        self,
+        aliases: Sequence[bytes],
+        key: bytes,
+        ttl_ms: int,
+        *,
+        lookups: Sequence[bytes] = (),
+        notes: Sequence[bytes] = (),
+    ) -> bytes:
+        now = _now_ms()
+        self._prune(now)
+        winner = key
+        for alias in (*aliases, *lookups):
+            found = self._fill_keys.get(alias)
+            if found is not None and found[1] > now:
+                winner = found[0]
+                break
+        for alias in (*aliases, *notes):
+            found = self._fill_keys.get(alias)
+            if found is None or found[1] <= now:
+                self._fill_keys[alias] = (winner, now + ttl_ms)
+        return winner
+
     def _prune(self, now: float) -> None:
         # Expired keys are dropped in one sweep a second, so memory stays bounded by the TTL window.
         if now - self._last_prune < _PRUNE_EVERY_S * 1000:
@@ -82,6 +106,7 @@ class MemorySharedState(SharedState):
         self._last_prune = now
         self._seen = {k: e for k, e in self._seen.items() if e > now}
         self._counters = {k: v for k, v in self._counters.items() if v[1] > now}
+        self._fill_keys = {k: v for k, v in self._fill_keys.items() if v[1] > now}
 
     # Guardrails.
     def _value(self, name: str, now: float) -> int:

@@ -138,6 +138,21 @@ end
 return 0
 """
 
+# KEYS: aliases, lookups, notes; ARGV: key, ttl, number of aliases, number of lookups.
+_CLAIM_FILL = """
+local n, m = tonumber(ARGV[3]), tonumber(ARGV[4])
+local winner = false
+for i = 1, n + m do
+  winner = redis.call('GET', KEYS[i])
+  if winner then break end
+end
+if not winner then winner = ARGV[1] end
+for i = 1, #KEYS do
+  if i <= n or i > n + m then redis.call('SET', KEYS[i], winner, 'NX', 'PX', ARGV[2]) end
+end
+return winner
+"""
+
 _RELEASE_LEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('DEL', KEYS[1])
@@ -203,6 +218,7 @@ class RedisSharedState(SharedState):
             "acquire": _ACQUIRE,
             "renew": _RENEW,
             "release_lease": _RELEASE_LEASE,
+            "claim_fill": _CLAIM_FILL,
         }.items():
             self._scripts[name] = client.register_script(source)
 
@@ -254,6 +270,19 @@ class RedisSharedState(SharedState):
                 pipe.set(f"{self._tag}:dedup:{key.hex()}", b"1", nx=True, px=ttl_ms)
             results = await pipe.execute()
         return [bool(r) for r in results]
+
+    async def claim_fill_key(
+        self,
+        aliases: Sequence[bytes],
+        key: bytes,
+        ttl_ms: int,
+        *,
+        lookups: Sequence[bytes] = (),
+        notes: Sequence[bytes] = (),
+    ) -> bytes:
+        keys = [f"{self._tag}:fill:{a.hex()}" for a in (*aliases, *lookups, *notes)]
+        winner = await self._run("claim_fill", keys, [key, ttl_ms, len(aliases), len(lookups)])
+        return bytes(winner)
 
     # Guardrails.
     def _counter_key(self, name: str) -> str:
