@@ -67,7 +67,8 @@ async def test_the_first_fill_key_claimed_under_an_alias_wins_and_every_later_cl
         won = await asyncio.gather(
             *(s.claim_fill_key([b"race" * 8], k, 60_000) for s, k in zip(states, keys, strict=True))
         )
-        assert len(set(won)) == 1 and won[0] in keys
+        assert len(set(won)) == 1
+        assert won[0] in keys
 
 
 @pytest.mark.asyncio
