@@ -77,6 +77,69 @@ def fill_key(tx_hash: bytes, group: Group, tokens: int, k: int) -> bytes:
     )
 
 
+ALIAS_TAG: Final = b"polyhunter-fill-alias/1"
+
+
+def _group_bytes(group: Group) -> bytes:
+    maker, token_id, side = group
+    return (
+        bytes.fromhex(maker.removeprefix("0x"))
+        + token_id.to_bytes(32, "big")
+        + (b"\x00" if side == "BUY" else b"\x01")
+    )
+
+
+def _alias(kind: bytes, *parts: bytes) -> bytes:
+    return keccak256(ALIAS_TAG + kind + b"".join(parts))
+
+
+def order_alias(order_hash: bytes, group: Group, tokens: int) -> bytes:
+    """A fill by its order and amount: what a pending order and its row (in any transaction) share."""
+    return _alias(b"order", bytes(order_hash), _group_bytes(group), tokens.to_bytes(32, "big"))
+
+
+def tx_alias(tx_hash: bytes, group: Group, tokens: int) -> bytes:
+    """A fill by its transaction, group and amount: what a feed frame shares with the other sources."""
+    return _alias(b"tx", bytes(tx_hash), _group_bytes(group), tokens.to_bytes(32, "big"))
+
+
+def taker_alias(tx_hash: bytes, group: Group) -> bytes:
+    """The taker order of a group in one transaction (whose calldata may understate a MINT's shares)."""
+    return _alias(b"taker", bytes(tx_hash), _group_bytes(group))
+
+
+def group_alias(tx_hash: bytes, group: Group) -> bytes:
+    """A group's fill seen in a transaction by the feed or a row (what a pending taker order looks up)."""
+    return _alias(b"group", bytes(tx_hash), _group_bytes(group))
+
+
+def amount_alias(group: Group, tokens: int) -> bytes:
+    """A group's recent fill of an amount, in any transaction (a re-settled match whose row names no
+    order); kept only about as long as a confirmation window."""
+    return _alias(b"amount", _group_bytes(group), tokens.to_bytes(32, "big"))
+
+
+def row_id(signal: Signal, order_hash: bytes | None) -> bytes:
+    """A log row's identity across replicas and a reorg's re-mining (which may move its log index)."""
+    return _alias(
+        b"row",
+        bytes(signal.tx_hash),
+        _group_bytes(group_of(signal)),
+        signal.size.to_bytes(32, "big"),
+        bytes(order_hash) if order_hash is not None else bytes(32),
+    )
+
+
+def row_alias(row: bytes) -> bytes:
+    """The fill a log row was taken for (its value: that fill's key)."""
+    return _alias(b"row-fill", row)
+
+
+def logged_alias(key: bytes) -> bytes:
+    """The log row that confirmed the fill `key` (its value: that row's `row_id`): one row per fill."""
+    return _alias(b"logged", key)
+
+
 def top_up_key(fill: bytes, tokens: int) -> bytes:
     """The dedup key of the copy that tops a fill up to `tokens` (one per amount reached)."""
     return keccak256(TOP_UP_TAG + fill + tokens.to_bytes(32, "big"))
@@ -104,6 +167,8 @@ class Fill:
     first: Signal
     """The earliest sighting (what a copy under `SUPERVISOR_ACT_ON=first` is made from)."""
     created_block: int
+    natural: bytes = b""
+    """The key this ledger gave it (`key` may be another replica's, adopted: `FillLedger.rekey`)."""
     order_hash: bytes | None = None
     seen_ns: dict[str, int] = field(default_factory=dict)
     """First `seen_at_ns` per source kind."""
@@ -214,6 +279,20 @@ class FillLedger:
         fill.taker = fill.taker or taker
         return Outcome(fill, new=new and not late, late=late, revived=revived)
 
+    def rekey(self, fill: Fill, key: bytes) -> bool:
+        """Gives `fill` the canonical key `key` (another replica's, or one kept across a restart); False,
+        and nothing changed, when this ledger holds another fill under `key`."""
+        if key == fill.key:
+            return True
+        if key in self._fills:
+            return False
+        old = fill.key
+        for table in (self._fills, self._open, self._recent):
+            if table.pop(old, None) is not None:
+                table[key] = fill
+        fill.key = key
+        return True
+
     def logged(self, tx_hash: bytes, leader: str, token_id: int, side: str, log_index: int) -> Fill | None:
         """The fill a log row joined (what a copy made from that row was a copy of)."""
         return self._seen.get((bytes(tx_hash), (leader.lower(), token_id, side), LOG, (log_index,)))
@@ -299,7 +378,7 @@ class FillLedger:
         while key in self._fills:  # a fill of this slot already moved to another log: keep keys distinct
             k += 1
             key = fill_key(tx, group, signal.size, k)
-        fill = Fill(key=key, group=group, tokens=signal.size, first=signal, created_block=block)
+        fill = Fill(key=key, group=group, tokens=signal.size, first=signal, created_block=block, natural=key)
         self._fills[key] = fill
         self._open[key] = fill
         while len(self._fills) > self.limit:

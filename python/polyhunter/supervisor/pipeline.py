@@ -129,6 +129,9 @@ class KeyedSignal:
     key: bytes
     copied: Signal | None = None
     """For a top-up: the sighting the fill's earlier copies were sized on; each new copy is the difference."""
+    covers: tuple[bytes, ...] = ()
+    """Keys this item's copies stand for once taken in (marked seen in both dedups then): a first copy
+    sized on N tokens is the top-up to N that another replica, which copied fewer first, would make."""
 
 
 @dataclass(slots=True)
@@ -357,6 +360,10 @@ class Pipeline:
             fresh = [i for i in fresh if id(i.signal) in kept]
             if not fresh:
                 return
+            covered = [k for i in fresh for k in i.covers]
+            if covered:
+                self.dedup.check_and_insert(covered)
+                await self.shared.first_sightings(covered, self.config.dedup_ttl_ms)
             signals = self.market.priced([i.signal for i in fresh])
             self.market.observe(signals)
             owners: list[int] = []

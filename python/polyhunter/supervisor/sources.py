@@ -24,8 +24,23 @@ from typing import Any, Final, NamedTuple
 from polyhunter._core import Signal
 from polyhunter.chain import polygon
 from polyhunter.chain.deployment import Deployment
+from polyhunter.detector.fills import LOG as LOG_KIND
 from polyhunter.detector.fills import MEMPOOL as MEMPOOL_KIND
-from polyhunter.detector.fills import Fill, FillLedger, kind_of, top_up_key
+from polyhunter.detector.fills import (
+    Fill,
+    FillLedger,
+    amount_alias,
+    group_alias,
+    group_of,
+    kind_of,
+    logged_alias,
+    order_alias,
+    row_alias,
+    row_id,
+    taker_alias,
+    top_up_key,
+    tx_alias,
+)
 from polyhunter.detector.mempool import PendingFill
 from polyhunter.errors import DecodeError
 from polyhunter.settings import POLYGON_CHAIN_ID, Settings
@@ -162,6 +177,10 @@ class PendingSightings:
             table.popitem(last=False)
 
 
+FILL_ALIAS_TTL_MS: Final = 3_600_000
+"""How long the shared state keeps a fill's aliases (`SharedState.claim_fill_key`): far longer than any
+confirmation window, so a replica or a restarted instance that sees the fill later adopts its key."""
+
 UNCONFIRMED_SOURCE: Final = "unconfirmed_source"
 """The flag of a copy whose fill was seen pending or in the feed and got no log in time (docs/seams.md)."""
 
@@ -242,8 +261,10 @@ class FillIntake:
         confirm_blocks: int = 20,
         on_event: EventSink | None = None,
         ledger: FillLedger | None = None,
+        alias_ttl_ms: int = FILL_ALIAS_TTL_MS,
     ) -> None:
         self.pipeline = pipeline
+        self.alias_ttl_ms = alias_ttl_ms
         self.act_on = act_on
         self.confirm_blocks = confirm_blocks
         self.on_event = on_event
@@ -316,6 +337,7 @@ class FillIntake:
                         # A backfill after a restart: the store's idempotency key decides what is new.
                         revived += self._origins(fill)
                     continue
+                await self._canonical(fill, s, LOG_KIND, s.order_hash, False)
                 self._confirmed(fill)
                 item = self._decide(fill, s)
                 if fill.retry:
@@ -367,6 +389,8 @@ class FillIntake:
 
     def _origins(self, fill: Fill) -> list[KeyedSignal]:
         """The keyed signals the fill's copies were made from (the first, then each top-up)."""
+        if not fill.origins:
+            return []
         items = [KeyedSignal(fill.origins[0], fill.key)]
         for before, after in zip(fill.origins, fill.origins[1:], strict=False):
             items.append(KeyedSignal(after, top_up_key(fill.key, after.size), copied=before))
@@ -399,6 +423,7 @@ class FillIntake:
             outcome = self.ledger.see(s, order_hash=order_hash, taker=taker, block=self.head)
             self._count(s, outcome.repeat)
             if self.first and not outcome.repeat and not outcome.late:
+                await self._canonical(outcome.fill, s, kind_of(s), order_hash, taker)
                 item = self._decide(outcome.fill, s)
                 if item is not None:
                     made.append((outcome.fill, item))
@@ -461,12 +486,66 @@ class FillIntake:
         if repeat:
             self.stats.repeats[kind] += 1
 
+    async def _canonical(
+        self, fill: Fill, signal: Signal, kind: str, order_hash: bytes | None, taker: bool
+    ) -> None:
+        """Under `first`: makes the fill's key the one every replica (and this instance after a restart)
+        uses, through the aliases that the shared state records for it (docs/seams.md, "One key across
+        replicas"). A fill copied already keeps its key, unless a row shows that key is another row's."""
+        tx, group = bytes(signal.tx_hash), group_of(signal)
+        aliases = [tx_alias(tx, group, signal.size)]
+        if order_hash is not None:
+            aliases.insert(0, order_alias(order_hash, group, signal.size))
+        if kind == MEMPOOL_KIND:
+            # Only a taker order may carry fewer shares than its row or frame (a MINT): it alone looks
+            # for the group's fill in its transaction, and marks itself for them to find.
+            lookups = [group_alias(tx, group)] if taker else []
+            notes = [taker_alias(tx, group)] if taker else []
+        else:
+            lookups, notes = [taker_alias(tx, group)], [group_alias(tx, group)]
+        # Last, and kept only for a window: a recent fill of the group and amount in another transaction
+        # (a re-settled match). Merging two fills this way errs safe: one row is one fill (below).
+        recent = amount_alias(group, signal.size)
+        lookups.append(recent)
+        claim = self.pipeline.shared.claim_fill_key
+        ttl = self.alias_ttl_ms
+        try:
+            if kind == LOG_KIND:
+                row = row_id(signal, order_hash)
+                aliases.insert(0, row_alias(row))
+                # One row is one fill: a key already confirmed by another row is another fill's (an order
+                # filled twice by equal amounts, two early sightings merged); this row is a fill of its own.
+                found = await claim([], fill.key, ttl, lookups=[*aliases, *lookups])
+                if await claim([logged_alias(found)], row, ttl) != row:
+                    found = fill.natural
+                    if await claim([logged_alias(found)], row, ttl) != row:
+                        found = row  # both taken: a key of this row's own
+                    if found != fill.key:
+                        fill.origins.clear()  # what was copied under the old key was the other fill's
+                        fill.copied = 0
+                winner = await claim(aliases, found, ttl, notes=notes)
+            else:
+                winner = await claim(aliases, fill.key, ttl, lookups=lookups, notes=notes)
+            await claim([], winner, self.pipeline.config.dedup_ttl_ms, notes=[recent])
+        except Exception as exc:
+            # Without the shared record this instance's own key stands (replicas may then differ).
+            log.warning("fill of %s in 0x%s: its key is not shared: %s", group[0], tx.hex(), exc)
+            return
+        if winner != fill.key and (fill.origins or not self.ledger.rekey(fill, winner)):
+            log.warning(
+                "fill of %s in 0x%s: keeps key 0x%s, another replica's is 0x%s",
+                group[0],
+                tx.hex(),
+                fill.key.hex(),
+                winner.hex(),
+            )
+
     def _decide(self, fill: Fill, signal: Signal) -> KeyedSignal | None:
         """Under `first`: the fill's first copy, or a top-up when `signal` carries more than was copied."""
         if not fill.origins:
             fill.origins.append(signal)
             fill.copied = signal.size
-            return KeyedSignal(signal, fill.key)
+            return KeyedSignal(signal, fill.key, covers=(top_up_key(fill.key, signal.size),))
         if signal.size <= fill.copied:
             return None
         before = fill.origins[-1]
