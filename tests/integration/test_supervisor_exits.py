@@ -113,7 +113,10 @@ async def test_a_leaders_redemption_is_an_exit_not_a_sell(world: World) -> None:
     assert world.holdings(proxy) == (5_000 * USD, 0, 50 * SHARE)
 
 
-async def test_a_leaders_merge_makes_the_followers_merge_their_matched_pairs(world: World) -> None:
+@pytest.mark.parametrize("act_on", ["log", "first"])
+async def test_a_leaders_merge_makes_the_followers_merge_their_matched_pairs(
+    world: World, act_on: str
+) -> None:
     chain, d = world.chain, world.deployment
     market = d.markets[0]
     await world.follow(0, 0, mode="ratio", ratio_ppm=1_000_000)
@@ -122,7 +125,8 @@ async def test_a_leaders_merge_makes_the_followers_merge_their_matched_pairs(wor
     )
     leader = chain.signer(world.leaders[0])
     p0, p1 = world.proxies[0], world.proxies[1]
-    async with running(world) as supervisor:
+    # Both intake paths hand exits over: the pipeline's own (act on the log) and the fill intake's.
+    async with running(world, supervisor_act_on=act_on) as supervisor:
         # The leader buys 100 YES at $0.50 and 60 NO at $0.50: follower 0 copies both, follower 1 only YES.
         await world.trade(0, "BUY", 0, 100 * SHARE, 50 * USD)
         await asyncio.to_thread(
