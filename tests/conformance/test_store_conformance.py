@@ -455,3 +455,17 @@ async def test_a_copy_cancelled_by_a_reorg_comes_back_when_its_log_is_mined_agai
     assert (record.status, record.reason) == (TradeStatus.PENDING, None)
     assert await store.claim([reorged.key], "w", 60_000) == {reorged.key}
     assert await store.insert_pending([reorged], FAR) == set()  # PENDING already: nothing to revive
+
+
+@pytest.mark.asyncio
+async def test_a_copy_cancelled_as_unconfirmed_comes_back_when_its_late_log_replays_it(store: Store) -> None:
+    late, done = job(1, config_id=8), job(2, config_id=8)
+    await store.insert_pending([late, done], FAR)
+    assert await store.flag_copies(LEADER_TX, 1, 0, "unconfirmed_source") == [late.key]
+    await store.mark(late.key, TradeStatus.CANCELLED, "unconfirmed_source")
+    await store.mark(done.key, TradeStatus.EXECUTED)  # executed: stays as it is
+    assert await store.insert_pending([late, done], FAR) == {late.key}
+    record = await store.get_trade(late.key)
+    assert record is not None
+    assert (record.status, record.reason) == (TradeStatus.PENDING, None)
+    assert await store.flags_of(late.key) == {"unconfirmed_source"}  # its history is kept

@@ -604,7 +604,9 @@ def revivable(
     return [(claimer, keys, max(expiries)) for claimer, (keys, expiries) in groups.items()]
 
 
-REVIVE_WHERE = "status = 'CANCELLED' AND reason = 'reorged'"
+REVIVE_WHERE = "status = 'CANCELLED' AND reason IN ('reorged', 'unconfirmed_source')"
+"""Copies that come back when inserted again (a replay): cancelled by a reorg whose log is mined again, or
+because their fill's log came after the confirmation window (their `copy_flags` rows are kept)."""
 REVIVE_SET = (
     "status = 'PENDING', reason = NULL, reorged = 0, claimed_by = {2}, claimed_at = {3}, "
     "attempts = attempts + {4}, updated_at = {0}, expires_at = {1}"
