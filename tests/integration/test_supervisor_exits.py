@@ -1,6 +1,7 @@
 """The supervisor in this process on anvil, after the copies: a leader's SELL larger than what a follower
-still holds is cut to the holding and recorded `cut_to_holding`; a leader's redemption is an exit, never a
-SELL copy. Amounts are written out by hand; each Proxy starts with $5,000.00 and no outcome tokens."""
+still holds is cut to the holding and recorded `cut_to_holding` (`no_holding` when it holds none); a leader's
+merge makes the followers merge their matched pairs; a leader's redemption is an exit, never a SELL copy.
+Amounts are written out by hand; each Proxy starts with $5,000.00 and no outcome tokens."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from web3 import Web3
 from polyhunter.chain.local import LocalChain
 from polyhunter.chain.tx import send
 from polyhunter.models import TradeStatus
-from polyhunter.supervisor.pipeline import CUT_TO_HOLDING
+from polyhunter.supervisor.pipeline import CUT_TO_HOLDING, NO_HOLDING
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio]
 
@@ -37,22 +38,26 @@ async def test_a_sell_beyond_the_holding_is_cut_to_it_and_recorded(world: World)
     chain = world.chain
     await world.follow(0, 0, mode="ratio", ratio_ppm=1_000_000)
     await world.follow(1, 0, mode="ratio", ratio_ppm=500_000)
-    follower, proxy = world.followers[0], world.proxies[0]
+    await world.follow(2, 0, mode="ratio", ratio_ppm=250_000)
+    proxy = world.proxies[0]
     async with running(world) as supervisor:
-        # BUY 100 YES at $0.50: follower 0 copies 100 shares, follower 1 half of it.
+        # BUY 100 YES at $0.50: follower 0 copies 100 shares, follower 1 half of it, follower 2 a quarter.
         await world.trade(0, "BUY", 0, 100 * SHARE, 50 * USD)
-        await settled(supervisor, 2, "the two BUY copies")
+        await settled(supervisor, 3, "the three BUY copies")
         assert world.holdings(proxy)[1] == 100 * SHARE
-        # Follower 0's owner takes 70 shares out of the Proxy: it holds 30 now.
-        owner = chain.signer(follower)
-        take = chain.proxy(follower).functions.withdrawERC1155(
-            cs(world.deployment.contracts.ctf), world.yes[0], owner.address, 70 * SHARE
-        )
-        await asyncio.to_thread(send, chain.w3, owner, take)
-        # The leader sells all 100 at $0.40: follower 0 can sell only its 30, follower 1 its 50 in full.
+        # Follower 0's owner takes 70 shares out of the Proxy (it holds 30 now), follower 2's all 25.
+        for who, shares in ((0, 70 * SHARE), (2, 25 * SHARE)):
+            owner = chain.signer(world.followers[who])
+            take = chain.proxy(world.followers[who]).functions.withdrawERC1155(
+                cs(world.deployment.contracts.ctf), world.yes[0], owner.address, shares
+            )
+            await asyncio.to_thread(send, chain.w3, owner, take)
+        # The leader sells all 100 at $0.40: follower 0 can sell only its 30, follower 1 its 50 in full,
+        # follower 2 nothing.
         await world.trade(0, "SELL", 0, 100 * SHARE, 40 * USD)
-        await settled(supervisor, 4, "the two SELL copies")
+        await settled(supervisor, 5, "the two SELL copies")
         assert supervisor.pipeline.stats.cut_to_holding == 1
+        assert supervisor.pipeline.stats.skipped == {NO_HOLDING: 1}
 
     assert world.holdings(proxy)[1] == 0
     assert world.holdings(world.proxies[1])[1] == 0
@@ -62,6 +67,13 @@ async def test_a_sell_beyond_the_holding_is_cut_to_it_and_recorded(world: World)
         100 * SHARE,
         30 * SHARE,
         CUT_TO_HOLDING,
+    )
+    nothing = sells[world.proxies[2]]
+    assert (nothing.status, nothing.amount, nothing.copy_size, nothing.reason) == (
+        TradeStatus.SKIPPED,
+        25 * SHARE,
+        None,
+        NO_HOLDING,
     )
     other = sells[world.proxies[1]]
     assert (other.status, other.amount, other.copy_size, other.reason) == (

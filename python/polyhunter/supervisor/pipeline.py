@@ -74,6 +74,8 @@ UNLOGGED = -1
 CUT_TO_HOLDING = "cut_to_holding"
 """The reason an EXECUTED SELL records when it sold less than the leader-sized amount because the Proxy
 held less (docs/seams.md "Leaders' exits")."""
+NO_HOLDING = "no_holding"
+"""The reason a SELL is SKIPPED with when the Proxy held none of the token: cut to a holding of nothing."""
 
 
 @dataclass
@@ -992,21 +994,26 @@ class Pipeline:
         """An executed SELL that sold less than its job: cut to the Proxy's holding when what it sold and
         what it holds now (the flow has returned any unsold rest) fall short of the job's amount, i.e. the
         Proxy held less before. A venue's share rounding or a partial fill leaves the rest in the Proxy."""
-        if (
-            self.holding_of is None
-            or result.status is not TradeStatus.EXECUTED
-            or job.side != "SELL"
-            or result.reason is not None
-            or result.fill_size is None
-            or result.fill_size >= job.amount
-        ):
+        if self.holding_of is None or job.side != "SELL":
+            return result
+        # The engine skips a SELL it cut to nothing as too small: say why, when the Proxy holds none.
+        nothing = result.status is TradeStatus.SKIPPED and result.reason == SkipReason.BELOW_MIN_SIZE.value
+        short = (
+            result.status is TradeStatus.EXECUTED
+            and result.reason is None
+            and result.fill_size is not None
+            and result.fill_size < job.amount
+        )
+        if not (nothing or short):
             return result
         try:
             left = await self.holding_of(job.proxy, job.token_id)
         except Exception as exc:  # the record is what matters: left unflagged, said so
             log.warning("job %s: holding of %s not read, no cut recorded: %s", job.key.hex(), job.proxy, exc)
             return result
-        if result.fill_size + left >= job.amount:
+        if nothing:
+            return replace(result, reason=NO_HOLDING) if left == 0 else result
+        if (result.fill_size or 0) + left >= job.amount:
             return result
         self.stats.cut_to_holding += 1
         return replace(result, reason=CUT_TO_HOLDING)
