@@ -469,3 +469,17 @@ async def test_a_copy_cancelled_as_unconfirmed_comes_back_when_its_late_log_repl
     assert record is not None
     assert (record.status, record.reason) == (TradeStatus.PENDING, None)
     assert await store.flags_of(late.key) == {"unconfirmed_source"}  # its history is kept
+
+
+@pytest.mark.asyncio
+async def test_copies_are_flagged_by_their_keys_and_only_those(store: Store) -> None:
+    # Same transaction, log index and sub index: only a flag by key tells these two copies apart.
+    mine, theirs = job(3, config_id=9), job(3, config_id=10)
+    await store.insert_pending([mine, theirs], FAR)
+    unknown = b"\x77" * 32
+    assert await store.flag_keys([unknown, mine.key, mine.key], "unconfirmed_source") == [mine.key]
+    assert await store.flags_of(mine.key) == {"unconfirmed_source"}
+    assert await store.flags_of(theirs.key) == set()
+    assert await store.flag_keys([mine.key], "unconfirmed_source") == [mine.key]  # twice is one flag
+    assert await store.flags_of(mine.key) == {"unconfirmed_source"}
+    assert await store.flag_keys([], "unconfirmed_source") == []

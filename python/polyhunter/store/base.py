@@ -935,6 +935,11 @@ class Store(ABC):
         index); returns their keys. Flagging twice is one flag."""
 
     @abstractmethod
+    async def flag_keys(self, keys: Sequence[bytes], flag: str) -> list[bytes]:
+        """Flag `flag` the copies of `keys` that exist (unknown keys are skipped); returns those, in the order
+        of `keys`. Flagging twice is one flag."""
+
+    @abstractmethod
     async def flags_of(self, key: bytes) -> set[str]:
         """The flags of one copy (empty when none or unknown)."""
 

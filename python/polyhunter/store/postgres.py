@@ -437,6 +437,19 @@ class PostgresStore(Store):
         )
         return [bytes(r[0]) for r in rows]
 
+    async def flag_keys(self, keys: Sequence[bytes], flag: str) -> list[bytes]:
+        wanted = list(dict.fromkeys(bytes(k) for k in keys))
+        rows = await self.pool.fetch(
+            "WITH found AS (SELECT key FROM copy_trades WHERE key = ANY($1::bytea[])), "
+            "flagged AS (INSERT INTO copy_flags (key, flag, flagged_at) SELECT key, $2, $3 FROM found "
+            "ON CONFLICT DO NOTHING) SELECT key FROM found",
+            wanted,
+            flag,
+            now_ms(),
+        )
+        found = {bytes(r[0]) for r in rows}
+        return [key for key in wanted if key in found]
+
     async def flags_of(self, key: bytes) -> set[str]:
         rows = await self.pool.fetch("SELECT flag FROM copy_flags WHERE key = $1", key)
         return {str(r[0]) for r in rows}

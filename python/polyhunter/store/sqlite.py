@@ -526,6 +526,24 @@ class SqliteStore(Store):
             )
         return keys
 
+    async def flag_keys(self, keys: Sequence[bytes], flag: str) -> list[bytes]:
+        wanted = list(dict.fromkeys(bytes(k) for k in keys))
+        found: set[bytes] = set()
+        async with self._write() as conn:
+            for start in range(0, len(wanted), _CHUNK):
+                chunk = wanted[start : start + _CHUNK]
+                cursor = await conn.execute(
+                    f"SELECT key FROM copy_trades WHERE key IN ({', '.join('?' * len(chunk))})", chunk
+                )
+                found.update(bytes(r[0]) for r in await cursor.fetchall())
+                await cursor.close()
+            now = now_ms()
+            await conn.executemany(
+                "INSERT INTO copy_flags (key, flag, flagged_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                [(key, flag, now) for key in wanted if key in found],
+            )
+        return [key for key in wanted if key in found]
+
     async def flags_of(self, key: bytes) -> set[str]:
         return {str(r[0]) for r in await self._read("SELECT flag FROM copy_flags WHERE key = ?", (key,))}
 
