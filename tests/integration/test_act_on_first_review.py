@@ -62,21 +62,21 @@ class BlinkingShared(MemorySharedState):
 
 
 class BlinkingStore(SqliteStore):
-    """SQLite, whose `flag_copies` fails `failures` times (the store blinked)."""
+    """SQLite, whose `flag_keys` fails `failures` times (the store blinked)."""
 
     failures = 0
     poisoned: frozenset[bytes] = frozenset()
-    """Transactions whose flagging always fails."""
+    """Transactions whose copies' flagging always fails."""
 
-    async def flag_copies(
-        self, tx_hash: bytes | str, log_index: int, sub_index: int, flag: str
-    ) -> list[bytes]:
+    async def flag_keys(self, keys: Sequence[bytes], flag: str) -> list[bytes]:
         if self.failures:
             self.failures -= 1
             raise StoreError("store unreachable")
-        if tx_hash in self.poisoned:
-            raise StoreError("this row cannot be written")
-        return await super().flag_copies(tx_hash, log_index, sub_index, flag)
+        for key in keys:
+            record = await self.get_trade(key)
+            if record is not None and bytes(record.tx_hash) in self.poisoned:
+                raise StoreError("this row cannot be written")
+        return await super().flag_keys(keys, flag)
 
 
 def _tx(n: int) -> bytes:

@@ -54,7 +54,7 @@ from polyhunter.execution.base import (
     JobRelinquished,
 )
 from polyhunter.logformat import short_token_id
-from polyhunter.models import CopyJob, CopyQuality, SkipReason, TradeStatus, now_ms
+from polyhunter.models import CopyJob, CopyQuality, SkipReason, TradeStatus, copy_key, now_ms
 from polyhunter.report.quality import copy_quality
 from polyhunter.shared.base import Delivery, Reservation, SharedState
 from polyhunter.store.base import PENDING_ONLY, Mark, Store, StoreJournal, mark_op
@@ -403,24 +403,23 @@ class Pipeline:
             if jobs:
                 await self._admit(jobs, seen_at)
 
-    async def unconfirmed(self, origins: Sequence[Signal], flag: str) -> list[bytes]:
-        """Sightings whose fill got no log in time: their copies are flagged `flag` in the store; those not
-        started yet are cancelled with `flag` as reason (their cap reservations released). Nothing else is
-        undone: executed copies stay as they are for an operator to judge."""
-        keys: list[bytes] = []
-        for signal in origins:
-            found = await self.store.flag_copies(
-                signal.tx_hash, stored_log_index(signal), signal.sub_index, flag
-            )
-            quiet = await self.store.executable(found)
-            for key in found:
-                if key in quiet and await self.store.mark(key, TradeStatus.CANCELLED, flag):
-                    self.stats.cancelled += 1
-                    local = self._local.pop(key, None)
-                    if local is not None:
-                        await self._release(local.reservations)
-            keys += found
-        return keys
+    async def unconfirmed(self, keys: Sequence[bytes], leader: str, flag: str) -> list[bytes]:
+        """A fill whose log did not come in time: the copies made under its dedup `keys` (the fill's key
+        and its top-ups', `KeyedSignal.key`) for `leader`'s configs are flagged `flag` in the store; those
+        not started yet are cancelled with `flag` as reason (their cap reservations released). Nothing else
+        is undone: executed copies stay as they are for an operator to judge. By key, never by (tx, log
+        index, sub index): feed frames all sit at position 0, and another leader's copies may share it."""
+        configs = await self.store.list_configs(leader=leader)
+        candidates = [copy_key(k, c.config_id) for k in dict.fromkeys(keys) for c in configs]
+        found = await self.store.flag_keys(candidates, flag) if candidates else []
+        quiet = await self.store.executable(found)
+        for key in found:
+            if key in quiet and await self.store.mark(key, TradeStatus.CANCELLED, flag):
+                self.stats.cancelled += 1
+                local = self._local.pop(key, None)
+                if local is not None:
+                    await self._release(local.reservations)
+        return found
 
     def _sane(self, signals: list[Signal]) -> list[Signal]:
         """Drops fills that cannot be right before anything is sized or reserved: no tokens, or a known

@@ -347,7 +347,10 @@ class FillIntake:
                     retried.append(fill)
                     revived += self._origins(fill)
                     continue
-                if outcome.revived:
+                if outcome.revived or fill.unconfirmed:
+                    # Mined again after a reorg, or logged after its window: the copies cancelled then
+                    # (`reorged`, `unconfirmed_source`) come back, replayed for the store to revive.
+                    fill.unconfirmed = False
                     revived += self._origins(fill)
                 if item is not None:
                     keyed.append(item)
@@ -598,7 +601,9 @@ class FillIntake:
         return gone
 
     async def _settle_unconfirmed(self, fill: Fill) -> None:
-        keys = await self.pipeline.unconfirmed(fill.origins, UNCONFIRMED_SOURCE)
+        keys = await self.pipeline.unconfirmed(
+            [i.key for i in self._origins(fill)], fill.group[0], UNCONFIRMED_SOURCE
+        )
         self.stats.unconfirmed[fill.first_source] += 1
         log.warning(
             "fill of %s (token %d, %s %d) first seen by %s in 0x%s: no log within %d blocks; %d copies "
