@@ -409,6 +409,15 @@ class Redeemer:
         conditions = await self._resolved_since(start, latest)
         for condition in conditions:
             await self.on_resolution(condition)
+        # The checkpoint is past them: resolutions whose redemption never reached the chain are retried here
+        # (a reverted one is not: it would revert again until someone looks).
+        retry = {
+            r.condition_id
+            for r in await self.redemptions.find("FAILED")
+            if r.ref == RESOLUTION_REF and r.reason != "reverted"
+        }
+        for condition_id in sorted(retry):
+            await self.on_resolution(condition_id)
         self.stats.resolutions += len(conditions)
         await self.store.set_checkpoint(self.checkpoint_source, latest)
         return len(conditions)
