@@ -7,6 +7,7 @@ import json
 import sys
 import textwrap
 from asyncio.subprocess import PIPE
+from dataclasses import replace
 
 import pytest
 
@@ -483,3 +484,20 @@ async def test_copies_are_flagged_by_their_keys_and_only_those(store: Store) -> 
     assert await store.flag_keys([mine.key], "unconfirmed_source") == [mine.key]  # twice is one flag
     assert await store.flags_of(mine.key) == {"unconfirmed_source"}
     assert await store.flag_keys([], "unconfirmed_source") == []
+
+
+@pytest.mark.asyncio
+async def test_unlogged_copies_not_yet_settled_are_found_in_their_period(store: Store) -> None:
+    unlogged = [job(n, config_id=11) for n in (4, 5, 6)]
+    unlogged = [replace(j, log_index=-1) for j in unlogged]
+    logged = job(7, config_id=11)
+    await store.insert_pending([*unlogged, logged], FAR)
+    now = now_ms()
+    found = await store.unsettled_unlogged(0, now + 1)
+    assert sorted(found) == sorted(j.key for j in unlogged)
+    assert await store.unsettled_unlogged(now + 1, now + 2) == []  # outside the period
+    await store.flag_keys([unlogged[0].key], "unconfirmed_source")
+    await store.flag_keys([unlogged[1].key], "source_confirmed")
+    await store.flag_keys([unlogged[2].key], "some_other_flag")  # not a settlement
+    assert await store.unsettled_unlogged(0, now + 1) == [unlogged[2].key]
+    assert len(await store.unsettled_unlogged(0, now + 1, limit=0)) == 0

@@ -604,6 +604,13 @@ def revivable(
     return [(claimer, keys, max(expiries)) for claimer, (keys, expiries) in groups.items()]
 
 
+UNSETTLED_UNLOGGED = (
+    "SELECT key FROM copy_trades t WHERE log_index = -1 AND created_at >= {0} AND created_at < {1} "
+    "AND NOT EXISTS (SELECT 1 FROM copy_flags f WHERE f.key = t.key "
+    "AND f.flag IN ('unconfirmed_source', 'source_confirmed')) ORDER BY created_at, key LIMIT {2}"
+)
+"""Placeholders: since, until, limit (`Store.unsettled_unlogged`)."""
+
 REVIVE_WHERE = "status = 'CANCELLED' AND reason IN ('reorged', 'unconfirmed_source')"
 """Copies that come back when inserted again (a replay): cancelled by a reorg whose log is mined again, or
 because their fill's log came after the confirmation window (their `copy_flags` rows are kept)."""
@@ -938,6 +945,12 @@ class Store(ABC):
     async def flag_keys(self, keys: Sequence[bytes], flag: str) -> list[bytes]:
         """Flag `flag` the copies of `keys` that exist (unknown keys are skipped); returns those, in the order
         of `keys`. Flagging twice is one flag."""
+
+    @abstractmethod
+    async def unsettled_unlogged(self, since_ms: int, until_ms: int, limit: int = 1000) -> list[bytes]:
+        """Keys of copies made from a sighting without a log (log index -1) with `since_ms <= created_at <
+        until_ms` that carry neither `unconfirmed_source` nor `source_confirmed`, oldest first: after a
+        restart, the copies whose fill's confirmation nobody is waiting for any more."""
 
     @abstractmethod
     async def flags_of(self, key: bytes) -> set[str]:

@@ -37,6 +37,7 @@ from polyhunter.store.base import (
     REVIVE_SET,
     REVIVE_WHERE,
     TRADE_COLUMNS,
+    UNSETTLED_UNLOGGED,
     ClaimOutcome,
     DeadLetter,
     Op,
@@ -449,6 +450,10 @@ class PostgresStore(Store):
         )
         found = {bytes(r[0]) for r in rows}
         return [key for key in wanted if key in found]
+
+    async def unsettled_unlogged(self, since_ms: int, until_ms: int, limit: int = 1000) -> list[bytes]:
+        rows = await self.pool.fetch(UNSETTLED_UNLOGGED.format("$1", "$2", "$3"), since_ms, until_ms, limit)
+        return [bytes(r[0]) for r in rows]
 
     async def flags_of(self, key: bytes) -> set[str]:
         rows = await self.pool.fetch("SELECT flag FROM copy_flags WHERE key = $1", key)

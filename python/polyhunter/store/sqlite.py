@@ -44,6 +44,7 @@ from polyhunter.store.base import (
     REVIVE_SET,
     REVIVE_WHERE,
     TRADE_COLUMNS,
+    UNSETTLED_UNLOGGED,
     ClaimOutcome,
     DeadLetter,
     Mark,
@@ -543,6 +544,10 @@ class SqliteStore(Store):
                 [(key, flag, now) for key in wanted if key in found],
             )
         return [key for key in wanted if key in found]
+
+    async def unsettled_unlogged(self, since_ms: int, until_ms: int, limit: int = 1000) -> list[bytes]:
+        rows = await self._read(UNSETTLED_UNLOGGED.format("?", "?", "?"), (since_ms, until_ms, limit))
+        return [bytes(r[0]) for r in rows]
 
     async def flags_of(self, key: bytes) -> set[str]:
         return {str(r[0]) for r in await self._read("SELECT flag FROM copy_flags WHERE key = ?", (key,))}
