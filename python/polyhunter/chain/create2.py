@@ -1,4 +1,11 @@
-"""CREATE2 addresses, computed off chain exactly as the EVM does (EIP-1014)."""
+"""CREATE2 addresses, computed off chain exactly as the EVM does (EIP-1014).
+
+A Proxy's address depends on its build: `init_code_hash` is keccak256 of the Proxy's creation code, which
+changes with every change to `Proxy.sol` (the redeem/merge build did). Take it from the factory that deploys
+the Proxies (`ProxyFactory.proxyInitCodeHash()`, as the supervisor does at start and `Deployment`
+records), never from a constant: `deploy.proxy_init_code_hash()` (the artifact's) equals it only for a
+factory of the same build (docs/seams.md "Redemptions and merges" on Proxies of an earlier build).
+"""
 
 from __future__ import annotations
 
@@ -40,5 +47,6 @@ def proxy_salt(owner: str) -> bytes:
 
 
 def proxy_address(factory: str, owner: str, init_code_hash: bytes | str) -> str:
-    """The address of `owner`'s Proxy, whether or not it is deployed yet."""
+    """The address of `owner`'s Proxy, whether or not it is deployed yet; `init_code_hash` is the factory's
+    `proxyInitCodeHash()`."""
     return create2_address(factory, proxy_salt(owner), init_code_hash)
