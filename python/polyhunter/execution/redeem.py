@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from eth_abi.abi import decode
@@ -77,7 +77,6 @@ class RedeemStats:
     failed: int = 0
     recovered: int = 0
     resolutions: int = 0
-    by_kind: dict[str, int] = field(default_factory=dict)
 
 
 class _BatchJournal:

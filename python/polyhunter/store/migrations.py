@@ -183,9 +183,9 @@ _V7 = (
     "CREATE INDEX debts_repay_tx ON debts (repay_tx)",
 )
 
-# v8: redemptions and merges of Proxies' positions (docs/seams.md "Redemptions and merges"): a row per (kind,
-# ref, proxy, condition, collateral), and every transaction hash sent for it (a fee bump or a re-sign adds one),
-# journaled before broadcast so that recovery can tell what may be on chain.
+# v8: redemptions and merges of Proxies' positions (docs/seams.md "Redemptions and merges"): a row per
+# (kind, ref, proxy, condition, collateral), and every transaction hash sent for it (a fee bump or a re-sign
+# adds one), journaled before broadcast so that recovery can tell what may be on chain.
 _V8 = (
     """CREATE TABLE redemptions (
         key {blob} PRIMARY KEY, kind TEXT NOT NULL, ref TEXT NOT NULL, proxy TEXT NOT NULL,
