@@ -72,9 +72,11 @@ def ratios_table(results: Path) -> str:
 LOADSIM_RUNS = {
     "embedded_20s": "SQLite + memory, 20 s, defaults",
     "embedded_20s_asyncio": "SQLite + memory, 20 s, defaults",
+    "embedded_saturated_20s": "SQLite + memory, 20 s, 15,000/s asked (saturated)",
     "embedded_6k_20s": "SQLite + memory, 20 s, 6,000/s asked",
     "embedded_60s": "SQLite + memory, 60 s, defaults",
     "postgres_redis_20s": "PostgreSQL + Redis, 20 s, defaults",
+    "postgres_redis_2_instances_20s": "PostgreSQL + Redis, 2 sharded instances, 20 s",
     "burst_10k": "SQLite + memory, burst: 1 fill × 10,000 followers",
 }
 

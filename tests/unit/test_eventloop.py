@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from contextlib import AsyncExitStack
 
 import click
@@ -81,3 +82,16 @@ def test_the_command_runner_runs_on_the_loop_the_settings_name(monkeypatch: pyte
 def test_a_bad_loop_in_the_command_runner_exits_with_one_line() -> None:
     with pytest.raises(click.ClickException, match="POLYHUNTER_EVENT_LOOP"):
         _common.run_async(_loop_class, loop="gevent")
+
+
+def test_running_a_command_raises_the_collectors_thresholds() -> None:
+    saved = gc.get_threshold()
+    try:
+        gc.set_threshold(700, 10, 10)
+        eventloop.run(asyncio.sleep(0), loop="asyncio")
+        assert gc.get_threshold() == eventloop.GC_THRESHOLDS
+        gc.set_threshold(500_000, 20, 100)  # set higher by the embedding process: left alone
+        eventloop.run(asyncio.sleep(0), loop="asyncio")
+        assert gc.get_threshold() == (500_000, 20, 100)
+    finally:
+        gc.set_threshold(*saved)
