@@ -238,7 +238,7 @@ async def test_act_on_first_copies_each_fill_once_per_follower_in_every_order_of
             intake.at_block(10_000)
             gone = await intake.expire()
             assert [f.group[1] for f in gone] == [7]
-            flagged = [j for j in engine.jobs if await store.flags_of(j.key)]
+            flagged = [j for j in engine.jobs if UNCONFIRMED_SOURCE in await store.flags_of(j.key)]
             assert {(bytes(j.tx_hash), j.log_index) for j in flagged} == {(_tx(6), UNLOGGED)}
             assert len(flagged) == FOLLOWERS
             assert {UNCONFIRMED_SOURCE} == await store.flags_of(flagged[0].key)
@@ -354,7 +354,7 @@ async def test_act_on_first_two_instances_sharing_redis_and_postgres_copy_a_fill
         assert b.pipeline.stats.duplicates == 1
         a.at_block(2_000)
         await a.expire()
-        flagged = [j for j in copies if await store_b.flags_of(j.key)]
+        flagged = [j for j in copies if UNCONFIRMED_SOURCE in await store_b.flags_of(j.key)]
         assert {bytes(j.tx_hash) for j in flagged} == {_tx(6)}
         assert len(flagged) == FOLLOWERS
         # Flagging again is one flag.

@@ -5,6 +5,7 @@ leader's copies at the same transaction and position."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -25,11 +26,11 @@ from test_act_on_first import (
     sighting,
 )
 
-from polyhunter._core import Signal
+from polyhunter._core import FanoutIndex, Signal
 from polyhunter.models import TradeStatus
 from polyhunter.shared.redis import RedisSharedState
 from polyhunter.store.postgres import PostgresStore
-from polyhunter.supervisor.sources import UNCONFIRMED_SOURCE, FillIntake
+from polyhunter.supervisor.sources import SOURCE_CONFIRMED, UNCONFIRMED_SOURCE, FillIntake
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio]
 
@@ -56,13 +57,20 @@ def _row(s: Sighting, order_hash: bytes | None) -> Sighting:
 
 @asynccontextmanager
 async def replica(
-    pg_url: str, redis_url: str, redis_prefix: str
+    pg_url: str, redis_url: str, redis_prefix: str, *, restarted: bool = False
 ) -> AsyncIterator[tuple[FillIntake, PostgresStore]]:
+    """An instance on the test's database and Redis; `restarted`: one that finds the configs stored."""
     store, shared = PostgresStore(pg_url), RedisSharedState(redis_url, redis_prefix)
     for part in (store, shared):
         await part.open()
     try:
-        yield instance(store, await seed(store), shared, "first"), store
+        if restarted:
+            index = FanoutIndex()
+            for config in await store.list_configs():
+                index.upsert(config)
+        else:
+            index = await seed(store)
+        yield instance(store, index, shared, "first"), store
     finally:
         for part in (store, shared):
             await part.close()
@@ -100,7 +108,8 @@ async def test_a_log_after_the_window_revives_the_copies_cancelled_as_unconfirme
         assert await _statuses(store, [c.key for c in copies]) == Counter({TradeStatus.EXECUTED: FOLLOWERS})
         assert sorted(j.key for j in engine_of(intake).jobs) == sorted(c.key for c in copies)
         for copy in copies:
-            assert await store.flags_of(copy.key) == {UNCONFIRMED_SOURCE}  # the flag's history is kept
+            # The flag's history is kept, and the log's confirmation added.
+            assert await store.flags_of(copy.key) == {UNCONFIRMED_SOURCE, SOURCE_CONFIRMED}
         assert not gone.unconfirmed
         # The row again (a backfill): nothing more.
         await intake.on_logs([late_row.signal], replay=True)
@@ -129,8 +138,44 @@ async def test_flagging_an_unconfirmed_fill_spares_another_leader_s_copies_at_it
         assert await _statuses(store, mine) == Counter({TradeStatus.CANCELLED: FOLLOWERS})
         assert await _statuses(store, theirs) == Counter({TradeStatus.PENDING: FOLLOWERS})
         for key in theirs:
-            assert await store.flags_of(key) == set()
+            assert await store.flags_of(key) == {SOURCE_CONFIRMED}
         for key in mine:
             assert await store.flags_of(key) == {UNCONFIRMED_SOURCE}
         await run_until_settled(intake, store)
         assert sorted(j.key for j in engine_of(intake).jobs) == sorted(theirs)
+
+
+async def test_after_a_restart_copies_of_pending_fills_that_never_landed_are_flagged_once_a_window_passed(
+    pg_url: str, redis_url: str, redis_prefix: str
+) -> None:
+    """The instance that copied two pending fills stops before either window passed; tx 61's log came
+    before it stopped, tx 60 never lands. The instance started after it knows neither fill: a window after
+    its start, it finds tx 60's copies in the store and flags them; tx 61's stay as they are."""
+    never = sighting("mempool", LEADER, 14, 10 * USD, 4 * USD, 60, 0, order_hash=bytes([60]) * 32)
+    landed = sighting("mempool", LEADER, 14, 6 * USD, 3 * USD, 61, 0, order_hash=bytes([61]) * 32)
+    landed_row = _row(sighting("log", LEADER, 14, 6 * USD, 3 * USD, 61, 1), bytes([61]) * 32)
+    async with replica(pg_url, redis_url, redis_prefix) as (before, store):
+        await feed(before, [never, landed, landed_row])
+        copies = await store.trades_between(0, 2**62)
+        lost = [c.key for c in copies if bytes(c.tx_hash) == never.signal.tx_hash]
+        kept = [c.key for c in copies if bytes(c.tx_hash) == landed.signal.tx_hash]
+        assert (len(lost), len(kept)) == (FOLLOWERS, FOLLOWERS)
+    await asyncio.sleep(0.002)  # the copies are older than the next instance's start (ms clock)
+    async with replica(pg_url, redis_url, redis_prefix, restarted=True) as (after, store):
+        after.at_block(1_010)  # `instance` saw 1,000: its start
+        assert await after.expire() == []
+        assert after.stats.orphans == 0  # not a window after its start yet
+        assert await _statuses(store, lost) == Counter({TradeStatus.PENDING: FOLLOWERS})
+        after.at_block(1_020)
+        await after.expire()
+        assert after.stats.orphans == FOLLOWERS
+        assert await _statuses(store, lost) == Counter({TradeStatus.CANCELLED: FOLLOWERS})
+        assert await _statuses(store, kept) == Counter({TradeStatus.PENDING: FOLLOWERS})
+        for key in lost:
+            assert await store.flags_of(key) == {UNCONFIRMED_SOURCE}
+        for key in kept:
+            assert UNCONFIRMED_SOURCE not in await store.flags_of(key)
+        await after.expire()
+        assert after.stats.orphans == FOLLOWERS  # once
+        await run_until_settled(after, store)
+        assert sorted(j.key for j in engine_of(after).jobs) == sorted(kept)

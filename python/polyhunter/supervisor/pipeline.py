@@ -403,14 +403,18 @@ class Pipeline:
             if jobs:
                 await self._admit(jobs, seen_at)
 
-    async def unconfirmed(self, keys: Sequence[bytes], leader: str, flag: str) -> list[bytes]:
+    async def unconfirmed(
+        self, keys: Sequence[bytes], leader: str, flag: str, *, copies: Sequence[bytes] = ()
+    ) -> list[bytes]:
         """A fill whose log did not come in time: the copies made under its dedup `keys` (the fill's key
         and its top-ups', `KeyedSignal.key`) for `leader`'s configs are flagged `flag` in the store; those
         not started yet are cancelled with `flag` as reason (their cap reservations released). Nothing else
         is undone: executed copies stay as they are for an operator to judge. By key, never by (tx, log
-        index, sub index): feed frames all sit at position 0, and another leader's copies may share it."""
-        configs = await self.store.list_configs(leader=leader)
+        index, sub index): feed frames all sit at position 0, and another leader's copies may share it.
+        `copies`: copies' own keys, flagged as well (found by the store after a restart)."""
+        configs = await self.store.list_configs(leader=leader) if keys else []
         candidates = [copy_key(k, c.config_id) for k in dict.fromkeys(keys) for c in configs]
+        candidates += copies
         found = await self.store.flag_keys(candidates, flag) if candidates else []
         quiet = await self.store.executable(found)
         for key in found:

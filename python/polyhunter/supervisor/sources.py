@@ -43,6 +43,7 @@ from polyhunter.detector.fills import (
 )
 from polyhunter.detector.mempool import PendingFill
 from polyhunter.errors import DecodeError
+from polyhunter.models import copy_key, now_ms
 from polyhunter.settings import POLYGON_CHAIN_ID, Settings
 from polyhunter.supervisor.pipeline import KeyedSignal, Pipeline
 
@@ -177,9 +178,15 @@ class PendingSightings:
             table.popitem(last=False)
 
 
+_SCAN_BATCH = 1000
+
 FILL_ALIAS_TTL_MS: Final = 3_600_000
 """How long the shared state keeps a fill's aliases (`SharedState.claim_fill_key`): far longer than any
 confirmation window, so a replica or a restarted instance that sees the fill later adopts its key."""
+
+SOURCE_CONFIRMED: Final = "source_confirmed"
+"""The flag of a copy made from a sighting without a log whose fill a log did confirm: what tells a restarted
+instance's scan (`FillIntake.expire`) that its fill is settled."""
 
 UNCONFIRMED_SOURCE: Final = "unconfirmed_source"
 """The flag of a copy whose fill was seen pending or in the feed and got no log in time (docs/seams.md)."""
@@ -204,6 +211,8 @@ class SourceStats:
     """Fills that caused copies and got no log in time, by the source that saw them first."""
     expired: int = 0
     """Fills seen early that got no log in time (with or without copies)."""
+    orphans: int = 0
+    """Copies made before a restart from sightings no log confirmed, flagged by the restart's scan."""
     top_ups: int = 0
 
     @property
@@ -271,6 +280,9 @@ class FillIntake:
         self.ledger = ledger or FillLedger()
         self.stats = SourceStats()
         self.head = 0
+        self._started_ms = now_ms()
+        self._start_head = 0
+        self._restart_settled = False
         self._due: OrderedDict[bytes, Fill] = OrderedDict()
         """Fills past their window whose copies are still to be flagged (a failed store call keeps them)."""
         self._retrying: OrderedDict[bytes, Fill] = OrderedDict()
@@ -286,6 +298,8 @@ class FillIntake:
 
     def at_block(self, block: int) -> None:
         self.head = max(self.head, block)
+        if not self._start_head:
+            self._start_head = block
 
     # -- logs ------------------------------------------------------------------------------------------
     async def on_raw(self, raw: bytes, origin: str) -> None:
@@ -319,6 +333,7 @@ class FillIntake:
         revived: list[KeyedSignal] = []
         retracted: list[Signal] = []
         retried: list[Fill] = []
+        confirmed: list[tuple[Fill, Signal]] = []
         for s in signals:
             if s.block_number:
                 self.at_block(s.block_number)
@@ -339,6 +354,7 @@ class FillIntake:
                     continue
                 await self._canonical(fill, s, LOG_KIND, s.order_hash, False)
                 self._confirmed(fill)
+                confirmed.append((fill, s))
                 item = self._decide(fill, s)
                 if fill.retry:
                     # Its early copies failed at intake: all of them again (with this row's top-up), as a
@@ -364,11 +380,29 @@ class FillIntake:
                 await self.pipeline.on_keyed(list({i.key: i for i in revived}.values()), replay=True)
             if retracted:
                 await self.pipeline.on_signals(retracted)
+            if confirmed:
+                await self._mark_confirmed(confirmed)
         except BaseException:
             # The detector backfills the rows (their repeats replay the origins); the retried fills are
             # also due again at the next tick.
             self._failed(retried)
             raise
+
+    async def _mark_confirmed(self, fills: list[tuple[Fill, Signal]]) -> None:
+        """Flags `source_confirmed` the copies of fills a log confirmed: those made here from sightings
+        without a log, and those an instance made before a restart under the fill's key (and the top-ups
+        to what the row or the fill carries). A failure is logged: the scan after a restart is then the only
+        one to err (it would flag these copies `unconfirmed_source`)."""
+        try:
+            for fill, row in fills:
+                keys = [fill.key, top_up_key(fill.key, row.size), top_up_key(fill.key, fill.tokens)]
+                keys += [i.key for i in self._origins(fill)]
+                configs = await self.pipeline.store.list_configs(leader=fill.group[0])
+                candidates = [copy_key(k, c.config_id) for k in dict.fromkeys(keys) for c in configs]
+                if candidates:
+                    await self.pipeline.store.flag_keys(candidates, SOURCE_CONFIRMED)
+        except Exception as exc:
+            log.warning("copies of fills a log confirmed are not flagged %s: %s", SOURCE_CONFIRMED, exc)
 
     def observe_log(self, signal: Signal) -> None:
         """Under `log`: a fresh log row the pipeline took in (its "signal" event) joins the ledger, which
@@ -596,9 +630,36 @@ class FillIntake:
                     self._due.move_to_end(fill.key)
                     raise
             del self._due[fill.key]
+        if (
+            self.first
+            and not self._restart_settled
+            and self._start_head
+            and self.head - self._start_head >= self.confirm_blocks
+        ):
+            await self._settle_restart()
         if error is not None:
             raise error
         return gone
+
+    async def _settle_restart(self) -> None:
+        """Once a window has passed since this instance started: the copies made (by an instance before a
+        restart) from sightings without a log, before this one started and within the alias horizon, that
+        no log confirmed (`source_confirmed`) are flagged and cancelled as `unconfirmed_source`, like the
+        fills this ledger sees expire. Their fills' windows have all passed by now."""
+        since = self._started_ms - self.alias_ttl_ms
+        while True:
+            keys = await self.pipeline.store.unsettled_unlogged(since, self._started_ms, _SCAN_BATCH)
+            found = await self.pipeline.unconfirmed([], "", UNCONFIRMED_SOURCE, copies=keys) if keys else []
+            self.stats.orphans += len(found)
+            if found:
+                log.warning(
+                    "%d copies made before this start from sightings no log confirmed: flagged %s",
+                    len(found),
+                    UNCONFIRMED_SOURCE,
+                )
+            if len(keys) < _SCAN_BATCH or not found:
+                break
+        self._restart_settled = True
 
     async def _settle_unconfirmed(self, fill: Fill) -> None:
         keys = await self.pipeline.unconfirmed(
