@@ -6,8 +6,10 @@ Under `log` (the default) only the log makes copies, under its own dedup key, as
 feed frames pre-warm the market's quote and are joined to the log's row to measure their lead. Under
 `first` the earliest sighting of a fill is copied under the fill's key (`detector.fills.fill_key`), so the
 log that follows is recognised as the same fill and only confirms it, or tops the copy up when it carries
-more. In both modes a fill seen early with no log within `SUPERVISOR_PENDING_CONFIRM_BLOCKS` is counted,
-and the copies it caused are flagged `unconfirmed_source` (those not started are cancelled).
+more; the fill's key is the one its aliases in the shared state name (`SharedState.claim_fill_key`), so
+replicas and a restarted instance agree on it. In both modes a fill seen early with no log within
+`SUPERVISOR_PENDING_CONFIRM_BLOCKS` is counted, and the copies it caused are flagged `unconfirmed_source` by
+their keys (those not started are cancelled; a log after the window revives them).
 
 `PendingSightings` (the first lead measurement, keyed on the transaction, then the order hash) is kept for the
 demo's output.
@@ -182,7 +184,8 @@ _SCAN_BATCH = 1000
 
 FILL_ALIAS_TTL_MS: Final = 3_600_000
 """How long the shared state keeps a fill's aliases (`SharedState.claim_fill_key`): far longer than any
-confirmation window, so a replica or a restarted instance that sees the fill later adopts its key."""
+confirmation window, so a replica or a restarted instance that sees the fill later adopts its key. Also how
+far back a restarted instance looks for copies whose fill nobody confirmed."""
 
 SOURCE_CONFIRMED: Final = "source_confirmed"
 """The flag of a copy made from a sighting without a log whose fill a log did confirm: what tells a restarted
