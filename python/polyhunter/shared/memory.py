@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from polyhunter.shared.base import Delivery, QueueStats, Reservation, SharedState
 
 _PRUNE_EVERY_S = 1.0
+_PRUNE_FILL_KEYS_S = 60.0
 
 
 def _now_ms() -> float:
@@ -36,6 +37,7 @@ class MemorySharedState(SharedState):
         super().__init__(max_queue, max_deliveries)
         self._seen: dict[bytes, float] = {}
         self._fill_keys: dict[bytes, tuple[bytes, float]] = {}
+        self._fill_keys_pruned = _now_ms()
         self._last_prune = _now_ms()
         self._counters: dict[str, tuple[int, float]] = {}
         self._entries: OrderedDict[str, tuple[bytes, bytes]] = OrderedDict()
@@ -106,7 +108,10 @@ class MemorySharedState(SharedState):
         self._last_prune = now
         self._seen = {k: e for k, e in self._seen.items() if e > now}
         self._counters = {k: v for k, v in self._counters.items() if v[1] > now}
-        self._fill_keys = {k: v for k, v in self._fill_keys.items() if v[1] > now}
+        if now - self._fill_keys_pruned >= _PRUNE_FILL_KEYS_S * 1000:
+            # Aliases live an hour: swept far less often than the dedup keys, so a sweep stays cheap.
+            self._fill_keys_pruned = now
+            self._fill_keys = {k: v for k, v in self._fill_keys.items() if v[1] > now}
 
     # Guardrails.
     def _value(self, name: str, now: float) -> int:
