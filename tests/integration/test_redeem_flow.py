@@ -5,7 +5,9 @@ settled from the journal and the chain without a second transaction."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import functools
 import os
 import signal
 import subprocess
@@ -14,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from engine_world import World, engine, fresh_world, job, stop, store_at
+from engine_world import World, engine, fresh_world, job, stop, store_at, until
 from redeem_world import USD, erc20_balance, give_positions, markets, resolve
 
 from polyhunter.execution.redeem import FAULT_AFTER_BROADCAST, Redeemer
@@ -167,4 +169,35 @@ async def test_a_redemption_killed_after_its_broadcast_is_recovered_without_a_se
         w.proxy(0).lower(): (CLOSED, 4 * USD, 0),  # the losing YES
         w.proxy(1).lower(): (DONE, 2 * USD, 2 * USD),
     }
+    await store.close()
+
+
+def _passed(redeemer: Redeemer, passes: int) -> bool:
+    return redeemer.stats.passes >= passes
+
+
+async def test_with_the_watch_off_a_resolution_is_left_to_the_owner(w: World, tmp_path: Path) -> None:
+    """COPY_TRADING_AUTO_REDEEM=false: the loop still runs (recovery) but redeems nothing; on, it does."""
+    market = markets(w.chain)["pusd"]
+    store = await store_at(tmp_path / "s.db")
+    give_positions(w.chain, market, w.proxy(0), 3 * USD, 0)
+    await _bought(store, w, 0, market.yes)
+    resolve(w.chain, market, yes_wins=True)
+    before = erc20_balance(w.chain, market.paid_token, w.proxy(0))
+    eng = engine(w)
+    await eng.start()
+    try:
+        for watch, passes in ((False, 3), (True, 1)):
+            redeemer = Redeemer(eng, store, poll_s=0.05, start_block=0)
+            stopping = asyncio.Event()
+            task = asyncio.create_task(redeemer.run(stopping, watch=watch))
+            await until(functools.partial(_passed, redeemer, passes))
+            stopping.set()
+            await task
+            if not watch:
+                assert await Redemptions(store).find() == []
+                assert erc20_balance(w.chain, market.paid_token, w.proxy(0)) == before
+    finally:
+        await stop(eng)
+    assert erc20_balance(w.chain, market.paid_token, w.proxy(0)) - before == 3 * USD
     await store.close()

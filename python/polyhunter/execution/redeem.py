@@ -77,6 +77,7 @@ class RedeemStats:
     failed: int = 0
     recovered: int = 0
     resolutions: int = 0
+    passes: int = 0
 
 
 class _BatchJournal:
@@ -434,6 +435,7 @@ class Redeemer:
                     await self.recover()
                     if watch:
                         await self.scan()
+                    self.stats.passes += 1
             except Exception:
                 log.exception("redeemer pass failed; next pass in %.1fs", self.poll_s)
             with contextlib.suppress(TimeoutError):
