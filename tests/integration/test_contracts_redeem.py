@@ -9,6 +9,7 @@ from redeem_world import USD, Market, cs, erc20_balance, give_positions, markets
 from web3.contract import Contract
 
 from polyhunter.chain import ctf as ctf_ids
+from polyhunter.chain.deploy import KIND_COLLATERAL, KIND_ERC20, KIND_ERC1155, KIND_WRAPPED, deploy_core
 from polyhunter.chain.local import LocalChain
 from polyhunter.chain.tx import ContractReverted, contract, deploy, send
 
@@ -301,3 +302,28 @@ def test_reentrancy_through_a_malicious_token_moves_nothing(local_chain: LocalCh
         _redeem(local_chain, worker, [proxy], evil_market)
     assert _snapshot(local_chain, holders, market) == before
     assert local_chain.tokens_of(proxy, evil_yes) == 5 * USD
+
+
+def test_deploy_core_allowlists_the_redemption_collaterals_it_is_given(local_chain: LocalChain) -> None:
+    c = local_chain.deployment.contracts
+    assert c.usdce is not None
+    wrapped = markets(local_chain)["negrisk"].collateral
+    owner = local_chain.signer(local_chain.deployment.accounts.owner)
+    core = deploy_core(
+        local_chain.w3,
+        owner,
+        collateral=c.collateral,
+        ctf=c.ctf,
+        fleet=[],
+        change_delay_s=0,
+        worker_cap=USD,
+        usdce=c.usdce,
+        wrapped_collateral=wrapped,
+    )
+    executor = contract(local_chain.w3, "Executor", core.executor).functions
+    kinds = [executor.tokenKind(cs(t)).call() for t in (c.collateral, c.ctf, c.usdce, wrapped)]
+    assert kinds == [KIND_ERC20, KIND_ERC1155, KIND_COLLATERAL, KIND_WRAPPED]
+    bare = deploy_core(
+        local_chain.w3, owner, collateral=c.collateral, ctf=c.ctf, fleet=[], change_delay_s=0, worker_cap=USD
+    )
+    assert contract(local_chain.w3, "Executor", bare.executor).functions.tokenKind(cs(c.usdce)).call() == 0

@@ -85,12 +85,16 @@ def deploy_core(
     change_delay_s: int | None = None,
     worker_cap: int | None = None,
     finish_setup: bool = True,
+    usdce: str | None = None,
+    wrapped_collateral: str | None = None,
 ) -> CoreAddresses:
     """Deploys Executor, Treasury and ProxyFactory owned by `owner`, binds the factory, allowlists the
     collateral (ERC-20) and the CTF (ERC-1155), authorises `fleet` and sets the fee, all during the
     Executor's setup phase, which it then ends unless `finish_setup` is false (a caller with more to set up
     calls `finish_setup` itself). `change_delay_s` and `worker_cap` (the default per-worker cap, base units
-    per rolling hour) default to the settings `EXECUTOR_CHANGE_DELAY_S` and `EXECUTOR_WORKER_CAP_USD`."""
+    per rolling hour) default to the settings `EXECUTOR_CHANGE_DELAY_S` and `EXECUTOR_WORKER_CAP_USD`.
+    `usdce` and `wrapped_collateral` (the NegRiskAdapter's), when given, are allowlisted for redemptions
+    only (`KIND_COLLATERAL`, `KIND_WRAPPED`): positions over them are then redeemed into the Proxies too."""
     if change_delay_s is None or worker_cap is None:
         from polyhunter.settings import load_settings
 
@@ -104,6 +108,9 @@ def deploy_core(
     send(w3, owner, executor.functions.setFactory(Web3.to_checksum_address(factory)))
     send(w3, owner, executor.functions.setToken(Web3.to_checksum_address(collateral), KIND_ERC20))
     send(w3, owner, executor.functions.setToken(Web3.to_checksum_address(ctf), KIND_ERC1155))
+    for token, kind in ((usdce, KIND_COLLATERAL), (wrapped_collateral, KIND_WRAPPED)):
+        if token is not None:
+            send(w3, owner, executor.functions.setToken(Web3.to_checksum_address(token), kind))
     if fleet:
         send(w3, owner, executor.functions.setWorkers([Web3.to_checksum_address(a) for a in fleet], True))
     if fee_bps:
