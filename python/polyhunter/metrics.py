@@ -231,6 +231,17 @@ class SupervisorMetrics(Collector):
             for f in dataclasses.fields(recovery.stats):
                 actions.add((f.name,), getattr(recovery.stats, f.name))
             yield actions
+        redeemer = getattr(sup, "redeemer", None)
+        if redeemer is not None:
+            done = counter(
+                "polyhunter_redemptions",
+                "What the redeemer did to Proxies' positions: redeemed, closed (a losing position), merged, "
+                "failed, recovered from the journal; resolutions seen; passes",
+                ["outcome"],
+            )
+            for f in dataclasses.fields(redeemer.stats):
+                done.add((f.name,), getattr(redeemer.stats, f.name))
+            yield done
         yield from self._mempool_series()
         yield from self._feed_series()
         yield from self._engine_series()

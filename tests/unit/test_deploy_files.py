@@ -16,6 +16,7 @@ from prometheus_client.core import Metric
 from polyhunter.detector.feed import FeedStats
 from polyhunter.detector.mempool import MempoolStats
 from polyhunter.execution.recovery import RecoveryStats
+from polyhunter.execution.redeem import RedeemStats
 from polyhunter.metrics import Snapshot, SupervisorMetrics, WalletReading
 from polyhunter.supervisor.sources import SourceStats
 
@@ -56,6 +57,7 @@ def fake_supervisor() -> Any:
         feed=SimpleNamespace(stats=FeedStats(frames=2, trades=1, rejects={"price is outside": 1})),
         fills=SimpleNamespace(stats=SourceStats()),
         recovery=SimpleNamespace(stats=RecoveryStats()),
+        redeemer=SimpleNamespace(stats=RedeemStats()),
         detector=SimpleNamespace(stats=SimpleNamespace(last_head=10, reorgs=0, connects=1, failovers=0)),
         rpc=SimpleNamespace(
             endpoints=[SimpleNamespace(url="http://127.0.0.1:8545", calls=5, failures=0, errors=0)]
