@@ -41,6 +41,7 @@ from polyhunter.chain.deployment import Deployment
 from polyhunter.errors import ChainError, ConfigError, DecodeError, GuardrailRejected, InvalidInputError
 from polyhunter.execution.base import PRICE_SCALE, JobJournal
 from polyhunter.execution.fleet import OperatorWallet
+from polyhunter.execution.presigned import PresignedOrders, SignInputs
 from polyhunter.execution.sender import TxSender
 from polyhunter.execution.venues import (
     ORDER_POSTED,
@@ -322,6 +323,10 @@ class ClobVenue:
         self._unavailable: tuple[str, float] | None = None
         """The last lasting refusal of a post (cancel-only, trading disabled) and when it was seen."""
         self.posts = 0
+        self.signs = 0
+        """Orders signed for a trade at the moment of trading (not taken from `presigned`)."""
+        self.presigned = PresignedOrders()
+        """Orders signed ahead from an early sighting of the leader's fill (`presign`)."""
         self.balance_refreshes = 0
         self.admit_unavailable = 0
         """Copies skipped `venue_unavailable` by `admit` on a recent refusal, nothing pulled."""
@@ -500,33 +505,78 @@ class ClobVenue:
             self._builders[key] = builder
         return builder
 
-    async def _sign(
-        self, wallet: OperatorWallet, order: Order, meta: MarketMeta
-    ) -> SignedMarketOrder | Refused:
-        """The order signed at the worst price the book walk accepts within the slippage bound."""
+    async def _inputs(self, wallet: OperatorWallet, order: Order, meta: MarketMeta) -> SignInputs:
+        """What the order signed now would be made of: the worst price the book walk accepts within the
+        slippage bound, and the market's tick, minimum and fee data."""
         side = order.side
         amount = order.collateral if side == "BUY" else order.shares
         bound = slippage_bound(side, order.price_ppm, self.max_slippage_bps, meta.tick_ppm)
         book = await self._reader().book(order.token_id)
-        price = worst_price(book, side, amount, bound, meta.tick_ppm)
+        return SignInputs(
+            exchange=self.exchange_of(meta),
+            token_id=order.token_id,
+            side=side,
+            amount=amount,
+            price_ppm=worst_price(book, side, amount, bound, meta.tick_ppm),
+            tick_ppm=meta.tick_ppm,
+            min_shares=meta.min_shares if side == "SELL" else None,
+            fee_rate_bps=meta.fee_rate_bps,
+            fee_exponent=meta.fee_exponent,
+        )
+
+    def _signed(self, wallet: OperatorWallet, inputs: SignInputs) -> SignedMarketOrder | Refused:
+        side: Side = "BUY" if inputs.side == "BUY" else "SELL"
         try:
-            return self._builder(wallet, self.exchange_of(meta)).build(
-                token_id=order.token_id,
+            return self._builder(wallet, inputs.exchange).build(
+                token_id=inputs.token_id,
                 side=side,
-                amount=amount,
-                price_ppm=price,
-                tick_ppm=meta.tick_ppm,
+                amount=inputs.amount,
+                price_ppm=inputs.price_ppm,
+                tick_ppm=inputs.tick_ppm,
                 salt=secrets.randbits(62),
                 timestamp=int(time.time() * 1000),
-                min_shares=meta.min_shares if side == "SELL" else None,
-                fee_rate_bps=meta.fee_rate_bps,
-                fee_exponent=meta.fee_exponent,
+                min_shares=inputs.min_shares,
+                fee_rate_bps=inputs.fee_rate_bps,
+                fee_exponent=inputs.fee_exponent,
             )
         except GuardrailRejected as exc:
             return Refused(Refusal.BELOW_MIN_SIZE, str(exc))
 
-    async def _build(self, wallet: OperatorWallet, order: Order, meta: MarketMeta) -> PreparedOrder | Refused:
-        signed = await self._sign(wallet, order, meta)
+    async def _sign(
+        self, wallet: OperatorWallet, order: Order, meta: MarketMeta, copies: Sequence[bytes] = ()
+    ) -> SignedMarketOrder | Refused:
+        """The order signed at the worst price the book walk accepts within the slippage bound; the one
+        signed ahead for the jobs `copies` when it is that very order (`presigned`)."""
+        inputs = await self._inputs(wallet, order, meta)
+        if copies:
+            ready = self.presigned.take(copies, wallet.address, inputs)
+            if ready is not None:
+                return ready
+        self.signs += 1
+        return self._signed(wallet, inputs)
+
+    async def presign(
+        self, fill: bytes, configs: Sequence[int], wallet: OperatorWallet, order: Order, until_block: int
+    ) -> bool:
+        """Signs ahead the order `trade` would post now for `configs`' copies of `fill` from `wallet`, and
+        keeps it in `presigned` until `until_block` (nothing is posted). False when no order would be
+        signed (market closed, below the minimum, venue errors: the job will find out itself)."""
+        try:
+            meta = await self.meta(order.token_id)
+            inputs = await self._inputs(wallet, order, meta)
+        except VenueError as exc:
+            log.debug("pre-sign for token %d skipped: %s", order.token_id, exc)
+            return False
+        signed = self._signed(wallet, inputs)
+        if isinstance(signed, Refused):
+            return False
+        self.presigned.put(fill, configs, wallet.address, inputs, signed, until_block)
+        return True
+
+    async def _build(
+        self, wallet: OperatorWallet, order: Order, meta: MarketMeta, copies: Sequence[bytes] = ()
+    ) -> PreparedOrder | Refused:
+        signed = await self._sign(wallet, order, meta, copies)
         if isinstance(signed, Refused):
             return signed
         kind: Literal["FOK", "FAK"] = "FAK" if order.kind is OrderKind.FAK else "FOK"
@@ -553,7 +603,7 @@ class ClobVenue:
         client = self.client_of(wallet)
         try:
             meta = await self.meta(order.token_id)
-            built = await self._build(wallet, order, meta)
+            built = await self._build(wallet, order, meta, [k for k, _t, _c in legs])
         except MarketClosed as exc:
             return Refused(Refusal.MARKET_CLOSED, str(exc))
         except VenueError as exc:

@@ -45,6 +45,7 @@ from polyhunter.shared import open_shared_state
 from polyhunter.shared.base import SharedState
 from polyhunter.store import open_store
 from polyhunter.store.base import Store
+from polyhunter.supervisor import prewarm
 from polyhunter.supervisor.balances import BalanceBook
 from polyhunter.supervisor.configs import ConfigSync
 from polyhunter.supervisor.guardrails import Guardrails
@@ -328,6 +329,14 @@ class Supervisor:
             else:
                 log.warning("SUPERVISOR_SOURCES: mempool needs the V2 exchanges' addresses; not started")
         self.balances = BalanceBook(self.rpc, d.contracts.collateral, index)
+        # Under act-on-log an early sighting refreshes balances, warms the caps and signs orders ahead.
+        self.fills.prewarm = prewarm.for_engine(
+            self.pipeline,
+            self.engine,
+            balances=self.balances,
+            percent_proxies=prewarm.percent_followers(lambda: self.sync.configs.values()),
+            confirm_blocks=s.supervisor_pending_confirm_blocks,
+        )
         await self.balances.refresh(self.percent_proxies())
         await self.pipeline.seed_guardrails()
         requeued = await self.pipeline.requeue_unbroadcast()
@@ -558,6 +567,8 @@ class Supervisor:
         for task in intake:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        if hasattr(self, "fills") and self.fills.prewarm is not None:
+            await self.fills.prewarm.settle()  # nothing of a pre-warm may run on a closed RPC
         self._stop_workers.set()
         for task in [*workers, *self._extra]:
             with contextlib.suppress(asyncio.CancelledError, Exception):

@@ -7,6 +7,9 @@ and released when a copy does not happen. Daily caps are per UTC day and count B
 A cap's refusal is remembered for `refusal_ttl_ms` (`SUPERVISOR_GUARDRAIL_CACHE_TTL_MS`): meanwhile a copy at
 least as large against the same counter is refused without a round trip to the shared state. Usage only grows
 between releases, so the cache can refuse a copy that a release would have let through, never admit one.
+An early sighting of a leader's fill warms that cache (`warm`): it reads the usage of the counters its copies
+would reserve against, without reserving, and remembers the refusals they would meet, so that the log's jobs
+are refused without a round trip; admitted jobs still reserve atomically when the log comes.
 """
 
 from __future__ import annotations
@@ -56,6 +59,8 @@ class Guardrails:
     clock: Callable[[], float] = field(default=time.monotonic, compare=False, repr=False)
     _refused: dict[str, tuple[float, int, str]] = field(default_factory=dict, compare=False, repr=False)
     """counter -> (remembered until, smallest amount refused, skip reason)."""
+    _usage: dict[str, tuple[float, int]] = field(default_factory=dict, compare=False, repr=False)
+    """counter -> (read at, usage read) by `warm`: what it last saw of each counter."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Guardrails:
@@ -110,6 +115,42 @@ class Guardrails:
             self._remember(reservations, refused)
             return refused, []
         return None, reservations
+
+    async def warm(self, shared: SharedState, jobs: Iterable[CopyJob], day: str) -> int:
+        """Reads (never reserves) the counters that `jobs` would reserve against, records their usage and
+        remembers, for `refusal_ttl_ms`, the refusal each job would meet now; the number of counters read.
+        Nothing is held, so nothing needs releasing if the jobs never come."""
+        wanted: dict[str, Reservation] = {}
+        per_job: list[list[Reservation]] = []
+        for job in jobs:
+            if self.static_check(job) is not None:
+                continue
+            reservations = self.reservations(job, day)
+            per_job.append(reservations)
+            for r in reservations:
+                wanted.setdefault(r.counter, r)
+        if not wanted:
+            return 0
+        names = list(wanted)
+        values = await asyncio.gather(*(shared.counter(name) for name in names))
+        now = self.clock()
+        used = dict(zip(names, values, strict=True))
+        for name, value in used.items():
+            self._usage[name] = (now, value)
+        for reservations in per_job:
+            over = next(
+                (r for r in reservations if r.cap is not None and used[r.counter] + r.amount > r.cap), None
+            )
+            if over is not None:
+                self._remember(reservations, over.reason)
+        return len(names)
+
+    def usage(self, counter: str) -> int | None:
+        """What `warm` last read of `counter` (None: never read, or longer ago than `refusal_ttl_ms`)."""
+        seen = self._usage.get(counter)
+        if seen is None or self.clock() - seen[0] >= self.refusal_ttl_ms / 1000:
+            return None
+        return seen[1]
 
     def _remembered_refusal(self, reservations: list[Reservation]) -> str | None:
         if not self._refused:

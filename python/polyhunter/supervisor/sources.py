@@ -3,9 +3,10 @@ log decoder is built with, and the intake that turns every source's sightings in
 fill (`SUPERVISOR_ACT_ON`, docs/seams.md "Fill identity").
 
 Under `log` (the default) only the log makes copies, under its own dedup key, as before: pending orders and
-feed frames pre-warm the market's quote and are joined to the log's row to measure their lead. Under
-`first` the earliest sighting of a fill is copied under the fill's key (`detector.fills.fill_key`), so the
-log that follows is recognised as the same fill and only confirms it, or tops the copy up when it carries
+feed frames pre-warm the copy (the market's quote; with a `Prewarmer`, the balances, the caps' view and the
+CLOB orders signed ahead, which the log's jobs take) and are joined to the log's row to measure their lead.
+Under `first` the earliest sighting of a fill is copied under the fill's key (`detector.fills.fill_key`), so
+the log that follows is recognised as the same fill and only confirms it, or tops the copy up when it carries
 more; the fill's key is the one its aliases in the shared state name (`SharedState.claim_fill_key`), so
 replicas and a restarted instance agree on it. In both modes a fill seen early with no log within
 `SUPERVISOR_PENDING_CONFIRM_BLOCKS` is counted, and the copies it caused are flagged `unconfirmed_source` by
@@ -21,7 +22,7 @@ import logging
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, NamedTuple
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 from polyhunter._core import Signal
 from polyhunter.chain import polygon
@@ -48,6 +49,9 @@ from polyhunter.errors import DecodeError
 from polyhunter.models import copy_key, now_ms
 from polyhunter.settings import POLYGON_CHAIN_ID, Settings
 from polyhunter.supervisor.pipeline import KeyedSignal, Pipeline
+
+if TYPE_CHECKING:
+    from polyhunter.supervisor.prewarm import Prewarmer
 
 log = logging.getLogger(__name__)
 
@@ -281,6 +285,8 @@ class FillIntake:
         self.confirm_blocks = confirm_blocks
         self.on_event = on_event
         self.ledger = ledger or FillLedger()
+        self.prewarm: Prewarmer | None = None
+        """Under `log`: what an early sighting prepares for its copies (balances, caps, signed orders)."""
         self.stats = SourceStats()
         self.head = 0
         self._started_ms = now_ms()
@@ -417,6 +423,8 @@ class FillIntake:
         outcome = self.ledger.see(signal, block=self.head)
         self._count(signal, outcome.repeat)
         if not outcome.repeat:
+            if self.prewarm is not None:
+                self.prewarm.logged(outcome.fill.key, signal)
             self._confirmed(outcome.fill)
 
     def _retract(self, signal: Signal) -> list[Signal]:
@@ -455,7 +463,8 @@ class FillIntake:
 
     async def on_early(self, sightings: Sequence[Early]) -> None:
         """Pending orders and feed frames: each joins the ledger; under `first` a new fill is copied at once
-        and a known one topped up when this sighting carries more. Both modes pre-warm the tokens' quotes."""
+        and a known one topped up when this sighting carries more. Both modes pre-warm the tokens' quotes;
+        under `log` a new fill also starts its `prewarm`."""
         made: list[tuple[Fill, KeyedSignal]] = []
         for s, order_hash, taker in sightings:
             if not s.price_den:
@@ -467,6 +476,8 @@ class FillIntake:
                 item = self._decide(outcome.fill, s)
                 if item is not None:
                     made.append((outcome.fill, item))
+            elif self.prewarm is not None and not self.first and not outcome.repeat and not outcome.late:
+                self.prewarm.sighted(outcome.fill.key, s, self.head)
         self.pipeline.market.observe([s for s, _, _ in sightings])
         if made:
             await self._copy_early(made)
@@ -601,6 +612,11 @@ class FillIntake:
         if not self.head:
             return []
         gone = self.ledger.expire(self.head, self.confirm_blocks)
+        if self.prewarm is not None:
+            for fill in gone:
+                if fill.log is None:
+                    self.prewarm.drop(fill.key)
+            self.prewarm.expire(self.head)
         for fill in gone:
             self.stats.expired += 1
             # A fill seen only in a log a reorg removed is no early source's: the reorg flagged its copies.
