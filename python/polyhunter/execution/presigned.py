@@ -144,6 +144,10 @@ class PresignedOrders:
         self.stats.dropped += len(gone)
         return len(gone)
 
+    def fills(self) -> list[bytes]:
+        """The fills that have orders held."""
+        return list(self._by_fill)
+
     def orders_of(self, fill: bytes) -> list[SignedMarketOrder]:
         """The orders held for `fill` (oldest first)."""
         return [self._entries[n].signed for n in sorted(self._by_fill.get(bytes(fill), ()))]
