@@ -178,8 +178,11 @@ async def test_the_log_posts_the_order_its_early_sighting_signed(
         day = utc_day()
         tx = b"\x71" * 32
         await r.intake.on_feed([sighting(w, tx, logged=False)])
+        # The same trade again (the feed's `trades` and `orders_matched`): one fill, one pre-warm.
+        await r.intake.on_feed([sighting(w, tx, logged=False)])
         await r.prewarmer.settle()
         stats = r.prewarmer.stats
+        assert stats.sightings == 1
         # Balances: the follower's Proxy read from the chain, into the fan-out index.
         assert stats.balance_refreshes == 1
         assert r.balances.balances[w.proxy(0).lower()] == w.chain.collateral_of(w.proxy(0))
