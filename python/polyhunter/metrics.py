@@ -244,6 +244,7 @@ class SupervisorMetrics(Collector):
             yield done
         yield from self._mempool_series()
         yield from self._feed_series()
+        yield from self._prewarm_series()
         yield from self._engine_series()
         yield from self._watch_series()
         yield from self._snapshot_series(snap)
@@ -288,6 +289,32 @@ class SupervisorMetrics(Collector):
             "polyhunter_queue_lag_max_seconds",
             "Longest enqueue-to-execution wait of the latest executed jobs",
         ).add((), max(st.lag_ms, default=0.0) / 1000)
+
+    def _prewarm_series(self) -> Iterable[Metric]:
+        """What early sightings pre-warmed under act-on-log (`PrewarmStats`) and what became of the orders
+        signed ahead (`PresignStats`, with a venue that signs ahead)."""
+        prewarmer = getattr(getattr(self.supervisor, "fills", None), "prewarm", None)
+        if prewarmer is None:
+            return
+        warmed = counter(
+            "polyhunter_prewarm",
+            "What early sightings prepared before their log: fills, balance reads, cap counters read, orders "
+            "signed ahead, jobs bound to them, failures",
+            ["what"],
+        )
+        for f in dataclasses.fields(prewarmer.stats):
+            warmed.add((f.name,), getattr(prewarmer.stats, f.name))
+        yield warmed
+        if prewarmer.venue is not None:
+            orders = counter(
+                "polyhunter_presigned_orders",
+                "Orders signed ahead: made, used by their log's job, missed (the order differed), dropped",
+                ["outcome"],
+            )
+            stats = prewarmer.venue.presigned.stats
+            for f in dataclasses.fields(stats):
+                orders.add((f.name,), getattr(stats, f.name))
+            yield orders
 
     def _mempool_series(self) -> Iterable[Metric]:
         """The pending-transaction source's `MempoolStats` (only when the source runs)."""
