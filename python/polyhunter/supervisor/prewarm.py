@@ -40,6 +40,11 @@ MAX_SINGLES = 16
 """Past this many copies of one fill, only their coalesced order is signed ahead, not each copy's own."""
 MAX_WALLETS = 8
 """At most this many wallets sign ahead for one order (the least busy: those `checkout` picks first)."""
+PARALLEL = 8
+"""Pre-warms running at once; the others wait their turn."""
+MAX_WAITING = 1_000
+"""Past this many pre-warms started and not finished, a new sighting is not pre-warmed (a burst must not pile
+up reads that its logs will have overtaken): counted `skipped`."""
 
 
 class Presigner(Protocol):
@@ -66,6 +71,8 @@ class PrewarmStats:
     """Jobs of a log bound to the orders signed ahead for their fill."""
     failed: int = 0
     """Pre-warms that failed (logged; the log's jobs then do everything themselves)."""
+    skipped: int = 0
+    """Sightings not pre-warmed because too many pre-warms were waiting (`MAX_WAITING`)."""
 
 
 @dataclass
@@ -93,10 +100,16 @@ class Prewarmer:
     stats: PrewarmStats = field(default_factory=PrewarmStats)
     _warm: OrderedDict[bytes, _Warm] = field(default_factory=OrderedDict, init=False, repr=False)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set, init=False, repr=False)
+    _gate: asyncio.Semaphore = field(
+        default_factory=lambda: asyncio.Semaphore(PARALLEL), init=False, repr=False
+    )
 
     def sighted(self, fill: bytes, signal: Signal, head: int) -> None:
         """The first early sighting of `fill`: its pre-warm starts in the background."""
         if fill in self._warm:
+            return
+        if len(self._tasks) >= MAX_WAITING:
+            self.stats.skipped += 1
             return
         self._warm[fill] = _Warm()
         while len(self._warm) > self.limit:
@@ -137,7 +150,8 @@ class Prewarmer:
 
     async def _prewarm(self, fill: bytes, signal: Signal, head: int) -> None:
         try:
-            await self._run(fill, signal, head)
+            async with self._gate:
+                await self._run(fill, signal, head)
         except (ChainError, OSError) as exc:
             self.stats.failed += 1
             log.warning("pre-warm of %s's fill in 0x%s failed: %s", signal.leader, signal.tx_hash.hex(), exc)
