@@ -422,6 +422,14 @@ class SupervisorMetrics(Collector):
         for (event, worker), n in sorted(watch.stats.unjournaled.items() if watch is not None else ()):
             unjournaled.add((event, worker), n)
         yield unjournaled
+        # A watch whose passes fail, or whose last block stops moving, alarms on nothing: its health shows.
+        errors = counter("polyhunter_executor_watch_errors", "Executor watch passes that failed (retried)")
+        scanned = gauge("polyhunter_executor_watch_last_block", "Last block the Executor watch scanned")
+        if watch is not None:
+            errors.add((), watch.stats.errors)
+            scanned.add((), watch.stats.last_block)
+        yield errors
+        yield scanned
 
     def _snapshot_series(self, snap: Snapshot) -> Iterable[Metric]:
         copies = gauge("polyhunter_copies", "Copy trades in the store, by status", ["status"])

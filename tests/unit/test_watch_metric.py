@@ -35,3 +35,16 @@ def test_without_a_watch_the_series_is_declared_with_no_sample() -> None:
     text = exposition(SimpleNamespace(failed=asyncio.Event(), engine=None))
     assert "# TYPE polyhunter_unjournaled_executor_events_total counter" in text
     assert "polyhunter_unjournaled_executor_events_total{" not in text
+
+
+def test_the_watch_health_is_exported_failed_passes_and_the_last_block_scanned() -> None:
+    stats = WatchStats(last_block=1234, errors=3)
+    text = exposition(
+        SimpleNamespace(failed=asyncio.Event(), engine=None, executor_watch=SimpleNamespace(stats=stats))
+    )
+    assert "polyhunter_executor_watch_errors_total 3.0" in text
+    assert "polyhunter_executor_watch_last_block 1234.0" in text
+    bare = exposition(SimpleNamespace(failed=asyncio.Event(), engine=None))
+    assert "# TYPE polyhunter_executor_watch_last_block gauge" in bare
+    samples = [line for line in bare.splitlines() if line.startswith("polyhunter_executor_watch_")]
+    assert samples == []  # without a watch: declared, no sample
