@@ -10,7 +10,10 @@ The events are found by name in the Executor's ABI (every event whose name start
 `DebtRepaid`), so a new variant of either is watched without a change here. A suspect is reported only once
 it is still unknown `grace_s` after it was first seen: a repayment is marked in the store just after it
 mines, and that moment must not page anyone. The scan resumes from a store checkpoint, never past a suspect
-not yet judged, so a restart re-reads what it had not settled.
+not yet judged, so a restart re-reads what it had not settled. Each pass also re-reads its last `rescan`
+blocks (a reorg may mine a foreign pull at a height already read) and judges only events not judged yet;
+its failed passes and last block scanned are exported (`polyhunter_executor_watch_errors_total`,
+`polyhunter_executor_watch_last_block`).
 """
 
 from __future__ import annotations
@@ -148,6 +151,7 @@ class ExecutorWatch:
         poll_s: float = 15.0,
         grace_s: float = 120.0,
         window: int = 2_000,
+        rescan: int = 128,
         start_block: int | None = None,
         clock: Callable[[], float] = time.monotonic,
         shared: SharedState | None = None,
@@ -159,6 +163,9 @@ class ExecutorWatch:
         self.poll_s = poll_s
         self.grace_s = grace_s
         self.window = window
+        self.rescan = rescan
+        """Blocks re-read on every pass: a reorg may put a foreign pull at a height already read (Polygon has
+        had reorgs of 30+ blocks); an event already judged there is not judged again."""
         self.start_block = start_block
         """Where a first run (no checkpoint) starts; None: at the current head (history is not judged)."""
         self.clock = clock
@@ -169,7 +176,10 @@ class ExecutorWatch:
         self.shapes = watched_events()
         self.stats = WatchStats()
         self._next: int | None = None
+        self._floor = 0
         self._suspects: dict[tuple[bytes, int], tuple[float, ExecutorEvent]] = {}
+        self._judged: dict[tuple[bytes, int], int] = {}
+        """(tx hash, log index) → block of the events judged within the last `rescan` blocks."""
 
     async def run(self, stop: asyncio.Event) -> None:
         """Scans every `poll_s` until `stop` is set; a failed pass is logged and retried on the next."""
@@ -206,9 +216,15 @@ class ExecutorWatch:
                 self._next = saved + 1
             else:
                 self._next = head + 1 if self.start_block is None else self.start_block
+            self._floor = self._next  # never judge what lies before this process's first block
         events: list[ExecutorEvent] = []
-        for low in range(self._next, head + 1, self.window):
+        for low in range(max(self._floor, self._next - self.rescan), head + 1, self.window):
             events += await self._read(low, min(low + self.window - 1, head))
+        events = [
+            e
+            for e in events
+            if (k := (e.tx_hash, e.log_index)) not in self._judged and k not in self._suspects
+        ]
         if head >= self._next:
             self._next = head + 1
         self.stats.last_block = max(self.stats.last_block, head)
@@ -217,6 +233,7 @@ class ExecutorWatch:
         for event in events:
             self._suspects.setdefault((event.tx_hash, event.log_index), (now, event))
         reported = await self._judge(now)
+        self._judged = {k: b for k, b in self._judged.items() if b > head - self.rescan}
         # Never past a suspect still in its grace: after a restart it is read and judged again.
         waiting = [e.block_number for _, e in self._suspects.values()]
         await self.store.set_checkpoint(self.source, min([self._next - 1, *(b - 1 for b in waiting)]))
@@ -252,8 +269,10 @@ class ExecutorWatch:
             if event.tx_hash in known:
                 self.stats.journaled += 1
                 del self._suspects[key]
+                self._judged[key] = event.block_number
             elif now - first_seen >= self.grace_s:
                 del self._suspects[key]
+                self._judged[key] = event.block_number
                 self.stats.unjournaled[(event.name, event.worker)] += 1
                 reported.append(event)
                 log.critical(
