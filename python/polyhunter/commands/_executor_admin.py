@@ -229,9 +229,35 @@ class ExecutorAdmin:
     def authorise(self, worker: str, authorised: bool = True) -> Change:
         current = bool(self._view("isWorker", _cs(worker)))
         data = self.encode("setWorker", _cs(worker), authorised)
+        # Revoking (a leaked key) also drops what is queued for it, or a later re-run would apply it.
+        cancelled = None if authorised else self.cancel_queued_for(worker)
         if current == authorised:
+            if cancelled is not None:
+                return Change(self.describe(data), "done", cancelled)
             return Change(self.describe(data), "unchanged")
         return self.apply(data, widening=authorised)
+
+    def cancel_queued_for(self, worker: str) -> str | None:
+        """Cancels every queued change that would widen what `worker` may do (authorise it, raise its cap,
+        register its wallet); the hash of the last cancellation, or None when nothing was queued for it."""
+        target = worker.lower()
+        last: str | None = None
+        seen: set[bytes] = set()
+        for entry in self._logs("ChangeQueued", 0):
+            change_id = bytes(entry["args"]["id"])
+            if change_id in seen or int(self._view("changeReadyAt", change_id)) == 0:
+                continue
+            seen.add(change_id)
+            call = bytes(entry["args"]["call"])
+            try:
+                function, args = self.handle.decode_function_input(call)
+            except ValueError:
+                continue
+            named = {str(a).lower() for a in args.get("workers", [])} | {str(args.get("worker", "")).lower()}
+            if function.fn_name in _WIDENS_A_WORKER and target in named:
+                context = f"cancelChange({self.describe(call)})"
+                last = self._send(self.encode("cancelChange", change_id), context)
+        return last
 
     def set_cap(self, worker: str, cap: int) -> Change:
         current = int(self._view("workerCap", _cs(worker)))
@@ -276,6 +302,9 @@ class ExecutorAdmin:
             _cs(new_payee),
         )
         return self.apply(data, widening=False)
+
+
+_WIDENS_A_WORKER = frozenset({"setWorker", "setWorkers", "setWorkerCap", "setWorkerWallet"})
 
 
 def _show(value: Any) -> str:
