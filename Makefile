@@ -46,8 +46,8 @@ cargo-test: ## Rust unit and property tests
 
 .PHONY: lint
 lint: $(PY) ## ruff, ruff format --check, mypy --strict, cargo fmt --check, clippy -D warnings, stub check
-	$(BIN)/ruff check python tests benches
-	$(BIN)/ruff format --check python tests benches
+	$(BIN)/ruff check python tests benches scripts
+	$(BIN)/ruff format --check python tests benches scripts
 	$(BIN)/mypy
 	$(PY) -m mypy.stubtest polyhunter._core
 	cargo fmt --all --check
