@@ -8,7 +8,8 @@
 - **debts**: OPEN DebtRecords repaid from their Proxy (batched per creditor) where the Proxy can pay → REPAID.
   The Executor pays at most what it recorded when the tokens were pushed (`calls.chain_debt_id` of the
   trade's key), so each debt is checked against `debtOpen` first: one the chain never recorded is left
-  OPEN with a warning instead of making the whole batch revert.
+  OPEN with a warning instead of making the whole batch revert, and only what is still open is paid (any
+  worker may repay part of it). A creditor's batch holds no more than its hourly cap's room.
 
 Safety across instances: a record moves only from the status it was read in (`mark(expect=…)`), a
 transaction is sent only from a wallet this instance holds the lease of (the journal names the wallet, which
@@ -380,6 +381,20 @@ class Recovery:
             recorded = await self._debt_open(calls.chain_debt_id(record.key))
             await StoreJournal(self.store, record.key).add_debt(record.proxy, worker, recorded or usd)
 
+    async def _cap_room(self, creditor: str) -> int | None:
+        """What Proxies may still send `creditor` this hour (its cap's room); None without the views."""
+        words = []
+        for data in (calls.worker_cap(creditor), calls.worker_pulled_in_window(creditor)):
+            try:
+                reply = await self.engine.rpc.call(
+                    "eth_call", [{"to": self.engine.custody.executor, "data": "0x" + data.hex()}, "latest"]
+                )
+                words.append(int(str(reply), 16))
+            except (ChainError, ValueError):
+                return None
+        cap, used = words
+        return max(0, cap - used)
+
     async def _debt_open(self, debt_id: bytes) -> int:
         reply = await self.engine.rpc.call(
             "eth_call",
@@ -434,24 +449,30 @@ class Recovery:
 
     async def _repay(self, creditor: str, owed: Sequence[DebtRecord]) -> int:
         engine = self.engine
-        payable: list[DebtRecord] = []
+        payable: list[tuple[DebtRecord, int]] = []
         need: dict[str, int] = defaultdict(int)
+        # The batch is charged to the creditor's hourly cap and reverts whole: fill it up to the room only.
+        room = await self._cap_room(creditor)
         for debt in owed:
             chain_id = _chain_debt_id(debt)
-            done = await self._already_repaid(debt.proxy, creditor)
-            if chain_id in done:
-                await self.store.mark_debt_repaid(debt.debt_id, done[chain_id])
-                continue
             open_on_chain = await self._debt_open(chain_id)
-            if open_on_chain < debt.amount:
+            if open_on_chain == 0:
+                done = await self._already_repaid(debt.proxy, creditor)
+                if chain_id in done:  # paid in full: by us (bookkeeping lost) or by another worker
+                    await self.store.mark_debt_repaid(debt.debt_id, done[chain_id])
+                    continue
                 log.warning(
-                    "debt %d (%s owed %d to %s): the Executor has %d of it open; not repaid",
+                    "debt %d (%s owed %d to %s): the Executor never recorded it; not repaid",
                     debt.debt_id,
                     debt.proxy,
                     debt.amount,
                     creditor,
-                    open_on_chain,
                 )
+                continue
+            # Another worker may have paid part of it (any worker may repay): pay only what is still open.
+            amount = min(debt.amount, open_on_chain)
+            charge = engine.caps.pull_value("BUY", [amount])
+            if room is not None and charge > room:
                 continue
             engine.preflight.forget(debt.proxy, None)
             balance = await engine.preflight.balance(debt.proxy)
@@ -461,9 +482,11 @@ class Recovery:
                 ),
                 16,
             )
-            if need[debt.proxy] + debt.amount <= min(balance, remaining):
-                need[debt.proxy] += debt.amount
-                payable.append(debt)
+            if need[debt.proxy] + amount <= min(balance, remaining):
+                need[debt.proxy] += amount
+                payable.append((debt, amount))
+                if room is not None:
+                    room -= charge
         if not payable:
             return 0
         wallet = await engine.checkout()
@@ -472,18 +495,18 @@ class Recovery:
             operator = engine.by_address.get(creditor)
             to = funds_at(engine.venue, operator) if operator is not None else None
             args = (
-                [d.proxy for d in payable],
+                [d.proxy for d, _ in payable],
                 engine.custody.collateral,
-                [d.amount for d in payable],
+                [amount for _, amount in payable],
                 creditor,
             )
-            ids = [_chain_debt_id(d) for d in payable]
+            ids = [_chain_debt_id(d) for d, _ in payable]
             data = (
                 calls.repay_debt_batch(*args, ids)
                 if to is None
                 else calls.repay_debt_batch_to(*args, to, ids)
             )
-            journals = [StoreJournal(self.store, d.trade_key) for d in payable if d.trade_key is not None]
+            journals = [StoreJournal(self.store, d.trade_key) for d, _ in payable if d.trade_key is not None]
             sent = await engine.sender.send(
                 wallet, Step.REPAID, engine.custody.executor, data, journals, gas=batch_gas(len(payable))
             )
@@ -492,7 +515,7 @@ class Recovery:
             return 0
         finally:
             await engine.checkin(wallet)
-        for debt in payable:
+        for debt, _ in payable:
             await self.store.mark_debt_repaid(debt.debt_id, sent.tx_hash)
             engine.preflight.forget(debt.proxy, None)
         self.stats.debts_repaid += len(payable)
