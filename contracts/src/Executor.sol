@@ -300,6 +300,14 @@ contract Executor is Owned, ReentrancyGuard {
         emit DebtReassigned(debtId, creditor, newCreditor, newPayee);
     }
 
+    /// @notice Handing the Executor over waits the delay after setup: a stolen owner key must not take the
+    /// Executor before the real owner has paused it and cancelled what the thief queued.
+    function transferOwnership(address newOwner) external override {
+        _authoriseChange(true);
+        pendingOwner = newOwner;
+        emit OwnershipTransferStarted(owner, newOwner);
+    }
+
     /// @notice Ends deployment: from now on widening changes go through `queueChange` (unless `changeDelay`
     /// is zero, as on local chains).
     function finishSetup() external onlyOwner {
@@ -314,6 +322,7 @@ contract Executor is Owned, ReentrancyGuard {
             selector != this.setWorker.selector && selector != this.setWorkers.selector
                 && selector != this.setWorkerWallet.selector && selector != this.setWorkerCap.selector
                 && selector != this.setToken.selector && selector != this.setFee.selector
+                && selector != this.transferOwnership.selector
         ) revert NotDelayable(selector);
         id = keccak256(call);
         if (changeReadyAt[id] != 0) revert ChangeAlreadyQueued(id);
