@@ -214,6 +214,19 @@ def cli_table(results: Path) -> str:
     return _stamp(results, "cli.json") + "\n".join(lines) + "\n"
 
 
+def gas_table(results: Path) -> str:
+    data = _load(results, "gas.json")
+    lines = [
+        f"| Executor operation | single tx | batch of {data['proxies']} Proxies | batched, per Proxy |",
+        "|---|---:|---:|---:|",
+    ]
+    for op in data["operations"]:
+        batch = "—" if op["batch"] is None else _n(op["batch"])
+        per_proxy = "—" if op["per_proxy"] is None else _n(op["per_proxy"])
+        lines.append(f"| `{op['name']}` | {_n(op['single'])} | {batch} | {per_proxy} |")
+    return _stamp(results, "gas.json") + "\n".join(lines) + "\n"
+
+
 TABLES: dict[str, Callable[[Path], str]] = {
     "ratios": ratios_table,
     "loadsim": loadsim_table,
@@ -221,6 +234,7 @@ TABLES: dict[str, Callable[[Path], str]] = {
     "engine": engine_table,
     "detection": detection_table,
     "cli": cli_table,
+    "gas": gas_table,
 }
 
 

@@ -77,3 +77,27 @@ def test_the_detection_table_is_labelled_local_only_and_follows_its_results(tmp_
     assert "| activity feed |" in TABLES.detection_table(results)
     assert "123,456 ms" in TABLES.detection_table(results)
     assert "123,456 ms" not in body
+
+
+def test_the_gas_table_follows_its_results(tmp_path: Path) -> None:
+    start = README.index("<!-- bench:gas -->")
+    body = README[start : README.index("<!-- /bench:gas -->")]
+    assert "measured by `benches/test_bench_gas.py`" in README[:start]
+    assert README.index("## The supervisor") > start  # in the Contracts section, beside the Executor's prose
+    results = tmp_path / "results"
+    shutil.copytree(ROOT / "benches" / "results", results)
+    data = json.loads((results / "gas.json").read_text())
+    data["proxies"] = 7
+    data["operations"] = [
+        {"name": "pullERC20 (collateral, BUY)", "single": 123457, "batch": 300001, "per_proxy": 42857},
+        {"name": "pushERC1155WithDebt (Smart Buffer)", "single": 88888, "batch": None, "per_proxy": None},
+    ]
+    (results / "gas.json").write_text(json.dumps(data))
+    table = TABLES.gas_table(results)
+    assert "| Executor operation | single tx | batch of 7 Proxies | batched, per Proxy |" in table
+    assert "| `pullERC20 (collateral, BUY)` | 123,457 | 300,001 | 42,857 |" in table
+    assert "| `pushERC1155WithDebt (Smart Buffer)` | 88,888 | — | — |" in table
+    assert "123,457" not in body
+    committed = json.loads((ROOT / "benches" / "results" / "gas.json").read_text())
+    for op in committed["operations"]:
+        assert f"| `{op['name']}` | {op['single']:,} |" in body
