@@ -372,6 +372,12 @@ contract Executor is Owned, ReentrancyGuard {
         }
     }
 
+    /// @notice The key under which `worker`'s push with `debtId` records its debt: `debtOpen`, the
+    /// repayments and `reassignDebt` take this key (it stays the same when the owner moves the debt).
+    function debtKey(address worker, bytes32 debtId) public pure returns (bytes32) {
+        return keccak256(abi.encode(worker, debtId));
+    }
+
     /// @notice What is still owed of debt `debtId` (zero once repaid, or for an id never recorded).
     function debtOpen(bytes32 debtId) external view returns (uint256) {
         return uint96(_debts[debtId]);
@@ -714,9 +720,11 @@ contract Executor is Owned, ReentrancyGuard {
         if (debtAmount == 0 || debtAmount > pushed || debtAmount > type(uint96).max) {
             revert InvalidDebt(debtAmount, pushed);
         }
-        if (_debts[debtId] != 0) revert DebtExists(debtId);
-        _debts[debtId] = _debtCommitment(proxy, debtToken, msg.sender, payee) | debtAmount;
-        emit DebtRecorded(debtId, proxy, msg.sender, debtToken, debtAmount, payee);
+        // Keyed by the recording worker: another worker (a leaked key) cannot take an id first.
+        bytes32 key = debtKey(msg.sender, debtId);
+        if (_debts[key] != 0) revert DebtExists(key);
+        _debts[key] = _debtCommitment(proxy, debtToken, msg.sender, payee) | debtAmount;
+        emit DebtRecorded(key, proxy, msg.sender, debtToken, debtAmount, payee);
     }
 
     /// @dev The record of `debtId`, which must be the debt of `proxy` in `token` owed to `creditor`, paid to `payee`.

@@ -174,6 +174,8 @@ def test_smart_buffer_debt_is_repaid_to_the_fronting_worker(local_chain: LocalCh
         WORKER,
         4_000_000,
     )
+    # Kept under the recorder's key, which the repayments take.
+    debt_id = local_chain.executor.functions.debtKey(cs(WORKER), debt_id).call()
     assert local_chain.executor.functions.debtOpen(debt_id).call() == 4_000_000
     receipt = local_chain.repay_debt(
         local_chain.deployment.accounts.fleet[1], proxy, 4_000_000, WORKER, debt_id

@@ -193,8 +193,11 @@ def test_a_worker_cannot_repay_itself_a_debt_never_recorded_more_than_recorded_o
         repay(10 * USD, keccak(b"never recorded"))
 
     _buy_tokens(chain, attacker, 40 * USD)
-    debt = keccak(b"a real debt")
-    receipt = chain.push_tokens_with_debt(attacker, proxy, YES_0, 20 * USD, 10 * USD, debt)
+    raw = keccak(b"a real debt")
+    receipt = chain.push_tokens_with_debt(attacker, proxy, YES_0, 20 * USD, 10 * USD, raw)
+    # Held under the recorder's key: a worker's ids are its own (no other worker can take one first).
+    debt = x.debtKey(cs(attacker), raw).call()
+    assert debt == calls.debt_key(attacker, raw) != raw
     (recorded,) = events(chain.executor, "DebtRecorded", receipt)
     assert (recorded["debtId"], recorded["proxy"].lower(), recorded["creditor"].lower()) == (
         debt,
@@ -207,7 +210,7 @@ def test_a_worker_cannot_repay_itself_a_debt_never_recorded_more_than_recorded_o
         attacker,
     )
     with reverts("DebtExists"):  # an id is never reused, even by the same worker
-        chain.push_tokens_with_debt(attacker, proxy, YES_0, USD, USD, debt)
+        chain.push_tokens_with_debt(attacker, proxy, YES_0, USD, USD, raw)
     with reverts("InvalidDebt"):  # more than the tokens pushed are worth
         chain.push_tokens_with_debt(attacker, proxy, YES_0, USD, USD + 1, keccak(b"too much"))
     with reverts("InvalidDebt"):
@@ -252,9 +255,10 @@ def test_a_worker_cannot_repay_itself_a_debt_never_recorded_more_than_recorded_o
     assert chain.collateral_of(proxy) == DEPOSIT - 10 * USD
     # Repayments count against the creditor's cap: worthless tokens pushed for a debt do not beat it.
     assert _in_window(x, attacker) == 10 * USD
-    big = keccak(b"a large debt")
+    big_raw = keccak(b"a large debt")
     _buy_tokens(chain, attacker, 200 * USD)
-    chain.push_tokens_with_debt(attacker, proxy, YES_0, 100 * USD, 100 * USD, big)
+    chain.push_tokens_with_debt(attacker, proxy, YES_0, 100 * USD, 100 * USD, big_raw)
+    big = calls.debt_key(attacker, big_raw)
     with reverts("WorkerCapExceeded"):
         repay(100 * USD, big)
     repay(90 * USD, big)
@@ -277,12 +281,13 @@ def test_a_debt_fronted_from_the_wallet_is_owed_to_the_wallet_and_the_owner_can_
         chain.signer(worker),
         chain.ctf.functions.safeTransferFrom(cs(worker), cs(wallet), YES_0, 20 * USD, b""),
     )
-    debt = keccak(b"fronted from the wallet")
+    raw = keccak(b"fronted from the wallet")
     send(
         chain.w3,
         chain.signer(worker),
-        x.pushERC1155FromWithDebt(cs(proxy), ctf, YES_0, 20 * USD, cs(wallet), pusd, 8 * USD, debt),
+        x.pushERC1155FromWithDebt(cs(proxy), ctf, YES_0, 20 * USD, cs(wallet), pusd, 8 * USD, raw),
     )
+    debt = calls.debt_key(worker, raw)  # the key stays the recorder's when the debt moves
     with reverts("DebtMismatch"):  # owed to the wallet, not to the worker's EOA
         chain.repay_debt(worker, proxy, USD, worker, debt)
     send(
@@ -315,9 +320,10 @@ def test_a_debt_fronted_from_the_wallet_is_owed_to_the_wallet_and_the_owner_can_
     assert (chain.collateral_of(heir_wallet), x.debtOpen(debt).call()) == (5 * USD, 0)
 
     # A deauthorised creditor is paid nothing, even of a recorded debt.
-    other_debt = keccak(b"owed to a removed worker")
+    other_raw = keccak(b"owed to a removed worker")
     _buy_tokens(chain, worker, 4 * USD)
-    chain.push_tokens_with_debt(worker, proxy, YES_0, 2 * USD, USD, other_debt)
+    chain.push_tokens_with_debt(worker, proxy, YES_0, 2 * USD, USD, other_raw)
+    other_debt = calls.debt_key(worker, other_raw)
     _owner(chain, x.setWorker(cs(worker), False))
     with reverts("NotWorker"):
         chain.repay_debt(heir, proxy, USD, worker, other_debt)
@@ -483,7 +489,7 @@ async def test_the_smart_buffer_records_each_debt_on_chain_and_recovery_repays_o
         debts = await store.list_debts(DebtStatus.OPEN)
         for debt in debts:
             assert debt.trade_key is not None
-            assert executor.debtOpen(calls.chain_debt_id(debt.trade_key)).call() == debt.amount
+            assert executor.debtOpen(calls.chain_debt_key(debt.trade_key, worker)).call() == debt.amount
         # A row the chain never recorded (a leaked key's claim, or a pre-upgrade row) is not paid, and
         # does not make the batch of the recorded ones revert.
         forged = await store.add_debt(
@@ -497,7 +503,7 @@ async def test_the_smart_buffer_records_each_debt_on_chain_and_recovery_repays_o
     assert [d.debt_id for d in await store.list_debts(DebtStatus.OPEN)] == [forged.debt_id]
     for debt in await store.list_debts(DebtStatus.REPAID):
         assert debt.trade_key is not None
-        assert executor.debtOpen(calls.chain_debt_id(debt.trade_key)).call() == 0
+        assert executor.debtOpen(calls.chain_debt_key(debt.trade_key, worker)).call() == 0
     await store.close()
 
 
@@ -517,7 +523,7 @@ async def test_recovery_finishes_a_buffered_buy_with_the_push_that_records_its_d
     await store.record_tx(j.key, Step.FILLED, worker, int(fill["nonce"]), bytes(receipt["transactionHash"]))
     proxy_tokens = w.chain.tokens_of(w.proxy(4), j.token_id)
     executor = contract(w.chain.w3, "Executor", w.deployment.contracts.executor).functions
-    chain_id = calls.chain_debt_id(j.key)
+    chain_id = calls.chain_debt_key(j.key, worker)
     await eng.start()
     try:
         recovery = Recovery(eng, store)

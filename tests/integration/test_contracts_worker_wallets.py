@@ -437,6 +437,8 @@ def test_debts_are_repaid_to_the_creditor_or_its_wallet_only(world: World) -> No
     _front(world, other, world.other_wallet, proxy, 5 * USD, debt)
     _front(world, other, other, proxy, USD, calls.debt_id_bytes(3))
     _front(world, other, other, world.proxy2, 2 * USD, calls.debt_id_bytes(4))
+    # Repayments name a debt by its recorder's key (id 2 was never recorded).
+    debt, k2, k3, k4 = (calls.debt_key(other, i) for i in (debt, *map(calls.debt_id_bytes, (2, 3, 4))))
     # `worker` (the recovery loop) repays the debt `other` fronted, into `other`'s wallet.
     receipt = send(
         chain.w3,
@@ -461,25 +463,25 @@ def test_debts_are_repaid_to_the_creditor_or_its_wallet_only(world: World) -> No
 
     for to in (world.wallet, worker, world.stranger, ZERO):  # never to anyone but the creditor's own
         with reverts("NotOwnWallet"):
-            _x(chain, worker, calls.repay_debt_batch_to([proxy], world.pusd, [USD], other, to, [2]))
+            _x(chain, worker, calls.repay_debt_batch_to([proxy], world.pusd, [USD], other, to, [k2]))
     with reverts("NotWorker"):
         _x(
             chain,
             worker,
-            calls.repay_debt_batch_to([proxy], world.pusd, [USD], world.stranger, world.stranger, [2]),
+            calls.repay_debt_batch_to([proxy], world.pusd, [USD], world.stranger, world.stranger, [k2]),
         )
     other_usd = chain.collateral_of(other)
     _x(
         chain,
         worker,
-        calls.repay_debt_batch_to([proxy, world.proxy2], world.pusd, [USD, 2 * USD], other, other, [3, 4]),
+        calls.repay_debt_batch_to([proxy, world.proxy2], world.pusd, [USD, 2 * USD], other, other, [k3, k4]),
     )
     assert chain.collateral_of(other) == other_usd + 3 * USD
     assert chain.collateral_of(world.other_wallet) == 5 * USD
     assert chain.collateral_of(proxy) == DEPOSIT - 6 * USD
     assert chain.collateral_of(world.proxy2) == DEPOSIT - 2 * USD
     with reverts("DebtExceedsOpen"):  # paid already: nothing is open
-        _x(chain, worker, calls.repay_debt_batch_to([proxy], world.pusd, [1], other, other, [3]))
+        _x(chain, worker, calls.repay_debt_batch_to([proxy], world.pusd, [1], other, other, [k3]))
 
 
 def test_the_encoders_name_the_contracts_functions(world: World) -> None:

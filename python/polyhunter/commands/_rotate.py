@@ -7,7 +7,9 @@ command again:
    working meanwhile;
 2. the old workers are deauthorised (immediate): a leaked old key can pull nothing more;
 3. their open Smart Buffer debts move to the new worker of the same index, on chain (`reassignDebt`, owner)
-   and in the store;
+   and in the store; the Executor keeps a debt under the key of the worker whose push recorded it
+   (`calls.chain_debt_key`), which a move does not change: the recorder is found among the store's debt
+   worker, both fleets and `recorders`, else from the Executor's `DebtRecorded` events of the Proxy;
 4. each old worker's collateral float and outcome tokens (of the deployment's markets) move to its new
    worker, what its deposit wallet holds to the new worker's wallet (or the new EOA), and last its gas.
 Old worker i hands over to new worker i mod n. Keys stay in the Rust `Signer`s.
@@ -15,7 +17,7 @@ Old worker i hands over to new worker i mod n. Keys stay in the Rust `Signer`s.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,7 +29,7 @@ from polyhunter._core import Eip1559Tx, Signer
 from polyhunter.chain.tx import contract
 from polyhunter.commands._executor_admin import ZERO_ADDRESS, Change, ExecutorAdmin
 from polyhunter.errors import ChainError, ExecutionError, PolyhunterError
-from polyhunter.execution.calls import chain_debt_id
+from polyhunter.execution.calls import DEBT_RECORDED_TOPIC, address_arg, chain_debt_id, debt_key
 from polyhunter.fleetsetup.setup import ChainWriter, SetupOptions
 from polyhunter.models import DebtRecord
 
@@ -142,8 +144,9 @@ class FleetRotation:
         for signer in self.old:
             self.result.steps.append(Step.of(self.admin.authorise(signer.address, False)))
 
-    def move_debts(self, debts: Sequence[DebtRecord]) -> None:
-        """Step 3 on chain; the caller records `result.moved_debts` in the store."""
+    def move_debts(self, debts: Sequence[DebtRecord], recorders: Mapping[bytes, str] | None = None) -> None:
+        """Step 3 on chain; the caller records `result.moved_debts` in the store. `recorders`: trade key →
+        the wallet that pushed (the journal's PUSHED entry), when the caller has it."""
         index = {s.address: i for i, s in enumerate(self.old)}
         for debt in debts:
             i = index.get(debt.worker.lower())
@@ -154,14 +157,40 @@ class FleetRotation:
             if debt.trade_key is None:
                 self.result.steps.append(Step(what + " (no trade key: not on chain)", "failed"))
                 continue
-            debt_id = chain_debt_id(debt.trade_key)
-            if int(self.admin.handle.functions.debtOpen(debt_id).call()) == 0:
+            debt_id = self._open_key(debt, (recorders or {}).get(debt.trade_key))
+            if debt_id is None:
                 # Repaid on chain already (or never recorded): recovery marks it; nothing to move.
                 self.result.steps.append(Step(what + " (nothing open on chain)", "unchanged"))
                 continue
             moved = self._reassign(debt_id, debt.proxy, debt.worker.lower(), heir)
             self.result.steps.append(Step(what, "done" if moved else "unchanged", moved or None))
             self.result.moved_debts.append((debt.debt_id, heir))
+
+    def _open_key(self, debt: DebtRecord, recorder: str | None) -> bytes | None:
+        """The Executor's key of `debt` if it is open there: under its recorder's key, which stays the same
+        through every move (so after two rotations the recorder is in neither fleet)."""
+        assert debt.trade_key is not None
+        raw = chain_debt_id(debt.trade_key)
+        x = self.admin.handle.functions
+        known = [recorder] if recorder else []
+        known += [debt.worker, *(s.address for s in self.old), *(s.address for s in self.new)]
+        for worker in dict.fromkeys(w.lower() for w in known):
+            key = debt_key(worker, raw)
+            if int(x.debtOpen(key).call()) > 0:
+                return key
+        logs = self.w3.eth.get_logs(
+            {
+                "address": _cs(self.admin.address),
+                "fromBlock": 0,
+                "toBlock": "latest",
+                "topics": ["0x" + DEBT_RECORDED_TOPIC.hex(), None, "0x" + address_arg(debt.proxy).hex()],
+            }
+        )
+        for entry in logs:
+            key, creditor = bytes(entry["topics"][1]), "0x" + bytes(entry["topics"][3])[-20:].hex()
+            if key == debt_key(creditor, raw) and int(x.debtOpen(key).call()) > 0:
+                return key
+        return None
 
     def _reassign(self, debt_id: bytes, proxy: str, creditor: str, heir: str) -> str:
         """Moves the debt on chain (returns the tx hash), or "" when it is already the heir's."""

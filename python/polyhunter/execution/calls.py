@@ -10,6 +10,8 @@ where such a pull sent the funds.
 A Smart Buffer push records its debt on the Executor in the same call (`push_erc1155_with_debt`), under
 `chain_debt_id(trade_key)`: one id per copy trade, derived from its key, so that the store's rows and the
 chain's records name the same debt without another column; repayments pay at most what the chain recorded.
+The Executor keeps it under `chain_debt_key(trade_key, recorder)` (the id hashed with the pushing worker), and
+`debtOpen`, the repayments and `reassignDebt` take that key.
 """
 
 from __future__ import annotations
@@ -146,6 +148,18 @@ def push_erc1155_with_debt(
 def chain_debt_id(trade_key: bytes) -> bytes:
     """The Executor's id of the debt of copy trade `trade_key` (one debt per trade at most)."""
     return keccak256(_DEBT_ID_DOMAIN + trade_key)
+
+
+def debt_key(recorder: str, debt_id: bytes) -> bytes:
+    """The key under which the Executor holds the debt `recorder` recorded as `debt_id` (`Executor.debtKey`):
+    `debtOpen`, the repayments and `reassignDebt` take it, so another worker cannot take an id first."""
+    return keccak256(encode(["address", "bytes32"], [recorder, debt_id_bytes(debt_id)]))
+
+
+def chain_debt_key(trade_key: bytes, worker: str) -> bytes:
+    """The Executor's key of the debt of copy trade `trade_key` recorded by `worker`: the wallet that sent
+    the push (the journal's PUSHED entry), which stays the key when the owner moves the debt elsewhere."""
+    return debt_key(worker, chain_debt_id(trade_key))
 
 
 def debt_open(debt_id: bytes) -> bytes:

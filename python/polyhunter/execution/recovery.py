@@ -6,10 +6,11 @@
   the venue (`Venue.resolve`, the trade) say how far the flow got; an interrupted flow is finished
   (traded → push) or undone (pulled, not traded → funds back to the Proxy).
 - **debts**: OPEN DebtRecords repaid from their Proxy (batched per creditor) where the Proxy can pay → REPAID.
-  The Executor pays at most what it recorded when the tokens were pushed (`calls.chain_debt_id` of the
-  trade's key), so each debt is checked against `debtOpen` first: one the chain never recorded is left
-  OPEN with a warning instead of making the whole batch revert, and only what is still open is paid (any
-  worker may repay part of it). A creditor's batch holds no more than its hourly cap's room.
+  The Executor pays at most what it recorded when the tokens were pushed, under `calls.chain_debt_key` (the
+  trade's id hashed with the worker that pushed: the journal's PUSHED wallet, which a rotation does not
+  change), so each debt is checked against `debtOpen` first: one the chain never recorded is left OPEN with
+  a warning instead of making the whole batch revert, and only what is still open is paid (any worker may
+  repay part of it). A creditor's batch holds no more than its hourly cap's room.
 
 Safety across instances: a record moves only from the status it was read in (`mark(expect=…)`), a
 transaction is sent only from a wallet this instance holds the lease of (the journal names the wallet, which
@@ -378,7 +379,7 @@ class Recovery:
         debts = await self.store.list_debts(proxy=record.proxy)
         if not any(d.trade_key == record.key for d in debts):
             worker = record.journal[0].wallet
-            recorded = await self._debt_open(calls.chain_debt_id(record.key))
+            recorded = await self._debt_open(calls.chain_debt_key(record.key, _recorder(record, worker)))
             await StoreJournal(self.store, record.key).add_debt(record.proxy, worker, recorded or usd)
 
     async def _cap_room(self, creditor: str) -> int | None:
@@ -394,6 +395,14 @@ class Recovery:
                 return None
         cap, used = words
         return max(0, cap - used)
+
+    async def _chain_debt_id(self, debt: DebtRecord) -> bytes:
+        """The Executor's key of a stored debt: its trade's id hashed with the worker that pushed (a row
+        without a trade key was never recorded by a push)."""
+        if debt.trade_key is None:
+            return calls.debt_id_bytes(debt.debt_id)
+        trade = await self.store.get_trade(debt.trade_key)
+        return calls.chain_debt_key(debt.trade_key, _recorder(trade, debt.worker))
 
     async def _debt_open(self, debt_id: bytes) -> int:
         reply = await self.engine.rpc.call(
@@ -449,12 +458,12 @@ class Recovery:
 
     async def _repay(self, creditor: str, owed: Sequence[DebtRecord]) -> int:
         engine = self.engine
-        payable: list[tuple[DebtRecord, int]] = []
+        payable: list[tuple[DebtRecord, int, bytes]] = []
         need: dict[str, int] = defaultdict(int)
         # The batch is charged to the creditor's hourly cap and reverts whole: fill it up to the room only.
         room = await self._cap_room(creditor)
         for debt in owed:
-            chain_id = _chain_debt_id(debt)
+            chain_id = await self._chain_debt_id(debt)
             open_on_chain = await self._debt_open(chain_id)
             if open_on_chain == 0:
                 done = await self._already_repaid(debt.proxy, creditor)
@@ -484,7 +493,7 @@ class Recovery:
             )
             if need[debt.proxy] + amount <= min(balance, remaining):
                 need[debt.proxy] += amount
-                payable.append((debt, amount))
+                payable.append((debt, amount, chain_id))
                 if room is not None:
                     room -= charge
         if not payable:
@@ -495,18 +504,20 @@ class Recovery:
             operator = engine.by_address.get(creditor)
             to = funds_at(engine.venue, operator) if operator is not None else None
             args = (
-                [d.proxy for d, _ in payable],
+                [d.proxy for d, _, _ in payable],
                 engine.custody.collateral,
-                [amount for _, amount in payable],
+                [amount for _, amount, _ in payable],
                 creditor,
             )
-            ids = [_chain_debt_id(d) for d, _ in payable]
+            ids = [key for _, _, key in payable]
             data = (
                 calls.repay_debt_batch(*args, ids)
                 if to is None
                 else calls.repay_debt_batch_to(*args, to, ids)
             )
-            journals = [StoreJournal(self.store, d.trade_key) for d, _ in payable if d.trade_key is not None]
+            journals = [
+                StoreJournal(self.store, d.trade_key) for d, _, _ in payable if d.trade_key is not None
+            ]
             sent = await engine.sender.send(
                 wallet, Step.REPAID, engine.custody.executor, data, journals, gas=batch_gas(len(payable))
             )
@@ -515,7 +526,7 @@ class Recovery:
             return 0
         finally:
             await engine.checkin(wallet)
-        for debt, _ in payable:
+        for debt, _, _ in payable:
             await self.store.mark_debt_repaid(debt.debt_id, sent.tx_hash)
             engine.preflight.forget(debt.proxy, None)
         self.stats.debts_repaid += len(payable)
@@ -528,11 +539,10 @@ _BATCH_PULLS = frozenset(
 )
 
 
-def _chain_debt_id(debt: DebtRecord) -> bytes:
-    """The Executor's id of a stored debt: from its trade's key (a row without one was never recorded)."""
-    if debt.trade_key is None:
-        return calls.debt_id_bytes(debt.debt_id)
-    return calls.chain_debt_id(debt.trade_key)
+def _recorder(record: TradeRecord | None, fallback: str) -> str:
+    """The worker whose push recorded a trade's debt: the last PUSHED entry's wallet (`fallback` without)."""
+    pushed = [e.wallet for e in record.journal if e.step == Step.PUSHED] if record is not None else []
+    return pushed[-1] if pushed else fallback
 
 
 def _topic(address: str) -> str:
