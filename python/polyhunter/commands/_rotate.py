@@ -178,14 +178,20 @@ class FleetRotation:
             key = debt_key(worker, raw)
             if int(x.debtOpen(key).call()) > 0:
                 return key
-        logs = self.w3.eth.get_logs(
-            {
-                "address": _cs(self.admin.address),
-                "fromBlock": 0,
-                "toBlock": "latest",
-                "topics": ["0x" + DEBT_RECORDED_TOPIC.hex(), None, "0x" + address_arg(debt.proxy).hex()],
-            }
-        )
+        try:
+            logs = self.w3.eth.get_logs(
+                {
+                    "address": _cs(self.admin.address),
+                    "fromBlock": 0,
+                    "toBlock": "latest",
+                    "topics": ["0x" + DEBT_RECORDED_TOPIC.hex(), None, "0x" + address_arg(debt.proxy).hex()],
+                }
+            )
+        except (OSError, Web3Exception, ValueError) as exc:
+            raise ChainError(
+                f"finding who recorded debt {debt.debt_id} of Proxy {debt.proxy} (DebtRecorded events): "
+                f"{type(exc).__name__}"
+            ) from None
         for entry in logs:
             key, creditor = bytes(entry["topics"][1]), "0x" + bytes(entry["topics"][3])[-20:].hex()
             if key == debt_key(creditor, raw) and int(x.debtOpen(key).call()) > 0:
