@@ -93,6 +93,12 @@ def series_in(expr: str) -> set[str]:
     return set(SERIES.findall(expr))
 
 
+def test_dashboard_panels_have_unique_ids() -> None:
+    """Grafana keys panels by id: a repeated id makes one panel hide or replace another on import."""
+    ids = [panel["id"] for panel in json.loads(DASHBOARD.read_text(encoding="utf-8"))["panels"]]
+    assert len(ids) == len(set(ids)), sorted(i for i in set(ids) if ids.count(i) > 1)
+
+
 def dashboard_exprs() -> list[str]:
     dashboard = json.loads(DASHBOARD.read_text(encoding="utf-8"))
     exprs: list[str] = []
