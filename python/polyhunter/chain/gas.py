@@ -120,8 +120,6 @@ def _worker_wallet(chain: LocalChain, worker: str) -> str:
 
 def _debt_key(executor: Contract, recorder: str, debt_id: bytes) -> bytes:
     """The key the repayments take for the debt `recorder` recorded under `debt_id`."""
-    if not any(entry.get("name") == "debtKey" for entry in executor.abi):
-        return debt_id  # an Executor built before debts were keyed by their recorder takes the bare id
     return bytes(executor.functions.debtKey(_cs(recorder), debt_id).call())
 
 
