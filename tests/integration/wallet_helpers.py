@@ -1,5 +1,5 @@
 """Workers' trading wallets on the local world: a fleet worker's deposit wallet, approved for the Executor
-and registered on it (shared by the worker-wallet security tests and the gas table)."""
+and registered on it (for the worker-wallet security tests)."""
 
 from __future__ import annotations
 
