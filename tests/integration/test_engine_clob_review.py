@@ -4,6 +4,7 @@ post, a wallet lease lost before a post, and a re-send refused after a send whos
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -28,8 +29,10 @@ class HeadUnreadable(ClobVenue):
 
     fail_head = False
 
-    async def _build(self, wallet: OperatorWallet, order: Order, meta: object) -> PreparedOrder | Refused:
-        built = await super()._build(wallet, order, meta)  # type: ignore[arg-type]
+    async def _build(
+        self, wallet: OperatorWallet, order: Order, meta: object, copies: Sequence[bytes] = ()
+    ) -> PreparedOrder | Refused:
+        built = await super()._build(wallet, order, meta, copies)  # type: ignore[arg-type]
         self.fail_head = True
         return built
 
@@ -65,8 +68,10 @@ async def test_a_head_read_failing_before_the_post_fails_with_the_funds_back(
 class LeaseLostAfterSigning(ClobVenue):
     """Another instance takes the wallet's lease between the signature and the post."""
 
-    async def _build(self, wallet: OperatorWallet, order: Order, meta: object) -> PreparedOrder | Refused:
-        built = await super()._build(wallet, order, meta)  # type: ignore[arg-type]
+    async def _build(
+        self, wallet: OperatorWallet, order: Order, meta: object, copies: Sequence[bytes] = ()
+    ) -> PreparedOrder | Refused:
+        built = await super()._build(wallet, order, meta, copies)  # type: ignore[arg-type]
         wallet.owned = False
         return built
 
