@@ -116,6 +116,9 @@ class OperatorWallet:
     """Monotonic deadline of this instance's ownership (inf: no shared state, sole owner)."""
     owned: bool = True
     ready: bool = True
+    synced: bool = True
+    """Whether the nonce allocator follows the chain since this instance took the lease: a wallet taken over
+    from another instance is not checked out before its resync (else its first nonce is a stale one)."""
     reserved_float: int = 0
     """Collateral promised to Smart Buffer buys in flight."""
 
@@ -178,6 +181,7 @@ class WalletLeases:
             else:
                 ok = await self._acquire(wallet)
                 if ok:
+                    wallet.synced = False  # until the owner of `on_gain` resyncs its nonces
                     gained.append(wallet)
             if ok:
                 wallet.owned = True

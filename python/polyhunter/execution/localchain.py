@@ -204,6 +204,7 @@ class LocalChainEngine:
         self._rotation = itertools.count()
         self._batches: dict[tuple[int, str, int], _Batch] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._resyncs: set[asyncio.Task[None]] = set()
         self.batches_run = 0
         self.caps = WorkerCaps()
         """The Executor's per-worker hourly caps, mirrored: a copy over them is SKIPPED `worker_cap`."""
@@ -220,6 +221,8 @@ class LocalChainEngine:
             await self.refueler.check_all()
         await check_fleet(self.rpc, self.custody.executor, owned, self.config.min_gas_wei)
         await asyncio.gather(*(self.sender.resync(w) for w in owned))
+        for wallet in owned:
+            wallet.synced = True
         await self.caps.sync(self.rpc, self.custody.executor, [w.address for w in owned])
         starting = getattr(self.venue, "start", None)
         if starting is not None:  # a venue with per-wallet sessions (the CLOB's API keys, derived by L1)
@@ -232,14 +235,39 @@ class LocalChainEngine:
 
     async def _gained(self, wallets: list[OperatorWallet]) -> None:
         for wallet in wallets:
-            with contextlib.suppress(ChainError):
-                await self.sender.resync(wallet)
+            if not await self._resync_gained(wallet):
+                task = asyncio.create_task(self._retry_resync(wallet), name=f"resync-{wallet.address}")
+                self._resyncs.add(task)
+                task.add_done_callback(self._resyncs.discard)
         with contextlib.suppress(ChainError):
             await self.caps.sync(self.rpc, self.custody.executor, [w.address for w in wallets])
         async with self._free:
             self._free.notify_all()
 
+    async def _resync_gained(self, wallet: OperatorWallet) -> bool:
+        """Aligns a newly owned wallet's nonces with the chain; only then may `checkout` hand it out."""
+        try:
+            await self.sender.resync(wallet)
+        except ChainError as exc:
+            log.warning(
+                "wallet %s: nonce resync after taking its lease failed, kept out of use: %s",
+                wallet.address,
+                exc,
+            )
+            return False
+        wallet.synced = True
+        return True
+
+    async def _retry_resync(self, wallet: OperatorWallet) -> None:
+        while wallet.owned and not wallet.synced:
+            await asyncio.sleep(1.0)
+            if wallet.owned and await self._resync_gained(wallet):
+                async with self._free:
+                    self._free.notify_all()
+
     async def close(self) -> None:
+        for task in list(self._resyncs):  # retries of a resync: nothing of them is in flight to wait for
+            task.cancel()
         for task in list(self._tasks):
             with contextlib.suppress(Exception, asyncio.CancelledError):
                 await task
@@ -270,9 +298,11 @@ class LocalChainEngine:
         async with self._free:
             while True:
                 roomy = [
-                    w for w in self.wallets if w.ready and w.may_send() and self.caps.fits(w.address, value)
+                    w
+                    for w in self.wallets
+                    if w.ready and w.synced and w.may_send() and self.caps.fits(w.address, value)
                 ]
-                if not roomy and any(w.ready and w.may_send() for w in self.wallets):
+                if not roomy and any(w.ready and w.synced and w.may_send() for w in self.wallets):
                     raise WorkerCapReached(f"no fleet worker has room to pull {value} under its hourly cap")
                 usable = [w for w in roomy if w.jobs < self.config.max_inflight_per_wallet]
                 if not any(w.may_send() for w in self.wallets) and time.monotonic() >= unowned_deadline:
