@@ -119,7 +119,9 @@ async def test_two_engines_sharing_redis_never_share_a_wallet_and_a_lapsed_lease
     shared_a, shared_b = RedisSharedState(redis_url, redis_prefix), RedisSharedState(redis_url, redis_prefix)
     await shared_a.open()
     await shared_b.open()
-    config = with_(FAST, lease_ms=600)
+    # Short leases so that the takeover happens within the test, long enough that a loaded machine (resyncs
+    # and cap reads on each gain) renews them in time.
+    config = with_(FAST, lease_ms=1_500)
     a = engine(w, wallets=2, config=config, shared=shared_a, lease_holder="engine-a")
     b = engine(w, wallets=2, config=config, shared=shared_b, lease_holder="engine-b")
     try:
