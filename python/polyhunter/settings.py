@@ -155,6 +155,7 @@ class Settings(BaseSettings):
     supervisor_redis_url: SecretStr | None = None
     supervisor_redis_prefix: str = Field(default="polyhunter", pattern=r"^[A-Za-z0-9_.:-]+$")
     polyhunter_group_commit_ms: float = Field(default=2.0, ge=0, le=1000)
+    polyhunter_intake_sync: Literal["deferred", "full"] = "deferred"
 
     # Guardrails (USD in, base units held).
     copy_trading_execution_allowlist: Annotated[list[Address], NoDecode] = []

@@ -27,11 +27,12 @@ def create_store(settings: Settings) -> Store:
     """The store the settings choose (not opened): `DATABASE_URL`, else `$POLYHUNTER_HOME/polyhunter.db`."""
     url = settings.store_url
     commit_ms = settings.polyhunter_group_commit_ms
+    sync = settings.polyhunter_intake_sync
     if url is None:
-        return SqliteStore(settings.home / SQLITE_FILE, group_commit_ms=commit_ms)
+        return SqliteStore(settings.home / SQLITE_FILE, group_commit_ms=commit_ms, intake_sync=sync)
     if urlsplit(url).scheme == "sqlite":
-        return SqliteStore(urlsplit(url).path, group_commit_ms=commit_ms)
-    return PostgresStore(url, group_commit_ms=commit_ms)
+        return SqliteStore(urlsplit(url).path, group_commit_ms=commit_ms, intake_sync=sync)
+    return PostgresStore(url, group_commit_ms=commit_ms, intake_sync=sync)
 
 
 async def open_store(settings: Settings) -> Store:

@@ -15,7 +15,7 @@ from types import TracebackType
 from typing import Any, Protocol
 
 from polyhunter import fastjson
-from polyhunter.errors import InvalidInputError, StoreError
+from polyhunter.errors import ConfigError, InvalidInputError, StoreError
 from polyhunter.models import (
     ConfigChanges,
     CopyConfig,
@@ -499,6 +499,21 @@ def plan_marks(
     return results, updates
 
 
+DEFERRED = "deferred"
+FULL_SYNC = "full"
+INTAKE_SYNCS = (DEFERRED, FULL_SYNC)
+"""`POLYHUNTER_INTAKE_SYNC`: how a transaction holding only new rows (PENDING prewrites, SKIPPED refusals) is
+made durable (docs/seams.md "Running a job exactly once"). `deferred`: written through to the operating system
+at commit (it survives any crash of the process) and flushed to disk by the next commit that journals,
+marks, claims or checkpoints, which every step that moves money or passes a log is. `full`: flushed at its
+own commit."""
+
+
+def deferrable(ops: Sequence[Op]) -> bool:
+    """True when a batch only inserts rows: nothing in it is irrevocable until a later, flushed commit."""
+    return all(isinstance(op, InsertPending) for op in ops)
+
+
 def split_ops(
     ops: Sequence[Op],
 ) -> tuple[
@@ -655,8 +670,13 @@ class Store(ABC):
 
     backend: str = ""
 
-    def __init__(self, group_commit_ms: float = 2.0, max_batch: int = 5000) -> None:
+    def __init__(
+        self, group_commit_ms: float = 2.0, max_batch: int = 5000, *, intake_sync: str = DEFERRED
+    ) -> None:
+        if intake_sync not in INTAKE_SYNCS:
+            raise ConfigError(f"intake sync must be one of {', '.join(INTAKE_SYNCS)}, not {intake_sync!r}")
         self._committer = GroupCommitter(self._apply_batch, group_commit_ms / 1000, max_batch)
+        self.intake_sync = intake_sync
         self._intake_column = True
         """False on a schema older than v4 (only a test builds one): inserts then carry no intake token."""
 

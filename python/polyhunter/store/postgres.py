@@ -27,6 +27,7 @@ from polyhunter.store.base import (
     DAILY_NOTIONAL_SQL,
     DEAD_LETTER_REASON,
     DEBT_COLUMNS,
+    DEFERRED,
     DROPPED_REASON,
     INSERT_COLUMNS,
     INSERT_COLUMNS_V3,
@@ -49,6 +50,7 @@ from polyhunter.store.base import (
     config_refused,
     config_values,
     debt_from_row,
+    deferrable,
     insert_results,
     journal_from_row,
     journaled_orders,
@@ -118,9 +120,15 @@ class PostgresStore(Store):
     backend = "postgres"
 
     def __init__(
-        self, url: str, group_commit_ms: float = 2.0, max_batch: int = 5000, pool_size: int = 4
+        self,
+        url: str,
+        group_commit_ms: float = 2.0,
+        max_batch: int = 5000,
+        pool_size: int = 4,
+        *,
+        intake_sync: str = DEFERRED,
     ) -> None:
-        super().__init__(group_commit_ms, max_batch)
+        super().__init__(group_commit_ms, max_batch, intake_sync=intake_sync)
         self.url = url
         self._pool_size = pool_size
         self._pool: asyncpg.Pool | None = None
@@ -174,6 +182,10 @@ class PostgresStore(Store):
         results: list[Any] = [None] * len(ops)
         now = now_ms()
         async with self.pool.acquire() as conn, conn.transaction():
+            if self.intake_sync == DEFERRED and deferrable(ops):
+                # New rows alone: the server's WAL is flushed in order, so the next synchronous commit (a
+                # journal entry, a mark, a claim, a checkpoint) makes them durable too.
+                await conn.execute("SET LOCAL synchronous_commit TO OFF")
             if inserts:
                 rows = new_rows(inserts, set(), now, self._intake_column)
                 columns = [list(col) for col in zip(*rows, strict=True)]

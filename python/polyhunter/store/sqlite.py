@@ -34,6 +34,7 @@ from polyhunter.store.base import (
     DAILY_NOTIONAL_SQL,
     DEAD_LETTER_REASON,
     DEBT_COLUMNS,
+    DEFERRED,
     DROPPED_REASON,
     INSERT_COLUMNS,
     INSERT_COLUMNS_V3,
@@ -58,6 +59,7 @@ from polyhunter.store.base import (
     config_refused,
     config_values,
     debt_from_row,
+    deferrable,
     insert_results,
     journal_from_row,
     journaled_orders,
@@ -114,8 +116,17 @@ class SqliteStore(Store):
 
     backend = "sqlite"
 
-    def __init__(self, path: Path | str, group_commit_ms: float = 2.0, max_batch: int = 5000) -> None:
-        super().__init__(group_commit_ms, max_batch)
+    def __init__(
+        self,
+        path: Path | str,
+        group_commit_ms: float = 2.0,
+        max_batch: int = 5000,
+        *,
+        intake_sync: str = DEFERRED,
+    ) -> None:
+        super().__init__(group_commit_ms, max_batch, intake_sync=intake_sync)
+        self._synchronous = "FULL"
+        """The committer connection's `synchronous` now (it changes only between transactions)."""
         self.path = Path(path)
         self._writer: aiosqlite.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
@@ -244,6 +255,13 @@ class SqliteStore(Store):
         conn = self._committer_conn
         if conn is None:
             raise StoreError("the store is not open")
+        # New rows alone are written through at commit, not flushed: WAL frames are appended in order, so the
+        # next flushed commit (a journal entry before any transaction or order is sent, a mark, a claim, a
+        # checkpoint, on any connection) makes them durable too.
+        synchronous = "NORMAL" if self.intake_sync == DEFERRED and deferrable(ops) else "FULL"
+        if synchronous != self._synchronous:
+            conn.execute(f"PRAGMA synchronous={synchronous}")
+            self._synchronous = synchronous
         conn.execute("BEGIN IMMEDIATE")
         try:
             results = self._apply_sync(conn, ops)
