@@ -1,5 +1,5 @@
-"""Schema v10: copy-quality rows are found by time (the reports' period), with no index per follower or leader
-whose random page writes each executed copy paid."""
+"""Schema v10: copy rows and their quality rows are found by time (the reports' period, the newest first), with
+no index per follower or leader whose random page writes each copy paid at intake and at its mark."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from polyhunter.store import SqliteStore
 
 
 @pytest.mark.asyncio
-async def test_quality_rows_are_indexed_by_time_only_and_reports_use_it(tmp_path: Path) -> None:
+async def test_copies_and_quality_rows_are_indexed_by_time_and_queries_use_it(tmp_path: Path) -> None:
     async with SqliteStore(tmp_path / "s.db") as store:
         assert await store.schema_version() >= 10
     conn = sqlite3.connect(tmp_path / "s.db")
@@ -34,5 +34,22 @@ async def test_quality_rows_are_indexed_by_time_only_and_reports_use_it(tmp_path
             )
         )
         assert "copy_quality_filled" in plan
+        trade_indexes = {
+            row[0]
+            for row in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'copy_trades' "
+                "AND sql IS NOT NULL"
+            )
+        }
+        assert trade_indexes == {"copy_trades_signal", "copy_trades_status", "copy_trades_created"}
+        newest = " ".join(
+            str(row[-1])
+            for row in conn.execute(
+                "EXPLAIN QUERY PLAN SELECT key FROM copy_trades WHERE follower = ? "
+                "ORDER BY created_at DESC, key LIMIT 100",
+                ("0x" + "1" * 40,),
+            )
+        )
+        assert "copy_trades_created" in newest  # walked from the newest end, not a scan and a sort
     finally:
         conn.close()

@@ -216,10 +216,12 @@ _V9 = (
 _V9_SQLITE = tuple(q.format(blob="BLOB", int="INTEGER") for q in _V9)
 _V9_POSTGRES = tuple(q.format(blob="BYTEA", int="BIGINT") for q in _V9)
 
-# v10: the copy-quality rows are looked up by period (reports), then filtered by follower or leader. An index
-# per follower took a page write per copy at random (each follower's newest rows sit on their own page); one
-# by time grows at its end.
+# v10: copy rows and their quality rows are found by time (the reports' period, the daily notional, the newest
+# first), then filtered by follower or leader. An index per follower cost each copy a page write at random
+# (each follower's newest rows sit on a page of their own), on the intake's path and again at its mark; an
+# index by time grows at its end.
 _V10 = (
+    "DROP INDEX copy_trades_follower",
     "DROP INDEX copy_quality_follower",
     "DROP INDEX copy_quality_leader",
     "CREATE INDEX copy_quality_filled ON copy_quality (filled_at)",
@@ -235,7 +237,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(7, "transaction hash indexes", _V7, _V7),
     Migration(8, "redemptions", _V8_SQLITE, _V8_POSTGRES),
     Migration(9, "copy quality", _V9_SQLITE, _V9_POSTGRES),
-    Migration(10, "copy quality by time", _V10, _V10),
+    Migration(10, "copies found by time", _V10, _V10),
 )
 # Versions may land out of order (8 after 9 in one release): the latest is the largest, not the last.
 LATEST = max(m.version for m in MIGRATIONS)
