@@ -2,7 +2,9 @@
 
 One writer connection (group commits and other writes take turns under a lock, each in `BEGIN IMMEDIATE`, so
 several processes on one file serialize) and one reader connection (WAL lets it read committed data while a
-write is in progress). `synchronous=FULL`: a commit is on disk when the caller's await returns.
+write is in progress). `synchronous=FULL`: a commit is on disk when the caller's await returns (one holding
+only new rows is written through and made durable by the next: `POLYHUNTER_INTAKE_SYNC`). The WAL is
+checkpointed by a thread of its own (`polyhunter.store.wal`).
 """
 
 from __future__ import annotations
@@ -77,16 +79,17 @@ from polyhunter.store.base import (
     tx_bytes,
 )
 from polyhunter.store.migrations import MIGRATIONS, SQLITE_VERSION_TABLE
+from polyhunter.store.wal import SAFETY_PAGES, WalCheckpointer
 
 _CHUNK = 900  # stay far below SQLite's bound on host parameters per statement
-# A bigger page cache keeps the key indexes' pages in memory (they are hit at random); a rarer automatic
-# checkpoint writes a page changed by many commits back once.
+# A bigger page cache keeps the key indexes' pages in memory (they are hit at random). Checkpoints run on a
+# thread of their own (`WalCheckpointer`); a commit checkpoints by itself only past the safety valve.
 _PRAGMAS = (
     "journal_mode=WAL",
     "synchronous=FULL",
     "busy_timeout=30000",
     "cache_size=-32768",
-    "wal_autocheckpoint=8000",
+    f"wal_autocheckpoint={SAFETY_PAGES}",
 )
 _INSERT_TRADE = f"INSERT INTO copy_trades ({INSERT_COLUMNS}) VALUES ({', '.join('?' * 30)})"
 _INSERT_TRADE_V3 = f"INSERT INTO copy_trades ({INSERT_COLUMNS_V3}) VALUES ({', '.join('?' * 28)})"
@@ -134,6 +137,7 @@ class SqliteStore(Store):
         # The group commit's own connection and thread: a whole batch is one call into that thread.
         self._committer_conn: sqlite3.Connection | None = None
         self._committer_thread: ThreadPoolExecutor | None = None
+        self.checkpointer: WalCheckpointer | None = None
 
     async def _open_connection(self) -> aiosqlite.Connection:
         conn = await aiosqlite.connect(self.path, isolation_level=None)
@@ -167,6 +171,8 @@ class SqliteStore(Store):
             self._committer_thread = ThreadPoolExecutor(1, thread_name_prefix="sqlite-group-commit")
             loop = asyncio.get_running_loop()
             self._committer_conn = await loop.run_in_executor(self._committer_thread, self._open_sync)
+            self.checkpointer = WalCheckpointer(self.path, _PRAGMAS)
+            await loop.run_in_executor(None, self.checkpointer.start)
         except BaseException as exc:
             await self._disconnect()
             if isinstance(exc, (OSError, sqlite3.Error)):
@@ -184,6 +190,9 @@ class SqliteStore(Store):
         return conn
 
     async def _disconnect(self) -> None:
+        checkpointer, self.checkpointer = self.checkpointer, None
+        if checkpointer is not None:
+            await asyncio.get_running_loop().run_in_executor(None, checkpointer.stop)
         for conn in (self._writer, self._reader):
             if conn is not None:
                 await _close(conn)

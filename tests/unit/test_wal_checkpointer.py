@@ -1,0 +1,69 @@
+"""The SQLite store's WAL is checkpointed by a thread of its own: commits never copy pages back themselves
+(their automatic threshold is only a safety valve), and closing the store ends the thread."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from pathlib import Path
+
+import pytest
+
+from polyhunter.models import CopyJob, copy_key
+from polyhunter.store import SqliteStore
+from polyhunter.store.wal import SAFETY_PAGES
+
+FAR = 2**62
+
+
+def _jobs(batch: int, count: int) -> list[CopyJob]:
+    tx = batch.to_bytes(32, "big")
+    return [
+        CopyJob(
+            key=copy_key(tx[4:] + i.to_bytes(4, "big"), 1),
+            config_id=1,
+            follower="0x" + f"{i % 50:040x}",
+            proxy="0x" + "2" * 40,
+            leader="0x" + "3" * 40,
+            token_id=2**255 + i,
+            side="BUY",
+            amount=5_000_000,
+            limit_price_ppm=500_000,
+            tx_hash=tx,
+            log_index=i,
+            sub_index=0,
+            leader_size=5_000_000,
+            leader_price_ppm=500_000,
+            block_number=100,
+        )
+        for i in range(count)
+    ]
+
+
+def _checkpoint_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "sqlite-checkpoint"]
+
+
+@pytest.mark.asyncio
+async def test_the_wal_is_copied_back_by_the_checkpoint_thread_and_close_ends_it(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    async with SqliteStore(path) as store:
+        checkpointer = store.checkpointer
+        assert checkpointer is not None
+        assert len(_checkpoint_threads()) == 1
+        conn = store._committer_conn
+        assert conn is not None
+        assert conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == SAFETY_PAGES
+        before = path.stat().st_size
+        for batch in range(20):
+            await store.insert_pending(_jobs(batch, 200), FAR, f"intake-{batch}")
+        # Far below the commits' own threshold: only the thread can have copied these pages back.
+        for _ in range(500):
+            if path.stat().st_size > before and checkpointer.checkpointed == checkpointer.wal_frames > 0:
+                break
+            await asyncio.sleep(0.02)
+        assert path.stat().st_size > before
+        assert checkpointer.checkpointed == checkpointer.wal_frames > 0
+        assert checkpointer.error is None
+        assert await store.count_trades() == 4000
+    assert _checkpoint_threads() == []
