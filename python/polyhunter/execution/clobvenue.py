@@ -21,7 +21,7 @@ import json
 import logging
 import secrets
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any, Literal
@@ -38,7 +38,14 @@ from polyhunter._core import (
 )
 from polyhunter.chain.aiorpc import AsyncRpc
 from polyhunter.chain.deployment import Deployment
-from polyhunter.errors import ChainError, ConfigError, DecodeError, GuardrailRejected, InvalidInputError
+from polyhunter.errors import (
+    ChainError,
+    ConfigError,
+    DecodeError,
+    ExecutionError,
+    GuardrailRejected,
+    InvalidInputError,
+)
 from polyhunter.execution.base import PRICE_SCALE, JobJournal
 from polyhunter.execution.fleet import OperatorWallet
 from polyhunter.execution.presigned import PresignedOrders, SignInputs
@@ -69,12 +76,14 @@ from polyhunter.venue import (
     OrderBook,
     OrderOutcomeUnknown,
     OrderRefused,
+    Placement,
     PreparedOrder,
     Resolution,
     TickSizeViolation,
     VenueError,
     VenueUnavailable,
 )
+from polyhunter.venue.client import MAX_BATCH_ORDERS
 from polyhunter.venue.errors import RetryLater
 
 log = logging.getLogger(__name__)
@@ -91,6 +100,10 @@ ENVELOPE_TAG = b"polyhunter-order/1\n"
 #: Seconds before a legacy entry's `recorded_at` where the scan for its fills starts (clock skew between
 #: this host and the chain's block timestamps).
 RECORDED_AT_MARGIN_S = 120
+
+
+class NotSent(ExecutionError):
+    """An order queued for a batch was not sent: its worker's lease was lost while it waited."""
 
 
 @dataclass(frozen=True)
@@ -147,6 +160,17 @@ class Envelope:
         if side in ("SELL", 1, "1"):
             return "SELL"
         return None
+
+
+@dataclass(eq=False)
+class Queued:
+    """An order waiting for its batch's `POST /orders`: `answer` gets its entry of the reply (None: not
+    sent, the wallet's lease was lost while it waited)."""
+
+    prepared: PreparedOrder
+    wallet: OperatorWallet
+    deadline: float
+    answer: asyncio.Future[Placement | VenueError | None]
 
 
 @dataclass(frozen=True)
@@ -295,6 +319,7 @@ class ClobVenue:
         client_timeout_s: float = 10.0,
         unavailable_ttl_s: float = 5.0,
         log_window: int = 2_000,
+        batch_wait_s: float = 0.05,
     ) -> None:
         if signature_type not in (0, 3):
             raise ConfigError(f"CLOB signature type {signature_type}: the fleet trades with 0 or 3")
@@ -330,6 +355,18 @@ class ClobVenue:
         self.balance_refreshes = 0
         self.admit_unavailable = 0
         """Copies skipped `venue_unavailable` by `admit` on a recent refusal, nothing pulled."""
+        if batch_wait_s < 0:
+            raise ConfigError(f"batch wait {batch_wait_s} s: not negative")
+        self.batch_wait_s = batch_wait_s
+        """The longest an order of an expected job waits for the others before its batch leaves."""
+        self.batch_requests = 0
+        """`POST /orders` requests sent (each order in them also counts in `posts`)."""
+        self.batch_timeouts = 0
+        """Batches sent because `batch_wait_s` ran out before every expected job's order was queued."""
+        self._expected: set[bytes] = set()
+        self._queues: dict[str, list[Queued]] = {}
+        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._sends: set[asyncio.Task[None]] = set()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -398,6 +435,14 @@ class ClobVenue:
             )
 
     async def close(self) -> None:
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
+        for queued in self._queues.values():  # never sent: recovery finds them unknown to the venue
+            for item in queued:
+                if not item.answer.done():
+                    item.answer.set_result(None)
+        self._queues.clear()
         for client in self.clients.values():
             await client.close()
         if self._public is not None:
@@ -598,7 +643,22 @@ class ClobVenue:
         legs: Sequence[tuple[bytes, int, int]] = (),
     ) -> TradeOutcome:
         """`legs` (per job: its key and the flow's weights, tokens and collateral asked) are journaled with
-        the order, so that recovery can split an interrupted coalesced order's fill as the flow would."""
+        the order, so that recovery can split an interrupted coalesced order's fill as the flow would. An
+        order of jobs announced by `expect` is posted in a batch with the others' (`POST /orders`)."""
+        keys = [k for k, _t, _c in legs]
+        try:
+            return await self._trade(wallet, order, journals, legs, keys)
+        finally:
+            self.arrived(keys)  # its order left, or never will: the others need not wait for it
+
+    async def _trade(
+        self,
+        wallet: OperatorWallet,
+        order: Order,
+        journals: Sequence[JobJournal],
+        legs: Sequence[tuple[bytes, int, int]],
+        keys: Sequence[bytes],
+    ) -> TradeOutcome:
         deadline = time.monotonic() + self.deadline_s
         client = self.client_of(wallet)
         try:
@@ -617,8 +677,9 @@ class ClobVenue:
             return Failed(f"before posting: {exc}")
         envelope = Envelope(built.body, start_block, tuple(LegShare(k, t, c) for k, t, c in legs))
         await _journal(journals, wallet.address, built, envelope)
+        batched = any(k in self._expected for k in keys)
         outcome, posted, matched = await self._post(
-            client, envelope, built, order, deadline, wallet, journals
+            client, envelope, built, order, deadline, wallet, journals, keys if batched else None
         )
         if outcome is not None:
             return outcome
@@ -634,14 +695,17 @@ class ClobVenue:
         deadline: float,
         wallet: OperatorWallet,
         journals: Sequence[JobJournal],
+        batch: Sequence[bytes] | None = None,
     ) -> tuple[TradeOutcome | None, PreparedOrder, int | None]:
         """Posts the order; (None, the order placed, the shares the venue said it matched, None when it did
         not say) when it was placed (follow it), else (the outcome, the last order tried, None). Only
         `prepared`'s bytes are re-sent; a tick-size refusal (nothing placed) is the one case that signs a
         new order. Once a send's outcome was unknown, no later answer proves that send did not place the
-        order (the venue may place it late), so any exit but "placed" is unknown too."""
+        order (the venue may place it late), so any exit but "placed" is unknown too. `batch` (the keys of
+        its jobs): the first send waits for the orders of the other jobs `expect`ed and leaves with them;
+        its entry of the batch's answer is handled exactly as the answer to a post of its own."""
         outcome, prepared, uncertain, matched = await self._post_attempts(
-            client, envelope, prepared, order, deadline, wallet, journals
+            client, envelope, prepared, order, deadline, wallet, journals, batch
         )
         if outcome is None or not uncertain or (isinstance(outcome, Failed) and outcome.unknown):
             return outcome, prepared, matched
@@ -662,6 +726,7 @@ class ClobVenue:
         deadline: float,
         wallet: OperatorWallet,
         journals: Sequence[JobJournal],
+        batch: Sequence[bytes] | None = None,
     ) -> tuple[TradeOutcome | None, PreparedOrder, bool, int | None]:
         """`_post`'s attempts; the flag: some send's outcome was unknown; the shares matched (None:
         not said)."""
@@ -675,13 +740,26 @@ class ClobVenue:
                     None,
                 )
             try:
-                self.posts += 1
-                placement = await client.post_order(prepared, deadline=deadline)
+                if batch is not None:
+                    # Only the first send joins a batch: a re-send (after an unknown outcome resolved as
+                    # not placed, a re-tick or a balance refresh) is rare and goes alone.
+                    keys, batch = batch, None
+                    placement = await self._post_in_batch(prepared, wallet, deadline, keys)
+                else:
+                    self.posts += 1
+                    placement = await client.post_order(prepared, deadline=deadline)
                 self._unavailable = None
                 # The shares matched, when the answer says (a "delayed" answer carries no amounts).
                 matched = placement.taking if order.side == "BUY" else placement.making
                 known = placement.status.lower() == "matched" and matched > 0
                 return None, prepared, uncertain, matched if known else None
+            except NotSent:  # the lease was lost while the order waited for its batch: as above
+                return (
+                    Failed(f"wallet {wallet.address}: lease lost, not posting", unknown=True),
+                    prepared,
+                    True,
+                    None,
+                )
             except OrderOutcomeUnknown as exc:
                 uncertain = True
                 placed = await self._resolve_placed(client, prepared, deadline)
@@ -736,6 +814,106 @@ class ClobVenue:
                 return Failed(f"post refused: {exc}"), prepared, uncertain, None
             except VenueError as exc:
                 return Failed(f"post: {exc}", unknown=True), prepared, uncertain, None
+
+    # ------------------------------------------------------------------ batched posts
+
+    def expect(self, keys: Iterable[bytes]) -> None:
+        """Jobs `keys` are about to trade at once (an engine's `execute_many`): the order of each, once
+        journaled, waits for the other jobs' (at most `batch_wait_s`), and a worker's orders leave
+        together, `MAX_BATCH_ORDERS` per `POST /orders`. A job is no longer waited for once its order is
+        queued, once its trade ends without one, or once `arrived` is called for it (its execution ended
+        before any trade: refused, skipped, failed before the order)."""
+        self._expected.update(keys)
+
+    def arrived(self, keys: Iterable[bytes]) -> None:
+        """Jobs `keys` are no longer on their way to a post; when no expected job is, every queued order
+        leaves at once."""
+        if not self._expected:
+            return
+        self._expected.difference_update(keys)
+        if not self._expected:
+            for address in list(self._queues):
+                self._flush(address)
+
+    async def _post_in_batch(
+        self, prepared: PreparedOrder, wallet: OperatorWallet, deadline: float, keys: Sequence[bytes]
+    ) -> Placement:
+        """Queues the (journaled) order for its worker's next batch and gives back its entry of the answer:
+        the `Placement`, else the error it raises as `ClobClient.post_order` would; `NotSent` when the
+        worker's lease was lost before the batch left."""
+        address = wallet.address.lower()
+        item = Queued(prepared, wallet, deadline, asyncio.get_running_loop().create_future())
+        self._queues.setdefault(address, []).append(item)
+        self.arrived(keys)
+        queue = self._queues.get(address)
+        if queue:
+            if len(queue) >= MAX_BATCH_ORDERS or not self._expected:
+                self._flush(address)
+            elif address not in self._timers:
+                self._timers[address] = asyncio.get_running_loop().call_later(
+                    self.batch_wait_s, self._flush_late, address
+                )
+        answer = await item.answer
+        if answer is None:
+            raise NotSent(f"order {prepared.order_hash}: wallet {wallet.address} lease lost before its batch")
+        if isinstance(answer, VenueError):
+            raise answer
+        return answer
+
+    def _flush_late(self, address: str) -> None:
+        self._timers.pop(address, None)
+        self.batch_timeouts += 1
+        self._flush(address)
+
+    def _flush(self, address: str) -> None:
+        """Sends every order queued for worker `address`, `MAX_BATCH_ORDERS` per request."""
+        timer = self._timers.pop(address, None)
+        if timer is not None:
+            timer.cancel()
+        queued = [q for q in self._queues.pop(address, []) if not q.answer.done()]
+        for start in range(0, len(queued), MAX_BATCH_ORDERS):
+            task = asyncio.create_task(self._send_batch(queued[start : start + MAX_BATCH_ORDERS]))
+            self._sends.add(task)
+            task.add_done_callback(self._sends.discard)
+
+    async def _send_batch(self, queued: Sequence[Queued]) -> None:
+        """One request for `queued` (one worker's orders): `POST /orders`, or `POST /order` for a single
+        one; each order's waiter gets its own entry. Every waiter is answered, whatever happens here."""
+        sendable: list[Queued] = []
+        for item in queued:
+            if item.wallet.may_send():
+                sendable.append(item)
+            elif not item.answer.done():  # another instance may own the wallet now: it must not sign twice
+                item.answer.set_result(None)
+        answers: list[Placement | VenueError] = []
+        try:
+            if not sendable:
+                return
+            client = self.client_of(sendable[0].wallet)
+            self.posts += len(sendable)
+            if len(sendable) == 1:
+                try:
+                    answers = [await client.post_order(sendable[0].prepared, deadline=sendable[0].deadline)]
+                except VenueError as exc:
+                    answers = [exc]
+            else:
+                self.batch_requests += 1
+                answers = await client.post_orders(
+                    [q.prepared for q in sendable], deadline=min(q.deadline for q in sendable)
+                )
+        except Exception as exc:  # a defect or a cancellation here: whether the request left is unknown
+            log.exception("batch of %d orders: post failed", len(sendable))
+            cause = VenueError(f"batch post: {type(exc).__name__}: {exc}")
+            answers = [OrderOutcomeUnknown(q.prepared.order_hash, q.prepared.body, cause) for q in sendable]
+        finally:
+            if len(answers) != len(sendable):
+                cause = VenueError("batch post interrupted")
+                answers = [
+                    OrderOutcomeUnknown(q.prepared.order_hash, q.prepared.body, cause) for q in sendable
+                ]
+            for item, answer in zip(sendable, answers, strict=True):
+                if not item.answer.done():
+                    item.answer.set_result(answer)
 
     async def _refresh(self, client: ClobClient, order: Order) -> None:
         self.balance_refreshes += 1

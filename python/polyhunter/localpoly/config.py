@@ -97,6 +97,10 @@ class ClobSettings:
     retry_after_s: int = 5
     restart_until: float = 0.0  # unix time; before it every request answers 425
     timeout_next_posts: int = 0  # the next N POST /order place the order then answer 500 "order timed out"
+    #: The next N POST /orders place only their first `timeout_batch_placed` orders (in the order sent),
+    #: then answer 500 "order timed out": a batch that dies mid-way, the rest of it never placed.
+    timeout_next_batches: int = 0
+    timeout_batch_placed: int = 0
     rate_limits: dict[str, int] | None = None  # None = off; DEFAULT_RATE_LIMITS = production's
     rate_window_s: float = 10.0
 

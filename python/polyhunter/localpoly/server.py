@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from types import TracebackType
@@ -95,6 +95,8 @@ class LocalClob:
         self.allow_remote = allow_remote
         self._runner: web.AppRunner | None = None
         self._hits: dict[str, deque[float]] = {}
+        self.requests: Counter[str] = Counter()
+        """Requests received per `METHOD /path` (tests count the posts a batch took)."""
         self.url = ""
 
     # ------------------------------------------------------------------ lifecycle
@@ -213,6 +215,7 @@ class LocalClob:
     async def _middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
         try:
             if not request.path.startswith("/_local/"):
+                self.requests[f"{request.method} {request.path}"] += 1
                 if time.time() < self.settings.restart_until:
                     retry = max(1, int(self.settings.restart_until - time.time()) + 1)
                     raise ClobApiError(425, e.RESTARTING, headers={"Retry-After": str(retry)})
@@ -334,13 +337,20 @@ class LocalClob:
             raise bad_request(e.TOO_MANY_ORDERS.format(max=self.settings.max_batch))
         requests = [parse_order_request(item) for item in body]
         self._trading_gate(all(r.post_only for r in requests))
+        placed, dies = len(requests), self.settings.timeout_next_batches > 0
+        if dies:
+            self.settings.timeout_next_batches -= 1
+            placed = min(placed, max(0, self.settings.timeout_batch_placed))
         results: list[dict[str, Any]] = []
-        for req in requests:
+        for req in requests[:placed]:
             try:
                 results.append(await self.engine.place(req, creds.api_key, creds.address))
             except ClobApiError as exc:
                 # A batch answers per order, as production does: one refusal does not fail the others.
                 results.append({"success": False, "errorMsg": exc.message, "orderID": "", "status": ""})
+        if dies:
+            # The fault switch: the request dies after placing its first orders (the rest never placed).
+            raise ClobApiError(500, e.ORDER_TIMED_OUT)
         return _json(results)
 
     def _cancel_gate(self) -> None:

@@ -10,9 +10,10 @@ Credentials live in memory only: no repr, log line or error message shows the se
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from types import TracebackType
@@ -67,6 +68,8 @@ FIRST_CURSOR = "MA=="
 END_CURSOR = "LTE="
 MAX_PAGES = 1_000  # a venue that never ends its cursor is a fault, not a reason to loop for ever
 SIGNATURE_TYPES = (0, 1, 2, 3)
+MAX_BATCH_ORDERS = 15
+"""Orders one `POST /orders` may carry (Polymarket's docs: "Maximum 15 orders per request")."""
 
 
 @dataclass(frozen=True)
@@ -348,6 +351,33 @@ class ClobClient:
             cause = ServerError(f"unreadable answer to POST /order: {error}", status=200)
             raise OrderOutcomeUnknown(order.order_hash, order.body, cause) from error
 
+    async def post_orders(
+        self, orders: Sequence[PreparedOrder], *, deadline: float | None = None
+    ) -> list[Placement | VenueError]:
+        """Posts up to `MAX_BATCH_ORDERS` orders in one `POST /orders`, each exactly as `post_order` would
+        (its `body` bytes unchanged, in a JSON list). One entry per order, in the order given: its
+        `Placement`, or the error `post_order` would have raised for it: the order's own refusal (the
+        others are unaffected); for a refusal of the whole request (401, cancel-only, a 425/429 past
+        `deadline`, ...) that error for each; after a 5xx, a timeout, a broken connection or an answer that
+        cannot be matched to the orders, `OrderOutcomeUnknown` for each (ask `resolve`). 425, 429 and
+        503-with-a-wait are re-sent, same bytes, within `deadline`: they refuse the request whole."""
+        if not orders:
+            raise InvalidInputError("POST /orders needs at least one order")
+        if len(orders) > MAX_BATCH_ORDERS:
+            raise InvalidInputError(f"{len(orders)} orders in one POST /orders: at most {MAX_BATCH_ORDERS}")
+        if len({o.order_hash for o in orders}) != len(orders):
+            raise InvalidInputError("the same order twice in one POST /orders")
+        body = b"[" + b",".join(o.body for o in orders) + b"]"
+        try:
+            data = await self._call(
+                "POST", "/orders", body=body, auth="l2", deadline=deadline, retryable=post_retryable
+            )
+        except (ServerError, TransportError) as error:
+            return [OrderOutcomeUnknown(o.order_hash, o.body, error) for o in orders]
+        except VenueError as error:
+            return [copy.copy(error) for _ in orders]
+        return _batch_answers(orders, data)
+
     async def order(self, order_id: str, *, deadline: float | None = None) -> OrderState:
         """`/data/order/{id}`; `OrderNotFound` when the venue does not know it for this key."""
         data = await self._call("GET", f"/data/order/{order_id.lower()}", auth="l2", deadline=deadline)
@@ -460,6 +490,35 @@ class ClobClient:
             "GET", "/balance-allowance/update", params=params, auth="l2", deadline=deadline
         )
         return BalanceAllowance.from_json(data)
+
+
+def _batch_answers(orders: Sequence[PreparedOrder], data: Any) -> list[Placement | VenueError]:
+    """Each order's entry of a `POST /orders` answer (a list, one object per order, in the order sent).
+    An answer that is not such a list leaves every order's outcome unknown; an entry that is neither a
+    refusal nor a placement of that very order (its `orderID` is its hash) leaves that order's unknown."""
+    if not isinstance(data, list) or len(data) != len(orders):
+        got = f"{len(data)} entries" if isinstance(data, list) else type(data).__name__
+        cause = ServerError(f"POST /orders answered {got} for {len(orders)} orders", status=200)
+        return [OrderOutcomeUnknown(o.order_hash, o.body, cause) for o in orders]
+    out: list[Placement | VenueError] = []
+    for order, entry in zip(orders, data, strict=True):
+        if isinstance(entry, dict) and entry.get("success") is False:
+            out.append(answers.refusal_of(str(entry.get("errorMsg", "")), 400))
+            continue
+        try:
+            placement = Placement.from_json(entry)
+        except DecodeError as error:
+            cause = ServerError(f"unreadable entry of POST /orders: {error}", status=200)
+            out.append(OrderOutcomeUnknown(order.order_hash, order.body, cause))
+            continue
+        if placement.order_id != order.order_hash.lower():
+            cause = ServerError(
+                f"POST /orders entry is for order {placement.order_id}, not {order.order_hash}", status=200
+            )
+            out.append(OrderOutcomeUnknown(order.order_hash, order.body, cause))
+            continue
+        out.append(placement)
+    return out
 
 
 def _params(**values: str | int | None) -> dict[str, str]:

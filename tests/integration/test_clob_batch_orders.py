@@ -1,0 +1,236 @@
+"""A dequeued batch of CLOB copies leaves in batches of 15 orders (`POST /orders`), each with the guarantees
+of a post of its own: journaled first, its own answer deciding its job, nothing posted twice.
+
+Real parts throughout: the engine (`BatchedChainEngine`, the CLOB venue on one fleet wallet trading from
+its deposit wallet) against the local CLOB and its market maker on anvil; requests counted on the server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+import pytest
+from engine_world import FAST, USD, World, fresh_world, job, stop, store_at
+from localpoly_world import ClobThread
+
+from polyhunter.chain.aiorpc import AsyncRpc
+from polyhunter.execution.base import ExecutionResult
+from polyhunter.execution.batched import BatchedChainEngine
+from polyhunter.execution.clobvenue import ClobVenue
+from polyhunter.execution.sender import TxSender
+from polyhunter.localpoly import ClobSettings, LocalClob
+from polyhunter.localpoly.config import MarketMakerSettings
+from polyhunter.models import CopyJob, Step, TradeStatus
+from polyhunter.store.base import Store, StoreJournal
+
+pytestmark = [pytest.mark.integration, pytest.mark.asyncio]
+
+DEPTH = Decimal(2_000)  # shares per ladder level: 40 copies of 5 shares never exhaust the best ask
+
+
+@pytest.fixture
+def w() -> Iterator[World]:
+    yield from fresh_world()
+
+
+def running(w: World, settings: ClobSettings) -> ClobThread:
+    return ClobThread(LocalClob(w.deployment, settings))
+
+
+def admin(clob: LocalClob, **changes: object) -> None:
+    resp = httpx.post(f"{clob.url}/_local/settings", json=changes)
+    assert resp.status_code == 200, resp.text
+
+
+def batched_engine(w: World, clob: LocalClob) -> tuple[BatchedChainEngine, list[ClobVenue]]:
+    """The engine on one fleet wallet; an order waits up to 60 s for the batch's others, so that how many
+    requests a batch takes never depends on timing (each batch here ends far sooner: its last job comes)."""
+    made: list[ClobVenue] = []
+    c = w.deployment.contracts
+
+    def build(sender: TxSender) -> ClobVenue:
+        venue = ClobVenue(
+            sender.rpc,
+            clob.url,
+            w.deployment.chain_id,
+            exchange=c.ctf_exchange_v2 or "",
+            neg_risk_exchange=c.neg_risk_exchange_v2 or "",
+            wallets=w.deployment.accounts.deposit_wallets,
+            poll_s=0.02,
+            trades_every_s=0.5,
+            batch_wait_s=60.0,
+        )
+        made.append(venue)
+        return venue
+
+    eng = BatchedChainEngine(AsyncRpc([w.rpc_url]), w.deployment, w.fleet(1), config=FAST, venue=build)
+    return eng, made
+
+
+def copies(w: World, n: int, amount: int = 3 * USD, first: int = 0) -> list[CopyJob]:
+    """`n` BUY copies of distinct leader fills (nothing coalesces), followers taken in turn."""
+    return [job(w, (first + i) % 12, "BUY", amount) for i in range(n)]
+
+
+async def run_many(eng: BatchedChainEngine, store: Store, jobs: Sequence[CopyJob]) -> list[ExecutionResult]:
+    results = await eng.execute_many(jobs, [StoreJournal(store, j.key) for j in jobs])
+    for j, r in zip(jobs, results, strict=True):
+        await store.mark(j.key, r.status, r.reason, r.tx_hashes)
+    return results
+
+
+async def posted_once(store: Store, jobs: Sequence[CopyJob]) -> dict[bytes, bytes]:
+    """Each job's one journaled order hash (asserting there is exactly one)."""
+    out: dict[bytes, bytes] = {}
+    for j in jobs:
+        record = await store.get_trade(j.key)
+        assert record is not None
+        orders = [e.tx_hash for e in record.journal if e.step == Step.ORDER_POSTED]
+        assert len(orders) == 1, record.journal
+        out[j.key] = orders[0]
+    return out
+
+
+def ours_at_clob(clob: LocalClob, w: World, eng: BatchedChainEngine) -> set[bytes]:
+    deposit = w.deployment.accounts.deposit_wallet(eng.wallets[0].address).lower()
+    held = list(clob.engine.orders.values())
+    return {bytes.fromhex(o.order_id[2:]) for o in held if o.signed.maker.lower() == deposit}
+
+
+def posts(clob: LocalClob) -> tuple[int, int]:
+    return clob.requests["POST /orders"], clob.requests["POST /order"]
+
+
+async def test_forty_copies_leave_in_three_requests_each_as_execute_would_give(
+    w: World, tmp_path: Path
+) -> None:
+    reference = job(w, 0, "BUY", 3 * USD)
+    jobs = copies(w, 40)
+    store = await store_at(tmp_path / "s.db", [reference, *jobs])
+    with running(w, ClobSettings(market_maker=MarketMakerSettings(size=DEPTH))) as clob:
+        eng, (venue,) = batched_engine(w, clob)
+        await eng.start()
+        try:
+            alone = await eng.execute(reference, StoreJournal(store, reference.key))
+            assert alone.status is TradeStatus.EXECUTED, alone.reason
+            assert posts(clob) == (0, 1)  # a job of its own posts alone, as before
+            results = await run_many(eng, store, jobs)
+        finally:
+            await stop(eng)
+        # ceil(40 / 15) = 3 requests. An order refused for a balance the CLOB had cached before the last
+        # pulls landed is sent again alone after the refresh, as a post of its own would be.
+        again = venue.balance_refreshes
+        assert posts(clob) == (3, 1 + again)
+        assert venue.batch_requests == 3
+        assert venue.batch_timeouts == 0
+        assert venue.posts == 41 + again
+        assert [r.status for r in results] == [TradeStatus.EXECUTED] * 40, [r.reason for r in results]
+        # Each job's result is the one `execute` gave the same copy alone (same book level, same amounts).
+        assert {(r.fill_size, r.fill_price_ppm, r.fee) for r in results} == {
+            (alone.fill_size, alone.fill_price_ppm, alone.fee)
+        }
+        hashes = await posted_once(store, jobs)
+        assert len(set(hashes.values())) == 40
+        for j in jobs:
+            record = await store.get_trade(j.key)
+            assert record is not None
+            assert [e.step for e in record.journal][:3] == [Step.PULLED, Step.ORDER_POSTED, Step.PUSHED]
+        # The CLOB holds exactly the orders journaled (the reference's too), none twice.
+        assert ours_at_clob(clob, w, eng) == {
+            *hashes.values(),
+            *(await posted_once(store, [reference])).values(),
+        }
+    await store.close()
+
+
+async def test_one_order_the_venue_refuses_fails_alone(w: World, tmp_path: Path) -> None:
+    small = copies(w, 5)
+    # $500 at most 0.52 (0.50 + 5 %): the default ladder holds 200 shares up to 0.52, about $103: the FOK
+    # is killed. Follower 11 has no other copy here, so its Proxy must end where it started.
+    big = job(w, 11, "BUY", 500 * USD)
+    jobs = [*small[:2], big, *small[2:]]
+    store = await store_at(tmp_path / "s.db", jobs)
+    proxy = w.proxy(11)
+    before = w.chain.collateral_of(proxy)
+    with running(w, ClobSettings()) as clob:
+        eng, (venue,) = batched_engine(w, clob)
+        await eng.start()
+        try:
+            results = await run_many(eng, store, jobs)
+        finally:
+            await stop(eng)
+        assert posts(clob) == (1, venue.balance_refreshes)
+        assert venue.batch_requests == 1
+        statuses = [r.status for r in results]
+        assert statuses == [TradeStatus.EXECUTED] * 2 + [TradeStatus.SKIPPED] + [TradeStatus.EXECUTED] * 3
+        assert results[2].reason == "fok_not_filled"
+        assert w.chain.collateral_of(proxy) == before
+        record = await store.get_trade(big.key)
+        assert record is not None
+        assert [e.step for e in record.journal] == [Step.PULLED, Step.ORDER_POSTED, Step.RETURNED]
+        hashes = await posted_once(store, jobs)
+        # The refused order is not at the CLOB; the five others are, once each.
+        assert ours_at_clob(clob, w, eng) == {hashes[j.key] for j in small}
+    await store.close()
+
+
+async def test_a_batch_dying_mid_way_is_resolved_order_by_order_never_posted_twice(
+    w: World, tmp_path: Path
+) -> None:
+    jobs = copies(w, 6)
+    store = await store_at(tmp_path / "s.db", jobs)
+    with running(w, ClobSettings()) as clob:
+        # The batch places its first 3 orders, then answers 500 "order timed out": the client cannot
+        # tell which were placed, so every order's outcome is unknown.
+        admin(clob, timeout_next_batches=1, timeout_batch_placed=3)
+        eng, (venue,) = batched_engine(w, clob)
+        await eng.start()
+        try:
+            results = await run_many(eng, store, jobs)
+            hashes = await posted_once(store, jobs)
+            # What recovery reads from the journal alone: every order settled, and asking posts nothing.
+            before = posts(clob)
+            for j in jobs:
+                record = await store.get_trade(j.key)
+                assert record is not None
+                (entry,) = [e for e in record.journal if e.step == Step.ORDER_POSTED]
+                assert (await venue.resolve(entry, {})).state == "ok"
+                fill = await venue.fill_of(entry)
+                assert fill is not None
+                assert fill.shares == results[jobs.index(j)].fill_size
+            assert posts(clob) == before
+        finally:
+            await stop(eng)
+        assert [r.status for r in results] == [TradeStatus.EXECUTED] * 6, [r.reason for r in results]
+        # One batch; each order resolved by its hash, and only the 3 the venue did not know sent again
+        # (the same bytes, alone): 9 sends for 6 orders, none placed twice.
+        again = venue.balance_refreshes
+        assert posts(clob) == (1, 3 + again)
+        assert venue.posts == 9 + again
+        assert ours_at_clob(clob, w, eng) == set(hashes.values())
+    await store.close()
+
+
+async def test_a_lone_job_of_a_batch_posts_at_once(w: World, tmp_path: Path) -> None:
+    """The others of its batch never reach a post (refused before the pull): the one order leaves as soon
+    as they are done, through `POST /order`, without waiting out the 60 s batch window."""
+    ok = job(w, 0, "BUY", 3 * USD)
+    tiny = [job(w, 1 + i, "BUY", USD // 2) for i in range(3)]  # below the 5-share minimum: refused
+    jobs = [*tiny, ok]
+    store = await store_at(tmp_path / "s.db", jobs)
+    with running(w, ClobSettings()) as clob:
+        eng, (venue,) = batched_engine(w, clob)
+        await eng.start()
+        try:
+            results = await run_many(eng, store, jobs)
+        finally:
+            await stop(eng)
+        assert [r.reason for r in results[:3]] == ["below_min_size"] * 3
+        assert results[3].status is TradeStatus.EXECUTED, results[3].reason
+        assert posts(clob) == (0, 1)
+        assert venue.batch_requests == 0
+        assert venue.batch_timeouts == 0
+    await store.close()
