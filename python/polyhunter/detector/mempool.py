@@ -3,9 +3,12 @@ as one `mempool` signal per order whose maker is a watched leader.
 
 Where transactions come from (best effort: public nodes drop pending transactions and the operator may
 send privately, so the chain's logs stay the source of truth):
-- with a websocket URL, `eth_subscribe ["newPendingTransactions", true]` (full objects); a node that
-  refuses full objects is asked for hashes instead, and a node that sends hashes (either way) has them
-  fetched with `eth_getTransactionByHash`;
+- with websocket URLs (`COPY_TRADING_WS_URLS`), `eth_subscribe ["newPendingTransactions", true]` (full
+  objects); a node that refuses full objects is asked for hashes instead, and a node that sends hashes
+  (either way) has them fetched with `eth_getTransactionByHash`. The URLs are tried in failover order as
+  the log detector tries them (`detector.failover`): a connection that fails or drops moves to the next
+  one, the delay grows only once every endpoint has failed in a row, and the log line names the endpoint
+  and the delay really waited;
 - without one, `txpool_content` polled every `poll_interval_s`.
 
 What is kept: a call of `matchOrders` (selector 0x3c2b4399) to one of the decoder's V2 exchanges, sent by one
@@ -35,7 +38,7 @@ import logging
 import random
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 import websockets
@@ -43,6 +46,8 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from polyhunter._core import MatchDecoder, OrderFill, PendingMatch, PendingTransactions, Signal, keccak256
 from polyhunter.chain.aiorpc import AsyncRpc
+from polyhunter.detector.chainlogs import shown_ws
+from polyhunter.detector.failover import WsFailover, reconnect_delay
 from polyhunter.errors import ChainError, DecodeError
 
 log = logging.getLogger(__name__)
@@ -86,6 +91,13 @@ class MempoolStats:
     """PendingFills handed to the sink."""
     connects: int = 0
     errors: int = 0
+    endpoint: str = ""
+    """The websocket endpoint of the current (or last) connection, masked as logs show it; empty when
+    polling `txpool_content` over the RPC."""
+    failovers: int = 0
+    """Reconnects that moved to another websocket endpoint."""
+    last_reconnect_delay_s: float = 0.0
+    """The delay waited before the last reconnect (the one its log line states)."""
 
 
 def _word_address(result: object) -> str | None:
@@ -138,7 +150,8 @@ class MempoolSource:
     rpc: AsyncRpc
     decoder: MatchDecoder
     sink: Sink | None = None
-    ws_url: str | None = None
+    ws_url: str | Sequence[str] | None = None
+    """One websocket endpoint, or several in failover order; none (or an empty list): `txpool_content`."""
     full_objects: bool = True
     """Ask the node for full transaction objects (else hashes, fetched one by one)."""
     poll_interval_s: float = 0.5
@@ -152,38 +165,71 @@ class MempoolSource:
     _seen: OrderedDict[bytes, None] = field(default_factory=OrderedDict, init=False, repr=False)
     _ws: ClientConnection | None = field(default=None, init=False, repr=False)
     _facts: ChainFacts = field(init=False, repr=False)
+    _failover: WsFailover | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._facts = self.facts or ChainFacts(self.rpc)
+        urls = [self.ws_url] if isinstance(self.ws_url, str) else list(self.ws_url or ())
+        urls = [u for u in urls if u]
+        if urls:
+            self._failover = WsFailover(urls, self.backoff_initial_s, self.backoff_max_s)
+            self.stats.endpoint = self._failover.shown
+
+    @property
+    def ws_urls(self) -> list[str]:
+        """The websocket endpoints in failover order (empty: `txpool_content` is polled)."""
+        return list(self._failover.urls) if self._failover is not None else []
 
     # -- public API ---------------------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
-        """Runs until `stop` is set: subscribes (or polls), reconnecting with backoff and jitter."""
+        """Runs until `stop` is set: subscribes (or polls), failing over between the websocket endpoints
+        with exponential backoff and jitter."""
         if self.sink is None:
             raise ChainError("MempoolSource.run needs a sink (or iterate MempoolSource.fills)")
-        delay = self.backoff_initial_s
+        failover = self._failover
+        polled_failures = 0
         while not stop.is_set():
+            url = failover.url if failover is not None else None
+            where = shown_ws(url) if url is not None else "txpool_content"
+            failed = True
             try:
-                if self.ws_url:
-                    await self._subscribed(stop)
+                if url is not None:
+                    await self._subscribed(url, stop)
                 else:
                     await self._polled(stop)
-                delay = self.backoff_initial_s
+                failed = False
             except (OSError, websockets.WebSocketException, ChainError, TimeoutError) as exc:
-                self.stats.errors += 1
-                log.warning("mempool: source failed (%s); again in %.1fs", exc, delay)
-            except Exception:
+                reason = f"connection to {where} lost ({exc or type(exc).__name__})"
+            except Exception as exc:
                 # A failing sink must not end detection; the logs confirm what this source misses.
-                self.stats.errors += 1
-                log.exception("mempool: batch failed; again in %.1fs", delay)
+                reason = f"batch failed ({type(exc).__name__}: {exc})"
+                log.debug("mempool: batch failure", exc_info=True)
             finally:
+                was_connected = self.connected.is_set()
                 self.connected.clear()
                 self._ws = None
             if stop.is_set():
                 break
+            if not failed:
+                # Only `stop` ends a session cleanly; should one end otherwise, go again at once.
+                if failover is not None:
+                    failover.succeeded()
+                polled_failures = 0
+                continue
+            self.stats.errors += 1
+            if failover is not None:
+                moved = failover.failovers
+                delay = failover.failed(was_connected)
+                self.stats.failovers += failover.failovers - moved
+                where = failover.shown
+            else:
+                polled_failures = 1 if was_connected else polled_failures + 1
+                base = reconnect_delay(polled_failures, 1, self.backoff_initial_s, self.backoff_max_s)
+                delay = base * (0.5 + random.random())  # noqa: S311 - jitter
+            self.stats.last_reconnect_delay_s = delay
+            log.warning("mempool: %s; reconnecting to %s in %.2fs", reason, where, delay)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), delay * (0.5 + random.random()))  # noqa: S311
-            delay = min(self.backoff_max_s, delay * 2)
+                await asyncio.wait_for(stop.wait(), delay)
 
     async def fills(self, stop: asyncio.Event) -> AsyncIterator[PendingFill]:
         """Iterates the accepted fills until `stop` is set (runs the source in the background)."""
@@ -201,6 +247,8 @@ class MempoolSource:
             full_objects=self.full_objects,
             poll_interval_s=self.poll_interval_s,
             seen_limit=self.seen_limit,
+            backoff_initial_s=self.backoff_initial_s,
+            backoff_max_s=self.backoff_max_s,
             facts=self._facts,
             stats=self.stats,
             connected=self.connected,
@@ -249,11 +297,11 @@ class MempoolSource:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.poll_interval_s)
 
-    async def _subscribed(self, stop: asyncio.Event) -> None:
-        url = self.ws_url or ""
+    async def _subscribed(self, url: str, stop: asyncio.Event) -> None:
         async with connect(url, max_size=64 * 2**20, ping_interval=20, ping_timeout=20) as ws:
             self._ws = ws
             self.stats.connects += 1
+            self.stats.endpoint = shown_ws(url)
             full = self.full_objects and await self._subscribe(ws, ["newPendingTransactions", True])
             if not full:
                 if self.full_objects:

@@ -324,7 +324,8 @@ class Supervisor:
                         chain_id=d.chain_id, exchanges=d.contracts.v2_exchanges, leaders=self.sync.leaders
                     ),
                     sink=self._pending_sink,
-                    ws_url=ws_url or None,
+                    # Every endpoint, in the detector's failover order: pending fills outlive a dead primary.
+                    ws_url=[u for u in ws_urls if u],
                 )
             else:
                 log.warning("SUPERVISOR_SOURCES: mempool needs the V2 exchanges' addresses; not started")
