@@ -6,10 +6,12 @@ the Executor's setup phase, with a non-zero `changeDelay`, is queued (`queueChan
 alone while it waits, and executed (`executeChange`) by a later run once its time has come: every command is
 re-runnable and finishes what an earlier run queued. Narrowing calls (deauthorise, lower a cap, pause) apply
 at once. Each call is one `Change` the command reports (done, queued until …, waiting until …, unchanged).
+The Executor's events are read from its deployment block in chunks the RPC accepts (`chain.logscan`).
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -22,11 +24,17 @@ from web3.exceptions import Web3Exception
 from web3.types import TxParams
 
 from polyhunter._core import keccak256
+from polyhunter.chain.logscan import LogScanner, deployment_block
 from polyhunter.chain.tx import contract, send
 from polyhunter.errors import ChainError, ConfigError
 
+log = logging.getLogger(__name__)
+
 ZERO_ADDRESS = "0x" + "00" * 20
 POLYGON_CHAIN_ID = 137
+#: Blocks read back when the Executor's deployment block cannot be found (about 12 days of Polygon blocks):
+#: a pruned node answers no historical `eth_getCode`.
+DEFAULT_LOOKBACK = 500_000
 
 
 def when(timestamp: int) -> str:
@@ -95,10 +103,21 @@ def _cs(address: str) -> ChecksumAddress:
 class ExecutorAdmin:
     """Reads the Executor at `executor`; writes as `owner` (which must be the Executor's owner)."""
 
-    def __init__(self, w3: Web3, executor: str, owner: LocalAccount | None = None) -> None:
+    def __init__(
+        self,
+        w3: Web3,
+        executor: str,
+        owner: LocalAccount | None = None,
+        *,
+        first_block: int | None = None,
+        lookback: int = DEFAULT_LOOKBACK,
+    ) -> None:
         self.w3 = w3
         self.address = executor.lower()
         self.owner = owner
+        self._first_block = first_block
+        self.lookback = lookback
+        self.scanner = LogScanner(w3)
         try:
             if not w3.eth.get_code(_cs(executor)):
                 raise ConfigError(f"no contract at the Executor address {executor}")
@@ -145,18 +164,33 @@ class ExecutorAdmin:
             gas_wei=int(self.w3.eth.get_balance(a)),
         )
 
-    def _logs(self, event: str, from_block: int) -> list[Any]:
-        try:
-            entries: list[Any] = getattr(self.handle.events, event)().get_logs(from_block=from_block)
-        except (OSError, Web3Exception, ValueError) as exc:
-            raise ChainError(
-                f"reading the Executor's {event} events from block {from_block}: {type(exc).__name__}; "
-                "give a later --from-block"
-            ) from None
-        return entries
+    def first_block(self) -> int:
+        """The first block that can hold the Executor's events: the one given, else its deployment block
+        (found from its code's history), else the last `lookback` blocks on a node that keeps no old state."""
+        if self._first_block is None:
+            found = deployment_block(self.w3, self.address)
+            if found is None:
+                found = max(0, self.scanner.head() - self.lookback)
+                log.warning(
+                    "the RPC keeps no old state, so the Executor's deployment block is unknown: its events "
+                    "are read from block %d (the last %d blocks); give the deployment block to read them all",
+                    found,
+                    self.lookback,
+                )
+            self._first_block = found
+        return self._first_block
+
+    def _logs(self, event: str, from_block: int = 0) -> list[Any]:
+        """The Executor's `event` logs, decoded, from `from_block` (0: from `first_block()`) to the head, read
+        in chunks the RPC accepts (`LogScanError` names a range it would not serve)."""
+        start = from_block if from_block > 0 else self.first_block()
+        handle = getattr(self.handle.events, event)()
+        raw = self.scanner.logs(self.address, [handle.topic], start, what=f"the Executor's {event} events")
+        return [handle.process_log(entry) for entry in raw]
 
     def known_workers(self, from_block: int = 0) -> list[str]:
-        """Every address a `WorkerSet` event named since `from_block`, in first-seen order."""
+        """Every address a `WorkerSet` event named since `from_block` (0: since `first_block()`), in
+        first-seen order."""
         seen: dict[str, None] = {}
         for entry in self._logs("WorkerSet", from_block):
             seen.setdefault(str(entry["args"]["worker"]).lower(), None)
@@ -243,7 +277,7 @@ class ExecutorAdmin:
         target = worker.lower()
         last: str | None = None
         seen: set[bytes] = set()
-        for entry in self._logs("ChangeQueued", 0):
+        for entry in self._logs("ChangeQueued"):
             change_id = bytes(entry["args"]["id"])
             if change_id in seen or int(self._view("changeReadyAt", change_id)) == 0:
                 continue

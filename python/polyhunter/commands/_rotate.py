@@ -9,7 +9,9 @@ command again:
 3. their open Smart Buffer debts move to the new worker of the same index, on chain (`reassignDebt`, owner)
    and in the store; the Executor keeps a debt under the key of the worker whose push recorded it
    (`calls.chain_debt_key`), which a move does not change: the recorder is found among the store's debt
-   worker, both fleets and `recorders`, else from the Executor's `DebtRecorded` events of the Proxy;
+   worker, both fleets and `recorders` (the trade journal's PUSHED wallet: `journal_recorders`), else from
+   the Executor's `DebtRecorded` events of the Proxy (read in chunks the RPC accepts, from the Executor's
+   deployment block);
 4. each old worker's collateral float and outcome tokens (of the deployment's markets) move to its new
    worker, what its deposit wallet holds to the new worker's wallet (or the new EOA), and last its gas.
 Old worker i hands over to new worker i mod n. Keys stay in the Rust `Signer`s.
@@ -24,6 +26,7 @@ from typing import Any
 from eth_typing import ChecksumAddress
 from web3 import Web3
 from web3.exceptions import ContractLogicError, Web3Exception
+from web3.types import LogReceipt
 
 from polyhunter._core import Eip1559Tx, Signer
 from polyhunter.chain.tx import contract
@@ -32,6 +35,8 @@ from polyhunter.errors import ChainError, ExecutionError, PolyhunterError
 from polyhunter.execution.calls import DEBT_RECORDED_TOPIC, address_arg, chain_debt_id, debt_key
 from polyhunter.fleetsetup.setup import ChainWriter, SetupOptions
 from polyhunter.models import DebtRecord
+from polyhunter.models import Step as JournalStep
+from polyhunter.store.base import Store
 
 GAS_TRANSFER = 21_000
 
@@ -96,6 +101,22 @@ class Rotation:
         }
 
 
+async def journal_recorders(store: Store, debts: Sequence[DebtRecord]) -> dict[bytes, str]:
+    """Trade key → the worker whose push recorded the debt (the last PUSHED entry of the trade's journal),
+    for the debts whose trade the store has: `FleetRotation.move_debts`'s `recorders`."""
+    out: dict[bytes, str] = {}
+    for debt in debts:
+        if debt.trade_key is None or debt.trade_key in out:
+            continue
+        trade = await store.get_trade(debt.trade_key)
+        pushed = (
+            [e.wallet for e in trade.journal if e.step == JournalStep.PUSHED] if trade is not None else []
+        )
+        if pushed:
+            out[debt.trade_key] = pushed[-1].lower()
+    return out
+
+
 class FleetRotation:
     """Rotates `old` to `new` on the Executor `admin` reads and writes (as its owner)."""
 
@@ -126,6 +147,7 @@ class FleetRotation:
         self.token_ids = list(token_ids)
         self.writer = ChainWriter(self.w3, chain_id, options or SetupOptions())
         self.result = Rotation([s.address for s in old], [s.address for s in new])
+        self._debt_events: dict[str, list[LogReceipt]] = {}
 
     def heir(self, index: int) -> Signer:
         return self.new[index % len(self.new)]
@@ -178,25 +200,26 @@ class FleetRotation:
             key = debt_key(worker, raw)
             if int(x.debtOpen(key).call()) > 0:
                 return key
-        try:
-            logs = self.w3.eth.get_logs(
-                {
-                    "address": _cs(self.admin.address),
-                    "fromBlock": 0,
-                    "toBlock": "latest",
-                    "topics": ["0x" + DEBT_RECORDED_TOPIC.hex(), None, "0x" + address_arg(debt.proxy).hex()],
-                }
-            )
-        except (OSError, Web3Exception, ValueError) as exc:
-            raise ChainError(
-                f"finding who recorded debt {debt.debt_id} of Proxy {debt.proxy} (DebtRecorded events): "
-                f"{type(exc).__name__}"
-            ) from None
+        logs = self._recorded(debt.proxy)
         for entry in logs:
             key, creditor = bytes(entry["topics"][1]), "0x" + bytes(entry["topics"][3])[-20:].hex()
             if key == debt_key(creditor, raw) and int(x.debtOpen(key).call()) > 0:
                 return key
         return None
+
+    def _recorded(self, proxy: str) -> list[LogReceipt]:
+        """The Executor's `DebtRecorded` events of `proxy` since its deployment, read once per rotation in
+        chunks the RPC accepts."""
+        key = proxy.lower()
+        if key not in self._debt_events:
+            topics = ["0x" + DEBT_RECORDED_TOPIC.hex(), None, "0x" + address_arg(proxy).hex()]
+            self._debt_events[key] = self.admin.scanner.logs(
+                self.admin.address,
+                topics,
+                self.admin.first_block(),
+                what=f"the Executor's DebtRecorded events of Proxy {proxy}",
+            )
+        return self._debt_events[key]
 
     def _reassign(self, debt_id: bytes, proxy: str, creditor: str, heir: str) -> str:
         """Moves the debt on chain (returns the tx hash), or "" when it is already the heir's."""

@@ -316,7 +316,7 @@ def fleet_rotate(
     """Move the fleet to a new derivation: authorise the new workers (waiting the Executor's delay: run again
     then), deauthorise the old, move their open debts, sweep their floats, deposit wallets and gas."""
     from polyhunter.commands._common import enter_store, run_async
-    from polyhunter.commands._rotate import FleetRotation
+    from polyhunter.commands._rotate import FleetRotation, journal_recorders
     from polyhunter.commands.executor import open_admin
     from polyhunter.fleetsetup import SetupOptions
     from polyhunter.models import DebtStatus
@@ -353,7 +353,10 @@ def fleet_rotate(
         if rotation.authorise_new(cap):
             rotation.deauthorise_old()
             store = await enter_store(stack, settings)
-            rotation.move_debts(await store.list_debts(DebtStatus.OPEN))
+            debts = await store.list_debts(DebtStatus.OPEN)
+            # The journal names who recorded each debt on chain, which after an earlier rotation is in
+            # neither fleet: without it the rotation would have to search the Executor's whole history.
+            rotation.move_debts(debts, await journal_recorders(store, debts))
             for debt_id, heir in rotation.result.moved_debts:
                 await store.reassign_debt(debt_id, heir)
             rotation.sweep()
