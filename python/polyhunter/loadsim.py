@@ -95,6 +95,9 @@ class LoadSimResult:
     handoff_p99_ms: float = 0.0
     handoff_max_ms: float = 0.0
     """From a log's raw bytes to the engine's `execute` call, over every copy."""
+    intake_commit_p50_ms: float = 0.0
+    intake_commit_p99_ms: float = 0.0
+    """How long each batch waited for the commit that made its copies durable (part of the hand-off)."""
     burst_followers: int = 0
     burst_first_handoff_ms: float | None = None
     burst_last_handoff_ms: float | None = None
@@ -435,6 +438,8 @@ async def run_loadsim(
         handoff_p50_ms=round(_percentile(handoffs, 0.5), 2),
         handoff_p99_ms=round(_percentile(handoffs, 0.99), 2),
         handoff_max_ms=round(max(handoffs, default=0.0), 2),
+        intake_commit_p50_ms=round(_percentile(list(pipeline.stats.intake_commit_ms), 0.5), 2),
+        intake_commit_p99_ms=round(_percentile(list(pipeline.stats.intake_commit_ms), 0.99), 2),
         burst_followers=params.burst,
         burst_first_handoff_ms=round((engine.first_ns - born) / 1e6, 2) if params.burst else None,
         burst_last_handoff_ms=round((engine.last_ns - born) / 1e6, 2) if params.burst else None,
@@ -489,6 +494,8 @@ def aggregate(runs: list[LoadSimResult], executed: int, nominal_events_per_s: fl
         handoff_p50_ms=max(r.handoff_p50_ms for r in runs),
         handoff_p99_ms=max(r.handoff_p99_ms for r in runs),
         handoff_max_ms=max(r.handoff_max_ms for r in runs),
+        intake_commit_p50_ms=max(r.intake_commit_p50_ms for r in runs),
+        intake_commit_p99_ms=max(r.intake_commit_p99_ms for r in runs),
         generator_cpu_s=round(sum(r.generator_cpu_s for r in runs), 3),
         event_loop=first.event_loop,
         instances=len(runs),

@@ -35,6 +35,7 @@ REFRESH_TIMEOUT_S = 10.0
 
 LATENCY_BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 30.0, 60.0)
 LEAD_BUCKETS_S = (0.0, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0)
+HANDOFF_BUCKETS_S = (0.001, 0.002, 0.003, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0)
 
 
 def usd(base_units: int) -> float:
@@ -87,6 +88,18 @@ class SupervisorMetrics(Collector):
             buckets=LATENCY_BUCKETS_S,
             registry=self.registry,
         )
+        self.handoff = Histogram(
+            "polyhunter_handoff_latency_seconds",
+            "From a leader's fill being first seen to its copy being handed to the engine (every copy)",
+            buckets=HANDOFF_BUCKETS_S,
+            registry=self.registry,
+        )
+        self.intake_commit = Histogram(
+            "polyhunter_intake_commit_seconds",
+            "How long an intake batch waited for the store's commit that made its copies durable",
+            buckets=HANDOFF_BUCKETS_S,
+            registry=self.registry,
+        )
         self.lead = Histogram(
             "polyhunter_detection_lead_seconds",
             "How long before its log a copied fill was seen by another source",
@@ -115,6 +128,11 @@ class SupervisorMetrics(Collector):
             self.latency.observe(max(0.0, float(data["latency_ms"])) / 1000)
         elif kind == "first_tx":
             self.first_tx.observe(max(0.0, float(data["latency_ms"])) / 1000)
+        elif kind == "handoff":
+            for waited_ms in data["latencies_ms"]:
+                self.handoff.observe(max(0.0, waited_ms) / 1000)
+        elif kind == "intake_commit":
+            self.intake_commit.observe(max(0.0, float(data["latency_ms"])) / 1000)
         elif kind == "fill":
             # Once per leader fill its log confirmed, for every source that saw it before the log.
             for source, lead_ms in data["leads"].items():

@@ -113,6 +113,11 @@ async def test_metrics_after_one_copy(world: World) -> None:
         assert value("polyhunter_first_tx_latency_seconds_count") == 1
         first_tx = value("polyhunter_first_tx_latency_seconds_sum")
         assert 0 < first_tx <= value("polyhunter_copy_latency_seconds_sum")
+        # Handed to the engine once, before its first transaction; its intake waited for one durable commit.
+        assert value("polyhunter_handoff_latency_seconds_count") == 1
+        assert 0 < value("polyhunter_handoff_latency_seconds_sum") <= first_tx
+        assert value("polyhunter_intake_commit_seconds_count") >= 1
+        assert 0 < value("polyhunter_intake_commit_seconds_sum") < 60
         assert value("polyhunter_executions_in_flight") == 0
         assert value("polyhunter_fee_bumps_total") >= 0
         assert value("polyhunter_rebroadcasts_total") >= 0

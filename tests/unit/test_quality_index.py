@@ -1,5 +1,5 @@
-"""Schema v10: copy rows and their quality rows are found by time (the reports' period, the newest first), with
-no index per follower or leader whose random page writes each copy paid at intake and at its mark."""
+"""Schema v10: copy rows and their quality rows are found by time (the reports' period, the newest first),
+with no index per follower or leader whose random page writes each copy paid at intake and at its mark."""
 
 from __future__ import annotations
 

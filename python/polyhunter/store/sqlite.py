@@ -172,7 +172,8 @@ class SqliteStore(Store):
             loop = asyncio.get_running_loop()
             self._committer_conn = await loop.run_in_executor(self._committer_thread, self._open_sync)
             self.checkpointer = WalCheckpointer(self.path, _PRAGMAS)
-            await loop.run_in_executor(None, self.checkpointer.start)
+            # On the committer's thread: the loop's default executor would leave a thread of its own behind.
+            await loop.run_in_executor(self._committer_thread, self.checkpointer.start)
         except BaseException as exc:
             await self._disconnect()
             if isinstance(exc, (OSError, sqlite3.Error)):
@@ -192,7 +193,10 @@ class SqliteStore(Store):
     async def _disconnect(self) -> None:
         checkpointer, self.checkpointer = self.checkpointer, None
         if checkpointer is not None:
-            await asyncio.get_running_loop().run_in_executor(None, checkpointer.stop)
+            if self._committer_thread is not None:
+                await asyncio.get_running_loop().run_in_executor(self._committer_thread, checkpointer.stop)
+            else:
+                checkpointer.stop()
         for conn in (self._writer, self._reader):
             if conn is not None:
                 await _close(conn)

@@ -120,6 +120,9 @@ class PipelineStats:
     """Queue lag of the latest executed jobs: from enqueue to the start of execution (bounded memory)."""
     latency_ms: deque[float] = field(default_factory=lambda: deque(maxlen=SAMPLES))
     """From the leader's log being decoded to our execution's end (latest jobs)."""
+    intake_commit_ms: deque[float] = field(default_factory=lambda: deque(maxlen=SAMPLES))
+    """How long each intake batch waited for the store's commit that made its jobs durable (latest batches):
+    the one wait between a fill's sighting and the hand-off of its copies to the engine."""
 
 
 @dataclass(frozen=True)
@@ -475,6 +478,7 @@ class Pipeline:
         claimer = consumer if self.shared.sole_consumer(consumer) else None
         rows = intents.rows(now_ms(), expires_at, intake, claimer) if whole and intents is not None else None
         self._admitting.update(held)
+        began = time.perf_counter()
         try:
             # One group commit takes both: refused copies are SKIPPED from their first row, never PENDING.
             inserted, skipped = await asyncio.gather(
@@ -491,6 +495,9 @@ class Pipeline:
         finally:
             for key in held:
                 self._admitting.pop(key, None)
+        waited_ms = (time.perf_counter() - began) * 1000
+        self.stats.intake_commit_ms.append(waited_ms)
+        self._emit("intake_commit", latency_ms=waited_ms, jobs=len(admitted) + len(refused))
         # A job already stored (a replay after a restart) is neither queued again nor re-reserved: its
         # record holds the reservation it was admitted with.
         if len(inserted) < len(admitted):
@@ -889,6 +896,7 @@ class Pipeline:
                 jobs.append(job)
                 locals_.append(local)
                 journals.append(_LiveJournal(store, job.key, consumer, self._first_sent(job, local)))
+            self._handed_off(locals_)
             results = await self._engine_many(jobs, journals)
             # Recording the outcomes does not hold execution slots; the keys stay "running" until acked.
             self._release_slot(holding)
@@ -902,6 +910,16 @@ class Pipeline:
                 self._running.discard(delivery.key)
             if holding:
                 self._release_slot(holding)
+
+    def _handed_off(self, locals_: Sequence[_Local | None]) -> None:
+        """Reports (event `handoff`) each job's time from its fill's first sighting to the engine's call, for
+        jobs queued here (whose sighting time is known); one event per batch."""
+        if self.on_event is None:
+            return
+        now_ns = time.time_ns()
+        waited = [(now_ns - x.seen_at_ns) / 1e6 for x in locals_ if x is not None and x.seen_at_ns]
+        if waited:
+            self._emit("handoff", latencies_ms=waited)
 
     def _first_sent(self, job: CopyJob, local: _Local | None) -> Callable[[], None] | None:
         """Reports (event `first_tx`) the time from the leader's log to the job's first transaction or order,
@@ -936,6 +954,7 @@ class Pipeline:
             if local is not None:
                 self.stats.lag_ms.append((time.monotonic() - local.enqueued_at) * 1000)
             journal = _LiveJournal(self.store, job.key, self.config.consumer, self._first_sent(job, local))
+            self._handed_off([local])
             try:
                 result = await self.engine.execute(job, journal)
             except JobRelinquished as exc:
