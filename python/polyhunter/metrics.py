@@ -366,6 +366,9 @@ class SupervisorMetrics(Collector):
         yield counter("polyhunter_mempool_errors", "Mempool source errors (transport, node replies)").add(
             (), st.errors
         )
+        yield counter(
+            "polyhunter_mempool_failovers", "Mempool reconnects that moved to another websocket endpoint"
+        ).add((), st.failovers)
 
     def _feed_series(self) -> Iterable[Metric]:
         """The activity feed's `FeedStats` (only when the source runs)."""

@@ -55,6 +55,7 @@ def test_mempool_stats_are_exported_with_refusals_by_reason() -> None:
         fills=6,
         connects=1,
         errors=5,
+        failovers=2,
     )
     got = samples(supervisor(mempool=SimpleNamespace(stats=stats)))
     assert got[("polyhunter_mempool_transactions_total", ())] == 100
@@ -65,6 +66,7 @@ def test_mempool_stats_are_exported_with_refusals_by_reason() -> None:
     assert got[("polyhunter_mempool_hashes_fetched_total", ())] == 4
     assert got[("polyhunter_mempool_connects_total", ())] == 1
     assert got[("polyhunter_mempool_errors_total", ())] == 5
+    assert got[("polyhunter_mempool_failovers_total", ())] == 2
 
 
 def test_a_source_that_does_not_run_exports_nothing() -> None:

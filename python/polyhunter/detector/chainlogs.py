@@ -34,13 +34,13 @@ import random
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 import websockets
 from websockets.asyncio.client import ClientConnection, connect
 
 from polyhunter import fastjson
 from polyhunter.chain.aiorpc import AsyncRpc, RpcError
+from polyhunter.detector.failover import reconnect_delay, shown_ws
 from polyhunter.detector.filters import LogFilter
 from polyhunter.detector.intake import BoundedIntake
 from polyhunter.detector.reorgs import DEFAULT_DEPTH, RecentBlocks
@@ -54,15 +54,6 @@ CheckpointLoad = Callable[[], Awaitable[int | None]]
 CheckpointSave = Callable[[int], Awaitable[None]]
 
 _SUB_MARKER = '"subscription":"'
-
-
-def shown_ws(url: str) -> str:
-    """A websocket endpoint as logs may show it: scheme, host and port; a path or query (often an API
-    key) masked."""
-    parts = urlsplit(url)
-    port = f":{parts.port}" if parts.port else ""
-    masked = "/***" if parts.path not in ("", "/") or parts.query else ""
-    return f"{parts.scheme}://{parts.hostname or '?'}{port}{masked}"
 
 
 def subscription_of(text: str) -> str | None:
@@ -173,8 +164,7 @@ class ChainLogDetector:
     def reconnect_delay(self, failures: int) -> float:
         """The base delay (before jitter) after `failures` failed connections in a row: it doubles only once
         every endpoint has had its turn, so a dead primary costs one short pause, not a backoff."""
-        rounds = max(0, failures - 1) // len(self._urls)
-        return min(self.backoff_max_s, self.backoff_initial_s * float(2**rounds))
+        return reconnect_delay(failures, len(self._urls), self.backoff_initial_s, self.backoff_max_s)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Runs until `stop` is set, failing over between endpoints with exponential backoff and jitter."""

@@ -5,7 +5,7 @@ next one. The base delay doubles (up to `backoff_max_s`) only once every endpoin
 dead primary costs one short pause, not a backoff; a connection that had worked starts a new round. The delay
 really waited carries jitter (0.5x to 1.5x of the base) so that instances do not reconnect in step.
 
-`ChainLogDetector` states the same rule in its own `reconnect_delay` (a unit test holds the two equal).
+`ChainLogDetector.reconnect_delay` is `reconnect_delay` over its own endpoints.
 """
 
 from __future__ import annotations
@@ -13,9 +13,18 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
-from polyhunter.detector.chainlogs import shown_ws
 from polyhunter.errors import ChainError
+
+
+def shown_ws(url: str) -> str:
+    """A websocket endpoint as logs may show it: scheme, host and port; a path or query (often an API
+    key) masked."""
+    parts = urlsplit(url)
+    port = f":{parts.port}" if parts.port else ""
+    masked = "/***" if parts.path not in ("", "/") or parts.query else ""
+    return f"{parts.scheme}://{parts.hostname or '?'}{port}{masked}"
 
 
 def reconnect_delay(failures: int, endpoints: int, initial_s: float, max_s: float) -> float:

@@ -46,8 +46,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from polyhunter._core import MatchDecoder, OrderFill, PendingMatch, PendingTransactions, Signal, keccak256
 from polyhunter.chain.aiorpc import AsyncRpc
-from polyhunter.detector.chainlogs import shown_ws
-from polyhunter.detector.failover import WsFailover, reconnect_delay
+from polyhunter.detector.failover import WsFailover, reconnect_delay, shown_ws
 from polyhunter.errors import ChainError, DecodeError
 
 log = logging.getLogger(__name__)
