@@ -40,7 +40,18 @@ MAX_REFUSALS = 16
 GROW_AFTER = 4
 
 # Lower-cased fragments of the refusals that a smaller range cures (see the module docstring).
-_RANGE_WORDS = ("exceed", "too large", "too wide", "too big", "too high", "limit", "bigger", "larger", "max")
+_RANGE_WORDS = (
+    "exceed",
+    "too large",
+    "too wide",
+    "too big",
+    "too high",
+    "limit",
+    "bigger",
+    "larger",
+    "max",
+    "up to",
+)
 _REFUSAL_PHRASES = (
     "response size",
     "too many",
@@ -88,6 +99,8 @@ def is_range_refusal(exc: BaseException) -> bool:
         return True
     if "more than" in text and "result" in text:
         return True
+    if "too many requests" in text or "rate limit" in text:
+        return False  # a smaller range does not cure a rate limit: the caller's retry policy does
     return any(phrase in text for phrase in _REFUSAL_PHRASES)
 
 
