@@ -7,35 +7,14 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from store_jobs import FAR
+from store_jobs import store_job as _job
 
 from polyhunter.errors import ConfigError
-from polyhunter.models import CopyJob, TradeStatus, copy_key
+from polyhunter.models import TradeStatus
 from polyhunter.settings import load_settings
 from polyhunter.store import SqliteStore, create_store
 from polyhunter.store.base import mark_op
-
-TX = bytes.fromhex("cd" * 32)
-FAR = 2**62
-
-
-def _job(index: int) -> CopyJob:
-    return CopyJob(
-        key=copy_key(TX[:28] + index.to_bytes(4, "big"), 1),
-        config_id=1,
-        follower="0x" + "1" * 40,
-        proxy="0x" + "2" * 40,
-        leader="0x" + "3" * 40,
-        token_id=2**255 + index,
-        side="BUY",
-        amount=5_000_000,
-        limit_price_ppm=500_000,
-        tx_hash=TX,
-        log_index=index,
-        sub_index=0,
-        leader_size=5_000_000,
-        leader_price_ppm=500_000,
-        block_number=100,
-    )
 
 
 class _Spy:

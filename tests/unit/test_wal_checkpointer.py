@@ -8,36 +8,15 @@ import threading
 from pathlib import Path
 
 import pytest
+from store_jobs import FAR, store_job
 
-from polyhunter.models import CopyJob, copy_key
+from polyhunter.models import CopyJob
 from polyhunter.store import SqliteStore
 from polyhunter.store.wal import SAFETY_PAGES
 
-FAR = 2**62
-
 
 def _jobs(batch: int, count: int) -> list[CopyJob]:
-    tx = batch.to_bytes(32, "big")
-    return [
-        CopyJob(
-            key=copy_key(tx[4:] + i.to_bytes(4, "big"), 1),
-            config_id=1,
-            follower="0x" + f"{i % 50:040x}",
-            proxy="0x" + "2" * 40,
-            leader="0x" + "3" * 40,
-            token_id=2**255 + i,
-            side="BUY",
-            amount=5_000_000,
-            limit_price_ppm=500_000,
-            tx_hash=tx,
-            log_index=i,
-            sub_index=0,
-            leader_size=5_000_000,
-            leader_price_ppm=500_000,
-            block_number=100,
-        )
-        for i in range(count)
-    ]
+    return [store_job(i, batch.to_bytes(32, "big"), "0x" + f"{i % 50:040x}") for i in range(count)]
 
 
 def _checkpoint_threads() -> list[threading.Thread]:
