@@ -7,16 +7,27 @@ its deposit wallet) against the local CLOB and its market maker on anvil; reques
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
+from types import SimpleNamespace
 
 import httpx
 import pytest
 from engine_world import FAST, USD, World, fresh_world, job, stop, store_at
 from localpoly_world import ClobThread
+from py_clob_client_v2 import ClobClient as OfficialClient
+from py_clob_client_v2.clob_types import ContractConfig, OrderArgsV2, OrderType
+from py_clob_client_v2.order_builder import builder as client_builder
+from web3 import Web3
 
+from polyhunter._core import ExchangeDomain, MarketOrderBuilder, Signer
+from polyhunter.chain.accounts import derive
 from polyhunter.chain.aiorpc import AsyncRpc
+from polyhunter.chain.tx import contract, send
 from polyhunter.execution.base import ExecutionResult
 from polyhunter.execution.batched import BatchedChainEngine
 from polyhunter.execution.clobvenue import ClobVenue
@@ -25,6 +36,8 @@ from polyhunter.localpoly import ClobSettings, LocalClob
 from polyhunter.localpoly.config import MarketMakerSettings
 from polyhunter.models import CopyJob, Step, TradeStatus
 from polyhunter.store.base import Store, StoreJournal
+from polyhunter.venue import BelowMinSize, ClobClient, Placement
+from polyhunter.venue.answers import refusal_of
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio]
 
@@ -234,3 +247,114 @@ async def test_a_lone_job_of_a_batch_posts_at_once(w: World, tmp_path: Path) -> 
         assert venue.batch_requests == 0
         assert venue.batch_timeouts == 0
     await store.close()
+
+
+async def test_a_rate_limited_batch_waits_and_goes_again_whole(w: World, tmp_path: Path) -> None:
+    """One `POST /orders` per second: the second batch of 20 copies is refused 429 (nothing of it placed),
+    waits the venue's Retry-After and is sent again, same bytes; every order placed once."""
+    jobs = copies(w, 20)
+    store = await store_at(tmp_path / "s.db", jobs)
+    limits = {"POST /orders": 1, "*": 9000}
+    with running(w, ClobSettings(rate_limits=limits, rate_window_s=1.0)) as clob:
+        eng, (venue,) = batched_engine(w, clob)
+        await eng.start()
+        try:
+            results = await run_many(eng, store, jobs)
+        finally:
+            await stop(eng)
+        assert [r.status for r in results] == [TradeStatus.EXECUTED] * 20, [r.reason for r in results]
+        assert venue.batch_requests == 2
+        # 15 + 5 orders: the 5 were refused once by the limiter and sent again (one request more).
+        assert posts(clob) == (3, venue.balance_refreshes)
+        hashes = await posted_once(store, jobs)
+        assert ours_at_clob(clob, w, eng) == set(hashes.values())
+    await store.close()
+
+
+@contextmanager
+def official_contracts(w: World) -> Iterator[None]:
+    """Lets py-clob-client-v2 sign for this chain's V2 exchanges (its table knows only 137 and 80002)."""
+    original = client_builder.get_contract_config
+    c = w.deployment.contracts
+    cs = Web3.to_checksum_address
+
+    def local_config(chain_id: int) -> ContractConfig:
+        if chain_id != w.deployment.chain_id:
+            return original(chain_id)
+        assert c.ctf_exchange_v2 and c.neg_risk_exchange_v2
+        return ContractConfig(
+            exchange=cs(c.ctf_exchange_v2),
+            neg_risk_adapter=cs(c.neg_risk_exchange_v2),
+            neg_risk_exchange=cs(c.neg_risk_exchange_v2),
+            collateral=cs(c.collateral),
+            conditional_tokens=cs(c.ctf),
+            exchange_v2=cs(c.ctf_exchange_v2),
+            neg_risk_exchange_v2=cs(c.neg_risk_exchange_v2),
+            exchange_v3=cs(c.ctf_exchange_v2),
+        )
+
+    client_builder.get_contract_config = local_config  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        client_builder.get_contract_config = original  # type: ignore[assignment]
+
+
+async def test_the_official_clients_post_orders_gets_the_reply_our_client_parses(w: World) -> None:
+    """Truth from outside: py-clob-client-v2's `post_orders` and ours, each with one order that rests and
+    one below the market's 5-share minimum, get replies of one shape: a list, one entry per order in the
+    order sent, a placement or `success: false` with production's string; ours parses both the same."""
+    account = derive(5)  # a fleet wallet no other test here trades with
+    wallet = w.deployment.accounts.deposit_wallet(account.address)
+    follower = w.chain.signer(w.follower(3))
+    pusd = contract(w.chain.w3, "PolyUSD", w.deployment.contracts.collateral)
+    send(w.chain.w3, follower, pusd.functions.transfer(Web3.to_checksum_address(wallet), 20 * USD))
+    token = w.token
+    exchange = w.deployment.contracts.ctf_exchange_v2 or ""
+    with running(w, ClobSettings()) as clob, official_contracts(w):
+        official = OfficialClient(
+            clob.url, w.deployment.chain_id, key=account.key.hex(), signature_type=3, funder=wallet
+        )
+        official.set_api_creds(await asyncio.to_thread(official.create_or_derive_api_key))
+        rests = official.create_order(OrderArgsV2(token_id=str(token), price=0.45, size=10, side="BUY"))
+        small = official.create_order(OrderArgsV2(token_id=str(token), price=0.45, size=3, side="BUY"))
+        theirs = await asyncio.to_thread(
+            official.post_orders,
+            [SimpleNamespace(order=o, orderType=OrderType.GTC) for o in (rests, small)],
+        )
+
+        signer = Signer(account.key.hex())
+        builder = MarketOrderBuilder(
+            signer, ExchangeDomain(exchange, w.deployment.chain_id), maker=wallet, signature_type=3
+        )
+        ours_client = ClobClient(clob.url, w.deployment.chain_id, signer, signature_type=3, funder=wallet)
+        await ours_client.create_or_derive_api_key()
+        prepared = []
+        for salt, usd in ((1, 4_500_000), (2, 1_350_000)):  # 10 and 3 shares at 0.45
+            signed = builder.build(
+                token_id=token,
+                side="BUY",
+                amount=usd,
+                price_ppm=450_000,
+                tick_ppm=10_000,
+                salt=salt,
+                timestamp=int(time.time() * 1000),
+            )
+            prepared.append(ours_client.prepare(signed.order, signed.signed, order_type="GTC"))
+        try:
+            ours = await ours_client.post_orders(prepared)
+        finally:
+            await ours_client.close()
+
+    assert isinstance(theirs, list) and len(theirs) == 2
+    placed, refused = ours
+    assert isinstance(placed, Placement)
+    assert placed.order_id == prepared[0].order_hash
+    assert isinstance(refused, BelowMinSize)
+    # Their entries read by our parser: the same placement shape (same fields), the same refusal class.
+    theirs_placed = Placement.from_json(theirs[0])
+    assert (theirs_placed.status, placed.status) == ("live", "live")
+    assert set(theirs[0]) == set(placed.raw)
+    assert theirs[1]["success"] is False
+    assert type(refusal_of(theirs[1]["errorMsg"])) is type(refused)
+    assert refused.message == theirs[1]["errorMsg"] == "Size (3) lower than the minimum: 5"

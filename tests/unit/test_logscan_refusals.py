@@ -10,7 +10,7 @@ import requests
 from web3.exceptions import Web3RPCError
 from web3.types import RPCError, RPCResponse
 
-from polyhunter.chain.logscan import LogScanner, is_range_refusal, suggested_size
+from polyhunter.chain.logscan import LogScanner, describe, is_range_refusal, suggested_size
 
 
 def rpc_error(code: int, message: str, data: Any = None) -> Web3RPCError:
@@ -86,3 +86,13 @@ def test_a_scanner_with_impossible_sizes_is_refused(chunk: int, max_chunk: int, 
 
     with pytest.raises(ValueError, match="must be"):
         LogScanner(Web3(), chunk=chunk, max_chunk=max_chunk, max_refusals=refusals)
+
+
+def test_a_transport_error_is_described_without_its_url() -> None:
+    secret = "abcdef0123456789secret"
+    exc = requests.ConnectionError(f"Max retries exceeded with url: /v2/{secret} (Caused by ...)")
+    assert secret not in describe(exc)
+    assert describe(exc) == "ConnectionError"
+    assert describe(rpc_error(-32005, "query returned more than 10000 results")) == (
+        "-32005: query returned more than 10000 results"
+    )

@@ -86,6 +86,16 @@ def _error_text(exc: BaseException) -> tuple[str, int | None]:
     return " ".join(parts).lower(), code
 
 
+def describe(exc: BaseException) -> str:
+    """What a failed request says, without a transport error's URL (a hosted RPC's path holds its API key):
+    the provider's JSON-RPC error as it sent it, else the exception's type."""
+    if isinstance(exc, Web3RPCError) and isinstance(exc.rpc_response, dict):
+        error = exc.rpc_response.get("error")
+        if isinstance(error, dict):
+            return f"{error.get('code')}: {error.get('message')}"
+    return type(exc).__name__
+
+
 def is_range_refusal(exc: BaseException) -> bool:
     """Whether `exc` is a provider refusing an `eth_getLogs` that a smaller range would pass."""
     if isinstance(exc, requests.Timeout | TimeoutError):
@@ -139,7 +149,7 @@ class LogScanner:
         try:
             return int(self.w3.eth.block_number)
         except (OSError, Web3Exception, ValueError) as exc:
-            raise ChainError(f"reading the head block: {type(exc).__name__}: {exc}") from None
+            raise ChainError(f"reading the head block: {describe(exc)}") from None
 
     def logs(
         self,
@@ -172,7 +182,7 @@ class LogScanner:
             except (OSError, Web3Exception, ValueError) as exc:
                 if not is_range_refusal(exc):
                     raise LogScanError(
-                        f"reading {what} of {address} in blocks {start}..{stop}: {type(exc).__name__}: {exc}",
+                        f"reading {what} of {address} in blocks {start}..{stop}: {describe(exc)}",
                         start,
                         stop,
                     ) from None
@@ -180,15 +190,17 @@ class LogScanner:
                 size = stop - start + 1
                 if size == 1 or refusals >= self.max_refusals:
                     raise LogScanError(
-                        f"reading {what} of {address}: the RPC refused blocks {start}..{stop} "
-                        f"{refusals} times in a row (last: {exc}); blocks {start}..{end} are unread",
+                        f"reading {what} of {address}: the RPC refused blocks {start}..{stop} {refusals} "
+                        f"times in a row (last: {describe(exc)}); blocks {start}..{end} are unread",
                         start,
                         end,
                     ) from None
                 hint = suggested_size(exc, start)
-                self.chunk = max(1, min(size // 2, hint if hint is not None else size))
+                self.chunk = hint if hint is not None and hint < size else max(1, size // 2)
                 answered = 0
-                log.debug("eth_getLogs %d..%d refused (%s); chunk now %d", start, stop, exc, self.chunk)
+                log.debug(
+                    "eth_getLogs %d..%d refused (%s); chunk now %d", start, stop, describe(exc), self.chunk
+                )
                 continue
             out.extend(entries)
             start, refusals = stop + 1, 0
@@ -224,7 +236,7 @@ def deployment_block(w3: Web3, address: str, head: int | None = None) -> int | N
         if not w3.eth.get_code(checksum, top):
             raise ChainError(f"no contract at {address} at block {top}")
     except (OSError, Web3Exception, ValueError) as exc:
-        raise ChainError(f"reading the code of {address}: {type(exc).__name__}: {exc}") from None
+        raise ChainError(f"reading the code of {address}: {describe(exc)}") from None
     low, high = 0, top  # invariant: code at `high`; none before `low`
     while low < high:
         middle = (low + high) // 2

@@ -118,6 +118,7 @@ class ExecutorAdmin:
         self._first_block = first_block
         self.lookback = lookback
         self.scanner = LogScanner(w3)
+        self._events: dict[tuple[str, int], tuple[int, list[Any]]] = {}
         try:
             if not w3.eth.get_code(_cs(executor)):
                 raise ConfigError(f"no contract at the Executor address {executor}")
@@ -184,9 +185,17 @@ class ExecutorAdmin:
         """The Executor's `event` logs, decoded, from `from_block` (0: from `first_block()`) to the head, read
         in chunks the RPC accepts (`LogScanError` names a range it would not serve)."""
         start = from_block if from_block > 0 else self.first_block()
+        head = self.scanner.head()
+        cached = self._events.get((event, start))
+        if cached is not None and cached[0] == head:  # a second read at the same head (`executor show`)
+            return cached[1]
         handle = getattr(self.handle.events, event)()
-        raw = self.scanner.logs(self.address, [handle.topic], start, what=f"the Executor's {event} events")
-        return [handle.process_log(entry) for entry in raw]
+        raw = self.scanner.logs(
+            self.address, [handle.topic], start, head, what=f"the Executor's {event} events"
+        )
+        entries = [handle.process_log(entry) for entry in raw]
+        self._events[(event, start)] = (head, entries)
+        return entries
 
     def known_workers(self, from_block: int = 0) -> list[str]:
         """Every address a `WorkerSet` event named since `from_block` (0: since `first_block()`), in

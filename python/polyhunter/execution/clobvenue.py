@@ -646,6 +646,8 @@ class ClobVenue:
         the order, so that recovery can split an interrupted coalesced order's fill as the flow would. An
         order of jobs announced by `expect` is posted in a batch with the others' (`POST /orders`)."""
         keys = [k for k, _t, _c in legs]
+        if not keys:  # a flow that passes no legs (the Smart Buffer's): its jobs are its journals' keys
+            keys = [key for key in (getattr(j, "key", None) for j in journals) if isinstance(key, bytes)]
         try:
             return await self._trade(wallet, order, journals, legs, keys)
         finally:

@@ -480,11 +480,12 @@ class Pipeline:
         self._admitting.update(held)
         began = time.perf_counter()
         try:
-            # One group commit takes both: refused copies are SKIPPED from their first row, never PENDING.
-            inserted, skipped = await asyncio.gather(
-                self.store.insert_pending(admitted, expires_at, intake, claimer=claimer, rows=rows),
-                self.store.insert_skipped(refused),
-            )
+            pending = self.store.insert_pending(admitted, expires_at, intake, claimer=claimer, rows=rows)
+            if refused:
+                # One group commit takes both: refused copies are SKIPPED from their first row, never PENDING.
+                inserted, skipped = await asyncio.gather(pending, self.store.insert_skipped(refused))
+            else:
+                inserted, skipped = await pending, set()
         except asyncio.CancelledError:
             self._unresolved.append((intake, admitted, held, seen_at))
             raise
