@@ -451,6 +451,25 @@ class SupervisorMetrics(Collector):
             scanned.add((), watch.stats.last_block)
         yield errors
         yield scanned
+        # The owner's admin calls, and the widening changes waiting out the delay (cancellable until then).
+        actions = counter(
+            "polyhunter_executor_owner_actions", "Executor owner (admin) events seen, by event", ["event"]
+        )
+        queued = gauge(
+            "polyhunter_executor_queued_changes", "Executor changes queued, neither executed nor cancelled"
+        )
+        ready = gauge(
+            "polyhunter_executor_next_change_ready_timestamp_seconds",
+            "Chain time from which the first queued Executor change may be executed (0: none queued)",
+        )
+        if watch is not None:
+            for event, n in sorted(watch.stats.owner_actions.items()):
+                actions.add((event,), n)
+            queued.add((), watch.stats.queued_changes)
+            ready.add((), watch.stats.next_change_ready_at)
+        yield actions
+        yield queued
+        yield ready
 
     def _snapshot_series(self, snap: Snapshot) -> Iterable[Metric]:
         copies = gauge("polyhunter_copies", "Copy trades in the store, by status", ["status"])

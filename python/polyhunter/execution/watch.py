@@ -1,4 +1,5 @@
-"""Watching the Executor for value moved out of Proxies by transactions polyhunter never sent.
+"""Watching the Executor for value moved out of Proxies by transactions polyhunter never sent, and for what
+its owner does.
 
 Every pull and debt repayment polyhunter makes is journaled before it is broadcast (a job's journal, or a
 debt's `repay_tx`), so an Executor `Pulled…` or `DebtRepaid…` event whose transaction the store does not know
@@ -14,6 +15,17 @@ not yet judged, so a restart re-reads what it had not settled. Each pass also re
 blocks (a reorg may mine a foreign pull at a height already read) and judges only events not judged yet;
 its failed passes and last block scanned are exported (`polyhunter_executor_watch_errors_total`,
 `polyhunter_executor_watch_last_block`).
+
+The same pass reads the owner's admin events (`owner_actions`: every event no worker or factory emits, found
+in the ABI) and logs each once at WARNING, counted by event (`polyhunter_executor_owner_actions_total`). A
+widening change waits `changeDelay` between `ChangeQueued` and `ChangeExecuted`; that delay protects followers
+only if someone sees the queued change in time, so the changes queued and neither executed nor cancelled are
+kept (`ExecutorWatch.queued`) and exported (`polyhunter_executor_queued_changes`,
+`polyhunter_executor_next_change_ready_timestamp_seconds`), which `PolyhunterExecutorChangeQueued` alerts on.
+Owner events have their own checkpoint (the last block whose owner events were reported), so a restart logs
+none twice; on start the queued changes are rebuilt, without logging, from the `Change…` events of the last
+`lookback` blocks before it, and every pass checks them against the Executor's `changeReadyAt(id)` at the
+block read (a reorg may take a `ChangeQueued` away).
 """
 
 from __future__ import annotations
@@ -33,12 +45,28 @@ from polyhunter._core import keccak256
 from polyhunter.chain.aiorpc import AsyncRpc
 from polyhunter.chain.artifacts import load_artifact
 from polyhunter.errors import ChainError, DecodeError
+from polyhunter.execution.owner_actions import (
+    CHANGE_EVENTS,
+    CHANGE_EXECUTED,
+    CHANGE_QUEUED,
+    CallDecoder,
+    QueuedChange,
+    QueuedChanges,
+    is_owner_event,
+    show,
+    utc,
+)
 from polyhunter.shared.base import SharedState
 from polyhunter.store.base import Store
 
 log = logging.getLogger(__name__)
 
 WATCHED_PREFIXES = ("Pulled", "DebtRepaid")
+#: Blocks read back on start to rebuild the changes still queued (about 12 days of Polygon blocks; longer than
+#: any change delay the settings allow to pass unseen by a watch that was down less than that).
+DEFAULT_LOOKBACK = 500_000
+#: `changeReadyAt(bytes32)`
+CHANGE_READY_AT = keccak256(b"changeReadyAt(bytes32)")[:4]
 
 
 @dataclass(frozen=True)
@@ -51,12 +79,11 @@ class EventShape:
     data: tuple[tuple[str, str], ...]
 
 
-def watched_events(abi: Sequence[dict[str, Any]] | None = None) -> dict[bytes, EventShape]:
-    """topic 0 → shape of every Executor event that moves value out of a Proxy (Pulled…, DebtRepaid…)."""
+def _events(abi: Sequence[dict[str, Any]] | None, keep: Callable[[str], bool]) -> dict[bytes, EventShape]:
     entries = load_artifact("Executor").abi if abi is None else abi
     shapes: dict[bytes, EventShape] = {}
     for entry in entries:
-        if entry.get("type") != "event" or not str(entry.get("name", "")).startswith(WATCHED_PREFIXES):
+        if entry.get("type") != "event" or not keep(str(entry.get("name", ""))):
             continue
         inputs = entry.get("inputs", [])
         signature = f"{entry['name']}({','.join(i['type'] for i in inputs)})"
@@ -68,6 +95,16 @@ def watched_events(abi: Sequence[dict[str, Any]] | None = None) -> dict[bytes, E
         )
         shapes[shape.topic] = shape
     return shapes
+
+
+def watched_events(abi: Sequence[dict[str, Any]] | None = None) -> dict[bytes, EventShape]:
+    """topic 0 → shape of every Executor event that moves value out of a Proxy (Pulled…, DebtRepaid…)."""
+    return _events(abi, lambda name: name.startswith(WATCHED_PREFIXES))
+
+
+def owner_events(abi: Sequence[dict[str, Any]] | None = None) -> dict[bytes, EventShape]:
+    """topic 0 → shape of every Executor event recording an owner action (see `owner_actions`)."""
+    return _events(abi, is_owner_event)
 
 
 @dataclass(frozen=True)
@@ -132,6 +169,12 @@ class WatchStats:
     """(event name, worker) → events whose transaction polyhunter did not send."""
     last_block: int = 0
     errors: int = 0
+    owner_actions: Counter[str] = field(default_factory=Counter)
+    """Owner (admin) events reported, by event name."""
+    queued_changes: int = 0
+    """Changes queued and neither executed nor cancelled (0 while another instance holds the watch)."""
+    next_change_ready_at: int = 0
+    """Chain time (s) from which the first of them may be executed; 0 when none is queued."""
 
     @property
     def unjournaled_total(self) -> int:
@@ -156,6 +199,7 @@ class ExecutorWatch:
         clock: Callable[[], float] = time.monotonic,
         shared: SharedState | None = None,
         holder: str = "",
+        lookback: int = DEFAULT_LOOKBACK,
     ) -> None:
         self.rpc = rpc
         self.store = store
@@ -174,6 +218,13 @@ class ExecutorWatch:
         """With several instances, only the holder of the watch's lease in the shared state scans."""
         self.holder = holder
         self.shapes = watched_events()
+        self.owner_shapes = owner_events()
+        self.owner_source = f"executor-owner-watch:{chain_id}:{self.executor}"
+        self.lookback = lookback
+        """Blocks before the owner checkpoint read on start to rebuild the queued changes."""
+        self.queued = QueuedChanges(CallDecoder(load_artifact("Executor").abi))
+        self._owner_seen: int | None = None
+        """Owner events at or below this block were reported (by this process or before a restart)."""
         self.stats = WatchStats()
         self._next: int | None = None
         self._floor = 0
@@ -204,6 +255,10 @@ class ExecutorWatch:
         if not held:
             self._next = None  # another instance scans; resume from the shared checkpoint if it stops
             self._suspects.clear()
+            # The holder exports the queue; a stale copy here would keep the alert up after a cancel.
+            self.queued.clear()
+            self._owner_seen = None
+            self._export_queue()
         return held
 
     async def scan(self) -> list[ExecutorEvent]:
@@ -217,29 +272,114 @@ class ExecutorWatch:
             else:
                 self._next = head + 1 if self.start_block is None else self.start_block
             self._floor = self._next  # never judge what lies before this process's first block
+            await self._rebuild_queue()
+        topics = [*self.shapes, *self.owner_shapes]
         events: list[ExecutorEvent] = []
         for low in range(max(self._floor, self._next - self.rescan), head + 1, self.window):
-            events += await self._read(low, min(low + self.window - 1, head))
+            events += await self._read(low, min(low + self.window - 1, head), topics)
         events = [
             e
             for e in events
             if (k := (e.tx_hash, e.log_index)) not in self._judged and k not in self._suspects
         ]
+        owner = [e for e in events if is_owner_event(e.name)]
+        events = [e for e in events if not is_owner_event(e.name)]
         if head >= self._next:
             self._next = head + 1
         self.stats.last_block = max(self.stats.last_block, head)
         self.stats.events += len(events)
+        await self._report_owner(owner, head)
         now = self.clock()
         for event in events:
             self._suspects.setdefault((event.tx_hash, event.log_index), (now, event))
         reported = await self._judge(now)
         self._judged = {k: b for k, b in self._judged.items() if b > head - self.rescan}
+        await self._confirm_queue(head)
         # Never past a suspect still in its grace: after a restart it is read and judged again.
         waiting = [e.block_number for _, e in self._suspects.values()]
         await self.store.set_checkpoint(self.source, min([self._next - 1, *(b - 1 for b in waiting)]))
+        await self.store.set_checkpoint(self.owner_source, self._next - 1)
+        self._owner_seen = self._next - 1
         return reported
 
-    async def _read(self, low: int, high: int) -> list[ExecutorEvent]:
+    async def _rebuild_queue(self) -> None:
+        """The changes still queued when this process takes the watch, from the `Change…` events of the
+        `lookback` blocks up to the owner checkpoint (already reported: not logged again)."""
+        assert self._next is not None
+        saved = await self.store.get_checkpoint(self.owner_source)
+        seen = self._next - 1 if saved is None else saved
+        self._owner_seen = seen
+        self.queued.clear()
+        topics = [t for t, shape in self.owner_shapes.items() if shape.name in CHANGE_EVENTS]
+        for low in range(max(0, seen + 1 - self.lookback), seen + 1, self.window):
+            for event in await self._read(low, min(low + self.window - 1, seen), topics):
+                self.queued.apply(event.name, event.args, event.block_number)
+
+    async def _report_owner(self, events: list[ExecutorEvent], head: int) -> None:
+        chain_now: int | None = None
+        for event in sorted(events, key=lambda e: (e.block_number, e.log_index)):
+            self._judged[(event.tx_hash, event.log_index)] = event.block_number
+            if self._owner_seen is not None and event.block_number <= self._owner_seen:
+                continue  # reported before this process (re)started, and already in the rebuilt queue
+            cancelled = self.queued.get(bytes(event.args.get("id", b"")))
+            self.queued.apply(event.name, event.args, event.block_number)
+            self.stats.owner_actions[event.name] += 1
+            where = f"tx 0x{event.tx_hash.hex()}, block {event.block_number}"
+            if event.name == CHANGE_QUEUED:
+                if chain_now is None:
+                    chain_now = await self._chain_time(head)
+                ready_at = int(event.args["readyAt"])
+                minutes = -(-max(0, ready_at - chain_now) // 60)
+                log.warning(
+                    "Executor owner queued %s (change 0x%s, %s): ready at %s, in %d minutes. If the owner "
+                    "did not queue it, cancel it before then: inspect with `polyhunter executor show`, "
+                    "`polyhunter executor pause`, and `cancelChange(0x%s)` from the owner key "
+                    "(`polyhunter executor authorise WORKER --revoke` cancels what is queued for a worker).",
+                    self.queued.decoder.describe(bytes(event.args["call"])),
+                    bytes(event.args["id"]).hex(),
+                    where,
+                    utc(ready_at),
+                    minutes,
+                    bytes(event.args["id"]).hex(),
+                )
+            else:
+                log.warning("Executor owner action: %s (%s)", self._describe_owner(event, cancelled), where)
+
+    def _describe_owner(self, event: ExecutorEvent, cancelled: QueuedChange | None) -> str:
+        shown = []
+        for name, value in event.args.items():
+            if event.name == CHANGE_EXECUTED and name == "call":
+                shown.append(f"call={self.queued.decoder.describe(bytes(value))}")
+            else:
+                shown.append(f"{name}={show(value)}")
+        text = f"{event.name}({', '.join(shown)})"
+        if cancelled is not None and event.name not in (CHANGE_QUEUED, CHANGE_EXECUTED):
+            text += f", dropping the queued {cancelled.call}"
+        return text
+
+    async def _chain_time(self, head: int) -> int:
+        block = await self.rpc.call("eth_getBlockByNumber", [hex(head), False])
+        try:
+            return int(block["timestamp"], 16)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise DecodeError(f"block {head}: no timestamp ({exc})") from exc
+
+    async def _confirm_queue(self, head: int) -> None:
+        for change_id in self.queued.ids:
+            data = "0x" + (CHANGE_READY_AT + change_id).hex()
+            answer = await self.rpc.call("eth_call", [{"to": self.executor, "data": data}, hex(head)])
+            try:
+                ready_at = int(str(answer), 16)
+            except ValueError as exc:
+                raise DecodeError(f"Executor changeReadyAt(0x{change_id.hex()}): {answer!r}") from exc
+            self.queued.confirm(change_id, ready_at)
+        self._export_queue()
+
+    def _export_queue(self) -> None:
+        self.stats.queued_changes = len(self.queued)
+        self.stats.next_change_ready_at = self.queued.next_ready_at
+
+    async def _read(self, low: int, high: int, topics: Sequence[bytes]) -> list[ExecutorEvent]:
         logs = await self.rpc.call(
             "eth_getLogs",
             [
@@ -247,7 +387,7 @@ class ExecutorWatch:
                     "address": self.executor,
                     "fromBlock": hex(low),
                     "toBlock": hex(high),
-                    "topics": [["0x" + t.hex() for t in self.shapes]],
+                    "topics": [["0x" + t.hex() for t in topics]],
                 }
             ],
         )
@@ -255,7 +395,8 @@ class ExecutorWatch:
         for entry in logs or []:
             if entry.get("removed"):
                 continue
-            shape = self.shapes.get(bytes.fromhex(entry["topics"][0].removeprefix("0x")))
+            topic = bytes.fromhex(entry["topics"][0].removeprefix("0x"))
+            shape = self.shapes.get(topic) or self.owner_shapes.get(topic)
             if shape is not None:
                 out.append(decode_event(shape, entry))
         return out
