@@ -173,6 +173,7 @@ def deploy_local(
         w3, owner, usdce=usdce_address, ctf=ctf_address, operators=[layout.operator.address]
     )
     collateral_address = pm.pusd
+    from_block = w3.eth.block_number
     core = deploy_core(
         w3,
         owner,
@@ -320,6 +321,7 @@ def deploy_local(
         chain_id=w3.eth.chain_id,
         rpc_url=rpc_url,
         ws_url=ws_url,
+        executor_from_block=from_block,
         contracts=Contracts(
             executor=core.executor,
             proxy_factory=core.proxy_factory,

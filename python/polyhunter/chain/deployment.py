@@ -208,6 +208,9 @@ class Deployment:
     deposit_wallet_init_code_hash: str | None = None
     clob_url: str | None = None
     rtds_url: str | None = None
+    executor_from_block: int | None = None
+    """A block at or before the Executor's creation (the head when `deploy` began): its events are all at or
+    after it, so the admin commands read them from there (None: found from the chain's code history)."""
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -219,7 +222,7 @@ class Deployment:
             "markets": [m.to_json() for m in self.markets],
             "accounts": self.accounts.to_json(),
         }
-        for name in ("deposit_wallet_init_code_hash", "clob_url", "rtds_url"):
+        for name in ("deposit_wallet_init_code_hash", "clob_url", "rtds_url", "executor_from_block"):
             value = getattr(self, name)
             if value is not None:
                 out[name] = value
@@ -253,6 +256,9 @@ class Deployment:
                 deposit_wallet_init_code_hash=data.get("deposit_wallet_init_code_hash"),
                 clob_url=data.get("clob_url"),
                 rtds_url=data.get("rtds_url"),
+                executor_from_block=(
+                    None if data.get("executor_from_block") is None else int(data["executor_from_block"])
+                ),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ConfigError(f"deployment file is malformed: {exc!r}") from exc

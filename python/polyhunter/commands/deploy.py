@@ -113,6 +113,7 @@ def deploy(
         if len(w3.eth.get_code(Web3.to_checksum_address(value))) == 0:
             raise click.ClickException(f"no contract at the {name} address {value}")
     click.echo(f"deploying to chain {chain_id} via {shown} as {owner.address} with {len(workers)} worker(s)")
+    from_block = w3.eth.block_number
     try:
         core = deploy_core(w3, owner, collateral=collateral, ctf=ctf, fleet=workers, fee_bps=fee_bps)
     except PolyhunterError as exc:
@@ -131,6 +132,7 @@ def deploy(
         ),
         proxy_init_code_hash=core.proxy_init_code_hash,
         accounts=Accounts(owner=owner.address.lower(), fleet=workers),
+        executor_from_block=from_block,
     )
     path = deployment.save()
     click.echo(f"executor {core.executor}\nproxy factory {core.proxy_factory}\ntreasury {core.treasury}")

@@ -82,7 +82,10 @@ def open_admin(
     if address is None:
         raise ConfigError(f"no Executor on chain {chain_id}: set EXECUTOR_ADDRESS or run `polyhunter deploy`")
     owner = load_owner_account(settings, keystore) if write else None
-    admin = ExecutorAdmin(w3, address, owner)
+    known = deployment is not None and deployment.contracts.executor.lower() == address.lower()
+    admin = ExecutorAdmin(
+        w3, address, owner, first_block=deployment.executor_from_block if known and deployment else None
+    )
     if write:
         admin.check_owner()
     return admin, chain_id, deployment
