@@ -268,11 +268,12 @@ class ExecutorWatch:
         if self._next is None:
             saved = await self.store.get_checkpoint(self.source)
             if saved is not None:
-                self._next = saved + 1
+                start = saved + 1
             else:
-                self._next = head + 1 if self.start_block is None else self.start_block
-            self._floor = self._next  # never judge what lies before this process's first block
-            await self._rebuild_queue()
+                start = head + 1 if self.start_block is None else self.start_block
+            await self._rebuild_queue(start)  # first: a pass that fails here rebuilds again on the next
+            self._next = start
+            self._floor = start  # never judge what lies before this process's first block
         topics = [*self.shapes, *self.owner_shapes]
         events: list[ExecutorEvent] = []
         for low in range(max(self._floor, self._next - self.rescan), head + 1, self.window):
@@ -302,21 +303,22 @@ class ExecutorWatch:
         self._owner_seen = self._next - 1
         return reported
 
-    async def _rebuild_queue(self) -> None:
-        """The changes still queued when this process takes the watch, from the `Change…` events of the
-        `lookback` blocks up to the owner checkpoint (already reported: not logged again)."""
-        assert self._next is not None
+    async def _rebuild_queue(self, start: int) -> None:
+        """The changes still queued when this process takes the watch (whose first block is `start`), from
+        the `Change…` events of the `lookback` blocks up to the owner checkpoint (already reported: not
+        logged again)."""
         saved = await self.store.get_checkpoint(self.owner_source)
-        seen = self._next - 1 if saved is None else saved
-        self._owner_seen = seen
+        seen = start - 1 if saved is None else saved
         self.queued.clear()
         topics = [t for t, shape in self.owner_shapes.items() if shape.name in CHANGE_EVENTS]
         for low in range(max(0, seen + 1 - self.lookback), seen + 1, self.window):
             for event in await self._read(low, min(low + self.window - 1, seen), topics):
                 self.queued.apply(event.name, event.args, event.block_number)
+        self._owner_seen = seen
 
     async def _report_owner(self, events: list[ExecutorEvent], head: int) -> None:
-        chain_now: int | None = None
+        # Read before any event is marked reported: a failure here leaves them all for the next pass.
+        chain_now = await self._chain_time(head) if any(e.name == CHANGE_QUEUED for e in events) else 0
         for event in sorted(events, key=lambda e: (e.block_number, e.log_index)):
             self._judged[(event.tx_hash, event.log_index)] = event.block_number
             if self._owner_seen is not None and event.block_number <= self._owner_seen:
@@ -326,8 +328,6 @@ class ExecutorWatch:
             self.stats.owner_actions[event.name] += 1
             where = f"tx 0x{event.tx_hash.hex()}, block {event.block_number}"
             if event.name == CHANGE_QUEUED:
-                if chain_now is None:
-                    chain_now = await self._chain_time(head)
                 ready_at = int(event.args["readyAt"])
                 minutes = -(-max(0, ready_at - chain_now) // 60)
                 log.warning(
