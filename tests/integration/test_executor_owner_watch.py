@@ -27,6 +27,7 @@ from polyhunter.commands._executor_admin import ExecutorAdmin
 from polyhunter.execution.owner_actions import utc
 from polyhunter.execution.watch import ExecutorWatch, owner_events, watched_events
 from polyhunter.metrics import SupervisorMetrics
+from polyhunter.shared.memory import MemorySharedState
 from polyhunter.store.sqlite import SqliteStore
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio]
@@ -286,3 +287,40 @@ async def test_a_reorg_that_takes_the_queueing_away_drops_the_change(
     local_chain.w3.provider.make_request("anvil_mine", ["0x3"])  # type: ignore[arg-type]
     await watch.scan()
     assert (watch.stats.queued_changes, watch.stats.next_change_ready_at) == (0, 0)
+
+
+async def test_only_the_holder_exports_the_queue_and_a_successor_knows_it_without_reporting_it_again(
+    local_chain: LocalChain, rpc: AsyncRpc, store: SqliteStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With several supervisors, the instance holding the watch's lease exports the queued changes; the
+    others export none (a stale copy would keep the alert up after a cancel). One that takes the lease over
+    rebuilds the queue from the shared checkpoint and reports only what is new."""
+    admin = delayed_admin(local_chain)
+    worker = local_chain.deployment.accounts.fleet[0].lower()
+    shared = MemorySharedState()
+    start = head(local_chain) + 1
+    first, second = (
+        ExecutorWatch(
+            rpc, store, admin.address, chain_id=31337, grace_s=0, start_block=start, shared=shared, holder=h
+        )
+        for h in ("first", "second")
+    )
+    assert admin.set_cap(worker, 400 * USD).status == "queued"
+    await first.tick()
+    await second.tick()
+    assert (first.stats.queued_changes, second.stats.queued_changes) == (1, 0)
+    assert (first.stats.owner_actions, second.stats.owner_actions) == ({"ChangeQueued": 1}, {})
+
+    await shared.release_lease(first.source, "first")  # the first instance stops
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger=LOGGER):
+        await second.tick()
+    assert warnings(caplog) == []
+    assert second.stats.queued_changes == 1
+    [kept] = second.queued.changes()
+    await first.tick()  # restarted, it finds the lease taken: its old copy of the queue is dropped
+    assert (first.stats.queued_changes, first.stats.next_change_ready_at) == (0, 0)
+    cancel(local_chain, admin, kept.id)
+    await second.tick()
+    assert second.stats.owner_actions == {"ChangeCancelled": 1}
+    assert second.stats.queued_changes == 0

@@ -236,8 +236,7 @@ class ExecutorWatch:
         """Scans every `poll_s` until `stop` is set; a failed pass is logged and retried on the next."""
         while not stop.is_set():
             try:
-                if await self._hold():
-                    await self.scan()
+                await self.tick()
             except (ChainError, DecodeError, OSError) as exc:
                 self.stats.errors += 1
                 log.warning("Executor watch: scan failed, retrying: %s", exc)
@@ -246,6 +245,10 @@ class ExecutorWatch:
                 log.exception("Executor watch: scan failed, retrying")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.poll_s)
+
+    async def tick(self) -> list[ExecutorEvent]:
+        """One pass as `run` makes it: a scan if this instance holds the watch (no shared state: always)."""
+        return await self.scan() if await self._hold() else []
 
     async def _hold(self) -> bool:
         if self.shared is None:
