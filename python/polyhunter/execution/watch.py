@@ -182,7 +182,8 @@ class WatchStats:
 
 
 class ExecutorWatch:
-    """Scans the Executor's value-moving events and alarms on those polyhunter did not journal."""
+    """Scans the Executor's value-moving events and alarms on those polyhunter did not journal; reports the
+    owner's actions and keeps the changes still queued."""
 
     def __init__(
         self,
