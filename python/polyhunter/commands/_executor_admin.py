@@ -6,6 +6,8 @@ the Executor's setup phase, with a non-zero `changeDelay`, is queued (`queueChan
 alone while it waits, and executed (`executeChange`) by a later run once its time has come: every command is
 re-runnable and finishes what an earlier run queued. Narrowing calls (deauthorise, lower a cap, pause) apply
 at once. Each call is one `Change` the command reports (done, queued until …, waiting until …, unchanged).
+Any queued change can be listed (`queued`, its call decoded as the supervisor's Executor watch logs it) and
+cancelled by its id (`cancel`) until it is executed.
 The Executor's events are read from its deployment block in chunks the RPC accepts (`chain.logscan`).
 """
 
@@ -24,9 +26,11 @@ from web3.exceptions import Web3Exception
 from web3.types import TxParams
 
 from polyhunter._core import keccak256
+from polyhunter.chain.artifacts import load_artifact
 from polyhunter.chain.logscan import LogScanner, deployment_block
 from polyhunter.chain.tx import contract, send
-from polyhunter.errors import ChainError, ConfigError
+from polyhunter.errors import ChainError, ConfigError, InvalidInputError
+from polyhunter.execution.owner_actions import CallDecoder, QueuedChange
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +39,19 @@ POLYGON_CHAIN_ID = 137
 #: Blocks read back when the Executor's deployment block cannot be found (about 12 days of Polygon blocks):
 #: a pruned node answers no historical `eth_getCode`.
 DEFAULT_LOOKBACK = 500_000
+
+
+class ChangeNotQueued(InvalidInputError):
+    """A change id the Executor does not hold queued (never queued, already executed or cancelled)."""
+
+
+def parse_change_id(text: str) -> bytes:
+    """A change id as `executor queued` prints it (`0x` and 64 hex digits) → its 32 bytes;
+    `InvalidInputError` otherwise."""
+    digits = text.strip().lower().removeprefix("0x")
+    if len(digits) != 64 or any(c not in "0123456789abcdef" for c in digits):
+        raise InvalidInputError(f"change id {text!r}: expected 0x and 64 hex digits (see `executor queued`)")
+    return bytes.fromhex(digits)
 
 
 def when(timestamp: int) -> str:
@@ -125,6 +142,7 @@ class ExecutorAdmin:
         except (OSError, Web3Exception) as exc:
             raise ChainError(f"reading the Executor {executor}: {type(exc).__name__}") from None
         self.handle: Contract = contract(w3, "Executor", executor)
+        self.decoder = CallDecoder(load_artifact("Executor").abi)
 
     # ------------------------------------------------------------------ reading
 
@@ -205,8 +223,9 @@ class ExecutorAdmin:
             seen.setdefault(str(entry["args"]["worker"]).lower(), None)
         return list(seen)
 
-    def queued_changes(self, from_block: int = 0) -> list[dict[str, Any]]:
-        """Changes queued and neither executed nor cancelled: their call, id and the time they may run."""
+    def _queued_calls(self, from_block: int = 0) -> list[tuple[bytes, bytes, int, int]]:
+        """(id, calldata, ready at, block queued) of each change queued and neither executed nor cancelled:
+        the `ChangeQueued` events since `from_block`, each kept while `changeReadyAt(id)` is not 0."""
         out = []
         seen: set[bytes] = set()
         for entry in self._logs("ChangeQueued", from_block):
@@ -217,9 +236,24 @@ class ExecutorAdmin:
             ready_at = int(self._view("changeReadyAt", change_id))
             if ready_at == 0:
                 continue
-            call = bytes(entry["args"]["call"])
-            out.append({"id": "0x" + change_id.hex(), "call": self.describe(call), "ready_at": ready_at})
+            out.append((change_id, bytes(entry["args"]["call"]), ready_at, int(entry["blockNumber"])))
         return out
+
+    def queued_changes(self, from_block: int = 0) -> list[dict[str, Any]]:
+        """Changes queued and neither executed nor cancelled: their call, id and the time they may run."""
+        return [
+            {"id": "0x" + change_id.hex(), "call": self.describe(call), "ready_at": ready_at}
+            for change_id, call, ready_at, _ in self._queued_calls(from_block)
+        ]
+
+    def queued(self, from_block: int = 0) -> list[QueuedChange]:
+        """The changes queued and neither executed nor cancelled, the first ready first, each call decoded
+        as the Executor watch logs it (`name(arg=value, …)`)."""
+        found = [
+            QueuedChange(change_id, self.decoder.describe(call), ready_at, block)
+            for change_id, call, ready_at, block in self._queued_calls(from_block)
+        ]
+        return sorted(found, key=lambda c: (c.ready_at, c.id))
 
     def describe(self, call: bytes) -> str:
         """`name(arg, …)` of an Executor calldata."""
@@ -279,6 +313,24 @@ class ExecutorAdmin:
                 return Change(self.describe(data), "done", cancelled)
             return Change(self.describe(data), "unchanged")
         return self.apply(data, widening=authorised)
+
+    def cancel(self, change_id: bytes) -> tuple[QueuedChange, str]:
+        """Cancels the queued change `change_id` (the owner's `cancelChange`): the change as it was queued
+        and the cancellation's transaction hash. `ChangeNotQueued` (nothing sent) when the Executor holds no
+        such change queued."""
+        shown = "0x" + change_id.hex()
+        ready_at = int(self._view("changeReadyAt", change_id))
+        if ready_at == 0:
+            raise ChangeNotQueued(
+                f"change {shown} is not queued on the Executor {self.address} (never queued, or already "
+                "executed or cancelled): `polyhunter executor queued` lists the queued ones"
+            )
+        found = [(call, block) for cid, call, _, block in self._queued_calls() if cid == change_id]
+        # Queued before the first block read (an old deployment record): the id alone still cancels it.
+        call, block = found[0] if found else (None, 0)
+        described = self.decoder.describe(call) if call is not None else f"the change {shown}"
+        tx_hash = self._send(self.encode("cancelChange", change_id), f"cancelChange({described})")
+        return QueuedChange(change_id, described, ready_at, block), tx_hash
 
     def cancel_queued_for(self, worker: str) -> str | None:
         """Cancels every queued change that would widen what `worker` may do (authorise it, raise its cap,

@@ -1,12 +1,13 @@
-"""`polyhunter executor show|workers|authorise|pause|fee`: the Executor's owner manages who may move Proxies'
-funds, how much per hour, the pause switch and the copy fee.
+"""`polyhunter executor show|workers|queued|authorise|pause|fee|cancel`: the Executor's owner manages who may
+move Proxies' funds, how much per hour, the pause switch and the copy fee, and cancels queued changes.
 
 Writes are signed by the Executor's owner, whose key comes from `OWNER_PRIVATE_KEY` or from an encrypted
 keystore file (`--keystore FILE`, its password from `OWNER_KEYSTORE_PASSWORD` or asked for), never from the
 command line. Writes on Polygon (chain 137) also need `--i-understand-mainnet`. A change the Executor makes
 wait (authorising a worker, raising a cap, changing the fee or treasury) is queued by the first run, which
 says when it becomes effective; running the same command again then applies it. Pausing, deauthorising and
-lowering a cap apply at once.
+lowering a cap apply at once. `queued` lists every change still queued (its id, decoded call and ready time,
+as the supervisor's Executor watch logs it) and `cancel ID` drops one before it is executed.
 """
 
 from __future__ import annotations
@@ -268,6 +269,75 @@ def executor_authorise(
             if not revoke:
                 changes.append(admin.authorise(worker, True))
         report(as_json, action, chain_id, admin, changes)
+
+    _run(work)
+
+
+@executor.command("queued")
+@_from_block
+@_json
+def executor_queued(from_block: int, as_json: bool) -> None:
+    """List the changes queued on the Executor and not yet executed or cancelled: id, call, ready time."""
+    settings = settings_or_exit()
+
+    def work() -> None:
+        from polyhunter.commands._executor_admin import when
+
+        admin, chain_id, _ = open_admin(settings, None, write=False, mainnet_ok=False, action="list")
+        changes = admin.queued(from_block)
+        now = admin.now()
+        if as_json:
+            rows = [
+                {"id": "0x" + c.id.hex(), "call": c.call, "ready_at": c.ready_at, "ready": c.ready_at <= now}
+                for c in changes
+            ]
+            echo_json({"chain_id": chain_id, "executor": admin.address, "now": now, "queued_changes": rows})
+            return
+        for c in changes:
+            state = "ready now" if c.ready_at <= now else f"ready from {when(c.ready_at)}"
+            click.echo(f"0x{c.id.hex()}  {c.call}  ({state})")
+        click.echo(
+            f"{len(changes)} change(s) queued on {admin.address}"
+            + ("; `polyhunter executor cancel ID` drops one" if changes else "")
+        )
+
+    _run(work)
+
+
+@executor.command("cancel")
+@click.argument("change_id", metavar="ID")
+@_keystore
+@_mainnet
+@_json
+def executor_cancel(change_id: str, keystore: Path | None, mainnet_ok: bool, as_json: bool) -> None:
+    """Cancel the queued change ID (from `executor queued`) before it is executed (immediate)."""
+    from polyhunter.commands._executor_admin import parse_change_id
+
+    settings = settings_or_exit()
+    try:
+        chosen = parse_change_id(change_id)
+    except InvalidInputError as exc:
+        raise click.BadParameter(str(exc), param_hint="ID") from None
+
+    def work() -> None:
+        admin, chain_id, _ = open_admin(
+            settings, keystore, write=True, mainnet_ok=mainnet_ok, action="cancel"
+        )
+        change, tx_hash = admin.cancel(chosen)
+        if as_json:
+            echo_json(
+                {
+                    "action": "cancel",
+                    "chain_id": chain_id,
+                    "executor": admin.address,
+                    "id": "0x" + change.id.hex(),
+                    "call": change.call,
+                    "ready_at": change.ready_at,
+                    "tx_hash": tx_hash,
+                }
+            )
+            return
+        click.echo(f"cancelled {change.call} (id 0x{change.id.hex()}, tx {tx_hash})")
 
     _run(work)
 
