@@ -23,9 +23,11 @@ only if someone sees the queued change in time, so the changes queued and neithe
 kept (`ExecutorWatch.queued`) and exported (`polyhunter_executor_queued_changes`,
 `polyhunter_executor_next_change_ready_timestamp_seconds`), which `PolyhunterExecutorChangeQueued` alerts on.
 Owner events have their own checkpoint (the last block whose owner events were reported), so a restart logs
-none twice; on start the queued changes are rebuilt, without logging, from the `Change…` events of the last
-`lookback` blocks before it, and every pass checks them against the Executor's `changeReadyAt(id)` at the
-block read (a reorg may take a `ChangeQueued` away).
+none twice; on start (or when this instance takes the watch's lease over) the queued changes are rebuilt,
+without logging, from the `Change…` events of the last `lookback` blocks before it, never from before
+`first_block` (the Executor's deployment block, deployment.json's `executor_from_block`: no event of it lies
+earlier, so a young Executor costs no long read-back), and every pass checks them against the Executor's
+`changeReadyAt(id)` at the block read (a reorg may take a `ChangeQueued` away).
 """
 
 from __future__ import annotations
@@ -67,6 +69,12 @@ WATCHED_PREFIXES = ("Pulled", "DebtRepaid")
 DEFAULT_LOOKBACK = 500_000
 #: `changeReadyAt(bytes32)`
 CHANGE_READY_AT = keccak256(b"changeReadyAt(bytes32)")[:4]
+
+
+def read_back_start(seen: int, lookback: int, first_block: int = 0) -> int:
+    """The first block read to rebuild the queued changes when owner events up to `seen` were reported:
+    `lookback` blocks back, never before `first_block` (the Executor's deployment block)."""
+    return max(0, seen + 1 - lookback, first_block)
 
 
 @dataclass(frozen=True)
@@ -201,6 +209,7 @@ class ExecutorWatch:
         shared: SharedState | None = None,
         holder: str = "",
         lookback: int = DEFAULT_LOOKBACK,
+        first_block: int = 0,
     ) -> None:
         self.rpc = rpc
         self.store = store
@@ -223,6 +232,8 @@ class ExecutorWatch:
         self.owner_source = f"executor-owner-watch:{chain_id}:{self.executor}"
         self.lookback = lookback
         """Blocks before the owner checkpoint read on start to rebuild the queued changes."""
+        self.first_block = first_block
+        """The Executor's deployment block (0: unknown): the read-back on start never begins before it."""
         self.queued = QueuedChanges(CallDecoder(load_artifact("Executor").abi))
         self._owner_seen: int | None = None
         """Owner events at or below this block were reported (by this process or before a restart)."""
@@ -309,13 +320,13 @@ class ExecutorWatch:
 
     async def _rebuild_queue(self, start: int) -> None:
         """The changes still queued when this process takes the watch (whose first block is `start`), from
-        the `Change…` events of the `lookback` blocks up to the owner checkpoint (already reported: not
-        logged again)."""
+        the `Change…` events of the `lookback` blocks up to the owner checkpoint, none before `first_block`
+        (already reported: not logged again)."""
         saved = await self.store.get_checkpoint(self.owner_source)
         seen = start - 1 if saved is None else saved
         self.queued.clear()
         topics = [t for t, shape in self.owner_shapes.items() if shape.name in CHANGE_EVENTS]
-        for low in range(max(0, seen + 1 - self.lookback), seen + 1, self.window):
+        for low in range(read_back_start(seen, self.lookback, self.first_block), seen + 1, self.window):
             for event in await self._read(low, min(low + self.window - 1, seen), topics):
                 self.queued.apply(event.name, event.args, event.block_number)
         self._owner_seen = seen

@@ -228,6 +228,7 @@ class Supervisor:
         self.rpc = AsyncRpc([u for u in urls if u.startswith("http")] or [self.deployment.rpc_url])
         self._resources.push_async_callback(self.rpc.close)
         chain_id = await self.rpc.chain_id()
+        listed_executor = self.deployment.contracts.executor.lower()
         self.deployment = await apply_address_settings(s, self.deployment, self.rpc)
         await verify_contracts(self.deployment, self.rpc)
         d = self.deployment
@@ -376,6 +377,10 @@ class Supervisor:
                     grace_s=s.copy_trading_executor_watch_grace_ms / 1000,
                     shared=self.shared,
                     holder=self._holder,
+                    # deployment.json's first block is its own Executor's, not one EXECUTOR_ADDRESS names.
+                    first_block=(d.executor_from_block or 0)
+                    if d.contracts.executor.lower() == listed_executor
+                    else 0,
                 )
                 watch = self.executor_watch.run(self._stop_workers)
                 self._extra.append(asyncio.create_task(watch, name="executor-watch"))
