@@ -165,7 +165,8 @@ def _addresses(values: tuple[str, ...], what: str) -> list[str]:
 
 @click.group("executor")
 def executor() -> None:
-    """The Executor's owner: workers, their hourly caps, pause and fee (signed by the owner's key)."""
+    """The Executor's owner: workers, their hourly caps, pause, fee and queued changes (signed by the owner's
+    key)."""
 
 
 @executor.command("show")
