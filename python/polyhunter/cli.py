@@ -57,7 +57,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "executor": (
         "polyhunter.commands.executor",
-        "The Executor's owner: workers, their hourly caps, pause and fee (signed by the owner's key).",
+        "The Executor's owner: workers, their hourly caps, pause, fee and queued changes (owner's key).",
     ),
     "fleet": (
         "polyhunter.commands.fleet",

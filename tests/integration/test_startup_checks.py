@@ -60,6 +60,7 @@ async def test_collateral_and_ctf_settings_take_effect(local_chain: LocalChain) 
     assert applied.contracts.collateral == other
     assert applied.contracts.ctf == deployment.contracts.ctf
     assert applied.proxy_init_code_hash == deployment.proxy_init_code_hash
+    assert applied.executor_from_block == deployment.executor_from_block  # the same Executor
 
 
 @pytest.mark.asyncio
@@ -75,6 +76,9 @@ async def test_a_new_executor_and_factory_take_effect(local_chain: LocalChain) -
     )
     assert applied.contracts.treasury == core.treasury.lower()
     assert applied.proxy_init_code_hash == core.proxy_init_code_hash  # read from the new factory
+    # deployment.json's block is the old Executor's: the new one's events are read without it.
+    assert deployment.executor_from_block is not None
+    assert applied.executor_from_block is None
 
 
 @pytest.mark.asyncio

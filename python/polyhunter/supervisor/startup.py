@@ -130,7 +130,11 @@ async def apply_address_settings(settings: Settings, deployment: Deployment, rpc
     contracts = dataclasses.replace(
         c, executor=executor, proxy_factory=factory, treasury=treasury, collateral=collateral, ctf=ctf
     )
-    return dataclasses.replace(deployment, contracts=contracts, proxy_init_code_hash=init_code_hash)
+    # The recorded block is the old Executor's: another one's events may lie before it.
+    from_block = deployment.executor_from_block if executor == c.executor else None
+    return dataclasses.replace(
+        deployment, contracts=contracts, proxy_init_code_hash=init_code_hash, executor_from_block=from_block
+    )
 
 
 async def require_code(rpc: AsyncRpc, addresses: dict[str, str]) -> None:
