@@ -57,7 +57,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "executor": (
         "polyhunter.commands.executor",
-        "The Executor's owner: workers, their hourly caps, pause, fee and queued changes (owner's key).",
+        "The Executor's owner: workers, hourly caps, pause, fee, queued changes (the owner's key signs).",
     ),
     "fleet": (
         "polyhunter.commands.fleet",

@@ -68,6 +68,7 @@ def test_chain_up_detach_status_down(home: Path) -> None:
         "deposit_wallet_init_code_hash",
         "clob_url",
         "rtds_url",
+        "executor_from_block",
     }
     assert isinstance(raw["markets"][0]["yes_token_id"], str)
     assert [m.neg_risk for m in deployment.markets] == [False, False, True]

@@ -165,8 +165,7 @@ def _addresses(values: tuple[str, ...], what: str) -> list[str]:
 
 @click.group("executor")
 def executor() -> None:
-    """The Executor's owner: workers, their hourly caps, pause, fee and queued changes (signed by the owner's
-    key)."""
+    """The Executor's owner: workers, hourly caps, pause, fee, queued changes (the owner's key signs)."""
 
 
 @executor.command("show")
