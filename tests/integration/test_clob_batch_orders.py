@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from decimal import Decimal
 from pathlib import Path
 from types import SimpleNamespace
@@ -49,6 +49,16 @@ def w() -> Iterator[World]:
     yield from fresh_world()
 
 
+@asynccontextmanager
+async def stored(tmp_path: Path, jobs: Sequence[CopyJob]) -> AsyncIterator[Store]:
+    """A store holding `jobs` PENDING, closed whatever happens (its thread must not outlive the test)."""
+    store = await store_at(tmp_path / "s.db", jobs)
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
 def running(w: World, settings: ClobSettings) -> ClobThread:
     return ClobThread(LocalClob(w.deployment, settings))
 
@@ -79,8 +89,20 @@ def batched_engine(w: World, clob: LocalClob) -> tuple[BatchedChainEngine, list[
         made.append(venue)
         return venue
 
-    eng = BatchedChainEngine(AsyncRpc([w.rpc_url]), w.deployment, w.fleet(1), config=FAST, venue=build)
+    fleet = w.fleet(1)
+    # A float in the worker's deposit wallet: the local CLOB may count an order's funds twice for a moment
+    # (a refresh read after a settlement moved them, before the settlement's reservation is released), a
+    # false "not enough balance" that a post of its own meets as well; copies never spend this float.
+    give_pusd(w, w.deployment.accounts.deposit_wallet(fleet[0].address), 500 * USD)
+    eng = BatchedChainEngine(AsyncRpc([w.rpc_url]), w.deployment, fleet, config=FAST, venue=build)
     return eng, made
+
+
+def give_pusd(w: World, to: str, amount: int) -> None:
+    """`amount` of pUSD (the collateral) to `to`, from a follower's own account (not its Proxy)."""
+    pusd = contract(w.chain.w3, "PolyUSD", w.deployment.contracts.collateral)
+    follower = w.chain.signer(w.follower(3))
+    send(w.chain.w3, follower, pusd.functions.transfer(Web3.to_checksum_address(to), amount))
 
 
 def copies(w: World, n: int, amount: int = 3 * USD, first: int = 0) -> list[CopyJob]:
@@ -122,41 +144,42 @@ async def test_forty_copies_leave_in_three_requests_each_as_execute_would_give(
 ) -> None:
     reference = job(w, 0, "BUY", 3 * USD)
     jobs = copies(w, 40)
-    store = await store_at(tmp_path / "s.db", [reference, *jobs])
-    with running(w, ClobSettings(market_maker=MarketMakerSettings(size=DEPTH))) as clob:
-        eng, (venue,) = batched_engine(w, clob)
-        await eng.start()
-        try:
-            alone = await eng.execute(reference, StoreJournal(store, reference.key))
-            assert alone.status is TradeStatus.EXECUTED, alone.reason
-            assert posts(clob) == (0, 1)  # a job of its own posts alone, as before
-            results = await run_many(eng, store, jobs)
-        finally:
-            await stop(eng)
-        # ceil(40 / 15) = 3 requests. An order refused for a balance the CLOB had cached before the last
-        # pulls landed is sent again alone after the refresh, as a post of its own would be.
-        again = venue.balance_refreshes
-        assert posts(clob) == (3, 1 + again)
-        assert venue.batch_requests == 3
-        assert venue.batch_timeouts == 0
-        assert venue.posts == 41 + again
-        assert [r.status for r in results] == [TradeStatus.EXECUTED] * 40, [r.reason for r in results]
-        # Each job's result is the one `execute` gave the same copy alone (same book level, same amounts).
-        assert {(r.fill_size, r.fill_price_ppm, r.fee) for r in results} == {
-            (alone.fill_size, alone.fill_price_ppm, alone.fee)
-        }
-        hashes = await posted_once(store, jobs)
-        assert len(set(hashes.values())) == 40
-        for j in jobs:
-            record = await store.get_trade(j.key)
-            assert record is not None
-            assert [e.step for e in record.journal][:3] == [Step.PULLED, Step.ORDER_POSTED, Step.PUSHED]
-        # The CLOB holds exactly the orders journaled (the reference's too), none twice.
-        assert ours_at_clob(clob, w, eng) == {
-            *hashes.values(),
-            *(await posted_once(store, [reference])).values(),
-        }
-    await store.close()
+    async with stored(tmp_path, [reference, *jobs]) as store:
+        with running(w, ClobSettings(market_maker=MarketMakerSettings(size=DEPTH))) as clob:
+            eng, (venue,) = batched_engine(w, clob)
+            await eng.start()
+            try:
+                alone = await eng.execute(reference, StoreJournal(store, reference.key))
+                assert alone.status is TradeStatus.EXECUTED, alone.reason
+                assert posts(clob) == (0, 1)  # a job of its own posts alone, as before
+                results = await run_many(eng, store, jobs)
+            finally:
+                await stop(eng)
+            # ceil(40 / 15) = 3 requests. An order refused for a balance the CLOB had cached before the last
+            # pulls landed is sent again alone after the refresh, as a post of its own would be.
+            again = venue.balance_refreshes
+            assert posts(clob) == (3, 1 + again)
+            assert venue.batch_requests == 3
+            assert venue.batch_timeouts == 0
+            assert venue.posts == 41 + again
+            assert [r.status for r in results] == [TradeStatus.EXECUTED] * 40, [
+                r.reason for r in results if r.reason
+            ]
+            # Each job's result is the one `execute` gave the same copy alone (same book level, same amounts).
+            assert {(r.fill_size, r.fill_price_ppm, r.fee) for r in results} == {
+                (alone.fill_size, alone.fill_price_ppm, alone.fee)
+            }
+            hashes = await posted_once(store, jobs)
+            assert len(set(hashes.values())) == 40
+            for j in jobs:
+                record = await store.get_trade(j.key)
+                assert record is not None
+                assert [e.step for e in record.journal][:3] == [Step.PULLED, Step.ORDER_POSTED, Step.PUSHED]
+            # The CLOB holds exactly the orders journaled (the reference's too), none twice.
+            assert ours_at_clob(clob, w, eng) == {
+                *hashes.values(),
+                *(await posted_once(store, [reference])).values(),
+            }
 
 
 async def test_one_order_the_venue_refuses_fails_alone(w: World, tmp_path: Path) -> None:
@@ -165,66 +188,64 @@ async def test_one_order_the_venue_refuses_fails_alone(w: World, tmp_path: Path)
     # is killed. Follower 11 has no other copy here, so its Proxy must end where it started.
     big = job(w, 11, "BUY", 500 * USD)
     jobs = [*small[:2], big, *small[2:]]
-    store = await store_at(tmp_path / "s.db", jobs)
-    proxy = w.proxy(11)
-    before = w.chain.collateral_of(proxy)
-    with running(w, ClobSettings()) as clob:
-        eng, (venue,) = batched_engine(w, clob)
-        await eng.start()
-        try:
-            results = await run_many(eng, store, jobs)
-        finally:
-            await stop(eng)
-        assert posts(clob) == (1, venue.balance_refreshes)
-        assert venue.batch_requests == 1
-        statuses = [r.status for r in results]
-        assert statuses == [TradeStatus.EXECUTED] * 2 + [TradeStatus.SKIPPED] + [TradeStatus.EXECUTED] * 3
-        assert results[2].reason == "fok_not_filled"
-        assert w.chain.collateral_of(proxy) == before
-        record = await store.get_trade(big.key)
-        assert record is not None
-        assert [e.step for e in record.journal] == [Step.PULLED, Step.ORDER_POSTED, Step.RETURNED]
-        hashes = await posted_once(store, jobs)
-        # The refused order is not at the CLOB; the five others are, once each.
-        assert ours_at_clob(clob, w, eng) == {hashes[j.key] for j in small}
-    await store.close()
+    async with stored(tmp_path, jobs) as store:
+        proxy = w.proxy(11)
+        before = w.chain.collateral_of(proxy)
+        with running(w, ClobSettings()) as clob:
+            eng, (venue,) = batched_engine(w, clob)
+            await eng.start()
+            try:
+                results = await run_many(eng, store, jobs)
+            finally:
+                await stop(eng)
+            assert posts(clob) == (1, venue.balance_refreshes)
+            assert venue.batch_requests == 1
+            statuses = [r.status for r in results]
+            assert statuses == [TradeStatus.EXECUTED] * 2 + [TradeStatus.SKIPPED] + [TradeStatus.EXECUTED] * 3
+            assert results[2].reason == "fok_not_filled"
+            assert w.chain.collateral_of(proxy) == before
+            record = await store.get_trade(big.key)
+            assert record is not None
+            assert [e.step for e in record.journal] == [Step.PULLED, Step.ORDER_POSTED, Step.RETURNED]
+            hashes = await posted_once(store, jobs)
+            # The refused order is not at the CLOB; the five others are, once each.
+            assert ours_at_clob(clob, w, eng) == {hashes[j.key] for j in small}
 
 
 async def test_a_batch_dying_mid_way_is_resolved_order_by_order_never_posted_twice(
     w: World, tmp_path: Path
 ) -> None:
     jobs = copies(w, 6)
-    store = await store_at(tmp_path / "s.db", jobs)
-    with running(w, ClobSettings()) as clob:
-        # The batch places its first 3 orders, then answers 500 "order timed out": the client cannot
-        # tell which were placed, so every order's outcome is unknown.
-        admin(clob, timeout_next_batches=1, timeout_batch_placed=3)
-        eng, (venue,) = batched_engine(w, clob)
-        await eng.start()
-        try:
-            results = await run_many(eng, store, jobs)
-            hashes = await posted_once(store, jobs)
-            # What recovery reads from the journal alone: every order settled, and asking posts nothing.
-            before = posts(clob)
-            for j in jobs:
-                record = await store.get_trade(j.key)
-                assert record is not None
-                (entry,) = [e for e in record.journal if e.step == Step.ORDER_POSTED]
-                assert (await venue.resolve(entry, {})).state == "ok"
-                fill = await venue.fill_of(entry)
-                assert fill is not None
-                assert fill.shares == results[jobs.index(j)].fill_size
-            assert posts(clob) == before
-        finally:
-            await stop(eng)
-        assert [r.status for r in results] == [TradeStatus.EXECUTED] * 6, [r.reason for r in results]
-        # One batch; each order resolved by its hash, and only the 3 the venue did not know sent again
-        # (the same bytes, alone): 9 sends for 6 orders, none placed twice.
-        again = venue.balance_refreshes
-        assert posts(clob) == (1, 3 + again)
-        assert venue.posts == 9 + again
-        assert ours_at_clob(clob, w, eng) == set(hashes.values())
-    await store.close()
+    async with stored(tmp_path, jobs) as store:
+        with running(w, ClobSettings()) as clob:
+            # The batch places its first 3 orders, then answers 500 "order timed out": the client cannot
+            # tell which were placed, so every order's outcome is unknown.
+            admin(clob, timeout_next_batches=1, timeout_batch_placed=3)
+            eng, (venue,) = batched_engine(w, clob)
+            await eng.start()
+            try:
+                results = await run_many(eng, store, jobs)
+                hashes = await posted_once(store, jobs)
+                # What recovery reads from the journal alone: every order settled, and asking posts nothing.
+                before = posts(clob)
+                for j in jobs:
+                    record = await store.get_trade(j.key)
+                    assert record is not None
+                    (entry,) = [e for e in record.journal if e.step == Step.ORDER_POSTED]
+                    assert (await venue.resolve(entry, {})).state == "ok"
+                    fill = await venue.fill_of(entry)
+                    assert fill is not None
+                    assert fill.shares == results[jobs.index(j)].fill_size
+                assert posts(clob) == before
+            finally:
+                await stop(eng)
+            assert [r.status for r in results] == [TradeStatus.EXECUTED] * 6, [r.reason for r in results]
+            # One batch; each order resolved by its hash, and only the 3 the venue did not know sent again
+            # (the same bytes, alone): 9 sends for 6 orders, none placed twice.
+            again = venue.balance_refreshes
+            assert posts(clob) == (1, 3 + again)
+            assert venue.posts == 9 + again
+            assert ours_at_clob(clob, w, eng) == set(hashes.values())
 
 
 async def test_a_lone_job_of_a_batch_posts_at_once(w: World, tmp_path: Path) -> None:
@@ -233,42 +254,40 @@ async def test_a_lone_job_of_a_batch_posts_at_once(w: World, tmp_path: Path) -> 
     ok = job(w, 0, "BUY", 3 * USD)
     tiny = [job(w, 1 + i, "BUY", USD // 2) for i in range(3)]  # below the 5-share minimum: refused
     jobs = [*tiny, ok]
-    store = await store_at(tmp_path / "s.db", jobs)
-    with running(w, ClobSettings()) as clob:
-        eng, (venue,) = batched_engine(w, clob)
-        await eng.start()
-        try:
-            results = await run_many(eng, store, jobs)
-        finally:
-            await stop(eng)
-        assert [r.reason for r in results[:3]] == ["below_min_size"] * 3
-        assert results[3].status is TradeStatus.EXECUTED, results[3].reason
-        assert posts(clob) == (0, 1)
-        assert venue.batch_requests == 0
-        assert venue.batch_timeouts == 0
-    await store.close()
+    async with stored(tmp_path, jobs) as store:
+        with running(w, ClobSettings()) as clob:
+            eng, (venue,) = batched_engine(w, clob)
+            await eng.start()
+            try:
+                results = await run_many(eng, store, jobs)
+            finally:
+                await stop(eng)
+            assert [r.reason for r in results[:3]] == ["below_min_size"] * 3
+            assert results[3].status is TradeStatus.EXECUTED, results[3].reason
+            assert posts(clob) == (0, 1)
+            assert venue.batch_requests == 0
+            assert venue.batch_timeouts == 0
 
 
 async def test_a_rate_limited_batch_waits_and_goes_again_whole(w: World, tmp_path: Path) -> None:
     """One `POST /orders` per second: the second batch of 20 copies is refused 429 (nothing of it placed),
     waits the venue's Retry-After and is sent again, same bytes; every order placed once."""
     jobs = copies(w, 20)
-    store = await store_at(tmp_path / "s.db", jobs)
-    limits = {"POST /orders": 1, "*": 9000}
-    with running(w, ClobSettings(rate_limits=limits, rate_window_s=1.0)) as clob:
-        eng, (venue,) = batched_engine(w, clob)
-        await eng.start()
-        try:
-            results = await run_many(eng, store, jobs)
-        finally:
-            await stop(eng)
-        assert [r.status for r in results] == [TradeStatus.EXECUTED] * 20, [r.reason for r in results]
-        assert venue.batch_requests == 2
-        # 15 + 5 orders: the 5 were refused once by the limiter and sent again (one request more).
-        assert posts(clob) == (3, venue.balance_refreshes)
-        hashes = await posted_once(store, jobs)
-        assert ours_at_clob(clob, w, eng) == set(hashes.values())
-    await store.close()
+    async with stored(tmp_path, jobs) as store:
+        limits = {"POST /orders": 1, "*": 9000}
+        with running(w, ClobSettings(rate_limits=limits, rate_window_s=1.0)) as clob:
+            eng, (venue,) = batched_engine(w, clob)
+            await eng.start()
+            try:
+                results = await run_many(eng, store, jobs)
+            finally:
+                await stop(eng)
+            assert [r.status for r in results] == [TradeStatus.EXECUTED] * 20, [r.reason for r in results]
+            assert venue.batch_requests == 2
+            # 15 + 5 orders: the 5 were refused once by the limiter and sent again (one request more).
+            assert posts(clob) == (3, venue.balance_refreshes)
+            hashes = await posted_once(store, jobs)
+            assert ours_at_clob(clob, w, eng) == set(hashes.values())
 
 
 @contextmanager
@@ -281,7 +300,8 @@ def official_contracts(w: World) -> Iterator[None]:
     def local_config(chain_id: int) -> ContractConfig:
         if chain_id != w.deployment.chain_id:
             return original(chain_id)
-        assert c.ctf_exchange_v2 and c.neg_risk_exchange_v2
+        assert c.ctf_exchange_v2
+        assert c.neg_risk_exchange_v2
         return ContractConfig(
             exchange=cs(c.ctf_exchange_v2),
             neg_risk_adapter=cs(c.neg_risk_exchange_v2),
@@ -306,9 +326,7 @@ async def test_the_official_clients_post_orders_gets_the_reply_our_client_parses
     order sent, a placement or `success: false` with production's string; ours parses both the same."""
     account = derive(5)  # a fleet wallet no other test here trades with
     wallet = w.deployment.accounts.deposit_wallet(account.address)
-    follower = w.chain.signer(w.follower(3))
-    pusd = contract(w.chain.w3, "PolyUSD", w.deployment.contracts.collateral)
-    send(w.chain.w3, follower, pusd.functions.transfer(Web3.to_checksum_address(wallet), 20 * USD))
+    give_pusd(w, wallet, 20 * USD)
     token = w.token
     exchange = w.deployment.contracts.ctf_exchange_v2 or ""
     with running(w, ClobSettings()) as clob, official_contracts(w):
@@ -346,7 +364,8 @@ async def test_the_official_clients_post_orders_gets_the_reply_our_client_parses
         finally:
             await ours_client.close()
 
-    assert isinstance(theirs, list) and len(theirs) == 2
+    assert isinstance(theirs, list)
+    assert len(theirs) == 2
     placed, refused = ours
     assert isinstance(placed, Placement)
     assert placed.order_id == prepared[0].order_hash
