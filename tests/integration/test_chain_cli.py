@@ -85,8 +85,10 @@ def test_chain_up_detach_status_down(home: Path) -> None:
     assert f"executor {deployment.contracts.executor}: deployed" in status.stdout
     assert f"local CLOB {deployment.clob_url}: answers" in status.stdout
 
+    assert (home / "anvil-cache").is_dir()  # the detached node's history cache, in the home
     down = _cli(home, "chain", "down")
     assert down.returncode == 0, down.stderr
+    assert not (home / "anvil-cache").exists()
     assert "anvil stopped" in down.stdout
     assert "local CLOB stopped" in down.stdout
     with pytest.raises(urllib.error.URLError, match="Connection refused"):

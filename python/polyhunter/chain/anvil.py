@@ -13,6 +13,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -92,8 +93,13 @@ class Anvil:
     mnemonic: str = TEST_MNEMONIC
     extra_args: Sequence[str] = ()
     log_path: Path | None = None
+    cache_path: Path | None = None
+    """Where anvil persists the historical states it moves out of memory (`--cache-path`). By default a
+    directory of its own that `stop()` removes: anvil's own default, `~/.foundry/anvil/tmp`, keeps them
+    after a node that did not exit cleanly (gigabytes per long run)."""
     process: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
     _log: IO[bytes] | None = field(default=None, init=False, repr=False)
+    _own_cache: Path | None = field(default=None, init=False, repr=False)
 
     @property
     def rpc_url(self) -> str:
@@ -120,6 +126,9 @@ class Anvil:
         ]
         if self.block_time is not None:
             args += ["--block-time", str(self.block_time)]
+        cache = self.cache_path or self._own_cache
+        if cache is not None:
+            args += ["--cache-path", str(cache)]
         return args + list(self.extra_args)
 
     def start(self, *, timeout: float = 30.0, detach: bool = False) -> Self:
@@ -138,6 +147,8 @@ class Anvil:
                 f"port {self.port} on {LOOPBACK} is already in use: stop what listens there, or pick another "
                 "port (0 picks a free one)"
             )
+        if self.cache_path is None and self._own_cache is None:
+            self._own_cache = Path(tempfile.mkdtemp(prefix="polyhunter-anvil-"))
         for _attempt in range(3):
             if pick_port:
                 self.port = free_port()
@@ -182,6 +193,9 @@ class Anvil:
         if self._log is not None:
             self._log.close()
             self._log = None
+        cache, self._own_cache = self._own_cache, None
+        if cache is not None:
+            shutil.rmtree(cache, ignore_errors=True)
 
     def __enter__(self) -> Self:
         return self.start() if self.process is None else self

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 import signal
 import time
 import urllib.request
@@ -21,6 +22,9 @@ from polyhunter.errors import ChainError, ConfigError, PolyhunterError
 from polyhunter.home import polyhunter_home
 
 CHAIN_STATE = "anvil.json"
+ANVIL_CACHE = "anvil-cache"
+"""The detached node's cache of historical states, under the home (removed by `chain down` and the next
+`chain up`)."""
 
 
 def summary(deployment: Deployment, path: Path) -> str:
@@ -151,7 +155,16 @@ def chain_up(
     home = polyhunter_home()
     state_path = home / CHAIN_STATE
     _refuse_if_running(state_path)
-    node = Anvil(port=port, chain_id=chain_id, block_time=block_time, log_path=home / "anvil.log")
+    # A detached node outlives this process: its state cache lives in the home, and `chain down` removes it.
+    shutil.rmtree(home / ANVIL_CACHE, ignore_errors=True)
+    (home / ANVIL_CACHE).mkdir(parents=True)
+    node = Anvil(
+        port=port,
+        chain_id=chain_id,
+        block_time=block_time,
+        log_path=home / "anvil.log",
+        cache_path=home / ANVIL_CACHE,
+    )
     try:
         node.start(detach=detach)
     except PolyhunterError as exc:
@@ -360,6 +373,7 @@ def chain_down() -> None:
         clob_stopped = stop_pid(int(state["clob_pid"]), marker=b"polyhunter.localpoly")
         click.echo("local CLOB stopped" if clob_stopped else "the local CLOB was not running")
     stopped = stop_pid(int(state["pid"]))
+    shutil.rmtree(polyhunter_home() / ANVIL_CACHE, ignore_errors=True)
     state_path.unlink()
     _forget_deployment(state["rpc_url"])
     click.echo("anvil stopped" if stopped else "anvil was not running")
