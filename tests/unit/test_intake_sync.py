@@ -13,7 +13,7 @@ from store_jobs import store_job as _job
 from polyhunter.errors import ConfigError
 from polyhunter.models import TradeStatus
 from polyhunter.settings import load_settings
-from polyhunter.store import SqliteStore, create_store
+from polyhunter.store import PostgresStore, SqliteStore, create_store
 from polyhunter.store.base import mark_op
 
 
@@ -70,3 +70,12 @@ def test_the_setting_reaches_the_store_and_a_bad_value_is_refused(tmp_path: Path
     assert create_store(load_settings(polyhunter_home=tmp_path)).intake_sync == "deferred"
     with pytest.raises(ConfigError, match="intake sync must be one of deferred, full"):
         SqliteStore(tmp_path / "x.db", intake_sync="sometimes")
+
+
+def test_act_on_first_and_postgresql_flush_every_commit(tmp_path: Path) -> None:
+    # A sighting before its log marks the fill seen in the shared state: a row of it a power loss dropped
+    # would not be made again from the log.
+    first = load_settings(polyhunter_home=tmp_path, supervisor_act_on="first")
+    assert create_store(first).intake_sync == "full"
+    # An asynchronous PostgreSQL commit is lost when the server crashes while this process goes on.
+    assert PostgresStore("postgresql://127.0.0.1:1/x", intake_sync="deferred").intake_sync == "full"

@@ -1,5 +1,6 @@
-"""Schema v10: copy rows and their quality rows are found by time (the reports' period, the newest first),
-with no index per follower or leader whose random page writes each copy paid at intake and at its mark."""
+"""Schema v10: copy rows are found by time (the reports' period, the newest first), with no index per follower
+whose random page write each copy paid on the intake's path; quality rows (written once, at the mark) keep
+theirs and gain one by time."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ async def test_copies_and_quality_rows_are_indexed_by_time_and_queries_use_it(tm
                 "AND sql IS NOT NULL"
             )
         }
-        assert indexes == {"copy_quality_filled"}
+        assert indexes == {"copy_quality_filled", "copy_quality_follower", "copy_quality_leader"}
         plan = " ".join(
             str(row[-1])
             for row in conn.execute(
@@ -33,7 +34,16 @@ async def test_copies_and_quality_rows_are_indexed_by_time_and_queries_use_it(tm
                 (0, 10, "0x" + "1" * 40),
             )
         )
-        assert "copy_quality_filled" in plan
+        assert "copy_quality_follower" in plan
+        period = " ".join(
+            str(row[-1])
+            for row in conn.execute(
+                "EXPLAIN QUERY PLAN SELECT key FROM copy_quality WHERE filled_at >= ? AND filled_at < ? "
+                "ORDER BY filled_at, key",
+                (0, 10),
+            )
+        )
+        assert "copy_quality_filled" in period
         trade_indexes = {
             row[0]
             for row in conn.execute(

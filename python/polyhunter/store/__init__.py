@@ -27,7 +27,9 @@ def create_store(settings: Settings) -> Store:
     """The store the settings choose (not opened): `DATABASE_URL`, else `$POLYHUNTER_HOME/polyhunter.db`."""
     url = settings.store_url
     commit_ms = settings.polyhunter_group_commit_ms
-    sync = settings.polyhunter_intake_sync
+    # Under act-on-first a pending or feed sighting marks the fill seen in the shared state before its log: a
+    # row of it that a power loss dropped would not be made again from the log, so every commit is flushed.
+    sync = "full" if settings.supervisor_act_on == "first" else settings.polyhunter_intake_sync
     if url is None:
         return SqliteStore(settings.home / SQLITE_FILE, group_commit_ms=commit_ms, intake_sync=sync)
     if urlsplit(url).scheme == "sqlite":

@@ -216,14 +216,12 @@ _V9 = (
 _V9_SQLITE = tuple(q.format(blob="BLOB", int="INTEGER") for q in _V9)
 _V9_POSTGRES = tuple(q.format(blob="BYTEA", int="BIGINT") for q in _V9)
 
-# v10: copy rows and their quality rows are found by time (the reports' period, the daily notional, the newest
-# first), then filtered by follower or leader. An index per follower cost each copy a page write at random
-# (each follower's newest rows sit on a page of their own), on the intake's path and again at its mark; an
-# index by time grows at its end.
+# v10: copy rows are found by time (the reports' period, the daily notional, the newest first), then filtered
+# by follower: an index per follower cost each copy a random page write on the intake's path (each
+# follower's newest rows sit on a page of their own). Quality rows, written once at the mark, keep theirs and
+# gain one by time for period-only reports.
 _V10 = (
     "DROP INDEX copy_trades_follower",
-    "DROP INDEX copy_quality_follower",
-    "DROP INDEX copy_quality_leader",
     "CREATE INDEX copy_quality_filled ON copy_quality (filled_at)",
 )
 

@@ -27,8 +27,8 @@ from polyhunter.store.base import (
     DAILY_NOTIONAL_SQL,
     DEAD_LETTER_REASON,
     DEBT_COLUMNS,
-    DEFERRED,
     DROPPED_REASON,
+    FULL_SYNC,
     INSERT_COLUMNS,
     INSERT_COLUMNS_V3,
     JOURNAL_COLUMNS,
@@ -50,7 +50,6 @@ from polyhunter.store.base import (
     config_refused,
     config_values,
     debt_from_row,
-    deferrable,
     insert_results,
     journal_from_row,
     journaled_orders,
@@ -126,9 +125,12 @@ class PostgresStore(Store):
         max_batch: int = 5000,
         pool_size: int = 4,
         *,
-        intake_sync: str = DEFERRED,
+        intake_sync: str = FULL_SYNC,
     ) -> None:
-        super().__init__(group_commit_ms, max_batch, intake_sync=intake_sync)
+        # Every commit is synchronous here, whatever `intake_sync` says: an asynchronous commit is lost when
+        # the database server crashes while this process goes on trusting it (and checkpointing past it).
+        super().__init__(group_commit_ms, max_batch, intake_sync=FULL_SYNC)
+        del intake_sync
         self.url = url
         self._pool_size = pool_size
         self._pool: asyncpg.Pool | None = None
@@ -182,10 +184,6 @@ class PostgresStore(Store):
         results: list[Any] = [None] * len(ops)
         now = now_ms()
         async with self.pool.acquire() as conn, conn.transaction():
-            if self.intake_sync == DEFERRED and deferrable(ops):
-                # New rows alone: the server's WAL is flushed in order, so the next synchronous commit (a
-                # journal entry, a mark, a claim, a checkpoint) makes them durable too.
-                await conn.execute("SET LOCAL synchronous_commit TO OFF")
             if inserts:
                 rows = new_rows(inserts, set(), now, self._intake_column)
                 columns = [list(col) for col in zip(*rows, strict=True)]

@@ -90,6 +90,8 @@ _PRAGMAS = (
     "busy_timeout=30000",
     "cache_size=-32768",
     f"wal_autocheckpoint={SAFETY_PAGES}",
+    # A WAL that grew while a long reader held frames back is cut back to this when it is next reset.
+    "journal_size_limit=67108864",
 )
 _INSERT_TRADE = f"INSERT INTO copy_trades ({INSERT_COLUMNS}) VALUES ({', '.join('?' * 30)})"
 _INSERT_TRADE_V3 = f"INSERT INTO copy_trades ({INSERT_COLUMNS_V3}) VALUES ({', '.join('?' * 28)})"

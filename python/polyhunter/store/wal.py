@@ -36,8 +36,8 @@ class WalCheckpointer:
         self.wal_frames = 0
         """Frames in the WAL at the last checkpoint, and how many of them were in the database after it."""
         self.checkpointed = 0
-        self.busy = 0
-        """Checkpoints that could not finish (a reader or another checkpointer held frames back)."""
+        self.behind = 0
+        """Checkpoints that left frames in the WAL (a reader still needed them, or another checkpoint ran)."""
         self.error: BaseException | None = None
         """The last failure, kept for the tests and the logs; the thread goes on after one."""
 
@@ -74,8 +74,8 @@ class WalCheckpointer:
                         log.warning("WAL checkpoint of %s failed (retried): %s", self._path, exc)
                 else:
                     self.checkpoints += 1
-                    self.busy += int(busy)
                     self.wal_frames, self.checkpointed = int(frames), int(copied)
+                    self.behind += int(bool(busy) or copied < frames)
                 if stopping:
                     return
         finally:
