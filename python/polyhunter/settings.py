@@ -237,6 +237,7 @@ class Settings(BaseSettings):
 
     # The venue copies trade on (issue 12): LocalExchange (local chains) or Polymarket's CLOB V2.
     copy_trading_venue: Literal["local_exchange", "clob"] = "local_exchange"
+    copy_trading_clob_batch_orders: bool = False
     # The CLOB's URL: default the local CLOB of the deployment (`clob_url`), Polymarket's on chain 137.
     clob_host: str | None = None
     # 3 = POLY_1271 (each fleet wallet trades through its deposit wallet, production's default); 0 = the

@@ -162,3 +162,22 @@ async def test_the_supervisor_picks_the_clob_dry_run_and_trades_only_on_the_clob
         clob_live.rpc, clob_live.shared = rpc, sup.shared
         with pytest.raises(ConfigError, match="TRADING_MNEMONIC"):
             clob_live._engine()
+
+
+async def test_the_supervisor_batches_clob_orders_only_when_asked(w: World, clob: LocalClob) -> None:
+    from polyhunter.execution.batched import BatchedChainEngine
+    from polyhunter.execution.localchain import LocalChainEngine
+
+    async with AsyncRpc([w.rpc_url]) as rpc:
+        for flag, wanted in ((False, LocalChainEngine), (True, BatchedChainEngine)):
+            settings = load_settings(
+                copy_trading_venue="clob", copy_trading_clob_batch_orders=flag, dry_run=False
+            )
+            sup = Supervisor(settings, replace(w.deployment, clob_url=clob.url))
+            sup.rpc, sup.shared = rpc, MemorySharedState()
+            engine = sup._engine()
+            try:
+                assert type(engine) is wanted
+                assert hasattr(engine, "execute_many") is flag  # the pipeline batches only then
+            finally:
+                await engine.close()

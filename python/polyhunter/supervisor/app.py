@@ -158,7 +158,14 @@ class Supervisor:
             from polyhunter.execution.clobvenue import clob_venue_factory
 
             venue = clob_venue_factory(self.deployment, self.settings)
-        return LocalChainEngine(
+        engine_type = LocalChainEngine
+        if venue is not None and self.settings.copy_trading_clob_batch_orders:
+            # A dequeued batch runs as one unit and its orders leave through POST /orders, 15 a request; its
+            # outcomes are marked when its slowest copy has settled.
+            from polyhunter.execution.batched import BatchedChainEngine
+
+            engine_type = BatchedChainEngine
+        return engine_type(
             self.rpc,
             self.deployment,
             fleet,
