@@ -265,6 +265,7 @@ class SupervisorMetrics(Collector):
         yield from self._prewarm_series()
         yield from self._engine_series()
         yield from self._watch_series()
+        yield from self._wal_series()
         yield from self._snapshot_series(snap)
 
     def _pipeline_series(self) -> Iterable[Metric]:
@@ -432,6 +433,23 @@ class SupervisorMetrics(Collector):
                     limit.add((w.address,), usd(cap))
         yield used
         yield limit
+
+    def _wal_series(self) -> Iterable[Metric]:
+        """The SQLite store's WAL checkpointer (`polyhunter.store.wal`; nothing on PostgreSQL): a WAL that
+        keeps growing means checkpoints are held back (a long reader) or failing."""
+        checkpointer = getattr(getattr(self.supervisor, "store", None), "checkpointer", None)
+        if checkpointer is None:
+            return
+        yield gauge("polyhunter_store_wal_frames", "Frames in the SQLite WAL at the last checkpoint").add(
+            (), checkpointer.wal_frames
+        )
+        yield counter(
+            "polyhunter_store_wal_checkpoints", "WAL checkpoints run by the store's checkpoint thread"
+        ).add((), checkpointer.checkpoints)
+        yield counter(
+            "polyhunter_store_wal_checkpoints_behind",
+            "WAL checkpoints that left frames behind (a reader still needed them) or failed",
+        ).add((), checkpointer.behind + checkpointer.failures)
 
     def _watch_series(self) -> Iterable[Metric]:
         watch = getattr(self.supervisor, "executor_watch", None)

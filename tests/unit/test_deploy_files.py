@@ -66,6 +66,9 @@ def fake_supervisor() -> Any:
             in_flight={}, monitor=SimpleNamespace(replacements=0, rebroadcasts=0), wallets=[wallet]
         ),
         settings=SimpleNamespace(copy_trading_daily_cap_usd=1_000_000_000),
+        store=SimpleNamespace(
+            checkpointer=SimpleNamespace(wal_frames=12, checkpoints=3, behind=0, failures=0)
+        ),
     )
 
 

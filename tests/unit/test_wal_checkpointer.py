@@ -46,3 +46,28 @@ async def test_the_wal_is_copied_back_by_the_checkpoint_thread_and_close_ends_it
         assert checkpointer.error is None
         assert await store.count_trades() == 4000
     assert _checkpoint_threads() == []
+
+
+@pytest.mark.asyncio
+async def test_the_checkpointers_counters_are_exported(tmp_path: Path) -> None:
+    import types
+
+    from prometheus_client import generate_latest
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from polyhunter.metrics import SupervisorMetrics
+
+    async with SqliteStore(tmp_path / "s.db") as store:
+        checkpointer = store.checkpointer
+        assert checkpointer is not None
+        await store.insert_pending(_jobs(1, 300), FAR, "intake-1")
+        for _ in range(500):
+            if checkpointer.checkpoints and checkpointer.wal_frames:
+                break
+            await asyncio.sleep(0.02)
+        sup = types.SimpleNamespace(failed=asyncio.Event(), engine=None, store=store)
+        text = generate_latest(SupervisorMetrics(sup).registry).decode()
+        got = {s.name: s.value for f in text_string_to_metric_families(text) for s in f.samples}
+        assert got["polyhunter_store_wal_frames"] > 0  # the rows' frames, still in the WAL until its reset
+        assert got["polyhunter_store_wal_checkpoints_total"] >= 1
+        assert got["polyhunter_store_wal_checkpoints_behind_total"] == 0  # no reader held frames back

@@ -38,6 +38,8 @@ class WalCheckpointer:
         self.checkpointed = 0
         self.behind = 0
         """Checkpoints that left frames in the WAL (a reader still needed them, or another checkpoint ran)."""
+        self.failures = 0
+        """Checkpoints that raised (the thread goes on; the last error is kept)."""
         self.error: BaseException | None = None
         """The last failure, kept for the tests and the logs; the thread goes on after one."""
 
@@ -69,6 +71,7 @@ class WalCheckpointer:
                     busy, frames, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
                 except sqlite3.Error as exc:
                     self.error = exc
+                    self.failures += 1
                     if time.monotonic() - last_warning > 60:
                         last_warning = time.monotonic()
                         log.warning("WAL checkpoint of %s failed (retried): %s", self._path, exc)
