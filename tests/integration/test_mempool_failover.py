@@ -17,7 +17,7 @@ from web3 import Web3
 
 from polyhunter._core import MatchDecoder
 from polyhunter.chain.aiorpc import AsyncRpc
-from polyhunter.chain.anvil import LOOPBACK, Anvil, free_port
+from polyhunter.chain.anvil import Anvil, free_port
 from polyhunter.chain.rpc import rpc_call
 from polyhunter.detector.chainlogs import ChainLogDetector, shown_ws
 from polyhunter.detector.failover import WsFailover
@@ -176,7 +176,7 @@ async def test_a_first_url_dead_from_the_start_is_skipped(
     world: V2World, anvil: Anvil, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.WARNING, logger="polyhunter.detector.mempool")
-    dead = f"ws://{LOOPBACK}:{free_port()}"  # nothing listens there
+    dead = f"ws://127.0.0.1:{free_port()}"  # nothing listens there
     stop = asyncio.Event()
     async with AsyncRpc([anvil.rpc_url]) as rpc:
         # Iterated rather than given a sink: the failover holds on that path too.
@@ -210,10 +210,10 @@ async def test_a_first_url_dead_from_the_start_is_skipped(
 def test_the_delay_rule_is_the_log_detector_s() -> None:
     """One rule for both sources: the delay doubles only once every endpoint has failed in a row."""
     for endpoints in (1, 2, 3):
-        urls = [f"ws://{LOOPBACK}:{port}" for port in range(1, endpoints + 1)]
+        urls = [f"ws://127.0.0.1:{port}" for port in range(1, endpoints + 1)]
         detector = ChainLogDetector(
             ws_url=urls,
-            rpc=AsyncRpc([f"http://{LOOPBACK}:9"]),
+            rpc=AsyncRpc(["http://127.0.0.1:9"]),
             filters=list,
             sink=None,  # type: ignore[arg-type]  # never called: no connection is made
             load_checkpoint=None,  # type: ignore[arg-type]
@@ -225,12 +225,12 @@ def test_the_delay_rule_is_the_log_detector_s() -> None:
         assert [failover.reconnect_delay(n) for n in range(1, 12)] == [
             detector.reconnect_delay(n) for n in range(1, 12)
         ]
-    two = WsFailover([f"ws://{LOOPBACK}:1", f"ws://{LOOPBACK}:2"], backoff_initial_s=0.2, backoff_max_s=1.0)
+    two = WsFailover(["ws://127.0.0.1:1", "ws://127.0.0.1:2"], backoff_initial_s=0.2, backoff_max_s=1.0)
     delays = [two.failed(was_connected=False) for _ in range(5)]
     # Jitter keeps each delay within half to one and a half of its base: 0.2, 0.2, 0.4, 0.4, 0.8.
     for delay, base in zip(delays, [0.2, 0.2, 0.4, 0.4, 0.8], strict=True):
         assert base * 0.5 <= delay <= base * 1.5
-    assert (two.failovers, two.url) == (5, f"ws://{LOOPBACK}:2")
+    assert (two.failovers, two.url) == (5, "ws://127.0.0.1:2")
     two.failed(was_connected=True)  # a connection that had worked starts a new round
     assert two.failures == 1
 
@@ -239,4 +239,4 @@ def test_bad_failover_settings_are_refused() -> None:
     with pytest.raises(ChainError, match="no websocket URL"):
         WsFailover([])
     with pytest.raises(ChainError, match="backoff"):
-        WsFailover([f"ws://{LOOPBACK}:1"], backoff_initial_s=0.0)
+        WsFailover(["ws://127.0.0.1:1"], backoff_initial_s=0.0)
