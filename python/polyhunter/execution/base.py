@@ -7,11 +7,14 @@ always tell what may be on chain. The result says what happened; the worker writ
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Protocol
 
 from polyhunter.errors import ExecutionError
 from polyhunter.models import CopyJob, DebtRecord, TradeStatus
+
+log = logging.getLogger(__name__)
 
 PRICE_SCALE = 1_000_000
 """Prices are ppm of $1; amounts are base units (6 decimals)."""
@@ -89,3 +92,19 @@ def tokens_for_usd(usd: int, price_ppm: int) -> int:
 def usd_for_tokens(tokens: int, price_ppm: int) -> int:
     """Collateral (base units) that `tokens` fetch at `price_ppm`, rounded down."""
     return tokens * price_ppm // PRICE_SCALE
+
+
+async def execute_guarded(engine: ExecutionEngine, job: CopyJob, journal: JobJournal) -> ExecutionResult:
+    """`engine.execute(job, journal)` with every failure turned into the job's result, as a worker records
+    it: a relinquished job is PENDING `relinquished`; any other failure FAILED `engine_error`, prefixed
+    `unconfirmed` when something was journaled (it may be on chain: recovery settles it)."""
+    try:
+        return await engine.execute(job, journal)
+    except JobRelinquished as exc:
+        return ExecutionResult(TradeStatus.PENDING, f"{RELINQUISHED}: {exc}")
+    except Exception as exc:
+        log.exception("engine %s failed job %s", engine.name, job.key.hex())
+        reason = f"engine_error: {type(exc).__name__}: {exc}"
+        if getattr(journal, "recorded", False):
+            reason = f"{UNCONFIRMED}: {reason}"
+        return ExecutionResult(TradeStatus.FAILED, reason)

@@ -16,16 +16,9 @@ import asyncio
 import logging
 from collections.abc import Callable, Sequence
 
-from polyhunter.execution.base import (
-    RELINQUISHED,
-    UNCONFIRMED,
-    ExecutionEngine,
-    ExecutionResult,
-    JobJournal,
-    JobRelinquished,
-)
+from polyhunter.execution.base import ExecutionEngine, ExecutionResult, JobJournal, execute_guarded
 from polyhunter.execution.localchain import LocalChainEngine
-from polyhunter.models import CopyJob, TradeStatus
+from polyhunter.models import CopyJob
 
 log = logging.getLogger(__name__)
 
@@ -45,15 +38,7 @@ async def execute_many(
 
     async def one(job: CopyJob, journal: JobJournal) -> ExecutionResult:
         try:
-            return await engine.execute(job, journal)
-        except JobRelinquished as exc:
-            return ExecutionResult(TradeStatus.PENDING, f"{RELINQUISHED}: {exc}")
-        except Exception as exc:
-            log.exception("engine %s failed job %s", engine.name, job.key.hex())
-            reason = f"engine_error: {type(exc).__name__}: {exc}"
-            if getattr(journal, "recorded", False):  # something may be on chain: recovery settles it
-                reason = f"{UNCONFIRMED}: {reason}"
-            return ExecutionResult(TradeStatus.FAILED, reason)
+            return await execute_guarded(engine, job, journal)
         finally:
             if arrived is not None:  # its order left, or never will: the others need not wait for it
                 arrived([job.key])

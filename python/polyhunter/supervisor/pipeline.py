@@ -47,11 +47,11 @@ from polyhunter._core import (
 )
 from polyhunter.errors import DecodeError
 from polyhunter.execution.base import (
-    RELINQUISHED,
     UNCONFIRMED,
     ExecutionEngine,
     ExecutionResult,
     JobRelinquished,
+    execute_guarded,
 )
 from polyhunter.logformat import short_token_id
 from polyhunter.models import CopyJob, CopyQuality, SkipReason, TradeStatus, copy_key, now_ms
@@ -956,16 +956,7 @@ class Pipeline:
                 self.stats.lag_ms.append((time.monotonic() - local.enqueued_at) * 1000)
             journal = _LiveJournal(self.store, job.key, self.config.consumer, self._first_sent(job, local))
             self._handed_off([local])
-            try:
-                result = await self.engine.execute(job, journal)
-            except JobRelinquished as exc:
-                result = ExecutionResult(TradeStatus.PENDING, f"{RELINQUISHED}: {exc}")
-            except Exception as exc:
-                log.exception("engine %s failed job %s", self.engine.name, job.key.hex())
-                reason = f"engine_error: {type(exc).__name__}: {exc}"
-                if journal.recorded:  # something may be on chain: recovery settles it from the journal
-                    reason = f"{UNCONFIRMED}: {reason}"
-                result = ExecutionResult(TradeStatus.FAILED, reason)
+            result = await execute_guarded(self.engine, job, journal)
             # Recording the outcome does not hold an execution slot; the key stays "running" until acked.
             holding = False
             self._release_slot()
