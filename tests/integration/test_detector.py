@@ -167,3 +167,58 @@ async def test_resubscribe_backfills_from_checkpoint(world: tuple[Web3, Any, WsR
         assert detector.stats.connects == connects + 1
         stop.set()
         await asyncio.wait_for(task, 10)
+
+
+@pytest.mark.asyncio
+async def test_a_failed_intake_is_backfilled_without_waiting_for_another_block(
+    world: tuple[Web3, Any, WsRelay], anvil: Anvil
+) -> None:
+    """The store or the shared state refuses a live batch that came after its block's header, and no block
+    follows (a quiet chain): the detector learns of the failure at once, reconnects and backfills the log;
+    the checkpoint never passed it."""
+    w3, ctf, relay = world
+    collector = Collector()
+    refused: list[str] = []
+    held: list[str] = []
+
+    def head_first(text: str) -> list[str]:
+        # Nodes do not order a block's header and its logs on their streams: send the header first.
+        if '"logIndex"' in text:
+            held.append(text)
+            return []
+        if '"parentHash"' in text:
+            out = [text, *held]
+            held.clear()
+            return out
+        return [text]
+
+    relay.rewrite = head_first
+
+    async def flaky(raw: bytes, origin: str) -> None:
+        if origin == "ws" and not refused:
+            refused.append(origin)
+            raise ConnectionError("Connection closed by server.")
+        await collector.sink(raw, origin)
+
+    async with AsyncRpc([anvil.rpc_url]) as rpc:
+        detector = ChainLogDetector(
+            ws_url=relay.url,
+            rpc=rpc,
+            filters=lambda: [LogFilter((ctf.address.lower(),), ())],
+            sink=flaky,
+            load_checkpoint=collector.load,
+            save_checkpoint=collector.save,
+            backoff_initial_s=0.05,
+            backoff_max_s=0.2,
+        )
+        stop = asyncio.Event()
+        task = asyncio.create_task(detector.run(stop))
+        await asyncio.wait_for(detector.connected.wait(), 10)
+        connects = detector.stats.connects
+        _prepare(w3, ctf, 1)  # one block, then none (anvil mines only on transactions)
+        await collector.wait_for(1)
+        assert refused == ["ws"]
+        assert collector.origins == ["backfill"]
+        assert detector.stats.connects == connects + 1
+        stop.set()
+        await asyncio.wait_for(task, 10)

@@ -277,6 +277,9 @@ class ChainLogDetector:
     async def _live(self, reader: asyncio.Task[None], heads_id: str, stop: asyncio.Event) -> None:
         stop_wait = asyncio.create_task(stop.wait())
         resub_wait = asyncio.create_task(self._resubscribe.wait())
+        # A batch that failed is raised at once (reconnect, backfill from the checkpoint), not at the next
+        # block's drain: on a quiet chain the next block may be long in coming.
+        failed_wait = asyncio.create_task(self._intake.failed.wait())
         try:
             while self._held:
                 await self._on_message(self._held.pop(0), heads_id)
@@ -293,7 +296,7 @@ class ChainLogDetector:
                     raise ChainError("websocket closed by the node")
                 get = asyncio.create_task(self._queue.get())
                 done, _ = await asyncio.wait(
-                    {get, reader, stop_wait, resub_wait}, return_when=asyncio.FIRST_COMPLETED
+                    {get, reader, stop_wait, resub_wait, failed_wait}, return_when=asyncio.FIRST_COMPLETED
                 )
                 if get in done:
                     await self._on_message(get.result(), heads_id)
@@ -303,9 +306,13 @@ class ChainLogDetector:
                     await get
                 if stop_wait in done or resub_wait in done:
                     return
+                if failed_wait in done:
+                    await self._intake.drain()  # raises the failure
+                    failed_wait = asyncio.create_task(self._intake.failed.wait())  # someone else raised it
         finally:
             stop_wait.cancel()
             resub_wait.cancel()
+            failed_wait.cancel()
 
     async def _on_message(self, text: str, heads_id: str) -> None:
         sub_id = subscription_of(text)

@@ -4,6 +4,8 @@ A batch is durable (PENDING rows committed, jobs queued) a few milliseconds afte
 for each in turn would cap intake at one batch per commit. Up to `limit` batches are taken in at once
 (`SUPERVISOR_FANOUT_CONCURRENCY`), and `drain()` waits for every batch handed over so far, which is what the
 detector does before it moves its checkpoint: a checkpoint never passes a batch that is not durable.
+A failure also sets `failed` at once, so that the detector need not wait for the next block to learn of it
+(with no next block, it would never backfill the lost batch).
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ class BoundedIntake:
         self._tasks: set[asyncio.Task[None]] = set()
         self._error: BaseException | None = None
         self.submitted = 0
+        self.failed = asyncio.Event()
+        """Set when a batch fails; cleared by the `drain()` that raises the failure."""
 
     async def submit(self, raw: bytes, origin: str) -> None:
         """Starts taking `raw` in; returns as soon as a slot is free (not when the batch is durable)."""
@@ -41,6 +45,7 @@ class BoundedIntake:
             log.error("intake of a %s batch failed: %s", origin, exc)
             if self._error is None:
                 self._error = exc
+            self.failed.set()
         finally:
             self._slots.release()
 
@@ -50,6 +55,7 @@ class BoundedIntake:
             await asyncio.wait(set(self._tasks))
         if self._error is not None:
             error, self._error = self._error, None
+            self.failed.clear()
             raise error
 
     @property
