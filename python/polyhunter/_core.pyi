@@ -398,7 +398,7 @@ class Intents(Sequence[CopyIntent]):
     def rows(
         self, created_at: int, expires_at: int, intake: str | None = None, claimer: str | None = None
     ) -> list[tuple[Any, ...]]:
-        """Every intent as a new PENDING row in the order of `polyhunter.store.base.INSERT_COLUMNS` (the
+        """Every intent as a new PENDING row in the order of `polyhunter.store.base.INSERT_COLUMNS` (a new
         trade's columns with `token_id` as decimal text, the intake token, then claimed_by, claimed_at and
         attempts: `claimer`, `created_at`, 1 when claimed, else None, None, 0), ready for `executemany`."""
     @property

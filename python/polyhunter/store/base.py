@@ -234,7 +234,7 @@ def job_row(
     status: TradeStatus = TradeStatus.PENDING,
     reason: str | None = None,
 ) -> tuple[Any, ...]:
-    """The insert row of a new trade (PENDING, or SKIPPED with its reason), in `TRADE_COLUMNS` order."""
+    """The insert row of a new trade (PENDING, or SKIPPED with its reason), in `NEW_TRADE_COLUMNS` order."""
     return (
         job.key,
         job.config_id,
@@ -253,12 +253,6 @@ def job_row(
         job.block_number,
         status.value,
         reason,
-        0,
-        None,
-        None,
-        None,
-        None,
-        "",
         now,
         now,
         expires_at,
@@ -559,7 +553,7 @@ def new_rows(
     inserts: Sequence[tuple[int, InsertPending]], existing: set[bytes], now: int, with_intake: bool = True
 ) -> list[tuple[Any, ...]]:
     """The rows to insert: jobs whose key is neither stored nor earlier in the batch (first one wins); in
-    `TRADE_COLUMNS` order, then the intake token when `with_intake` (`INSERT_COLUMNS`)."""
+    `NEW_TRADE_COLUMNS` order, then the intake token when `with_intake` and the claim (`INSERT_COLUMNS`)."""
     rows: list[tuple[Any, ...]] = []
     seen = set(existing)
     for _, op in inserts:
@@ -584,9 +578,16 @@ def new_rows(
 
 
 _UNCLAIMED = (None, None, 0)
-INSERT_COLUMNS = TRADE_COLUMNS + ", intake, claimed_by, claimed_at, attempts"
-"""`TRADE_COLUMNS`, the intake token and the claim a row is inserted with (`new_rows`)."""
-INSERT_COLUMNS_V3 = TRADE_COLUMNS + ", claimed_by, claimed_at"
+NEW_TRADE_COLUMNS = (
+    "key, config_id, follower, proxy, leader, token_id, side, amount, limit_price_ppm, tx_hash, log_index, "
+    "sub_index, leader_size, leader_price_ppm, block_number, status, reason, created_at, updated_at, "
+    "expires_at"
+)
+"""`TRADE_COLUMNS` but those a new trade holds at their defaults (`reorged` 0, no fill, no worker, no
+transaction hashes): a value bound per row and column is what an insert of many rows spends most on."""
+INSERT_COLUMNS = NEW_TRADE_COLUMNS + ", intake, claimed_by, claimed_at, attempts"
+"""`NEW_TRADE_COLUMNS`, the intake token and the claim a row is inserted with (`new_rows`)."""
+INSERT_COLUMNS_V3 = NEW_TRADE_COLUMNS + ", claimed_by, claimed_at"
 
 
 def own_retries(inserts: Sequence[tuple[int, InsertPending]], inserted: set[bytes]) -> dict[str, list[bytes]]:

@@ -68,10 +68,10 @@ from polyhunter.store.base import (
 )
 from polyhunter.store.migrations import MIGRATIONS, POSTGRES_VERSION_TABLE
 
+# The types of `NEW_TRADE_COLUMNS`.
 _TRADE_TYPES = [
     *("bytea", "bigint", "text", "text", "text", "text", "text", "bigint", "bigint", "bytea", "bigint"),
-    *("bigint", "bigint", "bigint", "bigint", "text", "text", "bigint", "bigint", "bigint", "bigint", "text"),
-    *("text", "bigint", "bigint", "bigint"),
+    *("bigint", "bigint", "bigint", "bigint", "text", "text", "bigint", "bigint", "bigint"),
 ]
 _INSERT_TRADES = (
     f"INSERT INTO copy_trades ({INSERT_COLUMNS}) SELECT * FROM unnest("

@@ -93,8 +93,14 @@ _PRAGMAS = (
     # A WAL that grew while a long reader held frames back is cut back to this when it is next reset.
     "journal_size_limit=67108864",
 )
-_INSERT_TRADE = f"INSERT INTO copy_trades ({INSERT_COLUMNS}) VALUES ({', '.join('?' * 30)})"
-_INSERT_TRADE_V3 = f"INSERT INTO copy_trades ({INSERT_COLUMNS_V3}) VALUES ({', '.join('?' * 28)})"
+
+
+def _insert_sql(columns: str) -> str:
+    return f"INSERT INTO copy_trades ({columns}) VALUES ({', '.join('?' for _ in columns.split(','))})"
+
+
+_INSERT_TRADE = _insert_sql(INSERT_COLUMNS)
+_INSERT_TRADE_V3 = _insert_sql(INSERT_COLUMNS_V3)
 _UPDATE_MARK = (
     "UPDATE copy_trades SET status = ?, reason = ?, tx_hashes = COALESCE(?, tx_hashes), "
     "copy_size = COALESCE(?, copy_size), copy_price_ppm = COALESCE(?, copy_price_ppm), "

@@ -479,8 +479,10 @@ impl Intents {
     }
 
     /// Every intent as a new PENDING row of the store, in the order of
-    /// `polyhunter.store.base.INSERT_COLUMNS` (the trade's columns, the intake token, the claim), ready
-    /// for `executemany`: claimed by `claimer` (one attempt) when given.
+    /// `polyhunter.store.base.INSERT_COLUMNS` (a new trade's columns, the intake token, the claim), ready
+    /// for `executemany`: claimed by `claimer` (one attempt) when given. Columns a new trade holds at
+    /// their defaults (`reorged`, the fill's and the worker's, `tx_hashes`) are left out: each bound value
+    /// costs the insert on the hand-off's path.
     #[pyo3(signature = (created_at, expires_at, intake = None, claimer = None))]
     fn rows<'py>(
         &self,
@@ -494,7 +496,6 @@ impl Intents {
         let none = py.None().into_bound(py);
         let pending = PyString::new(py, "PENDING").into_any();
         let zero = 0i64.into_pyobject(py)?.into_any();
-        let empty = PyString::new(py, "").into_any();
         let created = created_at.into_pyobject(py)?.into_any();
         let expires = expires_at.into_pyobject(py)?.into_any();
         let intake = intake.map_or_else(|| none.clone(), |t| t.into_any());
@@ -527,12 +528,6 @@ impl Intents {
                     field(14)?,
                     pending.clone(),
                     none.clone(),
-                    zero.clone(),
-                    none.clone(),
-                    none.clone(),
-                    none.clone(),
-                    none.clone(),
-                    empty.clone(),
                     created.clone(),
                     created.clone(),
                     expires.clone(),
