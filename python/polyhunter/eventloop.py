@@ -84,3 +84,49 @@ def loop_name(loop: asyncio.AbstractEventLoop | None = None) -> EventLoopName:
     """The kind of `loop` (default: the running one): `uvloop` or `asyncio`."""
     current = loop if loop is not None else asyncio.get_running_loop()
     return "uvloop" if type(current).__module__.split(".", 1)[0] == "uvloop" else "asyncio"
+
+
+class Wakeup:
+    """An `asyncio.Event` for one waiter with a timeout of its own: `wait(timeout_s)` resumes its task in the
+    loop iteration after `set()`. (`asyncio.wait_for(event.wait(), t)` runs the wait as a task of its own and
+    resumes the caller two iterations later, which a job's hand-off felt.)"""
+
+    __slots__ = ("_set", "_waiter")
+
+    def __init__(self) -> None:
+        self._set = False
+        self._waiter: asyncio.Future[None] | None = None
+
+    def is_set(self) -> bool:
+        return self._set
+
+    def set(self) -> None:
+        self._set = True
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def clear(self) -> None:
+        self._set = False
+
+    async def wait(self, timeout_s: float) -> bool:
+        """Returns True once set (at once when it is), False after `timeout_s` without a `set()`."""
+        if self._set:
+            return True
+        if self._waiter is not None:
+            raise RuntimeError("Wakeup has one waiter at a time")
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[None] = loop.create_future()
+        self._waiter = waiter
+        timer = loop.call_later(timeout_s, _resolve, waiter)
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+            self._waiter = None
+        return self._set
+
+
+def _resolve(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)

@@ -24,8 +24,8 @@ class _Spy:
         self.seen: list[int] = []
         original = store._apply_in_thread
 
-        def apply(ops):  # type: ignore[no-untyped-def]
-            result = original(ops)
+        def apply(ops, wait=True):  # type: ignore[no-untyped-def]
+            result = original(ops, wait)
             conn = store._committer_conn
             assert conn is not None
             self.seen.append(int(conn.execute("PRAGMA synchronous").fetchone()[0]))

@@ -46,6 +46,7 @@ from polyhunter._core import (
     shard_of,
 )
 from polyhunter.errors import DecodeError
+from polyhunter.eventloop import Wakeup
 from polyhunter.execution.base import (
     UNCONFIRMED,
     ExecutionEngine,
@@ -224,7 +225,7 @@ class Pipeline:
         self._retracted: set[bytes] = set()  # dedup keys of logs a reorg removed (they may come back)
         self._free = config.exec_concurrency
         self._slot_freed = asyncio.Event()
-        self._wake = asyncio.Event()
+        self._wake = Wakeup()
         self._gate = IntakeGate()
         # Reservations taken for jobs not yet known stored: counted in when a lost shared state is seeded.
         self._admitting: dict[bytes, list[Reservation]] = {}
@@ -757,8 +758,7 @@ class Pipeline:
                     if self._unresolved:
                         await self._settle_unresolved()
                     await self._requeue_orphans()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), interval_s)
+                await self._wake.wait(interval_s)
                 continue
             # The slots are taken now and the claim runs beside the next fetch: the loop never waits on
             # a commit while slots are free.
@@ -822,10 +822,9 @@ class Pipeline:
             self._inflight.add(task)
             task.add_done_callback(self._inflight.discard)
         if batch:
-            # The engine runs a batch at once: one task, one mark and one ack for all of it.
-            task = asyncio.create_task(self._run_batch(batch))
-            self._inflight.add(task)
-            task.add_done_callback(self._inflight.discard)
+            # The engine runs a batch at once: one mark and one ack for all of it, in this task (one of
+            # `_inflight`), without another loop iteration before the engine's call.
+            await self._run_batch(batch)
 
     async def drain(self, timeout_s: float = 30.0) -> None:
         """Waits for the executions in flight (at shutdown); what is left stays PENDING for the next start."""
