@@ -210,7 +210,9 @@ class SqliteStore(Store):
     def _open_sync(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         try:
-            for pragma in _PRAGMAS:
+            # The group commit's statement journals (a batch of marks is one savepoint) in memory, not in
+            # temporary files; the readers keep the default, so that a report's large sort may spill to disk.
+            for pragma in (*_PRAGMAS, "temp_store=MEMORY"):
                 conn.execute(f"PRAGMA {pragma}").fetchall()
         except BaseException:
             conn.close()
