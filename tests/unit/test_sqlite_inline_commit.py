@@ -124,3 +124,31 @@ async def test_a_replay_part_stored_part_new_inserts_only_the_new(tmp_path: Path
         assert set(records) == {a.key, b.key, c.key, d.key}
         # The columns a new row leaves out hold their defaults.
         assert all(not r.reorged and r.tx_hashes == () and r.copy_size is None for r in records.values())
+
+
+@pytest.mark.asyncio
+async def test_the_connection_stays_the_threads_while_its_transaction_runs_though_its_caller_left(
+    tmp_path: Path,
+) -> None:
+    async with SqliteStore(tmp_path / "s.db") as store:
+        jobs = _jobs(0, 3)
+        assert await store.insert_pending(jobs[:1], FAR, "intake-1")
+        spy = _Threads(store)
+        other = sqlite3.connect(tmp_path / "s.db", isolation_level=None, check_same_thread=False)
+        other.execute("BEGIN IMMEDIATE")
+        # A flushed commit waits for the lock on the committer's thread; its caller gives up.
+        await asyncio.sleep(0.02)
+        mark = asyncio.create_task(store.mark_many([mark_op(jobs[0].key, TradeStatus.EXECUTED)]))
+        await asyncio.sleep(0.1)
+        mark.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await mark
+        # The thread still holds the connection: an idle-looking insert must not use it from the loop.
+        await asyncio.sleep(0.02)
+        insert = asyncio.create_task(store.insert_pending(jobs[1:], FAR, "intake-2"))
+        await asyncio.sleep(0.1)
+        other.execute("COMMIT")
+        other.close()
+        assert await asyncio.wait_for(insert, 10) == {j.key for j in jobs[1:]}
+        assert spy.on_loop == [False, False]
+        assert (await store.get_trade(jobs[0].key)).status is TradeStatus.EXECUTED  # type: ignore[union-attr]

@@ -5,8 +5,9 @@ it to the back end's `apply`, which runs the whole batch in one transaction and 
 operation. Under load the batch is whatever queued while the last commit ran, so the number of transactions
 falls as the rate rises; while commits follow each other it first waits `window_s` so that more gather. An
 idle committer commits at once: a lone write (a leader's fill when nothing else happens) waits for its own
-commit only. A failed batch is retried
-one operation per transaction, so one bad write fails alone.
+commit only, and is committed by its caller's own task (no hand-over to the committer's task and back, one
+loop iteration each way). A failed batch is retried one operation per transaction, so one bad write fails
+alone.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ class GroupCommitter:
         self.operations = 0
         self._last_commit = 0.0
         """When the last commit ended (event-loop time)."""
+        self._committing = False
+        """A transaction is being committed (by the committer's task or by an idle caller's)."""
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="store-group-commit")
@@ -44,7 +47,11 @@ class GroupCommitter:
         """Queue `op`; return its result once the transaction holding it has committed."""
         if self._closing or self._task is None:
             raise StoreError("the store is closed")
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        if not self._committing and not self._queue and loop.time() - self._last_commit >= self._window_s:
+            await self._commit_guarded([(op, future)])
+            return future.result()
         self._queue.append((op, future))
         self._wake.set()
         return await future
@@ -61,6 +68,10 @@ class GroupCommitter:
     async def _run(self) -> None:
         while True:
             await self._wake.wait()
+            if self._committing:
+                # A caller commits its own operation: it wakes this task when it is done and more waits.
+                self._wake.clear()
+                continue
             loop = asyncio.get_running_loop()
             busy = loop.time() - self._last_commit < self._window_s
             if busy and len(self._queue) < self._max_batch and not self._closing:
@@ -72,8 +83,18 @@ class GroupCommitter:
                 if self._closing:
                     return
                 continue
+            await self._commit_guarded(batch)
+
+    async def _commit_guarded(self, batch: list[tuple[Any, asyncio.Future[Any]]]) -> None:
+        """One transaction at a time, whichever task commits it."""
+        self._committing = True
+        try:
             await self._commit(batch)
+        finally:
+            self._committing = False
             self._last_commit = asyncio.get_running_loop().time()
+            if self._queue or self._closing:
+                self._wake.set()
 
     async def _commit(self, batch: list[tuple[Any, asyncio.Future[Any]]]) -> None:
         try:

@@ -14,7 +14,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import AsyncIterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -157,6 +157,8 @@ class SqliteStore(Store):
         """Whether the committer connection waits for another writer's lock (`busy_timeout`) now."""
         self._last_commit = 0.0
         """When the last group commit ended (monotonic)."""
+        self._in_thread: Future[list[Any]] | None = None
+        """The last transaction handed to the committer's thread."""
         self.path = Path(path)
         self._writer: aiosqlite.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
@@ -296,8 +298,11 @@ class SqliteStore(Store):
                         return self._apply_in_thread(ops, wait=False)
                     except _Locked:
                         pass  # another process writes: the committer's thread waits for its lock
-                loop = asyncio.get_running_loop()
-                return await loop.run_in_executor(self._committer_thread, self._apply_in_thread, ops)
+                # A concurrent future, so that `_here` knows when the thread's transaction really ended: an
+                # awaiting caller may be cancelled while the thread goes on with the connection.
+                done = self._committer_thread.submit(self._apply_in_thread, ops)
+                self._in_thread = done
+                return await asyncio.wrap_future(done)
             finally:
                 self._last_commit = time.monotonic()
 
@@ -313,6 +318,8 @@ class SqliteStore(Store):
         the thread, so that the loop goes on taking fills in while SQLite writes on the other core."""
         if self.intake_sync != DEFERRED or not deferrable(ops):
             return False
+        if self._in_thread is not None and not self._in_thread.done():
+            return False  # the connection is the committer thread's until its transaction ends
         if time.monotonic() - self._last_commit < INLINE_IDLE_S:
             return False
         checkpointer = self.checkpointer
