@@ -53,7 +53,10 @@ def _n(value: float, digits: int = 0) -> str:
     return f"{value:,.{digits}f}"
 
 
-def _met(flag: bool) -> str:
+def _met(flag: bool | None) -> str:
+    """A target's outcome; None for a figure recorded with no target."""
+    if flag is None:
+        return "no target (recorded)"
     return "yes" if flag else "**no**"
 
 
