@@ -1,7 +1,9 @@
 """Type stub of `polyhunter._core`, the Rust extension (the hot path)."""
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Any, Literal, TypeAlias, final, overload
+from typing import Any, Literal, TypeAlias, TypeVar, final, overload
+
+_T = TypeVar("_T")
 
 __all__ = [
     "DEDUP_KEY_LEN",
@@ -395,6 +397,10 @@ class Intents(Sequence[CopyIntent]):
         is `CopyJob`'s fields in order (`CopyJob(*job)`), each payload the exact bytes of
         `CopyJob.to_bytes()`, each signal index the intent's position in the `match` input. Keys are
         computed once per batch (cached)."""
+    def jobs_as(self, cls: type[_T]) -> list[_T]:
+        """Every intent's job as an instance of `cls`, a frozen slotted dataclass with `CopyJob`'s fields in
+        order (`polyhunter.models.CopyJob`), equal to `cls(*job)` for each of `jobs()`'s tuples, built
+        without a Python `__init__` per job; `TypeError` for a class with other slots."""
     def rows(
         self, created_at: int, expires_at: int, intake: str | None = None, claimer: str | None = None
     ) -> list[tuple[Any, ...]]:

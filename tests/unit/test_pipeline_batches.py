@@ -4,6 +4,8 @@ batch executed as one unit, and a burst the queue cannot hold recorded SKIPPED i
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import sys
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
@@ -142,6 +144,33 @@ async def test_the_batch_handover_equals_the_field_by_field_one(store: CountingS
         assert CopyJob.from_bytes(payloads[n]) == want
         assert rows[n] == (*job_row(want, 5, 6), "intake", "me", 5, 1)
     assert intents.rows(5, 6)[0][-4:] == (None, None, None, 0)
+
+    # The same jobs as objects, built in Rust: equal, hashed, printed, frozen and copied as CopyJob(*fields).
+    built = intents.jobs_as(CopyJob)
+    assert built == [CopyJob(*fields) for fields in jobs]
+    for made, fields in zip(built, jobs, strict=True):
+        want = CopyJob(*fields)
+        assert type(made) is CopyJob
+        assert hash(made) == hash(want)
+        assert repr(made) == repr(want)
+        assert made.to_bytes() == want.to_bytes()
+        assert dataclasses.replace(made, amount=1) == dataclasses.replace(want, amount=1)
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            made.amount = 1  # type: ignore[misc]
+    # Every reference taken is given back: building and dropping the jobs again leaves the fields' counts.
+    key = jobs[0][0]
+    before = sys.getrefcount(key)
+    for _ in range(10):
+        intents.jobs_as(CopyJob)
+    assert sys.getrefcount(key) == before
+
+    @dataclasses.dataclass(frozen=True, slots=True)
+    class Other:
+        key: bytes
+        amount: int
+
+    with pytest.raises(TypeError, match="slotted class with the fields"):
+        intents.jobs_as(Other)
 
 
 @pytest.mark.asyncio

@@ -216,7 +216,6 @@ class Pipeline:
         self.stats = PipelineStats()
         self.dedup = DedupCache(config.dedup_ttl_ms, 1_000_000)
         self._local: dict[bytes, _Local] = {}
-        self._sources: dict[bytes, str] = {}  # a job's first source, from its signal until it is admitted
         self._inflight: set[asyncio.Task[None]] = set()
         self._acks: list[str] = []
         self._ack_timer: asyncio.TimerHandle | None = None
@@ -322,18 +321,22 @@ class Pipeline:
         intents = self.index.match(fresh, balances, self.market.min_sizes(fresh))
         self.stats.intents += len(intents)
         # One crossing for the batch: each job's fields, queue payload and key come built from Rust.
-        fields, payloads, owners = intents.jobs()
-        jobs = [CopyJob(*f) for f in fields]
+        _, payloads, owners = intents.jobs()
+        jobs: list[CopyJob] = intents.jobs_as(CopyJob)
         seen = [s.seen_at_ns for s in fresh]
-        seen_at = {job.key: seen[n] for job, n in zip(jobs, owners, strict=True)}
-        self._sources.update((job.key, fresh[n].source) for job, n in zip(jobs, owners, strict=True))
+        origin = [s.source for s in fresh]
+        seen_at: dict[bytes, int] = {}
+        sources: dict[bytes, str] = {}
+        for job, n in zip(jobs, owners, strict=True):
+            seen_at[job.key] = seen[n]
+            sources[job.key] = origin[n]
         for signal_index, config_id, reason in intents.skipped:
             # Fan-out skips (filters, no price, below the venue minimum) are counted, not stored: no copy
             # was ever intended, and storing every filtered follower would cost a write per follower.
             self.stats.skipped[reason] += 1
             self._emit("skip", config_id=config_id, reason=reason, signal=fresh[signal_index])
         if jobs:
-            await self._admit(jobs, seen_at, intents, payloads)
+            await self._admit(jobs, seen_at, sources, intents, payloads)
 
     async def on_keyed(self, items: Sequence[KeyedSignal], *, replay: bool = False) -> None:
         """Takes live signals in under the caller's keys: the dedup caches use `item.key`, each job's
@@ -386,6 +389,7 @@ class Pipeline:
                     before[(owners[intent.signal_index - len(signals)], intent.config_id)] = intent.amount
             jobs: list[CopyJob] = []
             seen_at: dict[bytes, int] = {}
+            sources: dict[bytes, str] = {}
             for intent in intents:
                 n = intent.signal_index
                 if n >= len(signals):
@@ -399,13 +403,13 @@ class Pipeline:
                 self.stats.intents += 1
                 jobs.append(job)
                 seen_at[key] = signals[n].seen_at_ns
-                self._sources[key] = signals[n].source
+                sources[key] = signals[n].source
             for n, config_id, reason in intents.skipped:
                 if n < len(signals):
                     self.stats.skipped[reason] += 1
                     self._emit("skip", config_id=config_id, reason=reason, signal=signals[n])
             if jobs:
-                await self._admit(jobs, seen_at)
+                await self._admit(jobs, seen_at, sources)
 
     async def unconfirmed(
         self, keys: Sequence[bytes], leader: str, flag: str, *, copies: Sequence[bytes] = ()
@@ -449,13 +453,14 @@ class Pipeline:
         self,
         jobs: list[CopyJob],
         seen_at: dict[bytes, int],
+        sources: dict[bytes, str],
         intents: Intents | None = None,
         payloads: list[bytes] | None = None,
     ) -> None:
-        """Reserves, prewrites PENDING (refused copies SKIPPED) and queues one batch's jobs. `intents` and
-        `payloads` (from `Intents.jobs`, in the order of `jobs`) give the store rows and queue payloads
-        ready-made when every job is admitted."""
-        sources = {job.key: self._sources.pop(job.key, "") for job in jobs}
+        """Reserves, prewrites PENDING (refused copies SKIPPED) and queues one batch's jobs. `seen_at` and
+        `sources`: each job's first sighting and the source of it, by key. `intents` and `payloads` (from
+        `Intents.jobs`, in the order of `jobs`) give the store rows and queue payloads ready-made when every
+        job is admitted."""
         day = utc_day()
         admitted: list[CopyJob] = []
         refused: list[tuple[CopyJob, str]] = []
