@@ -400,7 +400,8 @@ class Intents(Sequence[CopyIntent]):
     def jobs_as(self, cls: type[_T]) -> list[_T]:
         """Every intent's job as an instance of `cls`, a frozen slotted dataclass with `CopyJob`'s fields in
         order (`polyhunter.models.CopyJob`), equal to `cls(*job)` for each of `jobs()`'s tuples, built
-        without a Python `__init__` per job; `TypeError` for a class with other slots."""
+        without a Python `__init__` per job; `TypeError` for a class with other slots, another base than
+        `object` or a `__new__` of its own."""
     def rows(
         self, created_at: int, expires_at: int, intake: str | None = None, claimer: str | None = None
     ) -> list[tuple[Any, ...]]:

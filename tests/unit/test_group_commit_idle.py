@@ -38,7 +38,7 @@ class _Backend:
 @pytest.mark.asyncio
 async def test_an_idle_write_is_committed_by_its_callers_task() -> None:
     backend = _Backend()
-    committer = GroupCommitter(backend.apply, window_s=0.002)
+    committer = GroupCommitter(backend.apply, window_s=0.002, in_caller=True)
     committer.start()
     try:
         assert await committer.submit("a") == "ok:a"
@@ -51,7 +51,7 @@ async def test_an_idle_write_is_committed_by_its_callers_task() -> None:
 async def test_writes_during_an_idle_commit_queue_behind_it_and_share_the_next_transaction() -> None:
     backend = _Backend()
     backend.gate = asyncio.Event()
-    committer = GroupCommitter(backend.apply, window_s=0.002)
+    committer = GroupCommitter(backend.apply, window_s=0.002, in_caller=True)
     committer.start()
     try:
         first = asyncio.create_task(committer.submit("a"))
@@ -72,7 +72,7 @@ async def test_writes_during_an_idle_commit_queue_behind_it_and_share_the_next_t
 @pytest.mark.asyncio
 async def test_a_close_during_an_idle_commit_ends_and_a_failure_reaches_its_caller() -> None:
     backend = _Backend()
-    committer = GroupCommitter(backend.apply, window_s=0.002)
+    committer = GroupCommitter(backend.apply, window_s=0.002, in_caller=True)
     committer.start()
     with pytest.raises(StoreError, match="refused"):
         await committer.submit("bad")
@@ -87,3 +87,15 @@ async def test_a_close_during_an_idle_commit_ends_and_a_failure_reaches_its_call
     await asyncio.wait_for(closing, 5)
     with pytest.raises(StoreError, match="closed"):
         await committer.submit("b")
+
+
+@pytest.mark.asyncio
+async def test_without_in_caller_every_write_is_the_committers_tasks() -> None:
+    backend = _Backend()
+    committer = GroupCommitter(backend.apply, window_s=0.002)
+    committer.start()
+    try:
+        assert await committer.submit("a") == "ok:a"
+        assert backend.transactions[0][1] is not asyncio.current_task()
+    finally:
+        await committer.close()

@@ -172,6 +172,12 @@ async def test_the_batch_handover_equals_the_field_by_field_one(store: CountingS
     with pytest.raises(TypeError, match="slotted class with the fields"):
         intents.jobs_as(Other)
 
+    class Raised(BaseException):  # the same slots on a base with C fields of its own: never built raw
+        __slots__ = tuple(f.name for f in dataclasses.fields(CopyJob))
+
+    with pytest.raises(TypeError, match="deriving from object alone"):
+        intents.jobs_as(Raised)
+
 
 @pytest.mark.asyncio
 async def test_jobs_claimed_at_insert_run_once_without_a_second_claim(store: CountingStore) -> None:

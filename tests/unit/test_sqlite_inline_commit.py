@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
+from collections.abc import Awaitable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from store_jobs import FAR, store_job
@@ -127,28 +129,36 @@ async def test_a_replay_part_stored_part_new_inserts_only_the_new(tmp_path: Path
 
 
 @pytest.mark.asyncio
-async def test_the_connection_stays_the_threads_while_its_transaction_runs_though_its_caller_left(
+async def test_the_connection_stays_the_threads_while_its_transactions_run_though_their_callers_left(
     tmp_path: Path,
 ) -> None:
     async with SqliteStore(tmp_path / "s.db") as store:
-        jobs = _jobs(0, 3)
-        assert await store.insert_pending(jobs[:1], FAR, "intake-1")
+        jobs = _jobs(0, 4)
+        assert await store.insert_pending(jobs[:2], FAR, "intake-1")
         spy = _Threads(store)
         other = sqlite3.connect(tmp_path / "s.db", isolation_level=None, check_same_thread=False)
         other.execute("BEGIN IMMEDIATE")
-        # A flushed commit waits for the lock on the committer's thread; its caller gives up.
+
+        async def left(write: Awaitable[Any]) -> None:
+            # The caller gives up while its transaction waits on the committer's thread.
+            task = asyncio.ensure_future(write)
+            await asyncio.sleep(0.05)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            await asyncio.sleep(0.02)  # idle again: the next write is committed in its caller's task
+
         await asyncio.sleep(0.02)
-        mark = asyncio.create_task(store.mark_many([mark_op(jobs[0].key, TradeStatus.EXECUTED)]))
-        await asyncio.sleep(0.1)
-        mark.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await mark
+        # The first waits for the lock on the thread; the second waits behind it, in the thread's queue.
+        await left(store.mark_many([mark_op(jobs[0].key, TradeStatus.EXECUTED)]))
+        await left(store.mark_many([mark_op(jobs[1].key, TradeStatus.EXECUTED)]))
         # The thread still holds the connection: an idle-looking insert must not use it from the loop.
-        await asyncio.sleep(0.02)
-        insert = asyncio.create_task(store.insert_pending(jobs[1:], FAR, "intake-2"))
-        await asyncio.sleep(0.1)
+        insert = asyncio.create_task(store.insert_pending(jobs[2:], FAR, "intake-2"))
+        await asyncio.sleep(0.05)
         other.execute("COMMIT")
         other.close()
-        assert await asyncio.wait_for(insert, 10) == {j.key for j in jobs[1:]}
-        assert spy.on_loop == [False, False]
-        assert (await store.get_trade(jobs[0].key)).status is TradeStatus.EXECUTED  # type: ignore[union-attr]
+        assert await asyncio.wait_for(insert, 10) == {j.key for j in jobs[2:]}
+        assert spy.on_loop == [False, False, False]
+        # Both marks were made although their callers left (as when the committer's task waited for them).
+        for job in jobs[:2]:
+            assert (await store.get_trade(job.key)).status is TradeStatus.EXECUTED  # type: ignore[union-attr]

@@ -670,13 +670,18 @@ class Store(ABC):
     """The store of record: copy configs, copy trades and their journal, debts, checkpoints, daily usage."""
 
     backend: str = ""
+    commits_in_caller = False
+    """Whether an idle store's lone write is committed in its caller's task (`GroupCommitter(in_caller=)`):
+    for a back end whose `_apply_batch` a cancelled caller cannot cut short once it started."""
 
     def __init__(
         self, group_commit_ms: float = 2.0, max_batch: int = 5000, *, intake_sync: str = DEFERRED
     ) -> None:
         if intake_sync not in INTAKE_SYNCS:
             raise ConfigError(f"intake sync must be one of {', '.join(INTAKE_SYNCS)}, not {intake_sync!r}")
-        self._committer = GroupCommitter(self._apply_batch, group_commit_ms / 1000, max_batch)
+        self._committer = GroupCommitter(
+            self._apply_batch, group_commit_ms / 1000, max_batch, in_caller=self.commits_in_caller
+        )
         self.intake_sync = intake_sync
         self._intake_column = True
         """False on a schema older than v4 (only a test builds one): inserts then carry no intake token."""

@@ -5,8 +5,9 @@ it to the back end's `apply`, which runs the whole batch in one transaction and 
 operation. Under load the batch is whatever queued while the last commit ran, so the number of transactions
 falls as the rate rises; while commits follow each other it first waits `window_s` so that more gather. An
 idle committer commits at once: a lone write (a leader's fill when nothing else happens) waits for its own
-commit only, and is committed by its caller's own task (no hand-over to the committer's task and back, one
-loop iteration each way). A failed batch is retried one operation per transaction, so one bad write fails
+commit only, and (`in_caller`, for a back end whose transaction a cancelled caller cannot cut short) is
+committed by its caller's own task: no hand-over to the committer's task and back, one loop iteration each
+way. A failed batch is retried one operation per transaction, so one bad write fails
 alone.
 """
 
@@ -25,8 +26,14 @@ Apply = Callable[[Sequence[Any]], Awaitable[list[Any]]]
 class GroupCommitter:
     """Batches operations into transactions; `batches` counts the transactions committed."""
 
-    def __init__(self, apply: Apply, window_s: float = 0.002, max_batch: int = 5000) -> None:
+    def __init__(
+        self, apply: Apply, window_s: float = 0.002, max_batch: int = 5000, *, in_caller: bool = False
+    ) -> None:
         self._apply = apply
+        self._in_caller = in_caller
+        """Whether an idle committer commits a lone write in its caller's task: only for an `apply` that a
+        cancelled caller cannot cut short once it started (SQLite's: synchronous, or a shielded thread);
+        otherwise the committer's task commits every write, whatever happens to its caller."""
         self._window_s = window_s
         self._max_batch = max_batch
         self._queue: list[tuple[Any, asyncio.Future[Any]]] = []
@@ -49,7 +56,12 @@ class GroupCommitter:
             raise StoreError("the store is closed")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
-        if not self._committing and not self._queue and loop.time() - self._last_commit >= self._window_s:
+        if (
+            self._in_caller
+            and not self._committing
+            and not self._queue
+            and loop.time() - self._last_commit >= self._window_s
+        ):
             await self._commit_guarded([(op, future)])
             return future.result()
         self._queue.append((op, future))

@@ -141,6 +141,9 @@ class SqliteStore(Store):
     """The store of record in one SQLite file."""
 
     backend = "sqlite"
+    # A transaction on the loop's thread is synchronous and one on the committer's is shielded: a caller
+    # cancelled while it waits never cuts one short (only one still waiting for `_write_lock` is not made).
+    commits_in_caller = True
 
     def __init__(
         self,
@@ -158,7 +161,7 @@ class SqliteStore(Store):
         self._last_commit = 0.0
         """When the last group commit ended (monotonic)."""
         self._in_thread: Future[list[Any]] | None = None
-        """The last transaction handed to the committer's thread."""
+        """The last transaction handed to the committer's thread (it runs them in order, none cancelled)."""
         self.path = Path(path)
         self._writer: aiosqlite.Connection | None = None
         self._reader: aiosqlite.Connection | None = None
@@ -298,11 +301,12 @@ class SqliteStore(Store):
                         return self._apply_in_thread(ops, wait=False)
                     except _Locked:
                         pass  # another process writes: the committer's thread waits for its lock
-                # A concurrent future, so that `_here` knows when the thread's transaction really ended: an
-                # awaiting caller may be cancelled while the thread goes on with the connection.
+                # Shielded: a caller cancelled while it waits never cancels the transaction (it is committed
+                # as when the committer's task waited for it), so the thread runs every transaction handed to
+                # it, in order, and `_here` knows from the last one when the connection is free again.
                 done = self._committer_thread.submit(self._apply_in_thread, ops)
                 self._in_thread = done
-                return await asyncio.wrap_future(done)
+                return await asyncio.shield(asyncio.wrap_future(done))
             finally:
                 self._last_commit = time.monotonic()
 
@@ -350,7 +354,8 @@ class SqliteStore(Store):
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
-            if not wait and exc.sqlite_errorcode in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+            # The primary code: SQLITE_BUSY_RECOVERY and the like are another writer's lock too.
+            if not wait and exc.sqlite_errorcode & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
                 raise _Locked from None
             raise
         try:

@@ -453,7 +453,7 @@ class Pipeline:
         self,
         jobs: list[CopyJob],
         seen_at: dict[bytes, int],
-        sources: dict[bytes, str],
+        sources: dict[bytes, str] | None = None,
         intents: Intents | None = None,
         payloads: list[bytes] | None = None,
     ) -> None:

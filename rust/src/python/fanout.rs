@@ -510,8 +510,20 @@ impl Intents {
                 "jobs_as needs a slotted class with the fields {JOB_FIELDS:?}, got __slots__ {names:?}"
             )));
         }
-        let jobs = self.job_tuples(py)?;
         let tp = cls.as_type_ptr();
+        // SAFETY: reading the fields of a live type object. Only a direct subclass of `object` with no
+        // `__new__` of its own is built without one: the slots are then all its instances hold.
+        let plain = unsafe {
+            (*tp).tp_base == std::ptr::addr_of_mut!(ffi::PyBaseObject_Type)
+                && (*tp).tp_new == ffi::PyBaseObject_Type.tp_new
+                && (*tp).tp_itemsize == 0
+        };
+        if !plain {
+            return Err(PyTypeError::new_err(
+                "jobs_as needs a slotted class deriving from object alone, with no __new__ of its own",
+            ));
+        }
+        let jobs = self.job_tuples(py)?;
         let mut out = Vec::with_capacity(jobs.len());
         for job in jobs {
             // SAFETY: `tp` is a live type object (held by `cls`); its `tp_alloc` returns a new reference
