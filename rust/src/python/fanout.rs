@@ -510,19 +510,17 @@ impl Intents {
                 "jobs_as needs a slotted class with the fields {JOB_FIELDS:?}, got __slots__ {names:?}"
             )));
         }
-        let tp = cls.as_type_ptr();
-        // SAFETY: reading the fields of a live type object. Only a direct subclass of `object` with no
-        // `__new__` of its own is built without one: the slots are then all its instances hold.
-        let plain = unsafe {
-            (*tp).tp_base == std::ptr::addr_of_mut!(ffi::PyBaseObject_Type)
-                && (*tp).tp_new == ffi::PyBaseObject_Type.tp_new
-                && (*tp).tp_itemsize == 0
-        };
+        // Only a direct subclass of `object` with no `__new__` of its own is built without one: its slots are
+        // then all its instances hold.
+        let object = py.get_type::<PyAny>();
+        let plain = cls.getattr(intern!(py, "__base__"))?.is(&object)
+            && cls.getattr(intern!(py, "__new__"))?.is(&object.getattr(intern!(py, "__new__"))?);
         if !plain {
             return Err(PyTypeError::new_err(
                 "jobs_as needs a slotted class deriving from object alone, with no __new__ of its own",
             ));
         }
+        let tp = cls.as_type_ptr();
         let jobs = self.job_tuples(py)?;
         let mut out = Vec::with_capacity(jobs.len());
         for job in jobs {
