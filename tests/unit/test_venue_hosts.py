@@ -11,7 +11,7 @@ from polyhunter.errors import ConfigError
 from polyhunter.venue import PRODUCTION_HOST, ClobClient, check_host
 
 PROD = urlsplit(PRODUCTION_HOST).netloc  # the host name alone; no test dials it
-PLAIN_PROD = PRODUCTION_HOST.replace("https://", "http://", 1)  # the same host over plain http
+PLAIN = "http://clob.example.com"  # plain http to a host off loopback (a reserved name; never dialed)
 
 KEY = "0x" + "11" * 32
 
@@ -35,13 +35,13 @@ def test_accepted_hosts(url: str, expected: str) -> None:
 @pytest.mark.parametrize(
     ("url", "says"),
     [
-        (PLAIN_PROD, "plain http is refused off loopback"),
-        (PLAIN_PROD + ":8080", "plain http is refused off loopback"),
+        (PLAIN, "plain http is refused off loopback"),
+        (PLAIN + ":8080", "plain http is refused off loopback"),
         ("http://localhost.example.com", "plain http is refused off loopback"),
-        ("http://0.0.0.0:80", "plain http is refused off loopback"),
+        ("http://127.0.0.1.example.com:80", "plain http is refused off loopback"),
         ("ws://127.0.0.1", "scheme 'ws' refused"),
         (PROD, "has no host name"),
-        (f"https://user:hunter2@{PROD}", "credentials in the URL are refused"),
+        ("https://user:hunter2@clob.example.com", "credentials in the URL are refused"),
         (f"https://{PROD}/?key=1", "a query or fragment is refused"),
         (f"https://{PROD}:99999", "is not a URL"),
     ],
@@ -54,7 +54,7 @@ def test_refused_hosts(url: str, says: str) -> None:
 
 def test_the_client_refuses_before_any_session() -> None:
     with pytest.raises(ConfigError, match="plain http"):
-        ClobClient(PLAIN_PROD, 137, Signer(KEY))
+        ClobClient(PLAIN, 137, Signer(KEY))
     with pytest.raises(ConfigError, match="signature type 5"):
         ClobClient(PRODUCTION_HOST, 137, Signer(KEY), signature_type=5)
     client = ClobClient(PRODUCTION_HOST, 137, Signer(KEY), signature_type=3, funder="0x" + "AB" * 20)
