@@ -22,6 +22,7 @@ from polyhunter.chain.aiorpc import AsyncRpc
 from polyhunter.chain.anvil import Anvil
 from polyhunter.detector.chainlogs import ChainLogDetector
 from polyhunter.detector.filters import LogFilter
+from polyhunter.detector.intake import Sink
 
 pytestmark = [pytest.mark.integration]
 ROOT = Path(__file__).resolve().parents[2]
@@ -83,6 +84,22 @@ def _prepare(w3: Web3, ctf: Any, n: int) -> None:
         assert w3.eth.wait_for_transaction_receipt(tx)["status"] == 1
 
 
+def _ctf_detector(
+    rpc: AsyncRpc, relay: WsRelay, ctf: Any, collector: Collector, sink: Sink
+) -> ChainLogDetector:
+    """A detector of the CTF's logs through `relay`, checkpointing in `collector`, reconnecting quickly."""
+    return ChainLogDetector(
+        ws_url=relay.url,
+        rpc=rpc,
+        filters=lambda: [LogFilter((ctf.address.lower(),), ())],
+        sink=sink,
+        load_checkpoint=collector.load,
+        save_checkpoint=collector.save,
+        backoff_initial_s=0.05,
+        backoff_max_s=0.2,
+    )
+
+
 @pytest_asyncio.fixture
 async def world(anvil: Anvil) -> AsyncIterator[tuple[Web3, Any, WsRelay]]:
     w3 = Web3(Web3.HTTPProvider(anvil.rpc_url))
@@ -97,16 +114,7 @@ async def test_live_logs_reconnect_and_backfill(world: tuple[Web3, Any, WsRelay]
     w3, ctf, relay = world
     collector = Collector()
     async with AsyncRpc([anvil.rpc_url]) as rpc:
-        detector = ChainLogDetector(
-            ws_url=relay.url,
-            rpc=rpc,
-            filters=lambda: [LogFilter((ctf.address.lower(),), ())],
-            sink=collector.sink,
-            load_checkpoint=collector.load,
-            save_checkpoint=collector.save,
-            backoff_initial_s=0.05,
-            backoff_max_s=0.2,
-        )
+        detector = _ctf_detector(rpc, relay, ctf, collector, collector.sink)
         stop = asyncio.Event()
         task = asyncio.create_task(detector.run(stop))
         await asyncio.wait_for(detector.connected.wait(), 10)
@@ -201,16 +209,7 @@ async def test_a_failed_intake_is_backfilled_without_waiting_for_another_block(
         await collector.sink(raw, origin)
 
     async with AsyncRpc([anvil.rpc_url]) as rpc:
-        detector = ChainLogDetector(
-            ws_url=relay.url,
-            rpc=rpc,
-            filters=lambda: [LogFilter((ctf.address.lower(),), ())],
-            sink=flaky,
-            load_checkpoint=collector.load,
-            save_checkpoint=collector.save,
-            backoff_initial_s=0.05,
-            backoff_max_s=0.2,
-        )
+        detector = _ctf_detector(rpc, relay, ctf, collector, flaky)
         stop = asyncio.Event()
         task = asyncio.create_task(detector.run(stop))
         await asyncio.wait_for(detector.connected.wait(), 10)
