@@ -7,8 +7,7 @@ falls as the rate rises; while commits follow each other it first waits `window_
 idle committer commits at once: a lone write (a leader's fill when nothing else happens) waits for its own
 commit only, and (`in_caller`, for a back end whose transaction a cancelled caller cannot cut short) is
 committed by its caller's own task: no hand-over to the committer's task and back, one loop iteration each
-way. A failed batch is retried one operation per transaction, so one bad write fails
-alone.
+way. A failed batch is retried one operation per transaction, so one bad write fails alone.
 """
 
 from __future__ import annotations

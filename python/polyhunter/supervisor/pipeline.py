@@ -320,7 +320,7 @@ class Pipeline:
         balances = self.balances() if self.balances is not None else None
         intents = self.index.match(fresh, balances, self.market.min_sizes(fresh))
         self.stats.intents += len(intents)
-        # One crossing for the batch: each job's fields, queue payload and key come built from Rust.
+        # Built in Rust for the whole batch: each job's queue payload and owner, then the jobs themselves.
         _, payloads, owners = intents.jobs()
         jobs: list[CopyJob] = intents.jobs_as(CopyJob)
         seen = [s.seen_at_ns for s in fresh]
